@@ -1,0 +1,74 @@
+# ferry — see README.md. `make` builds build/ferry (static), `make check` runs every test.
+CC      ?= gcc
+CSTD    := -std=c17 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-unused-parameter -Wvla -Wformat=2
+OPT     ?= -O2 -g
+CFLAGS  ?=
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -Isrc -pthread
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CFLAGS  += -DFERRY_VERSION='"$(VERSION)"'
+LDSTATIC := -static -pthread
+
+B       := build
+SRCS    := $(shell find src -name '*.c' | sort)
+LIBSRCS := $(filter-out src/main.c,$(SRCS))
+OBJS    := $(SRCS:%.c=$(B)/obj/%.o)
+LIBOBJS := $(LIBSRCS:%.c=$(B)/obj/%.o)
+UNITS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test-*.c))
+FUZZ_T  := $(patsubst fuzz/fuzz-%.c,%,$(wildcard fuzz/fuzz-*.c))
+REPLAYS := $(FUZZ_T:%=$(B)/fuzz/replay-%)
+
+# Sanitizer build: dynamic (ASan cannot be static), separate object tree.
+SAN     := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.PHONY: all check unit integration replay deps demo fuzz clean bench san
+all: $(B)/ferry
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/ferry: $(OBJS)
+	$(CC) $(OBJS) -o $@ $(LDSTATIC)
+
+$(B)/libferry.a: $(LIBOBJS)
+	@rm -f $@; ar rcs $@ $^
+
+$(B)/tests/%: tests/unit/%.c $(B)/libferry.a tests/unit/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $< $(B)/libferry.a -o $@ -pthread
+
+$(B)/fuzz/replay-%: fuzz/fuzz-%.c fuzz/replay.c $(B)/libferry.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) fuzz/fuzz-$*.c fuzz/replay.c $(B)/libferry.a -o $@ -pthread
+
+deps:
+	@scripts/deps.sh
+
+# Everything the test runner needs, for one build flavour.
+tests-built: $(B)/ferry $(UNITS) $(REPLAYS)
+
+check: deps
+	@$(MAKE) --no-print-directory tests-built
+	@$(MAKE) --no-print-directory B=$(SAN) CC=gcc OPT="-O1 -g $(SANFLAGS)" LDSTATIC="$(SANFLAGS) -pthread" tests-built
+	@tests/run.sh $(B) $(SAN)
+
+# Quick loop while developing: normal build only.
+test: $(B)/ferry $(UNITS) $(REPLAYS)
+	@tests/run.sh $(B)
+
+demo: deps $(B)/ferry
+	@scripts/demo.sh
+
+fuzz: deps
+	@scripts/fuzz.sh
+
+bench: deps $(B)/ferry
+	@bench/run.sh
+
+clean:
+	rm -rf $(B) $(SAN) build-fuzz
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

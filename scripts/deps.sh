@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ferry's build and tests need, only those missing.
+# Uses apt-get (with sudo when not root). Safe to run repeatedly.
+set -eu
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+
+have_cmd gcc || need+=(gcc)
+have_cmd make || need+=(make)
+have_pkg libc6-dev || need+=(libc6-dev)
+have_cmd python3 || need+=(python3)
+have_cmd curl || need+=(curl)
+have_cmd socat || need+=(socat)
+have_cmd systemd-socket-activate || need+=(systemd)
+have_cmd ip || need+=(iproute2)
+for extra in ${FERRY_EXTRA_PKGS:-}; do have_pkg "$extra" || need+=("$extra"); done
+
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "installing: ${need[*]}"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq || true
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -1,0 +1,23 @@
+/* The sd_notify protocol, written from sd_notify(3): datagrams of "KEY=VALUE\n" lines sent to
+ * the AF_UNIX socket named by NOTIFY_SOCKET (a path, or "@name" for the abstract namespace). */
+#ifndef FERRY_SD_NOTIFY_H
+#define FERRY_SD_NOTIFY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Send state to NOTIFY_SOCKET. Returns 1 when sent, 0 when NOTIFY_SOCKET is unset, -errno on
+ * failure. Thread-safe. Opens a socket per call unless sd_notify_init() kept one. */
+int sd_notify(const char *state);
+int sd_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Read NOTIFY_SOCKET once and keep a connected datagram socket (CLOEXEC) for later calls,
+ * so sending works after a sandbox forbids socket(). 0 when unset, 1 when ready, -errno. */
+int sd_notify_init(void);
+
+/* WATCHDOG_USEC, honoured only when WATCHDOG_PID is unset or equals pid. Returns 1 and the
+ * interval in *ret_usec when the watchdog is enabled, 0 when not, -EINVAL when malformed. */
+int sd_watchdog_enabled(pid_t pid, uint64_t *ret_usec);
+
+#endif
