@@ -12,10 +12,15 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "net/addr.h"
+
+#define CONFIG_MAX_BYTES (1024 * 1024) /* larger files are refused */
+#define CONFIG_MAX_ERRORS 100          /* then one "too many errors" line, and parsing stops */
 
 struct config_listen {
 	char *spec;   /* as written: a FileDescriptorName ("http") or an address ("127.0.0.1:8080") */
 	bool is_addr; /* spec parses as an address (net/addr.h), else it is a name */
+	struct net_addr addr; /* the parsed address when is_addr */
 	unsigned line;
 };
 
@@ -34,7 +39,7 @@ struct config {
 	struct config_listen *listens;
 	size_t n_listens;
 
-	unsigned workers; /* 0: one per online CPU */
+	unsigned workers; /* 0 ("auto", the default): one per online CPU */
 
 	enum config_log access_log;
 	char *access_log_path; /* for CONFIG_LOG_FILE */
@@ -45,7 +50,8 @@ struct config {
 	size_t max_header_fields; /* default 100 */
 	unsigned max_connections; /* default 10000 per process */
 
-	/* Timeouts in milliseconds */
+	/* Timeouts in milliseconds. Only keepalive (0: no keep-alive, close after each response)
+	 * and shutdown (0: close connections at once) may be 0; the others are at least 1 ms. */
 	uint32_t header_timeout_ms;    /* default 10 s: from first byte to complete head */
 	uint32_t body_timeout_ms;      /* default 30 s: between body reads */
 	uint32_t keepalive_timeout_ms; /* default 60 s */
@@ -61,8 +67,10 @@ struct config *config_new_default(void);
 void config_free(struct config *c);
 
 /* Parse text (not NUL-terminated necessarily) named `filename` in messages. On success returns
- * 0 and *ret. On failure returns -EINVAL and appends every error, one
- * "filename:line:col: message\n" per error, to errors. */
+ * 0 and *ret (with path = a copy of filename). On failure returns -EINVAL and appends every
+ * error, one "filename:line:col: message\n" per error, to errors (which may be NULL); text
+ * longer than CONFIG_MAX_BYTES or holding a NUL byte gets a single error. Pure: no file
+ * system access (a root that does not exist is found at startup, not here). */
 int config_parse(const char *filename, const char *text, size_t len, struct config **ret,
 		 struct buf *errors);
 
@@ -74,9 +82,12 @@ int config_load(const char *path, struct config **ret, struct buf *errors);
 const struct config_site *config_match_site(const struct config *c, const char *host,
 					    size_t len);
 
-/* Parse "30s", "500ms", "2m", "1h", or bare seconds; 0 on success. */
+/* Parse "30s", "500ms", "2m", "1h", or bare seconds. 0 on success, -EINVAL for bad syntax,
+ * -ERANGE for more than UINT32_MAX milliseconds. No bounds beyond that: directives check their
+ * own. */
 int config_parse_duration_ms(const char *s, uint32_t *ret);
-/* Parse "16k", "8KiB", "1m", bare bytes; 0 on success. */
+/* Parse bare bytes or a number with one of k K KiB, m M MiB, g G GiB (all powers of 1024).
+ * 0 on success, -EINVAL for bad syntax, -ERANGE when it does not fit a size_t. */
 int config_parse_size(const char *s, size_t *ret);
 
 #endif

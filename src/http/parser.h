@@ -62,27 +62,48 @@ struct http_request {
 };
 
 /* Returns:
- *   > 0  the head is complete and valid; the value is its length (up to and including the
- *        empty line), *ret is filled in;
+ *   > 0  the head is complete and valid; the value is its length (any leading empty lines,
+ *        the request line, the fields, and the empty line), *ret is filled in. Bytes after
+ *        it (a body, a pipelined request) are not looked at;
  *   0    incomplete: call again with more bytes (the limits are already checked against len);
- *   < 0  invalid: the negated HTTP status to answer (-400, -414, -431, -501, -505, ...).
- * Rules enforced (each -> 400 unless noted): request-line syntax (method token, single SP,
- * no whitespace in target, HTTP-version "HTTP/" DIGIT "." DIGIT; major != 1 -> 505),
- * field-name token chars, no whitespace before ':', no obs-fold, no CTL/NUL in values
- * (HTAB allowed), bare LF accepted only as RFC 9112 §2.2 allows or rejected consistently,
- * Content-Length digits only, no overflow, duplicates must be identical (list form "5, 5"
- * accepted only when all equal), Content-Length together with Transfer-Encoding -> 400,
- * Transfer-Encoding other than exactly "chunked" as last and only coding -> 501,
- * Transfer-Encoding in HTTP/1.0 -> 400, missing Host on HTTP/1.1 -> 400, more than one Host
- * -> 400, invalid Host value -> 400. Leading empty lines before the request line are skipped
- * (RFC 9112 §2.2). */
+ *   < 0  invalid: the negated HTTP status to answer (-400, -414, -417, -431, -501, -505).
+ * *ret is scratch space while parsing: on 0 or an error its contents are unspecified.
+ *
+ * Rules enforced (each -> 400 unless noted):
+ * - lines end in CRLF only: a bare LF or a CR not followed by LF anywhere is 400;
+ * - up to 4 empty lines (CRLF) before the request line are skipped (RFC 9112 §2.2);
+ * - request line: method = token, exactly one SP, request-target of visible ASCII, exactly
+ *   one SP, "HTTP/" DIGIT "." DIGIT (case-sensitive); major != 1 -> 505; 1.2 .. 1.9 are
+ *   answered as 1.1 (version 11);
+ * - request-target: origin-form ("/" path [ "?" query ], RFC 3986 characters, well-formed
+ *   %XX, no "#"); absolute-form for http:// and https:// URIs with a non-empty host and no
+ *   userinfo; authority-form host:port for CONNECT only (and CONNECT only with it);
+ *   asterisk-form "*" for OPTIONS only;
+ * - request line longer than max_request_line (CRLF included) -> 414, or 400 when it is the
+ *   method that does not end; head longer than max_head -> 431; more than max_headers
+ *   field lines -> 431;
+ * - field lines: name = token followed at once by ":" (no whitespace before the colon, no
+ *   empty name), no obs-fold (a line starting with SP/HTAB), values of VCHAR, obs-text, SP,
+ *   HTAB only (NUL, CR, other CTLs, DEL -> 400), OWS around the value stripped;
+ * - Host: required in HTTP/1.1, at most one field line, value uri-host [ ":" port ] (reg-name
+ *   without ",", IPv4, [IPv6] or [vFuture]; port up to 65535). An empty value only with an
+ *   absolute-form target (origin-form needs the authority Host gives);
+ * - Content-Length: 1*DIGIT without leading zeros, at most INT64_MAX; repeated fields or a
+ *   list ("5, 5") only when all values are equal;
+ * - Transfer-Encoding: 400 in HTTP/1.0, 400 together with Content-Length; the codings of all
+ *   TE fields must end in "chunked" (case-insensitive), have it once, carry no empty element
+ *   and no parameter on chunked (400); any other coding before it -> 501;
+ * - Expect: "100-continue" (case-insensitive; ignored in HTTP/1.0), anything else -> 417.
+ * req->host is the Host field value; with an absolute-form target the authority in the
+ * target is what routing must use (RFC 9112 §3.2.2). */
 ssize_t http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
 			   struct http_request *ret);
 
 /* First header with this lower-case name, or NULL. */
 const struct http_header *http_request_header(const struct http_request *req, const char *lname);
 
-/* Does a comma-separated field value contain this token (case-insensitive)? */
+/* Does a comma-separated field value contain this token (case-insensitive, OWS around list
+ * elements ignored)? ltoken must be lower-case. */
 bool http_list_has_token(const char *value, size_t len, const char *ltoken);
 
 #endif

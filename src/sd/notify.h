@@ -1,5 +1,6 @@
 /* The sd_notify protocol, written from sd_notify(3): datagrams of "KEY=VALUE\n" lines sent to
- * the AF_UNIX socket named by NOTIFY_SOCKET (a path, or "@name" for the abstract namespace). */
+ * the AF_UNIX socket named by NOTIFY_SOCKET (a path, or "@name" for the abstract namespace),
+ * or a SOCK_SEQPACKET connection to "vsock:CID:PORT" (one per message, as systemd does). */
 #ifndef FERRY_SD_NOTIFY_H
 #define FERRY_SD_NOTIFY_H
 
@@ -8,12 +9,17 @@
 #include <sys/types.h>
 
 /* Send state to NOTIFY_SOCKET. Returns 1 when sent, 0 when NOTIFY_SOCKET is unset, -errno on
- * failure. Thread-safe. Opens a socket per call unless sd_notify_init() kept one. */
+ * failure (-EAFNOSUPPORT for a NOTIFY_SOCKET of no known form, -EINVAL for a malformed one).
+ * Thread-safe. Opens a socket per call unless sd_notify_init() kept one. Blocks while the
+ * receiver's queue is full (the socket is a blocking one). */
 int sd_notify(const char *state);
 int sd_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Read NOTIFY_SOCKET once and keep a connected datagram socket (CLOEXEC) for later calls,
- * so sending works after a sandbox forbids socket(). 0 when unset, 1 when ready, -errno. */
+ * so sending works after a sandbox forbids socket(). 0 when unset, 1 when ready, -errno.
+ * Runs once per process (pthread_once): later calls return the first result. The kept socket
+ * is used even if NOTIFY_SOCKET changes afterwards. vsock targets keep nothing (see above).
+ * When this returned 0 or an error, sd_notify() goes on reading NOTIFY_SOCKET per call. */
 int sd_notify_init(void);
 
 /* WATCHDOG_USEC, honoured only when WATCHDOG_PID is unset or equals pid. Returns 1 and the

@@ -1,0 +1,1123 @@
+/* ferry.conf: owns the directive tables (one per block context), the checks on every value, the
+ * error list with file:line:col, and the per-request lookup of a site by Host.
+ *
+ * Parsing is statement at a time: the lexer's tokens up to a terminator (newline or ';', '{',
+ * '}', end of file) form a statement whose first word names a directive. The directive's row
+ * says where it may appear, how many arguments it takes, whether it may repeat, and which
+ * handler validates and stores it; a row with a `block` context opens a { } body parsed with
+ * that context's table. Adding a directive is adding a row (and maybe a handler). */
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+#include "base/str.h"
+#include "base/xalloc.h"
+#include "config/lexer.h"
+#include "http/parser.h"
+#include "sd/listen.h"
+
+#define KIB ((uint64_t)1024)
+#define MIB (KIB * 1024)
+#define GIB (MIB * 1024)
+#define SECOND_MS ((uint64_t)1000)
+#define DAY_MS (24 * 3600 * SECOND_MS)
+
+/* Deeper than any table nests today; a guard for when a context can contain itself. */
+#define CONFIG_MAX_DEPTH 8
+#define ARGS_UNBOUNDED UINT_MAX
+
+/* Echo at most this much of a user's token in a message, so one line stays one line. */
+#define ECHO_MAX 64
+
+struct pos {
+	unsigned line, col; /* line 0: not seen */
+};
+
+struct arg {
+	char *text;
+	size_t len;
+	struct pos at;
+};
+
+/* One directive as written: v[0] is its name. */
+struct stmt {
+	struct arg *v;
+	size_t n, cap;
+	bool bad; /* the lexer reported an error inside it, so its handler is not run */
+};
+
+/* A string set (open addressing) for catching duplicate site names and listens in linear
+ * time even in a pathological 1 MiB file. */
+struct name_entry {
+	char *key;
+	const void *owner;
+	unsigned line;
+};
+
+struct name_set {
+	struct name_entry *v;
+	size_t n, cap;
+};
+
+struct context;
+
+/* The block being parsed: its table, the object its directives write to, and where each
+ * directive of the table was first seen (for duplicates and cross-checks). */
+struct scope {
+	const struct context *ctx;
+	void *target;
+	struct pos *seen; /* ctx->n entries */
+	void *child;      /* set by a block directive's handler: the target of its body */
+};
+
+struct parser {
+	const char *filename;
+	struct buf *errors;
+	unsigned n_errors;
+	bool stop;
+	bool brace_pending; /* a block directive ended without '{': its '{' may follow alone */
+	struct lexer lx;
+	struct stmt stmt;
+	struct config *cfg;
+	size_t sites_cap, listens_cap;
+	struct name_set site_names, listen_specs;
+};
+
+enum {
+	DIR_ONCE = 1 << 0, /* a second one in the same block is an error */
+};
+
+struct directive {
+	const char *name;
+	unsigned min_args, max_args; /* not counting the name */
+	const char *usage;           /* the arguments, for messages: "COUNT|auto" */
+	unsigned flags;
+	/* Validates and stores; reports its own errors and then returns < 0. */
+	int (*handler)(struct parser *p, struct scope *sc, const struct directive *d,
+		       const struct stmt *s);
+	/* For the generic handlers: which field of the scope's target, and its bounds. */
+	size_t offset, size;
+	uint64_t lo, hi;
+	const struct context *block; /* takes a { } body parsed in this context */
+};
+
+struct context {
+	const char *where; /* completes "'x' is not allowed ...": "at top level" */
+	const struct directive *directives;
+	size_t n;
+	/* Checks across directives, once the block's last line has been read. */
+	void (*finish)(struct parser *p, struct scope *sc);
+};
+
+#define FIELD(type, f) offsetof(struct type, f), sizeof(((struct type *)0)->f)
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+static void _printf_(4, 5) error_at(struct parser *p, unsigned line, unsigned col,
+				    const char *fmt, ...)
+{
+	if (p->stop)
+		return;
+	if (p->n_errors >= CONFIG_MAX_ERRORS) {
+		if (p->errors)
+			(void)buf_printf(p->errors, "%s:%u:%u: too many errors\n", p->filename, line,
+					 col);
+		p->stop = true;
+		return;
+	}
+	p->n_errors++;
+	if (!p->errors)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	(void)buf_printf(p->errors, "%s:%u:%u: ", p->filename, line, col);
+	(void)buf_vprintf(p->errors, fmt, ap);
+	(void)buf_appends(p->errors, "\n");
+	va_end(ap);
+}
+
+#define error_arg(p, a, ...) error_at((p), (a)->at.line, (a)->at.col, __VA_ARGS__)
+
+/* A token for quoting in a message: cut to ECHO_MAX bytes. */
+static const char *echo(const struct arg *a, char out[ECHO_MAX + 4])
+{
+	if (a->len <= ECHO_MAX)
+		return a->text;
+	memcpy(out, a->text, ECHO_MAX);
+	memcpy(out + ECHO_MAX, "...", 4);
+	return out;
+}
+
+/* ---- numbers --------------------------------------------------------------------------- */
+
+/* Decimal digits only; -ERANGE past max. */
+static int parse_uint(const char *s, size_t n, uint64_t max, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (max - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	*ret = v;
+	return 0;
+}
+
+struct unit {
+	const char *suffix;
+	uint64_t mult;
+};
+
+static const struct unit duration_units[] = {
+	{"", SECOND_MS}, {"ms", 1}, {"s", SECOND_MS}, {"m", 60 * SECOND_MS}, {"h", 3600 * SECOND_MS},
+};
+
+static const struct unit size_units[] = {
+	{"", 1},      {"k", KIB},   {"K", KIB},   {"KiB", KIB}, {"m", MIB},
+	{"M", MIB},   {"MiB", MIB}, {"g", GIB},   {"G", GIB},   {"GiB", GIB},
+};
+
+/* NUMBER UNIT with UNIT from the table; value <= max. */
+static int parse_with_unit(const char *s, const struct unit *units, size_t n_units, uint64_t max,
+			   uint64_t *ret)
+{
+	size_t digits = 0;
+
+	if (!s)
+		return -EINVAL;
+	while (s[digits] >= '0' && s[digits] <= '9')
+		digits++;
+	if (digits == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n_units; i++) {
+		if (strcmp(s + digits, units[i].suffix) != 0)
+			continue;
+		uint64_t v;
+		int r = parse_uint(s, digits, max / units[i].mult, &v);
+		if (r < 0)
+			return r;
+		*ret = v * units[i].mult;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int config_parse_duration_ms(const char *s, uint32_t *ret)
+{
+	uint64_t v;
+	int r = parse_with_unit(s, duration_units, ARRAY_SIZE(duration_units), UINT32_MAX, &v);
+	if (r < 0)
+		return r;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+int config_parse_size(const char *s, size_t *ret)
+{
+	uint64_t v;
+	int r = parse_with_unit(s, size_units, ARRAY_SIZE(size_units), SIZE_MAX, &v);
+	if (r < 0)
+		return r;
+	*ret = (size_t)v;
+	return 0;
+}
+
+/* A bound for a message, in the largest unit that states it exactly: "24h", "1 MiB". */
+static const char *format_ms(uint64_t ms, char out[32])
+{
+	static const struct unit units[] = {
+		{"h", 3600 * SECOND_MS}, {"m", 60 * SECOND_MS}, {"s", SECOND_MS}, {"ms", 1},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (ms && ms % units[i].mult == 0) {
+			snprintf(out, 32, "%llu%s", (unsigned long long)(ms / units[i].mult),
+				 units[i].suffix);
+			return out;
+		}
+	}
+	snprintf(out, 32, "%llu", (unsigned long long)ms);
+	return out;
+}
+
+static const char *format_size(uint64_t n, char out[32])
+{
+	static const struct unit units[] = {{" GiB", GIB}, {" MiB", MIB}, {" KiB", KIB}};
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (n && n % units[i].mult == 0) {
+			snprintf(out, 32, "%llu%s", (unsigned long long)(n / units[i].mult),
+				 units[i].suffix);
+			return out;
+		}
+	}
+	snprintf(out, 32, "%llu", (unsigned long long)n);
+	return out;
+}
+
+/* Store v into the scope target's field of the directive's width. */
+static void store_uint(const struct scope *sc, const struct directive *d, uint64_t v)
+{
+	char *f = (char *)sc->target + d->offset;
+	switch (d->size) {
+	case sizeof(uint32_t): {
+		uint32_t x = (uint32_t)v;
+		memcpy(f, &x, sizeof(x));
+		break;
+	}
+	case sizeof(uint64_t): {
+		uint64_t x = v;
+		memcpy(f, &x, sizeof(x));
+		break;
+	}
+	default:
+		abort(); /* a table row with a field this code does not know: a programming error */
+	}
+}
+
+/* ---- name sets ------------------------------------------------------------------------- */
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static struct name_entry *set_slot(struct name_entry *v, size_t cap, const char *key)
+{
+	size_t i = (size_t)hash_str(key) & (cap - 1);
+	while (v[i].key && strcmp(v[i].key, key) != 0)
+		i = (i + 1) & (cap - 1);
+	return &v[i];
+}
+
+/* The entry for key: an existing one (*ret_found), or a new one taking a copy of key. */
+static struct name_entry *set_add(struct name_set *s, const char *key, bool *ret_found)
+{
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		struct name_entry *v = xcalloc(cap, sizeof(*v));
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->v[i].key)
+				*set_slot(v, cap, s->v[i].key) = s->v[i];
+		free(s->v);
+		s->v = v;
+		s->cap = cap;
+	}
+	struct name_entry *e = set_slot(s->v, s->cap, key);
+	*ret_found = e->key != NULL;
+	if (!e->key) {
+		e->key = xstrdup(key);
+		s->n++;
+	}
+	return e;
+}
+
+static void set_free(struct name_set *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->v[i].key);
+	free(s->v);
+	s->v = NULL;
+	s->n = s->cap = 0;
+}
+
+/* ---- generic handlers ------------------------------------------------------------------ */
+
+static int dir_duration(struct parser *p, struct scope *sc, const struct directive *d,
+			const struct stmt *s)
+{
+	const struct arg *a = &s->v[1];
+	char e[ECHO_MAX + 4], lo[32], hi[32];
+	uint32_t ms;
+
+	int r = config_parse_duration_ms(a->text, &ms);
+	if (r == -EINVAL) {
+		error_arg(p, a, "invalid duration '%s' for '%s' (examples: 500ms, 10s, 2m, 1h)",
+			  echo(a, e), d->name);
+		return r;
+	}
+	if (r < 0 || ms < d->lo || ms > d->hi) {
+		error_arg(p, a, "'%s' must be between %s and %s", d->name, format_ms(d->lo, lo),
+			  format_ms(d->hi, hi));
+		return -ERANGE;
+	}
+	store_uint(sc, d, ms);
+	return 0;
+}
+
+static int dir_size(struct parser *p, struct scope *sc, const struct directive *d,
+		    const struct stmt *s)
+{
+	const struct arg *a = &s->v[1];
+	char e[ECHO_MAX + 4], lo[32], hi[32];
+	size_t n;
+
+	int r = config_parse_size(a->text, &n);
+	if (r == -EINVAL) {
+		error_arg(p, a, "invalid size '%s' for '%s' (examples: 512, 8k, 1M)", echo(a, e),
+			  d->name);
+		return r;
+	}
+	if (r < 0 || n < d->lo || n > d->hi) {
+		error_arg(p, a, "'%s' must be between %s and %s", d->name, format_size(d->lo, lo),
+			  format_size(d->hi, hi));
+		return -ERANGE;
+	}
+	store_uint(sc, d, n);
+	return 0;
+}
+
+static int dir_count(struct parser *p, struct scope *sc, const struct directive *d,
+		     const struct stmt *s)
+{
+	const struct arg *a = &s->v[1];
+	char e[ECHO_MAX + 4];
+	uint64_t n;
+
+	int r = parse_uint(a->text, a->len, UINT64_MAX, &n);
+	if (r == -EINVAL) {
+		error_arg(p, a, "invalid number '%s' for '%s'", echo(a, e), d->name);
+		return r;
+	}
+	if (r < 0 || n < d->lo || n > d->hi) {
+		error_arg(p, a, "'%s' must be between %llu and %llu", d->name,
+			  (unsigned long long)d->lo, (unsigned long long)d->hi);
+		return -ERANGE;
+	}
+	store_uint(sc, d, n);
+	return 0;
+}
+
+/* ---- top level ------------------------------------------------------------------------- */
+
+static int dir_workers(struct parser *p, struct scope *sc, const struct directive *d,
+		       const struct stmt *s)
+{
+	const struct arg *a = &s->v[1];
+	char e[ECHO_MAX + 4];
+	uint64_t n;
+
+	if (strcmp(a->text, "auto") == 0) {
+		store_uint(sc, d, 0);
+		return 0;
+	}
+	int r = parse_uint(a->text, a->len, UINT64_MAX, &n);
+	if (r == -EINVAL) {
+		error_arg(p, a, "invalid number '%s' for 'workers' (a count or auto)", echo(a, e));
+		return r;
+	}
+	if (r < 0 || n < d->lo || n > d->hi) {
+		error_arg(p, a, "'workers' must be between %llu and %llu, or auto",
+			  (unsigned long long)d->lo, (unsigned long long)d->hi);
+		return -ERANGE;
+	}
+	store_uint(sc, d, n);
+	return 0;
+}
+
+static const struct {
+	const char *word;
+	enum config_log log;
+} access_log_words[] = {
+	{"off", CONFIG_LOG_OFF},
+	{"stderr", CONFIG_LOG_STDERR},
+};
+
+static int dir_access_log(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+			  const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_MAX + 4];
+
+	for (size_t i = 0; i < ARRAY_SIZE(access_log_words); i++) {
+		if (strcmp(a->text, access_log_words[i].word) == 0) {
+			c->access_log = access_log_words[i].log;
+			return 0;
+		}
+	}
+	/* Relative paths would depend on the working directory of whoever starts ferry. */
+	if (a->text[0] != '/' || a->len > PATH_MAX) {
+		error_arg(p, a, "'access-log' takes off, stderr or an absolute path, not '%s'",
+			  echo(a, e));
+		return -EINVAL;
+	}
+	c->access_log = CONFIG_LOG_FILE;
+	c->access_log_path = xstrdup(a->text);
+	return 0;
+}
+
+/* A FileDescriptorName= as systemd allows it, minus what sd/listen.h would reject. */
+static bool valid_fdname(const char *s, size_t n)
+{
+	if (n == 0 || n > SD_FDNAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == ':')
+			return false;
+	return true;
+}
+
+static int dir_listen(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+		      const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_MAX + 4], key[2 + SD_FDNAME_MAX + NET_ADDR_STRLEN];
+	struct net_addr addr;
+	bool is_addr = net_addr_parse(a->text, &addr) == 0;
+
+	if (is_addr && addr.type != SOCK_STREAM) {
+		error_arg(p, a, "'%s' is a datagram address; HTTP needs a stream socket",
+			  echo(a, e));
+		return -EINVAL;
+	}
+	if (!is_addr && !valid_fdname(a->text, a->len)) {
+		/* A ':' cannot be in a name, so the writer meant an address. */
+		if (memchr(a->text, ':', a->len))
+			error_arg(p, a, "invalid listen address '%s'", echo(a, e));
+		else
+			error_arg(p, a,
+				  "'%s' is neither an address nor a socket name (1 to 255 "
+				  "printable ASCII characters, no ':')",
+				  echo(a, e));
+		return -EINVAL;
+	}
+
+	/* Key addresses by their canonical form, so "127.0.0.1:80" and "127.0.0.1:080" clash. */
+	if (is_addr) {
+		char f[NET_ADDR_STRLEN];
+		snprintf(key, sizeof(key), "a %s", net_addr_format(&addr, f, sizeof(f)));
+	} else
+		snprintf(key, sizeof(key), "n %s", a->text);
+	bool found;
+	struct name_entry *ent = set_add(&p->listen_specs, key, &found);
+	if (found) {
+		error_arg(p, a, "duplicate 'listen %s' (first at line %u)", echo(a, e), ent->line);
+		return -EEXIST;
+	}
+	ent->line = a->at.line;
+
+	if (c->n_listens == p->listens_cap) {
+		p->listens_cap = p->listens_cap ? p->listens_cap * 2 : 4;
+		c->listens = xrealloc(c->listens, p->listens_cap * sizeof(*c->listens));
+	}
+	struct config_listen *l = &c->listens[c->n_listens++];
+	memset(l, 0, sizeof(*l));
+	l->spec = xstrdup(a->text);
+	l->is_addr = is_addr;
+	if (is_addr)
+		l->addr = addr;
+	l->line = s->v[0].at.line;
+	return 0;
+}
+
+static bool valid_label_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/* A lower-case DNS-ish name (IPv4 literals are such names too): dot-separated labels of 1..63
+ * letters, digits, '-' or '_', not starting or ending with '-', 253 bytes at most. */
+static bool valid_dns_name(const char *s, size_t n)
+{
+	size_t label = 0;
+
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		if (i == n || s[i] == '.') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!valid_label_char(s[i]) || (label == 0 && s[i] == '-'))
+			return false;
+		label++;
+	}
+	return true;
+}
+
+static bool valid_ipv6_literal(const char *s, size_t n)
+{
+	char host[INET6_ADDRSTRLEN];
+	struct in6_addr ip6;
+
+	if (n < 3 || s[0] != '[' || s[n - 1] != ']' || n - 2 >= sizeof(host))
+		return false;
+	memcpy(host, s + 1, n - 2);
+	host[n - 2] = '\0';
+	return inet_pton(AF_INET6, host, &ip6) == 1;
+}
+
+/* Lower-case name and drop one trailing '.'; then: "*", "*.DNSNAME", DNSNAME or [IPv6]. */
+static bool normalize_site_name(char *name, size_t *len)
+{
+	size_t n = *len;
+
+	for (size_t i = 0; i < n; i++)
+		name[i] = ascii_lower(name[i]);
+	if (n > 1 && name[n - 1] == '.')
+		name[--n] = '\0';
+	*len = n;
+	if (str_eq(name, n, "*"))
+		return true;
+	if (n > 2 && name[0] == '*' && name[1] == '.')
+		return valid_dns_name(name + 2, n - 2);
+	if (name[0] == '[')
+		return valid_ipv6_literal(name, n);
+	return valid_dns_name(name, n);
+}
+
+static int dir_site(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+		    const struct stmt *s)
+{
+	struct config *c = sc->target;
+	int ret = 0;
+
+	if (c->n_sites == p->sites_cap) {
+		p->sites_cap = p->sites_cap ? p->sites_cap * 2 : 4;
+		c->sites = xrealloc(c->sites, p->sites_cap * sizeof(*c->sites));
+	}
+	struct config_site *site = &c->sites[c->n_sites++];
+	memset(site, 0, sizeof(*site));
+	site->line = s->v[0].at.line;
+	site->names = xcalloc(s->n, sizeof(*site->names));
+	/* The body is parsed even when a name is bad, so its own errors are reported too. */
+	sc->child = site;
+
+	for (size_t i = 1; i < s->n; i++) {
+		const struct arg *a = &s->v[i];
+		char e[ECHO_MAX + 4];
+		char *name = xstrndup(a->text, a->len);
+		size_t n = a->len;
+
+		if (!normalize_site_name(name, &n)) {
+			if (memchr(name, ':', n) && name[0] != '[')
+				error_arg(p, a, "site name '%s' has a port: sites match any port",
+					  echo(a, e));
+			else
+				error_arg(p, a,
+					  "invalid site name '%s' (a host name, [IPv6 address], "
+					  "'*' or '*.domain')",
+					  echo(a, e));
+			free(name);
+			ret = -EINVAL;
+			continue;
+		}
+		bool found;
+		struct name_entry *ent = set_add(&p->site_names, name, &found);
+		if (found) {
+			if (ent->owner == site)
+				error_arg(p, a, "site name '%s' is listed twice", echo(a, e));
+			else
+				error_arg(p, a, "site name '%s' is already used by the site at line %u",
+					  echo(a, e), ent->line);
+			free(name);
+			ret = -EEXIST;
+			continue;
+		}
+		ent->owner = site;
+		ent->line = site->line;
+		site->names[site->n_names++] = name;
+	}
+	return ret;
+}
+
+static const struct pos *scope_seen(const struct scope *sc, const char *name)
+{
+	for (size_t i = 0; i < sc->ctx->n; i++)
+		if (strcmp(sc->ctx->directives[i].name, name) == 0)
+			return &sc->seen[i];
+	return NULL;
+}
+
+static void top_finish(struct parser *p, struct scope *sc)
+{
+	const struct config *c = sc->target;
+
+	if (c->max_header_bytes < c->max_request_line) {
+		/* Point at whichever of the two was written; max-header-size if both. */
+		const struct pos *at = scope_seen(sc, "max-header-size");
+		if (!at->line)
+			at = scope_seen(sc, "max-request-line");
+		error_at(p, at->line, at->col,
+			 "max-header-size (%zu) must be at least max-request-line (%zu)",
+			 c->max_header_bytes, c->max_request_line);
+	}
+}
+
+/* ---- site blocks ----------------------------------------------------------------------- */
+
+static int dir_root(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+		    const struct stmt *s)
+{
+	struct config_site *site = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_MAX + 4];
+
+	/* Whether it exists is checked at startup: parsing stays free of file system access. */
+	if (a->text[0] != '/') {
+		error_arg(p, a, "'root' needs an absolute path, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	if (a->len > PATH_MAX) {
+		error_arg(p, a, "'root' path is longer than %d bytes", PATH_MAX);
+		return -ENAMETOOLONG;
+	}
+	site->root = xstrdup(a->text);
+	return 0;
+}
+
+/* ---- the tables ------------------------------------------------------------------------ */
+
+static const struct directive site_directives[] = {
+	{"root", 1, 1, "PATH", DIR_ONCE, dir_root, 0, 0, 0, 0, NULL},
+};
+
+static const struct context site_context = {
+	.where = "inside a site block",
+	.directives = site_directives,
+	.n = ARRAY_SIZE(site_directives),
+};
+
+static const struct directive top_directives[] = {
+	{"listen", 1, 1, "ADDRESS|NAME", 0, dir_listen, 0, 0, 0, 0, NULL},
+	{"workers", 1, 1, "COUNT|auto", DIR_ONCE, dir_workers, FIELD(config, workers), 1, 1024,
+	 NULL},
+	{"access-log", 1, 1, "off|stderr|PATH", DIR_ONCE, dir_access_log, 0, 0, 0, 0, NULL},
+	{"header-timeout", 1, 1, "DURATION", DIR_ONCE, dir_duration,
+	 FIELD(config, header_timeout_ms), 1, DAY_MS, NULL},
+	{"body-timeout", 1, 1, "DURATION", DIR_ONCE, dir_duration, FIELD(config, body_timeout_ms),
+	 1, DAY_MS, NULL},
+	/* 0 turns keep-alive off: close after each response. */
+	{"keepalive-timeout", 1, 1, "DURATION", DIR_ONCE, dir_duration,
+	 FIELD(config, keepalive_timeout_ms), 0, DAY_MS, NULL},
+	{"send-timeout", 1, 1, "DURATION", DIR_ONCE, dir_duration, FIELD(config, send_timeout_ms),
+	 1, DAY_MS, NULL},
+	/* 0 closes open connections at once on stop. */
+	{"shutdown-timeout", 1, 1, "DURATION", DIR_ONCE, dir_duration,
+	 FIELD(config, shutdown_timeout_ms), 0, DAY_MS, NULL},
+	{"max-request-line", 1, 1, "SIZE", DIR_ONCE, dir_size, FIELD(config, max_request_line), 256,
+	 MIB, NULL},
+	{"max-header-size", 1, 1, "SIZE", DIR_ONCE, dir_size, FIELD(config, max_header_bytes), KIB,
+	 MIB, NULL},
+	{"max-header-fields", 1, 1, "COUNT", DIR_ONCE, dir_count, FIELD(config, max_header_fields),
+	 1, HTTP_MAX_HEADERS_HARD, NULL},
+	{"max-connections", 1, 1, "COUNT", DIR_ONCE, dir_count, FIELD(config, max_connections), 1,
+	 1000000, NULL},
+	{"site", 1, ARGS_UNBOUNDED, "NAME... { ... }", 0, dir_site, 0, 0, 0, 0, &site_context},
+};
+
+static const struct context top_context = {
+	.where = "at top level",
+	.directives = top_directives,
+	.n = ARRAY_SIZE(top_directives),
+	.finish = top_finish,
+};
+
+/* Every context, to tell "not allowed here" from "unknown". */
+static const struct context *const contexts[] = {&top_context, &site_context};
+
+static const struct directive *context_find(const struct context *ctx, const char *name)
+{
+	for (size_t i = 0; i < ctx->n; i++)
+		if (strcmp(ctx->directives[i].name, name) == 0)
+			return &ctx->directives[i];
+	return NULL;
+}
+
+/* ---- the parser ------------------------------------------------------------------------ */
+
+static void stmt_reset(struct stmt *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i].text);
+	s->n = 0;
+	s->bad = false;
+}
+
+static void stmt_push(struct stmt *s, const struct lexer_token *t)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 8;
+		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+	}
+	s->v[s->n++] = (struct arg){
+		.text = xstrndup(t->text, t->len),
+		.len = t->len,
+		.at = {t->line, t->col},
+	};
+}
+
+/* Read tokens into p->stmt up to a terminator, which is returned in *term. */
+static void read_stmt(struct parser *p, struct lexer_token *term)
+{
+	stmt_reset(&p->stmt);
+	for (;;) {
+		lexer_next(&p->lx, term);
+		if (p->stop) {
+			term->kind = LEXER_EOF;
+			return;
+		}
+		switch (term->kind) {
+		case LEXER_WORD:
+		case LEXER_STRING:
+			stmt_push(&p->stmt, term);
+			break;
+		case LEXER_ERROR:
+			error_at(p, term->line, term->col, "%s", p->lx.error);
+			p->stmt.bad = true;
+			break;
+		default:
+			return;
+		}
+	}
+}
+
+/* Skip a { } body without looking at it: after an error in the directive that opened it. */
+static void skip_block(struct parser *p, const struct lexer_token *open)
+{
+	unsigned depth = 1;
+	struct lexer_token t;
+
+	while (depth > 0 && !p->stop) {
+		lexer_next(&p->lx, &t);
+		switch (t.kind) {
+		case LEXER_OPEN:
+			depth++;
+			break;
+		case LEXER_CLOSE:
+			depth--;
+			break;
+		case LEXER_ERROR:
+			error_at(p, t.line, t.col, "%s", p->lx.error);
+			break;
+		case LEXER_EOF:
+			error_at(p, t.line, t.col, "missing '}' for the block opened at %u:%u",
+				 open->line, open->col);
+			return;
+		default:
+			break;
+		}
+	}
+}
+
+static void parse_body(struct parser *p, const struct context *ctx, void *target,
+		       const struct lexer_token *open, unsigned depth);
+
+static void arg_count_error(struct parser *p, const struct directive *d, const struct arg *name)
+{
+	if (d->min_args == d->max_args)
+		error_arg(p, name, "'%s' takes %u argument%s: %s %s", d->name, d->min_args,
+			  d->min_args == 1 ? "" : "s", d->name, d->usage);
+	else if (d->max_args == ARGS_UNBOUNDED)
+		error_arg(p, name, "'%s' takes at least %u argument%s: %s %s", d->name,
+			  d->min_args, d->min_args == 1 ? "" : "s", d->name, d->usage);
+	else
+		error_arg(p, name, "'%s' takes %u to %u arguments: %s %s", d->name, d->min_args,
+			  d->max_args, d->name, d->usage);
+}
+
+/* Run the statement in p->stmt, which ended with term. */
+static void dispatch(struct parser *p, struct scope *sc, const struct lexer_token *term,
+		     unsigned depth)
+{
+	const struct stmt *s = &p->stmt;
+	const struct arg *name = &s->v[0];
+	bool opens = term->kind == LEXER_OPEN;
+	char e[ECHO_MAX + 4];
+	const struct directive *d = context_find(sc->ctx, name->text);
+
+	if (!d) {
+		const struct context *other = NULL;
+		for (size_t i = 0; i < ARRAY_SIZE(contexts) && !other; i++)
+			if (contexts[i] != sc->ctx && context_find(contexts[i], name->text))
+				other = contexts[i];
+		if (other)
+			error_arg(p, name, "'%s' is not allowed %s (only %s)", echo(name, e),
+				  sc->ctx->where, other->where);
+		else
+			error_arg(p, name, "unknown directive '%s'", echo(name, e));
+		goto skip;
+	}
+	if (d->block && !opens) {
+		error_arg(p, name, "'%s' needs a block opened on the same line: %s %s", d->name,
+			  d->name, d->usage);
+		p->brace_pending = true;
+		return;
+	}
+	if (!d->block && opens) {
+		error_arg(p, name, "'%s' does not take a block", d->name);
+		goto skip;
+	}
+	if (d->block && depth >= CONFIG_MAX_DEPTH) {
+		error_arg(p, name, "blocks nested too deeply");
+		goto skip;
+	}
+
+	size_t i = (size_t)(d - sc->ctx->directives);
+	if ((d->flags & DIR_ONCE) && sc->seen[i].line) {
+		error_arg(p, name, "duplicate '%s' (first at line %u)", d->name, sc->seen[i].line);
+		goto skip;
+	}
+	if (!sc->seen[i].line)
+		sc->seen[i] = name->at;
+
+	/* After a lexer error the arguments are incomplete: checking them would only repeat it.
+	 * A block directive still runs, so that its body is parsed in the right context. */
+	size_t n_args = s->n - 1;
+	if (!s->bad && (n_args < d->min_args || n_args > d->max_args)) {
+		arg_count_error(p, d, name);
+		if (!d->block)
+			return;
+	} else if (s->bad && !d->block)
+		return;
+
+	sc->child = NULL;
+	d->handler(p, sc, d, s);
+	if (!d->block)
+		return;
+	if (sc->child) {
+		parse_body(p, d->block, sc->child, term, depth + 1);
+		return;
+	}
+skip:
+	if (opens)
+		skip_block(p, term);
+}
+
+/* Parse directives up to the '}' matching open, or to the end of the file at top level. */
+static void parse_body(struct parser *p, const struct context *ctx, void *target,
+		       const struct lexer_token *open, unsigned depth)
+{
+	struct scope sc = {.ctx = ctx, .target = target, .seen = xcalloc(ctx->n, sizeof(struct pos))};
+	struct lexer_token term;
+
+	/* Keep the opening brace's position: the lexer's token is overwritten below. */
+	struct lexer_token open_at = open ? *open : (struct lexer_token){0};
+
+	for (;;) {
+		read_stmt(p, &term);
+		if (p->stop)
+			break;
+		if (p->stmt.n > 0) {
+			p->brace_pending = false;
+			dispatch(p, &sc, &term, depth);
+		} else if (term.kind == LEXER_OPEN) {
+			/* `site x` NEWLINE `{`: the site line already got the error. */
+			if (!p->brace_pending && !p->stmt.bad)
+				error_at(p, term.line, term.col,
+					 "unexpected '{' (a block opens on its directive's line)");
+			p->brace_pending = false;
+			skip_block(p, &term);
+		}
+		if (term.kind == LEXER_CLOSE) {
+			if (open)
+				break;
+			error_at(p, term.line, term.col, "unexpected '}'");
+		} else if (term.kind == LEXER_EOF) {
+			if (open)
+				error_at(p, term.line, term.col,
+					 "missing '}' for the block opened at %u:%u", open_at.line,
+					 open_at.col);
+			break;
+		}
+	}
+	if (!p->stop && ctx->finish)
+		ctx->finish(p, &sc);
+	free(sc.seen);
+}
+
+/* ---- the public functions -------------------------------------------------------------- */
+
+struct config *config_new_default(void)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+
+	c->workers = 0;
+	c->access_log = CONFIG_LOG_STDERR;
+	c->max_request_line = 8 * KIB;
+	c->max_header_bytes = 16 * KIB;
+	c->max_header_fields = 100;
+	c->max_connections = 10000;
+	c->header_timeout_ms = 10 * SECOND_MS;
+	c->body_timeout_ms = 30 * SECOND_MS;
+	c->keepalive_timeout_ms = 60 * SECOND_MS;
+	c->send_timeout_ms = 30 * SECOND_MS;
+	c->shutdown_timeout_ms = 10 * SECOND_MS;
+	return c;
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	for (size_t i = 0; i < c->n_listens; i++)
+		free(c->listens[i].spec);
+	free(c->listens);
+	free(c->access_log_path);
+	for (size_t i = 0; i < c->n_sites; i++) {
+		for (size_t j = 0; j < c->sites[i].n_names; j++)
+			free(c->sites[i].names[j]);
+		free(c->sites[i].names);
+		free(c->sites[i].root);
+	}
+	free(c->sites);
+	free(c);
+}
+
+int config_parse(const char *filename, const char *text, size_t len, struct config **ret,
+		 struct buf *errors)
+{
+	struct parser p = {.filename = filename ? filename : "<config>", .errors = errors};
+
+	if (!text)
+		len = 0;
+	if (len > CONFIG_MAX_BYTES) {
+		if (errors)
+			(void)buf_printf(errors, "%s: larger than 1 MiB\n", p.filename);
+		return -EINVAL;
+	}
+	/* A NUL means a binary file, or a truncated one: one error says it better than a
+	 * hundred about the bytes around it. */
+	const char *nul = len ? memchr(text, '\0', len) : NULL;
+	if (nul) {
+		unsigned line = 1, col = 1;
+		for (const char *q = text; q < nul; q++, col++)
+			if (*q == '\n')
+				line++, col = 0;
+		error_at(&p, line, col, "NUL byte in the configuration");
+		return -EINVAL;
+	}
+
+	p.cfg = config_new_default();
+	if (filename)
+		p.cfg->path = xstrdup(filename);
+	lexer_init(&p.lx, text ? text : "", len);
+	parse_body(&p, &top_context, p.cfg, NULL, 0);
+	lexer_done(&p.lx);
+	stmt_reset(&p.stmt);
+	free(p.stmt.v);
+	set_free(&p.site_names);
+	set_free(&p.listen_specs);
+
+	if (p.n_errors > 0 || p.stop) {
+		config_free(p.cfg);
+		return -EINVAL;
+	}
+	*ret = p.cfg;
+	return 0;
+}
+
+int config_load(const char *path, struct config **ret, struct buf *errors)
+{
+	_cleanup_(freep) char *text = NULL;
+	size_t len = 0, cap = 0;
+	int r = 0;
+
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* Read one byte past the limit, so that a file of exactly CONFIG_MAX_BYTES passes. */
+	for (;;) {
+		if (len == cap) {
+			if (cap > CONFIG_MAX_BYTES)
+				break;
+			cap = cap ? MIN(cap * 4, (size_t)CONFIG_MAX_BYTES + 1) : 16 * 1024;
+			text = xrealloc(text, cap);
+		}
+		ssize_t n = read(fd, text + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			close(fd);
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	return config_parse(path, text, len, ret, errors);
+
+fail:
+	if (errors)
+		(void)buf_printf(errors, "%s: %s\n", path, strerror(-r));
+	return r;
+}
+
+/* ---- per request ----------------------------------------------------------------------- */
+
+const struct config_site *config_match_site(const struct config *c, const char *host,
+					    size_t len)
+{
+	const struct config_site *wild = NULL, *fallback = NULL;
+	size_t wild_len = 0;
+
+	if (!c)
+		return NULL;
+	if (!host)
+		len = 0;
+
+	/* Strip ":port": after the ']' of an IPv6 literal, else at the first ':'. */
+	if (len > 0 && host[0] == '[') {
+		const char *close = memchr(host, ']', len);
+		if (close)
+			len = (size_t)(close - host) + 1;
+	} else if (len > 0) {
+		const char *colon = memchr(host, ':', len);
+		if (colon)
+			len = (size_t)(colon - host);
+	}
+	if (len > 0 && host[len - 1] == '.')
+		len--;
+
+	for (size_t i = 0; i < c->n_sites; i++) {
+		const struct config_site *s = &c->sites[i];
+		for (size_t j = 0; j < s->n_names; j++) {
+			const char *name = s->names[j];
+			if (name[0] != '*') {
+				if (len > 0 && str_ieq(host, len, name))
+					return s;
+				continue;
+			}
+			if (name[1] == '\0') {
+				if (!fallback)
+					fallback = s;
+				continue;
+			}
+			/* "*.example.com" matches when host ends with ".example.com" and has at
+			 * least one byte before it. */
+			size_t n = strlen(name + 1);
+			if (len > n && n > wild_len && str_ieq(host + len - n, n, name + 1)) {
+				wild = s;
+				wild_len = n;
+			}
+		}
+	}
+	return wild ? wild : fallback;
+}

@@ -1,0 +1,384 @@
+/* Static files: path resolution below the root, preconditions, ranges, the response. */
+#include "handler/static.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/str.h"
+#include "http/conn.h"
+#include "http/parser.h"
+#include "http/path.h"
+#include "http/status.h"
+
+/* Open path (relative) strictly beneath dirfd: no "..", no absolute symlinks, no symlink
+ * that leads out, no magic links. */
+static int open_beneath(int dirfd, const char *path)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	return fd < 0 ? -errno : fd;
+}
+
+static int status_of_errno(int err)
+{
+	switch (err) {
+	case -ENOENT:
+	case -ENOTDIR:
+	case -EXDEV: /* resolution would leave the root: do not say that it exists */
+	case -ELOOP:
+		return 404;
+	case -EACCES:
+	case -EPERM:
+		return 403;
+	case -ENAMETOOLONG:
+		return 414;
+	default:
+		return 500;
+	}
+}
+
+/* ---- validators ---------------------------------------------------------------------- */
+
+struct validators {
+	char etag[48]; /* with quotes */
+	size_t etag_len;
+	time_t mtime;
+	char last_modified[32];
+};
+
+static void validators_of(const struct stat *st, struct validators *v)
+{
+	int n = snprintf(v->etag, sizeof(v->etag), "\"%" PRIx64 "-%" PRIx64 "\"",
+			 (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_size);
+	v->etag_len = (size_t)n;
+	v->mtime = st->st_mtim.tv_sec;
+	http_date_format(v->mtime, v->last_modified);
+}
+
+/* Does the entity-tag list in an If-Match / If-None-Match value match ours? strong: the
+ * strong comparison of RFC 9110 §8.8.3.2 (If-Match), else the weak one (If-None-Match). */
+static bool etag_list_matches(const char *p, size_t n, const struct validators *v, bool strong)
+{
+	const char *end = p + n;
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
+		if (p == end)
+			break;
+		if (*p == '*')
+			return true;
+		bool weak = false;
+		if (end - p >= 2 && p[0] == 'W' && p[1] == '/') {
+			weak = true;
+			p += 2;
+		}
+		if (p == end || *p != '"')
+			return false; /* malformed: no match */
+		const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+		if (!q)
+			return false;
+		size_t len = (size_t)(q - p + 1);
+		if (!(strong && weak) && len == v->etag_len && memcmp(p, v->etag, len) == 0)
+			return true;
+		p = q + 1;
+	}
+	return false;
+}
+
+static const struct http_header *hdr(const struct http_request *req, const char *lname)
+{
+	return http_request_header(req, lname);
+}
+
+/* RFC 9110 §13.2.2: the order in which preconditions are evaluated. Returns 0 to go on,
+ * 304 or 412 to answer with that status. */
+static int preconditions(const struct http_request *req, const struct validators *v)
+{
+	const struct http_header *h;
+	time_t t;
+	if ((h = hdr(req, "if-match"))) {
+		if (!etag_list_matches(h->value, h->value_len, v, true))
+			return 412;
+	} else if ((h = hdr(req, "if-unmodified-since")) &&
+		   http_date_parse(h->value, h->value_len, &t) == 0) {
+		if (v->mtime > t)
+			return 412;
+	}
+	if ((h = hdr(req, "if-none-match"))) {
+		if (etag_list_matches(h->value, h->value_len, v, false))
+			return 304;
+	} else if ((h = hdr(req, "if-modified-since")) &&
+		   http_date_parse(h->value, h->value_len, &t) == 0) {
+		if (v->mtime <= t)
+			return 304;
+	}
+	return 0;
+}
+
+/* ---- ranges -------------------------------------------------------------------------- */
+
+enum range_result { RANGE_NONE, RANGE_OK, RANGE_UNSATISFIABLE };
+
+static bool parse_u64(const char **pp, const char *end, uint64_t *ret)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+	if (p == end || *p < '0' || *p > '9')
+		return false;
+	while (p < end && *p >= '0' && *p <= '9') {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	}
+	*pp = p;
+	*ret = v;
+	return true;
+}
+
+/* A single "bytes=" range (RFC 9110 §14.1.2). Several ranges, other units or bad syntax:
+ * RANGE_NONE, the whole file (the server may ignore Range). */
+static enum range_result parse_range(const char *p, size_t n, uint64_t size, uint64_t *ret_off,
+				     uint64_t *ret_len)
+{
+	const char *end = p + n;
+	if (n < 6 || !str_ieq(p, 6, "bytes="))
+		return RANGE_NONE;
+	p += 6;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	uint64_t first, last;
+	bool has_first = false, has_last = false;
+	if (p < end && *p != '-') {
+		if (!parse_u64(&p, end, &first))
+			return RANGE_NONE;
+		has_first = true;
+	}
+	if (p == end || *p != '-')
+		return RANGE_NONE;
+	p++;
+	if (p < end && *p >= '0' && *p <= '9') {
+		if (!parse_u64(&p, end, &last))
+			return RANGE_NONE;
+		has_last = true;
+	}
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p != end) /* a list of ranges, or junk: serve the whole representation */
+		return RANGE_NONE;
+	if (!has_first && !has_last)
+		return RANGE_NONE;
+	if (!has_first) { /* suffix: the last N bytes */
+		if (last == 0 || size == 0)
+			return RANGE_UNSATISFIABLE;
+		uint64_t len = last < size ? last : size;
+		*ret_off = size - len;
+		*ret_len = len;
+		return RANGE_OK;
+	}
+	if (has_last && last < first)
+		return RANGE_NONE; /* invalid range-spec: ignore the field */
+	if (first >= size)
+		return RANGE_UNSATISFIABLE;
+	if (!has_last || last >= size)
+		last = size - 1;
+	*ret_off = first;
+	*ret_len = last - first + 1;
+	return RANGE_OK;
+}
+
+/* If-Range (RFC 9110 §13.1.5): the range applies only if the validator still matches. */
+static bool if_range_ok(const struct http_request *req, const struct validators *v)
+{
+	const struct http_header *h = hdr(req, "if-range");
+	if (!h)
+		return true;
+	if (h->value_len > 0 && h->value[0] == '"')
+		return h->value_len == v->etag_len && memcmp(h->value, v->etag, v->etag_len) == 0;
+	time_t t;
+	if (http_date_parse(h->value, h->value_len, &t) == 0)
+		return t == v->mtime;
+	return false;
+}
+
+/* ---- responses ----------------------------------------------------------------------- */
+
+static void serve_welcome(struct http_conn *c, const char *path)
+{
+	if (strcmp(path, "/") != 0 && strcmp(path, "/index.html") != 0) {
+		http_resp_error(c, 404);
+		return;
+	}
+	http_resp_start(c, 200);
+	http_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
+	http_resp_end_head(c, welcome_html_len);
+	http_resp_body_mem(c, welcome_html, welcome_html_len);
+}
+
+static void redirect_dir(struct http_conn *c, const struct http_request *req, const char *path)
+{
+	/* Keep the query: "/dir?x" -> "/dir/?x". The path is already decoded; re-encode only
+	 * what cannot appear in a Location value. */
+	char loc[HTTP_PATH_MAX + 8];
+	size_t o = 0;
+	static const char hex[] = "0123456789ABCDEF";
+	for (const char *p = path; *p && o + 4 < sizeof(loc); p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch <= 0x20 || ch >= 0x7f || ch == '%' || ch == '?' || ch == '#' || ch == '"') {
+			loc[o++] = '%';
+			loc[o++] = hex[ch >> 4];
+			loc[o++] = hex[ch & 15];
+		} else {
+			loc[o++] = (char)ch;
+		}
+	}
+	loc[o++] = '/';
+	const char *q = memchr(req->target, '?', req->target_len);
+	if (q) {
+		size_t ql = (size_t)(req->target + req->target_len - q);
+		if (o + ql < sizeof(loc)) {
+			memcpy(loc + o, q, ql);
+			o += ql;
+		}
+	}
+	http_resp_start(c, 301);
+	http_resp_header(c, "Location", loc, o);
+	http_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
+	http_resp_end_head(c, 0);
+}
+
+void static_handle(struct http_conn *c, const struct http_request *req, int root_fd)
+{
+	char path[HTTP_PATH_MAX];
+
+	switch (req->method_id) {
+	case HTTP_M_GET:
+	case HTTP_M_HEAD:
+		break;
+	case HTTP_M_OPTIONS:
+		http_resp_start(c, 204);
+		http_resp_header(c, "Allow", "GET, HEAD, OPTIONS", 18);
+		http_resp_end_head(c, -1);
+		return;
+	default:
+		http_resp_error(c, 405);
+		return;
+	}
+	if (req->target_len == 1 && req->target[0] == '*') {
+		http_resp_error(c, 400);
+		return;
+	}
+	int plen = http_path_normalize(req->target, req->target_len, path, sizeof(path));
+	if (plen < 0) {
+		http_resp_error(c, plen == -ENAMETOOLONG ? 414 : 400);
+		return;
+	}
+	if (root_fd < 0) {
+		serve_welcome(c, path);
+		return;
+	}
+
+	const char *rel = path[1] ? path + 1 : ".";
+	int fd = open_beneath(root_fd, rel);
+	if (fd < 0) {
+		http_resp_error(c, status_of_errno(fd));
+		return;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		http_resp_error(c, 500);
+		return;
+	}
+	const char *name = path;
+	size_t name_len = (size_t)plen;
+	if (S_ISDIR(st.st_mode)) {
+		if (path[plen - 1] != '/') {
+			close(fd);
+			redirect_dir(c, req, path);
+			return;
+		}
+		int ifd = open_beneath(fd, "index.html");
+		close(fd);
+		if (ifd < 0) {
+			http_resp_error(c, ifd == -ENOENT ? 404 : status_of_errno(ifd));
+			return;
+		}
+		fd = ifd;
+		if (fstat(fd, &st) < 0) {
+			close(fd);
+			http_resp_error(c, 500);
+			return;
+		}
+		name = "index.html";
+		name_len = 10;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		http_resp_error(c, 404);
+		return;
+	}
+
+	struct validators v;
+	validators_of(&st, &v);
+	int pre = preconditions(req, &v);
+	if (pre) {
+		close(fd);
+		if (pre == 412) {
+			http_resp_error(c, 412);
+			return;
+		}
+		http_resp_start(c, 304);
+		http_resp_header(c, "ETag", v.etag, v.etag_len);
+		http_resp_header(c, "Last-Modified", v.last_modified, 29);
+		http_resp_end_head(c, -1);
+		return;
+	}
+
+	uint64_t size = (uint64_t)st.st_size, off = 0, len = size;
+	int status = 200;
+	const struct http_header *rh = hdr(req, "range");
+	if (rh && req->method_id == HTTP_M_GET && if_range_ok(req, &v)) {
+		switch (parse_range(rh->value, rh->value_len, size, &off, &len)) {
+		case RANGE_NONE:
+			off = 0;
+			len = size;
+			break;
+		case RANGE_OK:
+			status = 206;
+			break;
+		case RANGE_UNSATISFIABLE:
+			close(fd);
+			http_resp_start(c, 416);
+			http_resp_headerf(c, "Content-Range", "bytes */%" PRIu64, size);
+			http_resp_end_head(c, 0);
+			return;
+		}
+	}
+
+	http_resp_start(c, status);
+	const char *type = mime_type(name, name_len);
+	http_resp_header(c, "Content-Type", type, strlen(type));
+	http_resp_header(c, "Last-Modified", v.last_modified, 29);
+	http_resp_header(c, "ETag", v.etag, v.etag_len);
+	http_resp_header(c, "Accept-Ranges", "bytes", 5);
+	if (status == 206)
+		http_resp_headerf(c, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
+				  off + len - 1, size);
+	http_resp_end_head(c, (int64_t)len);
+	if (len > 0)
+		http_resp_body_file(c, fd, (off_t)off, (off_t)len);
+	else
+		close(fd);
+}

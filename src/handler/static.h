@@ -1,0 +1,22 @@
+/* Static files below a root directory (or the embedded welcome page when there is none):
+ * GET/HEAD/OPTIONS, index.html, MIME types, ETag/Last-Modified with the RFC 9110 §13
+ * preconditions, a single byte range, sendfile. No request can name a file outside the root:
+ * paths are normalized (http/path.h) and opened with openat2(RESOLVE_BENEATH). */
+#ifndef FERRY_HANDLER_STATIC_H
+#define FERRY_HANDLER_STATIC_H
+
+#include <stddef.h>
+
+struct http_conn;
+struct http_request;
+
+/* root_fd < 0: serve the embedded page. */
+void static_handle(struct http_conn *c, const struct http_request *req, int root_fd);
+
+/* Content-Type for a file name, by extension; "application/octet-stream" if unknown. */
+const char *mime_type(const char *name, size_t len);
+
+extern const char welcome_html[];
+extern const unsigned welcome_html_len;
+
+#endif

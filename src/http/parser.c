@@ -1,0 +1,562 @@
+/* The HTTP/1.1 request-head parser: request line, field lines, and the fields that decide
+ * framing and routing (Content-Length, Transfer-Encoding, Host, Connection, Expect), checked
+ * as RFC 9110 and RFC 9112 require. A pure function over (buf, len): no I/O, no allocation,
+ * nothing kept between calls, so a caller with more bytes simply calls again.
+ *
+ * Strictness is deliberate: a request that two HTTP implementations could frame or route
+ * differently (the root of request smuggling) is refused rather than repaired. Where the RFCs
+ * let a recipient either repair or reject (bare LF, obs-fold, whitespace in the request
+ * line), we reject. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "base/macro.h"
+#include "base/str.h"
+#include "http/parser.h"
+
+/* RFC 9112 §2.2 asks to ignore "at least one" empty line before the request line (old
+ * clients sent a CRLF after a POST body); more than a few is not a client, just noise. */
+#define MAX_LEADING_EMPTY_LINES 4
+
+/* Octet classes, one table lookup per byte. */
+enum {
+	C_TCHAR = 1 << 0, /* token (RFC 9110 §5.6.2): field names, methods, codings */
+	C_FIELD = 1 << 1, /* field-value octet: VCHAR, obs-text, SP, HTAB (RFC 9110 §5.5) */
+	C_VCHAR = 1 << 2, /* visible ASCII: what a request-target is scanned over */
+	C_URI = 1 << 3,   /* path/query octet: pchar, "/" and "?", "%" apart (RFC 3986 §3.3) */
+	C_REG = 1 << 4,   /* reg-name octet: unreserved, sub-delims but ",", "%" apart */
+	C_HEX = 1 << 5,
+};
+
+#define FV (C_FIELD | C_VCHAR)        /* visible, nothing more: " < > [ \ ] { } */
+#define TF (C_TCHAR | FV)             /* tchar outside URIs: # % ^ ` | */
+#define SUB (FV | C_URI | C_REG)      /* sub-delims that are no tchar: ( ) ; = */
+#define TSUB (SUB | C_TCHAR)          /* unreserved and tchar sub-delims: ! $ & ' * + - . _ ~ */
+
+static const unsigned char cls[256] = {
+	['\t'] = C_FIELD,
+	[' '] = C_FIELD,
+	['!'] = TSUB,
+	['"'] = FV,
+	['#'] = TF,
+	['$'] = TSUB,
+	['%'] = TF,
+	['&'] = TSUB,
+	['\''] = TSUB,
+	['('] = SUB,
+	[')'] = SUB,
+	['*'] = TSUB,
+	['+'] = TSUB,
+	/* A sub-delim, but a comma in Host reads as a list of hosts: refused in reg-names. */
+	[','] = FV | C_URI,
+	['-'] = TSUB,
+	['.'] = TSUB,
+	['/'] = FV | C_URI,
+	['0' ... '9'] = TSUB | C_HEX,
+	[':'] = FV | C_URI,
+	[';'] = SUB,
+	['<'] = FV,
+	['='] = SUB,
+	['>'] = FV,
+	['?'] = FV | C_URI,
+	['@'] = FV | C_URI,
+	['A' ... 'F'] = TSUB | C_HEX,
+	['G' ... 'Z'] = TSUB,
+	['['] = FV,
+	['\\'] = FV,
+	[']'] = FV,
+	['^'] = TF,
+	['_'] = TSUB,
+	['`'] = TF,
+	['a' ... 'f'] = TSUB | C_HEX,
+	['g' ... 'z'] = TSUB,
+	['{'] = FV,
+	['|'] = TF,
+	['}'] = FV,
+	['~'] = TSUB,
+	[0x80 ... 0xff] = C_FIELD,
+};
+
+#define CLS(c, m) (cls[(unsigned char)(c)] & (m))
+
+static inline bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static inline bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+enum target_form { FORM_ORIGIN, FORM_ABSOLUTE, FORM_AUTHORITY, FORM_ASTERISK };
+
+/* Characters of a path and query, with "%" HEXDIG HEXDIG escapes well-formed. */
+static bool valid_chars(const char *s, size_t n, unsigned class)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (CLS(s[i], class))
+			continue;
+		if (s[i] == '%' && i + 2 < n && CLS(s[i + 1], C_HEX) && CLS(s[i + 2], C_HEX)) {
+			i += 2;
+			continue;
+		}
+		return false;
+	}
+	return true;
+}
+
+/* port = *DIGIT (RFC 3986 §3.2.3); we also refuse what cannot be a TCP port. */
+static bool valid_port(const char *s, size_t n, bool required)
+{
+	unsigned v = 0;
+	if (n > 5 || (required && n == 0))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!is_digit(s[i]))
+			return false;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	return v <= 65535;
+}
+
+/* The inside of "[...]": IPv6address or IPvFuture (RFC 3986 §3.2.2). */
+static bool valid_ip_literal(const char *s, size_t n)
+{
+	if (n > 0 && (s[0] == 'v' || s[0] == 'V')) {
+		size_t i = 1;
+		while (i < n && CLS(s[i], C_HEX))
+			i++;
+		if (i == 1 || i + 1 >= n || s[i] != '.')
+			return false;
+		for (i++; i < n; i++)
+			if (!CLS(s[i], C_REG) && s[i] != ':')
+				return false;
+		return true;
+	}
+	char tmp[INET6_ADDRSTRLEN];
+	struct in6_addr a;
+	if (n == 0 || n >= sizeof(tmp))
+		return false;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	return inet_pton(AF_INET6, tmp, &a) == 1;
+}
+
+/* uri-host [ ":" port ] with a non-empty host and no userinfo (RFC 9110 §4.2.4 says to treat
+ * userinfo as an error; "@" is not a reg-name character, so it fails here). */
+static bool valid_authority(const char *s, size_t n, bool port_required)
+{
+	size_t i;
+	if (n == 0)
+		return false;
+	if (s[0] == '[') {
+		const char *close = memchr(s, ']', n);
+		if (!close)
+			return false;
+		i = (size_t)(close - s);
+		if (!valid_ip_literal(s + 1, i - 1))
+			return false;
+		i++;
+	} else {
+		for (i = 0; i < n && s[i] != ':'; i++)
+			;
+		/* IPv4address is a subset of reg-name: no separate check is needed. */
+		if (i == 0 || !valid_chars(s, i, C_REG))
+			return false;
+	}
+	if (i == n)
+		return !port_required;
+	if (s[i] != ':')
+		return false;
+	return valid_port(s + i + 1, n - i - 1, port_required);
+}
+
+/* RFC 9112 §3.2: origin-form for everything but CONNECT (authority-form only) and OPTIONS
+ * (also asterisk-form); absolute-form for http and https URIs. Returns the form or -400. */
+static int parse_target(const char *t, size_t n, enum http_method m)
+{
+	if (m == HTTP_M_CONNECT)
+		return valid_authority(t, n, true) ? FORM_AUTHORITY : -400;
+	if (t[0] == '/')
+		return valid_chars(t, n, C_URI) ? FORM_ORIGIN : -400;
+	if (n == 1 && t[0] == '*')
+		return m == HTTP_M_OPTIONS ? FORM_ASTERISK : -400;
+
+	size_t a;
+	if (n >= STRLEN("http://") && str_ieq(t, STRLEN("http://"), "http://"))
+		a = STRLEN("http://");
+	else if (n >= STRLEN("https://") && str_ieq(t, STRLEN("https://"), "https://"))
+		a = STRLEN("https://");
+	else
+		return -400;
+	size_t e = a;
+	while (e < n && t[e] != '/' && t[e] != '?')
+		e++;
+	/* RFC 9110 §4.2.1: an http URI with an empty host MUST be rejected. */
+	if (!valid_authority(t + a, e - a, false))
+		return -400;
+	/* path-abempty [ "?" query ]; a fragment is not part of a request-target. */
+	if (!valid_chars(t + e, n - e, C_URI))
+		return -400;
+	return FORM_ABSOLUTE;
+}
+
+static enum http_method method_id(const char *m, size_t n)
+{
+	static const struct {
+		const char *name;
+		enum http_method id;
+	} table[] = {
+		{"GET", HTTP_M_GET},         {"HEAD", HTTP_M_HEAD},
+		{"POST", HTTP_M_POST},       {"PUT", HTTP_M_PUT},
+		{"DELETE", HTTP_M_DELETE},   {"OPTIONS", HTTP_M_OPTIONS},
+		{"TRACE", HTTP_M_TRACE},     {"CONNECT", HTTP_M_CONNECT},
+		{"PATCH", HTTP_M_PATCH},
+	};
+	/* Methods are case-sensitive (RFC 9110 §9.1): "get" is some other method. */
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+		if (str_eq(m, n, table[i].name))
+			return table[i].id;
+	return HTTP_M_OTHER;
+}
+
+/* Next element of a comma-separated list (RFC 9110 §5.6.1), OWS trimmed; an empty value
+ * yields one empty element, a trailing comma a final empty one. *pos starts at 0. */
+static bool list_next(const char *v, size_t n, size_t *pos, const char **ret, size_t *ret_len)
+{
+	size_t s = *pos, e;
+	if (s > n)
+		return false;
+	for (e = s; e < n && v[e] != ','; e++)
+		;
+	*pos = e + 1;
+	while (s < e && is_ows(v[s]))
+		s++;
+	while (e > s && is_ows(v[e - 1]))
+		e--;
+	*ret = v + s;
+	*ret_len = e - s;
+	return true;
+}
+
+bool http_list_has_token(const char *value, size_t len, const char *ltoken)
+{
+	const char *e;
+	size_t n, pos = 0;
+	while (list_next(value, len, &pos, &e, &n))
+		if (str_ieq(e, n, ltoken))
+			return true;
+	return false;
+}
+
+const struct http_header *http_request_header(const struct http_request *req, const char *lname)
+{
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (str_ieq(req->headers[i].name, req->headers[i].name_len, lname))
+			return &req->headers[i];
+	return NULL;
+}
+
+/* Content-Length = 1*DIGIT (RFC 9110 §8.6); a list ("5, 5") or repeated fields only when every
+ * value is the same. We also refuse leading zeros ("05"): grammatical, but "0200" is read as
+ * octal by some parsers, and no real client sends them. *io is -1 until a value is seen. */
+static int parse_content_length(const char *v, size_t n, int64_t *io)
+{
+	const char *e;
+	size_t len, pos = 0;
+	while (list_next(v, n, &pos, &e, &len)) {
+		int64_t x = 0;
+		if (len == 0 || (len > 1 && e[0] == '0'))
+			return -400;
+		for (size_t i = 0; i < len; i++) {
+			if (!is_digit(e[i]))
+				return -400;
+			if (x > (INT64_MAX - (e[i] - '0')) / 10)
+				return -400;
+			x = x * 10 + (e[i] - '0');
+		}
+		if (*io >= 0 && *io != x)
+			return -400;
+		*io = x;
+	}
+	return 0;
+}
+
+struct te_scan {
+	unsigned n_chunked;
+	bool last_chunked;
+	bool unknown; /* a coding we do not implement: 501 */
+	bool bad;     /* not a transfer-coding list: 400 */
+};
+
+/* Transfer-Encoding = #transfer-coding, over every TE field in order (RFC 9112 §6.1). Empty
+ * elements are refused although RFC 9110 §5.6.1 lets lists carry them: on the one field
+ * that frames the body, anything unusual is refused rather than interpreted. */
+static void scan_transfer_encoding(const char *v, size_t n, struct te_scan *te)
+{
+	const char *e;
+	size_t len, pos = 0;
+	while (list_next(v, n, &pos, &e, &len)) {
+		size_t k = 0;
+		while (k < len && CLS(e[k], C_TCHAR))
+			k++;
+		if (k == 0) {
+			te->bad = true;
+			continue;
+		}
+		bool chunked = str_ieq(e, k, "chunked");
+		if (k < len) {
+			/* transfer-parameters: "chunked" defines none and RFC 9112 §7 says their
+			 * presence SHOULD be an error; other codings are refused anyway (501). */
+			while (k < len && is_ows(e[k]))
+				k++;
+			if (chunked || k == len || e[k] != ';')
+				te->bad = true;
+		}
+		te->last_chunked = chunked;
+		if (chunked)
+			te->n_chunked++;
+		else
+			te->unknown = true;
+	}
+}
+
+/* The fields that decide framing and routing, checked once the head is complete. */
+static int derive(struct http_request *req, enum target_form form)
+{
+	const struct http_header *host = NULL;
+	struct te_scan te = {0};
+	bool has_te = false, has_upgrade = false;
+	bool conn_close = false, conn_keep_alive = false, conn_upgrade = false;
+	bool expect_continue = false, expect_other = false;
+	int64_t cl = -1;
+	const char *e;
+	size_t len, pos;
+
+	for (size_t i = 0; i < req->n_headers; i++) {
+		const struct http_header *h = &req->headers[i];
+		const char *v = h->value;
+		size_t n = h->value_len;
+		switch (h->name_len) {
+		case 4:
+			if (str_ieq(h->name, 4, "host")) {
+				/* RFC 9112 §3.2: more than one Host field line -> 400, even if equal. */
+				if (host)
+					return -400;
+				host = h;
+			}
+			break;
+		case 6:
+			if (!str_ieq(h->name, 6, "expect"))
+				break;
+			for (pos = 0; list_next(v, n, &pos, &e, &len);) {
+				if (len == 0)
+					continue;
+				if (str_ieq(e, len, "100-continue"))
+					expect_continue = true;
+				else
+					expect_other = true;
+			}
+			break;
+		case 7:
+			if (str_ieq(h->name, 7, "upgrade"))
+				has_upgrade = true;
+			break;
+		case 10:
+			if (!str_ieq(h->name, 10, "connection"))
+				break;
+			for (pos = 0; list_next(v, n, &pos, &e, &len);) {
+				if (str_ieq(e, len, "close"))
+					conn_close = true;
+				else if (str_ieq(e, len, "keep-alive"))
+					conn_keep_alive = true;
+				else if (str_ieq(e, len, "upgrade"))
+					conn_upgrade = true;
+			}
+			break;
+		case 14:
+			if (str_ieq(h->name, 14, "content-length") && parse_content_length(v, n, &cl) < 0)
+				return -400;
+			break;
+		case 17:
+			if (str_ieq(h->name, 17, "transfer-encoding")) {
+				has_te = true;
+				scan_transfer_encoding(v, n, &te);
+			}
+			break;
+		}
+	}
+
+	if (req->version == 11 && !host)
+		return -400;
+	if (host) {
+		/* An empty Host is what a client sends for a URI without authority; http and
+		 * https URIs always have one, so only absolute-form (which carries it) may come
+		 * with an empty Host (RFC 9110 §7.2, RFC 9112 §3.3). */
+		if (host->value_len == 0 ? form != FORM_ABSOLUTE
+					 : !valid_authority(host->value, host->value_len, false))
+			return -400;
+	}
+
+	if (has_te) {
+		/* RFC 9112 §6.1: TE in HTTP/1.0 means faulty framing. TE with Content-Length
+		 * "ought to be handled as an error" (§6.3): the smuggling classic. */
+		if (req->version == 10 || cl >= 0)
+			return -400;
+		/* §6.3: chunked not final -> 400; §6.1: chunked at most once. */
+		if (te.bad || !te.last_chunked || te.n_chunked > 1)
+			return -400;
+		if (te.unknown)
+			return -501;
+	}
+
+	/* RFC 9110 §10.1.1: other expectations MAY get 417; 100-continue from an HTTP/1.0
+	 * client MUST be ignored. */
+	if (expect_other)
+		return -417;
+
+	req->host = host ? host->value : NULL;
+	req->host_len = host ? host->value_len : 0;
+	req->content_length = cl;
+	req->chunked = has_te;
+	req->keep_alive = !conn_close && (req->version == 11 || conn_keep_alive);
+	req->expect_continue = expect_continue && req->version == 11;
+	/* RFC 9110 §7.8: the "upgrade" option must accompany Upgrade; ignored in HTTP/1.0. */
+	req->upgrade = conn_upgrade && has_upgrade && req->version == 11;
+	return 0;
+}
+
+ssize_t http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
+			   struct http_request *ret)
+{
+	/* Nothing at or past `end` can belong to a head of at most max_head bytes: running out
+	 * of bytes there means 431, before it means "need more". */
+	const size_t end = MIN(len, lim->max_head);
+	const ssize_t more = len >= lim->max_head ? -431 : 0;
+	const size_t max_headers = MIN(lim->max_headers, (size_t)HTTP_MAX_HEADERS_HARD);
+	size_t p = 0, n_empty = 0;
+
+	for (;;) {
+		if (p >= end)
+			return more;
+		if (buf[p] != '\r')
+			break;
+		if (p + 1 >= end)
+			return more;
+		if (buf[p + 1] != '\n')
+			return -400;
+		p += 2;
+		if (++n_empty > MAX_LEADING_EMPTY_LINES)
+			return -400;
+	}
+
+	/* request-line = method SP request-target SP HTTP-version CRLF (RFC 9112 §3), at most
+	 * max_request_line bytes with its CRLF. Running out of line at rl_end with rl_cut set
+	 * means it is too long: 414 when the target made it so, 400 when the "method" did. */
+	const size_t start = p;
+	size_t rl_end = end;
+	bool rl_cut = false;
+	if (lim->max_request_line <= end - start) {
+		rl_end = start + lim->max_request_line;
+		rl_cut = true;
+	}
+
+	while (p < rl_end && CLS(buf[p], C_TCHAR))
+		p++;
+	if (p == rl_end)
+		return rl_cut ? -400 : more;
+	if (buf[p] != ' ' || p == start)
+		return -400;
+	ret->method = buf + start;
+	ret->method_len = p - start;
+	ret->method_id = method_id(ret->method, ret->method_len);
+
+	const size_t t = ++p;
+	while (p < rl_end && CLS(buf[p], C_VCHAR))
+		p++;
+	if (p == rl_end)
+		return rl_cut ? -414 : more;
+	if (buf[p] != ' ' || p == t)
+		return -400;
+	ret->target = buf + t;
+	ret->target_len = p - t;
+	p++;
+
+	/* HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 §2.3). A bare LF
+	 * or a lone CR ends nothing here: both are 400. */
+	static const char version[] = "HTTP/#.#\r\n";
+	for (size_t i = 0; i < STRLEN(version); i++) {
+		if (p + i == rl_end)
+			return rl_cut ? -414 : more;
+		char c = buf[p + i];
+		if (version[i] == '#' ? !is_digit(c) : c != version[i])
+			return -400;
+	}
+	if (buf[p + 5] != '1')
+		return -505;
+	/* RFC 9110 §6.2: a higher minor version is answered as the highest we speak. */
+	ret->version = buf[p + 7] == '0' ? 10 : 11;
+	p += STRLEN(version);
+
+	int form = parse_target(ret->target, ret->target_len, ret->method_id);
+	if (form < 0)
+		return form;
+
+	/* field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). A line that does not
+	 * start with a token followed at once by ":" is refused: obs-fold and whitespace after
+	 * the start line (§5.2, §2.2), whitespace before the colon (§5.1), an empty name. */
+	size_t n = 0;
+	for (;;) {
+		if (p >= end)
+			return more;
+		if (buf[p] == '\r') {
+			if (p + 1 >= end)
+				return more;
+			if (buf[p + 1] != '\n')
+				return -400;
+			p += 2;
+			break;
+		}
+		const size_t name = p;
+		while (p < end && CLS(buf[p], C_TCHAR))
+			p++;
+		if (p >= end)
+			return more;
+		if (buf[p] != ':' || p == name)
+			return -400;
+		if (n == max_headers)
+			return -431;
+		const size_t colon = p;
+		for (p++; p < end && is_ows(buf[p]); p++)
+			;
+		const size_t value = p;
+		/* RFC 9110 §5.5: CR, LF and NUL in a value are invalid; so is every other CTL. */
+		while (p < end && CLS(buf[p], C_FIELD))
+			p++;
+		if (p >= end)
+			return more;
+		if (buf[p] != '\r')
+			return -400;
+		if (p + 1 >= end)
+			return more;
+		if (buf[p + 1] != '\n')
+			return -400;
+		size_t value_end = p;
+		while (value_end > value && is_ows(buf[value_end - 1]))
+			value_end--;
+		ret->headers[n].name = buf + name;
+		ret->headers[n].name_len = colon - name;
+		ret->headers[n].value = buf + value;
+		ret->headers[n].value_len = value_end - value;
+		n++;
+		p += 2;
+	}
+	ret->n_headers = n;
+
+	int r = derive(ret, (enum target_form)form);
+	if (r < 0)
+		return r;
+	return (ssize_t)p;
+}

@@ -1,0 +1,19 @@
+/* Error log: one line per event on stderr. When stderr is connected to the journal
+ * (JOURNAL_STREAM names stderr's device:inode), lines carry sd-daemon "<N>" priority
+ * prefixes instead of a "ferry: level:" prefix. */
+#ifndef FERRY_LOG_H
+#define FERRY_LOG_H
+
+#include "base/macro.h"
+
+enum log_level { LOG_ERR = 3, LOG_WARNING = 4, LOG_NOTICE = 5, LOG_INFO = 6, LOG_DEBUG = 7 };
+
+void log_init(void);
+void log_msg(enum log_level level, const char *fmt, ...) _printf_(2, 3);
+
+#define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,152 @@
+/* The epoll event loop: watchers, fixed-duration timer lists, deferred frees. */
+#include "loop.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "base/timeutil.h"
+
+#define LOOP_MAX_EVENTS 256
+
+int loop_init(struct loop *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0)
+		return -errno;
+	l->now_ms = time_now_ms();
+	return 0;
+}
+
+void loop_done(struct loop *l)
+{
+	if (l->epfd >= 0)
+		close(l->epfd);
+	l->epfd = -1;
+}
+
+static int ctl(struct loop *l, int op, struct watcher *w, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = w};
+	return epoll_ctl(l->epfd, op, w->fd, &ev) < 0 ? -errno : 0;
+}
+
+int loop_add(struct loop *l, struct watcher *w, uint32_t events)
+{
+	return ctl(l, EPOLL_CTL_ADD, w, events);
+}
+
+int loop_mod(struct loop *l, struct watcher *w, uint32_t events)
+{
+	return ctl(l, EPOLL_CTL_MOD, w, events);
+}
+
+int loop_del(struct loop *l, struct watcher *w)
+{
+	return ctl(l, EPOLL_CTL_DEL, w, 0);
+}
+
+void loop_timer_list_init(struct loop *l, struct timer_list *tl, uint64_t duration_ms)
+{
+	tl->duration_ms = duration_ms;
+	tl->head = tl->tail = NULL;
+	tl->next_list = l->lists;
+	l->lists = tl;
+}
+
+void timer_cancel(struct timer *t)
+{
+	struct timer_list *tl = t->list;
+	if (!tl)
+		return;
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		tl->head = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	else
+		tl->tail = t->prev;
+	t->prev = t->next = NULL;
+	t->list = NULL;
+}
+
+void timer_arm(struct loop *l, struct timer_list *tl, struct timer *t)
+{
+	timer_cancel(t);
+	t->deadline_ms = l->now_ms + tl->duration_ms;
+	t->list = tl;
+	t->next = NULL;
+	t->prev = tl->tail;
+	if (tl->tail)
+		tl->tail->next = t;
+	else
+		tl->head = t;
+	tl->tail = t;
+}
+
+void loop_defer(struct loop *l, struct deferred *d)
+{
+	d->next = l->deferred;
+	l->deferred = d;
+}
+
+static int next_timeout(struct loop *l)
+{
+	uint64_t first = UINT64_MAX;
+	for (struct timer_list *tl = l->lists; tl; tl = tl->next_list)
+		if (tl->head && tl->head->deadline_ms < first)
+			first = tl->head->deadline_ms;
+	if (first == UINT64_MAX)
+		return -1;
+	if (first <= l->now_ms)
+		return 0;
+	uint64_t d = first - l->now_ms;
+	return d > 60000 ? 60000 : (int)d;
+}
+
+static void run_timers(struct loop *l)
+{
+	for (struct timer_list *tl = l->lists; tl; tl = tl->next_list) {
+		while (tl->head && tl->head->deadline_ms <= l->now_ms) {
+			struct timer *t = tl->head;
+			timer_cancel(t);
+			t->cb(l, t);
+		}
+	}
+}
+
+static void run_deferred(struct loop *l)
+{
+	while (l->deferred) {
+		struct deferred *d = l->deferred;
+		l->deferred = d->next;
+		d->fn(d);
+	}
+}
+
+int loop_run(struct loop *l)
+{
+	struct epoll_event evs[LOOP_MAX_EVENTS];
+	while (!l->stop) {
+		int n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, next_timeout(l));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		l->now_ms = time_now_ms();
+		for (int i = 0; i < n; i++) {
+			struct watcher *w = evs[i].data.ptr;
+			w->cb(l, w, evs[i].events);
+		}
+		run_timers(l);
+		run_deferred(l);
+		if (l->on_iteration_end)
+			l->on_iteration_end(l);
+	}
+	run_deferred(l);
+	return 0;
+}

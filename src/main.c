@@ -1,0 +1,323 @@
+/* ferry's command line: the subcommand table, option parsing, and startup (config, roots,
+ * logs, sockets) before handing over to the server. Exit codes: 0 ok, 1 runtime failure,
+ * 2 usage or configuration error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+#include "base/xalloc.h"
+#include "config/config.h"
+#include "listeners.h"
+#include "log.h"
+#include "sd/notify.h"
+#include "server.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+	const char *usage;
+};
+
+static int cmd_serve(int argc, char **argv);
+static int cmd_echo(int argc, char **argv);
+static int cmd_check(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const struct command commands[] = {
+	{"serve", cmd_serve, "serve HTTP: static files or the built-in page (the default)",
+	 "Usage: ferry [serve] [--config FILE] [--root DIR] [--listen ADDR]...\n"
+	 "\n"
+	 "Serve HTTP/1.1 on the sockets systemd passed (LISTEN_FDS), on one connection\n"
+	 "(Accept=yes, inetd), or on the addresses given. Without a root, ferry serves its\n"
+	 "built-in welcome page.\n"
+	 "\n"
+	 "  -c, --config FILE   read the configuration (see ferry.conf(5))\n"
+	 "  -r, --root DIR      serve files from DIR (when the config has no site blocks)\n"
+	 "  -l, --listen ADDR   also listen on ADDR: HOST:PORT, [V6]:PORT, unix:/path,\n"
+	 "                      vsock:CID:PORT (repeatable)\n"
+	 "  -h, --help          show this help\n"},
+	{"echo", cmd_echo, "echo bytes back on every socket (TCP, UDP, Unix, vsock)",
+	 "Usage: ferry echo [--config FILE] [--listen ADDR]...\n"
+	 "\n"
+	 "Echo every byte back on stream sockets until EOF, and every datagram back to its\n"
+	 "sender, on the sockets systemd passed or the addresses given\n"
+	 "(HOST:PORT, [V6]:PORT, udp:HOST:PORT, unix:/path, unixgram:/path, vsock:CID:PORT).\n"
+	 "\n"
+	 "  -c, --config FILE   read listen lines and limits from FILE\n"
+	 "  -l, --listen ADDR   listen on ADDR (repeatable)\n"
+	 "  -h, --help          show this help\n"},
+	{"check", cmd_check, "validate a configuration file",
+	 "Usage: ferry check CONFIG\n"
+	 "\n"
+	 "Print \"configuration OK\", or every error as file:line:col: message and exit 2.\n"},
+	{"version", cmd_version, "print the version", "Usage: ferry version\n"},
+	{"help", cmd_help, "show this help", "Usage: ferry help [COMMAND]\n"},
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void main_usage(FILE *f)
+{
+	fprintf(f, "ferry %s: a web server and echo server for systemd socket activation\n\n"
+		   "Usage: ferry [COMMAND] [OPTIONS]\n\nCommands:\n",
+		FERRY_VERSION);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun 'ferry COMMAND --help' for a command's options. "
+		   "Without a command, ferry serves.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc > 1) {
+		const struct command *c = find_command(argv[1]);
+		if (!c) {
+			fprintf(stderr, "ferry: unknown command '%s'\n", argv[1]);
+			return EXIT_USAGE;
+		}
+		fputs(c->usage, stdout);
+		return 0;
+	}
+	main_usage(stdout);
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	printf("ferry %s\n", FERRY_VERSION);
+	return 0;
+}
+
+static int print_errors(struct buf *errors)
+{
+	if (errors->len > 0) {
+		fwrite(errors->data, 1, errors->len, stderr);
+		if (errors->data[errors->len - 1] != '\n')
+			fputc('\n', stderr);
+	}
+	return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	const char *path = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(find_command("check")->usage, stdout);
+			return 0;
+		}
+		if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
+			path = argv[++i];
+			continue;
+		}
+		if (argv[i][0] == '-' || path) {
+			fputs(find_command("check")->usage, stderr);
+			return EXIT_USAGE;
+		}
+		path = argv[i];
+	}
+	if (!path) {
+		fputs(find_command("check")->usage, stderr);
+		return EXIT_USAGE;
+	}
+	struct buf errors;
+	buf_init(&errors, 1 << 20);
+	struct config *cfg = NULL;
+	int r = config_load(path, &cfg, &errors);
+	if (r < 0) {
+		print_errors(&errors);
+		buf_free(&errors);
+		return EXIT_USAGE;
+	}
+	printf("configuration OK\n");
+	config_free(cfg);
+	buf_free(&errors);
+	return 0;
+}
+
+struct serve_opts {
+	const char *config;
+	const char *root;
+	char **listen;
+	size_t n_listen;
+};
+
+static int parse_serve_opts(int argc, char **argv, const struct command *cmd, bool allow_root,
+			    struct serve_opts *o)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"root", required_argument, NULL, 'r'},
+		{"listen", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	int ch;
+	optind = 1;
+	opterr = 1;
+	while ((ch = getopt_long(argc, argv, allow_root ? "c:r:l:h" : "c:l:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'r':
+			if (!allow_root)
+				goto usage;
+			o->root = optarg;
+			break;
+		case 'l':
+			o->listen = xrealloc(o->listen, (o->n_listen + 1) * sizeof(char *));
+			o->listen[o->n_listen++] = optarg;
+			break;
+		case 'h':
+			fputs(cmd->usage, stdout);
+			return 1;
+		default:
+			goto usage;
+		}
+	}
+	if (optind == argc)
+		return 0;
+	fprintf(stderr, "ferry: unexpected argument '%s'\n", argv[optind]);
+usage:
+	fputs(cmd->usage, stderr);
+	return -EINVAL;
+}
+
+static int open_root(const char *path, const char *where, unsigned line)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		if (line)
+			log_error("%s:%u: root %s: %s", where, line, path, strerror(errno));
+		else
+			log_error("root %s: %s", path, strerror(errno));
+	}
+	return fd;
+}
+
+static int run_server(int argc, char **argv, enum server_mode mode)
+{
+	const struct command *cmd = find_command(mode == SERVER_ECHO ? "echo" : "serve");
+	struct serve_opts o = {0};
+	int r = parse_serve_opts(argc, argv, cmd, mode == SERVER_HTTP, &o);
+	if (r != 0) {
+		free(o.listen);
+		return r > 0 ? 0 : EXIT_USAGE;
+	}
+
+	struct server srv = {.mode = mode, .single_fd = -1, .access_log_fd = -1};
+	struct buf errors;
+	buf_init(&errors, 1 << 20);
+	if (o.config) {
+		if (config_load(o.config, &srv.cfg, &errors) < 0) {
+			print_errors(&errors);
+			return EXIT_USAGE;
+		}
+	} else {
+		srv.cfg = config_new_default();
+	}
+	struct config *cfg = srv.cfg;
+
+	srv.default_site.root_fd = -1;
+	if (mode == SERVER_HTTP) {
+		if (o.root && cfg->n_sites > 0) {
+			fprintf(stderr, "ferry: --root cannot be combined with site blocks in %s; "
+					"set root inside a site\n", o.config);
+			return EXIT_USAGE;
+		}
+		if (o.root && (srv.default_site.root_fd = open_root(o.root, NULL, 0)) < 0)
+			return EXIT_RUNTIME;
+		srv.sites = xcalloc(cfg->n_sites ? cfg->n_sites : 1, sizeof(*srv.sites));
+		for (size_t i = 0; i < cfg->n_sites; i++) {
+			srv.sites[i].root_fd = -1;
+			if (cfg->sites[i].root &&
+			    (srv.sites[i].root_fd = open_root(cfg->sites[i].root, cfg->path,
+							      cfg->sites[i].line)) < 0)
+				return EXIT_RUNTIME;
+		}
+		switch (cfg->access_log) {
+		case CONFIG_LOG_OFF:
+			break;
+		case CONFIG_LOG_STDERR:
+			srv.access_log_fd = 2;
+			break;
+		case CONFIG_LOG_FILE:
+			srv.access_log_fd = open(cfg->access_log_path,
+						 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+			if (srv.access_log_fd < 0) {
+				log_error("access-log %s: %s", cfg->access_log_path, strerror(errno));
+				return EXIT_RUNTIME;
+			}
+			break;
+		}
+	}
+
+	sd_notify_init();
+	if (listeners_setup(&srv, o.listen, o.n_listen, &errors) < 0) {
+		/* Each line is its own log entry, so the journal shows every problem. */
+		char *line = errors.data, *end = errors.data + errors.len;
+		while (line < end) {
+			char *nl = memchr(line, '\n', (size_t)(end - line));
+			size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+			log_error("%.*s", (int)len, line);
+			line += len + 1;
+		}
+		sd_notify("STATUS=failed to set up sockets");
+		return EXIT_RUNTIME;
+	}
+	free(o.listen);
+	buf_free(&errors);
+
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	srv.n_workers = cfg->workers ? cfg->workers : (unsigned)(cpus > 0 ? cpus : 1);
+	return server_run(&srv) == 0 ? 0 : EXIT_RUNTIME;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	return run_server(argc, argv, SERVER_HTTP);
+}
+
+static int cmd_echo(int argc, char **argv)
+{
+	return run_server(argc, argv, SERVER_ECHO);
+}
+
+int main(int argc, char **argv)
+{
+	log_init();
+	if (argc > 1) {
+		if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
+			return cmd_version(argc - 1, argv + 1);
+		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+			return cmd_help(1, argv);
+		if (argv[1][0] != '-') {
+			const struct command *c = find_command(argv[1]);
+			if (!c) {
+				fprintf(stderr, "ferry: unknown command '%s'\n\n", argv[1]);
+				main_usage(stderr);
+				return EXIT_USAGE;
+			}
+			return c->run(argc - 1, argv + 1);
+		}
+	}
+	return cmd_serve(argc, argv);
+}

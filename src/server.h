@@ -1,0 +1,98 @@
+/* The running server: listeners, worker threads (one epoll loop each), signals, sd_notify.
+ *
+ * Threads: the main thread owns signals (signalfd), sd_notify and the watchdog; each worker
+ * owns an epoll loop, its connections and its timers. Workers share the listening sockets
+ * with EPOLLEXCLUSIVE, so one connection wakes one worker. Nothing in a worker is shared
+ * but the read-only config and the stopping flag. */
+#ifndef FERRY_SERVER_H
+#define FERRY_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "base/buf.h"
+#include "config/config.h"
+#include "loop.h"
+#include "net/addr.h"
+
+struct http_request;
+struct lwatch;
+
+enum server_mode { SERVER_HTTP, SERVER_ECHO };
+
+struct listener {
+	int fd;
+	struct net_addr addr;
+	char name[256]; /* FileDescriptorName, or "" for bound ones */
+	bool inherited;
+	bool dgram;
+};
+
+struct worker;
+
+/* Per-site runtime state, parallel to config->sites. */
+struct site_rt {
+	int root_fd; /* -1: the embedded page */
+};
+
+struct server {
+	enum server_mode mode;
+	struct config *cfg;
+	struct site_rt *sites; /* cfg->n_sites entries */
+	struct site_rt default_site; /* when no site matches and the config has no sites */
+
+	struct listener *listeners;
+	size_t n_listeners;
+
+	int single_fd; /* Accept=yes / inetd connection, or -1 */
+
+	unsigned n_workers;
+	struct worker *workers;
+
+	int access_log_fd; /* -1: off */
+
+	atomic_bool stopping;
+	atomic_uint active_conns;
+	atomic_uint_fast64_t requests;
+	int done_fd; /* eventfd: workers report they have finished */
+};
+
+struct worker {
+	struct server *srv;
+	unsigned id;
+	pthread_t thread;
+	struct loop loop;
+	struct watcher wake; /* eventfd: the main thread says "stop" */
+	struct lwatch *lwatch; /* one per listener (server.c) */
+
+	struct timer_list t_header, t_body, t_keepalive, t_send, t_linger;
+	struct timer_list t_accept_pause;
+	unsigned n_conns;
+	struct conn_link {
+		struct conn_link *prev, *next;
+		void (*on_stop)(struct conn_link *link); /* graceful stop: finish, then close */
+	} conns; /* every open connection, for graceful stop */
+	struct http_request *req;         /* the request being dispatched, or NULL */
+	struct http_request *req_scratch; /* parser output (large: kept per worker) */
+
+	struct buf access_log; /* flushed once per loop iteration */
+	time_t date_sec;
+	char date[32]; /* IMF-fixdate of date_sec */
+	char *io_buf;   /* scratch for echo and datagrams */
+};
+
+/* Start workers and run until stopped. Returns the process exit code. */
+int server_run(struct server *srv);
+
+/* For connections: the current Date value (cached per second per worker). */
+const char *worker_date(struct worker *wk);
+
+/* Connection bookkeeping shared by HTTP and echo connections. */
+void worker_conn_added(struct worker *wk, struct conn_link *link);
+void worker_conn_removed(struct worker *wk, struct conn_link *link);
+
+#endif
