@@ -35,8 +35,9 @@
 #define CONFIG_MAX_DEPTH 8
 #define ARGS_UNBOUNDED UINT_MAX
 
-/* Echo at most this much of a user's token in a message, so one line stays one line. */
+/* Echo at most this much of a user's token in a message; escaping may quadruple it. */
 #define ECHO_MAX 64
+#define ECHO_SIZE (ECHO_MAX * 4 + 4)
 
 struct pos {
 	unsigned line, col; /* line 0: not seen */
@@ -52,7 +53,7 @@ struct arg {
 struct stmt {
 	struct arg *v;
 	size_t n, cap;
-	bool bad; /* the lexer reported an error inside it, so its handler is not run */
+	bool bad; /* the lexer reported an error inside it: its arguments are incomplete */
 };
 
 /* A string set (open addressing) for catching duplicate site names and listens in linear
@@ -76,7 +77,7 @@ struct scope {
 	const struct context *ctx;
 	void *target;
 	struct pos *seen; /* ctx->n entries */
-	void *child;      /* set by a block directive's handler: the target of its body */
+	void *child;	  /* set by a block directive's handler: the target of its body */
 };
 
 struct parser {
@@ -99,7 +100,7 @@ enum {
 struct directive {
 	const char *name;
 	unsigned min_args, max_args; /* not counting the name */
-	const char *usage;           /* the arguments, for messages: "COUNT|auto" */
+	const char *usage;	     /* the arguments, for messages: "COUNT|auto" */
 	unsigned flags;
 	/* Validates and stores; reports its own errors and then returns < 0. */
 	int (*handler)(struct parser *p, struct scope *sc, const struct directive *d,
@@ -122,15 +123,15 @@ struct context {
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
-static void _printf_(4, 5) error_at(struct parser *p, unsigned line, unsigned col,
-				    const char *fmt, ...)
+static void _printf_(4, 5)
+    error_at(struct parser *p, unsigned line, unsigned col, const char *fmt, ...)
 {
 	if (p->stop)
 		return;
 	if (p->n_errors >= CONFIG_MAX_ERRORS) {
 		if (p->errors)
-			(void)buf_printf(p->errors, "%s:%u:%u: too many errors\n", p->filename, line,
-					 col);
+			(void)buf_printf(p->errors, "%s:%u:%u: too many errors\n", p->filename,
+					 line, col);
 		p->stop = true;
 		return;
 	}
@@ -147,13 +148,61 @@ static void _printf_(4, 5) error_at(struct parser *p, unsigned line, unsigned co
 
 #define error_arg(p, a, ...) error_at((p), (a)->at.line, (a)->at.col, __VA_ARGS__)
 
-/* A token for quoting in a message: cut to ECHO_MAX bytes. */
-static const char *echo(const struct arg *a, char out[ECHO_MAX + 4])
+/* The length of the UTF-8 sequence at s (at most n bytes) if it is valid and encodes a
+ * printable code point (not C1 controls, which some terminals obey), else 0. */
+static size_t utf8_printable_len(const unsigned char *s, size_t n)
 {
-	if (a->len <= ECHO_MAX)
-		return a->text;
-	memcpy(out, a->text, ECHO_MAX);
-	memcpy(out + ECHO_MAX, "...", 4);
+	uint32_t cp;
+	size_t len;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates, past U+10FFFF, C1 controls. */
+	static const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < min_cp[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || cp < 0xa0)
+		return 0;
+	return len;
+}
+
+/* A token for quoting in a message: at most ECHO_MAX bytes of it, with control characters and
+ * bytes that are not printable UTF-8 written as \xNN, so that a message is one line and safe
+ * to print on a terminal. */
+static const char *echo(const struct arg *a, char out[ECHO_SIZE])
+{
+	const unsigned char *t = (const unsigned char *)a->text;
+	size_t n = MIN(a->len, (size_t)ECHO_MAX), o = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t u = t[i] >= 0x80 ? utf8_printable_len(t + i, n - i) : 0;
+		if (u) {
+			memcpy(out + o, t + i, u);
+			o += u;
+			i += u;
+		} else if (t[i] < 0x20 || t[i] >= 0x7f) {
+			snprintf(out + o, 5, "\\x%02x", t[i]);
+			o += 4;
+			i++;
+		} else
+			out[o++] = (char)t[i++];
+	}
+	if (a->len > ECHO_MAX) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
 	return out;
 }
 
@@ -183,14 +232,17 @@ struct unit {
 	uint64_t mult;
 };
 
+/* clang-format off */
 static const struct unit duration_units[] = {
-	{"", SECOND_MS}, {"ms", 1}, {"s", SECOND_MS}, {"m", 60 * SECOND_MS}, {"h", 3600 * SECOND_MS},
+	{"", SECOND_MS}, {"ms", 1}, {"s", SECOND_MS},
+	{"m", 60 * SECOND_MS}, {"h", 3600 * SECOND_MS},
 };
 
 static const struct unit size_units[] = {
 	{"", 1},      {"k", KIB},   {"K", KIB},   {"KiB", KIB}, {"m", MIB},
 	{"M", MIB},   {"MiB", MIB}, {"g", GIB},   {"G", GIB},   {"GiB", GIB},
 };
+/* clang-format on */
 
 /* NUMBER UNIT with UNIT from the table; value <= max. */
 static int parse_with_unit(const char *s, const struct unit *units, size_t n_units, uint64_t max,
@@ -241,7 +293,10 @@ int config_parse_size(const char *s, size_t *ret)
 static const char *format_ms(uint64_t ms, char out[32])
 {
 	static const struct unit units[] = {
-		{"h", 3600 * SECOND_MS}, {"m", 60 * SECOND_MS}, {"s", SECOND_MS}, {"ms", 1},
+	    {"h", 3600 * SECOND_MS},
+	    {"m", 60 * SECOND_MS},
+	    {"s", SECOND_MS},
+	    {"ms", 1},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 		if (ms && ms % units[i].mult == 0) {
@@ -345,7 +400,7 @@ static int dir_duration(struct parser *p, struct scope *sc, const struct directi
 			const struct stmt *s)
 {
 	const struct arg *a = &s->v[1];
-	char e[ECHO_MAX + 4], lo[32], hi[32];
+	char e[ECHO_SIZE], lo[32], hi[32];
 	uint32_t ms;
 
 	int r = config_parse_duration_ms(a->text, &ms);
@@ -367,7 +422,7 @@ static int dir_size(struct parser *p, struct scope *sc, const struct directive *
 		    const struct stmt *s)
 {
 	const struct arg *a = &s->v[1];
-	char e[ECHO_MAX + 4], lo[32], hi[32];
+	char e[ECHO_SIZE], lo[32], hi[32];
 	size_t n;
 
 	int r = config_parse_size(a->text, &n);
@@ -389,7 +444,7 @@ static int dir_count(struct parser *p, struct scope *sc, const struct directive 
 		     const struct stmt *s)
 {
 	const struct arg *a = &s->v[1];
-	char e[ECHO_MAX + 4];
+	char e[ECHO_SIZE];
 	uint64_t n;
 
 	int r = parse_uint(a->text, a->len, UINT64_MAX, &n);
@@ -412,7 +467,7 @@ static int dir_workers(struct parser *p, struct scope *sc, const struct directiv
 		       const struct stmt *s)
 {
 	const struct arg *a = &s->v[1];
-	char e[ECHO_MAX + 4];
+	char e[ECHO_SIZE];
 	uint64_t n;
 
 	if (strcmp(a->text, "auto") == 0) {
@@ -437,8 +492,8 @@ static const struct {
 	const char *word;
 	enum config_log log;
 } access_log_words[] = {
-	{"off", CONFIG_LOG_OFF},
-	{"stderr", CONFIG_LOG_STDERR},
+    {"off", CONFIG_LOG_OFF},
+    {"stderr", CONFIG_LOG_STDERR},
 };
 
 static int dir_access_log(struct parser *p, struct scope *sc, const struct directive *d _unused_,
@@ -446,7 +501,7 @@ static int dir_access_log(struct parser *p, struct scope *sc, const struct direc
 {
 	struct config *c = sc->target;
 	const struct arg *a = &s->v[1];
-	char e[ECHO_MAX + 4];
+	char e[ECHO_SIZE];
 
 	for (size_t i = 0; i < ARRAY_SIZE(access_log_words); i++) {
 		if (strcmp(a->text, access_log_words[i].word) == 0) {
@@ -481,15 +536,12 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 {
 	struct config *c = sc->target;
 	const struct arg *a = &s->v[1];
-	char e[ECHO_MAX + 4], key[2 + SD_FDNAME_MAX + NET_ADDR_STRLEN];
+	char e[ECHO_SIZE], key[2 + SD_FDNAME_MAX + NET_ADDR_STRLEN];
 	struct net_addr addr;
 	bool is_addr = net_addr_parse(a->text, &addr) == 0;
 
-	if (is_addr && addr.type != SOCK_STREAM) {
-		error_arg(p, a, "'%s' is a datagram address; HTTP needs a stream socket",
-			  echo(a, e));
-		return -EINVAL;
-	}
+	/* Datagram addresses (udp:, unixgram:) pass: `ferry echo` serves them, and whether the
+	 * mode can use a socket is listeners.c's to say, for inherited sockets too. */
 	if (!is_addr && !valid_fdname(a->text, a->len)) {
 		/* A ':' cannot be in a name, so the writer meant an address. */
 		if (memchr(a->text, ':', a->len))
@@ -576,7 +628,8 @@ static bool normalize_site_name(char *name, size_t *len)
 
 	for (size_t i = 0; i < n; i++)
 		name[i] = ascii_lower(name[i]);
-	if (n > 1 && name[n - 1] == '.')
+	/* "*." stays as written (and invalid): it must not turn into the default site. */
+	if (n > 1 && name[n - 1] == '.' && !str_eq(name, n, "*."))
 		name[--n] = '\0';
 	*len = n;
 	if (str_eq(name, n, "*"))
@@ -607,7 +660,7 @@ static int dir_site(struct parser *p, struct scope *sc, const struct directive *
 
 	for (size_t i = 1; i < s->n; i++) {
 		const struct arg *a = &s->v[i];
-		char e[ECHO_MAX + 4];
+		char e[ECHO_SIZE];
 		char *name = xstrndup(a->text, a->len);
 		size_t n = a->len;
 
@@ -630,7 +683,8 @@ static int dir_site(struct parser *p, struct scope *sc, const struct directive *
 			if (ent->owner == site)
 				error_arg(p, a, "site name '%s' is listed twice", echo(a, e));
 			else
-				error_arg(p, a, "site name '%s' is already used by the site at line %u",
+				error_arg(p, a,
+					  "site name '%s' is already used by the site at line %u",
 					  echo(a, e), ent->line);
 			free(name);
 			ret = -EEXIST;
@@ -673,7 +727,7 @@ static int dir_root(struct parser *p, struct scope *sc, const struct directive *
 {
 	struct config_site *site = sc->target;
 	const struct arg *a = &s->v[1];
-	char e[ECHO_MAX + 4];
+	char e[ECHO_SIZE];
 
 	/* Whether it exists is checked at startup: parsing stays free of file system access. */
 	if (a->text[0] != '/') {
@@ -690,8 +744,25 @@ static int dir_root(struct parser *p, struct scope *sc, const struct directive *
 
 /* ---- the tables ------------------------------------------------------------------------ */
 
+/* clang-format off */
+/* Row shapes: a plain directive; one that may appear once and stores a number, within lo..hi,
+ * in a field (TOP(f): of struct config); one that opens a block parsed with ctx's table. */
+#define PLAIN(name, min, max, usage, flags, handler) \
+	{name, min, max, usage, flags, handler, 0, 0, 0, 0, NULL}
+#define NUMBER(name, usage, handler, field, lo, hi) \
+	{name, 1, 1, usage, DIR_ONCE, handler, field, lo, hi, NULL}
+#define COUNT(name, field, lo, hi) \
+	{name, 1, 1, "COUNT", DIR_ONCE, dir_count, field, lo, hi, NULL}
+#define SIZE(name, field, lo, hi) \
+	{name, 1, 1, "SIZE", DIR_ONCE, dir_size, field, lo, hi, NULL}
+#define DURATION(name, field, lo, hi) \
+	{name, 1, 1, "DURATION", DIR_ONCE, dir_duration, field, lo, hi, NULL}
+#define BLOCK(name, min, max, usage, handler, ctx) \
+	{name, min, max, usage, 0, handler, 0, 0, 0, 0, ctx}
+#define TOP(f) FIELD(config, f)
+
 static const struct directive site_directives[] = {
-	{"root", 1, 1, "PATH", DIR_ONCE, dir_root, 0, 0, 0, 0, NULL},
+	PLAIN("root", 1, 1, "PATH", DIR_ONCE, dir_root),
 };
 
 static const struct context site_context = {
@@ -701,31 +772,21 @@ static const struct context site_context = {
 };
 
 static const struct directive top_directives[] = {
-	{"listen", 1, 1, "ADDRESS|NAME", 0, dir_listen, 0, 0, 0, 0, NULL},
-	{"workers", 1, 1, "COUNT|auto", DIR_ONCE, dir_workers, FIELD(config, workers), 1, 1024,
-	 NULL},
-	{"access-log", 1, 1, "off|stderr|PATH", DIR_ONCE, dir_access_log, 0, 0, 0, 0, NULL},
-	{"header-timeout", 1, 1, "DURATION", DIR_ONCE, dir_duration,
-	 FIELD(config, header_timeout_ms), 1, DAY_MS, NULL},
-	{"body-timeout", 1, 1, "DURATION", DIR_ONCE, dir_duration, FIELD(config, body_timeout_ms),
-	 1, DAY_MS, NULL},
-	/* 0 turns keep-alive off: close after each response. */
-	{"keepalive-timeout", 1, 1, "DURATION", DIR_ONCE, dir_duration,
-	 FIELD(config, keepalive_timeout_ms), 0, DAY_MS, NULL},
-	{"send-timeout", 1, 1, "DURATION", DIR_ONCE, dir_duration, FIELD(config, send_timeout_ms),
-	 1, DAY_MS, NULL},
-	/* 0 closes open connections at once on stop. */
-	{"shutdown-timeout", 1, 1, "DURATION", DIR_ONCE, dir_duration,
-	 FIELD(config, shutdown_timeout_ms), 0, DAY_MS, NULL},
-	{"max-request-line", 1, 1, "SIZE", DIR_ONCE, dir_size, FIELD(config, max_request_line), 256,
-	 MIB, NULL},
-	{"max-header-size", 1, 1, "SIZE", DIR_ONCE, dir_size, FIELD(config, max_header_bytes), KIB,
-	 MIB, NULL},
-	{"max-header-fields", 1, 1, "COUNT", DIR_ONCE, dir_count, FIELD(config, max_header_fields),
-	 1, HTTP_MAX_HEADERS_HARD, NULL},
-	{"max-connections", 1, 1, "COUNT", DIR_ONCE, dir_count, FIELD(config, max_connections), 1,
-	 1000000, NULL},
-	{"site", 1, ARGS_UNBOUNDED, "NAME... { ... }", 0, dir_site, 0, 0, 0, 0, &site_context},
+	PLAIN("listen",     1, 1, "ADDRESS|NAME",    0,        dir_listen),
+	PLAIN("access-log", 1, 1, "off|stderr|PATH", DIR_ONCE, dir_access_log),
+	NUMBER("workers", "COUNT|auto", dir_workers, TOP(workers), 1, 1024),
+	COUNT("max-connections",      TOP(max_connections),      1,   1000000),
+	SIZE("max-request-line",      TOP(max_request_line),     256, MIB),
+	SIZE("max-header-size",       TOP(max_header_bytes),     KIB, MIB),
+	COUNT("max-header-fields",    TOP(max_header_fields),    1,   HTTP_MAX_HEADERS_HARD),
+	DURATION("header-timeout",    TOP(header_timeout_ms),    1,   DAY_MS),
+	DURATION("body-timeout",      TOP(body_timeout_ms),      1,   DAY_MS),
+	/* 0: no keep-alive, close after each response. */
+	DURATION("keepalive-timeout", TOP(keepalive_timeout_ms), 0,   DAY_MS),
+	DURATION("send-timeout",      TOP(send_timeout_ms),      1,   DAY_MS),
+	/* 0: on stop, close open connections at once. */
+	DURATION("shutdown-timeout",  TOP(shutdown_timeout_ms),  0,   DAY_MS),
+	BLOCK("site", 1, ARGS_UNBOUNDED, "NAME... { ... }", dir_site, &site_context),
 };
 
 static const struct context top_context = {
@@ -734,6 +795,7 @@ static const struct context top_context = {
 	.n = ARRAY_SIZE(top_directives),
 	.finish = top_finish,
 };
+/* clang-format on */
 
 /* Every context, to tell "not allowed here" from "unknown". */
 static const struct context *const contexts[] = {&top_context, &site_context};
@@ -763,9 +825,9 @@ static void stmt_push(struct stmt *s, const struct lexer_token *t)
 		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
 	}
 	s->v[s->n++] = (struct arg){
-		.text = xstrndup(t->text, t->len),
-		.len = t->len,
-		.at = {t->line, t->col},
+	    .text = xstrndup(t->text, t->len),
+	    .len = t->len,
+	    .at = {t->line, t->col},
 	};
 }
 
@@ -831,8 +893,8 @@ static void arg_count_error(struct parser *p, const struct directive *d, const s
 		error_arg(p, name, "'%s' takes %u argument%s: %s %s", d->name, d->min_args,
 			  d->min_args == 1 ? "" : "s", d->name, d->usage);
 	else if (d->max_args == ARGS_UNBOUNDED)
-		error_arg(p, name, "'%s' takes at least %u argument%s: %s %s", d->name,
-			  d->min_args, d->min_args == 1 ? "" : "s", d->name, d->usage);
+		error_arg(p, name, "'%s' takes at least %u argument%s: %s %s", d->name, d->min_args,
+			  d->min_args == 1 ? "" : "s", d->name, d->usage);
 	else
 		error_arg(p, name, "'%s' takes %u to %u arguments: %s %s", d->name, d->min_args,
 			  d->max_args, d->name, d->usage);
@@ -845,7 +907,7 @@ static void dispatch(struct parser *p, struct scope *sc, const struct lexer_toke
 	const struct stmt *s = &p->stmt;
 	const struct arg *name = &s->v[0];
 	bool opens = term->kind == LEXER_OPEN;
-	char e[ECHO_MAX + 4];
+	char e[ECHO_SIZE];
 	const struct directive *d = context_find(sc->ctx, name->text);
 
 	if (!d) {
@@ -875,6 +937,11 @@ static void dispatch(struct parser *p, struct scope *sc, const struct lexer_toke
 		goto skip;
 	}
 
+	/* After a lexer error the arguments are incomplete: checking them would only add noise.
+	 * A block directive still runs, so that its body is parsed in the right context. */
+	if (s->bad && !d->block)
+		return;
+
 	size_t i = (size_t)(d - sc->ctx->directives);
 	if ((d->flags & DIR_ONCE) && sc->seen[i].line) {
 		error_arg(p, name, "duplicate '%s' (first at line %u)", d->name, sc->seen[i].line);
@@ -883,15 +950,12 @@ static void dispatch(struct parser *p, struct scope *sc, const struct lexer_toke
 	if (!sc->seen[i].line)
 		sc->seen[i] = name->at;
 
-	/* After a lexer error the arguments are incomplete: checking them would only repeat it.
-	 * A block directive still runs, so that its body is parsed in the right context. */
 	size_t n_args = s->n - 1;
 	if (!s->bad && (n_args < d->min_args || n_args > d->max_args)) {
 		arg_count_error(p, d, name);
 		if (!d->block)
 			return;
-	} else if (s->bad && !d->block)
-		return;
+	}
 
 	sc->child = NULL;
 	d->handler(p, sc, d, s);
@@ -910,11 +974,9 @@ skip:
 static void parse_body(struct parser *p, const struct context *ctx, void *target,
 		       const struct lexer_token *open, unsigned depth)
 {
-	struct scope sc = {.ctx = ctx, .target = target, .seen = xcalloc(ctx->n, sizeof(struct pos))};
+	struct scope sc = {
+	    .ctx = ctx, .target = target, .seen = xcalloc(ctx->n, sizeof(struct pos))};
 	struct lexer_token term;
-
-	/* Keep the opening brace's position: the lexer's token is overwritten below. */
-	struct lexer_token open_at = open ? *open : (struct lexer_token){0};
 
 	for (;;) {
 		read_stmt(p, &term);
@@ -938,8 +1000,8 @@ static void parse_body(struct parser *p, const struct context *ctx, void *target
 		} else if (term.kind == LEXER_EOF) {
 			if (open)
 				error_at(p, term.line, term.col,
-					 "missing '}' for the block opened at %u:%u", open_at.line,
-					 open_at.col);
+					 "missing '}' for the block opened at %u:%u", open->line,
+					 open->col);
 			break;
 		}
 	}
@@ -1072,8 +1134,7 @@ fail:
 
 /* ---- per request ----------------------------------------------------------------------- */
 
-const struct config_site *config_match_site(const struct config *c, const char *host,
-					    size_t len)
+const struct config_site *config_match_site(const struct config *c, const char *host, size_t len)
 {
 	const struct config_site *wild = NULL, *fallback = NULL;
 	size_t wild_len = 0;

@@ -24,8 +24,8 @@ static void advance(struct lexer *l)
 	l->col++;
 }
 
-static void _printf_(4, 5) fail(struct lexer *l, struct lexer_token *t, unsigned col,
-				 const char *fmt, ...)
+static void _printf_(4, 5)
+    fail(struct lexer *l, struct lexer_token *t, unsigned col, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -94,9 +94,10 @@ static void lex_string(struct lexer *l, struct lexer_token *t)
 			if (!bad_col) {
 				bad_col = col;
 				if (l->p < l->end && is_word_char((unsigned char)*l->p))
-					snprintf(bad, sizeof(bad),
-						 "unknown escape '\\%c' in string (only \\\" and \\\\)",
-						 *l->p);
+					snprintf(
+					    bad, sizeof(bad),
+					    "unknown escape '\\%c' in string (only \\\" and \\\\)",
+					    *l->p);
 				else
 					snprintf(bad, sizeof(bad),
 						 "unknown escape in string (only \\\" and \\\\)");

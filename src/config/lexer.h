@@ -30,14 +30,14 @@ enum lexer_kind {
 struct lexer_token {
 	enum lexer_kind kind;
 	unsigned line, col; /* 1-based, of the token's first byte; columns count bytes */
-	const char *text;   /* WORD, STRING: decoded and NUL-terminated, valid until the next call */
+	const char *text; /* WORD, STRING: decoded and NUL-terminated, valid until the next call */
 	size_t len;
 };
 
 struct lexer {
 	const char *p, *end;
 	unsigned line, col;
-	bool glued;     /* the last token was a word or string with nothing after it yet */
+	bool glued;	/* the last token was a word or string with nothing after it yet */
 	bool in_string; /* glued to a string rather than a word */
 	struct buf text;
 	char error[96];

@@ -1,0 +1,905 @@
+/* Tests for src/config/config.c and lexer.c: every directive valid and invalid, the exact error
+ * text with line:col, error collection, the lexical rules, number parsing at its limits, site
+ * matching, and loading from a file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "config/config.h"
+#include "test.h"
+
+static struct buf errs;
+
+/* Parse text as "t.conf"; NULL on failure, the errors then in errs. */
+static struct config *parse(const char *text)
+{
+	struct config *c = NULL;
+
+	buf_reset(&errs);
+	int r = config_parse("t.conf", text, strlen(text), &c, &errs);
+	(void)buf_cstr(&errs);
+	return r == 0 ? c : NULL;
+}
+
+/* The error text for text, or "(parsed)" when it parsed. */
+static const char *parse_err(const char *text)
+{
+	struct config *c = parse(text);
+	if (c) {
+		config_free(c);
+		return "(parsed)";
+	}
+	return errs.data;
+}
+
+static bool parses(const char *text)
+{
+	struct config *c = parse(text);
+	if (!c)
+		fprintf(stderr, "  unexpected errors for <<%s>>:\n%s", text, errs.data);
+	config_free(c);
+	return c != NULL;
+}
+
+static unsigned count_lines(const char *s)
+{
+	unsigned n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void test_defaults(void)
+{
+	struct config *c = config_new_default();
+	CHECK(c->path == NULL);
+	CHECK_EQ_INT(c->n_listens, 0);
+	CHECK_EQ_INT(c->n_sites, 0);
+	CHECK_EQ_INT(c->workers, 0);
+	CHECK_EQ_INT(c->access_log, CONFIG_LOG_STDERR);
+	CHECK(c->access_log_path == NULL);
+	CHECK_EQ_INT(c->max_request_line, 8192);
+	CHECK_EQ_INT(c->max_header_bytes, 16384);
+	CHECK_EQ_INT(c->max_header_fields, 100);
+	CHECK_EQ_INT(c->max_connections, 10000);
+	CHECK_EQ_INT(c->header_timeout_ms, 10000);
+	CHECK_EQ_INT(c->body_timeout_ms, 30000);
+	CHECK_EQ_INT(c->keepalive_timeout_ms, 60000);
+	CHECK_EQ_INT(c->send_timeout_ms, 30000);
+	CHECK_EQ_INT(c->shutdown_timeout_ms, 10000);
+	CHECK(config_match_site(c, "example.com", 11) == NULL);
+	config_free(c);
+	config_free(NULL);
+
+	/* An empty file, and one of only comments and blank lines, give the defaults. */
+	c = parse("");
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_STREQ(c->path, "t.conf");
+		CHECK_EQ_INT(c->max_header_bytes, 16384);
+		CHECK_EQ_INT(c->access_log, CONFIG_LOG_STDERR);
+	}
+	config_free(c);
+	CHECK(parses("# nothing\n\n   \t\n# more\n;;\n"));
+	CHECK(parses("\n\n"));
+
+	/* NULL text with length 0, NULL filename and NULL error buffer are all fine. */
+	c = NULL;
+	CHECK_EQ_INT(config_parse(NULL, NULL, 0, &c, NULL), 0);
+	CHECK(c != NULL && c->path == NULL);
+	config_free(c);
+	c = NULL;
+	CHECK_EQ_INT(config_parse(NULL, "bogus", 5, &c, NULL), -EINVAL);
+	CHECK(c == NULL);
+}
+
+static void test_full_example(void)
+{
+	static const char text[] = "# comment\n"
+				   "listen http                  # inherited sockets\n"
+				   "listen 127.0.0.1:8080        # an address\n"
+				   "workers 2                    # or \"auto\"\n"
+				   "access-log stderr            # off | stderr | /path/to/file\n"
+				   "header-timeout 10s\n"
+				   "body-timeout 30s\n"
+				   "keepalive-timeout 60s\n"
+				   "send-timeout 30s\n"
+				   "shutdown-timeout 10s\n"
+				   "max-request-line 8k\n"
+				   "max-header-size 16k\n"
+				   "max-header-fields 100\n"
+				   "max-connections 10000\n"
+				   "site example.com www.example.com {\n"
+				   "    root /srv/www\n"
+				   "}\n"
+				   "site * {                     # the default site\n"
+				   "    root /srv/default\n"
+				   "}\n";
+	struct config *c = parse(text);
+	CHECK(c != NULL);
+	if (!c) {
+		fprintf(stderr, "%s", errs.data);
+		return;
+	}
+	CHECK_EQ_INT(c->n_listens, 2);
+	CHECK_STREQ(c->listens[0].spec, "http");
+	CHECK(!c->listens[0].is_addr);
+	CHECK_EQ_INT(c->listens[0].line, 2);
+	CHECK_STREQ(c->listens[1].spec, "127.0.0.1:8080");
+	CHECK(c->listens[1].is_addr);
+	CHECK_EQ_INT(c->listens[1].addr.family, AF_INET);
+	CHECK_EQ_INT(c->listens[1].line, 3);
+	CHECK_EQ_INT(c->workers, 2);
+	CHECK_EQ_INT(c->access_log, CONFIG_LOG_STDERR);
+	CHECK_EQ_INT(c->header_timeout_ms, 10000);
+	CHECK_EQ_INT(c->body_timeout_ms, 30000);
+	CHECK_EQ_INT(c->keepalive_timeout_ms, 60000);
+	CHECK_EQ_INT(c->send_timeout_ms, 30000);
+	CHECK_EQ_INT(c->shutdown_timeout_ms, 10000);
+	CHECK_EQ_INT(c->max_request_line, 8192);
+	CHECK_EQ_INT(c->max_header_bytes, 16384);
+	CHECK_EQ_INT(c->max_header_fields, 100);
+	CHECK_EQ_INT(c->max_connections, 10000);
+	CHECK_EQ_INT(c->n_sites, 2);
+	CHECK_EQ_INT(c->sites[0].n_names, 2);
+	CHECK_STREQ(c->sites[0].names[0], "example.com");
+	CHECK_STREQ(c->sites[0].names[1], "www.example.com");
+	CHECK_STREQ(c->sites[0].root, "/srv/www");
+	CHECK_EQ_INT(c->sites[0].line, 15);
+	CHECK_EQ_INT(c->sites[1].n_names, 1);
+	CHECK_STREQ(c->sites[1].names[0], "*");
+	CHECK_STREQ(c->sites[1].root, "/srv/default");
+	CHECK_EQ_INT(c->sites[1].line, 18);
+	config_free(c);
+}
+
+static void test_listen(void)
+{
+	struct config *c = parse("listen http\nlisten https\nlisten 8080\nlisten [::1]:8081\n"
+				 "listen unix:/run/ferry.sock\nlisten localhost:8082\n"
+				 "listen \"my-socket\"\nlisten a#b\nlisten unknown\n");
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ_INT(c->n_listens, 9);
+		CHECK(!c->listens[0].is_addr && !c->listens[1].is_addr);
+		CHECK(c->listens[2].is_addr);
+		CHECK(c->listens[3].is_addr);
+		CHECK_EQ_INT(c->listens[3].addr.family, AF_INET6);
+		CHECK(c->listens[4].is_addr);
+		CHECK_EQ_INT(c->listens[4].addr.family, AF_UNIX);
+		CHECK(c->listens[5].is_addr);
+		CHECK_STREQ(c->listens[6].spec, "my-socket");
+		CHECK(!c->listens[6].is_addr);
+		/* '#' inside a word is part of it. */
+		CHECK_STREQ(c->listens[7].spec, "a#b");
+		CHECK(!c->listens[8].is_addr);
+		CHECK_EQ_INT(c->listens[8].line, 9);
+	}
+	config_free(c);
+
+	CHECK_STREQ(parse_err("listen 127.0.0.1:99999\n"),
+		    "t.conf:1:8: invalid listen address '127.0.0.1:99999'\n");
+	CHECK_STREQ(parse_err("listen [::1\n"), "t.conf:1:8: invalid listen address '[::1'\n");
+	/* Datagram addresses are for `ferry echo`, which reads the same file. */
+	c = parse("listen udp:127.0.0.1:53\nlisten unixgram:/run/echo.sock\n");
+	CHECK(c && c->n_listens == 2 && c->listens[0].is_addr &&
+	      c->listens[0].addr.type == SOCK_DGRAM);
+	config_free(c);
+	CHECK_STREQ(parse_err("listen \"a b\"\n"),
+		    "t.conf:1:8: 'a b' is neither an address nor a socket name (1 to 255 printable "
+		    "ASCII characters, no ':')\n");
+	CHECK_STREQ(parse_err("listen \"\"\n"),
+		    "t.conf:1:8: '' is neither an address nor a socket name (1 to 255 printable "
+		    "ASCII characters, no ':')\n");
+	CHECK_STREQ(parse_err("listen caf\xc3\xa9\n"),
+		    "t.conf:1:8: 'caf\xc3\xa9' is neither an address nor a socket name (1 to 255 "
+		    "printable ASCII characters, no ':')\n");
+	CHECK_STREQ(parse_err("listen\n"), "t.conf:1:1: 'listen' takes 1 argument: listen "
+					   "ADDRESS|NAME\n");
+	CHECK_STREQ(parse_err("listen a b\n"), "t.conf:1:1: 'listen' takes 1 argument: listen "
+					       "ADDRESS|NAME\n");
+
+	/* Names: 255 characters are fine, 256 are not (and the message is cut short). */
+	char text[400];
+	memcpy(text, "listen ", 7);
+	memset(text + 7, 'n', 255);
+	strcpy(text + 7 + 255, "\n");
+	CHECK(parses(text));
+	strcpy(text + 7 + 255, "n\n");
+	CHECK_STREQ(parse_err(text),
+		    "t.conf:1:8: "
+		    "'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn...'"
+		    " is neither an address nor a socket name (1 to 255 printable "
+		    "ASCII characters, no ':')\n");
+
+	/* Duplicates, also when spelled differently but meaning the same address. */
+	CHECK_STREQ(parse_err("listen http\nlisten http\n"),
+		    "t.conf:2:8: duplicate 'listen http' (first at line 1)\n");
+	CHECK_STREQ(parse_err("listen 127.0.0.1:80\n\nlisten localhost:80\n"),
+		    "t.conf:3:8: duplicate 'listen localhost:80' (first at line 1)\n");
+	CHECK(parses("listen 127.0.0.1:80\nlisten 127.0.0.1:81\nlisten http\nlisten HTTP\n"));
+
+	CHECK_STREQ(
+	    parse_err("site * {\n\tlisten http\n}\n"),
+	    "t.conf:2:2: 'listen' is not allowed inside a site block (only at top level)\n");
+}
+
+static void test_workers(void)
+{
+	struct config *c = parse("workers auto\n");
+	CHECK(c && c->workers == 0);
+	config_free(c);
+	c = parse("workers 1024\n");
+	CHECK(c && c->workers == 1024);
+	config_free(c);
+	c = parse("workers 1\n");
+	CHECK(c && c->workers == 1);
+	config_free(c);
+
+	CHECK_STREQ(parse_err("workers 0\n"),
+		    "t.conf:1:9: 'workers' must be between 1 and 1024, or auto\n");
+	CHECK_STREQ(parse_err("workers 1025\n"),
+		    "t.conf:1:9: 'workers' must be between 1 and 1024, or auto\n");
+	CHECK_STREQ(parse_err("workers 99999999999999999999999999\n"),
+		    "t.conf:1:9: 'workers' must be between 1 and 1024, or auto\n");
+	CHECK_STREQ(parse_err("workers two\n"),
+		    "t.conf:1:9: invalid number 'two' for 'workers' (a count or auto)\n");
+	CHECK_STREQ(parse_err("workers -1\n"),
+		    "t.conf:1:9: invalid number '-1' for 'workers' (a count or auto)\n");
+	CHECK_STREQ(parse_err("workers AUTO\n"),
+		    "t.conf:1:9: invalid number 'AUTO' for 'workers' (a count or auto)\n");
+	CHECK_STREQ(parse_err("workers\n"),
+		    "t.conf:1:1: 'workers' takes 1 argument: workers COUNT|auto\n");
+	CHECK_STREQ(parse_err("workers 1 2\n"),
+		    "t.conf:1:1: 'workers' takes 1 argument: workers COUNT|auto\n");
+	CHECK_STREQ(parse_err("workers 2\n# x\n  workers 3\n"),
+		    "t.conf:3:3: duplicate 'workers' (first at line 1)\n");
+}
+
+static void test_access_log(void)
+{
+	struct config *c = parse("access-log off\n");
+	CHECK(c && c->access_log == CONFIG_LOG_OFF && !c->access_log_path);
+	config_free(c);
+	c = parse("access-log stderr\n");
+	CHECK(c && c->access_log == CONFIG_LOG_STDERR);
+	config_free(c);
+	c = parse("access-log /var/log/ferry/access.log\n");
+	CHECK(c && c->access_log == CONFIG_LOG_FILE);
+	if (c)
+		CHECK_STREQ(c->access_log_path, "/var/log/ferry/access.log");
+	config_free(c);
+	c = parse("access-log \"/var/log/my logs/a.log\"\n");
+	CHECK(c && c->access_log == CONFIG_LOG_FILE);
+	if (c)
+		CHECK_STREQ(c->access_log_path, "/var/log/my logs/a.log");
+	config_free(c);
+
+	CHECK_STREQ(parse_err("access-log access.log\n"),
+		    "t.conf:1:12: 'access-log' takes off, stderr or an absolute path, not "
+		    "'access.log'\n");
+	CHECK_STREQ(parse_err("access-log Off\n"),
+		    "t.conf:1:12: 'access-log' takes off, stderr or an absolute path, not 'Off'\n");
+	CHECK_STREQ(parse_err("access-log off\naccess-log /a\n"),
+		    "t.conf:2:1: duplicate 'access-log' (first at line 1)\n");
+	CHECK_STREQ(parse_err("access-log\n"),
+		    "t.conf:1:1: 'access-log' takes 1 argument: access-log off|stderr|PATH\n");
+}
+
+static void test_timeouts(void)
+{
+	struct config *c = parse("header-timeout 500ms\nbody-timeout 2m\nkeepalive-timeout 0\n"
+				 "send-timeout 1h\nshutdown-timeout 0s\n");
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ_INT(c->header_timeout_ms, 500);
+		CHECK_EQ_INT(c->body_timeout_ms, 120000);
+		CHECK_EQ_INT(c->keepalive_timeout_ms, 0);
+		CHECK_EQ_INT(c->send_timeout_ms, 3600000);
+		CHECK_EQ_INT(c->shutdown_timeout_ms, 0);
+	}
+	config_free(c);
+	c = parse("header-timeout 1ms\nbody-timeout 24h\nsend-timeout 86400\n");
+	CHECK(c && c->header_timeout_ms == 1 && c->body_timeout_ms == 86400000 &&
+	      c->send_timeout_ms == 86400000);
+	config_free(c);
+
+	/* 0 only where it means something (keep-alive off, immediate stop). */
+	CHECK_STREQ(parse_err("header-timeout 0\n"),
+		    "t.conf:1:16: 'header-timeout' must be between 1ms and 24h\n");
+	CHECK_STREQ(parse_err("body-timeout 0ms\n"),
+		    "t.conf:1:14: 'body-timeout' must be between 1ms and 24h\n");
+	CHECK_STREQ(parse_err("send-timeout 0\n"),
+		    "t.conf:1:14: 'send-timeout' must be between 1ms and 24h\n");
+	CHECK_STREQ(parse_err("keepalive-timeout 86401s\n"),
+		    "t.conf:1:19: 'keepalive-timeout' must be between 0 and 24h\n");
+	CHECK_STREQ(parse_err("shutdown-timeout 25h\n"),
+		    "t.conf:1:18: 'shutdown-timeout' must be between 0 and 24h\n");
+	/* Too large for the parser itself: still a range error, not a syntax error. */
+	CHECK_STREQ(parse_err("header-timeout 99999999999999999999999h\n"),
+		    "t.conf:1:16: 'header-timeout' must be between 1ms and 24h\n");
+	CHECK_STREQ(parse_err("header-timeout 10x\n"),
+		    "t.conf:1:16: invalid duration '10x' for 'header-timeout' (examples: 500ms, "
+		    "10s, 2m, 1h)\n");
+	CHECK_STREQ(parse_err("header-timeout 1.5s\n"),
+		    "t.conf:1:16: invalid duration '1.5s' for 'header-timeout' (examples: 500ms, "
+		    "10s, 2m, 1h)\n");
+	CHECK_STREQ(parse_err("header-timeout \"\"\n"),
+		    "t.conf:1:16: invalid duration '' for 'header-timeout' (examples: 500ms, 10s, "
+		    "2m, 1h)\n");
+	CHECK_STREQ(parse_err("header-timeout 10 s\n"),
+		    "t.conf:1:1: 'header-timeout' takes 1 argument: header-timeout DURATION\n");
+	CHECK_STREQ(parse_err("body-timeout 1s\nbody-timeout 2s\n"),
+		    "t.conf:2:1: duplicate 'body-timeout' (first at line 1)\n");
+}
+
+static void test_sizes(void)
+{
+	struct config *c = parse("max-request-line 256\nmax-header-size 1k\n");
+	CHECK(c && c->max_request_line == 256 && c->max_header_bytes == 1024);
+	config_free(c);
+	c = parse("max-request-line 1MiB\nmax-header-size 1M\n");
+	CHECK(c && c->max_request_line == 1048576 && c->max_header_bytes == 1048576);
+	config_free(c);
+	c = parse("max-request-line 4KiB\nmax-header-size 1048576\n");
+	CHECK(c && c->max_request_line == 4096 && c->max_header_bytes == 1048576);
+	config_free(c);
+
+	CHECK_STREQ(parse_err("max-request-line 255\n"),
+		    "t.conf:1:18: 'max-request-line' must be between 256 and 1 MiB\n");
+	CHECK_STREQ(parse_err("max-request-line 1025k\n"),
+		    "t.conf:1:18: 'max-request-line' must be between 256 and 1 MiB\n");
+	CHECK_STREQ(parse_err("max-header-size 1023\n"),
+		    "t.conf:1:17: 'max-header-size' must be between 1 KiB and 1 MiB\n");
+	CHECK_STREQ(parse_err("max-header-size 99999999999999999999G\n"),
+		    "t.conf:1:17: 'max-header-size' must be between 1 KiB and 1 MiB\n");
+	CHECK_STREQ(parse_err("max-header-size 8kb\n"),
+		    "t.conf:1:17: invalid size '8kb' for 'max-header-size' (examples: 512, 8k, "
+		    "1M)\n");
+	CHECK_STREQ(
+	    parse_err("max-header-size k\n"),
+	    "t.conf:1:17: invalid size 'k' for 'max-header-size' (examples: 512, 8k, 1M)\n");
+
+	/* The head must be able to hold the request line: reported at max-header-size when it
+	 * was written, else at max-request-line. */
+	CHECK_STREQ(parse_err("max-request-line 32k\n"),
+		    "t.conf:1:1: max-header-size (16384) must be at least max-request-line "
+		    "(32768)\n");
+	CHECK_STREQ(
+	    parse_err("max-request-line 4k\n  max-header-size 2k\n"),
+	    "t.conf:2:3: max-header-size (2048) must be at least max-request-line (4096)\n");
+	CHECK_STREQ(
+	    parse_err("max-header-size 2k\n"),
+	    "t.conf:1:1: max-header-size (2048) must be at least max-request-line (8192)\n");
+	CHECK(parses("max-request-line 16k\nmax-header-size 16k\n"));
+
+	c = parse("max-header-fields 1\nmax-connections 1\n");
+	CHECK(c && c->max_header_fields == 1 && c->max_connections == 1);
+	config_free(c);
+	c = parse("max-header-fields 256\nmax-connections 1000000\n");
+	CHECK(c && c->max_header_fields == 256 && c->max_connections == 1000000);
+	config_free(c);
+	CHECK_STREQ(parse_err("max-header-fields 0\n"),
+		    "t.conf:1:19: 'max-header-fields' must be between 1 and 256\n");
+	CHECK_STREQ(parse_err("max-header-fields 257\n"),
+		    "t.conf:1:19: 'max-header-fields' must be between 1 and 256\n");
+	CHECK_STREQ(parse_err("max-connections 0\n"),
+		    "t.conf:1:17: 'max-connections' must be between 1 and 1000000\n");
+	CHECK_STREQ(parse_err("max-connections 1000001\n"),
+		    "t.conf:1:17: 'max-connections' must be between 1 and 1000000\n");
+	CHECK_STREQ(parse_err("max-connections 18446744073709551616\n"),
+		    "t.conf:1:17: 'max-connections' must be between 1 and 1000000\n");
+	CHECK_STREQ(parse_err("max-connections 10k\n"),
+		    "t.conf:1:17: invalid number '10k' for 'max-connections'\n");
+}
+
+static void test_sites(void)
+{
+	struct config *c = parse("site Example.COM WWW.example.com. *.Example.com [::1] "
+				 "[2001:DB8::1] 192.0.2.1 my_host {\n}\n"
+				 "site * {\n\troot /srv/default\n}\n"
+				 "site *.x.example.com {}\n");
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ_INT(c->n_sites, 3);
+		CHECK_EQ_INT(c->sites[0].n_names, 7);
+		CHECK_STREQ(c->sites[0].names[0], "example.com");
+		CHECK_STREQ(c->sites[0].names[1], "www.example.com");
+		CHECK_STREQ(c->sites[0].names[2], "*.example.com");
+		CHECK_STREQ(c->sites[0].names[3], "[::1]");
+		CHECK_STREQ(c->sites[0].names[4], "[2001:db8::1]");
+		CHECK_STREQ(c->sites[0].names[5], "192.0.2.1");
+		CHECK_STREQ(c->sites[0].names[6], "my_host");
+		CHECK(c->sites[0].root == NULL);
+		CHECK_STREQ(c->sites[1].root, "/srv/default");
+		CHECK_EQ_INT(c->sites[2].line, 6);
+	}
+	config_free(c);
+
+	static const char *const bad[] = {
+	    "a..b", "-a.com",  "a-.com", "*.*.com", "a*.com",	       "*a.com", "**", "*.",
+	    "[::1", "[zz::1]", "[]",	 "a/b",	    "caf\xc3\xa9.com", ".",	 "..", "[1.2.3.4]",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[128], want[256];
+		snprintf(text, sizeof(text), "site \"%s\" {\n}\n", bad[i]);
+		snprintf(want, sizeof(want),
+			 "t.conf:1:6: invalid site name '%s' (a host name, [IPv6 address], '*' or "
+			 "'*.domain')\n",
+			 bad[i]);
+		CHECK_STREQ(parse_err(text), want);
+	}
+	char label[200];
+	snprintf(label, sizeof(label), "site %.63s.com {}\n",
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	CHECK(parses(label));
+	snprintf(label, sizeof(label), "site %.64s.com {}\n",
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	CHECK(strstr(parse_err(label), "invalid site name") != NULL);
+
+	CHECK_STREQ(parse_err("site example.com:8080 {\n}\n"),
+		    "t.conf:1:6: site name 'example.com:8080' has a port: sites match any port\n");
+	CHECK_STREQ(parse_err("site a.com {\n}\nsite b.com A.com {\n}\n"),
+		    "t.conf:3:12: site name 'A.com' is already used by the site at line 1\n");
+	CHECK_STREQ(parse_err("site * {\n}\nsite * {\n}\n"),
+		    "t.conf:3:6: site name '*' is already used by the site at line 1\n");
+	CHECK_STREQ(parse_err("site a.com a.com. {\n}\n"),
+		    "t.conf:1:12: site name 'a.com.' is listed twice\n");
+	CHECK_STREQ(parse_err("site {\n\troot /x\n}\n"),
+		    "t.conf:1:1: 'site' takes at least 1 argument: site NAME... { ... }\n");
+	/* A bad name does not hide errors in the body. */
+	CHECK_STREQ(parse_err("site a..b {\n\troot x\n}\n"),
+		    "t.conf:1:6: invalid site name 'a..b' (a host name, [IPv6 address], '*' or "
+		    "'*.domain')\n"
+		    "t.conf:2:7: 'root' needs an absolute path, not 'x'\n");
+
+	/* `{` belongs on the directive's line: one error, the orphan block is skipped. */
+	CHECK_STREQ(parse_err("site a.com\n{\n\troot /x\n}\nworkers 2\n"),
+		    "t.conf:1:1: 'site' needs a block opened on the same line: site NAME... { ... "
+		    "}\n");
+	CHECK_STREQ(parse_err("site a.com\n"),
+		    "t.conf:1:1: 'site' needs a block opened on the same line: site NAME... { ... "
+		    "}\n");
+	CHECK_STREQ(parse_err("site * {\n\tsite a {\n\t}\n}\n"),
+		    "t.conf:2:2: 'site' is not allowed inside a site block (only at top level)\n");
+}
+
+static void test_root(void)
+{
+	struct config *c = parse("site * {\n\troot \"/srv/my site\"\n}\nsite a { root /a }\n"
+				 "site b { root / ; }\n");
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_STREQ(c->sites[0].root, "/srv/my site");
+		CHECK_STREQ(c->sites[1].root, "/a");
+		CHECK_STREQ(c->sites[2].root, "/");
+	}
+	config_free(c);
+	/* Existence is not checked while parsing. */
+	CHECK(parses("site * {\n\troot /does/not/exist/at/all\n}\n"));
+
+	CHECK_STREQ(parse_err("site * {\n\troot srv/www\n}\n"),
+		    "t.conf:2:7: 'root' needs an absolute path, not 'srv/www'\n");
+	CHECK_STREQ(parse_err("site * {\n\troot \"\"\n}\n"),
+		    "t.conf:2:7: 'root' needs an absolute path, not ''\n");
+	CHECK_STREQ(parse_err("site * {\n\troot /a\n\troot /b\n}\n"),
+		    "t.conf:3:2: duplicate 'root' (first at line 2)\n");
+	/* The duplicate check is per block. */
+	CHECK(parses("site a {\n\troot /a\n}\nsite b {\n\troot /b\n}\n"));
+	CHECK_STREQ(parse_err("root /srv\n"),
+		    "t.conf:1:1: 'root' is not allowed at top level (only inside a site block)\n");
+	CHECK_STREQ(parse_err("site * {\n\troot\n}\n"),
+		    "t.conf:2:2: 'root' takes 1 argument: root PATH\n");
+	CHECK_STREQ(
+	    parse_err("site * {\n\tworkers 2\n}\n"),
+	    "t.conf:2:2: 'workers' is not allowed inside a site block (only at top level)\n");
+}
+
+static void test_syntax(void)
+{
+	struct config *c;
+
+	/* Quoting: escapes \" and \\ only. */
+	c = parse("site * {\n\troot \"/a\\\"b\\\\c d\"\n}\n");
+	CHECK(c != NULL);
+	if (c)
+		CHECK_STREQ(c->sites[0].root, "/a\"b\\c d");
+	config_free(c);
+	c = parse("site * {\n\troot \"/a#b\" # a comment\n}\n");
+	CHECK(c && strcmp(c->sites[0].root, "/a#b") == 0);
+	config_free(c);
+	/* A quoted directive name works like a bare one. */
+	CHECK(parses("\"workers\" 2\n"));
+	CHECK_STREQ(parse_err("site * {\n\troot \"/a\\nb\"\n}\n"),
+		    "t.conf:2:10: unknown escape '\\n' in string (only \\\" and \\\\)\n");
+	CHECK_STREQ(parse_err("site * {\n\troot \"/a\n}\n"), "t.conf:2:7: unterminated string\n");
+	CHECK_STREQ(parse_err("workers \"2"), "t.conf:1:9: unterminated string\n");
+	CHECK_STREQ(parse_err("workers \"2\x01\"\n"),
+		    "t.conf:1:11: invalid character 0x01 in string\n");
+	CHECK_STREQ(parse_err("workers 2\x01\n"), "t.conf:1:10: invalid character 0x01\n");
+	CHECK_STREQ(parse_err("listen a\"b\"\n"),
+		    "t.conf:1:9: '\"' inside a word: quote the whole argument\n");
+	CHECK_STREQ(parse_err("listen \"a\"b\n"),
+		    "t.conf:1:11: missing space after a quoted string\n");
+	CHECK_STREQ(parse_err("listen \"a\"\"b\"\n"),
+		    "t.conf:1:11: missing space after a quoted string\n");
+
+	/* '#' starts a comment only at the start of a token. */
+	c = parse("listen a#b#c # comment # more\nlisten x;# also a comment\n");
+	CHECK(c && c->n_listens == 2 && strcmp(c->listens[0].spec, "a#b#c") == 0);
+	config_free(c);
+
+	/* ';' separates directives like a newline; empty statements are fine. */
+	c = parse("workers 2; max-connections 5;; access-log off ;\n;");
+	CHECK(c && c->workers == 2 && c->max_connections == 5 && c->access_log == CONFIG_LOG_OFF);
+	config_free(c);
+	CHECK_STREQ(parse_err("workers; 2\n"),
+		    "t.conf:1:1: 'workers' takes 1 argument: workers COUNT|auto\n"
+		    "t.conf:1:10: unknown directive '2'\n");
+
+	/* One-line blocks, '}' closing the last directive, and CRLF line ends. */
+	c = parse("site a{root /a}site b {root /b;}\r\nworkers 3\r\n");
+	CHECK(c && c->n_sites == 2 && c->workers == 3);
+	if (c)
+		CHECK_STREQ(c->sites[1].root, "/b");
+	config_free(c);
+	c = parse("site * {\r\n\troot /x\r\n}\r\n");
+	CHECK(c && strcmp(c->sites[0].root, "/x") == 0);
+	config_free(c);
+
+	/* Braces. */
+	CHECK_STREQ(parse_err("workers 2\n}\n"), "t.conf:2:1: unexpected '}'\n");
+	CHECK_STREQ(parse_err("site a {\n\troot /a\n"),
+		    "t.conf:3:1: missing '}' for the block opened at 1:8\n");
+	CHECK_STREQ(parse_err("site a {\n\troot /a"),
+		    "t.conf:2:9: missing '}' for the block opened at 1:8\n");
+	CHECK_STREQ(parse_err("{\n}\n"),
+		    "t.conf:1:1: unexpected '{' (a block opens on its directive's line)\n");
+	CHECK_STREQ(parse_err("workers 2 {\n}\n"), "t.conf:1:1: 'workers' does not take a block\n");
+
+	/* An unknown block is skipped whole: no errors from inside it. */
+	CHECK_STREQ(parse_err("server {\n\tlisten 80;\n\tlocation / {\n\t}\n}\nworkers 0\n"),
+		    "t.conf:1:1: unknown directive 'server'\n"
+		    "t.conf:6:9: 'workers' must be between 1 and 1024, or auto\n");
+	CHECK_STREQ(parse_err("bogus {\n\t{ {\n"),
+		    "t.conf:1:1: unknown directive 'bogus'\n"
+		    "t.conf:3:1: missing '}' for the block opened at 1:7\n");
+	CHECK_STREQ(parse_err("worker 2\n"), "t.conf:1:1: unknown directive 'worker'\n");
+	/* Messages quote user text with control characters and broken or C1 UTF-8 escaped. */
+	CHECK_STREQ(parse_err("\xff\xfe 2\n"), "t.conf:1:1: unknown directive '\\xff\\xfe'\n");
+	CHECK_STREQ(parse_err("\"a\tb\xc2\x9b\xc3\xa9\xe2\x82\" 2\n"),
+		    "t.conf:1:1: unknown directive 'a\\x09b\\xc2\\x9b\xc3\xa9\\xe2\\x82'\n");
+	CHECK_STREQ(parse_err("\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80\xf0\x9f\x98\x80\n"),
+		    "t.conf:1:1: unknown directive "
+		    "'\\xc0\\xaf\\xed\\xa0\\x80\\xf4\\x90\\x80\\x80\xf0\x9f\x98\x80'\n");
+	/* A lexer error is reported once, not again as a duplicate or a wrong count. */
+	CHECK_STREQ(parse_err("site * {\n\troot \"/a\\q\"\n\troot \"/b\n}\n"),
+		    "t.conf:2:10: unknown escape '\\q' in string (only \\\" and \\\\)\n"
+		    "t.conf:3:7: unterminated string\n");
+	CHECK_STREQ(parse_err("Workers 2\n"), "t.conf:1:1: unknown directive 'Workers'\n");
+
+	/* NUL bytes and size. */
+	CHECK_EQ_INT(config_parse("t.conf", "workers 2\n\0x", 12, &c, &errs), -EINVAL);
+	buf_reset(&errs);
+	CHECK_EQ_INT(config_parse("t.conf", "workers 2\nab\0x", 14, &c, &errs), -EINVAL);
+	(void)buf_cstr(&errs);
+	CHECK_STREQ(errs.data, "t.conf:2:3: NUL byte in the configuration\n");
+
+	size_t big = CONFIG_MAX_BYTES + 1;
+	char *text = malloc(big);
+	memset(text, '\n', big);
+	buf_reset(&errs);
+	CHECK_EQ_INT(config_parse("t.conf", text, big, &c, &errs), -EINVAL);
+	(void)buf_cstr(&errs);
+	CHECK_STREQ(errs.data, "t.conf: larger than 1 MiB\n");
+	c = NULL;
+	CHECK_EQ_INT(config_parse("t.conf", text, big - 1, &c, &errs), 0);
+	config_free(c);
+	free(text);
+}
+
+static void test_many_errors(void)
+{
+	/* Independent mistakes all show up, in file order. */
+	CHECK_STREQ(
+	    parse_err("workers 0\n"
+		      "listen http\n"
+		      "bogus\n"
+		      "site a..b {\n"
+		      "\troot rel\n"
+		      "\tworkers 2\n"
+		      "}\n"
+		      "header-timeout 5x\n"
+		      "listen http\n"
+		      "}\n"),
+	    "t.conf:1:9: 'workers' must be between 1 and 1024, or auto\n"
+	    "t.conf:3:1: unknown directive 'bogus'\n"
+	    "t.conf:4:6: invalid site name 'a..b' (a host name, [IPv6 address], '*' or "
+	    "'*.domain')\n"
+	    "t.conf:5:7: 'root' needs an absolute path, not 'rel'\n"
+	    "t.conf:6:2: 'workers' is not allowed inside a site block (only at top level)\n"
+	    "t.conf:8:16: invalid duration '5x' for 'header-timeout' (examples: 500ms, 10s, "
+	    "2m, 1h)\n"
+	    "t.conf:9:8: duplicate 'listen http' (first at line 2)\n"
+	    "t.conf:10:1: unexpected '}'\n");
+
+	/* But not without end. */
+	struct buf text;
+	buf_init(&text, 1 << 20);
+	for (int i = 0; i < 150; i++)
+		(void)buf_printf(&text, "bogus%d\n", i);
+	(void)buf_cstr(&text);
+	const char *e = parse_err(text.data);
+	CHECK_EQ_INT(count_lines(e), CONFIG_MAX_ERRORS + 1);
+	const char *last = strstr(e, "t.conf:101:1: too many errors\n");
+	CHECK(last != NULL && last[strlen("t.conf:101:1: too many errors\n")] == '\0');
+	buf_free(&text);
+
+	/* Binary garbage (no NUL) ends the same way, quickly. */
+	buf_init(&text, 1 << 20);
+	for (int i = 0; i < 5000; i++)
+		(void)buf_append(&text, "\x01\x02{\"\\", 5);
+	CHECK_EQ_INT(config_parse("t.conf", text.data, text.len, &(struct config *){NULL}, NULL),
+		     -EINVAL);
+	buf_free(&text);
+}
+
+static void test_parse_duration(void)
+{
+	static const struct {
+		const char *s;
+		int r;
+		uint32_t ms;
+	} cases[] = {
+	    {"0", 0, 0},
+	    {"10", 0, 10000},
+	    {"10s", 0, 10000},
+	    {"500ms", 0, 500},
+	    {"2m", 0, 120000},
+	    {"1h", 0, 3600000},
+	    {"007s", 0, 7000},
+	    {"4294967295ms", 0, UINT32_MAX},
+	    {"4294967296ms", -ERANGE, 0},
+	    {"4294967s", 0, 4294967000u},
+	    {"4294968s", -ERANGE, 0},
+	    {"4294967", 0, 4294967000u},
+	    {"71582m", 0, 4294920000u},
+	    {"71583m", -ERANGE, 0},
+	    {"1193h", 0, 4294800000u},
+	    {"1194h", -ERANGE, 0},
+	    {"99999999999999999999999999ms", -ERANGE, 0},
+	    {"18446744073709551616h", -ERANGE, 0},
+	    {"", -EINVAL, 0},
+	    {"s", -EINVAL, 0},
+	    {"ms", -EINVAL, 0},
+	    {"10 s", -EINVAL, 0},
+	    {" 10s", -EINVAL, 0},
+	    {"10s ", -EINVAL, 0},
+	    {"-1", -EINVAL, 0},
+	    {"+1", -EINVAL, 0},
+	    {"10S", -EINVAL, 0},
+	    {"10sec", -EINVAL, 0},
+	    {"1.5s", -EINVAL, 0},
+	    {"1d", -EINVAL, 0},
+	    {"1hh", -EINVAL, 0},
+	    {"0x10", -EINVAL, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t ms = 12345;
+		int r = config_parse_duration_ms(cases[i].s, &ms);
+		if (r != cases[i].r)
+			fprintf(stderr, "  duration '%s'\n", cases[i].s);
+		CHECK_EQ_INT(r, cases[i].r);
+		CHECK_EQ_INT(ms, r == 0 ? cases[i].ms : 12345); /* untouched on failure */
+	}
+	uint32_t ms;
+	CHECK_EQ_INT(config_parse_duration_ms(NULL, &ms), -EINVAL);
+}
+
+static void test_parse_size(void)
+{
+	static const struct {
+		const char *s;
+		int r;
+		size_t n;
+	} cases[] = {
+	    {"0", 0, 0},
+	    {"512", 0, 512},
+	    {"8k", 0, 8192},
+	    {"8K", 0, 8192},
+	    {"8KiB", 0, 8192},
+	    {"1m", 0, 1048576},
+	    {"1M", 0, 1048576},
+	    {"1MiB", 0, 1048576},
+	    {"2g", 0, (size_t)2 << 30},
+	    {"2GiB", 0, (size_t)2 << 30},
+	    {"18446744073709551615", 0, SIZE_MAX},
+	    {"18446744073709551616", -ERANGE, 0},
+	    {"18014398509481983k", 0, SIZE_MAX - 1023},
+	    {"18014398509481984k", -ERANGE, 0},
+	    {"17179869183G", 0, (size_t)17179869183u << 30},
+	    {"17179869184G", -ERANGE, 0},
+	    {"99999999999999999999999999999", -ERANGE, 0},
+	    {"", -EINVAL, 0},
+	    {"k", -EINVAL, 0},
+	    {"8kb", -EINVAL, 0},
+	    {"8kib", -EINVAL, 0},
+	    {"8KB", -EINVAL, 0},
+	    {"8 k", -EINVAL, 0},
+	    {"-8", -EINVAL, 0},
+	    {"1.5M", -EINVAL, 0},
+	    {"1T", -EINVAL, 0},
+	    {"8b", -EINVAL, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = 777;
+		int r = config_parse_size(cases[i].s, &n);
+		if (r != cases[i].r)
+			fprintf(stderr, "  size '%s'\n", cases[i].s);
+		CHECK_EQ_INT(r, cases[i].r);
+		CHECK(n == (r == 0 ? cases[i].n : 777));
+	}
+	size_t n;
+	CHECK_EQ_INT(config_parse_size(NULL, &n), -EINVAL);
+}
+
+static const char *match(const struct config *c, const char *host)
+{
+	const struct config_site *s = config_match_site(c, host, host ? strlen(host) : 0);
+	return s ? s->root : "(none)";
+}
+
+static void test_match(void)
+{
+	/* The wildcard sites come first so that order cannot be what makes exact names win. */
+	struct config *c = parse("site *.example.com { root /wild }\n"
+				 "site *.b.example.com { root /wild-b }\n"
+				 "site example.com www.example.com { root /exact }\n"
+				 "site a.b.example.com { root /exact-ab }\n"
+				 "site [::1] 127.0.0.1 { root /local }\n"
+				 "site [2001:db8::1] { root /v6 }\n"
+				 "site * { root /default }\n");
+	CHECK(c != NULL);
+	if (!c) {
+		fprintf(stderr, "%s", errs.data);
+		return;
+	}
+	CHECK_STREQ(match(c, "example.com"), "/exact");
+	CHECK_STREQ(match(c, "www.example.com"), "/exact");
+	CHECK_STREQ(match(c, "WWW.Example.COM"), "/exact");
+	CHECK_STREQ(match(c, "www.example.com."), "/exact");
+	CHECK_STREQ(match(c, "www.example.com:8080"), "/exact");
+	CHECK_STREQ(match(c, "www.example.com.:8080"), "/exact");
+	CHECK_STREQ(match(c, "www.example.com.."), "/default");
+	CHECK_STREQ(match(c, "a.example.com"), "/wild");
+	CHECK_STREQ(match(c, "x.y.example.com"), "/wild");
+	CHECK_STREQ(match(c, "A.Example.Com:443"), "/wild");
+	CHECK_STREQ(match(c, "c.b.example.com"), "/wild-b");
+	CHECK_STREQ(match(c, "b.example.com"), "/wild");
+	CHECK_STREQ(match(c, "a.b.example.com"), "/exact-ab");
+	CHECK_STREQ(match(c, "x.a.b.example.com"), "/wild-b");
+	CHECK_STREQ(match(c, ".example.com"), "/default");
+	CHECK_STREQ(match(c, "example.org"), "/default");
+	CHECK_STREQ(match(c, "xexample.com"), "/default");
+	CHECK_STREQ(match(c, "ample.com"), "/default");
+	CHECK_STREQ(match(c, "[::1]"), "/local");
+	CHECK_STREQ(match(c, "[::1]:8080"), "/local");
+	CHECK_STREQ(match(c, "[2001:DB8::1]:80"), "/v6");
+	CHECK_STREQ(match(c, "[2001:db8::2]:80"), "/default");
+	CHECK_STREQ(match(c, "[::1"), "/default");
+	CHECK_STREQ(match(c, "127.0.0.1:80"), "/local");
+	CHECK_STREQ(match(c, "127.0.0.1"), "/local");
+	CHECK_STREQ(match(c, ""), "/default");
+	CHECK_STREQ(match(c, ":80"), "/default");
+	CHECK_STREQ(match(c, "."), "/default");
+	CHECK_STREQ(match(c, NULL), "/default");
+	/* Only len bytes count. */
+	CHECK(config_match_site(c, "example.community", 11) == &c->sites[2]);
+	config_free(c);
+
+	/* Without a "*" site, an unknown host matches nothing. */
+	c = parse("site example.com { root /exact }\nsite *.example.net { root /wild }\n");
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_STREQ(match(c, "example.com"), "/exact");
+		CHECK_STREQ(match(c, "a.example.net"), "/wild");
+		CHECK_STREQ(match(c, "example.net"), "(none)");
+		CHECK_STREQ(match(c, "other.org"), "(none)");
+		CHECK_STREQ(match(c, ""), "(none)");
+	}
+	config_free(c);
+	CHECK(config_match_site(NULL, "x", 1) == NULL);
+}
+
+static void test_load(void)
+{
+	char dir[] = "/tmp/test-config.XXXXXX";
+	char path[64];
+	struct config *c = NULL;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/ferry.conf", dir);
+
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	static const char text[] = "workers 3\nsite * {\n\troot /srv\n}\n";
+	CHECK_EQ_INT(write(fd, text, sizeof(text) - 1), sizeof(text) - 1);
+	close(fd);
+	buf_reset(&errs);
+	CHECK_EQ_INT(config_load(path, &c, &errs), 0);
+	CHECK(c && c->workers == 3 && c->n_sites == 1);
+	if (c)
+		CHECK_STREQ(c->path, path);
+	config_free(c);
+
+	/* Errors name the file. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(write(fd, "workers 0\n", 10) == 10);
+	close(fd);
+	buf_reset(&errs);
+	c = NULL;
+	CHECK_EQ_INT(config_load(path, &c, &errs), -EINVAL);
+	CHECK(c == NULL);
+	(void)buf_cstr(&errs);
+	char want[256];
+	snprintf(want, sizeof(want), "%s:1:9: 'workers' must be between 1 and 1024, or auto\n",
+		 path);
+	CHECK_STREQ(errs.data, want);
+
+	/* Exactly the limit is fine; one byte more is not. */
+	char *big = malloc(CONFIG_MAX_BYTES + 1);
+	memset(big, '#', CONFIG_MAX_BYTES + 1);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK_EQ_INT(write(fd, big, CONFIG_MAX_BYTES), CONFIG_MAX_BYTES);
+	close(fd);
+	buf_reset(&errs);
+	CHECK_EQ_INT(config_load(path, &c, &errs), 0);
+	config_free(c);
+	fd = open(path, O_WRONLY | O_APPEND);
+	CHECK(write(fd, "#", 1) == 1);
+	close(fd);
+	buf_reset(&errs);
+	CHECK_EQ_INT(config_load(path, &c, &errs), -EINVAL);
+	(void)buf_cstr(&errs);
+	snprintf(want, sizeof(want), "%s: larger than 1 MiB\n", path);
+	CHECK_STREQ(errs.data, want);
+	free(big);
+
+	/* I/O errors. */
+	unlink(path);
+	buf_reset(&errs);
+	CHECK_EQ_INT(config_load(path, &c, &errs), -ENOENT);
+	(void)buf_cstr(&errs);
+	snprintf(want, sizeof(want), "%s: No such file or directory\n", path);
+	CHECK_STREQ(errs.data, want);
+	buf_reset(&errs);
+	CHECK_EQ_INT(config_load(dir, &c, &errs), -EISDIR);
+	(void)buf_cstr(&errs);
+	snprintf(want, sizeof(want), "%s: Is a directory\n", dir);
+	CHECK_STREQ(errs.data, want);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	buf_init(&errs, 1 << 20);
+	test_defaults();
+	test_full_example();
+	test_listen();
+	test_workers();
+	test_access_log();
+	test_timeouts();
+	test_sizes();
+	test_sites();
+	test_root();
+	test_syntax();
+	test_many_errors();
+	test_parse_duration();
+	test_parse_size();
+	test_match();
+	test_load();
+	buf_free(&errs);
+	TEST_MAIN_END();
+}
