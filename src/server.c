@@ -27,6 +27,9 @@
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE/ENFILE */
 #define IO_BUF_SIZE 65536
+#define FILE_CACHE_ENTRIES 256
+#define FILE_CACHE_MAX_FILE 8192
+#define FILE_CACHE_VALID_MS 1000
 
 /* ---- connections --------------------------------------------------------------------- */
 
@@ -96,8 +99,10 @@ static void lwatch_enable(struct lwatch *lw, bool on)
 static void listeners_pause(struct worker *wk)
 {
 	struct lwatch *lws = wk->lwatch;
-	for (size_t i = 0; i < wk->srv->n_listeners; i++)
+	for (size_t i = 0; i < wk->srv->n_listeners; i++) {
+		timer_cancel(&lws[i].pause);
 		lwatch_enable(&lws[i], false);
+	}
 }
 
 static void listeners_resume(struct worker *wk)
@@ -105,9 +110,10 @@ static void listeners_resume(struct worker *wk)
 	struct lwatch *lws = wk->lwatch;
 	if (atomic_load_explicit(&wk->srv->stopping, memory_order_relaxed))
 		return;
-	for (size_t i = 0; i < wk->srv->n_listeners; i++)
-		if (!timer_armed(&lws[i].pause))
-			lwatch_enable(&lws[i], true);
+	for (size_t i = 0; i < wk->srv->n_listeners; i++) {
+		timer_cancel(&lws[i].pause);
+		lwatch_enable(&lws[i], true);
+	}
 }
 
 static void on_accept_pause_end(struct loop *loop, struct timer *t)
@@ -138,8 +144,10 @@ static void on_accept(struct loop *loop, struct watcher *w, uint32_t events)
 		if (atomic_load_explicit(&srv->active_conns, memory_order_relaxed) >=
 		    srv->cfg->max_connections) {
 			/* At the limit: stop accepting (the kernel queues new connections in the
-			 * backlog) until a connection of ours closes. */
-			listeners_pause(wk);
+			 * backlog) until a connection closes here, or a moment passes (the one
+			 * that closes may belong to another worker). */
+			lwatch_enable(lw, false);
+			timer_arm(loop, &wk->t_accept_pause, &lw->pause);
 			return;
 		}
 		struct sockaddr_storage peer;
@@ -234,6 +242,7 @@ static int worker_init(struct server *srv, struct worker *wk, unsigned id)
 	buf_init(&wk->access_log, 1 << 20);
 	wk->req_scratch = xcalloc(1, sizeof(*wk->req_scratch));
 	wk->io_buf = xmalloc(IO_BUF_SIZE);
+	file_cache_init(&wk->fcache, FILE_CACHE_ENTRIES, FILE_CACHE_MAX_FILE, FILE_CACHE_VALID_MS);
 
 	wk->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (wk->wake.fd < 0)

@@ -16,6 +16,7 @@
 
 #include "base/buf.h"
 #include "config/config.h"
+#include "handler/filecache.h"
 #include "loop.h"
 #include "net/addr.h"
 
@@ -83,6 +84,7 @@ struct worker {
 	time_t date_sec;
 	char date[32]; /* IMF-fixdate of date_sec */
 	char *io_buf;   /* scratch for echo and datagrams */
+	struct file_cache fcache;
 };
 
 /* Start workers and run until stopped. Returns the process exit code. */

@@ -18,6 +18,7 @@
 #include "http/parser.h"
 #include "http/path.h"
 #include "http/status.h"
+#include "handler/filecache.h"
 
 /* Open path (relative) strictly beneath dirfd: no "..", no absolute symlinks, no symlink
  * that leads out, no magic links. */
@@ -50,22 +51,6 @@ static int status_of_errno(int err)
 }
 
 /* ---- validators ---------------------------------------------------------------------- */
-
-struct validators {
-	char etag[48]; /* with quotes */
-	size_t etag_len;
-	time_t mtime;
-	char last_modified[32];
-};
-
-static void validators_of(const struct stat *st, struct validators *v)
-{
-	int n = snprintf(v->etag, sizeof(v->etag), "\"%" PRIx64 "-%" PRIx64 "\"",
-			 (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_size);
-	v->etag_len = (size_t)n;
-	v->mtime = st->st_mtim.tv_sec;
-	http_date_format(v->mtime, v->last_modified);
-}
 
 /* Does the entity-tag list in an If-Match / If-None-Match value match ours? strong: the
  * strong comparison of RFC 9110 §8.8.3.2 (If-Match), else the weak one (If-None-Match). */
@@ -258,7 +243,74 @@ static void redirect_dir(struct http_conn *c, const struct http_request *req, co
 	http_resp_end_head(c, 0);
 }
 
-void static_handle(struct http_conn *c, const struct http_request *req, int root_fd)
+/* Preconditions, range and headers for one representation; the body comes from fd (sent with
+ * sendfile, fd owned) or from mem (copied after the head: small files from the cache). */
+static void serve_file(struct http_conn *c, const struct http_request *req,
+		       const struct validators *v, const char *type, uint64_t size, int fd,
+		       const char *mem)
+{
+	int pre = preconditions(req, v);
+	if (pre) {
+		if (fd >= 0)
+			close(fd);
+		if (pre == 412) {
+			http_resp_error(c, 412);
+			return;
+		}
+		http_resp_start(c, 304);
+		http_resp_header(c, "ETag", v->etag, v->etag_len);
+		http_resp_header(c, "Last-Modified", v->last_modified, 29);
+		http_resp_end_head(c, -1);
+		return;
+	}
+
+	uint64_t off = 0, len = size;
+	int status = 200;
+	const struct http_header *rh = hdr(req, "range");
+	if (rh && req->method_id == HTTP_M_GET && if_range_ok(req, v)) {
+		switch (parse_range(rh->value, rh->value_len, size, &off, &len)) {
+		case RANGE_NONE:
+			off = 0;
+			len = size;
+			break;
+		case RANGE_OK:
+			status = 206;
+			break;
+		case RANGE_UNSATISFIABLE:
+			if (fd >= 0)
+				close(fd);
+			http_resp_start(c, 416);
+			http_resp_headerf(c, "Content-Range", "bytes */%" PRIu64, size);
+			http_resp_end_head(c, 0);
+			return;
+		}
+	}
+
+	http_resp_start(c, status);
+	http_resp_header(c, "Content-Type", type, strlen(type));
+	http_resp_header(c, "Last-Modified", v->last_modified, 29);
+	http_resp_header(c, "ETag", v->etag, v->etag_len);
+	http_resp_header(c, "Accept-Ranges", "bytes", 5);
+	if (status == 206)
+		http_resp_headerf(c, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
+				  off + len - 1, size);
+	http_resp_end_head(c, (int64_t)len);
+	if (mem)
+		http_resp_body_copy(c, mem + off, (size_t)len);
+	else if (len > 0)
+		http_resp_body_file(c, fd, (off_t)off, (off_t)len);
+	else
+		close(fd);
+}
+
+static void serve_entry(struct http_conn *c, const struct http_request *req,
+			const struct fc_entry *e)
+{
+	serve_file(c, req, &e->v, e->mime, e->size, -1, e->data);
+}
+
+void static_handle(struct http_conn *c, const struct http_request *req, int root_fd,
+		   struct file_cache *fc, uint64_t now_ms)
 {
 	char path[HTTP_PATH_MAX];
 
@@ -289,6 +341,11 @@ void static_handle(struct http_conn *c, const struct http_request *req, int root
 		return;
 	}
 
+	const struct fc_entry *cached = file_cache_get(fc, root_fd, path, (size_t)plen, now_ms);
+	if (cached) {
+		serve_entry(c, req, cached);
+		return;
+	}
 	const char *rel = path[1] ? path + 1 : ".";
 	int fd = open_beneath(root_fd, rel);
 	if (fd < 0) {
@@ -330,55 +387,14 @@ void static_handle(struct http_conn *c, const struct http_request *req, int root
 		return;
 	}
 
-	struct validators v;
-	validators_of(&st, &v);
-	int pre = preconditions(req, &v);
-	if (pre) {
+	const char *type = mime_type(name, name_len);
+	const struct fc_entry *e = file_cache_put(fc, root_fd, path, (size_t)plen, fd, &st, type, now_ms);
+	if (e) {
 		close(fd);
-		if (pre == 412) {
-			http_resp_error(c, 412);
-			return;
-		}
-		http_resp_start(c, 304);
-		http_resp_header(c, "ETag", v.etag, v.etag_len);
-		http_resp_header(c, "Last-Modified", v.last_modified, 29);
-		http_resp_end_head(c, -1);
+		serve_entry(c, req, e);
 		return;
 	}
-
-	uint64_t size = (uint64_t)st.st_size, off = 0, len = size;
-	int status = 200;
-	const struct http_header *rh = hdr(req, "range");
-	if (rh && req->method_id == HTTP_M_GET && if_range_ok(req, &v)) {
-		switch (parse_range(rh->value, rh->value_len, size, &off, &len)) {
-		case RANGE_NONE:
-			off = 0;
-			len = size;
-			break;
-		case RANGE_OK:
-			status = 206;
-			break;
-		case RANGE_UNSATISFIABLE:
-			close(fd);
-			http_resp_start(c, 416);
-			http_resp_headerf(c, "Content-Range", "bytes */%" PRIu64, size);
-			http_resp_end_head(c, 0);
-			return;
-		}
-	}
-
-	http_resp_start(c, status);
-	const char *type = mime_type(name, name_len);
-	http_resp_header(c, "Content-Type", type, strlen(type));
-	http_resp_header(c, "Last-Modified", v.last_modified, 29);
-	http_resp_header(c, "ETag", v.etag, v.etag_len);
-	http_resp_header(c, "Accept-Ranges", "bytes", 5);
-	if (status == 206)
-		http_resp_headerf(c, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
-				  off + len - 1, size);
-	http_resp_end_head(c, (int64_t)len);
-	if (len > 0)
-		http_resp_body_file(c, fd, (off_t)off, (off_t)len);
-	else
-		close(fd);
+	struct validators v;
+	validators_of(&st, &v);
+	serve_file(c, req, &v, type, (uint64_t)st.st_size, fd, NULL);
 }

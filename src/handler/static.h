@@ -6,12 +6,15 @@
 #define FERRY_HANDLER_STATIC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct http_conn;
 struct http_request;
+struct file_cache;
 
-/* root_fd < 0: serve the embedded page. */
-void static_handle(struct http_conn *c, const struct http_request *req, int root_fd);
+/* root_fd < 0: serve the embedded page. Small files come from (and go into) fc. */
+void static_handle(struct http_conn *c, const struct http_request *req, int root_fd,
+		   struct file_cache *fc, uint64_t now_ms);
 
 /* Content-Type for a file name, by extension; "application/octet-stream" if unknown. */
 const char *mime_type(const char *name, size_t len);

@@ -89,6 +89,7 @@ enum {
 enum { C_TCHAR = 1, C_FIELD = 2 };
 #define TF (C_TCHAR | C_FIELD)
 
+/* clang-format off */
 static const unsigned char cls[256] = {
 	['\t'] = C_FIELD,    [' '] = C_FIELD,     ['!'] = TF,          ['"'] = C_FIELD,
 	['#'] = TF,          ['$'] = TF,          ['%'] = TF,          ['&'] = TF,
@@ -101,6 +102,7 @@ static const unsigned char cls[256] = {
 	['a' ... 'z'] = TF,  ['{'] = C_FIELD,     ['|'] = TF,          ['}'] = C_FIELD,
 	['~'] = TF,          [0x80 ... 0xff] = C_FIELD,
 };
+/* clang-format on */
 
 #define CLS(c, m) (cls[(unsigned char)(c)] & (m))
 
@@ -134,7 +136,7 @@ static int step(struct http_chunked *c, char ch)
 	/* Bound what we read only to throw away: the chunk-ext of one line, and the whole
 	 * trailer section (RFC 9112 §7.1.1 says to limit extensions, §7.1.2 trailers). */
 	if (s >= S_EXT_PRE_SEMI && s <= S_EXT_POST_QUOTE) {
-		if (++c->count > HTTP_CHUNKED_MAX_EXT)
+		if (ch != '\r' && ++c->count > HTTP_CHUNKED_MAX_EXT)
 			return S_ERROR;
 	} else if (s >= S_TRAILER_START && s <= S_FINAL_LF) {
 		if (++c->count > HTTP_CHUNKED_MAX_TRAILER)

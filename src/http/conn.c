@@ -163,6 +163,12 @@ void http_resp_body_mem(struct http_conn *c, const void *p, size_t len)
 	c->body_mem_len = len;
 }
 
+void http_resp_body_copy(struct http_conn *c, const void *p, size_t len)
+{
+	if (!c->is_head)
+		out_append(c, p, len);
+}
+
 void http_resp_body_file(struct http_conn *c, int fd, off_t off, off_t len)
 {
 	if (c->is_head) {
@@ -324,7 +330,7 @@ static void dispatch(struct http_conn *c, struct http_request *req)
 		}
 		site = &srv->sites[cs - cfg->sites];
 	}
-	static_handle(c, req, site->root_fd);
+	static_handle(c, req, site->root_fd, &c->wk->fcache, c->wk->loop.now_ms);
 done:
 	begin_write(c, req);
 	c->wk->req = NULL;
@@ -399,7 +405,7 @@ static int drop_body(struct http_conn *c)
 static void head_complete(struct http_conn *c, struct http_request *req, size_t head_len)
 {
 	c->head_len = head_len;
-	c->keep_alive = req->keep_alive && !c->stopping;
+	c->keep_alive = req->keep_alive && !c->stopping && cfg_of(c)->keepalive_timeout_ms > 0;
 	c->force_close = false;
 	c->chunked = req->chunked;
 	c->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
@@ -666,7 +672,8 @@ static void on_event(struct loop *l, struct watcher *w, uint32_t events)
 static void on_timeout(struct loop *l, struct timer *t)
 {
 	struct http_conn *c = conn_of_timer(t);
-	if (c->state == CS_HEAD && c->in.len > 0 && t->list == &c->wk->t_header) {
+	/* (The loop has already unlinked t: t->list is NULL here.) */
+	if (c->state == CS_HEAD && c->in.len > 0) {
 		respond_error(c, 408);
 		conn_process(c);
 		return;

@@ -34,6 +34,8 @@ void http_resp_headerf(struct http_conn *c, const char *name, const char *fmt, .
 void http_resp_end_head(struct http_conn *c, int64_t content_length);
 /* Body from memory that outlives the response (not copied). Skipped for HEAD. */
 void http_resp_body_mem(struct http_conn *c, const void *p, size_t len);
+/* Body copied after the head (small: it must fit the head buffer with the head). */
+void http_resp_body_copy(struct http_conn *c, const void *p, size_t len);
 /* Body from a file, sent with sendfile; the connection takes ownership of fd. */
 void http_resp_body_file(struct http_conn *c, int fd, off_t off, off_t len);
 /* A complete small HTML error response; adds Allow for 405. */

@@ -24,16 +24,21 @@ enum {
 	C_TCHAR = 1 << 0, /* token (RFC 9110 §5.6.2): field names, methods, codings */
 	C_FIELD = 1 << 1, /* field-value octet: VCHAR, obs-text, SP, HTAB (RFC 9110 §5.5) */
 	C_VCHAR = 1 << 2, /* visible ASCII: what a request-target is scanned over */
-	C_URI = 1 << 3,   /* path/query octet: pchar, "/" and "?", "%" apart (RFC 3986 §3.3) */
+	C_URI = 1 << 3,   /* path/query octet: pchar, "/" and "?", "%" apart (see below) */
 	C_REG = 1 << 4,   /* reg-name octet: unreserved, sub-delims but ",", "%" apart */
 	C_HEX = 1 << 5,
 };
 
-#define FV (C_FIELD | C_VCHAR)        /* visible, nothing more: " < > [ \ ] { } */
-#define TF (C_TCHAR | FV)             /* tchar outside URIs: # % ^ ` | */
+#define FV (C_FIELD | C_VCHAR)        /* visible, nothing more: " < > \ */
+#define TF (C_TCHAR | FV)             /* tchar outside URIs: # % */
 #define SUB (FV | C_URI | C_REG)      /* sub-delims that are no tchar: ( ) ; = */
 #define TSUB (SUB | C_TCHAR)          /* unreserved and tchar sub-delims: ! $ & ' * + - . _ ~ */
 
+/* Targets: RFC 3986 allows pchar, "/", "?" and %XX. Browsers (the WHATWG URL standard) send
+ * [ ] ^ ` { | } unencoded in paths or queries, so links such as "/img[1].jpg" or "?a[]=1"
+ * arrive raw: those are let through. " < > \ and the fragment's # never do, and are refused.
+ */
+/* clang-format off */
 static const unsigned char cls[256] = {
 	['\t'] = C_FIELD,
 	[' '] = C_FIELD,
@@ -63,20 +68,21 @@ static const unsigned char cls[256] = {
 	['@'] = FV | C_URI,
 	['A' ... 'F'] = TSUB | C_HEX,
 	['G' ... 'Z'] = TSUB,
-	['['] = FV,
+	['['] = FV | C_URI,
 	['\\'] = FV,
-	[']'] = FV,
-	['^'] = TF,
+	[']'] = FV | C_URI,
+	['^'] = TF | C_URI,
 	['_'] = TSUB,
-	['`'] = TF,
+	['`'] = TF | C_URI,
 	['a' ... 'f'] = TSUB | C_HEX,
 	['g' ... 'z'] = TSUB,
-	['{'] = FV,
-	['|'] = TF,
-	['}'] = FV,
+	['{'] = FV | C_URI,
+	['|'] = TF | C_URI,
+	['}'] = FV | C_URI,
 	['~'] = TSUB,
 	[0x80 ... 0xff] = C_FIELD,
 };
+/* clang-format on */
 
 #define CLS(c, m) (cls[(unsigned char)(c)] & (m))
 
@@ -92,7 +98,8 @@ static inline bool is_digit(char c)
 
 enum target_form { FORM_ORIGIN, FORM_ABSOLUTE, FORM_AUTHORITY, FORM_ASTERISK };
 
-/* Characters of a path and query, with "%" HEXDIG HEXDIG escapes well-formed. */
+/* Every octet is of the class (C_URI: path and query, C_REG: reg-name) or starts a
+ * well-formed "%" HEXDIG HEXDIG escape. */
 static bool valid_chars(const char *s, size_t n, unsigned class)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -205,19 +212,20 @@ static int parse_target(const char *t, size_t n, enum http_method m)
 
 static enum http_method method_id(const char *m, size_t n)
 {
+#define M(name, id) {name, STRLEN(name), id}
 	static const struct {
 		const char *name;
+		size_t len;
 		enum http_method id;
 	} table[] = {
-		{"GET", HTTP_M_GET},         {"HEAD", HTTP_M_HEAD},
-		{"POST", HTTP_M_POST},       {"PUT", HTTP_M_PUT},
-		{"DELETE", HTTP_M_DELETE},   {"OPTIONS", HTTP_M_OPTIONS},
-		{"TRACE", HTTP_M_TRACE},     {"CONNECT", HTTP_M_CONNECT},
-		{"PATCH", HTTP_M_PATCH},
+		M("GET", HTTP_M_GET),       M("HEAD", HTTP_M_HEAD),       M("POST", HTTP_M_POST),
+		M("PUT", HTTP_M_PUT),       M("DELETE", HTTP_M_DELETE),   M("OPTIONS", HTTP_M_OPTIONS),
+		M("TRACE", HTTP_M_TRACE),   M("CONNECT", HTTP_M_CONNECT), M("PATCH", HTTP_M_PATCH),
 	};
+#undef M
 	/* Methods are case-sensitive (RFC 9110 §9.1): "get" is some other method. */
 	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
-		if (str_eq(m, n, table[i].name))
+		if (n == table[i].len && memcmp(m, table[i].name, n) == 0)
 			return table[i].id;
 	return HTTP_M_OTHER;
 }
@@ -532,7 +540,11 @@ ssize_t http_parse_request(const char *buf, size_t len, const struct http_limits
 		for (p++; p < end && is_ows(buf[p]); p++)
 			;
 		const size_t value = p;
-		/* RFC 9110 §5.5: CR, LF and NUL in a value are invalid; so is every other CTL. */
+		/* RFC 9110 §5.5: CR, LF and NUL in a value are invalid; so is every other CTL.
+		 * Values are most of a head: four bytes a step while they last. */
+		while (p + 4 <= end && CLS(buf[p], C_FIELD) && CLS(buf[p + 1], C_FIELD) &&
+		       CLS(buf[p + 2], C_FIELD) && CLS(buf[p + 3], C_FIELD))
+			p += 4;
 		while (p < end && CLS(buf[p], C_FIELD))
 			p++;
 		if (p >= end)

@@ -75,10 +75,11 @@ struct http_request {
  * - request line: method = token, exactly one SP, request-target of visible ASCII, exactly
  *   one SP, "HTTP/" DIGIT "." DIGIT (case-sensitive); major != 1 -> 505; 1.2 .. 1.9 are
  *   answered as 1.1 (version 11);
- * - request-target: origin-form ("/" path [ "?" query ], RFC 3986 characters, well-formed
- *   %XX, no "#"); absolute-form for http:// and https:// URIs with a non-empty host and no
- *   userinfo; authority-form host:port for CONNECT only (and CONNECT only with it);
- *   asterisk-form "*" for OPTIONS only;
+ * - request-target: origin-form ("/" path [ "?" query ]: RFC 3986 characters plus the
+ *   [ ] ^ ` { | } browsers send unencoded; well-formed %XX; no " # < > \); absolute-form
+ *   for http:// and https:// URIs with a non-empty host and no userinfo; authority-form
+ *   host:port for CONNECT only (and CONNECT only with it); asterisk-form "*" for OPTIONS
+ *   only;
  * - request line longer than max_request_line (CRLF included) -> 414, or 400 when it is the
  *   method that does not end; head longer than max_head -> 431; more than max_headers
  *   field lines -> 431;
