@@ -95,7 +95,7 @@ static void passed_names(struct inherited *inh, size_t n, struct buf *err)
 
 int listeners_setup(struct server *srv, char **cli, size_t n_cli, struct buf *err)
 {
-	const struct config *cfg = srv->cfg;
+	const struct config *cfg = server_gen(srv)->cfg;
 	struct sd_listen_fd *fds = NULL;
 	size_t n = 0;
 	int r = sd_listen_fds_get(getpid(), true, &fds, &n);
@@ -171,6 +171,11 @@ int listeners_setup(struct server *srv, char **cli, size_t n_cli, struct buf *er
 			}
 			inh[j].used = true;
 			add_listener(srv, inh[j].sd.fd, &inh[j].addr, inh[j].sd.name, true);
+		}
+		if (!found && cl->has_fallback) {
+			if (adopt_or_bind(srv, &cl->addr, cl->spec, inh, n, err) < 0)
+				r = -EINVAL;
+			continue;
 		}
 		if (!found) {
 			buf_printf(err, "%s:%u: listen %s: no socket was passed under that name; ",

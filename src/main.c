@@ -201,18 +201,6 @@ usage:
 	return -EINVAL;
 }
 
-static int open_root(const char *path, const char *where, unsigned line)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		if (line)
-			log_error("%s:%u: root %s: %s", where, line, path, strerror(errno));
-		else
-			log_error("root %s: %s", path, strerror(errno));
-	}
-	return fd;
-}
-
 static int run_server(int argc, char **argv, enum server_mode mode)
 {
 	const struct command *cmd = find_command(mode == SERVER_ECHO ? "echo" : "serve");
@@ -223,52 +211,27 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 		return r > 0 ? 0 : EXIT_USAGE;
 	}
 
-	struct server srv = {.mode = mode, .single_fd = -1, .access_log_fd = -1};
+	struct server srv = {.mode = mode, .single_fd = -1, .config_path = o.config,
+			     .cli_root = o.root};
 	struct buf errors;
 	buf_init(&errors, 1 << 20);
+	struct config *cfg;
 	if (o.config) {
-		if (config_load(o.config, &srv.cfg, &errors) < 0) {
+		if (config_load(o.config, &cfg, &errors) < 0) {
 			print_errors(&errors);
 			return EXIT_USAGE;
 		}
 	} else {
-		srv.cfg = config_new_default();
+		cfg = config_new_default();
 	}
-	struct config *cfg = srv.cfg;
-
-	srv.default_site.root_fd = -1;
-	if (mode == SERVER_HTTP) {
-		if (o.root && cfg->n_sites > 0) {
-			fprintf(stderr, "ferry: --root cannot be combined with site blocks in %s; "
-					"set root inside a site\n", o.config);
-			return EXIT_USAGE;
-		}
-		if (o.root && (srv.default_site.root_fd = open_root(o.root, NULL, 0)) < 0)
-			return EXIT_RUNTIME;
-		srv.sites = xcalloc(cfg->n_sites ? cfg->n_sites : 1, sizeof(*srv.sites));
-		for (size_t i = 0; i < cfg->n_sites; i++) {
-			srv.sites[i].root_fd = -1;
-			if (cfg->sites[i].root &&
-			    (srv.sites[i].root_fd = open_root(cfg->sites[i].root, cfg->path,
-							      cfg->sites[i].line)) < 0)
-				return EXIT_RUNTIME;
-		}
-		switch (cfg->access_log) {
-		case CONFIG_LOG_OFF:
-			break;
-		case CONFIG_LOG_STDERR:
-			srv.access_log_fd = 2;
-			break;
-		case CONFIG_LOG_FILE:
-			srv.access_log_fd = open(cfg->access_log_path,
-						 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-			if (srv.access_log_fd < 0) {
-				log_error("access-log %s: %s", cfg->access_log_path, strerror(errno));
-				return EXIT_RUNTIME;
-			}
-			break;
-		}
+	struct server_gen *gen;
+	r = server_gen_new(&srv, cfg, &errors, &gen);
+	if (r < 0) {
+		print_errors(&errors);
+		config_free(cfg);
+		return r == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
 	}
+	atomic_store(&srv.gen, gen);
 
 	sd_notify_init();
 	if (listeners_setup(&srv, o.listen, o.n_listen, &errors) < 0) {
@@ -277,7 +240,8 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 		while (line < end) {
 			char *nl = memchr(line, '\n', (size_t)(end - line));
 			size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
-			log_error("%.*s", (int)len, line);
+			if (len)
+				log_error("%.*s", (int)len, line);
 			line += len + 1;
 		}
 		sd_notify("STATUS=failed to set up sockets");
@@ -287,7 +251,7 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 	buf_free(&errors);
 
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	srv.n_workers = cfg->workers ? cfg->workers : (unsigned)(cpus > 0 ? cpus : 1);
+	srv.n_workers = gen->cfg->workers ? gen->cfg->workers : (unsigned)(cpus > 0 ? cpus : 1);
 	return server_run(&srv) == 0 ? 0 : EXIT_RUNTIME;
 }
 

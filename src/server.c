@@ -65,7 +65,7 @@ void worker_conn_removed(struct worker *wk, struct conn_link *link)
 	bool stopping = atomic_load_explicit(&wk->srv->stopping, memory_order_relaxed);
 	if (wk->n_conns == 0 && (stopping || wk->srv->single_fd >= 0))
 		wk->loop.stop = true;
-	else if (!stopping && before == wk->srv->cfg->max_connections)
+	else if (!stopping && before == wk->gen->cfg->max_connections)
 		listeners_resume(wk);
 }
 
@@ -137,12 +137,13 @@ static void on_accept(struct loop *loop, struct watcher *w, uint32_t events)
 	struct worker *wk = lw->wk;
 	struct server *srv = wk->srv;
 	if (lw->l->dgram) {
+		atomic_fetch_add_explicit(&srv->accepted, 1, memory_order_relaxed);
 		echo_datagrams(wk, lw->l->fd);
 		return;
 	}
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		if (atomic_load_explicit(&srv->active_conns, memory_order_relaxed) >=
-		    srv->cfg->max_connections) {
+		    wk->gen->cfg->max_connections) {
 			/* At the limit: stop accepting (the kernel queues new connections in the
 			 * backlog) until a connection closes here, or a moment passes (the one
 			 * that closes may belong to another worker). */
@@ -176,19 +177,19 @@ static void on_accept(struct loop *loop, struct watcher *w, uint32_t events)
 				return;
 			}
 		}
+		atomic_fetch_add_explicit(&srv->accepted, 1, memory_order_relaxed);
 		start_conn(wk, fd, (struct sockaddr *)&peer, plen);
 	}
 }
 
 /* ---- workers ------------------------------------------------------------------------- */
 
-static void flush_access_log(struct loop *loop)
+static void flush_access_log(struct worker *wk)
 {
-	struct worker *wk = loop->data;
 	struct buf *b = &wk->access_log;
 	size_t off = 0;
-	while (off < b->len) {
-		ssize_t n = write(wk->srv->access_log_fd, b->data + off, b->len - off);
+	while (off < b->len && wk->gen->access_log_fd >= 0) {
+		ssize_t n = write(wk->gen->access_log_fd, b->data + off, b->len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -196,6 +197,34 @@ static void flush_access_log(struct loop *loop)
 		off += (size_t)n;
 	}
 	buf_reset(b);
+}
+
+/* Apply a generation's settings to this worker. */
+static void worker_use_gen(struct worker *wk, struct server_gen *g)
+{
+	const struct config *cfg = g->cfg;
+	wk->gen = g;
+	/* Cached entries are keyed by root fd, which the new generation may reuse. */
+	file_cache_done(&wk->fcache);
+	file_cache_init(&wk->fcache, FILE_CACHE_ENTRIES, FILE_CACHE_MAX_FILE, FILE_CACHE_VALID_MS);
+	/* Timers already armed keep their deadlines; new ones use the new durations. Until the
+	 * old ones are gone a list may be out of order, which only delays an expiry by at most
+	 * the old duration. */
+	wk->t_header.duration_ms = cfg->header_timeout_ms;
+	wk->t_body.duration_ms = cfg->body_timeout_ms;
+	wk->t_keepalive.duration_ms = cfg->keepalive_timeout_ms;
+	wk->t_send.duration_ms = cfg->send_timeout_ms;
+	atomic_store_explicit(&wk->seen_gen, g->id, memory_order_release);
+}
+
+static void worker_iteration_end(struct loop *loop)
+{
+	struct worker *wk = loop->data;
+	if (wk->access_log.len)
+		flush_access_log(wk);
+	struct server_gen *g = server_gen(wk->srv);
+	if (g != wk->gen)
+		worker_use_gen(wk, g);
 }
 
 static void worker_stop(struct worker *wk)
@@ -217,21 +246,22 @@ static void on_wake(struct loop *loop, struct watcher *w, uint32_t events)
 	uint64_t v;
 	ssize_t r = read(w->fd, &v, sizeof(v));
 	(void)r;
+	atomic_fetch_add_explicit(&wk->heartbeat, 1, memory_order_relaxed);
 	if (atomic_load(&wk->srv->stopping))
 		worker_stop(wk);
 }
 
 static int worker_init(struct server *srv, struct worker *wk, unsigned id)
 {
-	const struct config *cfg = srv->cfg;
+	struct server_gen *g = server_gen(srv);
+	const struct config *cfg = g->cfg;
 	wk->srv = srv;
 	wk->id = id;
 	int r = loop_init(&wk->loop);
 	if (r < 0)
 		return r;
 	wk->loop.data = wk;
-	if (srv->access_log_fd >= 0)
-		wk->loop.on_iteration_end = flush_access_log;
+	wk->loop.on_iteration_end = worker_iteration_end;
 	loop_timer_list_init(&wk->loop, &wk->t_header, cfg->header_timeout_ms);
 	loop_timer_list_init(&wk->loop, &wk->t_body, cfg->body_timeout_ms);
 	loop_timer_list_init(&wk->loop, &wk->t_keepalive, cfg->keepalive_timeout_ms);
@@ -242,7 +272,8 @@ static int worker_init(struct server *srv, struct worker *wk, unsigned id)
 	buf_init(&wk->access_log, 1 << 20);
 	wk->req_scratch = xcalloc(1, sizeof(*wk->req_scratch));
 	wk->io_buf = xmalloc(IO_BUF_SIZE);
-	file_cache_init(&wk->fcache, FILE_CACHE_ENTRIES, FILE_CACHE_MAX_FILE, FILE_CACHE_VALID_MS);
+	file_cache_init(&wk->fcache, 0, 0, 0);
+	worker_use_gen(wk, g);
 
 	wk->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (wk->wake.fd < 0)
@@ -284,15 +315,109 @@ static void *worker_main(void *arg)
 	int r = loop_run(&wk->loop);
 	if (r < 0)
 		log_error("worker %u: %s", wk->id, strerror(-r));
-	if (wk->srv->access_log_fd >= 0)
-		flush_access_log(&wk->loop);
+	flush_access_log(wk);
 	uint64_t one = 1;
 	ssize_t w = write(wk->srv->done_fd, &one, sizeof(one));
 	(void)w;
 	return NULL;
 }
 
+/* ---- generations --------------------------------------------------------------------- */
+
+static int open_root(const char *path, const char *file, unsigned line, struct buf *err)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		if (line)
+			buf_printf(err, "%s:%u: root %s: %s\n", file ? file : "config", line, path,
+				   strerror(e));
+		else
+			buf_printf(err, "root %s: %s\n", path, strerror(e));
+		return -e;
+	}
+	return fd;
+}
+
+void server_gen_free(struct server_gen *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; g->sites && i < g->cfg->n_sites; i++)
+		if (g->sites[i].root_fd >= 0)
+			close(g->sites[i].root_fd);
+	if (g->default_site.root_fd >= 0)
+		close(g->default_site.root_fd);
+	if (g->access_log_fd > 2)
+		close(g->access_log_fd);
+	free(g->sites);
+	config_free(g->cfg);
+	free(g);
+}
+
+int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
+		   struct server_gen **ret)
+{
+	static uint64_t next_id = 1;
+	struct server_gen *g = xcalloc(1, sizeof(*g));
+	int r = 0;
+	g->id = next_id++;
+	g->cfg = cfg;
+	g->default_site.root_fd = -1;
+	g->access_log_fd = -1;
+	g->sites = xcalloc(cfg->n_sites ? cfg->n_sites : 1, sizeof(*g->sites));
+	for (size_t i = 0; i < cfg->n_sites; i++)
+		g->sites[i].root_fd = -1;
+	if (srv->mode == SERVER_HTTP) {
+		if (srv->cli_root && cfg->n_sites > 0) {
+			buf_printf(err, "--root cannot be combined with site blocks in %s; set root "
+					"inside a site\n", cfg->path ? cfg->path : "the config");
+			r = -EINVAL;
+		} else if (srv->cli_root) {
+			int fd = open_root(srv->cli_root, NULL, 0, err);
+			if (fd < 0)
+				r = fd;
+			g->default_site.root_fd = fd;
+		}
+		for (size_t i = 0; i < cfg->n_sites; i++) {
+			if (!cfg->sites[i].root)
+				continue;
+			int fd = open_root(cfg->sites[i].root, cfg->path, cfg->sites[i].line, err);
+			if (fd < 0)
+				r = fd;
+			g->sites[i].root_fd = fd;
+		}
+		switch (cfg->access_log) {
+		case CONFIG_LOG_OFF:
+			break;
+		case CONFIG_LOG_STDERR:
+			g->access_log_fd = 2;
+			break;
+		case CONFIG_LOG_FILE:
+			g->access_log_fd = open(cfg->access_log_path,
+						O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+			if (g->access_log_fd < 0) {
+				r = -errno;
+				buf_printf(err, "%s: access-log %s: %s\n",
+					   cfg->path ? cfg->path : "config", cfg->access_log_path,
+					   strerror(errno));
+			}
+			break;
+		}
+	}
+	if (r < 0) {
+		g->cfg = NULL; /* still the caller's */
+		server_gen_free(g);
+		return r;
+	}
+	*ret = g;
+	return 0;
+}
+
 /* ---- the main thread ----------------------------------------------------------------- */
+
+#define STATUS_INTERVAL_MS 5000
+#define RELOAD_WAIT_MS 10000
 
 static void reap_children(void)
 {
@@ -312,6 +437,115 @@ static void status_line(struct server *srv, char *buf, size_t size)
 					    : net_addr_format(&srv->listeners[i].addr, a, sizeof(a));
 		n += snprintf(buf + n, size - (size_t)n, "%s%s", i ? ", " : ": ", label);
 	}
+	if (n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, "; %u connections, %llu requests",
+			 atomic_load(&srv->active_conns),
+			 (unsigned long long)atomic_load(&srv->requests));
+}
+
+static void wake_workers(struct server *srv)
+{
+	for (unsigned i = 0; i < srv->n_workers; i++) {
+		uint64_t one = 1;
+		ssize_t w = write(srv->workers[i].wake.fd, &one, sizeof(one));
+		(void)w;
+	}
+}
+
+/* Log each line of a multi-line message as its own entry, so the journal shows all. */
+static void log_lines(enum log_level level, const char *prefix, const struct buf *b)
+{
+	const char *line = b->data, *end = b->data + b->len;
+	while (line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+		if (len)
+			log_msg(level, "%s%.*s", prefix, (int)len, line);
+		line += len + 1;
+	}
+}
+
+/* Does the new config ask for sockets this process does not have? They are the socket
+ * unit's to create: say so, keep serving what we have. */
+static void reload_check_listens(struct server *srv, const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_listens; i++) {
+		const struct config_listen *cl = &cfg->listens[i];
+		bool have = false;
+		for (size_t j = 0; j < srv->n_listeners && !have; j++) {
+			const struct listener *l = &srv->listeners[j];
+			if (!cl->is_addr && strcmp(l->name, cl->spec) == 0)
+				have = true;
+			if ((cl->is_addr || cl->has_fallback) && net_addr_equal(&l->addr, &cl->addr))
+				have = true;
+		}
+		if (!have)
+			log_warning("%s:%u: listen %s: no such socket in this process; sockets come "
+				    "from the socket unit (or a restart for --listen): not applied",
+				    cfg->path ? cfg->path : "config", cl->line, cl->spec);
+	}
+}
+
+/* SIGHUP: re-read the config; swap it in if valid, else keep serving the old one. Returns the
+ * generation to free once every worker has moved on, or NULL. */
+static struct server_gen *reload(struct server *srv)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
+		   (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+	struct buf err;
+	buf_init(&err, 1 << 20);
+	struct config *cfg = NULL;
+	struct server_gen *g = NULL, *old = NULL;
+	int r;
+	if (srv->config_path)
+		r = config_load(srv->config_path, &cfg, &err);
+	else
+		cfg = config_new_default(), r = 0;
+	if (r == 0) {
+		r = server_gen_new(srv, cfg, &err, &g);
+		if (r < 0)
+			config_free(cfg);
+	}
+	char status[600];
+	if (r < 0) {
+		log_lines(LOG_ERR, "reload: ", &err);
+		log_error("reload failed: still serving the previous configuration");
+		status_line(srv, status, sizeof(status));
+		sd_notifyf("READY=1\nSTATUS=reload failed, see the log; %s", status);
+	} else {
+		reload_check_listens(srv, g->cfg);
+		unsigned want = g->cfg->workers ? g->cfg->workers : srv->n_workers;
+		if (want != srv->n_workers && srv->single_fd < 0)
+			log_notice("reload: workers %u -> %u takes a restart; keeping %u", srv->n_workers,
+				   want, srv->n_workers);
+		old = atomic_exchange_explicit(&srv->gen, g, memory_order_acq_rel);
+		wake_workers(srv);
+		log_notice("reloaded %s", srv->config_path ? srv->config_path : "the defaults");
+		status_line(srv, status, sizeof(status));
+		sd_notifyf("READY=1\nSTATUS=%s", status);
+	}
+	buf_free(&err);
+	return old;
+}
+
+/* Graceful stop: workers stop accepting, finish what is in flight, close idle connections. */
+static void begin_stop(struct server *srv, bool *stopping, uint64_t *deadline_ms)
+{
+	*stopping = true;
+	sd_notify("STOPPING=1\nSTATUS=stopping: finishing requests in flight");
+	atomic_store(&srv->stopping, true);
+	*deadline_ms = time_now_ms() + server_gen(srv)->cfg->shutdown_timeout_ms;
+	wake_workers(srv);
+}
+
+static bool workers_moved_on(struct server *srv, uint64_t id)
+{
+	for (unsigned i = 0; i < srv->n_workers; i++)
+		if (atomic_load_explicit(&srv->workers[i].seen_gen, memory_order_acquire) < id)
+			return false;
+	return true;
 }
 
 int server_run(struct server *srv)
@@ -356,39 +590,90 @@ int server_run(struct server *srv)
 		}
 	}
 
-	char status[512];
+	char status[600];
 	status_line(srv, status, sizeof(status));
 	sd_notifyf("READY=1\nSTATUS=%s", status);
 
 	uint64_t wd_usec = 0;
 	if (sd_watchdog_enabled(getpid(), &wd_usec) <= 0)
 		wd_usec = 0;
-	uint64_t wd_next = wd_usec ? time_now_usec() + wd_usec / 2 : 0;
+	uint64_t wd_next_ms = wd_usec ? time_now_ms() : 0;
+	uint64_t *pinged = xcalloc(srv->n_workers, sizeof(*pinged));
+	uint64_t status_next_ms = time_now_ms() + STATUS_INTERVAL_MS;
+
+	/* idle-exit: no connection for that long -> stop; systemd starts us on the next one. */
+	uint32_t idle_exit_ms = server_gen(srv)->cfg->idle_exit_ms;
+	uint64_t idle_since_ms = time_now_ms(), last_accepted = 0;
+
+	struct server_gen *retired = NULL;
+	uint64_t retired_deadline_ms = 0;
 
 	unsigned done = 0;
 	bool stopping = false;
 	uint64_t deadline_ms = 0;
 	int rc = 0;
 	while (done < srv->n_workers) {
-		int timeout = -1;
-		uint64_t now_us = time_now_usec();
-		if (wd_usec) {
-			if (now_us >= wd_next) {
-				sd_notify("WATCHDOG=1");
-				wd_next = now_us + wd_usec / 2;
+		uint64_t now = time_now_ms();
+		uint64_t next = status_next_ms;
+
+		if (wd_usec && now >= wd_next_ms) {
+			/* Only vouch for workers that answered the previous ping: a stuck event loop
+			 * stops the keep-alives and systemd's watchdog acts. */
+			bool alive = true;
+			for (unsigned i = 0; i < srv->n_workers; i++) {
+				uint64_t hb = atomic_load(&srv->workers[i].heartbeat);
+				if (pinged[i] && hb < pinged[i])
+					alive = false;
+				pinged[i] = hb + 1;
 			}
-			timeout = (int)((wd_next - now_us) / 1000) + 1;
+			if (alive)
+				sd_notify("WATCHDOG=1");
+			else
+				log_error("watchdog: a worker did not answer; not sending WATCHDOG=1");
+			wake_workers(srv);
+			wd_next_ms = now + wd_usec / 2000;
+		}
+		if (wd_usec)
+			next = MIN(next, wd_next_ms);
+		if (now >= status_next_ms) {
+			status_line(srv, status, sizeof(status));
+			sd_notifyf("STATUS=%s", stopping ? "stopping" : status);
+			status_next_ms = now + STATUS_INTERVAL_MS;
+		}
+		if (retired) {
+			if (workers_moved_on(srv, server_gen(srv)->id)) {
+				server_gen_free(retired);
+				retired = NULL;
+			} else if (now >= retired_deadline_ms) {
+				log_warning("reload: a worker did not take the new configuration; "
+					    "keeping the old one in memory");
+				retired = NULL;
+			} else {
+				next = MIN(next, now + 10);
+			}
+		}
+		if (idle_exit_ms && !stopping && srv->single_fd < 0) {
+			uint64_t acc = atomic_load(&srv->accepted);
+			if (atomic_load(&srv->active_conns) > 0 || acc != last_accepted) {
+				last_accepted = acc;
+				idle_since_ms = now;
+			} else if (now - idle_since_ms >= idle_exit_ms) {
+				log_notice("idle for %u ms: exiting (socket activation starts ferry "
+					   "again on the next connection)", idle_exit_ms);
+				begin_stop(srv, &stopping, &deadline_ms);
+			}
+			next = MIN(next, now + MIN(1000u, idle_exit_ms));
 		}
 		if (stopping) {
-			uint64_t now = now_us / 1000;
 			if (now >= deadline_ms) {
 				log_warning("shutdown timeout: %u connections still open",
 					    atomic_load(&srv->active_conns));
 				break;
 			}
-			int left = (int)(deadline_ms - now) + 1;
-			timeout = timeout < 0 ? left : MIN(timeout, left);
+			next = MIN(next, deadline_ms);
 		}
+
+		int timeout = next > now ? (int)MIN(next - now, 60000u) : 0;
 		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = srv->done_fd, .events = POLLIN}};
 		int n = poll(pfd, 2, timeout);
 		if (n < 0 && errno != EINTR) {
@@ -410,23 +695,23 @@ int server_run(struct server *srv)
 				reap_children();
 				break;
 			case SIGHUP:
-				log_notice("SIGHUP: configuration reload is not implemented yet; "
-					   "restart to apply changes");
+				if (stopping)
+					break;
+				if (retired) {
+					log_warning("reload: the previous reload is still settling; "
+						    "try again in a moment");
+					break;
+				}
+				retired = reload(srv);
+				retired_deadline_ms = time_now_ms() + RELOAD_WAIT_MS;
+				idle_exit_ms = server_gen(srv)->cfg->idle_exit_ms;
 				break;
 			default: /* SIGTERM, SIGINT, SIGQUIT */
 				if (stopping) {
 					log_notice("second signal: exiting now");
 					goto out;
 				}
-				stopping = true;
-				sd_notify("STOPPING=1\nSTATUS=stopping: finishing requests in flight");
-				atomic_store(&srv->stopping, true);
-				deadline_ms = time_now_ms() + srv->cfg->shutdown_timeout_ms;
-				for (unsigned i = 0; i < srv->n_workers; i++) {
-					uint64_t one = 1;
-					ssize_t w = write(srv->workers[i].wake.fd, &one, sizeof(one));
-					(void)w;
-				}
+				begin_stop(srv, &stopping, &deadline_ms);
 				break;
 			}
 		}
@@ -437,5 +722,6 @@ int server_run(struct server *srv)
 out:
 	if (!stopping && srv->single_fd < 0)
 		sd_notify("STOPPING=1");
+	free(pinged);
 	return rc;
 }

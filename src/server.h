@@ -40,11 +40,22 @@ struct site_rt {
 	int root_fd; /* -1: the embedded page */
 };
 
-struct server {
-	enum server_mode mode;
+/* One configuration generation: the parsed config and what was opened from it. SIGHUP builds
+ * a new one and swaps srv->gen; workers pick it up at their next loop iteration and say so in
+ * seen_gen; the main thread frees the old one once every worker has moved on. */
+struct server_gen {
+	uint64_t id;
 	struct config *cfg;
 	struct site_rt *sites; /* cfg->n_sites entries */
-	struct site_rt default_site; /* when no site matches and the config has no sites */
+	struct site_rt default_site; /* when the config has no sites */
+	int access_log_fd;     /* -1: off; 2: stderr; else owned */
+};
+
+struct server {
+	enum server_mode mode;
+	const char *config_path; /* re-read on SIGHUP; NULL: built-in defaults */
+	const char *cli_root;    /* --root, applied to every generation */
+	_Atomic(struct server_gen *) gen;
 
 	struct listener *listeners;
 	size_t n_listeners;
@@ -54,16 +65,18 @@ struct server {
 	unsigned n_workers;
 	struct worker *workers;
 
-	int access_log_fd; /* -1: off */
-
 	atomic_bool stopping;
 	atomic_uint active_conns;
+	atomic_uint_fast64_t accepted; /* connections (and datagram batches) so far */
 	atomic_uint_fast64_t requests;
 	int done_fd; /* eventfd: workers report they have finished */
 };
 
 struct worker {
 	struct server *srv;
+	struct server_gen *gen; /* the generation this worker uses now */
+	atomic_uint_fast64_t seen_gen;  /* its id, for the main thread */
+	atomic_uint_fast64_t heartbeat; /* bumped on every wake-up: the watchdog's proof of life */
 	unsigned id;
 	pthread_t thread;
 	struct loop loop;
@@ -89,6 +102,18 @@ struct worker {
 
 /* Start workers and run until stopped. Returns the process exit code. */
 int server_run(struct server *srv);
+
+/* Build a generation for cfg (taking ownership of it on success): open the site roots (and
+ * srv->cli_root) and the access log. On failure returns -errno, appends what failed to err,
+ * and leaves cfg to the caller. */
+int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
+		   struct server_gen **ret);
+void server_gen_free(struct server_gen *g);
+
+static inline struct server_gen *server_gen(struct server *srv)
+{
+	return atomic_load_explicit(&srv->gen, memory_order_acquire);
+}
 
 /* For connections: the current Date value (cached per second per worker). */
 const char *worker_date(struct worker *wk);

@@ -568,6 +568,24 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	}
 	ent->line = a->at.line;
 
+	/* `listen NAME ADDRESS`: the sockets passed under NAME, or else ADDRESS (bound by ferry
+	 * when nothing was passed, and what `ferry units` writes into the socket unit). */
+	struct net_addr fallback;
+	bool has_fallback = false;
+	if (s->n == 3) {
+		const struct arg *b = &s->v[2];
+		if (is_addr) {
+			error_arg(p, a, "'listen %s %s': the first word must be a socket name when an "
+				  "address follows", echo(a, e), b->text);
+			return -EINVAL;
+		}
+		if (net_addr_parse(b->text, &fallback) < 0) {
+			error_arg(p, b, "invalid listen address '%s'", echo(b, e));
+			return -EINVAL;
+		}
+		has_fallback = true;
+	}
+
 	if (c->n_listens == p->listens_cap) {
 		p->listens_cap = p->listens_cap ? p->listens_cap * 2 : 4;
 		c->listens = xrealloc(c->listens, p->listens_cap * sizeof(*c->listens));
@@ -578,6 +596,10 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	l->is_addr = is_addr;
 	if (is_addr)
 		l->addr = addr;
+	if (has_fallback) {
+		l->addr = fallback;
+		l->has_fallback = true;
+	}
 	l->line = s->v[0].at.line;
 	return 0;
 }
@@ -772,7 +794,7 @@ static const struct context site_context = {
 };
 
 static const struct directive top_directives[] = {
-	PLAIN("listen",     1, 1, "ADDRESS|NAME",    0,        dir_listen),
+	PLAIN("listen",     1, 2, "ADDRESS|NAME [ADDRESS]", 0, dir_listen),
 	PLAIN("access-log", 1, 1, "off|stderr|PATH", DIR_ONCE, dir_access_log),
 	NUMBER("workers", "COUNT|auto", dir_workers, TOP(workers), 1, 1024),
 	COUNT("max-connections",      TOP(max_connections),      1,   1000000),
@@ -786,6 +808,8 @@ static const struct directive top_directives[] = {
 	DURATION("send-timeout",      TOP(send_timeout_ms),      1,   DAY_MS),
 	/* 0: on stop, close open connections at once. */
 	DURATION("shutdown-timeout",  TOP(shutdown_timeout_ms),  0,   DAY_MS),
+	/* 0: never. */
+	DURATION("idle-exit",         TOP(idle_exit_ms),         0,   DAY_MS),
 	BLOCK("site", 1, ARGS_UNBOUNDED, "NAME... { ... }", dir_site, &site_context),
 };
 

@@ -20,7 +20,8 @@
 struct config_listen {
 	char *spec;   /* as written: a FileDescriptorName ("http") or an address ("127.0.0.1:8080") */
 	bool is_addr; /* spec parses as an address (net/addr.h), else it is a name */
-	struct net_addr addr; /* the parsed address when is_addr */
+	struct net_addr addr; /* the parsed address when is_addr or has_fallback */
+	bool has_fallback;    /* `listen NAME ADDRESS`: use addr when nothing is passed as NAME */
 	unsigned line;
 };
 
@@ -57,6 +58,7 @@ struct config {
 	uint32_t keepalive_timeout_ms; /* default 60 s */
 	uint32_t send_timeout_ms;      /* default 30 s: between successful writes */
 	uint32_t shutdown_timeout_ms;  /* default 10 s: graceful stop limit */
+	uint32_t idle_exit_ms;         /* default 0 (off): exit after this long without connections */
 
 	struct config_site *sites; /* in file order */
 	size_t n_sites;

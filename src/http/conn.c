@@ -79,7 +79,7 @@ static struct http_conn *conn_of_timer(struct timer *t)
 
 static const struct config *cfg_of(const struct http_conn *c)
 {
-	return c->wk->srv->cfg;
+	return c->wk->gen->cfg;
 }
 
 /* ---- response writer ---------------------------------------------------------------- */
@@ -231,7 +231,7 @@ static void log_field(struct buf *b, const struct http_request *req, const char 
 static void access_log(struct http_conn *c, const struct http_request *req)
 {
 	struct worker *wk = c->wk;
-	if (wk->srv->access_log_fd < 0)
+	if (wk->gen->access_log_fd < 0)
 		return;
 	struct buf *b = &wk->access_log;
 	char host[NET_ADDR_STRLEN], ts[40];
@@ -312,13 +312,13 @@ static void request_host(const struct http_request *req, const char **ret, size_
 
 static void dispatch(struct http_conn *c, struct http_request *req)
 {
-	struct server *srv = c->wk->srv;
-	const struct config *cfg = srv->cfg;
+	const struct server_gen *gen = c->wk->gen;
+	const struct config *cfg = gen->cfg;
 	reset_response(c);
 	c->is_head = req->method_id == HTTP_M_HEAD;
 	c->wk->req = req;
 
-	const struct site_rt *site = &srv->default_site;
+	const struct site_rt *site = &gen->default_site;
 	if (cfg->n_sites > 0) {
 		const char *host;
 		size_t host_len;
@@ -328,7 +328,7 @@ static void dispatch(struct http_conn *c, struct http_request *req)
 			http_resp_error(c, 421);
 			goto done;
 		}
-		site = &srv->sites[cs - cfg->sites];
+		site = &gen->sites[cs - cfg->sites];
 	}
 	static_handle(c, req, site->root_fd, &c->wk->fcache, c->wk->loop.now_ms);
 done:
