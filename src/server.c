@@ -316,6 +316,7 @@ static void *worker_main(void *arg)
 	if (r < 0)
 		log_error("worker %u: %s", wk->id, strerror(-r));
 	flush_access_log(wk);
+	atomic_store(&wk->exited, true);
 	uint64_t one = 1;
 	ssize_t w = write(wk->srv->done_fd, &one, sizeof(one));
 	(void)w;
@@ -343,7 +344,7 @@ void server_gen_free(struct server_gen *g)
 {
 	if (!g)
 		return;
-	for (size_t i = 0; g->sites && i < g->cfg->n_sites; i++)
+	for (size_t i = 0; i < g->n_sites; i++)
 		if (g->sites[i].root_fd >= 0)
 			close(g->sites[i].root_fd);
 	if (g->default_site.root_fd >= 0)
@@ -366,6 +367,7 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 	g->default_site.root_fd = -1;
 	g->access_log_fd = -1;
 	g->sites = xcalloc(cfg->n_sites ? cfg->n_sites : 1, sizeof(*g->sites));
+	g->n_sites = cfg->n_sites;
 	for (size_t i = 0; i < cfg->n_sites; i++)
 		g->sites[i].root_fd = -1;
 	if (srv->mode == SERVER_HTTP) {
@@ -511,7 +513,7 @@ static struct server_gen *reload(struct server *srv)
 	char status[600];
 	if (r < 0) {
 		log_lines(LOG_ERR, "reload: ", &err);
-		log_error("reload failed: still serving the previous configuration");
+		log_error("SIGHUP: reload failed: still serving the previous configuration");
 		status_line(srv, status, sizeof(status));
 		sd_notifyf("READY=1\nSTATUS=reload failed, see the log; %s", status);
 	} else {
@@ -522,7 +524,7 @@ static struct server_gen *reload(struct server *srv)
 				   want, srv->n_workers);
 		old = atomic_exchange_explicit(&srv->gen, g, memory_order_acq_rel);
 		wake_workers(srv);
-		log_notice("reloaded %s", srv->config_path ? srv->config_path : "the defaults");
+		log_notice("SIGHUP: reloaded %s", srv->config_path ? srv->config_path : "the defaults");
 		status_line(srv, status, sizeof(status));
 		sd_notifyf("READY=1\nSTATUS=%s", status);
 	}
@@ -622,7 +624,7 @@ int server_run(struct server *srv)
 			bool alive = true;
 			for (unsigned i = 0; i < srv->n_workers; i++) {
 				uint64_t hb = atomic_load(&srv->workers[i].heartbeat);
-				if (pinged[i] && hb < pinged[i])
+				if (pinged[i] && hb < pinged[i] && !atomic_load(&srv->workers[i].exited))
 					alive = false;
 				pinged[i] = hb + 1;
 			}

@@ -46,7 +46,8 @@ struct site_rt {
 struct server_gen {
 	uint64_t id;
 	struct config *cfg;
-	struct site_rt *sites; /* cfg->n_sites entries */
+	struct site_rt *sites; /* n_sites entries, parallel to cfg->sites */
+	size_t n_sites;
 	struct site_rt default_site; /* when the config has no sites */
 	int access_log_fd;     /* -1: off; 2: stderr; else owned */
 };
@@ -77,6 +78,7 @@ struct worker {
 	struct server_gen *gen; /* the generation this worker uses now */
 	atomic_uint_fast64_t seen_gen;  /* its id, for the main thread */
 	atomic_uint_fast64_t heartbeat; /* bumped on every wake-up: the watchdog's proof of life */
+	atomic_bool exited;             /* its loop has ended (graceful stop) */
 	unsigned id;
 	pthread_t thread;
 	struct loop loop;
