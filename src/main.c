@@ -17,6 +17,7 @@
 #include "log.h"
 #include "sd/notify.h"
 #include "server.h"
+#include "units/cmd.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -31,6 +32,7 @@ struct command {
 static int cmd_serve(int argc, char **argv);
 static int cmd_echo(int argc, char **argv);
 static int cmd_check(int argc, char **argv);
+static int cmd_units(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
@@ -61,6 +63,7 @@ static const struct command commands[] = {
 	 "Usage: ferry check CONFIG\n"
 	 "\n"
 	 "Print \"configuration OK\", or every error as file:line:col: message and exit 2.\n"},
+	{"units", cmd_units, "write systemd/quadlet units running ferry in Podman", units_usage},
 	{"version", cmd_version, "print the version", "Usage: ferry version\n"},
 	{"help", cmd_help, "show this help", "Usage: ferry help [COMMAND]\n"},
 };
@@ -97,6 +100,11 @@ static int cmd_help(int argc, char **argv)
 	}
 	main_usage(stdout);
 	return 0;
+}
+
+static int cmd_units(int argc, char **argv)
+{
+	return units_cmd(argc, argv);
 }
 
 static int cmd_version(int argc, char **argv)
@@ -203,6 +211,7 @@ usage:
 
 static int run_server(int argc, char **argv, enum server_mode mode)
 {
+	server_block_signals();
 	const struct command *cmd = find_command(mode == SERVER_ECHO ? "echo" : "serve");
 	struct serve_opts o = {0};
 	int r = parse_serve_opts(argc, argv, cmd, mode == SERVER_HTTP, &o);

@@ -550,19 +550,32 @@ static bool workers_moved_on(struct server *srv, uint64_t id)
 	return true;
 }
 
+static void server_sigset(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+	sigaddset(mask, SIGCHLD);
+	sigaddset(mask, SIGQUIT);
+}
+
+void server_block_signals(void)
+{
+	/* Blocked from the first instruction on (a SIGTERM during startup is then handled once
+	 * serving, not fatal) and before threads start, so only the signalfd sees them:
+	 * explicit handling is also what makes SIGTERM work when ferry is PID 1. */
+	sigset_t mask;
+	server_sigset(&mask);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
 int server_run(struct server *srv)
 {
 	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGQUIT);
-	/* Blocked before threads start, so only the signalfd sees them: explicit handling is
-	 * what makes SIGTERM work when ferry is PID 1 in a container. */
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	server_sigset(&mask);
+	server_block_signals();
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
 		log_error("signalfd: %s", strerror(errno));
@@ -614,9 +627,18 @@ int server_run(struct server *srv)
 	bool stopping = false;
 	uint64_t deadline_ms = 0;
 	int rc = 0;
+	bool reload_pending = false;
 	while (done < srv->n_workers) {
 		uint64_t now = time_now_ms();
 		uint64_t next = status_next_ms;
+
+		if (reload_pending && !retired && !stopping) {
+			reload_pending = false;
+			retired = reload(srv);
+			retired_deadline_ms = time_now_ms() + RELOAD_WAIT_MS;
+			idle_exit_ms = server_gen(srv)->cfg->idle_exit_ms;
+			now = time_now_ms();
+		}
 
 		if (wd_usec && now >= wd_next_ms) {
 			/* Only vouch for workers that answered the previous ping: a stuck event loop
@@ -646,6 +668,8 @@ int server_run(struct server *srv)
 			if (workers_moved_on(srv, server_gen(srv)->id)) {
 				server_gen_free(retired);
 				retired = NULL;
+				if (reload_pending)
+					continue;
 			} else if (now >= retired_deadline_ms) {
 				log_warning("reload: a worker did not take the new configuration; "
 					    "keeping the old one in memory");
@@ -699,14 +723,7 @@ int server_run(struct server *srv)
 			case SIGHUP:
 				if (stopping)
 					break;
-				if (retired) {
-					log_warning("reload: the previous reload is still settling; "
-						    "try again in a moment");
-					break;
-				}
-				retired = reload(srv);
-				retired_deadline_ms = time_now_ms() + RELOAD_WAIT_MS;
-				idle_exit_ms = server_gen(srv)->cfg->idle_exit_ms;
+				reload_pending = true; /* done below, once the last one settled */
 				break;
 			default: /* SIGTERM, SIGINT, SIGQUIT */
 				if (stopping) {

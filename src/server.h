@@ -102,6 +102,9 @@ struct worker {
 	struct file_cache fcache;
 };
 
+/* Block the signals the main thread handles (call first thing in main()). */
+void server_block_signals(void);
+
 /* Start workers and run until stopped. Returns the process exit code. */
 int server_run(struct server *srv);
 

@@ -45,6 +45,7 @@ struct http_conn {
 	bool is_head;     /* HEAD request: no body bytes */
 	bool chunked;
 	bool stopping;
+	unsigned served; /* responses completed on this connection */
 
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
@@ -504,6 +505,7 @@ static void response_done(struct http_conn *c)
 	}
 	buf_consume(&c->in, c->head_len);
 	c->head_len = 0;
+	c->served++;
 	if (!c->keep_alive || c->stopping) {
 		linger_start(c);
 		return;
@@ -709,8 +711,17 @@ static void on_stop(struct conn_link *link)
 {
 	struct http_conn *c = conn_of_link(link);
 	c->stopping = true;
-	if (c->state == CS_HEAD && c->in.len == 0)
+	if (c->state != CS_HEAD || c->in.len != 0)
+		return; /* in flight: answered with Connection: close, then closed */
+	if (c->served > 0) {
+		/* Idle keep-alive: clients expect these to close (RFC 9112 §9.3.1). */
 		conn_close(c);
+		return;
+	}
+	/* Accepted but nothing read yet: its request may be on the way. Closing now would lose
+	 * it, so answer it (with Connection: close) unless the header timeout comes first. */
+	c->readable = true;
+	conn_process(c);
 }
 
 void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len)

@@ -1,0 +1,94 @@
+/* The heads a reverse proxy writes: the request it sends upstream, built from a request
+ * http_parse_request() accepted, and the response it sends back, built from one
+ * http_parse_response() accepted. Pure: they only append to a struct buf.
+ *
+ * Both directions drop the hop-by-hop fields (RFC 9110 §7.6.1): Connection and every field
+ * it names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade (kept
+ * when upgrading), and they drop Content-Length, writing the framing fields themselves from
+ * what the caller says it will send, so that the head always agrees with the body that
+ * follows it. Nothing the client names in Connection can remove a field the proxy adds.
+ *
+ * Request fields added or replaced, from the real client (RFC 7239 and the X-Forwarded-*
+ * conventions):
+ *   Host               the client's (first in the head), or the authority of an
+ *                      absolute-form target (RFC 9112 §3.2.2), or opts->host
+ *   X-Forwarded-For    the client's address
+ *   X-Forwarded-Proto  "http" or "https"
+ *   X-Forwarded-Host   the host the client asked for (omitted when it sent none)
+ *   Forwarded          for=ADDR;proto=P;host=H, IPv6 as for="[2001:db8::1]"
+ * From an untrusted peer, a client-supplied X-Forwarded-* or Forwarded field is dropped and
+ * replaced. From a trusted peer (another proxy: peer_trusted, the caller's CIDR match),
+ * X-Forwarded-For and Forwarded are lists with one element per hop: the received elements
+ * are kept and ours appended ("6.6.6.6, 10.0.0.2"); X-Forwarded-Proto and -Host describe the
+ * request the first proxy received, so a received value is kept as it is and ours only
+ * added when there is none (appending would give "https, http", which applications read
+ * inconsistently). An address we cannot name (a Unix socket peer) is written "unknown". */
+#ifndef FERRY_HTTP_FORWARD_H
+#define FERRY_HTTP_FORWARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "base/buf.h"
+#include "http/parser.h"
+#include "http/response.h"
+
+struct http_forward_opts {
+	/* The client: the TCP peer, or the source address a PROXY protocol header carried.
+	 * NULL or AF_UNIX: "unknown". IPv4-mapped IPv6 is written as IPv4. */
+	const struct sockaddr *peer;
+	socklen_t peer_len;
+	bool peer_trusted; /* keep and extend the client's X-Forwarded-* and Forwarded */
+	bool https;        /* the client connection is TLS: proto "https" */
+	/* Non-NULL: send this Host instead of the client's (the X-Forwarded-Host and
+	 * Forwarded host= still name what the client asked for). */
+	const char *host;
+	size_t host_len;
+	/* Framing of the body ferry sends after this head: content_length >= 0 writes
+	 * "Content-Length: N" (pass req->content_length to forward the body as it came),
+	 * chunked writes "Transfer-Encoding: chunked". Neither: no body. Both: -EINVAL. */
+	int64_t content_length;
+	bool chunked;
+	/* Forward the client's Upgrade field(s) with "Connection: upgrade" (only when
+	 * req->upgrade is set: -EINVAL otherwise). Else "Connection: keep-alive", or
+	 * "Connection: close" when close is set. */
+	bool upgrade;
+	bool close;
+};
+
+/* Append the request head to send upstream: request line, fields, empty line. The request
+ * line is req's method, its target as received (an absolute-form target becomes origin-form:
+ * "http://h/p?q" -> "/p?q", "http://h" -> "/"), and "HTTP/1.1". Returns 0, -ENOBUFS when
+ * out would pass its maximum, or -EINVAL for contradictory options or a CR, LF or NUL in
+ * anything to be written (the parser refuses those; this is the second line of defence).
+ * On error out is left as it was. */
+int http_forward_request(struct buf *out, const struct http_request *req,
+			 const struct http_forward_opts *opts);
+
+struct http_forward_response_opts {
+	/* Send the upstream's Content-Length on (normalised to a single value). False when
+	 * ferry re-frames the body; ignored on 1xx and 204, which may carry none, and on a
+	 * response with cl_ignored (RFC 9112 §6.3 (3)). Keep it on responses to HEAD and on
+	 * 304: there it states the size of the representation, not of a body. */
+	bool content_length;
+	bool chunked; /* write "Transfer-Encoding: chunked" (ferry chunks the body itself) */
+	bool close;   /* write "Connection: close" */
+};
+
+/* Append the response head to send to the client: "HTTP/1.1" status reason, the
+ * end-to-end fields, the framing fields the options ask for, the empty line. On a 101 the
+ * Upgrade field is kept, "Connection: upgrade" written, and the options ignored. Returns
+ * 0, -ENOBUFS or -EINVAL (a CR, LF or NUL); on error out is left as it was. */
+int http_forward_response(struct buf *out, const struct http_response *resp,
+			  const struct http_forward_response_opts *opts);
+
+/* For callers that write the response head themselves: whether resp->headers[i] is an
+ * end-to-end field that http_forward_response() would copy (Content-Length never is). */
+bool http_forward_response_keeps(const struct http_response *resp, size_t i);
+
+/* One of the fixed hop-by-hop names above (not those a Connection field adds)? */
+bool http_forward_is_hop_by_hop(const char *name, size_t len);
+
+#endif

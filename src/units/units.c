@@ -1,0 +1,771 @@
+/* The files `ferry units` writes, generated from a parsed config: a .socket unit with one
+ * Listen line per address, and a quadlet .container or a .service running `podman run` (or a
+ * Kubernetes Pod for `podman kube play`). Pure: text in, text out; see units.h.
+ *
+ * The container always gets the same shape, whatever the mode:
+ *   --network=none     ferry serves sockets systemd opened; nothing else needs the network
+ *                      (until the reverse proxy has upstreams: see units_need_network())
+ *   --read-only, --user=65534:65534, no-new-privileges
+ *   the config         bind-mounted read-only at /etc/ferry/ferry.conf
+ *   document roots     bind-mounted read-only at the same path (the config names them)
+ *   --sdnotify=container, Type=notify: ferry sends READY=1 itself, once it serves
+ *   reload             SIGHUP to ferry (ReloadSignal= in quadlet, podman kill elsewhere) */
+#include "units/units.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/macro.h"
+#include "base/xalloc.h"
+
+#define CONTAINER_CONFIG "/etc/ferry/ferry.conf"
+#define CONTAINER_USER "65534" /* nobody; ferry needs no privilege: systemd binds the ports */
+#define DEFAULT_NAME "ferry"
+#define DEFAULT_IMAGE "localhost/ferry:latest"
+#define DEFAULT_PODMAN "/usr/bin/podman"
+#define DEFAULT_FDNAME "ferry"
+
+/* One socket: from a `listen ADDRESS` line or from --listen. */
+struct sock {
+	struct net_addr addr;
+	const char *spec; /* as written, for messages */
+	bool from_cli;    /* --listen, not a config line */
+};
+
+/* One bind mount: host path = container path, except for the config. */
+struct mount {
+	const char *host; /* relative to the home directory when in_home */
+	bool in_home;
+	const char *container;
+	bool rw;
+	bool shared; /* SELinux: z (shared label) rather than Z (private) */
+	bool file;   /* a file (hostPath type File) rather than a directory */
+};
+
+struct gen {
+	const struct config *cfg;
+	const struct units_opts *o;
+	struct buf *diag;
+	int r;
+	const char *name;
+	struct sock socks[UNITS_MAX_LISTEN];
+	size_t n_socks;
+	const char *fdname;
+	struct mount *mounts;
+	size_t n_mounts;
+	char *log_dir;
+	char cid[128]; /* the cidfile, as written in the units */
+	char run[64];  /* the runtime dir of the user that runs Podman, for system-as */
+	unsigned stop_s;
+};
+
+static void diag(struct gen *g, bool error, const char *fmt, ...) _printf_(3, 4);
+static void diag(struct gen *g, bool error, const char *fmt, ...)
+{
+	va_list ap;
+	buf_appends(g->diag, error ? "ferry units: " : "ferry units: warning: ");
+	va_start(ap, fmt);
+	buf_vprintf(g->diag, fmt, ap);
+	va_end(ap);
+	buf_appends(g->diag, "\n");
+	if (error)
+		g->r = -EINVAL;
+}
+
+/* Appending past UNITS_MAX_FILE_BYTES fails once, at the end (units_generate checks). */
+static void out(struct buf *b, const char *fmt, ...) _printf_(2, 3);
+static void out(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+const char *units_name(const struct units_opts *o)
+{
+	return o->name ? o->name : DEFAULT_NAME;
+}
+
+const char *units_image(const struct units_opts *o)
+{
+	return o->image ? o->image : DEFAULT_IMAGE;
+}
+
+static const char *podman(const struct gen *g)
+{
+	return g->o->podman ? g->o->podman : DEFAULT_PODMAN;
+}
+
+bool units_need_network(const struct config *cfg);
+/* No upstreams yet: ferry only serves the sockets it is given. The reverse proxy will answer
+ * true here when an upstream is reached over TCP (a Unix-socket upstream needs no network). */
+bool units_need_network(const struct config *cfg)
+{
+	return false;
+}
+
+/* --- Escaping ------------------------------------------------------------------------------
+ * Unit files expand %specifiers everywhere and $VARIABLES in Exec lines; Kubernetes YAML gets
+ * double-quoted scalars. Paths with blanks, quotes, backslashes, ':' or ',' are refused
+ * (check_path) rather than quoted: Podman's --volume has no quoting for ':' and ','. */
+enum ctx { CTX_UNIT, CTX_EXEC, CTX_YAML };
+
+static void put_esc(struct buf *b, enum ctx c, const char *s)
+{
+	for (; *s; s++) {
+		if (c != CTX_YAML && *s == '%')
+			buf_appends(b, "%%");
+		else if (c == CTX_EXEC && *s == '$')
+			buf_appends(b, "$$");
+		else if (c == CTX_YAML && (*s == '"' || *s == '\\'))
+			out(b, "\\%c", *s);
+		else
+			buf_append(b, s, 1);
+	}
+}
+
+/* A host path: in user mode, the home directory becomes %h (not in YAML). */
+static void put_path(const struct gen *g, struct buf *b, enum ctx c, const char *path)
+{
+	const char *home = g->o->mode == UNITS_USER ? g->o->home : NULL;
+	size_t hl = home ? strlen(home) : 0;
+	while (hl > 1 && home[hl - 1] == '/')
+		hl--;
+	if (c != CTX_YAML && hl > 1 && strncmp(path, home, hl) == 0 &&
+	    (path[hl] == '/' || path[hl] == '\0')) {
+		buf_appends(b, "%h");
+		path += hl;
+	}
+	put_esc(b, c, path);
+}
+
+static bool path_ok(const char *p)
+{
+	if (p[0] != '/')
+		return false;
+	for (; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f || strchr("\"'\\:,;", *p))
+			return false;
+	return true;
+}
+
+static void check_path(struct gen *g, const char *what, const char *p)
+{
+	if (!path_ok(p))
+		diag(g, true, "%s '%s' cannot be bind-mounted by a generated unit: it must be "
+			      "absolute, without blanks, quotes, backslashes, ':', ',' or ';'",
+		     what, p);
+}
+
+static bool word_ok(const char *s, const char *extra, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max || s[0] == '-' || s[0] == '.')
+		return false;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || strchr(extra, ch)))
+			return false;
+	}
+	return true;
+}
+
+/* --- What the config asks for ------------------------------------------------------------- */
+
+static bool addr_any(const struct net_addr *a)
+{
+	if (a->family == AF_INET)
+		return ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return a->family == AF_INET6 &&
+	       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr);
+}
+
+static unsigned addr_port(const struct net_addr *a)
+{
+	if (a->family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+	if (a->family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+	return 0;
+}
+
+static void add_sock(struct gen *g, const struct net_addr *a, const char *spec, bool from_cli)
+{
+	for (size_t i = 0; i < g->n_socks; i++)
+		if (net_addr_equal(&g->socks[i].addr, a))
+			return; /* --listen repeating a config line */
+	if (g->n_socks == UNITS_MAX_LISTEN) {
+		diag(g, true, "more than %d sockets", UNITS_MAX_LISTEN);
+		return;
+	}
+	g->socks[g->n_socks++] = (struct sock){.addr = *a, .spec = spec, .from_cli = from_cli};
+}
+
+static void collect_socks(struct gen *g)
+{
+	const struct config *cfg = g->cfg;
+	const char *cfgname = cfg->path ? cfg->path : "config";
+
+	/* `listen NAME` lines carry no address. One name can label every socket of the unit;
+	 * several need `listen NAME ADDRESS` (not in ferry.conf yet). */
+	for (size_t i = 0; i < cfg->n_listens; i++) {
+		const struct config_listen *l = &cfg->listens[i];
+		if (l->is_addr) {
+			add_sock(g, &l->addr, l->spec, false);
+			continue;
+		}
+		if (!g->fdname) {
+			g->fdname = l->spec;
+		} else if (strcmp(g->fdname, l->spec) != 0) {
+			diag(g, true, "%s:%u: 'listen %s': the sockets of one unit can carry one "
+				      "name ('%s' already); give addresses instead (listen ADDRESS)",
+			     cfgname, l->line, l->spec, g->fdname);
+		}
+	}
+	for (size_t i = 0; i < g->o->n_listen; i++) {
+		struct net_addr a;
+		if (net_addr_parse(g->o->listen[i], &a) < 0) {
+			diag(g, true, "--listen %s: not an address", g->o->listen[i]);
+			continue;
+		}
+		add_sock(g, &a, g->o->listen[i], true);
+	}
+	if (!g->fdname)
+		g->fdname = DEFAULT_FDNAME;
+
+	if (g->n_socks == 0 && g->r == 0)
+		diag(g, true, "%s has no 'listen ADDRESS' line, so there is nothing to put in %s: "
+			      "add one (listen 0.0.0.0:8080) or pass --listen ADDRESS",
+		     cfgname, g->o->flavor == UNITS_KUBE ? "the pod's ports" : "the .socket unit");
+
+	for (size_t i = 0; i < g->n_socks; i++) {
+		const struct net_addr *a = &g->socks[i].addr;
+		if (!g->o->echo && a->type == SOCK_DGRAM)
+			diag(g, true, "listen %s: datagram sockets are for 'ferry echo' only "
+				      "(ferry units --echo)", g->socks[i].spec);
+		if (g->o->flavor != UNITS_KUBE)
+			continue;
+		if (a->family != AF_INET && a->family != AF_INET6)
+			diag(g, true, "listen %s: a pod can only publish TCP and UDP ports",
+			     g->socks[i].spec);
+		else if (!g->socks[i].from_cli && !addr_any(a))
+			/* ferry binds config lines as written, inside the pod, where published
+			 * ports arrive on the pod's own address, not on this one. */
+			diag(g, true, "listen %s: in a pod, ferry binds this address itself and "
+				      "published ports do not reach it: write 'listen :%u' in the "
+				      "config, or leave the line out and pass --listen %s",
+			     g->socks[i].spec, addr_port(a), g->socks[i].spec);
+	}
+}
+
+static void add_mount(struct gen *g, const char *host, bool in_home, const char *container,
+		      bool rw, bool shared, bool file)
+{
+	for (size_t i = 0; i < g->n_mounts; i++)
+		if (strcmp(g->mounts[i].host, host) == 0 && g->mounts[i].in_home == in_home)
+			return;
+	g->mounts = xrealloc(g->mounts, (g->n_mounts + 1) * sizeof(*g->mounts));
+	g->mounts[g->n_mounts++] = (struct mount){host, in_home, container, rw, shared, file};
+}
+
+static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
+{
+	const struct config *cfg = g->cfg;
+	add_mount(g, config_path, in_home, CONTAINER_CONFIG, false, false, true);
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		const char *root = cfg->sites[i].root;
+		if (!root || g->o->echo)
+			continue;
+		check_path(g, "root", root);
+		add_mount(g, root, false, root, false, true, false);
+	}
+	if (cfg->access_log == CONFIG_LOG_FILE && cfg->access_log_path && !g->o->echo) {
+		const char *p = cfg->access_log_path;
+		const char *slash = strrchr(p, '/');
+		g->log_dir = xstrndup(p, slash && slash != p ? (size_t)(slash - p) : 1);
+		check_path(g, "access-log directory", g->log_dir);
+		add_mount(g, g->log_dir, false, g->log_dir, true, false, false);
+		diag(g, false, "access-log %s: the container writes it as uid %s; make %s writable "
+			       "for that user (rootless: podman unshare chown %s %s)",
+		     p, CONTAINER_USER, g->log_dir, CONTAINER_USER, g->log_dir);
+	}
+}
+
+/* --- Pieces shared by every file ---------------------------------------------------------- */
+
+static void header(const struct gen *g, struct buf *b, const char *file, const char *what)
+{
+	out(b, "# %s: %s\n", file, what);
+	out(b, "# Generated by `%s`.\n", g->o->cmdline ? g->o->cmdline : "ferry units");
+	out(b, "# Edit the config and generate again rather than editing this file.\n");
+}
+
+static const char *mode_words(const struct gen *g)
+{
+	switch (g->o->mode) {
+	case UNITS_USER:
+		return "Rootless Podman, in the user's service manager";
+	case UNITS_SYSTEM:
+		return "Rootful Podman, in the system service manager";
+	case UNITS_SYSTEM_AS:
+		return "Rootless Podman, run by a system service with User=";
+	}
+	return "";
+}
+
+/* `serve --config /etc/ferry/ferry.conf`: what the container runs. */
+static const char *ferry_cmd(const struct gen *g)
+{
+	return g->o->echo ? "echo --config " CONTAINER_CONFIG : "serve --config " CONTAINER_CONFIG;
+}
+
+/* "/etc/ferry/x.conf:/etc/ferry/ferry.conf:ro,Z" */
+static void put_host(const struct gen *g, struct buf *b, enum ctx c, const struct mount *m)
+{
+	if (m->in_home && c == CTX_YAML) {
+		put_esc(b, c, g->o->home);
+		buf_appends(b, "/");
+	} else if (m->in_home) {
+		buf_appends(b, "%h/");
+	}
+	put_path(g, b, c, m->host);
+}
+
+static void put_volume(const struct gen *g, struct buf *b, const struct mount *m)
+{
+	put_host(g, b, CTX_EXEC, m);
+	out(b, ":%s:%s,%s", m->container, m->rw ? "rw" : "ro", m->shared ? "z" : "Z");
+}
+
+static void service_hardening(const struct gen *g, struct buf *b)
+{
+	out(b, "# Hardening for podman, conmon and the OCI runtime (the container inherits it):\n"
+	       "# with --network=none nothing here needs more than Unix and netlink sockets.\n"
+	       "NoNewPrivileges=yes\n");
+	if (!units_need_network(g->cfg))
+		out(b, "RestrictAddressFamilies=AF_UNIX AF_NETLINK\n");
+}
+
+static void service_stop(const struct gen *g, struct buf *b)
+{
+	out(b, "# ferry drains connections for up to shutdown-timeout after SIGTERM.\n"
+	       "TimeoutStopSec=%u\n"
+	       "Restart=on-failure\n",
+	    g->stop_s + 30);
+}
+
+/* system-as: the user's manager must run (it owns /run/user/UID); linger keeps it up. */
+static void unit_needs_user(const struct gen *g, struct buf *b)
+{
+	if (g->o->mode != UNITS_SYSTEM_AS)
+		return;
+	out(b, "# Rootless Podman needs %s's runtime directory and user manager\n"
+	       "# (loginctl enable-linger %s keeps them up without a login).\n"
+	       "Requires=user@%u.service\n"
+	       "After=user@%u.service\n",
+	    g->o->user, g->o->user, (unsigned)g->o->uid, (unsigned)g->o->uid);
+}
+
+static void service_user(const struct gen *g, struct buf *b)
+{
+	if (g->o->mode != UNITS_SYSTEM_AS)
+		return;
+	out(b, "User=%s\n"
+	       "Environment=XDG_RUNTIME_DIR=%s\n",
+	    g->o->user, g->run);
+}
+
+/* --- NAME.socket --------------------------------------------------------------------------- */
+
+static void gen_socket(const struct gen *g, struct buf *b)
+{
+	char file[UNITS_NAME_MAX + 16];
+	snprintf(file, sizeof(file), "%s.socket", g->name);
+	header(g, b, file, "the sockets systemd opens for ferry");
+	out(b, "#\n"
+	       "# systemd binds these (a port below 1024 needs no privilege in the container) and\n"
+	       "# starts %s.service on the first connection, passing them as fds 3, 4, ... in this\n"
+	       "# order, all named \"%s\" (FileDescriptorName=); ferry matches each to its listen\n"
+	       "# line by address.\n\n",
+	    g->name, g->fdname);
+	out(b, "[Unit]\n"
+	       "Description=ferry %s sockets\n"
+	       "Documentation=man:ferry.conf(5) man:systemd.socket(5)\n\n"
+	       "[Socket]\n",
+	    g->name);
+	bool any6 = false;
+	for (size_t i = 0; i < g->n_socks; i++) {
+		const struct net_addr *a = &g->socks[i].addr;
+		char s[NET_ADDR_STRLEN];
+		net_addr_format(a, s, sizeof(s));
+		const char *v = s;
+		/* systemd's syntax: no "udp:"/"unix:"/"unixgram:" prefix, vsock as ferry writes it */
+		if (!strncmp(v, "udp:", 4))
+			v += 4;
+		else if (!strncmp(v, "unixgram:", 9))
+			v += 9;
+		else if (!strncmp(v, "unix:", 5))
+			v += 5;
+		out(b, "%s=", a->type == SOCK_DGRAM ? "ListenDatagram" : "ListenStream");
+		if (v[0] == '/')
+			put_path(g, b, CTX_UNIT, v);
+		else
+			put_esc(b, CTX_UNIT, v);
+		out(b, "\n");
+		if (a->family == AF_INET6 && !strncmp(v, "[::]:", 5))
+			any6 = true;
+	}
+	if (any6)
+		out(b, "# [::]:PORT is dual-stack for ferry too: IPv4 and IPv6.\n"
+		       "BindIPv6Only=both\n");
+	out(b, "FileDescriptorName=%s\n\n", g->fdname);
+	out(b, "[Install]\n"
+	       "WantedBy=sockets.target\n");
+}
+
+/* ExecReload=/usr/bin/podman kill --signal=HUP --cidfile=%t/%N.cid; prefix "-": may fail */
+static void exec_line(const struct gen *g, struct buf *b, const char *key, const char *prefix,
+		      const char *args)
+{
+	out(b, "%s=%s%s %s --cidfile=%s\n", key, prefix, podman(g), args, g->cid);
+}
+
+/* --- NAME.container (quadlet) -------------------------------------------------------------- */
+
+static void gen_container(const struct gen *g, struct buf *b)
+{
+	char file[UNITS_NAME_MAX + 16];
+	snprintf(file, sizeof(file), "%s.container", g->name);
+	header(g, b, file, "ferry in a Podman container, socket-activated");
+	out(b, "#\n"
+	       "# %s. Quadlet (Podman >= 5.0) turns this file into\n"
+	       "# %s.service at daemon-reload; %s.socket starts it on the first connection.\n\n",
+	    mode_words(g), g->name, g->name);
+
+	out(b, "[Unit]\n"
+	       "Description=ferry %s (Podman container)\n"
+	       "Documentation=man:ferry.conf(5) man:podman-systemd.unit(5)\n"
+	       "Requires=%s.socket\n"
+	       "After=%s.socket\n",
+	    g->name, g->name, g->name);
+	unit_needs_user(g, b);
+
+	out(b, "\n[Container]\n"
+	       "Image=");
+	put_esc(b, CTX_UNIT, units_image(g->o));
+	out(b, "\n"
+	       "# Never pull when a connection is waiting: load the image beforehand.\n"
+	       "Pull=never\n"
+	       "Exec=%s\n",
+	    ferry_cmd(g));
+	if (!units_need_network(g->cfg))
+		out(b, "# ferry serves the sockets systemd passes: the container needs no network.\n"
+		       "Network=none\n");
+	out(b, "# ferry sends READY=1 itself once it serves every socket.\n"
+	       "Notify=true\n"
+	       "ReadOnly=true\n"
+	       "User=" CONTAINER_USER "\n"
+	       "Group=" CONTAINER_USER "\n"
+	       "NoNewPrivileges=true\n"
+	       "DropCapability=all\n");
+	for (size_t i = 0; i < g->n_mounts; i++) {
+		out(b, "Volume=");
+		put_volume(g, b, &g->mounts[i]);
+		out(b, "\n");
+	}
+	out(b, "StopTimeout=%u\n", g->stop_s);
+
+	out(b, "\n[Service]\n");
+	service_user(g, b);
+	if (g->o->mode == UNITS_SYSTEM_AS)
+		out(b, "# Quadlet keeps the container id in %%t (/run), which %s cannot write.\n"
+		       "ExecStartPre=+/usr/bin/install -o %s -m 0644 /dev/null %%t/%%N.cid\n",
+		    g->o->user, g->o->user);
+	/* ReloadSignal= is newer than Podman 5.4 (Debian 13): kill works everywhere. */
+	out(b, "# systemctl reload: SIGHUP to ferry.\n");
+	exec_line(g, b, "ExecReload", "", "kill --signal=HUP");
+	service_hardening(g, b);
+	service_stop(g, b);
+}
+
+/* --- NAME.service (podman run) ------------------------------------------------------------- */
+
+
+static void gen_service(const struct gen *g, struct buf *b)
+{
+	char file[UNITS_NAME_MAX + 16];
+	snprintf(file, sizeof(file), "%s.service", g->name);
+	header(g, b, file, "ferry in a Podman container, socket-activated");
+	out(b, "#\n"
+	       "# %s, started by `podman run` (any\n"
+	       "# Podman >= 4.3; with quadlet, see `ferry units --quadlet`). %s.socket starts it\n"
+	       "# on the first connection.\n\n",
+	    mode_words(g), g->name);
+
+	out(b, "[Unit]\n"
+	       "Description=ferry %s (Podman container)\n"
+	       "Documentation=man:ferry.conf(5) man:podman-run(1)\n"
+	       "Requires=%s.socket\n"
+	       "After=%s.socket\n",
+	    g->name, g->name, g->name);
+	unit_needs_user(g, b);
+	out(b, "RequiresMountsFor=%s/containers\n\n", g->run);
+
+	out(b, "[Service]\n");
+	service_user(g, b);
+	out(b, "Environment=PODMAN_SYSTEMD_UNIT=%%n\n"
+	       "# conmon reports itself as the main process, ferry sends READY=1.\n"
+	       "Type=notify\n"
+	       "NotifyAccess=all\n"
+	       "# Podman puts the container in a sub-cgroup of this service (--cgroups=split).\n"
+	       "Delegate=yes\n"
+	       "KillMode=mixed\n"
+	       "SyslogIdentifier=%%N\n");
+	out(b, "ExecStart=%s run \\\n"
+	       "\t--name=systemd-%%N \\\n"
+	       "\t--cidfile=%s \\\n"
+	       "\t--replace \\\n"
+	       "\t--rm \\\n"
+	       "\t--detach \\\n"
+	       "\t--cgroups=split \\\n"
+	       "\t--sdnotify=container \\\n"
+	       "\t--pull=never \\\n",
+	    podman(g), g->cid);
+	if (!units_need_network(g->cfg))
+		out(b, "\t--network=none \\\n");
+	out(b, "\t--read-only \\\n"
+	       "\t--user=" CONTAINER_USER ":" CONTAINER_USER " \\\n"
+	       "\t--security-opt=no-new-privileges \\\n"
+	       "\t--cap-drop=all \\\n"
+	       "\t--stop-timeout=%u \\\n",
+	    g->stop_s);
+	for (size_t i = 0; i < g->n_mounts; i++) {
+		out(b, "\t--volume=");
+		put_volume(g, b, &g->mounts[i]);
+		out(b, " \\\n");
+	}
+	out(b, "\t");
+	put_esc(b, CTX_EXEC, units_image(g->o));
+	out(b, " %s\n", ferry_cmd(g));
+	out(b, "# systemctl reload: SIGHUP to ferry.\n");
+	exec_line(g, b, "ExecReload", "", "kill --signal=HUP");
+	exec_line(g, b, "ExecStop", "", "rm --force --ignore --volumes");
+	exec_line(g, b, "ExecStopPost", "-", "rm --force --ignore --volumes");
+	service_hardening(g, b);
+	service_stop(g, b);
+}
+
+/* --- NAME.yaml (podman kube play) ---------------------------------------------------------- */
+
+static void yaml_str(struct buf *b, const char *s)
+{
+	out(b, "\"");
+	put_esc(b, CTX_YAML, s);
+	out(b, "\"");
+}
+
+static void gen_kube(const struct gen *g, struct buf *b)
+{
+	char file[UNITS_NAME_MAX + 16];
+	snprintf(file, sizeof(file), "%s.yaml", g->name);
+	header(g, b, file, "ferry in a Podman pod (podman kube play)");
+	out(b, "#\n"
+	       "# No socket activation here: ferry binds its own ports inside the pod and Podman\n"
+	       "# publishes them (hostPort). ferry binds every address of the pod; hostIP says\n"
+	       "# which host address the port is published on.\n");
+	out(b, "apiVersion: v1\n"
+	       "kind: Pod\n"
+	       "metadata:\n"
+	       "  name: ");
+	yaml_str(b, g->name);
+	out(b, "\n  labels:\n"
+	       "    app: ferry\n"
+	       "spec:\n"
+	       "  restartPolicy: OnFailure\n"
+	       "  containers:\n"
+	       "  - name: ferry\n"
+	       "    image: ");
+	yaml_str(b, units_image(g->o));
+	out(b, "\n    imagePullPolicy: Never\n"
+	       "    args: [\"%s\", \"--config\", \"" CONTAINER_CONFIG "\"",
+	    g->o->echo ? "echo" : "serve");
+	/* --listen addresses: ferry binds them in the pod on every address (config lines it
+	 * binds as written: collect_socks checked those are any-address). */
+	bool low_port = false;
+	for (size_t i = 0; i < g->n_socks; i++) {
+		const struct net_addr *a = &g->socks[i].addr;
+		if (addr_port(a) < 1024)
+			low_port = true;
+		if (!g->socks[i].from_cli)
+			continue;
+		bool dup = false;
+		for (size_t j = 0; j < i; j++)
+			dup |= g->socks[j].from_cli && g->socks[j].addr.type == a->type &&
+			       addr_port(&g->socks[j].addr) == addr_port(a);
+		if (!dup)
+			out(b, ", \"--listen\", \"%s0.0.0.0:%u\"",
+			    a->type == SOCK_DGRAM ? "udp:" : "", addr_port(a));
+	}
+	out(b, "]\n"
+	       "    ports:\n");
+	for (size_t i = 0; i < g->n_socks; i++) {
+		const struct net_addr *a = &g->socks[i].addr;
+		char host[INET6_ADDRSTRLEN];
+		unsigned port = addr_port(a);
+		bool any = addr_any(a);
+		if (a->family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->sa)->sin_addr, host,
+				  sizeof(host));
+		else
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->sa)->sin6_addr, host,
+				  sizeof(host));
+		out(b, "    - containerPort: %u\n"
+		       "      hostPort: %u\n",
+		    port, port);
+		if (!any)
+			out(b, "      hostIP: \"%s\"\n", host);
+		out(b, "      protocol: %s\n", a->type == SOCK_DGRAM ? "UDP" : "TCP");
+	}
+	out(b, "    securityContext:\n"
+	       "      readOnlyRootFilesystem: true\n"
+	       "      allowPrivilegeEscalation: false\n");
+	if (!low_port)
+		out(b, "      runAsUser: " CONTAINER_USER "\n"
+		       "      runAsGroup: " CONTAINER_USER "\n");
+	out(b, "    volumeMounts:\n");
+	for (size_t i = 0; i < g->n_mounts; i++) {
+		out(b, "    - name: vol%zu\n"
+		       "      mountPath: ",
+		    i);
+		yaml_str(b, g->mounts[i].container);
+		out(b, "\n      readOnly: %s\n", g->mounts[i].rw ? "false" : "true");
+	}
+	out(b, "  volumes:\n");
+	for (size_t i = 0; i < g->n_mounts; i++) {
+		out(b, "  - name: vol%zu\n"
+		       "    hostPath:\n"
+		       "      path: ",
+		    i);
+		out(b, "\"");
+		put_host(g, b, CTX_YAML, &g->mounts[i]);
+		out(b, "\"\n      type: %s\n", g->mounts[i].file ? "File" : "Directory");
+	}
+}
+
+/* --- Putting it together ------------------------------------------------------------------- */
+
+static struct buf *add_file(struct units *u, const char *name, const char *ext,
+			    enum units_place place)
+{
+	struct units_file *f = &u->files[u->n_files++];
+	snprintf(f->name, sizeof(f->name), "%s.%s", name, ext);
+	f->place = place;
+	buf_init(&f->text, UNITS_MAX_FILE_BYTES);
+	return &f->text;
+}
+
+static void check_opts(struct gen *g)
+{
+	const struct units_opts *o = g->o;
+	if (!word_ok(g->name, "_.-", UNITS_NAME_MAX))
+		diag(g, true, "--name '%s': 1 to %d letters, digits, '_', '.' or '-', not "
+			      "starting with '-' or '.'",
+		     g->name, UNITS_NAME_MAX);
+	if (!word_ok(units_image(o), "_.-/:@", 255))
+		diag(g, true, "--image '%s': not an image reference", units_image(o));
+	if (o->mode == UNITS_SYSTEM_AS && (!o->user || !word_ok(o->user, "_-", 32)))
+		diag(g, true, "--mode system-as=USER: '%s' is not a user name",
+		     o->user ? o->user : "");
+	if (o->mode == UNITS_SYSTEM_AS && o->uid == 0)
+		diag(g, true, "--mode system-as=%s: the user must not be root (use --mode system)",
+		     o->user ? o->user : "");
+	if (o->config_path)
+		check_path(g, "--config-path", o->config_path);
+	if (o->podman && !path_ok(o->podman))
+		diag(g, true, "--podman '%s': not an absolute path", o->podman);
+	if (o->flavor == UNITS_KUBE && o->mode == UNITS_USER && !o->home && !o->config_path)
+		diag(g, true, "--kube needs the home directory or --config-path in user mode");
+}
+
+int units_generate(const struct config *cfg, const struct units_opts *o, struct units *ret,
+		   struct buf *dg)
+{
+	struct gen g = {.cfg = cfg, .o = o, .diag = dg, .name = units_name(o)};
+	struct units u = {0};
+
+	check_opts(&g);
+	collect_socks(&g);
+
+	/* Where the units read the config: the default for user mode lives in the home. */
+	bool in_home = o->mode == UNITS_USER && !o->config_path;
+	char home_rel[UNITS_NAME_MAX + 32];
+	snprintf(home_rel, sizeof(home_rel), ".config/ferry/%s.conf", g.name);
+	if (o->config_path)
+		snprintf(u.config_path, sizeof(u.config_path), "%s", o->config_path);
+	else if (in_home)
+		snprintf(u.config_path, sizeof(u.config_path), "%%h/%s", home_rel);
+	else
+		snprintf(u.config_path, sizeof(u.config_path), "/etc/ferry/%s.conf", g.name);
+	collect_mounts(&g, in_home ? home_rel : u.config_path, in_home);
+
+	if (o->mode == UNITS_SYSTEM_AS) {
+		snprintf(g.run, sizeof(g.run), "/run/user/%u", (unsigned)o->uid);
+		/* quadlet puts the cidfile in %t whoever runs Podman */
+		snprintf(g.cid, sizeof(g.cid), "%s/%%N.cid",
+			 o->flavor == UNITS_QUADLET ? "%t" : g.run);
+	} else {
+		snprintf(g.run, sizeof(g.run), "%%t");
+		snprintf(g.cid, sizeof(g.cid), "%%t/%%N.cid");
+	}
+	g.stop_s = (unsigned)((cfg->shutdown_timeout_ms + 999) / 1000) + 5;
+
+	if (g.r < 0)
+		goto fail;
+
+	switch (o->flavor) {
+	case UNITS_QUADLET:
+		gen_socket(&g, add_file(&u, g.name, "socket", UNITS_PLACE_SYSTEMD));
+		gen_container(&g, add_file(&u, g.name, "container", UNITS_PLACE_QUADLET));
+		break;
+	case UNITS_PODMAN_RUN:
+		gen_socket(&g, add_file(&u, g.name, "socket", UNITS_PLACE_SYSTEMD));
+		gen_service(&g, add_file(&u, g.name, "service", UNITS_PLACE_SYSTEMD));
+		break;
+	case UNITS_KUBE:
+		gen_kube(&g, add_file(&u, g.name, "yaml", UNITS_PLACE_KUBE));
+		break;
+	}
+	for (size_t i = 0; i < u.n_files; i++) {
+		struct buf *t = &u.files[i].text;
+		if (buf_cstr(t) < 0 || t->len >= UNITS_MAX_FILE_BYTES - 1) {
+			diag(&g, true, "%s: larger than %d bytes", u.files[i].name,
+			     UNITS_MAX_FILE_BYTES);
+			goto fail;
+		}
+	}
+	free(g.mounts);
+	free(g.log_dir);
+	*ret = u;
+	return 0;
+fail:
+	free(g.mounts);
+	free(g.log_dir);
+	units_free(&u);
+	return -EINVAL;
+}
+
+void units_free(struct units *u)
+{
+	if (!u)
+		return;
+	for (size_t i = 0; i < u->n_files; i++)
+		buf_free(&u->files[i].text);
+	u->n_files = 0;
+}
