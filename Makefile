@@ -23,7 +23,7 @@ REPLAYS := $(FUZZ_T:%=$(B)/fuzz/replay-%)
 SAN     := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all check unit integration replay deps demo fuzz clean bench san
+.PHONY: all check unit integration replay deps demo fuzz clean bench san image e2e
 all: $(B)/ferry
 
 $(B)/obj/%.o: %.c
@@ -67,6 +67,14 @@ fuzz: deps
 
 bench: deps $(B)/ferry
 	@bench/run.sh
+
+# The container image (packaging/Containerfile), built offline: localhost/ferry:latest.
+image: $(B)/ferry
+	@packaging/build-image.sh $(B)/ferry
+
+# End-to-end: the image under Podman, with and without a systemd manager (tests/e2e/run.sh).
+e2e: $(B)/ferry
+	@tests/e2e/run.sh $(B)/ferry
 
 clean:
 	rm -rf $(B) $(SAN) build-fuzz

@@ -62,7 +62,9 @@ static int adopt_or_bind(struct server *srv, const struct net_addr *a, const cha
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n_inh; i++) {
-		if (inh[i].listening && net_addr_equal(&inh[i].addr, a)) {
+		/* Datagram sockets never "listen": bound is all they can be. */
+		if ((inh[i].listening || inh[i].addr.type == SOCK_DGRAM) &&
+		    net_addr_equal(&inh[i].addr, a)) {
 			if (!inh[i].used)
 				add_listener(srv, inh[i].sd.fd, &inh[i].addr, inh[i].sd.name, true);
 			inh[i].used = true;
@@ -163,7 +165,7 @@ int listeners_setup(struct server *srv, char **cli, size_t n_cli, struct buf *er
 				r = -EINVAL;
 				continue;
 			}
-			if (!inh[j].listening) {
+			if (!inh[j].listening && inh[j].addr.type == SOCK_STREAM) {
 				buf_printf(err, "listen %s: fd %d is not a listening socket\n", cl->spec,
 					   inh[j].sd.fd);
 				r = -EINVAL;

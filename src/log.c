@@ -46,3 +46,15 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	ssize_t r = write(2, line, len);
 	(void)r;
 }
+
+void log_lines(enum log_level level, const char *prefix, const char *text, size_t len)
+{
+	const char *line = text, *end = text + len;
+	while (line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+		if (n)
+			log_msg(level, "%s%.*s", prefix, (int)n, line);
+		line += n + 1;
+	}
+}

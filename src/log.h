@@ -4,12 +4,16 @@
 #ifndef FERRY_LOG_H
 #define FERRY_LOG_H
 
+#include <stddef.h>
+
 #include "base/macro.h"
 
 enum log_level { LOG_ERR = 3, LOG_WARNING = 4, LOG_NOTICE = 5, LOG_INFO = 6, LOG_DEBUG = 7 };
 
 void log_init(void);
 void log_msg(enum log_level level, const char *fmt, ...) _printf_(2, 3);
+/* Each line of text as its own entry (so the journal shows every one), after prefix. */
+void log_lines(enum log_level level, const char *prefix, const char *text, size_t len);
 
 #define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)

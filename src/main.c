@@ -224,44 +224,45 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 			     .cli_root = o.root};
 	struct buf errors;
 	buf_init(&errors, 1 << 20);
-	struct config *cfg;
+	struct config *cfg = NULL;
+	struct server_gen *gen = NULL;
+	int rc;
 	if (o.config) {
 		if (config_load(o.config, &cfg, &errors) < 0) {
 			print_errors(&errors);
-			return EXIT_USAGE;
+			rc = EXIT_USAGE;
+			goto out;
 		}
 	} else {
 		cfg = config_new_default();
 	}
-	struct server_gen *gen;
 	r = server_gen_new(&srv, cfg, &errors, &gen);
 	if (r < 0) {
 		print_errors(&errors);
 		config_free(cfg);
-		return r == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		rc = r == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		goto out;
 	}
 	atomic_store(&srv.gen, gen);
 
 	sd_notify_init();
 	if (listeners_setup(&srv, o.listen, o.n_listen, &errors) < 0) {
 		/* Each line is its own log entry, so the journal shows every problem. */
-		char *line = errors.data, *end = errors.data + errors.len;
-		while (line < end) {
-			char *nl = memchr(line, '\n', (size_t)(end - line));
-			size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
-			if (len)
-				log_error("%.*s", (int)len, line);
-			line += len + 1;
-		}
+		log_lines(LOG_ERR, "", errors.data, errors.len);
 		sd_notify("STATUS=failed to set up sockets");
-		return EXIT_RUNTIME;
+		server_gen_free(gen);
+		rc = EXIT_RUNTIME;
+		goto out;
 	}
-	free(o.listen);
-	buf_free(&errors);
 
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	srv.n_workers = gen->cfg->workers ? gen->cfg->workers : (unsigned)(cpus > 0 ? cpus : 1);
-	return server_run(&srv) == 0 ? 0 : EXIT_RUNTIME;
+	rc = server_run(&srv) == 0 ? 0 : EXIT_RUNTIME;
+out:
+	free(srv.listeners);
+	free(o.listen);
+	buf_free(&errors);
+	return rc;
 }
 
 static int cmd_serve(int argc, char **argv)

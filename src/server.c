@@ -298,6 +298,19 @@ static int worker_init(struct server *srv, struct worker *wk, unsigned id)
 	return 0;
 }
 
+/* After the thread has ended. */
+static void worker_free(struct worker *wk)
+{
+	file_cache_done(&wk->fcache);
+	buf_free(&wk->access_log);
+	free(wk->req_scratch);
+	free(wk->io_buf);
+	free(wk->lwatch);
+	if (wk->wake.fd >= 0)
+		close(wk->wake.fd);
+	loop_done(&wk->loop);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *wk = arg;
@@ -434,9 +447,11 @@ static void status_line(struct server *srv, char *buf, size_t size)
 			 srv->n_listeners == 1 ? "" : "s");
 	for (size_t i = 0; i < srv->n_listeners && n > 0 && (size_t)n < size; i++) {
 		char a[NET_ADDR_STRLEN];
-		const char *label = srv->listeners[i].name[0]
-					    ? srv->listeners[i].name
-					    : net_addr_format(&srv->listeners[i].addr, a, sizeof(a));
+		const struct listener *l = &srv->listeners[i];
+		/* systemd calls unnamed sockets "unknown": the address says more. */
+		const char *label = l->name[0] && strcmp(l->name, "unknown") != 0
+					    ? l->name
+					    : net_addr_format(&l->addr, a, sizeof(a));
 		n += snprintf(buf + n, size - (size_t)n, "%s%s", i ? ", " : ": ", label);
 	}
 	if (n > 0 && (size_t)n < size)
@@ -451,19 +466,6 @@ static void wake_workers(struct server *srv)
 		uint64_t one = 1;
 		ssize_t w = write(srv->workers[i].wake.fd, &one, sizeof(one));
 		(void)w;
-	}
-}
-
-/* Log each line of a multi-line message as its own entry, so the journal shows all. */
-static void log_lines(enum log_level level, const char *prefix, const struct buf *b)
-{
-	const char *line = b->data, *end = b->data + b->len;
-	while (line < end) {
-		const char *nl = memchr(line, '\n', (size_t)(end - line));
-		size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
-		if (len)
-			log_msg(level, "%s%.*s", prefix, (int)len, line);
-		line += len + 1;
 	}
 }
 
@@ -512,7 +514,7 @@ static struct server_gen *reload(struct server *srv)
 	}
 	char status[600];
 	if (r < 0) {
-		log_lines(LOG_ERR, "reload: ", &err);
+		log_lines(LOG_ERR, "reload: ", err.data, err.len);
 		log_error("SIGHUP: reload failed: still serving the previous configuration");
 		status_line(srv, status, sizeof(status));
 		sd_notifyf("READY=1\nSTATUS=reload failed, see the log; %s", status);
@@ -735,12 +737,22 @@ int server_run(struct server *srv)
 			}
 		}
 	}
-	if (done >= srv->n_workers)
+	if (done >= srv->n_workers) {
 		for (unsigned i = 0; i < srv->n_workers; i++)
 			pthread_join(srv->workers[i].thread, NULL);
+		/* Every worker has ended: free what they owned, so leak checkers stay useful. */
+		for (unsigned i = 0; i < srv->n_workers; i++)
+			worker_free(&srv->workers[i]);
+		free(srv->workers);
+		srv->workers = NULL;
+		server_gen_free(retired);
+		server_gen_free(atomic_exchange(&srv->gen, NULL));
+	}
 out:
 	if (!stopping && srv->single_fd < 0)
 		sd_notify("STOPPING=1");
 	free(pinged);
+	close(sfd);
+	close(srv->done_fd);
 	return rc;
 }

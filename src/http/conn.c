@@ -40,6 +40,7 @@ struct http_conn {
 	struct deferred defer;
 	enum conn_state state;
 	bool readable, writable;
+	bool peer_shut; /* epoll reported EPOLLRDHUP/HUP: an EOF is queued, reported once */
 	bool keep_alive;  /* for the current response */
 	bool force_close; /* set by a handler or by graceful stop */
 	bool is_head;     /* HEAD request: no body bytes */
@@ -356,8 +357,10 @@ static int fill(struct http_conn *c, size_t max)
 	ssize_t n = read(c->w.fd, c->in.data + c->in.len, space);
 	if (n > 0) {
 		c->in.len += (size_t)n;
-		if ((size_t)n < space)
-			c->readable = false; /* drained: epoll will tell us about more (edge) */
+		/* A short read drained the socket and epoll will report new bytes (edge); but
+		 * an EOF already queued is reported only once, so then read on until it shows. */
+		if ((size_t)n < space && !c->peer_shut)
+			c->readable = false;
 		return 1;
 	}
 	if (n == 0)
@@ -666,6 +669,8 @@ static void on_event(struct loop *l, struct watcher *w, uint32_t events)
 		return;
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
 		c->readable = true;
+	if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+		c->peer_shut = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		c->writable = true;
 	conn_process(c);

@@ -37,7 +37,7 @@ const char units_usage[] =
 	"                        system: rootful Podman; system-as=USER: a system service\n"
 	"                        with User=USER running rootless Podman (ports below 1024\n"
 	"                        for a user; UID is read from /etc/passwd unless given)\n"
-	"      --quadlet         NAME.container for quadlet, Podman >= 5.0 (default)\n"
+	"      --quadlet         NAME.container for quadlet, Podman >= 5.4 (default)\n"
 	"      --podman-run      NAME.service running `podman run`, Podman >= 4.3\n"
 	"      --kube            NAME.yaml for `podman kube play` (ferry binds its ports)\n"
 	"  -i, --image REF       the image (default localhost/ferry:latest)\n"
@@ -249,8 +249,8 @@ int units_cmd(int argc, char **argv)
 	o.cmdline = cmdline.data;
 	if (units_generate(cfg, &o, &u, &diag) < 0)
 		goto out;
-	/* Warnings */
-	fwrite(diag.data, 1, diag.len, stderr);
+	if (diag.len) /* warnings */
+		fwrite(diag.data, 1, diag.len, stderr);
 	buf_reset(&diag);
 
 	status = EXIT_RUNTIME;

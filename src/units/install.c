@@ -71,7 +71,10 @@ static int put_file(const char *dir, const char *name, const char *data, size_t 
 		buf_printf(diag, "ferry units: %s/%s: path too long\n", dir, name);
 		return -ENAMETOOLONG;
 	}
-	int r = mkdir_p(dir, 0755);
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%s", path);
+	*strrchr(parent, '/') = '\0'; /* name may hold a directory: NAME.service.d/x.conf */
+	int r = mkdir_p(parent, 0755);
 	if (r == 0)
 		r = write_atomic(path, data, len);
 	if (r < 0) {
@@ -222,7 +225,13 @@ void units_print_next(const struct units *u, const struct units_opts *o, const c
 		break;
 	}
 	fprintf(out, "  %s%s daemon-reload\n", sudo, sc);
-	fprintf(out, "  %s%s enable --now %s.socket\n", sudo, sc, name);
+	fprintf(out, "  %s%s enable --now", sudo, sc);
+	for (size_t i = 0; i < u->n_files; i++) {
+		size_t l = strlen(u->files[i].name);
+		if (l > 7 && !strcmp(u->files[i].name + l - 7, ".socket"))
+			fprintf(out, " %s", u->files[i].name);
+	}
+	fprintf(out, "\n");
 	fprintf(out, "  %s%s reload %s.service    # after editing the config (SIGHUP)\n", sudo, sc,
 		name);
 }

@@ -33,8 +33,9 @@
 /* One socket: from a `listen ADDRESS` line or from --listen. */
 struct sock {
 	struct net_addr addr;
-	const char *spec; /* as written, for messages */
-	bool from_cli;    /* --listen, not a config line */
+	const char *spec;   /* as written, for messages */
+	const char *fdname; /* `listen NAME ADDRESS`: NAME; else NULL (the default name) */
+	bool from_cli;      /* --listen, not a config line */
 };
 
 /* One bind mount: host path = container path, except for the config. */
@@ -55,7 +56,12 @@ struct gen {
 	const char *name;
 	struct sock socks[UNITS_MAX_LISTEN];
 	size_t n_socks;
-	const char *fdname;
+	const char *fdname; /* for sockets without a name of their own */
+	/* One socket unit per FileDescriptorName= (systemd sets one name per unit): the first
+	 * is NAME.socket, the others NAME-FDNAME.socket. */
+	const char *groups[UNITS_MAX_GROUPS];
+	char group_units[UNITS_MAX_GROUPS][UNITS_NAME_MAX * 2 + 16];
+	size_t n_groups;
 	struct mount *mounts;
 	size_t n_mounts;
 	char *log_dir;
@@ -196,7 +202,8 @@ static unsigned addr_port(const struct net_addr *a)
 	return 0;
 }
 
-static void add_sock(struct gen *g, const struct net_addr *a, const char *spec, bool from_cli)
+static void add_sock(struct gen *g, const struct net_addr *a, const char *spec,
+		     const char *fdname, bool from_cli)
 {
 	for (size_t i = 0; i < g->n_socks; i++)
 		if (net_addr_equal(&g->socks[i].addr, a))
@@ -205,7 +212,8 @@ static void add_sock(struct gen *g, const struct net_addr *a, const char *spec, 
 		diag(g, true, "more than %d sockets", UNITS_MAX_LISTEN);
 		return;
 	}
-	g->socks[g->n_socks++] = (struct sock){.addr = *a, .spec = spec, .from_cli = from_cli};
+	g->socks[g->n_socks++] =
+		(struct sock){.addr = *a, .spec = spec, .fdname = fdname, .from_cli = from_cli};
 }
 
 static void collect_socks(struct gen *g)
@@ -213,19 +221,25 @@ static void collect_socks(struct gen *g)
 	const struct config *cfg = g->cfg;
 	const char *cfgname = cfg->path ? cfg->path : "config";
 
-	/* `listen NAME` lines carry no address. One name can label every socket of the unit;
-	 * several need `listen NAME ADDRESS` (not in ferry.conf yet). */
+	/* `listen NAME ADDRESS` is a socket with its own name. A bare `listen NAME` carries no
+	 * address: one such name can label the sockets that have none (addresses, --listen);
+	 * several cannot be told apart. */
 	for (size_t i = 0; i < cfg->n_listens; i++) {
 		const struct config_listen *l = &cfg->listens[i];
-		if (l->is_addr) {
-			add_sock(g, &l->addr, l->spec, false);
+		if (l->is_addr || l->has_fallback) {
+			if (l->has_fallback && (strlen(l->spec) > UNITS_NAME_MAX ||
+						!word_ok(l->spec, "_.-", UNITS_NAME_MAX)))
+				diag(g, true, "%s:%u: listen %s: a socket unit is named after it: "
+					      "use letters, digits, '_', '.' or '-'",
+				     cfgname, l->line, l->spec);
+			add_sock(g, &l->addr, l->spec, l->has_fallback ? l->spec : NULL, false);
 			continue;
 		}
 		if (!g->fdname) {
 			g->fdname = l->spec;
 		} else if (strcmp(g->fdname, l->spec) != 0) {
-			diag(g, true, "%s:%u: 'listen %s': the sockets of one unit can carry one "
-				      "name ('%s' already); give addresses instead (listen ADDRESS)",
+			diag(g, true, "%s:%u: 'listen %s' has no address, and '%s' already names "
+				      "the sockets without one: write 'listen NAME ADDRESS'",
 			     cfgname, l->line, l->spec, g->fdname);
 		}
 	}
@@ -235,10 +249,29 @@ static void collect_socks(struct gen *g)
 			diag(g, true, "--listen %s: not an address", g->o->listen[i]);
 			continue;
 		}
-		add_sock(g, &a, g->o->listen[i], true);
+		add_sock(g, &a, g->o->listen[i], NULL, true);
 	}
 	if (!g->fdname)
 		g->fdname = DEFAULT_FDNAME;
+	for (size_t i = 0; i < g->n_socks; i++) {
+		const char *n = g->socks[i].fdname ? g->socks[i].fdname : g->fdname;
+		size_t k = 0;
+		while (k < g->n_groups && strcmp(g->groups[k], n) != 0)
+			k++;
+		if (k < g->n_groups)
+			continue;
+		if (k == UNITS_MAX_GROUPS) {
+			diag(g, true, "more than %d socket names", UNITS_MAX_GROUPS);
+			break;
+		}
+		g->groups[k] = n;
+		if (k == 0)
+			snprintf(g->group_units[k], sizeof(g->group_units[k]), "%s.socket", g->name);
+		else
+			snprintf(g->group_units[k], sizeof(g->group_units[k]), "%s-%s.socket",
+				 g->name, n);
+		g->n_groups++;
+	}
 
 	if (g->n_socks == 0 && g->r == 0)
 		diag(g, true, "%s has no 'listen ADDRESS' line, so there is nothing to put in %s: "
@@ -346,11 +379,23 @@ static void put_volume(const struct gen *g, struct buf *b, const struct mount *m
 
 static void service_hardening(const struct gen *g, struct buf *b)
 {
-	out(b, "# Hardening for podman, conmon and the OCI runtime (the container inherits it):\n"
-	       "# with --network=none nothing here needs more than Unix and netlink sockets.\n"
+	if (g->o->mode == UNITS_USER)
+		out(b, "# NoNewPrivileges= stops newuidmap (setuid), which rootless Podman needs to\n"
+		       "# create the user's namespace: make sure it exists, unrestricted (\"+\").\n"
+		       "ExecStartPre=+%s unshare /bin/true\n",
+		    podman(g));
+	else if (g->o->mode == UNITS_SYSTEM_AS)
+		out(b, "# NoNewPrivileges= stops newuidmap (setuid), which rootless Podman needs to\n"
+		       "# create %s's namespace: make sure it exists, unrestricted (\"+\").\n"
+		       "ExecStartPre=+/usr/sbin/runuser -u %s -- %s unshare /bin/true\n",
+		    g->o->user, g->o->user, podman(g));
+	out(b, "# Hardening for podman, conmon and the OCI runtime (the container inherits it).\n"
 	       "NoNewPrivileges=yes\n");
 	if (!units_need_network(g->cfg))
-		out(b, "RestrictAddressFamilies=AF_UNIX AF_NETLINK\n");
+		out(b, "# With --network=none, Unix and netlink sockets are all they create, and one\n"
+		       "# AF_INET socket: crun brings the container's loopback up with it. ferry only\n"
+		       "# uses the sockets systemd passed.\n"
+		       "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET\n");
 }
 
 static void service_stop(const struct gen *g, struct buf *b)
@@ -359,6 +404,12 @@ static void service_stop(const struct gen *g, struct buf *b)
 	       "TimeoutStopSec=%u\n"
 	       "Restart=on-failure\n",
 	    g->stop_s + 30);
+}
+
+static void unit_needs_sockets(const struct gen *g, struct buf *b)
+{
+	for (size_t i = 0; i < g->n_groups; i++)
+		out(b, "Requires=%s\nAfter=%s\n", g->group_units[i], g->group_units[i]);
 }
 
 /* system-as: the user's manager must run (it owns /run/user/UID); linger keeps it up. */
@@ -384,25 +435,25 @@ static void service_user(const struct gen *g, struct buf *b)
 
 /* --- NAME.socket --------------------------------------------------------------------------- */
 
-static void gen_socket(const struct gen *g, struct buf *b)
+static void gen_socket(const struct gen *g, struct buf *b, size_t group)
 {
-	char file[UNITS_NAME_MAX + 16];
-	snprintf(file, sizeof(file), "%s.socket", g->name);
-	header(g, b, file, "the sockets systemd opens for ferry");
+	const char *fdname = g->groups[group];
+	header(g, b, g->group_units[group], "sockets systemd opens for ferry");
 	out(b, "#\n"
 	       "# systemd binds these (a port below 1024 needs no privilege in the container) and\n"
-	       "# starts %s.service on the first connection, passing them as fds 3, 4, ... in this\n"
-	       "# order, all named \"%s\" (FileDescriptorName=); ferry matches each to its listen\n"
-	       "# line by address.\n\n",
-	    g->name, g->fdname);
+	       "# starts %s.service on the first connection, passing them as fds 3, 4, ... named\n"
+	       "# \"%s\" (FileDescriptorName=); ferry matches each to its listen line, %s.\n\n",
+	    g->name, fdname, group == 0 && !strcmp(fdname, DEFAULT_FDNAME) ? "by address" : "by name");
 	out(b, "[Unit]\n"
-	       "Description=ferry %s sockets\n"
+	       "Description=ferry %s sockets (%s)\n"
 	       "Documentation=man:ferry.conf(5) man:systemd.socket(5)\n\n"
 	       "[Socket]\n",
-	    g->name);
+	    g->name, fdname);
 	bool any6 = false;
 	for (size_t i = 0; i < g->n_socks; i++) {
 		const struct net_addr *a = &g->socks[i].addr;
+		if (strcmp(g->socks[i].fdname ? g->socks[i].fdname : g->fdname, fdname) != 0)
+			continue;
 		char s[NET_ADDR_STRLEN];
 		net_addr_format(a, s, sizeof(s));
 		const char *v = s;
@@ -425,8 +476,10 @@ static void gen_socket(const struct gen *g, struct buf *b)
 	if (any6)
 		out(b, "# [::]:PORT is dual-stack for ferry too: IPv4 and IPv6.\n"
 		       "BindIPv6Only=both\n");
-	out(b, "FileDescriptorName=%s\n\n", g->fdname);
-	out(b, "[Install]\n"
+	out(b, "FileDescriptorName=%s\n", fdname);
+	if (group > 0)
+		out(b, "Service=%s.service\n", g->name);
+	out(b, "\n[Install]\n"
 	       "WantedBy=sockets.target\n");
 }
 
@@ -445,16 +498,15 @@ static void gen_container(const struct gen *g, struct buf *b)
 	snprintf(file, sizeof(file), "%s.container", g->name);
 	header(g, b, file, "ferry in a Podman container, socket-activated");
 	out(b, "#\n"
-	       "# %s. Quadlet (Podman >= 5.0) turns this file into\n"
+	       "# %s. Quadlet (Podman >= 5.4) turns this file into\n"
 	       "# %s.service at daemon-reload; %s.socket starts it on the first connection.\n\n",
 	    mode_words(g), g->name, g->name);
 
 	out(b, "[Unit]\n"
 	       "Description=ferry %s (Podman container)\n"
-	       "Documentation=man:ferry.conf(5) man:podman-systemd.unit(5)\n"
-	       "Requires=%s.socket\n"
-	       "After=%s.socket\n",
-	    g->name, g->name, g->name);
+	       "Documentation=man:ferry.conf(5) man:podman-systemd.unit(5)\n",
+	    g->name);
+	unit_needs_sockets(g, b);
 	unit_needs_user(g, b);
 
 	out(b, "\n[Container]\n"
@@ -481,6 +533,11 @@ static void gen_container(const struct gen *g, struct buf *b)
 		out(b, "\n");
 	}
 	out(b, "StopTimeout=%u\n", g->stop_s);
+	if (!units_need_network(g->cfg))
+		out(b, "\n[Quadlet]\n"
+		       "# No network: do not wait for network-online.target (the user's manager would\n"
+		       "# wait for the system's, which nothing may start).\n"
+		       "DefaultDependencies=false\n");
 
 	out(b, "\n[Service]\n");
 	service_user(g, b);
@@ -493,6 +550,26 @@ static void gen_container(const struct gen *g, struct buf *b)
 	exec_line(g, b, "ExecReload", "", "kill --signal=HUP");
 	service_hardening(g, b);
 	service_stop(g, b);
+}
+
+/* --- NAME.service.d/ferry-user.conf (quadlet, system-as) -----------------------------------
+ * A drop-in for the service quadlet generates: read after quadlet's own lines, so it can
+ * replace them. Quadlet's ExecStop= removes %t/%N.cid, in /run, which the user cannot do:
+ * that error would fail every stop. */
+static void gen_dropin(const struct gen *g, struct buf *b)
+{
+	char file[UNITS_NAME_MAX + 32];
+	snprintf(file, sizeof(file), "%s.service.d/ferry-user.conf", g->name);
+	header(g, b, file, "what quadlet's service needs to run Podman as a user");
+	out(b, "#\n"
+	       "# Quadlet's ExecStop= removes the container id file from %%t (/run), which %s\n"
+	       "# cannot do; the error would mark every stop as failed. Same command, error\n"
+	       "# ignored, and the file removed with root's rights after.\n\n"
+	       "[Service]\n"
+	       "ExecStop=\n"
+	       "ExecStop=-%s rm --force --ignore --volumes --cidfile=%%t/%%N.cid\n"
+	       "ExecStopPost=+/bin/rm -f %%t/%%N.cid\n",
+	    g->o->user, podman(g));
 }
 
 /* --- NAME.service (podman run) ------------------------------------------------------------- */
@@ -511,10 +588,9 @@ static void gen_service(const struct gen *g, struct buf *b)
 
 	out(b, "[Unit]\n"
 	       "Description=ferry %s (Podman container)\n"
-	       "Documentation=man:ferry.conf(5) man:podman-run(1)\n"
-	       "Requires=%s.socket\n"
-	       "After=%s.socket\n",
-	    g->name, g->name, g->name);
+	       "Documentation=man:ferry.conf(5) man:podman-run(1)\n",
+	    g->name);
+	unit_needs_sockets(g, b);
 	unit_needs_user(g, b);
 	out(b, "RequiresMountsFor=%s/containers\n\n", g->run);
 
@@ -661,14 +737,21 @@ static void gen_kube(const struct gen *g, struct buf *b)
 
 /* --- Putting it together ------------------------------------------------------------------- */
 
-static struct buf *add_file(struct units *u, const char *name, const char *ext,
-			    enum units_place place)
+static struct buf *add_unit(struct units *u, const char *file, enum units_place place)
 {
 	struct units_file *f = &u->files[u->n_files++];
-	snprintf(f->name, sizeof(f->name), "%s.%s", name, ext);
+	snprintf(f->name, sizeof(f->name), "%s", file);
 	f->place = place;
 	buf_init(&f->text, UNITS_MAX_FILE_BYTES);
 	return &f->text;
+}
+
+static struct buf *add_file(struct units *u, const char *name, const char *ext,
+			    enum units_place place)
+{
+	char file[UNITS_NAME_MAX * 2 + 32];
+	snprintf(file, sizeof(file), "%s.%s", name, ext);
+	return add_unit(u, file, place);
 }
 
 static void check_opts(struct gen *g)
@@ -731,11 +814,16 @@ int units_generate(const struct config *cfg, const struct units_opts *o, struct 
 
 	switch (o->flavor) {
 	case UNITS_QUADLET:
-		gen_socket(&g, add_file(&u, g.name, "socket", UNITS_PLACE_SYSTEMD));
+		for (size_t i = 0; i < g.n_groups; i++)
+			gen_socket(&g, add_unit(&u, g.group_units[i], UNITS_PLACE_SYSTEMD), i);
 		gen_container(&g, add_file(&u, g.name, "container", UNITS_PLACE_QUADLET));
+		if (o->mode == UNITS_SYSTEM_AS)
+			gen_dropin(&g, add_file(&u, g.name, "service.d/ferry-user.conf",
+						UNITS_PLACE_SYSTEMD));
 		break;
 	case UNITS_PODMAN_RUN:
-		gen_socket(&g, add_file(&u, g.name, "socket", UNITS_PLACE_SYSTEMD));
+		for (size_t i = 0; i < g.n_groups; i++)
+			gen_socket(&g, add_unit(&u, g.group_units[i], UNITS_PLACE_SYSTEMD), i);
 		gen_service(&g, add_file(&u, g.name, "service", UNITS_PLACE_SYSTEMD));
 		break;
 	case UNITS_KUBE:

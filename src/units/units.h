@@ -16,7 +16,8 @@
 #include "base/buf.h"
 #include "config/config.h"
 
-#define UNITS_MAX_FILES 4
+#define UNITS_MAX_GROUPS 8 /* socket units: one per FileDescriptorName= */
+#define UNITS_MAX_FILES (UNITS_MAX_GROUPS + 3)
 #define UNITS_MAX_FILE_BYTES (256 * 1024) /* one generated file */
 #define UNITS_MAX_LISTEN 64               /* sockets in one .socket unit */
 #define UNITS_NAME_MAX 64                 /* --name */
@@ -30,7 +31,7 @@ enum units_mode {
 
 /* What runs the container. */
 enum units_flavor {
-	UNITS_QUADLET,    /* NAME.container, for quadlet (Podman >= 5.0) */
+	UNITS_QUADLET,    /* NAME.container, for quadlet (Podman >= 5.4) */
 	UNITS_PODMAN_RUN, /* NAME.service running `podman run` (any Podman >= 4.3) */
 	UNITS_KUBE,       /* NAME.yaml for `podman kube play`: no systemd, ferry binds its ports */
 };
@@ -66,7 +67,7 @@ struct units_opts {
 };
 
 struct units_file {
-	char name[UNITS_NAME_MAX + 32]; /* "ferry.socket" */
+	char name[UNITS_NAME_MAX * 2 + 32]; /* "ferry.socket", "ferry.service.d/x.conf" */
 	enum units_place place;
 	struct buf text;
 };

@@ -1,0 +1,166 @@
+# End-to-end under a real systemd manager (sourced by run.sh): a Debian trixie rootfs
+# (systemd 257, Podman 5 with quadlet) booted with systemd-nspawn, as MACHINE-NOTES.md says:
+# the launching process gets cgroups of its own first (or the guest's manager would
+# reorganise the host's), the guest has a private network, and everything is stopped by pid
+# and removed again at the end. The rootfs is cached in $FERRY_E2E_CACHE (default
+# /var/cache/ferry-e2e): about 60 s the first time, a few seconds after.
+# Every example runs through tests/e2e/guest.sh inside the guest, rootful, rootless (user
+# service with linger) and system-with-User=.
+
+NSPAWN_STAMP=.ferry-e2e-rootfs-v1
+NSPAWN_PKGS=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,podman,crun,conmon,uidmap,passt,catatonit,curl,ca-certificates,procps,socat
+
+# The rootfs, built once: debootstrap, then a user "test" (uid 1000, subuids, linger),
+# Podman without pids limits (the guest's cgroup has no controllers).
+nspawn_rootfs() {
+	local cache=$1 tmp=$1/rootfs.tmp
+	[ -e "$cache/rootfs/$NSPAWN_STAMP" ] && return 0
+	note "building the trixie rootfs in $cache (once; about a minute)"
+	rm -rf "$tmp"
+	mkdir -p "$cache"
+	timeout 900 debootstrap --variant=minbase --include="$NSPAWN_PKGS" trixie "$tmp" \
+		http://deb.debian.org/debian >"$cache/debootstrap.log" 2>&1 || {
+		tail -5 "$cache/debootstrap.log"
+		return 1
+	}
+	echo ferry-e2e >"$tmp/etc/hostname"
+	mkdir -p "$tmp/etc/containers/containers.conf.d" "$tmp/var/lib/systemd/linger"
+	printf '[containers]\npids_limit = 0\n' >"$tmp/etc/containers/containers.conf.d/ferry-e2e.conf"
+	chroot "$tmp" useradd -m -u 1000 -s /bin/bash test || return 1
+	grep -q '^test:' "$tmp/etc/subuid" || echo test:100000:65536 >>"$tmp/etc/subuid"
+	grep -q '^test:' "$tmp/etc/subgid" || echo test:100000:65536 >>"$tmp/etc/subgid"
+	touch "$tmp/var/lib/systemd/linger/test"
+	touch "$tmp/$NSPAWN_STAMP"
+	rm -rf "$cache/rootfs"
+	mv "$tmp" "$cache/rootfs"
+}
+
+# Boot the guest; sets NSPAWN_PID (systemd-nspawn) and GUEST (the guest's pid 1).
+nspawn_boot() {
+	local rootfs=$1 cg=ferry-e2e-$$ i
+	NSPAWN_CG=$cg
+	mkdir -p "/sys/fs/cgroup/systemd/$cg" "/sys/fs/cgroup/unified/$cg" || return 1
+	# nspawn makes payload/ and supervisor/ below: remove the tree, deepest first.
+	at_exit "find /sys/fs/cgroup/systemd/$cg /sys/fs/cgroup/unified/$cg -depth -type d -exec rmdir {} +"
+	(
+		echo "$BASHPID" >"/sys/fs/cgroup/systemd/$cg/cgroup.procs" &&
+			echo "$BASHPID" >"/sys/fs/cgroup/unified/$cg/cgroup.procs" || exit 1
+		SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec systemd-nspawn -D "$rootfs" -b \
+			--register=no --keep-unit --private-network --console=passive \
+			--system-call-filter='@keyring bpf' -M ferry-e2e
+	) </dev/null >"$E2E_TMP/nspawn.log" 2>&1 &
+	NSPAWN_PID=$!
+	at_exit "nspawn_poweroff"
+	GUEST=""
+	for ((i = 0; i < 100; i++)); do
+		GUEST=$(ps -o pid= --ppid "$NSPAWN_PID" 2>/dev/null | head -1 | tr -d ' ')
+		[ -n "$GUEST" ] && break
+		sleep 0.1
+	done
+	[ -n "$GUEST" ] || return 1
+	# Until the guest's manager has its bus, systemctl fails at once: poll.
+	local state
+	for ((i = 0; i < 180; i++)); do
+		state=$(nsenter -t "$GUEST" -a systemctl is-system-running 2>/dev/null)
+		case $state in running | degraded) return 0 ;; esac
+		kill -0 "$NSPAWN_PID" 2>/dev/null || return 1
+		sleep 0.5
+	done
+	echo "guest state: $state" >>"$E2E_TMP/nspawn.log"
+	return 1
+}
+
+nspawn_poweroff() {
+	local i
+	[ -n "${NSPAWN_PID:-}" ] || return 0
+	kill -0 "$NSPAWN_PID" 2>/dev/null || return 0
+	nsenter -t "$GUEST" -a systemctl poweroff >/dev/null 2>&1
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$NSPAWN_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$NSPAWN_PID" 2>/dev/null && kill -KILL "$NSPAWN_PID"
+	wait "$NSPAWN_PID" 2>/dev/null
+	NSPAWN_PID=""
+}
+
+# A command in the guest, with a clean environment (not this suite's CONTAINERS_CONF...).
+g() {
+	nsenter -t "$GUEST" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/root LANG=C.UTF-8 "$@"
+}
+
+# Number the guest's "ok - x" lines into this suite's TAP stream.
+guest_tap() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*"# SKIP "*) skip "${line#ok - }" "" ;;
+		"ok - "*) ok "${line#ok - }" ;;
+		"not ok - "*) not_ok "${line#not ok - }" ;;
+		*) echo "$line" ;;
+		esac
+	done < <(g timeout 300 /var/tmp/ferry-e2e/guest.sh "$@" 2>&1)
+}
+
+e2e_nspawn() {
+	local cache=${FERRY_E2E_CACHE:-/var/cache/ferry-e2e} rootfs out t0=$SECONDS
+	rootfs=$cache/rootfs
+	need debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux
+	if [ ! -d /sys/fs/cgroup/systemd ] || [ ! -d /sys/fs/cgroup/unified ]; then
+		skip "nspawn: boot the trixie guest" "expects the hybrid cgroup layout of MACHINE-NOTES.md"
+		return
+	fi
+	if ! nspawn_rootfs "$cache"; then
+		not_ok "nspawn: debootstrap trixie rootfs"
+		return
+	fi
+
+	# What the guest needs, fresh each run: ferry, the image, the examples, the guest script.
+	local e=$rootfs/var/tmp/ferry-e2e
+	rm -rf "$e"
+	mkdir -p "$e"
+	at_exit "rm -rf $e"
+	cp "$FERRY" "$e/ferry"
+	cp -r packaging/examples "$e/examples"
+	cp tests/e2e/guest.sh "$e/guest.sh"
+	if ! out=$($PODMAN save --format oci-archive -o "$e/ferry.tar" localhost/ferry:latest 2>&1); then
+		not_ok "nspawn: podman save the image" "$out"
+		return
+	fi
+	chmod -R a+rX "$e"
+
+	if nspawn_boot "$rootfs"; then
+		ok "nspawn: boot the trixie guest (systemd $(g systemctl --version | awk 'NR==1{print $2}'), $(g podman --version)), $((SECONDS - t0)) s"
+	else
+		not_ok "nspawn: boot the trixie guest" "$(tail -5 "$E2E_TMP/nspawn.log")"
+		return
+	fi
+
+	# The image, in root's store and in test's (the user manager runs thanks to linger).
+	check "nspawn: podman load (root)" \
+		g systemd-run --wait --pipe --quiet podman load -q -i /var/tmp/ferry-e2e/ferry.tar
+	g timeout 30 sh -c 'until [ -S /run/user/1000/bus ]; do sleep 0.2; done'
+	check "nspawn: podman load (user test)" \
+		g runuser -u test -- env XDG_RUNTIME_DIR=/run/user/1000 \
+		DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus \
+		systemd-run --user --wait --pipe --quiet podman load -q -i /var/tmp/ferry-e2e/ferry.tar
+	g sh -c 'mkdir -p /srv/www && echo "hello static-system" >/srv/www/index.html'
+	g runuser -u test -- sh -c 'mkdir -p ~/www && echo "hello static-user" >~/www/index.html'
+
+	guest_tap static-user user quadlet "http:8080:hello static-user"
+	guest_tap static-system system quadlet "http:80:hello static-system"
+	guest_tap static-system system podman-run "http:80:hello static-system"
+	guest_tap static-system-as-user system-as=test podman-run "http:80:hello static-system"
+	guest_tap static-system-as-user system-as=test quadlet "http:80:hello static-system"
+	guest_tap echo user podman-run echo
+
+	# Nothing failed in the guest, nothing left running from the tests.
+	out=$(g systemctl --failed --plain --no-legend 2>&1; g runuser -u test -- env \
+		XDG_RUNTIME_DIR=/run/user/1000 systemctl --user --failed --plain --no-legend 2>&1)
+	if [ -z "$out" ]; then ok "nspawn: no failed units in the guest"; else
+		not_ok "nspawn: no failed units in the guest" "$out"; fi
+	g rm -rf /srv/www /home/test/www
+	nspawn_poweroff
+	note "nspawn part: $((SECONDS - t0)) s"
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# ferry's end-to-end suite: the container image under Podman, without and with a real systemd
+# manager. `make e2e` runs it; `tests/e2e/run.sh [FERRY] [PART...]` runs some parts:
+#   examples  packaging/examples/*: the committed units are what `ferry units` generates
+#   podman    image build, systemd-socket-activate + podman run (httpd demo, echo TCP/UDP)
+#   kube      podman kube play of `ferry units --kube`
+#   nspawn    every example under systemd 257 + Podman 5 in a Debian trixie rootfs booted with
+#             systemd-nspawn (cached in $FERRY_E2E_CACHE, default /var/cache/ferry-e2e)
+# Output is TAP ("ok N - x", "not ok N - x", plan at the end); exit 1 when a check failed.
+# Needs root; installs podman, runc, debootstrap and systemd-container when missing.
+# FERRY_E2E_SKIP="nspawn kube" leaves parts out.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+FERRY=$(realpath "${1:-build/ferry}")
+shift || true
+parts=("$@")
+[ ${#parts[@]} -eq 0 ] && parts=(examples podman kube nspawn)
+
+. tests/e2e/lib.sh
+. tests/e2e/examples.sh
+. tests/e2e/podman.sh
+. tests/e2e/kube.sh
+. tests/e2e/nspawn.sh
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "1..0 # SKIP the end-to-end suite needs root (podman, systemd-nspawn)"
+	exit 0
+fi
+[ -x "$FERRY" ] || { echo "Bail out! no ferry binary at $FERRY (make build/ferry)"; exit 1; }
+
+E2E_TMP=$(mktemp -d /var/tmp/ferry-e2e.XXXXXX)
+chmod 755 "$E2E_TMP"
+trap 'run_cleanups; rm -rf "$E2E_TMP"' EXIT
+trap 'exit 130' INT TERM
+
+want() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && ! [[ " ${FERRY_E2E_SKIP:-} " == *" $1 "* ]] && return 0; done; return 1; }
+
+start=$SECONDS
+want examples && e2e_examples
+if want podman || want kube || want nspawn; then
+	need podman:podman runc:runc socat:socat curl:curl
+	setup_podman
+	e2e_image && image_ok=1 || image_ok=0
+	if [ $image_ok -eq 1 ]; then
+		want podman && e2e_podman
+		want kube && e2e_kube
+		want nspawn && e2e_nspawn
+	fi
+fi
+run_cleanups
+echo "1..$E2E_N"
+note "$((E2E_N - E2E_FAILED)) passed, $E2E_FAILED failed, $((SECONDS - start)) s"
+[ "$E2E_FAILED" -eq 0 ]
