@@ -22,7 +22,7 @@
 
 static bool clean(const char *p, size_t n)
 {
-	return !memchr(p, '\r', n) && !memchr(p, '\n', n) && !memchr(p, '\0', n);
+	return n == 0 || (!memchr(p, '\r', n) && !memchr(p, '\n', n) && !memchr(p, '\0', n));
 }
 
 static int put(struct buf *out, const char *p, size_t n)
@@ -203,7 +203,7 @@ static int build_request(struct buf *out, const struct http_request *req,
 	int r;
 
 	if ((o->content_length >= 0 && o->chunked) || (o->upgrade && !req->upgrade) ||
-	    (o->host && !clean(o->host, o->host_len)))
+	    (o->host && (o->host_len == 0 || !clean(o->host, o->host_len))))
 		return -EINVAL;
 
 	/* absolute-form: the parser let only http:// and https:// URIs through, and their
@@ -221,6 +221,11 @@ static int build_request(struct buf *out, const struct http_request *req,
 		target += e;
 		target_len -= e;
 	}
+	/* An HTTP/1.0 request may come without Host, but an HTTP/1.1 one must carry a
+	 * non-empty one for an http URI (RFC 9110 §7.2, §4.2.1): only the caller knows
+	 * which authority the upstream expects then. */
+	if (!o->host && (!host || host_len == 0))
+		return -EDESTADDRREQ;
 
 	if ((r = put(out, req->method, req->method_len)) < 0 || (r = buf_append(out, " ", 1)) < 0)
 		return r;
@@ -230,12 +235,11 @@ static int build_request(struct buf *out, const struct http_request *req,
 	    (r = buf_appends(out, " HTTP/1.1\r\n")) < 0)
 		return r;
 
-	/* Host first (RFC 9110 §7.2 asks for it); empty when the HTTP/1.0 client sent none
-	 * and the caller gave no replacement: valid, if not useful. */
+	/* Host first (RFC 9110 §7.2 asks for it). */
 	if (o->host)
 		r = put_field(out, "Host", 4, o->host, o->host_len);
 	else
-		r = put_field(out, "Host", 4, host ? host : "", host ? host_len : 0);
+		r = put_field(out, "Host", 4, host, host_len);
 	if (r < 0)
 		return r;
 
@@ -352,7 +356,7 @@ static int build_response(struct buf *out, const struct http_response *resp,
 	const int s = resp->status;
 	int r;
 
-	if (s < 100 || s > 999)
+	if (s < 100 || s > 999 || (o->content_length && o->chunked))
 		return -EINVAL;
 	if ((r = buf_printf(out, "HTTP/1.1 %d ", s)) < 0 ||
 	    (r = put(out, resp->reason, resp->reason_len)) < 0 ||
@@ -372,7 +376,8 @@ static int build_response(struct buf *out, const struct http_response *resp,
 		/* RFC 9110 §8.6: no Content-Length in a 1xx or 204; interim responses have
 		 * no body to frame at all. */
 		if (o->content_length && resp->content_length >= 0 && s != 204)
-			r = buf_printf(out, "Content-Length: %" PRId64 "\r\n", resp->content_length);
+			r = buf_printf(out, "Content-Length: %" PRId64 "\r\n",
+				       resp->content_length);
 		if (r >= 0 && o->chunked)
 			r = buf_appends(out, "Transfer-Encoding: chunked\r\n");
 		if (r >= 0 && o->close)

@@ -11,7 +11,8 @@
  * Request fields added or replaced, from the real client (RFC 7239 and the X-Forwarded-*
  * conventions):
  *   Host               the client's (first in the head), or the authority of an
- *                      absolute-form target (RFC 9112 §3.2.2), or opts->host
+ *                      absolute-form target (RFC 9112 §3.2.2), or opts->host; an
+ *                      HTTP/1.0 request without Host needs opts->host
  *   X-Forwarded-For    the client's address
  *   X-Forwarded-Proto  "http" or "https"
  *   X-Forwarded-Host   the host the client asked for (omitted when it sent none)
@@ -43,7 +44,7 @@ struct http_forward_opts {
 	bool peer_trusted; /* keep and extend the client's X-Forwarded-* and Forwarded */
 	bool https;        /* the client connection is TLS: proto "https" */
 	/* Non-NULL: send this Host instead of the client's (the X-Forwarded-Host and
-	 * Forwarded host= still name what the client asked for). */
+	 * Forwarded host= still name what the client asked for). Non-empty. */
 	const char *host;
 	size_t host_len;
 	/* Framing of the body ferry sends after this head: content_length >= 0 writes
@@ -61,9 +62,10 @@ struct http_forward_opts {
 /* Append the request head to send upstream: request line, fields, empty line. The request
  * line is req's method, its target as received (an absolute-form target becomes origin-form:
  * "http://h/p?q" -> "/p?q", "http://h" -> "/"), and "HTTP/1.1". Returns 0, -ENOBUFS when
- * out would pass its maximum, or -EINVAL for contradictory options or a CR, LF or NUL in
- * anything to be written (the parser refuses those; this is the second line of defence).
- * On error out is left as it was. */
+ * out would pass its maximum, -EDESTADDRREQ when there is no Host to send (an HTTP/1.0
+ * request without one, and no opts->host), or -EINVAL for contradictory options or a CR,
+ * LF or NUL in anything to be written (the parser refuses those; this is the second line
+ * of defence). On error out is left as it was. */
 int http_forward_request(struct buf *out, const struct http_request *req,
 			 const struct http_forward_opts *opts);
 
@@ -73,14 +75,16 @@ struct http_forward_response_opts {
 	 * response with cl_ignored (RFC 9112 §6.3 (3)). Keep it on responses to HEAD and on
 	 * 304: there it states the size of the representation, not of a body. */
 	bool content_length;
-	bool chunked; /* write "Transfer-Encoding: chunked" (ferry chunks the body itself) */
+	bool chunked; /* write "Transfer-Encoding: chunked" (ferry chunks the body itself);
+		       * not with content_length */
 	bool close;   /* write "Connection: close" */
 };
 
 /* Append the response head to send to the client: "HTTP/1.1" status reason, the
  * end-to-end fields, the framing fields the options ask for, the empty line. On a 101 the
- * Upgrade field is kept, "Connection: upgrade" written, and the options ignored. Returns
- * 0, -ENOBUFS or -EINVAL (a CR, LF or NUL); on error out is left as it was. */
+ * Upgrade field is kept, "Connection: upgrade" written, and the options ignored; on other
+ * 1xx the options are ignored too. Returns 0, -ENOBUFS, or -EINVAL (content_length and
+ * chunked both set, or a CR, LF or NUL to be written); on error out is left as it was. */
 int http_forward_response(struct buf *out, const struct http_response *resp,
 			  const struct http_forward_response_opts *opts);
 

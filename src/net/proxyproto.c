@@ -161,7 +161,8 @@ static bool parse_port(const char *s, size_t n, uint16_t *ret)
 static bool parse_ip(int family, const char *s, size_t n, void *ret)
 {
 	char tmp[INET6_ADDRSTRLEN];
-	if (n == 0 || n >= sizeof(tmp))
+	/* A NUL inside would end the copy early: "1.2.3.4\0junk" is not an address. */
+	if (n == 0 || n >= sizeof(tmp) || memchr(s, '\0', n))
 		return false;
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';

@@ -43,7 +43,8 @@ struct proxyproto_result {
  *   < 0  -EBADMSG when the bytes are no valid header (the connection must be closed; the
  *        spec forbids falling back to reading them as the application protocol), or
  *        -EMSGSIZE for a v2 header longer than max bytes (the caller's buffer limit; v2
- *        allows up to 16 + 65535).
+ *        allows up to 16 + 65535; a v1 line is at most 107 bytes whatever max says, so a
+ *        buffer needs at least PROXYPROTO_V1_MAX).
  * Version 1: "PROXY" SP ( "TCP4" | "TCP6" ) SP src SP dst SP sport SP dport CRLF, exactly
  * one space each, IPv4 dotted quads without leading zeros or IPv6 in the family the line
  * names, ports 0..65535 without leading zeros; or "PROXY UNKNOWN" and anything up to the
