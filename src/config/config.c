@@ -520,6 +520,41 @@ static int dir_access_log(struct parser *p, struct scope *sc, const struct direc
 	return 0;
 }
 
+static int dir_sandbox(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+		       const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+
+	if (strcmp(a->text, "on") == 0)
+		c->sandbox = true;
+	else if (strcmp(a->text, "off") == 0)
+		c->sandbox = false;
+	else {
+		error_arg(p, a, "'sandbox' takes on or off, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* `user NAME` or `user UID[:GID]`: resolved at startup (from /etc/passwd, as a static binary
+ * has no NSS), only used when started as root. */
+static int dir_user(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+		    const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+
+	if (a->len == 0 || a->len > 64 || a->text[0] == '-' || strchr(a->text, '/')) {
+		error_arg(p, a, "invalid user '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	c->user = xstrdup(a->text);
+	return 0;
+}
+
 /* A FileDescriptorName= as systemd allows it, minus what sd/listen.h would reject. */
 static bool valid_fdname(const char *s, size_t n)
 {
@@ -810,6 +845,8 @@ static const struct directive top_directives[] = {
 	DURATION("shutdown-timeout",  TOP(shutdown_timeout_ms),  0,   DAY_MS),
 	/* 0: never. */
 	DURATION("idle-exit",         TOP(idle_exit_ms),         0,   DAY_MS),
+	PLAIN("sandbox",    1, 1, "on|off",          DIR_ONCE, dir_sandbox),
+	PLAIN("user",       1, 1, "NAME|UID[:GID]",  DIR_ONCE, dir_user),
 	BLOCK("site", 1, ARGS_UNBOUNDED, "NAME... { ... }", dir_site, &site_context),
 };
 
@@ -1051,6 +1088,7 @@ struct config *config_new_default(void)
 	c->keepalive_timeout_ms = 60 * SECOND_MS;
 	c->send_timeout_ms = 30 * SECOND_MS;
 	c->shutdown_timeout_ms = 10 * SECOND_MS;
+	c->sandbox = true;
 	return c;
 }
 
@@ -1063,6 +1101,7 @@ void config_free(struct config *c)
 		free(c->listens[i].spec);
 	free(c->listens);
 	free(c->access_log_path);
+	free(c->user);
 	for (size_t i = 0; i < c->n_sites; i++) {
 		for (size_t j = 0; j < c->sites[i].n_names; j++)
 			free(c->sites[i].names[j]);

@@ -60,6 +60,9 @@ struct config {
 	uint32_t shutdown_timeout_ms;  /* default 10 s: graceful stop limit */
 	uint32_t idle_exit_ms;         /* default 0 (off): exit after this long without connections */
 
+	bool sandbox; /* default on: no_new_privs, Landlock, seccomp after startup */
+	char *user;   /* drop to this user when started as root (NULL: stay) */
+
 	struct config_site *sites; /* in file order */
 	size_t n_sites;
 };
