@@ -14,6 +14,12 @@ have_cmd curl || need+=(curl)
 have_cmd socat || need+=(socat)
 have_cmd systemd-socket-activate || need+=(systemd)
 have_cmd ip || need+=(iproute2)
+have_cmd slowhttptest || need+=(slowhttptest)
+have_cmd wrk || need+=(wrk)
+# libFuzzer for the bounded fuzzing runs of make check
+have_cmd clang-14 || need+=(clang-14)
+have_pkg libfuzzer-14-dev || need+=(libfuzzer-14-dev)
+have_pkg libclang-rt-14-dev || need+=(libclang-rt-14-dev)
 for extra in ${FERRY_EXTRA_PKGS:-}; do have_pkg "$extra" || need+=("$extra"); done
 
 [ ${#need[@]} -eq 0 ] && exit 0

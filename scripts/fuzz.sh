@@ -1,29 +1,51 @@
 #!/usr/bin/env bash
-# make fuzz: build every fuzz/fuzz-*.c with libFuzzer (clang-14, ASan+UBSan) and run each for
-# FUZZ_SECONDS (default 60) on a scratch copy of its corpus. New crashers are left in
-# build-fuzz/TARGET/ as crash-*: copy them into fuzz/corpus/TARGET/ once fixed.
-set -eu
+# Runs the libFuzzer targets (fuzz/fuzz-*.c) under ASan+UBSan for a bounded time each.
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     default: 60 s, every target
+# Each target runs on a scratch copy of fuzz/corpus/TARGET. A crash (or leak, or timeout) input
+# is copied into fuzz/corpus/TARGET/ so it becomes a regression entry that make check replays:
+# commit it with the fix. Prints "ok TARGET ..." or "FAIL TARGET ..." per target; exit 1 if any
+# failed.
+set -u
 cd "$(dirname "$0")/.."
-FERRY_EXTRA_PKGS="clang-14 libfuzzer-14-dev libclang-rt-14-dev" scripts/deps.sh
-secs=${FUZZ_SECONDS:-60}
+FERRY_EXTRA_PKGS="clang-14 libfuzzer-14-dev libclang-rt-14-dev" scripts/deps.sh >/dev/null || exit 1
+secs=${1:-${FUZZ_SECONDS:-60}}
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+	for f in fuzz/fuzz-*.c; do
+		t=${f#fuzz/fuzz-}
+		targets+=("${t%.c}")
+	done
+fi
 srcs=$(find src -name '*.c' ! -name main.c | sort)
 rc=0
-for f in fuzz/fuzz-*.c; do
-	t=${f#fuzz/fuzz-}
-	t=${t%.c}
+for t in "${targets[@]}"; do
 	out=build-fuzz/$t
-	mkdir -p "$out/corpus"
+	rm -rf "$out"
+	mkdir -p "$out/corpus" "$out/artifacts"
 	cp -r "fuzz/corpus/$t/." "$out/corpus/" 2>/dev/null || true
-	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	if ! clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-std=c17 -D_GNU_SOURCE -Isrc -DFERRY_VERSION='"fuzz"' -pthread \
-		"$f" $srcs -o "$out/fuzzer"
-	echo "== fuzz $t for ${secs}s"
-	if ! (cd "$out" && ./fuzzer -max_total_time="$secs" -print_final_stats=1 corpus >log 2>&1); then
-		echo "fuzz $t: FAILED, see $out/log"
-		tail -40 "$out/log"
+		"fuzz/fuzz-$t.c" $srcs -o "$out/fuzzer" >"$out/build.log" 2>&1; then
+		echo "FAIL fuzz/$t: does not build with clang-14"
+		tail -20 "$out/build.log"
 		rc=1
+		continue
+	fi
+	if (cd "$out" && ASAN_OPTIONS=detect_leaks=1 ./fuzzer -max_total_time="$secs" \
+		-timeout=10 -rss_limit_mb=2048 -artifact_prefix=artifacts/ -print_final_stats=1 \
+		corpus >log 2>&1); then
+		runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/log" | grep -o '[0-9]*$')
+		echo "ok fuzz/$t (${secs}s, ${runs:-?} runs, no crash)"
 	else
-		grep -E "stat::number_of_executed_units|cov:" "$out/log" | tail -2
+		echo "FAIL fuzz/$t: see $out/log"
+		tail -40 "$out/log"
+		for a in "$out"/artifacts/*; do
+			[ -f "$a" ] || continue
+			cp "$a" "fuzz/corpus/$t/regress-$(basename "$a")"
+			echo "  new regression input: fuzz/corpus/$t/regress-$(basename "$a")"
+		done
+		rc=1
 	fi
 done
 exit $rc

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -209,9 +210,21 @@ usage:
 	return -EINVAL;
 }
 
+/* One fd per connection: use the hard limit (systemd's default soft limit is 1024, its hard
+ * limit far higher), as nginx's worker_rlimit_nofile would. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int run_server(int argc, char **argv, enum server_mode mode)
 {
 	server_block_signals();
+	raise_nofile();
 	const struct command *cmd = find_command(mode == SERVER_ECHO ? "echo" : "serve");
 	struct serve_opts o = {0};
 	int r = parse_serve_opts(argc, argv, cmd, mode == SERVER_HTTP, &o);

@@ -63,6 +63,18 @@ for b in "$@"; do
 		echo "$([ $rc -eq 0 ] && [ "$bad" -eq 0 ] && echo ok || echo FAIL) $n ($ok ok, $bad not ok)"
 	done
 done
+# Bounded libFuzzer runs (make check sets FERRY_FUZZ_SECONDS), one test per target.
+if [ -n "${FERRY_FUZZ_SECONDS:-}" ]; then
+	echo "== fuzz (${FERRY_FUZZ_SECONDS}s per target)"
+	for f in fuzz/fuzz-*.c; do
+		t=${f#fuzz/fuzz-}
+		t=${t%.c}
+		timeout 600 scripts/fuzz.sh "$FERRY_FUZZ_SECONDS" "$t" >"$log/out" 2>&1
+		rc=$?
+		cat "$log/out" | head -50
+		record "fuzz/$t" $rc
+	done
+fi
 rm -rf "$log"
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "failed:"
