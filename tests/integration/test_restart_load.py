@@ -195,6 +195,28 @@ def setup(config_text):
     return d, cfg
 
 
+def wrk_raw_errors(sup):
+    """For the record, not asserted: wrk does not retry, so restarts show up as its raw socket
+    errors (connections closed by a stopping server before a response)."""
+    import shutil
+    if not shutil.which("wrk"):
+        diag("wrk not installed: no raw figures")
+        return
+    w = Proc(["wrk", "-t1", "-c8", "-d3s", "http://%s:%d/index.html" % sup.addr], name="wrk")
+    t_end = time.monotonic() + 2.5
+    n = 0
+    while time.monotonic() < t_end:
+        sup.restart()
+        n += 1
+        time.sleep(0.1)
+    w.wait_exit(20)
+    out = w.stdout()
+    req = [ln.strip() for ln in out.splitlines() if "requests in" in ln]
+    err = [ln.strip() for ln in out.splitlines() if "Socket errors" in ln or "Non-2xx" in ln]
+    diag("wrk during %d restarts: %s; raw errors: %s" % (n, "; ".join(req) or "?",
+                                                         "; ".join(err) or "none"))
+
+
 def report(load, sup):
     diag("requests ok: %d, retried after a close before any response byte: %d, failed: %d, "
          "ferry starts: %d" % (load.ok, load.retried, len(load.failed), sup.starts))
@@ -217,6 +239,7 @@ def _():
             wait_until(lambda: load.ok > before + 5, 10 * SLOW, what="responses after restart")
         load.stop()
         report(load, sup)
+        wrk_raw_errors(sup)
         check_eq(load.failed, [], "failed requests")
         check(sup.starts >= 21, "ferry started %d times" % sup.starts)
         check(all(c == 0 for c in sup.exit_codes), "exit codes %r" % sup.exit_codes)
