@@ -23,6 +23,7 @@
 #include "base/xalloc.h"
 #include "config/lexer.h"
 #include "http/parser.h"
+#include "http/path.h"
 #include "sd/listen.h"
 
 #define KIB ((uint64_t)1024)
@@ -799,6 +800,265 @@ static int dir_root(struct parser *p, struct scope *sc, const struct directive *
 	return 0;
 }
 
+/* ---- reverse proxy --------------------------------------------------------------------- */
+
+/* The struct config_proxy a directive row points at: d->offset into the scope's target
+ * (a site or a path block). */
+static struct config_proxy *proxy_of(const struct scope *sc, const struct directive *d)
+{
+	return (struct config_proxy *)((char *)sc->target + d->offset);
+}
+
+static int parse_port(const char *s, size_t n, uint16_t *ret)
+{
+	uint64_t v;
+	if (n == 0 || (n > 1 && s[0] == '0') || parse_uint(s, n, 65535, &v) < 0 || v == 0)
+		return -EINVAL;
+	*ret = (uint16_t)v;
+	return 0;
+}
+
+/* unix:/path, http://HOST[:PORT], http://[V6][:PORT], http://{host}[:PORT]. */
+static int parse_upstream(const char *text, struct config_upstream *u)
+{
+	memset(u, 0, sizeof(*u));
+	if (str_startswith(text, "unix:")) {
+		if (net_addr_parse(text, &u->addr) < 0 || u->addr.family != AF_UNIX ||
+		    u->addr.type != SOCK_STREAM)
+			return -EINVAL;
+		u->is_unix = u->numeric = true;
+		u->spec = xstrdup(text);
+		return 0;
+	}
+	if (!str_startswith(text, "http://"))
+		return -EINVAL;
+	const char *h = text + STRLEN("http://"), *end = h + strlen(h);
+	if (end > h && end[-1] == '/')
+		end--; /* "http://x:80/" : a path other than "/" is refused below */
+	const char *host_end, *port = NULL;
+	if (*h == '[') {
+		host_end = memchr(h, ']', (size_t)(end - h));
+		if (!host_end)
+			return -EINVAL;
+		host_end++;
+	} else {
+		host_end = h;
+		while (host_end < end && *host_end != ':')
+			host_end++;
+	}
+	if (host_end < end) {
+		if (*host_end != ':')
+			return -EINVAL;
+		port = host_end + 1;
+	}
+	u->port = 80;
+	if (port && parse_port(port, (size_t)(end - port), &u->port) < 0)
+		return -EINVAL;
+	size_t hl = (size_t)(host_end - h);
+	char host[256], buf[300];
+	if (hl == 0 || hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	for (size_t i = 0; i < hl; i++)
+		host[i] = ascii_lower(host[i]);
+	struct in_addr ip4;
+	if (strcmp(host, "{host}") == 0) {
+		u->host_tmpl = true;
+	} else if (host[0] == '[' || inet_pton(AF_INET, host, &ip4) == 1) {
+		snprintf(buf, sizeof(buf), "%s:%u", host, u->port);
+		if (net_addr_parse(buf, &u->addr) < 0)
+			return -EINVAL;
+		u->numeric = true;
+	} else if (valid_dns_name(host, hl)) {
+		u->host = xstrdup(host);
+	} else {
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "http://%s:%u", host, u->port);
+	u->spec = xstrdup(buf);
+	return 0;
+}
+
+static void upstream_free(struct config_upstream *u)
+{
+	free(u->spec);
+	free(u->host);
+}
+
+static int dir_proxy(struct parser *p, struct scope *sc, const struct directive *d,
+		     const struct stmt *s)
+{
+	struct config_proxy *px = proxy_of(sc, d);
+	char e[ECHO_SIZE];
+	int ret = 0;
+
+	if (s->n - 1 > CONFIG_MAX_UPSTREAMS) {
+		error_arg(p, &s->v[0], "'proxy' takes at most %d upstreams", CONFIG_MAX_UPSTREAMS);
+		return -E2BIG;
+	}
+	px->ups = xcalloc(s->n - 1, sizeof(*px->ups));
+	px->line = s->v[0].at.line;
+	for (size_t i = 1; i < s->n; i++) {
+		const struct arg *a = &s->v[i];
+		struct config_upstream *u = &px->ups[px->n_ups];
+		if (parse_upstream(a->text, u) < 0) {
+			upstream_free(u);
+			error_arg(p, a,
+				  "invalid upstream '%s' (http://HOST:PORT, http://[IPv6]:PORT, "
+				  "http://{host}:PORT or unix:/path)",
+				  echo(a, e));
+			ret = -EINVAL;
+			continue;
+		}
+		px->n_ups++;
+	}
+	return ret;
+}
+
+/* CIDR lists: `upstream-allow` (per proxy) and `trusted-proxies` (top level). */
+static int parse_cidrs(struct parser *p, const struct stmt *s, struct cidr **list, size_t *n)
+{
+	char e[ECHO_SIZE];
+	int ret = 0;
+	*list = xrealloc(*list, (*n + s->n) * sizeof(**list));
+	for (size_t i = 1; i < s->n; i++) {
+		const struct arg *a = &s->v[i];
+		if (cidr_parse(a->text, &(*list)[*n]) < 0) {
+			error_arg(p, a, "invalid address range '%s' (ADDR or ADDR/PREFIX)",
+				  echo(a, e));
+			ret = -EINVAL;
+			continue;
+		}
+		(*n)++;
+	}
+	return ret;
+}
+
+static int dir_upstream_allow(struct parser *p, struct scope *sc, const struct directive *d,
+			      const struct stmt *s)
+{
+	struct config_proxy *px = proxy_of(sc, d);
+	return parse_cidrs(p, s, &px->allow, &px->n_allow);
+}
+
+static int dir_trusted_proxies(struct parser *p, struct scope *sc,
+			       const struct directive *d _unused_, const struct stmt *s)
+{
+	struct config *c = sc->target;
+	return parse_cidrs(p, s, &c->trusted_proxies, &c->n_trusted_proxies);
+}
+
+static int dir_proxy_protocol(struct parser *p, struct scope *sc, const struct directive *d,
+			      const struct stmt *s)
+{
+	struct config_proxy *px = proxy_of(sc, d);
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	if (strcmp(a->text, "v1") == 0)
+		px->proxy_protocol = 1;
+	else if (strcmp(a->text, "v2") == 0)
+		px->proxy_protocol = 2;
+	else {
+		error_arg(p, a, "'proxy-protocol' takes v1 or v2, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int dir_resolver(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+			const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE], buf[NET_ADDR_STRLEN + 8];
+	struct net_addr addr;
+	/* A bare address means port 53. */
+	bool has_port = a->text[0] == '[' ? strstr(a->text, "]:") != NULL
+					  : strchr(a->text, ':') != NULL;
+	snprintf(buf, sizeof(buf), has_port ? "%s" : "%s:53", a->text);
+	if (net_addr_parse(buf, &addr) < 0 ||
+	    (addr.family != AF_INET && addr.family != AF_INET6)) {
+		error_arg(p, a, "'resolver' takes an IP address [and port], not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	addr.type = SOCK_DGRAM;
+	c->resolver = addr;
+	c->has_resolver = true;
+	return 0;
+}
+
+static int dir_path(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+		    const struct stmt *s)
+{
+	struct config_site *site = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE], norm[4096];
+
+	int n = a->text[0] == '/' ? http_path_normalize(a->text, a->len, norm, sizeof(norm)) : -1;
+	if (n < 0 || memchr(a->text, '?', a->len)) {
+		error_arg(p, a, "'path' takes a path prefix starting with '/', not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < site->n_paths; i++) {
+		if (strcmp(site->paths[i].prefix, norm) == 0) {
+			error_arg(p, a, "duplicate 'path %s' (first at line %u)", echo(a, e),
+				  site->paths[i].line);
+			return -EEXIST;
+		}
+	}
+	site->paths = xrealloc(site->paths, (site->n_paths + 1) * sizeof(*site->paths));
+	struct config_path *cp = &site->paths[site->n_paths++];
+	memset(cp, 0, sizeof(*cp));
+	cp->prefix = xstrdup(norm);
+	cp->prefix_len = (size_t)n;
+	cp->line = s->v[0].at.line;
+	sc->child = cp;
+	return 0;
+}
+
+/* Cross-checks of one proxy block (site or path), at the block's end. */
+static void proxy_finish(struct parser *p, struct scope *sc, const struct config_proxy *px)
+{
+	const struct pos *at;
+	if (!px->ups) {
+		const char *const lone[] = {"upstream-allow", "proxy-protocol"};
+		for (size_t i = 0; i < ARRAY_SIZE(lone); i++) {
+			at = scope_seen(sc, lone[i]);
+			if (at && at->line)
+				error_at(p, at->line, at->col, "'%s' without 'proxy' in this block",
+					 lone[i]);
+		}
+		return;
+	}
+	for (size_t i = 0; i < px->n_ups; i++) {
+		if (px->ups[i].host_tmpl && px->n_allow == 0) {
+			at = scope_seen(sc, "proxy");
+			error_at(p, at->line, at->col,
+				 "'proxy http://{host}:...' needs 'upstream-allow CIDR...': the "
+				 "networks requests may be forwarded into");
+			return;
+		}
+	}
+}
+
+static void path_finish(struct parser *p, struct scope *sc)
+{
+	const struct config_path *cp = sc->target;
+	proxy_finish(p, sc, &cp->proxy);
+}
+
+static void site_finish(struct parser *p, struct scope *sc)
+{
+	const struct config_site *site = sc->target;
+	proxy_finish(p, sc, &site->proxy);
+	if (site->proxy.ups && site->root) {
+		const struct pos *at = scope_seen(sc, "root");
+		error_at(p, at->line, at->col,
+			 "a site has either 'root' or 'proxy' (put one of them in a 'path' block)");
+	}
+}
+
 /* ---- the tables ------------------------------------------------------------------------ */
 
 /* clang-format off */
@@ -818,14 +1078,37 @@ static int dir_root(struct parser *p, struct scope *sc, const struct directive *
 	{name, min, max, usage, 0, handler, 0, 0, 0, 0, ctx}
 #define TOP(f) FIELD(config, f)
 
+/* Rows shared by site and path blocks: their field is a struct config_proxy in each. */
+#define PROXY_ROWS(type) \
+	{"proxy", 1, ARGS_UNBOUNDED, "UPSTREAM...", DIR_ONCE, dir_proxy, \
+	 offsetof(struct type, proxy), 0, 0, 0, NULL}, \
+	{"upstream-allow", 1, ARGS_UNBOUNDED, "CIDR...", 0, dir_upstream_allow, \
+	 offsetof(struct type, proxy), 0, 0, 0, NULL}, \
+	{"proxy-protocol", 1, 1, "v1|v2", DIR_ONCE, dir_proxy_protocol, \
+	 offsetof(struct type, proxy), 0, 0, 0, NULL}
+
+static const struct directive path_directives[] = {
+	PROXY_ROWS(config_path),
+};
+
+static const struct context path_context = {
+	.where = "inside a path block",
+	.directives = path_directives,
+	.n = ARRAY_SIZE(path_directives),
+	.finish = path_finish,
+};
+
 static const struct directive site_directives[] = {
 	PLAIN("root", 1, 1, "PATH", DIR_ONCE, dir_root),
+	PROXY_ROWS(config_site),
+	BLOCK("path", 1, 1, "PREFIX { ... }", dir_path, &path_context),
 };
 
 static const struct context site_context = {
 	.where = "inside a site block",
 	.directives = site_directives,
 	.n = ARRAY_SIZE(site_directives),
+	.finish = site_finish,
 };
 
 static const struct directive top_directives[] = {
@@ -847,6 +1130,12 @@ static const struct directive top_directives[] = {
 	DURATION("idle-exit",         TOP(idle_exit_ms),         0,   DAY_MS),
 	PLAIN("sandbox",    1, 1, "on|off",          DIR_ONCE, dir_sandbox),
 	PLAIN("user",       1, 1, "NAME|UID[:GID]",  DIR_ONCE, dir_user),
+	PLAIN("trusted-proxies", 1, ARGS_UNBOUNDED, "CIDR...", 0, dir_trusted_proxies),
+	PLAIN("resolver",   1, 1, "ADDRESS[:PORT]",  DIR_ONCE, dir_resolver),
+	DURATION("proxy-connect-timeout", TOP(proxy_connect_timeout_ms), 1, DAY_MS),
+	DURATION("proxy-timeout",         TOP(proxy_timeout_ms),         1, DAY_MS),
+	DURATION("proxy-idle-timeout",    TOP(proxy_idle_timeout_ms),    1, DAY_MS),
+	COUNT("proxy-idle-max",           TOP(proxy_idle_max),           0, 10000),
 	BLOCK("site", 1, ARGS_UNBOUNDED, "NAME... { ... }", dir_site, &site_context),
 };
 
@@ -859,7 +1148,7 @@ static const struct context top_context = {
 /* clang-format on */
 
 /* Every context, to tell "not allowed here" from "unknown". */
-static const struct context *const contexts[] = {&top_context, &site_context};
+static const struct context *const contexts[] = {&top_context, &site_context, &path_context};
 
 static const struct directive *context_find(const struct context *ctx, const char *name)
 {
@@ -1088,8 +1377,20 @@ struct config *config_new_default(void)
 	c->keepalive_timeout_ms = 60 * SECOND_MS;
 	c->send_timeout_ms = 30 * SECOND_MS;
 	c->shutdown_timeout_ms = 10 * SECOND_MS;
+	c->proxy_connect_timeout_ms = 5 * SECOND_MS;
+	c->proxy_timeout_ms = 60 * SECOND_MS;
+	c->proxy_idle_timeout_ms = 30 * SECOND_MS;
+	c->proxy_idle_max = 32;
 	c->sandbox = true;
 	return c;
+}
+
+static void proxy_free(struct config_proxy *px)
+{
+	for (size_t i = 0; i < px->n_ups; i++)
+		upstream_free(&px->ups[i]);
+	free(px->ups);
+	free(px->allow);
 }
 
 void config_free(struct config *c)
@@ -1107,7 +1408,14 @@ void config_free(struct config *c)
 			free(c->sites[i].names[j]);
 		free(c->sites[i].names);
 		free(c->sites[i].root);
+		proxy_free(&c->sites[i].proxy);
+		for (size_t j = 0; j < c->sites[i].n_paths; j++) {
+			free(c->sites[i].paths[j].prefix);
+			proxy_free(&c->sites[i].paths[j].proxy);
+		}
+		free(c->sites[i].paths);
 	}
+	free(c->trusted_proxies);
 	free(c->sites);
 	free(c);
 }
@@ -1244,4 +1552,19 @@ const struct config_site *config_match_site(const struct config *c, const char *
 		}
 	}
 	return wild ? wild : fallback;
+}
+
+const struct config_proxy *config_match_proxy(const struct config_site *s, const char *path,
+					      size_t len)
+{
+	const struct config_path *best = NULL;
+	for (size_t i = 0; i < s->n_paths; i++) {
+		const struct config_path *cp = &s->paths[i];
+		if (cp->prefix_len <= len && memcmp(cp->prefix, path, cp->prefix_len) == 0 &&
+		    (!best || cp->prefix_len > best->prefix_len))
+			best = cp;
+	}
+	if (best)
+		return best->proxy.ups ? &best->proxy : NULL;
+	return s->proxy.ups ? &s->proxy : NULL;
 }

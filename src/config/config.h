@@ -13,6 +13,7 @@
 
 #include "base/buf.h"
 #include "net/addr.h"
+#include "net/cidr.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024) /* larger files are refused */
 #define CONFIG_MAX_ERRORS 100          /* then one "too many errors" line, and parsing stops */
@@ -25,10 +26,47 @@ struct config_listen {
 	unsigned line;
 };
 
+#define CONFIG_MAX_UPSTREAMS 16 /* per `proxy` directive */
+
+/* One upstream of a `proxy` directive:
+ *   http://HOST:PORT   HOST a name (resolved at run time), an IPv4 literal, or [IPv6]
+ *   http://{host}:PORT the host the request names (its Host), only into upstream-allow
+ *   unix:/path         a Unix stream socket */
+struct config_upstream {
+	char *spec;	   /* as written (normalised), for logs */
+	bool is_unix;
+	bool host_tmpl;    /* {host} */
+	bool numeric;      /* addr holds the address (unix, or an IP literal) */
+	char *host;        /* a name to resolve (lower-case), when !numeric && !host_tmpl */
+	uint16_t port;
+	struct net_addr addr;
+};
+
+/* What `proxy` and its companion directives say for a site or a path block. */
+struct config_proxy {
+	struct config_upstream *ups; /* NULL: no proxy here */
+	size_t n_ups;
+	struct cidr *allow; /* upstream-allow */
+	size_t n_allow;
+	int proxy_protocol; /* 0: off, 1 or 2 */
+	unsigned line;
+};
+
+/* `path PREFIX { ... }` inside a site: the longest matching prefix wins. */
+struct config_path {
+	char *prefix; /* starts with '/' */
+	size_t prefix_len;
+	struct config_proxy proxy;
+	unsigned line;
+};
+
 struct config_site {
 	char **names; /* lower-case; "*" = default site; "*.example.com" = wildcard */
 	size_t n_names;
 	char *root; /* NULL: the embedded default page */
+	struct config_proxy proxy;
+	struct config_path *paths;
+	size_t n_paths;
 	unsigned line;
 };
 
@@ -60,6 +98,16 @@ struct config {
 	uint32_t shutdown_timeout_ms;  /* default 10 s: graceful stop limit */
 	uint32_t idle_exit_ms;         /* default 0 (off): exit after this long without connections */
 
+	/* Reverse proxy */
+	struct cidr *trusted_proxies; /* peers whose X-Forwarded-* and Forwarded are kept */
+	size_t n_trusted_proxies;
+	uint32_t proxy_connect_timeout_ms; /* default 5 s */
+	uint32_t proxy_timeout_ms;         /* default 60 s: no progress upstream -> 504 */
+	uint32_t proxy_idle_timeout_ms;    /* default 30 s: pooled upstream connections */
+	unsigned proxy_idle_max;           /* default 32: pooled connections per upstream */
+	bool has_resolver;
+	struct net_addr resolver; /* `resolver ADDR`; default: /etc/resolv.conf */
+
 	bool sandbox; /* default on: no_new_privs, Landlock, seccomp after startup */
 	char *user;   /* drop to this user when started as root (NULL: stay) */
 
@@ -86,6 +134,12 @@ int config_load(const char *path, struct config **ret, struct buf *errors);
  * dot, compares case-insensitively; exact names beat wildcards beat "*"). NULL if none. */
 const struct config_site *config_match_site(const struct config *c, const char *host,
 					    size_t len);
+
+/* The proxy for a request to site s with this (normalised) path: the longest matching path
+ * block with a proxy, else the site's own; NULL when the request is not proxied (a path
+ * block without a proxy stops the search: its prefix is served from the root). */
+const struct config_proxy *config_match_proxy(const struct config_site *s, const char *path,
+					      size_t len);
 
 /* Parse "30s", "500ms", "2m", "1h", or bare seconds. 0 on success, -EINVAL for bad syntax,
  * -ERANGE for more than UINT32_MAX milliseconds. No bounds beyond that: directives check their

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static bool is_blank(char c)
 {
@@ -58,8 +59,17 @@ void lexer_done(struct lexer *l)
 static void lex_word(struct lexer *l, struct lexer_token *t)
 {
 	const char *start = l->p;
-	while (l->p < l->end && is_word_char((unsigned char)*l->p))
-		advance(l);
+	for (;;) {
+		while (l->p < l->end && is_word_char((unsigned char)*l->p))
+			advance(l);
+		/* A placeholder inside a word ("http://{host}:80") is part of it: braces open
+		 * and close blocks only as words of their own. */
+		static const char ph[] = "{host}";
+		if ((size_t)(l->end - l->p) < STRLEN(ph) || memcmp(l->p, ph, STRLEN(ph)) != 0)
+			break;
+		for (size_t i = 0; i < STRLEN(ph); i++)
+			advance(l);
+	}
 	(void)buf_append(&l->text, start, (size_t)(l->p - start));
 	t->kind = LEXER_WORD;
 }

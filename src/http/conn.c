@@ -17,9 +17,11 @@
 #include "base/buf.h"
 #include "base/str.h"
 #include "base/xalloc.h"
+#include "handler/proxy.h"
 #include "handler/static.h"
 #include "http/chunked.h"
 #include "http/parser.h"
+#include "http/path.h"
 #include "http/status.h"
 #include "log.h"
 #include "net/addr.h"
@@ -30,7 +32,7 @@
 #define CONN_LINGER_MS 2000
 #define CONN_DISCARD_MAX (64ull << 20) /* a larger body for a static file: 413 */
 
-enum conn_state { CS_HEAD, CS_BODY, CS_WRITE, CS_LINGER, CS_CLOSED };
+enum conn_state { CS_HEAD, CS_BODY, CS_WRITE, CS_LINGER, CS_PROXY, CS_CLOSED };
 
 struct http_conn {
 	struct watcher w;
@@ -46,6 +48,7 @@ struct http_conn {
 	bool is_head;     /* HEAD request: no body bytes */
 	bool chunked;
 	bool stopping;
+	bool processing; /* inside conn_process (a handler's callback must not re-enter it) */
 	unsigned served; /* responses completed on this connection */
 
 	struct sockaddr_storage peer;
@@ -64,6 +67,8 @@ struct http_conn {
 
 	int status;
 	uint64_t body_bytes; /* body bytes promised, for the access log */
+
+	struct proxy_x *px; /* CS_PROXY: the exchange that has the connection */
 };
 
 static void conn_process(struct http_conn *c);
@@ -405,6 +410,29 @@ static int drop_body(struct http_conn *c)
 	return c->chunked ? http_chunked_done(&c->ch) : c->body_left == 0;
 }
 
+/* The proxy configured for this request, or NULL: it is served here. */
+static const struct config_proxy *route_proxy(struct http_conn *c, const struct http_request *req)
+{
+	const struct config *cfg = cfg_of(c);
+	if (cfg->n_sites == 0)
+		return NULL;
+	const char *host;
+	size_t host_len;
+	request_host(req, &host, &host_len);
+	const struct config_site *cs = config_match_site(cfg, host ? host : "", host_len);
+	if (!cs || (!cs->proxy.ups && cs->n_paths == 0))
+		return NULL;
+	if (req->method_id == HTTP_M_CONNECT || req->target[0] == '*')
+		return cs->proxy.ups ? &cs->proxy : NULL;
+	/* Match prefixes on the normalised path, as the static handler will see it: "/a/../api/"
+	 * and "/%61pi/" are "/api/" to both. */
+	char path[HTTP_PATH_MAX];
+	int n = http_path_normalize(req->target, req->target_len, path, sizeof(path));
+	if (n < 0)
+		return cs->proxy.ups ? &cs->proxy : NULL;
+	return config_match_proxy(cs, path, (size_t)n);
+}
+
 /* A complete head is at the start of c->in: start the body or dispatch. */
 static void head_complete(struct http_conn *c, struct http_request *req, size_t head_len)
 {
@@ -413,6 +441,18 @@ static void head_complete(struct http_conn *c, struct http_request *req, size_t 
 	c->force_close = false;
 	c->chunked = req->chunked;
 	c->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
+	const struct config_proxy *px = route_proxy(c, req);
+	if (px) {
+		/* The proxy streams the body itself: hand the connection over now. */
+		reset_response(c);
+		c->is_head = req->method_id == HTTP_M_HEAD;
+		c->state = CS_PROXY;
+		timer_cancel(&c->timer);
+		c->wk->req = req;
+		proxy_start(c, req, px);
+		c->wk->req = NULL;
+		return;
+	}
 	if (c->chunked || c->body_left > 0) {
 		if (!c->chunked && c->body_left > CONN_DISCARD_MAX) {
 			respond_error(c, 413);
@@ -637,7 +677,17 @@ static void process_linger(struct http_conn *c)
 
 /* ---- the machine --------------------------------------------------------------------- */
 
+static void conn_process_loop(struct http_conn *c);
+
 static void conn_process(struct http_conn *c)
+{
+	bool was = c->processing;
+	c->processing = true;
+	conn_process_loop(c);
+	c->processing = was;
+}
+
+static void conn_process_loop(struct http_conn *c)
 {
 	for (;;) {
 		enum conn_state before = c->state;
@@ -654,6 +704,9 @@ static void conn_process(struct http_conn *c)
 		case CS_LINGER:
 			process_linger(c);
 			return;
+		case CS_PROXY:
+			proxy_client_event(c->px);
+			break;
 		case CS_CLOSED:
 			return;
 		}
@@ -702,6 +755,11 @@ static void conn_close(struct http_conn *c)
 		return;
 	c->state = CS_CLOSED;
 	timer_cancel(&c->timer);
+	if (c->px) {
+		struct proxy_x *px = c->px;
+		c->px = NULL;
+		proxy_abort(px);
+	}
 	if (c->file_fd >= 0)
 		close(c->file_fd);
 	c->file_fd = -1;
@@ -758,4 +816,102 @@ void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, soc
 	c->writable = true;
 	timer_arm(&wk->loop, &wk->t_header, &c->timer);
 	conn_process(c);
+}
+
+/* ---- streaming hand-off (the reverse proxy) -------------------------------------------- */
+
+#define CONN_STREAM_BODY_MAX 65536 /* request body bytes buffered after the head */
+
+void http_conn_set_stream(struct http_conn *c, struct proxy_x *px)
+{
+	c->px = px;
+}
+
+int http_conn_fd(const struct http_conn *c)
+{
+	return c->w.fd;
+}
+
+struct worker *http_conn_worker(const struct http_conn *c)
+{
+	return c->wk;
+}
+
+const struct sockaddr *http_conn_peer(const struct http_conn *c, socklen_t *ret_len)
+{
+	*ret_len = c->peer_len;
+	return (const struct sockaddr *)&c->peer;
+}
+
+bool http_conn_keep_alive(const struct http_conn *c)
+{
+	return c->keep_alive && !c->force_close && !c->stopping &&
+	       !atomic_load_explicit(&c->wk->srv->stopping, memory_order_relaxed);
+}
+
+struct buf *http_conn_in(struct http_conn *c, size_t *ret_head_len)
+{
+	*ret_head_len = c->head_len;
+	return &c->in;
+}
+
+int http_conn_read(struct http_conn *c)
+{
+	if (c->in.len >= c->head_len + CONN_STREAM_BODY_MAX)
+		return 0;
+	return fill(c, c->head_len + CONN_STREAM_BODY_MAX);
+}
+
+ssize_t http_conn_send(struct http_conn *c, const void *p, size_t n)
+{
+	if (!c->writable || n == 0)
+		return 0;
+	ssize_t r = send(c->w.fd, p, n, MSG_NOSIGNAL);
+	if (r >= 0)
+		return r;
+	if (errno == EAGAIN)
+		c->writable = false;
+	return errno == EAGAIN || errno == EINTR ? 0 : -1;
+}
+
+/* The request head, parsed again (the worker's parse of it is long gone), for the log. */
+static const struct http_request *reparse(struct http_conn *c)
+{
+	struct http_limits lim = limits_of(cfg_of(c));
+	struct http_request *req = c->wk->req_scratch;
+	ssize_t h = http_parse_request(c->in.data, c->in.len, &lim, req);
+	return h == (ssize_t)c->head_len ? req : NULL;
+}
+
+static void stream_detach(struct http_conn *c)
+{
+	c->px = NULL;
+	timer_cancel(&c->timer);
+}
+
+void http_conn_stream_respond(struct http_conn *c)
+{
+	stream_detach(c);
+	begin_write(c, reparse(c));
+	if (!c->processing)
+		conn_process(c);
+}
+
+void http_conn_stream_end(struct http_conn *c, int status, uint64_t body_bytes, bool keep_alive)
+{
+	stream_detach(c);
+	c->status = status;
+	c->body_bytes = body_bytes;
+	access_log(c, reparse(c));
+	atomic_fetch_add_explicit(&c->wk->srv->requests, 1, memory_order_relaxed);
+	c->keep_alive = keep_alive && http_conn_keep_alive(c);
+	response_done(c);
+	if (!c->processing)
+		conn_process(c);
+}
+
+void http_conn_stream_abort(struct http_conn *c)
+{
+	stream_detach(c);
+	conn_close(c);
 }

@@ -5,9 +5,15 @@
  *   BODY      the request body was read (dropped)  body (re-armed on every read)
  *   WRITE     the response was sent                send (re-armed on progress)
  *   LINGER    the peer closed, or 2 s passed       linger
+ *   PROXY     the proxy gave the connection back   the proxy's own
  * After WRITE: keep-alive -> HEAD (pipelined bytes are parsed at once), else LINGER: our
  * side is shut down and what the client still sends is read and dropped, so that a reset
  * does not destroy the response we just sent.
+ *
+ * A proxied request goes from HEAD to PROXY as soon as its head is parsed: the proxy
+ * (handler/proxy.c) streams the body and the response itself, then gives the connection
+ * back with http_conn_stream_end() (-> HEAD or LINGER, as after WRITE), or answers an error
+ * with http_resp_* and http_conn_stream_respond() (-> WRITE), or closes it.
  *
  * Handlers answer through http_resp_*: one head, then at most one body (memory or file). */
 #ifndef FERRY_HTTP_CONN_H
@@ -43,5 +49,32 @@ void http_resp_error(struct http_conn *c, int status);
 /* Force "Connection: close" on this response (call before http_resp_start). */
 void http_resp_close(struct http_conn *c);
 bool http_conn_is_head(const struct http_conn *c);
+
+/* ---- streaming hand-off (state PROXY) ------------------------------------------------- */
+
+struct proxy_x;
+/* The exchange that has the connection (NULL: none); it is told of client events by
+ * proxy_client_event() and of the connection closing by proxy_abort(). */
+void http_conn_set_stream(struct http_conn *c, struct proxy_x *px);
+int http_conn_fd(const struct http_conn *c);
+struct worker *http_conn_worker(const struct http_conn *c);
+const struct sockaddr *http_conn_peer(const struct http_conn *c, socklen_t *ret_len);
+/* The client wants the connection kept open after this response (and we are not stopping). */
+bool http_conn_keep_alive(const struct http_conn *c);
+/* The input buffer: the request head at [0, head_len), request body bytes after it as read
+ * (the proxy consumes them in place; whatever follows the body must stay there). */
+struct buf *http_conn_in(struct http_conn *c, size_t *ret_head_len);
+/* Read more of the body: 1 bytes arrived, 0 nothing now (or 64 KiB already buffered),
+ * -1 EOF or error. */
+int http_conn_read(struct http_conn *c);
+/* Send to the client: bytes sent (0 when its socket is full), -1 on error. */
+ssize_t http_conn_send(struct http_conn *c, const void *p, size_t n);
+/* The exchange is over (status and body bytes for the access log). keep_alive: the client
+ * may send its next request; else the connection closes (lingering). */
+void http_conn_stream_end(struct http_conn *c, int status, uint64_t body_bytes, bool keep_alive);
+/* A response was written with http_resp_* instead: send it like a handler's. */
+void http_conn_stream_respond(struct http_conn *c);
+/* Close the client connection now (a response cut short must not look complete). */
+void http_conn_stream_abort(struct http_conn *c);
 
 #endif

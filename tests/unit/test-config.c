@@ -890,6 +890,70 @@ static void test_load(void)
 	rmdir(dir);
 }
 
+static void test_proxy(void)
+{
+	struct config *c = parse("trusted-proxies 10.0.0.0/8 ::1\nresolver 10.89.0.1\n"
+				 "proxy-timeout 2s\n"
+				 "site a {\n proxy http://App:8080 unix:/run/a.sock http://[::1]:81/\n"
+				 " proxy-protocol v2\n}\n"
+				 "site b {\n root /srv\n path /api/ {\n  proxy http://10.0.0.5\n }\n"
+				 " path /api/v2/ {\n  proxy http://{host}:80\n  upstream-allow 10.89.0.0/24\n }\n"
+				 " path /static/ {\n }\n}\n");
+	CHECK(c != NULL);
+	if (!c) {
+		fprintf(stderr, "%s", errs.data);
+		return;
+	}
+	CHECK_EQ_INT(c->n_trusted_proxies, 2);
+	CHECK(c->has_resolver);
+	CHECK_EQ_INT(c->proxy_timeout_ms, 2000);
+	const struct config_proxy *px = &c->sites[0].proxy;
+	CHECK_EQ_INT(px->n_ups, 3);
+	CHECK_STREQ(px->ups[0].spec, "http://app:8080");
+	CHECK_STREQ(px->ups[0].host, "app");
+	CHECK(px->ups[1].is_unix && px->ups[1].numeric);
+	CHECK(px->ups[2].numeric && px->ups[2].addr.family == AF_INET6);
+	CHECK_EQ_INT(px->proxy_protocol, 2);
+	const struct config_site *b = &c->sites[1];
+	CHECK_EQ_INT(b->n_paths, 3);
+	CHECK(config_match_proxy(b, "/", 1) == NULL);
+	CHECK(config_match_proxy(b, "/api/x", 6) == &b->paths[0].proxy);
+	CHECK(config_match_proxy(b, "/api/v2/x", 9) == &b->paths[1].proxy);
+	CHECK(config_match_proxy(b, "/static/api/", 12) == NULL);
+	CHECK(b->paths[1].proxy.ups[0].host_tmpl);
+	CHECK(config_match_proxy(&c->sites[0], "/any", 4) == px);
+	config_free(c);
+
+	CHECK_STREQ(parse_err("site a {\n proxy ftp://x\n}\n"),
+		    "t.conf:2:8: invalid upstream 'ftp://x' (http://HOST:PORT, http://[IPv6]:PORT, "
+		    "http://{host}:PORT or unix:/path)\n");
+	CHECK_STREQ(parse_err("site a {\n proxy http://{host}:80\n}\n"),
+		    "t.conf:2:2: 'proxy http://{host}:...' needs 'upstream-allow CIDR...': the "
+		    "networks requests may be forwarded into\n");
+	CHECK_STREQ(parse_err("site a {\n root /x\n proxy http://a:1\n}\n"),
+		    "t.conf:2:2: a site has either 'root' or 'proxy' (put one of them in a 'path' "
+		    "block)\n");
+	CHECK_STREQ(parse_err("site a {\n upstream-allow 10.0.0.0/8\n}\n"),
+		    "t.conf:2:2: 'upstream-allow' without 'proxy' in this block\n");
+	CHECK_STREQ(parse_err("site a {\n proxy http://a:1\n proxy-protocol v3\n}\n"),
+		    "t.conf:3:17: 'proxy-protocol' takes v1 or v2, not 'v3'\n");
+	CHECK_STREQ(parse_err("trusted-proxies 10.0.0.0/33\n"),
+		    "t.conf:1:17: invalid address range '10.0.0.0/33' (ADDR or ADDR/PREFIX)\n");
+	CHECK_STREQ(parse_err("site a {\n path api {\n }\n}\n"),
+		    "t.conf:2:7: 'path' takes a path prefix starting with '/', not 'api'\n");
+	CHECK_STREQ(parse_err("site a {\n path /a/ {\n }\n path /a/./ {\n }\n}\n"),
+		    "t.conf:4:7: duplicate 'path /a/./' (first at line 2)\n");
+	CHECK_STREQ(parse_err("proxy http://a:1\n"),
+		    "t.conf:1:1: 'proxy' is not allowed at top level (only inside a site block)\n");
+	CHECK_STREQ(parse_err("site a {\n path /x/ {\n  root /srv\n }\n}\n"),
+		    "t.conf:3:3: 'root' is not allowed inside a path block (only inside a site "
+		    "block)\n");
+	CHECK_STREQ(parse_err("resolver example.com\n"),
+		    "t.conf:1:10: 'resolver' takes an IP address [and port], not 'example.com'\n");
+	CHECK(strcmp(parse_err("site a {\n proxy http://a:0\n}\n"), "(parsed)") != 0);
+	CHECK(parses("site a {\n proxy \"http://{host}:80\"\n upstream-allow 10.0.0.1\n}\n"));
+}
+
 int main(void)
 {
 	buf_init(&errs, 1 << 20);
@@ -908,6 +972,7 @@ int main(void)
 	test_parse_size();
 	test_match();
 	test_load();
+	test_proxy();
 	buf_free(&errs);
 	TEST_MAIN_END();
 }

@@ -1,0 +1,1320 @@
+/* The reverse proxy: per-worker upstream state (addresses, passive health, keep-alive
+ * pools), and the exchange that carries one client request to an upstream and its response
+ * back. The state table is in proxy.h.
+ *
+ * Data flow of an exchange, each arrow bounded, so memory stays flat whatever the bodies:
+ *
+ *   client socket -> conn's in buffer (64 KiB past the head) -> rq (re-framed) -> upstream
+ *   upstream -> rs (64 KiB, raw) -> co (re-framed) -> client socket
+ *
+ * The request body is re-framed from what the core parser decided (exactly Content-Length
+ * bytes, or chunked decoded and encoded again), so no client byte beyond the body reaches
+ * an upstream, and the response likewise from what the response parser decided. */
+#include "handler/proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/str.h"
+#include "base/xalloc.h"
+#include "config/config.h"
+#include "http/chunked.h"
+#include "http/conn.h"
+#include "http/forward.h"
+#include "http/parser.h"
+#include "http/response.h"
+#include "log.h"
+#include "loop.h"
+#include "net/cidr.h"
+#include "net/dns.h"
+#include "net/proxyproto.h"
+#include "server.h"
+
+#define BODY_ROOM 65536        /* request body bytes waiting to go upstream */
+#define RS_MAX 65536           /* upstream bytes read ahead (and the response head limit) */
+#define CO_MAX (RS_MAX + 4096) /* bytes waiting to go to the client */
+#define RETRY_MS 100           /* a Unix socket that is not there yet */
+#define DOWN_MS 2000           /* an upstream that refused a connection is skipped */
+#define UP_MAX_ADDRS 8
+#define UP_TABLE_MAX 512 /* upstream entries per worker ({host} makes new ones) */
+
+/* ---- per-worker state ------------------------------------------------------------------ */
+
+struct pconn;
+struct proxy_x;
+
+/* An upstream as this worker knows it: addresses, health, idle connections. Outlives
+ * configuration generations (keyed by its spec), so an exchange never points into a
+ * config that a reload may free. */
+struct upstream {
+	struct upstream *next;
+	char *key;
+	bool is_unix, numeric;
+	char *host; /* to resolve */
+	uint16_t port;
+	struct net_addr addrs[UP_MAX_ADDRS];
+	unsigned n_addrs, next_addr;
+	uint64_t expires_ms; /* DNS TTL */
+	bool resolving;
+	struct proxy_x *waiters; /* exchanges waiting for the name */
+	uint64_t down_until_ms;
+	struct pconn *idle; /* most recently used first */
+	unsigned n_idle;
+	unsigned refs; /* exchanges that may use it */
+	uint64_t last_used_ms;
+};
+
+struct proxy_worker {
+	struct worker *wk;
+	uint64_t gen_id;
+	struct timer_list t_connect, t_io, t_idle, t_retry;
+	struct upstream *ups;
+	unsigned n_ups;
+	unsigned rr;
+	bool exiting; /* the worker's loop has ended: nothing is deferred any more */
+	struct dns_resolver *dns;
+	struct http_response resp; /* parser scratch */
+};
+
+/* An upstream connection: in use by one exchange, or idle in its upstream's pool. */
+struct pconn {
+	struct watcher w;
+	struct upstream *up;
+	struct proxy_x *x;
+	struct pconn *prev, *next; /* pool */
+	struct timer timer;        /* idle timeout */
+	struct deferred defer;
+	bool readable, writable;
+};
+
+enum x_state { X_RESOLVE, X_CONNECT, X_EXCHANGE, X_TUNNEL };
+enum body_mode { B_NONE, B_LENGTH, B_CHUNKED, B_CLOSE, B_RAW };
+#define GONE (-1) /* the exchange was freed: unwind */
+
+struct proxy_x {
+	struct http_conn *c;
+	struct proxy_worker *pw;
+	enum x_state state;
+	struct timer timer;
+	bool retry_pending;
+	struct proxy_x *next_waiter;
+	struct upstream *cand[CONFIG_MAX_UPSTREAMS];
+	unsigned n_cand, cur;
+	uint32_t tried;
+	struct cidr *allow; /* {host}: the networks it may reach (a copy) */
+	size_t n_allow;
+	int pp;
+	struct pconn *pc;
+	bool reused;
+	uint64_t connect_deadline_ms;
+	enum http_method method;
+	bool upgrading, idempotent;
+	int version;
+
+	/* client -> upstream */
+	struct buf rq;
+	size_t rq_off;
+	bool replay_ok; /* rq still holds everything sent on this upstream connection */
+	enum body_mode q_mode;
+	uint64_t q_left;
+	struct http_chunked q_ch;
+	bool q_done, q_broken, c_eof;
+
+	/* upstream -> client */
+	struct buf rs;
+	bool got_bytes; /* from the upstream, on this connection */
+	bool head_done; /* the final response head is in co */
+	enum body_mode r_mode;
+	uint64_t r_left;
+	struct http_chunked r_ch;
+	bool r_chunk_out, r_done, up_eof, resp_keep, client_close;
+	struct buf co;
+	size_t co_off;
+	int status;
+	uint64_t bytes;
+};
+
+static pthread_key_t pw_key;
+static pthread_once_t pw_once = PTHREAD_ONCE_INIT;
+static __thread struct proxy_worker *tls_pw;
+
+static void pconn_close(struct pconn *pc);
+
+static void upstream_free(struct upstream *up)
+{
+	while (up->idle)
+		pconn_close(up->idle);
+	free(up->key);
+	free(up->host);
+	free(up);
+}
+
+/* Thread exit: the worker's loop has ended. */
+static void pw_free(void *p)
+{
+	struct proxy_worker *pw = p;
+	pw->exiting = true;
+	while (pw->ups) {
+		struct upstream *up = pw->ups;
+		pw->ups = up->next;
+		upstream_free(up);
+	}
+	dns_resolver_free(pw->dns);
+	free(pw);
+	tls_pw = NULL;
+}
+
+static void pw_key_init(void)
+{
+	pthread_key_create(&pw_key, pw_free);
+}
+
+static void on_x_timer(struct loop *l, struct timer *t);
+
+static struct proxy_worker *pw_get(struct worker *wk)
+{
+	struct proxy_worker *pw = tls_pw;
+	const struct config *cfg = wk->gen->cfg;
+	if (!pw) {
+		pthread_once(&pw_once, pw_key_init);
+		pw = xcalloc(1, sizeof(*pw));
+		pw->wk = wk;
+		loop_timer_list_init(&wk->loop, &pw->t_connect, cfg->proxy_connect_timeout_ms);
+		loop_timer_list_init(&wk->loop, &pw->t_io, cfg->proxy_timeout_ms);
+		loop_timer_list_init(&wk->loop, &pw->t_idle, cfg->proxy_idle_timeout_ms);
+		loop_timer_list_init(&wk->loop, &pw->t_retry, RETRY_MS);
+		pw->gen_id = wk->gen->id;
+		tls_pw = pw;
+		pthread_setspecific(pw_key, pw);
+	}
+	if (pw->gen_id != wk->gen->id) {
+		/* A reload: new durations apply to timers armed from now on. */
+		pw->t_connect.duration_ms = cfg->proxy_connect_timeout_ms;
+		pw->t_io.duration_ms = cfg->proxy_timeout_ms;
+		pw->t_idle.duration_ms = cfg->proxy_idle_timeout_ms;
+		pw->gen_id = wk->gen->id;
+		/* (The resolver stays: a changed `resolver` takes a restart.) */
+	}
+	return pw;
+}
+
+/* ---- upstream table -------------------------------------------------------------------- */
+
+static struct upstream *upstream_get(struct proxy_worker *pw, const char *key)
+{
+	struct upstream **pp = &pw->ups;
+	for (struct upstream *up = pw->ups; up; pp = &up->next, up = up->next) {
+		if (strcmp(up->key, key) == 0) {
+			/* Move to the front: the table stays in recently-used order. */
+			*pp = up->next;
+			up->next = pw->ups;
+			pw->ups = up;
+			return up;
+		}
+	}
+	if (pw->n_ups >= UP_TABLE_MAX) {
+		/* Drop the least recently used entry nobody holds. */
+		struct upstream **victim = NULL;
+		for (pp = &pw->ups; *pp; pp = &(*pp)->next)
+			if ((*pp)->refs == 0 && !(*pp)->resolving)
+				victim = pp;
+		if (victim) {
+			struct upstream *v = *victim;
+			*victim = v->next;
+			upstream_free(v);
+			pw->n_ups--;
+		}
+	}
+	struct upstream *up = xcalloc(1, sizeof(*up));
+	up->key = xstrdup(key);
+	up->next = pw->ups;
+	pw->ups = up;
+	pw->n_ups++;
+	return up;
+}
+
+static struct upstream *upstream_of_config(struct proxy_worker *pw,
+					   const struct config_upstream *cu)
+{
+	struct upstream *up = upstream_get(pw, cu->spec);
+	if (!up->numeric && !up->host) {
+		up->is_unix = cu->is_unix;
+		up->port = cu->port;
+		if (cu->numeric) {
+			up->numeric = true;
+			up->addrs[0] = cu->addr;
+			up->n_addrs = 1;
+		} else {
+			up->host = xstrdup(cu->host);
+		}
+	}
+	return up;
+}
+
+/* The host a request names: the authority of an absolute-form target, else Host; without
+ * its port and, for IPv6, its brackets. 0 or -EINVAL. */
+static int request_host(const struct http_request *req, char *out, size_t size)
+{
+	const char *h = req->host;
+	size_t n = req->host ? req->host_len : 0;
+	const char *t = req->target;
+	if (req->target_len > 7 && t[0] != '/') {
+		const char *s = memchr(t, ':', req->target_len);
+		if (s && s + 3 <= t + req->target_len && s[1] == '/' && s[2] == '/') {
+			h = s + 3;
+			const char *e = h;
+			while (e < t + req->target_len && *e != '/' && *e != '?')
+				e++;
+			n = (size_t)(e - h);
+		}
+	}
+	if (!h || n == 0)
+		return -EINVAL;
+	if (h[0] == '[') {
+		const char *e = memchr(h, ']', n);
+		if (!e)
+			return -EINVAL;
+		h++;
+		n = (size_t)(e - h);
+	} else {
+		const char *colon = memchr(h, ':', n);
+		if (colon)
+			n = (size_t)(colon - h);
+		if (n > 0 && h[n - 1] == '.')
+			n--;
+	}
+	if (n == 0 || n >= size)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		out[i] = ascii_lower(h[i]);
+	out[n] = '\0';
+	return 0;
+}
+
+static bool valid_name(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+		      *s == '.' || *s == '_'))
+			return false;
+	return true;
+}
+
+/* The upstream for http://{host}:PORT and this request. */
+static struct upstream *upstream_of_host(struct proxy_worker *pw, const char *host,
+					 uint16_t port)
+{
+	char key[320], spec[300];
+	bool v6 = strchr(host, ':') != NULL;
+	snprintf(spec, sizeof(spec), v6 ? "[%s]:%u" : "%s:%u", host, port);
+	snprintf(key, sizeof(key), "{host} %s", spec);
+	struct upstream *up = upstream_get(pw, key);
+	if (!up->numeric && !up->host) {
+		up->port = port;
+		struct net_addr a;
+		struct in_addr ip4;
+		if ((v6 || inet_pton(AF_INET, host, &ip4) == 1) && net_addr_parse(spec, &a) == 0) {
+			up->numeric = true;
+			up->addrs[0] = a;
+			up->n_addrs = 1;
+		} else {
+			up->host = xstrdup(host);
+		}
+	}
+	return up;
+}
+
+/* ---- pooled connections ---------------------------------------------------------------- */
+
+static void x_upstream_event(struct proxy_x *x, uint32_t events);
+
+static void pconn_free(struct deferred *d)
+{
+	free((struct pconn *)((char *)d - offsetof(struct pconn, defer)));
+}
+
+static void pool_unlink(struct pconn *pc)
+{
+	struct upstream *up = pc->up;
+	if (pc->prev)
+		pc->prev->next = pc->next;
+	else
+		up->idle = pc->next;
+	if (pc->next)
+		pc->next->prev = pc->prev;
+	pc->prev = pc->next = NULL;
+	up->n_idle--;
+}
+
+static void pconn_close(struct pconn *pc)
+{
+	if (!pc->x)
+		pool_unlink(pc);
+	timer_cancel(&pc->timer);
+	close(pc->w.fd);
+	pc->w.fd = -1;
+	pc->x = NULL;
+	pc->up = NULL;
+	/* epoll may still hold an event for it in this batch (unless the loop has ended). */
+	struct proxy_worker *pw = tls_pw;
+	if (pw->exiting)
+		free(pc);
+	else
+		loop_defer(&pw->wk->loop, &pc->defer);
+}
+
+static void on_pconn_event(struct loop *l, struct watcher *w, uint32_t events)
+{
+	struct pconn *pc = (struct pconn *)w;
+	if (pc->w.fd < 0)
+		return;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+		pc->readable = true;
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		pc->writable = true;
+	if (pc->x) {
+		x_upstream_event(pc->x, events);
+		return;
+	}
+	/* Idle: the upstream closed it, or sent bytes nobody asked for. */
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+		pconn_close(pc);
+}
+
+static void on_pconn_idle_timeout(struct loop *l, struct timer *t)
+{
+	pconn_close((struct pconn *)((char *)t - offsetof(struct pconn, timer)));
+}
+
+static void pool_put(struct proxy_worker *pw, struct pconn *pc)
+{
+	struct upstream *up = pc->up;
+	const struct config *cfg = pw->wk->gen->cfg;
+	if (cfg->proxy_idle_max == 0 || atomic_load_explicit(&pw->wk->srv->stopping,
+							     memory_order_relaxed)) {
+		pconn_close(pc); /* still marked in use: not unlinked from the pool */
+		return;
+	}
+	pc->x = NULL;
+	pc->next = up->idle;
+	pc->prev = NULL;
+	if (up->idle)
+		up->idle->prev = pc;
+	up->idle = pc;
+	up->n_idle++;
+	timer_arm(&pw->wk->loop, &pw->t_idle, &pc->timer);
+	while (up->n_idle > cfg->proxy_idle_max) {
+		struct pconn *last = up->idle;
+		while (last->next)
+			last = last->next;
+		pconn_close(last);
+	}
+}
+
+static struct pconn *pool_take(struct upstream *up)
+{
+	struct pconn *pc = up->idle;
+	if (!pc)
+		return NULL;
+	pool_unlink(pc);
+	timer_cancel(&pc->timer);
+	return pc;
+}
+
+/* ---- exchange: life and death ---------------------------------------------------------- */
+
+static void x_release_upstream(struct proxy_x *x, bool reuse)
+{
+	struct pconn *pc = x->pc;
+	if (!pc)
+		return;
+	x->pc = NULL;
+	if (reuse) {
+		pool_put(x->pw, pc);
+	} else {
+		pconn_close(pc); /* pc->x is still set: not in the pool */
+	}
+}
+
+static void x_unwait(struct proxy_x *x)
+{
+	struct upstream *up = x->n_cand ? x->cand[x->cur] : NULL;
+	if (!up)
+		return;
+	for (struct proxy_x **pp = &up->waiters; *pp; pp = &(*pp)->next_waiter) {
+		if (*pp == x) {
+			*pp = x->next_waiter;
+			break;
+		}
+	}
+}
+
+static void x_free(struct proxy_x *x)
+{
+	x_unwait(x);
+	timer_cancel(&x->timer);
+	x_release_upstream(x, false);
+	for (unsigned i = 0; i < x->n_cand; i++)
+		x->cand[i]->refs--;
+	buf_free(&x->rq);
+	buf_free(&x->rs);
+	buf_free(&x->co);
+	free(x->allow);
+	free(x);
+}
+
+void proxy_abort(struct proxy_x *x)
+{
+	x_free(x);
+}
+
+/* Close the client connection: after a response was started, nothing else is honest. */
+static int x_abort(struct proxy_x *x)
+{
+	struct http_conn *c = x->c;
+	http_conn_set_stream(c, NULL);
+	x_free(x);
+	http_conn_stream_abort(c);
+	return GONE;
+}
+
+/* Answer the client with an error instead of a response from upstream. */
+static int x_error(struct proxy_x *x, int status)
+{
+	struct http_conn *c = x->c;
+	if (x->head_done || x->co.len > 0)
+		return x_abort(x);
+	http_conn_set_stream(c, NULL);
+	x_free(x);
+	if (status == 503) {
+		static const char body[] = "<!DOCTYPE html>\n<html><head><title>503 Service "
+					   "Unavailable</title></head><body><h1>503 Service "
+					   "Unavailable</h1></body></html>\n";
+		http_resp_close(c);
+		http_resp_start(c, 503);
+		http_resp_header(c, "Retry-After", "2", 1);
+		http_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
+		http_resp_end_head(c, (int64_t)STRLEN(body));
+		http_resp_body_mem(c, body, STRLEN(body));
+	} else {
+		http_resp_close(c);
+		http_resp_error(c, status);
+	}
+	http_conn_stream_respond(c);
+	return GONE;
+}
+
+/* The exchange is complete: the upstream connection to the pool (or closed), the client
+ * connection back to http/conn.c. */
+static int x_end(struct proxy_x *x, bool reuse, bool keep)
+{
+	struct http_conn *c = x->c;
+	int status = x->status;
+	uint64_t bytes = x->bytes;
+	x_release_upstream(x, reuse);
+	http_conn_set_stream(c, NULL);
+	x_free(x);
+	http_conn_stream_end(c, status, bytes, keep);
+	return GONE;
+}
+
+/* ---- connecting ------------------------------------------------------------------------ */
+
+static int x_connect(struct proxy_x *x);
+static int x_run(struct proxy_x *x);
+
+static bool up_down(const struct proxy_worker *pw, const struct upstream *up)
+{
+	return up->down_until_ms > pw->wk->loop.now_ms;
+}
+
+/* The next candidate not tried yet and not down, from cur on; false if none. */
+static bool x_pick(struct proxy_x *x)
+{
+	for (unsigned i = 0; i < x->n_cand; i++) {
+		unsigned k = (x->cur + i) % x->n_cand;
+		if (!(x->tried & (1u << k)) && !up_down(x->pw, x->cand[k])) {
+			x->cur = k;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* This upstream failed before anything was answered: try another one, or answer status. */
+static int x_next_upstream(struct proxy_x *x, int status)
+{
+	x_release_upstream(x, false);
+	x->tried |= 1u << x->cur;
+	if (!x_pick(x))
+		return x_error(x, status);
+	x->rq_off = 0;
+	x->got_bytes = false;
+	return x_connect(x);
+}
+
+static int up_resolve(struct proxy_worker *pw, struct upstream *up);
+
+/* The upstream refused or reset a new connection: skip it for a while, and look its name
+ * up again (a container that restarted may have a new address). */
+static void up_failed(struct proxy_x *x, struct upstream *up)
+{
+	up->down_until_ms = x->pw->wk->loop.now_ms + DOWN_MS;
+	if (!up->numeric) {
+		/* Ask at once: new addresses end the down time (see on_resolved). */
+		up->expires_ms = 0;
+		up_resolve(x->pw, up);
+	}
+}
+
+static bool addr_allowed(const struct proxy_x *x, const struct net_addr *a)
+{
+	return !x->allow ||
+	       cidr_list_match(x->allow, x->n_allow, (const struct sockaddr *)&a->sa, a->len);
+}
+
+static void on_resolved(void *ctx, int err, const struct sockaddr_storage *addrs,
+			const socklen_t *lens, unsigned n, uint32_t ttl_s);
+
+static int up_resolve(struct proxy_worker *pw, struct upstream *up)
+{
+	if (up->resolving)
+		return 0;
+	if (!pw->dns) {
+		const struct config *cfg = pw->wk->gen->cfg;
+		int r = dns_resolver_new(&pw->wk->loop, cfg->has_resolver ? &cfg->resolver : NULL,
+					 &pw->dns);
+		if (r < 0)
+			return r;
+	}
+	up->resolving = true;
+	int r = dns_resolve(pw->dns, up->host, on_resolved, up);
+	if (r < 0)
+		up->resolving = false;
+	return r;
+}
+
+static void on_resolved(void *ctx, int err, const struct sockaddr_storage *addrs,
+			const socklen_t *lens, unsigned n, uint32_t ttl_s)
+{
+	struct upstream *up = ctx;
+	struct proxy_worker *pw = tls_pw;
+	up->resolving = false;
+	if (err == 0 && n > 0) {
+		struct net_addr fresh[UP_MAX_ADDRS];
+		unsigned m = 0;
+		for (unsigned i = 0; i < n && m < UP_MAX_ADDRS; i++) {
+			struct net_addr *a = &fresh[m++];
+			memset(a, 0, sizeof(*a));
+			memcpy(&a->sa, &addrs[i], lens[i]);
+			a->len = lens[i];
+			a->family = addrs[i].ss_family;
+			a->type = SOCK_STREAM;
+			if (a->family == AF_INET)
+				((struct sockaddr_in *)&a->sa)->sin_port = htons(up->port);
+			else
+				((struct sockaddr_in6 *)&a->sa)->sin6_port = htons(up->port);
+		}
+		if (m != up->n_addrs || memcmp(fresh, up->addrs, m * sizeof(fresh[0])) != 0) {
+			/* New addresses: what failed before says nothing about them. */
+			up->down_until_ms = 0;
+			while (up->idle)
+				pconn_close(up->idle);
+		}
+		memcpy(up->addrs, fresh, m * sizeof(fresh[0]));
+		up->n_addrs = m;
+		up->expires_ms = pw->wk->loop.now_ms + (uint64_t)(ttl_s ? ttl_s : 1) * 1000;
+	} else if (up->n_addrs > 0) {
+		/* Keep the stale addresses a little longer rather than fail everything. */
+		up->expires_ms = pw->wk->loop.now_ms + 1000;
+	} else {
+		up->expires_ms = 0;
+	}
+	/* Wake the waiters; each may free itself, so unhook the whole list first. */
+	struct proxy_x *w = up->waiters;
+	up->waiters = NULL;
+	while (w) {
+		struct proxy_x *next = w->next_waiter;
+		w->next_waiter = NULL;
+		if (up->n_addrs == 0) {
+			log_warning("proxy: cannot resolve %s: %s", up->host,
+				    err ? strerror(-err) : "no address");
+			x_next_upstream(w, 502);
+		} else {
+			x_connect(w);
+		}
+		w = next;
+	}
+}
+
+static int x_connected(struct proxy_x *x)
+{
+	x->state = X_EXCHANGE;
+	timer_arm(&x->pw->wk->loop, &x->pw->t_io, &x->timer);
+	return x_run(x);
+}
+
+/* A new connection to up failed with err (synchronously or as SO_ERROR). */
+static int x_connect_failed(struct proxy_x *x, int err)
+{
+	struct upstream *up = x->cand[x->cur];
+	struct proxy_worker *pw = x->pw;
+	x_release_upstream(x, false);
+	if (up->is_unix && (err == ENOENT || err == ECONNREFUSED || err == EAGAIN) &&
+	    pw->wk->loop.now_ms < x->connect_deadline_ms) {
+		/* Its container is still starting: the socket will appear. */
+		x->retry_pending = true;
+		timer_arm(&pw->wk->loop, &pw->t_retry, &x->timer);
+		return 0;
+	}
+	char a[NET_ADDR_STRLEN];
+	log_warning("proxy: connect to %s: %s", net_addr_format(&up->addrs[0], a, sizeof(a)),
+		    strerror(err));
+	up_failed(x, up);
+	return x_next_upstream(x, 502);
+}
+
+static int x_connect(struct proxy_x *x)
+{
+	struct proxy_worker *pw = x->pw;
+	struct loop *l = &pw->wk->loop;
+	struct upstream *up = x->cand[x->cur];
+
+	if (!up->numeric && (up->n_addrs == 0 || up->expires_ms <= l->now_ms)) {
+		int r = up_resolve(pw, up);
+		if (r < 0) {
+			log_warning("proxy: resolving %s: %s", up->host, strerror(-r));
+			if (up->n_addrs == 0)
+				return x_next_upstream(x, 502);
+		} else {
+			x->state = X_RESOLVE;
+			x->next_waiter = up->waiters;
+			up->waiters = x;
+			if (!timer_armed(&x->timer))
+				timer_arm(l, &pw->t_connect, &x->timer);
+			return 0;
+		}
+	}
+
+	/* {host}: only addresses inside upstream-allow. */
+	unsigned n = up->n_addrs, k = up->next_addr++;
+	const struct net_addr *addr = NULL;
+	for (unsigned i = 0; i < n && !addr; i++)
+		if (addr_allowed(x, &up->addrs[(k + i) % n]))
+			addr = &up->addrs[(k + i) % n];
+	if (!addr)
+		return x_error(x, 403);
+
+	up->last_used_ms = l->now_ms;
+	struct pconn *pc = x->pp ? NULL : pool_take(up);
+	if (pc) {
+		pc->x = x;
+		x->pc = pc;
+		x->reused = true;
+		return x_connected(x);
+	}
+	x->reused = false;
+	int fd = socket(addr->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return x_error(x, 502);
+	if (addr->family != AF_UNIX) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	pc = xcalloc(1, sizeof(*pc));
+	pc->w.fd = fd;
+	pc->w.cb = on_pconn_event;
+	pc->up = up;
+	pc->x = x;
+	pc->timer.cb = on_pconn_idle_timeout;
+	pc->defer.fn = pconn_free;
+	x->pc = pc;
+	if (loop_add(l, &pc->w, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+		close(fd);
+		free(pc);
+		x->pc = NULL;
+		return x_error(x, 502);
+	}
+	int r = connect(fd, (const struct sockaddr *)&addr->sa, addr->len);
+	if (r == 0) {
+		pc->writable = true;
+		return x_connected(x);
+	}
+	if (errno == EINPROGRESS) {
+		x->state = X_CONNECT;
+		if (!timer_armed(&x->timer) || x->timer.list != &pw->t_connect)
+			timer_arm(l, &pw->t_connect, &x->timer);
+		return 0;
+	}
+	return x_connect_failed(x, errno);
+}
+
+static void x_upstream_event(struct proxy_x *x, uint32_t events)
+{
+	if (x->state == X_CONNECT) {
+		if (!x->pc->writable)
+			return;
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(x->pc->w.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err) {
+			x_connect_failed(x, err);
+			return;
+		}
+		x_connected(x);
+		return;
+	}
+	if (x->state == X_EXCHANGE || x->state == X_TUNNEL)
+		x_run(x);
+}
+
+static void on_x_timer(struct loop *l, struct timer *t)
+{
+	struct proxy_x *x = (struct proxy_x *)((char *)t - offsetof(struct proxy_x, timer));
+	if (x->retry_pending) {
+		x->retry_pending = false;
+		x_connect(x);
+		return;
+	}
+	switch (x->state) {
+	case X_RESOLVE:
+	case X_CONNECT:
+		x_unwait(x);
+		x->state = X_CONNECT;
+		if (x->pc)
+			up_failed(x, x->cand[x->cur]);
+		x_next_upstream(x, 504);
+		return;
+	case X_EXCHANGE:
+		x_error(x, 504);
+		return;
+	case X_TUNNEL:
+		x_abort(x);
+		return;
+	}
+}
+
+/* ---- moving bytes ---------------------------------------------------------------------- */
+
+/* Room for n more bytes at the end of rq; compacting it drops what was already sent (after
+ * which the request can no longer be replayed on another connection). */
+static bool rq_room(struct proxy_x *x, size_t n)
+{
+	if (x->rq.len - x->rq_off + n > BODY_ROOM + 64 && x->rq_off < x->rq.len)
+		return false;
+	if (x->rq.len + n > x->rq.max || x->rq_off == x->rq.len) {
+		buf_consume(&x->rq, x->rq_off);
+		if (x->rq_off)
+			x->replay_ok = false;
+		x->rq_off = 0;
+	}
+	return buf_reserve(&x->rq, n) == 0;
+}
+
+static void put_chunk_head(struct buf *b, size_t n)
+{
+	char h[24];
+	int k = snprintf(h, sizeof(h), "%zx\r\n", n);
+	buf_append(b, h, (size_t)k);
+}
+
+/* Client body bytes -> rq, re-framed. 1 progress, 0 blocked, GONE. */
+static int q_fill(struct proxy_x *x)
+{
+	if (x->q_done && x->state != X_TUNNEL)
+		return 0;
+	size_t hl;
+	struct buf *in = http_conn_in(x->c, &hl);
+	int progress = 0;
+	for (;;) {
+		size_t avail = in->len - hl;
+		if (avail == 0) {
+			if (x->c_eof)
+				return progress;
+			int r = http_conn_read(x->c);
+			if (r < 0) {
+				if (x->state == X_TUNNEL) {
+					x->c_eof = true;
+					return 1;
+				}
+				return x_abort(x); /* the client left mid-body */
+			}
+			if (r == 0)
+				return progress;
+			continue;
+		}
+		char *p = in->data + hl;
+		size_t used;
+		switch (x->q_mode) {
+		case B_LENGTH:
+		case B_RAW: {
+			size_t n = avail;
+			if (x->q_mode == B_LENGTH && n > x->q_left)
+				n = (size_t)x->q_left;
+			if (n > BODY_ROOM)
+				n = BODY_ROOM;
+			while (n > 0 && !rq_room(x, n))
+				n /= 2;
+			if (n == 0)
+				return progress;
+			buf_append(&x->rq, p, n);
+			used = n;
+			if (x->q_mode == B_LENGTH) {
+				x->q_left -= n;
+				x->q_done = x->q_left == 0;
+			}
+			break;
+		}
+		case B_CHUNKED: {
+			size_t feed = MIN(avail, (size_t)BODY_ROOM);
+			while (feed > 0 && !rq_room(x, feed + 32))
+				feed /= 2;
+			if (feed == 0)
+				return progress;
+			size_t dlen;
+			ssize_t r = http_chunked_decode(&x->q_ch, p, feed, &dlen);
+			if (r < 0)
+				return x_error(x, 400);
+			if (dlen > 0) {
+				put_chunk_head(&x->rq, dlen);
+				buf_append(&x->rq, p, dlen);
+				buf_append(&x->rq, "\r\n", 2);
+			}
+			used = (size_t)r;
+			if (http_chunked_done(&x->q_ch)) {
+				buf_append(&x->rq, "0\r\n\r\n", 5);
+				x->q_done = true;
+			}
+			break;
+		}
+		default:
+			return progress;
+		}
+		memmove(p, p + used, avail - used);
+		in->len -= used;
+		progress = 1;
+		if (x->q_done && x->state != X_TUNNEL)
+			return progress;
+	}
+}
+
+/* rq -> upstream. */
+static int q_flush(struct proxy_x *x)
+{
+	struct pconn *pc = x->pc;
+	int progress = 0;
+	while (x->rq_off < x->rq.len && pc->writable && !x->q_broken) {
+		ssize_t n = send(pc->w.fd, x->rq.data + x->rq_off, x->rq.len - x->rq_off,
+				 MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				pc->writable = false;
+			else if (errno != EINTR)
+				x->q_broken = true; /* the response (or the EOF) says what happened */
+			break;
+		}
+		x->rq_off += (size_t)n;
+		progress = 1;
+	}
+	if (x->rq_off == x->rq.len && x->got_bytes && x->rq.len) {
+		buf_reset(&x->rq);
+		x->rq_off = 0;
+	}
+	return progress;
+}
+
+/* upstream -> rs. */
+static int r_fill(struct proxy_x *x)
+{
+	struct pconn *pc = x->pc;
+	int progress = 0;
+	while (pc->readable && !x->up_eof && x->rs.len < RS_MAX) {
+		if (buf_reserve(&x->rs, MIN((size_t)16384, RS_MAX - x->rs.len)) < 0)
+			break;
+		size_t space = MIN(buf_space(&x->rs), RS_MAX - x->rs.len);
+		ssize_t n = recv(pc->w.fd, x->rs.data + x->rs.len, space, 0);
+		if (n > 0) {
+			x->rs.len += (size_t)n;
+			x->got_bytes = true;
+			progress = 1;
+			continue;
+		}
+		if (n < 0 && errno == EAGAIN) {
+			pc->readable = false;
+			break;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		x->up_eof = true; /* EOF, or reset */
+		progress = 1;
+	}
+	return progress;
+}
+
+/* Could this request go to another connection? Nothing of a response came, everything sent
+ * is still in rq, and sending it twice is harmless. */
+static bool x_retryable(const struct proxy_x *x)
+{
+	return !x->got_bytes && x->replay_ok && x->rq_off <= x->rq.len && x->co.len == 0 &&
+	       x->idempotent;
+}
+
+static int r_head(struct proxy_x *x)
+{
+	struct proxy_worker *pw = x->pw;
+	struct http_response *resp = &pw->resp;
+	struct http_response_limits lim = {.max_head = RS_MAX, .max_headers = HTTP_MAX_HEADERS_HARD};
+	for (;;) {
+		ssize_t r = x->rs.len ? http_parse_response(x->rs.data, x->rs.len, &lim, resp) : 0;
+		if (r == 0) {
+			if (!x->up_eof)
+				return 0;
+			if (x->rs.len == 0 && x_retryable(x)) {
+				if (x->reused) {
+					/* A pooled connection the upstream had closed: a new one. */
+					x_release_upstream(x, false);
+					x->rq_off = 0;
+					x->up_eof = x->q_broken = false;
+					return x_connect(x);
+				}
+				up_failed(x, x->cand[x->cur]);
+				return x_next_upstream(x, 502);
+			}
+			return x_error(x, 502);
+		}
+		if (r < 0)
+			return x_error(x, 502);
+		int f = http_response_framing(resp, x->method, x->upgrading);
+		if (f < 0 || resp->te_other)
+			return x_error(x, 502);
+		if (http_response_is_interim(resp)) {
+			if (x->version >= 11) {
+				struct http_forward_response_opts o = {0};
+				if (buf_space(&x->co) < (size_t)r + 64 && x->co.len > 0)
+					return 0; /* wait for the client to take what is there */
+				if (http_forward_response(&x->co, resp, &o) < 0)
+					return x_error(x, 502);
+			}
+			buf_consume(&x->rs, (size_t)r);
+			continue;
+		}
+		struct http_forward_response_opts o = {0};
+		x->status = resp->status;
+		x->resp_keep = resp->keep_alive;
+		x->client_close = !http_conn_keep_alive(x->c) || !x->q_done;
+		switch (f) {
+		case HTTP_FRAMING_NONE:
+			x->r_mode = B_NONE;
+			o.content_length = true;
+			break;
+		case HTTP_FRAMING_LENGTH:
+			x->r_mode = B_LENGTH;
+			x->r_left = (uint64_t)resp->content_length;
+			o.content_length = true;
+			break;
+		case HTTP_FRAMING_CHUNKED:
+			x->r_mode = B_CHUNKED;
+			http_chunked_init(&x->r_ch);
+			if (x->version >= 11) {
+				x->r_chunk_out = true;
+				o.chunked = true;
+			} else {
+				x->client_close = true;
+			}
+			break;
+		case HTTP_FRAMING_UNTIL_CLOSE:
+			x->r_mode = B_CLOSE;
+			x->client_close = true;
+			x->resp_keep = false;
+			break;
+		case HTTP_FRAMING_TUNNEL:
+			if (!x->q_done || resp->status != 101)
+				return x_error(x, 502);
+			x->r_mode = B_RAW;
+			x->q_mode = B_RAW;
+			x->state = X_TUNNEL;
+			x->resp_keep = false;
+			break;
+		}
+		o.close = x->client_close;
+		if (http_forward_response(&x->co, resp, &o) < 0)
+			return x_error(x, 502);
+		buf_consume(&x->rs, (size_t)r);
+		x->head_done = true;
+		if (x->r_mode == B_NONE || (x->r_mode == B_LENGTH && x->r_left == 0))
+			x->r_done = true;
+		return 1;
+	}
+}
+
+/* rs -> co: the head, then the body re-framed. */
+static int r_process(struct proxy_x *x)
+{
+	int progress = 0;
+	if (!x->head_done) {
+		int r = r_head(x);
+		if (r <= 0 || !x->head_done)
+			return r;
+		progress = 1;
+	}
+	while (!x->r_done && x->rs.len > 0) {
+		size_t room = CO_MAX - x->co.len;
+		if (room < 64)
+			break;
+		size_t n = MIN(x->rs.len, room - 32), used;
+		switch (x->r_mode) {
+		case B_LENGTH:
+			if (n > x->r_left)
+				n = (size_t)x->r_left;
+			/* fallthrough */
+		case B_CLOSE:
+		case B_RAW:
+			buf_append(&x->co, x->rs.data, n);
+			used = n;
+			x->bytes += n;
+			if (x->r_mode == B_LENGTH) {
+				x->r_left -= n;
+				x->r_done = x->r_left == 0;
+			}
+			break;
+		case B_CHUNKED: {
+			size_t dlen;
+			ssize_t r = http_chunked_decode(&x->r_ch, x->rs.data, n, &dlen);
+			if (r < 0)
+				return x_abort(x);
+			if (dlen > 0) {
+				if (x->r_chunk_out)
+					put_chunk_head(&x->co, dlen);
+				buf_append(&x->co, x->rs.data, dlen);
+				if (x->r_chunk_out)
+					buf_append(&x->co, "\r\n", 2);
+				x->bytes += dlen;
+			}
+			used = (size_t)r;
+			if (http_chunked_done(&x->r_ch)) {
+				if (x->r_chunk_out)
+					buf_append(&x->co, "0\r\n\r\n", 5);
+				x->r_done = true;
+			}
+			break;
+		}
+		default:
+			used = 0;
+			break;
+		}
+		buf_consume(&x->rs, used);
+		progress = 1;
+		if (used == 0)
+			break;
+	}
+	if (!x->r_done && x->up_eof && x->rs.len == 0) {
+		if (x->r_mode == B_CLOSE)
+			x->r_done = true;
+		else if (x->r_mode != B_RAW)
+			return x_abort(x); /* cut short: the client must not take it as complete */
+	}
+	return progress;
+}
+
+/* co -> client. */
+static int c_flush(struct proxy_x *x)
+{
+	int progress = 0;
+	while (x->co_off < x->co.len) {
+		ssize_t n = http_conn_send(x->c, x->co.data + x->co_off, x->co.len - x->co_off);
+		if (n < 0)
+			return x_abort(x);
+		if (n == 0)
+			break;
+		x->co_off += (size_t)n;
+		progress = 1;
+	}
+	if (x->co_off == x->co.len) {
+		buf_reset(&x->co);
+		x->co_off = 0;
+	}
+	return progress;
+}
+
+static int x_check_done(struct proxy_x *x)
+{
+	bool flushed_up = x->rq_off == x->rq.len, flushed_client = x->co.len == 0;
+	if (x->state == X_TUNNEL) {
+		if ((x->c_eof && flushed_up) || (x->up_eof && x->rs.len == 0 && flushed_client) ||
+		    x->q_broken)
+			return x_abort(x);
+		return 0;
+	}
+	if (!x->r_done || !flushed_client)
+		return 0;
+	bool complete = x->q_done && flushed_up && !x->q_broken;
+	bool reuse = complete && x->resp_keep && !x->up_eof && x->rs.len == 0 && !x->pp &&
+		     x->r_mode != B_CLOSE;
+	return x_end(x, reuse, complete && !x->client_close);
+}
+
+static int x_run(struct proxy_x *x)
+{
+	for (;;) {
+		int p = 0, r;
+		if ((r = q_fill(x)) == GONE)
+			return GONE;
+		p |= r;
+		if ((r = q_flush(x)) == GONE)
+			return GONE;
+		p |= r;
+		if ((r = r_fill(x)) == GONE)
+			return GONE;
+		p |= r;
+		if ((r = r_process(x)) == GONE)
+			return GONE;
+		p |= r;
+		if ((r = c_flush(x)) == GONE)
+			return GONE;
+		p |= r;
+		if (x_check_done(x) == GONE)
+			return GONE;
+		if (x->state != X_EXCHANGE && x->state != X_TUNNEL)
+			return 0; /* retrying on another connection */
+		if (!p)
+			return 0;
+		timer_arm(&x->pw->wk->loop, &x->pw->t_io, &x->timer);
+	}
+}
+
+void proxy_client_event(struct proxy_x *x)
+{
+	if (x->state == X_EXCHANGE || x->state == X_TUNNEL)
+		x_run(x);
+}
+
+/* ---- starting -------------------------------------------------------------------------- */
+
+static bool method_idempotent(enum http_method m)
+{
+	switch (m) {
+	case HTTP_M_GET:
+	case HTTP_M_HEAD:
+	case HTTP_M_PUT:
+	case HTTP_M_DELETE:
+	case HTTP_M_OPTIONS:
+	case HTTP_M_TRACE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+void proxy_start(struct http_conn *c, const struct http_request *req,
+		 const struct config_proxy *px)
+{
+	struct worker *wk = http_conn_worker(c);
+	struct proxy_worker *pw = pw_get(wk);
+	const struct config *cfg = wk->gen->cfg;
+	struct proxy_x *x = xcalloc(1, sizeof(*x));
+	x->c = c;
+	x->pw = pw;
+	x->timer.cb = on_x_timer;
+	x->method = req->method_id;
+	x->upgrading = req->upgrade;
+	x->idempotent = method_idempotent(req->method_id);
+	x->version = req->version;
+	x->pp = px->proxy_protocol;
+	x->replay_ok = true;
+	x->state = X_CONNECT;
+	buf_init(&x->rq, cfg->max_header_bytes + 16384 + BODY_ROOM);
+	buf_init(&x->rs, RS_MAX);
+	buf_init(&x->co, CO_MAX);
+	http_conn_set_stream(c, x);
+
+	if (req->method_id == HTTP_M_CONNECT) {
+		x_error(x, 405);
+		return;
+	}
+
+	/* The upstreams it may go to; {host} names one from the request. */
+	for (size_t i = 0; i < px->n_ups; i++) {
+		const struct config_upstream *cu = &px->ups[i];
+		struct upstream *up;
+		if (cu->host_tmpl) {
+			char host[256];
+			if (request_host(req, host, sizeof(host)) < 0 ||
+			    (!strchr(host, ':') && !valid_name(host))) {
+				x_error(x, 400);
+				return;
+			}
+			up = upstream_of_host(pw, host, cu->port);
+			if (!x->allow) {
+				x->allow = xmalloc(px->n_allow * sizeof(*x->allow));
+				memcpy(x->allow, px->allow, px->n_allow * sizeof(*x->allow));
+				x->n_allow = px->n_allow;
+			}
+		} else {
+			up = upstream_of_config(pw, cu);
+		}
+		up->refs++;
+		x->cand[x->n_cand++] = up;
+	}
+
+	/* What goes upstream first: the PROXY header, then the head. */
+	socklen_t plen;
+	const struct sockaddr *peer = http_conn_peer(c, &plen);
+	if (x->pp) {
+		struct sockaddr_storage local;
+		socklen_t llen = sizeof(local);
+		if (getsockname(http_conn_fd(c), (struct sockaddr *)&local, &llen) < 0)
+			llen = 0;
+		char h[PROXYPROTO_ENCODE_MAX];
+		ssize_t n = proxyproto_encode(x->pp, plen ? peer : NULL, plen,
+					      llen ? (struct sockaddr *)&local : NULL, llen, h,
+					      sizeof(h));
+		if (n < 0 || buf_append(&x->rq, h, (size_t)n) < 0) {
+			x_error(x, 500);
+			return;
+		}
+	}
+	struct http_forward_opts fo = {
+		.peer = plen ? peer : NULL,
+		.peer_len = plen,
+		.peer_trusted = plen && cidr_list_match(cfg->trusted_proxies,
+							cfg->n_trusted_proxies, peer, plen),
+		.content_length = req->chunked ? -1 : req->content_length,
+		.chunked = req->chunked,
+		.upgrade = req->upgrade,
+	};
+	int r = http_forward_request(&x->rq, req, &fo);
+	if (r < 0) {
+		x_error(x, r == -EDESTADDRREQ ? 400 : 500);
+		return;
+	}
+	if (req->chunked) {
+		x->q_mode = B_CHUNKED;
+		http_chunked_init(&x->q_ch);
+	} else if (req->content_length > 0) {
+		x->q_mode = B_LENGTH;
+		x->q_left = (uint64_t)req->content_length;
+	} else {
+		x->q_mode = B_NONE;
+		x->q_done = true;
+	}
+
+	/* Round robin over the upstreams that are not down. */
+	x->cur = x->n_cand ? pw->rr++ % x->n_cand : 0;
+	if (!x_pick(x)) {
+		x_error(x, 503);
+		return;
+	}
+	x->connect_deadline_ms = wk->loop.now_ms + cfg->proxy_connect_timeout_ms;
+	x_connect(x);
+}
