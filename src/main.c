@@ -14,6 +14,8 @@
 #include "base/macro.h"
 #include "base/xalloc.h"
 #include "config/config.h"
+#include "confine.h"
+#include "handler/static.h"
 #include "listeners.h"
 #include "log.h"
 #include "sd/notify.h"
@@ -264,6 +266,12 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 		log_lines(LOG_ERR, "", errors.data, errors.len);
 		sd_notify("STATUS=failed to set up sockets");
 		server_gen_free(gen);
+		rc = EXIT_RUNTIME;
+		goto out;
+	}
+
+	static_test_hooks();
+	if (confine_apply(&srv) < 0) {
 		rc = EXIT_RUNTIME;
 		goto out;
 	}

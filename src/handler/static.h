@@ -19,6 +19,12 @@ void static_handle(struct http_conn *c, const struct http_request *req, int root
 /* Content-Type for a file name, by extension; "application/octet-stream" if unknown. */
 const char *mime_type(const char *name, size_t len);
 
+/* Test hook, read once at startup: with FERRY_INSECURE_TEST_BYPASS_PATH_CHECKS=1 in the
+ * environment, static files are opened with a plain openat() of the raw target, skipping
+ * path normalization and RESOLVE_BENEATH, so that a test can show the sandbox alone keeps
+ * files outside the roots out of reach. Logged loudly; never set it in production. */
+void static_test_hooks(void);
+
 extern const char welcome_html[];
 extern const unsigned welcome_html_len;
 
