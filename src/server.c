@@ -123,12 +123,13 @@ static void on_accept_pause_end(struct loop *loop, struct timer *t)
 		lwatch_enable(lw, true);
 }
 
-static void start_conn(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t plen)
+static void start_conn(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t plen,
+		       bool proxy_protocol)
 {
 	if (wk->srv->mode == SERVER_ECHO)
 		echo_conn_start(wk, fd);
 	else
-		http_conn_start(wk, fd, peer, plen);
+		http_conn_start(wk, fd, peer, plen, proxy_protocol);
 }
 
 static void on_accept(struct loop *loop, struct watcher *w, uint32_t events)
@@ -178,7 +179,7 @@ static void on_accept(struct loop *loop, struct watcher *w, uint32_t events)
 			}
 		}
 		atomic_fetch_add_explicit(&srv->accepted, 1, memory_order_relaxed);
-		start_conn(wk, fd, (struct sockaddr *)&peer, plen);
+		start_conn(wk, fd, (struct sockaddr *)&peer, plen, lw->l->proxy_protocol);
 	}
 }
 
@@ -321,7 +322,7 @@ static void *worker_main(void *arg)
 			plen = 0;
 		int fl = fcntl(wk->srv->single_fd, F_GETFL);
 		fcntl(wk->srv->single_fd, F_SETFL, fl | O_NONBLOCK);
-		start_conn(wk, wk->srv->single_fd, (struct sockaddr *)&peer, plen);
+		start_conn(wk, wk->srv->single_fd, (struct sockaddr *)&peer, plen, false);
 		if (wk->n_conns == 0)
 			wk->loop.stop = true;
 	}

@@ -31,6 +31,7 @@ struct listener {
 	char name[256]; /* FileDescriptorName, or "" for bound ones */
 	bool inherited;
 	bool dgram;
+	bool proxy_protocol; /* connections start with a PROXY header */
 };
 
 struct worker;

@@ -575,6 +575,13 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	char e[ECHO_SIZE], key[2 + SD_FDNAME_MAX + NET_ADDR_STRLEN];
 	struct net_addr addr;
 	bool is_addr = net_addr_parse(a->text, &addr) == 0;
+	/* A trailing `proxy-protocol`: connections come from a front proxy that sends one. */
+	size_t nargs = s->n;
+	bool proxy_protocol = false;
+	if (nargs >= 3 && strcmp(s->v[nargs - 1].text, "proxy-protocol") == 0) {
+		proxy_protocol = true;
+		nargs--;
+	}
 
 	/* Datagram addresses (udp:, unixgram:) pass: `ferry echo` serves them, and whether the
 	 * mode can use a socket is listeners.c's to say, for inherited sockets too. */
@@ -608,7 +615,11 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	 * when nothing was passed, and what `ferry units` writes into the socket unit). */
 	struct net_addr fallback;
 	bool has_fallback = false;
-	if (s->n == 3) {
+	if (nargs == 4) {
+		error_arg(p, &s->v[3], "'listen' takes ADDRESS|NAME [ADDRESS] [proxy-protocol]");
+		return -EINVAL;
+	}
+	if (nargs == 3) {
 		const struct arg *b = &s->v[2];
 		if (is_addr) {
 			error_arg(p, a, "'listen %s %s': the first word must be a socket name when an "
@@ -636,6 +647,7 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 		l->addr = fallback;
 		l->has_fallback = true;
 	}
+	l->proxy_protocol = proxy_protocol;
 	l->line = s->v[0].at.line;
 	return 0;
 }
@@ -1112,7 +1124,7 @@ static const struct context site_context = {
 };
 
 static const struct directive top_directives[] = {
-	PLAIN("listen",     1, 2, "ADDRESS|NAME [ADDRESS]", 0, dir_listen),
+	PLAIN("listen",     1, 3, "ADDRESS|NAME [ADDRESS] [proxy-protocol]", 0, dir_listen),
 	PLAIN("access-log", 1, 1, "off|stderr|PATH", DIR_ONCE, dir_access_log),
 	NUMBER("workers", "COUNT|auto", dir_workers, TOP(workers), 1, 1024),
 	COUNT("max-connections",      TOP(max_connections),      1,   1000000),

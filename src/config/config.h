@@ -23,6 +23,7 @@ struct config_listen {
 	bool is_addr; /* spec parses as an address (net/addr.h), else it is a name */
 	struct net_addr addr; /* the parsed address when is_addr or has_fallback */
 	bool has_fallback;    /* `listen NAME ADDRESS`: use addr when nothing is passed as NAME */
+	bool proxy_protocol;  /* `... proxy-protocol`: connections start with a PROXY header */
 	unsigned line;
 };
 

@@ -25,6 +25,8 @@
 #include "http/status.h"
 #include "log.h"
 #include "net/addr.h"
+#include "net/cidr.h"
+#include "net/proxyproto.h"
 #include "server.h"
 
 #define CONN_IN_INITIAL 4096
@@ -32,7 +34,7 @@
 #define CONN_LINGER_MS 2000
 #define CONN_DISCARD_MAX (64ull << 20) /* a larger body for a static file: 413 */
 
-enum conn_state { CS_HEAD, CS_BODY, CS_WRITE, CS_LINGER, CS_PROXY, CS_CLOSED };
+enum conn_state { CS_PPHDR, CS_HEAD, CS_BODY, CS_WRITE, CS_LINGER, CS_PROXY, CS_CLOSED };
 
 struct http_conn {
 	struct watcher w;
@@ -503,6 +505,47 @@ static void process_head(struct http_conn *c)
 	}
 }
 
+#define CONN_PPHDR_MAX 4096 /* PROXY v2 header with TLVs: haproxy sends well under this */
+
+/* A listener with `proxy-protocol`: the connection starts with a PROXY header from the front
+ * proxy, and the address it carries is the client's. Anything else closes the connection. */
+static void process_pphdr(struct http_conn *c)
+{
+	const struct config *cfg = cfg_of(c);
+	if (cfg->n_trusted_proxies &&
+	    !cidr_list_match(cfg->trusted_proxies, cfg->n_trusted_proxies,
+			     (const struct sockaddr *)&c->peer, c->peer_len)) {
+		conn_close(c); /* only a trusted front may say who the client is */
+		return;
+	}
+	for (;;) {
+		if (c->in.len > 0) {
+			struct proxyproto_result res;
+			ssize_t r = proxyproto_decode(c->in.data, c->in.len, CONN_PPHDR_MAX, &res);
+			if (r < 0) {
+				conn_close(c);
+				return;
+			}
+			if (r > 0) {
+				if (res.proxied) {
+					memcpy(&c->peer, &res.src, res.src_len);
+					c->peer_len = res.src_len;
+				}
+				buf_consume(&c->in, (size_t)r);
+				c->state = CS_HEAD;
+				return;
+			}
+		}
+		int f = fill(c, CONN_PPHDR_MAX);
+		if (f < 0 || (f == 0 && c->in.len >= CONN_PPHDR_MAX)) {
+			conn_close(c);
+			return;
+		}
+		if (f == 0)
+			return;
+	}
+}
+
 static void process_body(struct http_conn *c)
 {
 	for (;;) {
@@ -692,6 +735,9 @@ static void conn_process_loop(struct http_conn *c)
 	for (;;) {
 		enum conn_state before = c->state;
 		switch (c->state) {
+		case CS_PPHDR:
+			process_pphdr(c);
+			break;
 		case CS_HEAD:
 			process_head(c);
 			break;
@@ -787,7 +833,8 @@ static void on_stop(struct conn_link *link)
 	conn_process(c);
 }
 
-void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len)
+void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len,
+		     bool proxy_protocol)
 {
 	struct http_conn *c = xcalloc(1, sizeof(*c));
 	c->w.fd = fd;
@@ -795,7 +842,7 @@ void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, soc
 	c->wk = wk;
 	c->timer.cb = on_timeout;
 	c->file_fd = -1;
-	c->state = CS_HEAD;
+	c->state = proxy_protocol ? CS_PPHDR : CS_HEAD;
 	c->link.on_stop = on_stop;
 	if (peer_len > sizeof(c->peer))
 		peer_len = sizeof(c->peer);

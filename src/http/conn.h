@@ -1,6 +1,7 @@
 /* An HTTP/1.1 connection: the request state machine and the response writer.
  *
  *   state     leaves when                          timer
+ *   PPHDR     a PROXY header was read (proxy-protocol listeners only)     header
  *   HEAD      a complete head is parsed            keepalive (empty buffer) / header
  *   BODY      the request body was read (dropped)  body (re-armed on every read)
  *   WRITE     the response was sent                send (re-armed on progress)
@@ -28,8 +29,10 @@ struct worker;
 struct http_conn;
 struct http_request;
 
-/* Take over an accepted (or inherited, connected) socket. */
-void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len);
+/* Take over an accepted (or inherited, connected) socket. proxy_protocol: it comes from a
+ * front proxy that starts with a PROXY protocol header (v1 or v2), which must be there. */
+void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len,
+		     bool proxy_protocol);
 
 /* Status line, Server, Date, and Connection when needed. */
 void http_resp_start(struct http_conn *c, int status);
