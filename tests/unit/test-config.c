@@ -197,7 +197,13 @@ static void test_listen(void)
 		    "t.conf:1:8: 'caf\xc3\xa9' is neither an address nor a socket name (1 to 255 "
 		    "printable ASCII characters, no ':')\n");
 	CHECK(strstr(parse_err("listen\n"), "t.conf:1:1: 'listen' takes") != NULL);
-	CHECK(strstr(parse_err("listen a b c\n"), "t.conf:1:1: 'listen' takes") != NULL);
+	CHECK(strstr(parse_err("listen a b c\n"), "t.conf:1:12: 'listen' takes") != NULL);
+	CHECK(strstr(parse_err("listen a b c d\n"), "t.conf:1:1: 'listen' takes") != NULL);
+	c = parse("listen web 127.0.0.1:8080 proxy-protocol\nlisten 127.0.0.1:81 proxy-protocol\n"
+		  "listen plain\n");
+	CHECK(c && c->n_listens == 3 && c->listens[0].proxy_protocol && c->listens[0].has_fallback &&
+	      c->listens[1].proxy_protocol && c->listens[1].is_addr && !c->listens[2].proxy_protocol);
+	config_free(c);
 	/* NAME ADDRESS: the named sockets, else the address. */
 	c = parse("listen web 127.0.0.1:8080\n");
 	CHECK(c && c->n_listens == 1 && !c->listens[0].is_addr && c->listens[0].has_fallback &&
