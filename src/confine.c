@@ -153,7 +153,8 @@ int confine_apply(struct server *srv)
 		.tcp_connect_ports = p->ports,
 		.n_tcp_connect_ports = p->n_ports,
 		.user = become ? &user : NULL,
-		.flags = ns && strncmp(ns, "vsock:", 6) == 0 ? SANDBOX_VSOCK_CONNECT : 0,
+		.flags = (ns && strncmp(ns, "vsock:", 6) == 0 ? SANDBOX_VSOCK_CONNECT : 0) |
+			 (cfg->sandbox_strict ? SANDBOX_STRICT : 0),
 	};
 	struct sandbox_report rep;
 	int r = sandbox_apply(&spec, &rep);

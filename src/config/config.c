@@ -530,10 +530,12 @@ static int dir_sandbox(struct parser *p, struct scope *sc, const struct directiv
 
 	if (strcmp(a->text, "on") == 0)
 		c->sandbox = true;
+	else if (strcmp(a->text, "strict") == 0)
+		c->sandbox = c->sandbox_strict = true;
 	else if (strcmp(a->text, "off") == 0)
 		c->sandbox = false;
 	else {
-		error_arg(p, a, "'sandbox' takes on or off, not '%s'", echo(a, e));
+		error_arg(p, a, "'sandbox' takes on, strict or off, not '%s'", echo(a, e));
 		return -EINVAL;
 	}
 	return 0;
@@ -1140,7 +1142,7 @@ static const struct directive top_directives[] = {
 	DURATION("shutdown-timeout",  TOP(shutdown_timeout_ms),  0,   DAY_MS),
 	/* 0: never. */
 	DURATION("idle-exit",         TOP(idle_exit_ms),         0,   DAY_MS),
-	PLAIN("sandbox",    1, 1, "on|off",          DIR_ONCE, dir_sandbox),
+	PLAIN("sandbox",    1, 1, "on|strict|off",   DIR_ONCE, dir_sandbox),
 	PLAIN("user",       1, 1, "NAME|UID[:GID]",  DIR_ONCE, dir_user),
 	PLAIN("trusted-proxies", 1, ARGS_UNBOUNDED, "CIDR...", 0, dir_trusted_proxies),
 	PLAIN("resolver",   1, 1, "ADDRESS[:PORT]",  DIR_ONCE, dir_resolver),

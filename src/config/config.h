@@ -110,6 +110,7 @@ struct config {
 	struct net_addr resolver; /* `resolver ADDR`; default: /etc/resolv.conf */
 
 	bool sandbox; /* default on: no_new_privs, Landlock, seccomp after startup */
+	bool sandbox_strict; /* a forbidden syscall kills the process instead of EPERM */
 	char *user;   /* drop to this user when started as root (NULL: stay) */
 
 	struct config_site *sites; /* in file order */
