@@ -57,6 +57,7 @@
 #include <string.h>
 
 #include "http/chunked.h"
+#include "http/fields.h"
 
 enum {
 	S_SIZE_FIRST,
@@ -85,27 +86,6 @@ enum {
 
 #define MAX_SIZE_DIGITS 16
 
-/* Octet classes (RFC 9110 §5.6.2, §5.5): the same sets as the request parser's. */
-enum { C_TCHAR = 1, C_FIELD = 2 };
-#define TF (C_TCHAR | C_FIELD)
-
-/* clang-format off */
-static const unsigned char cls[256] = {
-	['\t'] = C_FIELD,    [' '] = C_FIELD,     ['!'] = TF,          ['"'] = C_FIELD,
-	['#'] = TF,          ['$'] = TF,          ['%'] = TF,          ['&'] = TF,
-	['\''] = TF,         ['('] = C_FIELD,     [')'] = C_FIELD,     ['*'] = TF,
-	['+'] = TF,          [','] = C_FIELD,     ['-'] = TF,          ['.'] = TF,
-	['/'] = C_FIELD,     ['0' ... '9'] = TF,  [':'] = C_FIELD,     [';'] = C_FIELD,
-	['<'] = C_FIELD,     ['='] = C_FIELD,     ['>'] = C_FIELD,     ['?'] = C_FIELD,
-	['@'] = C_FIELD,     ['A' ... 'Z'] = TF,  ['['] = C_FIELD,     ['\\'] = C_FIELD,
-	[']'] = C_FIELD,     ['^'] = TF,          ['_'] = TF,          ['`'] = TF,
-	['a' ... 'z'] = TF,  ['{'] = C_FIELD,     ['|'] = TF,          ['}'] = C_FIELD,
-	['~'] = TF,          [0x80 ... 0xff] = C_FIELD,
-};
-/* clang-format on */
-
-#define CLS(c, m) (cls[(unsigned char)(c)] & (m))
-
 static int hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -130,7 +110,7 @@ bool http_chunked_done(const struct http_chunked *c)
 /* One byte of everything but chunk-data. Returns the next state, S_ERROR on bad syntax. */
 static int step(struct http_chunked *c, char ch)
 {
-	const bool ws = ch == ' ' || ch == '\t';
+	const bool ws = http_fields_is_ows(ch);
 	int s = c->state;
 
 	/* Bound what we read only to throw away: the chunk-ext of one line, and the whole
@@ -172,11 +152,11 @@ static int step(struct http_chunked *c, char ch)
 			return S_EXT_NAME_PRE;
 		return ws ? s : S_ERROR;
 	case S_EXT_NAME_PRE:
-		if (CLS(ch, C_TCHAR))
+		if (http_fields_is_token(ch))
 			return S_EXT_NAME;
 		return ws ? s : S_ERROR;
 	case S_EXT_NAME:
-		if (CLS(ch, C_TCHAR))
+		if (http_fields_is_token(ch))
 			return s;
 		if (ch == '=')
 			return S_EXT_VAL_PRE;
@@ -192,14 +172,14 @@ static int step(struct http_chunked *c, char ch)
 			return S_EXT_NAME_PRE;
 		return ws ? s : S_ERROR;
 	case S_EXT_VAL_PRE:
-		if (CLS(ch, C_TCHAR))
+		if (http_fields_is_token(ch))
 			return S_EXT_VAL;
 		if (ch == '"')
 			return S_EXT_QUOTED;
 		return ws ? s : S_ERROR;
 	case S_EXT_VAL:
 	case S_EXT_POST_QUOTE:
-		if (s == S_EXT_VAL && CLS(ch, C_TCHAR))
+		if (s == S_EXT_VAL && http_fields_is_token(ch))
 			return s;
 		if (ch == ';')
 			return S_EXT_NAME_PRE;
@@ -211,9 +191,9 @@ static int step(struct http_chunked *c, char ch)
 			return S_EXT_POST_QUOTE;
 		if (ch == '\\')
 			return S_EXT_QUOTED_PAIR;
-		return CLS(ch, C_FIELD) ? s : S_ERROR;
+		return http_fields_is_value(ch) ? s : S_ERROR;
 	case S_EXT_QUOTED_PAIR:
-		return CLS(ch, C_FIELD) ? S_EXT_QUOTED : S_ERROR;
+		return http_fields_is_value(ch) ? S_EXT_QUOTED : S_ERROR;
 	case S_SIZE_LF:
 		if (ch != '\n')
 			return S_ERROR;
@@ -234,15 +214,15 @@ static int step(struct http_chunked *c, char ch)
 		 * or the CRLF that ends the body. */
 		if (ch == '\r')
 			return S_FINAL_LF;
-		return CLS(ch, C_TCHAR) ? S_TRAILER_NAME : S_ERROR;
+		return http_fields_is_token(ch) ? S_TRAILER_NAME : S_ERROR;
 	case S_TRAILER_NAME:
 		if (ch == ':')
 			return S_TRAILER_VALUE;
-		return CLS(ch, C_TCHAR) ? s : S_ERROR;
+		return http_fields_is_token(ch) ? s : S_ERROR;
 	case S_TRAILER_VALUE:
 		if (ch == '\r')
 			return S_TRAILER_LF;
-		return CLS(ch, C_FIELD) ? s : S_ERROR;
+		return http_fields_is_value(ch) ? s : S_ERROR;
 	case S_TRAILER_LF:
 		return ch == '\n' ? S_TRAILER_START : S_ERROR;
 	case S_FINAL_LF:

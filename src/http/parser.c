@@ -8,31 +8,30 @@
  * let a recipient either repair or reject (bare LF, obs-fold, whitespace in the request
  * line), we reject. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
 
 #include "base/macro.h"
 #include "base/str.h"
+#include "http/fields.h"
 #include "http/parser.h"
 
 /* RFC 9112 §2.2 asks to ignore "at least one" empty line before the request line (old
  * clients sent a CRLF after a POST body); more than a few is not a client, just noise. */
 #define MAX_LEADING_EMPTY_LINES 4
 
-/* Octet classes, one table lookup per byte. */
+/* Request-target octet classes, one table lookup per byte; tokens and field values are
+ * classed in http/fields.h. */
 enum {
-	C_TCHAR = 1 << 0, /* token (RFC 9110 §5.6.2): field names, methods, codings */
-	C_FIELD = 1 << 1, /* field-value octet: VCHAR, obs-text, SP, HTAB (RFC 9110 §5.5) */
-	C_VCHAR = 1 << 2, /* visible ASCII: what a request-target is scanned over */
-	C_URI = 1 << 3,   /* path/query octet: pchar, "/" and "?", "%" apart (see below) */
-	C_REG = 1 << 4,   /* reg-name octet: unreserved, sub-delims but ",", "%" apart */
-	C_HEX = 1 << 5,
+	C_VCHAR = 1 << 0, /* visible ASCII: what a request-target is scanned over */
+	C_URI = 1 << 1,   /* path/query octet: pchar, "/" and "?", "%" apart (see below) */
+	C_REG = 1 << 2,   /* reg-name octet: unreserved, sub-delims but ",", "%" apart */
+	C_HEX = 1 << 3,
 };
 
-#define FV (C_FIELD | C_VCHAR)        /* visible, nothing more: " < > \ */
-#define TF (C_TCHAR | FV)             /* tchar outside URIs: # % */
-#define SUB (FV | C_URI | C_REG)      /* sub-delims that are no tchar: ( ) ; = */
-#define TSUB (SUB | C_TCHAR)          /* unreserved and tchar sub-delims: ! $ & ' * + - . _ ~ */
+#define PQ (C_VCHAR | C_URI) /* path and query only: , / : ? @ and the raw [ ] ^ ` { | } */
+#define REG (PQ | C_REG)     /* unreserved and sub-delims: also in reg-names */
 
 /* Targets: RFC 3986 allows pchar, "/", "?" and %XX. Browsers (the WHATWG URL standard) send
  * [ ] ^ ` { | } unencoded in paths or queries, so links such as "/img[1].jpg" or "?a[]=1"
@@ -40,56 +39,48 @@ enum {
  */
 /* clang-format off */
 static const unsigned char cls[256] = {
-	['\t'] = C_FIELD,
-	[' '] = C_FIELD,
-	['!'] = TSUB,
-	['"'] = FV,
-	['#'] = TF,
-	['$'] = TSUB,
-	['%'] = TF,
-	['&'] = TSUB,
-	['\''] = TSUB,
-	['('] = SUB,
-	[')'] = SUB,
-	['*'] = TSUB,
-	['+'] = TSUB,
+	['!'] = REG,
+	['"'] = C_VCHAR,
+	['#'] = C_VCHAR,
+	['$'] = REG,
+	['%'] = C_VCHAR,
+	['&'] = REG,
+	['\''] = REG,
+	['('] = REG,
+	[')'] = REG,
+	['*'] = REG,
+	['+'] = REG,
 	/* A sub-delim, but a comma in Host reads as a list of hosts: refused in reg-names. */
-	[','] = FV | C_URI,
-	['-'] = TSUB,
-	['.'] = TSUB,
-	['/'] = FV | C_URI,
-	['0' ... '9'] = TSUB | C_HEX,
-	[':'] = FV | C_URI,
-	[';'] = SUB,
-	['<'] = FV,
-	['='] = SUB,
-	['>'] = FV,
-	['?'] = FV | C_URI,
-	['@'] = FV | C_URI,
-	['A' ... 'F'] = TSUB | C_HEX,
-	['G' ... 'Z'] = TSUB,
-	['['] = FV | C_URI,
-	['\\'] = FV,
-	[']'] = FV | C_URI,
-	['^'] = TF | C_URI,
-	['_'] = TSUB,
-	['`'] = TF | C_URI,
-	['a' ... 'f'] = TSUB | C_HEX,
-	['g' ... 'z'] = TSUB,
-	['{'] = FV | C_URI,
-	['|'] = TF | C_URI,
-	['}'] = FV | C_URI,
-	['~'] = TSUB,
-	[0x80 ... 0xff] = C_FIELD,
+	[','] = PQ,
+	['-'] = REG,
+	['.'] = REG,
+	['/'] = PQ,
+	['0' ... '9'] = REG | C_HEX,
+	[':'] = PQ,
+	[';'] = REG,
+	['<'] = C_VCHAR,
+	['='] = REG,
+	['>'] = C_VCHAR,
+	['?'] = PQ,
+	['@'] = PQ,
+	['A' ... 'F'] = REG | C_HEX,
+	['G' ... 'Z'] = REG,
+	['['] = PQ,
+	['\\'] = C_VCHAR,
+	[']'] = PQ,
+	['^'] = PQ,
+	['_'] = REG,
+	['`'] = PQ,
+	['a' ... 'f'] = REG | C_HEX,
+	['g' ... 'z'] = REG,
+	['{'] = PQ,
+	['|'] = PQ,
+	['}'] = PQ,
+	['~'] = REG,
 };
 /* clang-format on */
 
 #define CLS(c, m) (cls[(unsigned char)(c)] & (m))
-
-static inline bool is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
 
 static inline bool is_digit(char c)
 {
@@ -230,30 +221,11 @@ static enum http_method method_id(const char *m, size_t n)
 	return HTTP_M_OTHER;
 }
 
-/* Next element of a comma-separated list (RFC 9110 §5.6.1), OWS trimmed; an empty value
- * yields one empty element, a trailing comma a final empty one. *pos starts at 0. */
-static bool list_next(const char *v, size_t n, size_t *pos, const char **ret, size_t *ret_len)
-{
-	size_t s = *pos, e;
-	if (s > n)
-		return false;
-	for (e = s; e < n && v[e] != ','; e++)
-		;
-	*pos = e + 1;
-	while (s < e && is_ows(v[s]))
-		s++;
-	while (e > s && is_ows(v[e - 1]))
-		e--;
-	*ret = v + s;
-	*ret_len = e - s;
-	return true;
-}
-
 bool http_list_has_token(const char *value, size_t len, const char *ltoken)
 {
 	const char *e;
 	size_t n, pos = 0;
-	while (list_next(value, len, &pos, &e, &n))
+	while (http_fields_list_next(value, len, &pos, &e, &n))
 		if (str_ieq(e, n, ltoken))
 			return true;
 	return false;
@@ -267,79 +239,12 @@ const struct http_header *http_request_header(const struct http_request *req, co
 	return NULL;
 }
 
-/* Content-Length = 1*DIGIT (RFC 9110 §8.6); a list ("5, 5") or repeated fields only when every
- * value is the same. We also refuse leading zeros ("05"): grammatical, but "0200" is read as
- * octal by some parsers, and no real client sends them. *io is -1 until a value is seen. */
-static int parse_content_length(const char *v, size_t n, int64_t *io)
-{
-	const char *e;
-	size_t len, pos = 0;
-	while (list_next(v, n, &pos, &e, &len)) {
-		int64_t x = 0;
-		if (len == 0 || (len > 1 && e[0] == '0'))
-			return -400;
-		for (size_t i = 0; i < len; i++) {
-			if (!is_digit(e[i]))
-				return -400;
-			if (x > (INT64_MAX - (e[i] - '0')) / 10)
-				return -400;
-			x = x * 10 + (e[i] - '0');
-		}
-		if (*io >= 0 && *io != x)
-			return -400;
-		*io = x;
-	}
-	return 0;
-}
-
-struct te_scan {
-	unsigned n_chunked;
-	bool last_chunked;
-	bool unknown; /* a coding we do not implement: 501 */
-	bool bad;     /* not a transfer-coding list: 400 */
-};
-
-/* Transfer-Encoding = #transfer-coding, over every TE field in order (RFC 9112 §6.1). Empty
- * elements are refused although RFC 9110 §5.6.1 lets lists carry them: on the one field
- * that frames the body, anything unusual is refused rather than interpreted. */
-static void scan_transfer_encoding(const char *v, size_t n, struct te_scan *te)
-{
-	const char *e;
-	size_t len, pos = 0;
-	while (list_next(v, n, &pos, &e, &len)) {
-		size_t k = 0;
-		while (k < len && CLS(e[k], C_TCHAR))
-			k++;
-		if (k == 0) {
-			te->bad = true;
-			continue;
-		}
-		bool chunked = str_ieq(e, k, "chunked");
-		if (k < len) {
-			/* transfer-parameters: "chunked" defines none and RFC 9112 §7 says their
-			 * presence SHOULD be an error; other codings are refused anyway (501). */
-			while (k < len && is_ows(e[k]))
-				k++;
-			if (chunked || k == len || e[k] != ';')
-				te->bad = true;
-		}
-		te->last_chunked = chunked;
-		if (chunked)
-			te->n_chunked++;
-		else
-			te->unknown = true;
-	}
-}
-
 /* The fields that decide framing and routing, checked once the head is complete. */
 static int derive(struct http_request *req, enum target_form form)
 {
 	const struct http_header *host = NULL;
-	struct te_scan te = {0};
-	bool has_te = false, has_upgrade = false;
-	bool conn_close = false, conn_keep_alive = false, conn_upgrade = false;
+	struct http_fields_framing f = HTTP_FIELDS_FRAMING_INIT;
 	bool expect_continue = false, expect_other = false;
-	int64_t cl = -1;
 	const char *e;
 	size_t len, pos;
 
@@ -347,6 +252,8 @@ static int derive(struct http_request *req, enum target_form form)
 		const struct http_header *h = &req->headers[i];
 		const char *v = h->value;
 		size_t n = h->value_len;
+		if (http_fields_framing_add(&f, h->name, h->name_len, v, n) < 0)
+			return -400;
 		switch (h->name_len) {
 		case 4:
 			if (str_ieq(h->name, 4, "host")) {
@@ -359,39 +266,13 @@ static int derive(struct http_request *req, enum target_form form)
 		case 6:
 			if (!str_ieq(h->name, 6, "expect"))
 				break;
-			for (pos = 0; list_next(v, n, &pos, &e, &len);) {
+			for (pos = 0; http_fields_list_next(v, n, &pos, &e, &len);) {
 				if (len == 0)
 					continue;
 				if (str_ieq(e, len, "100-continue"))
 					expect_continue = true;
 				else
 					expect_other = true;
-			}
-			break;
-		case 7:
-			if (str_ieq(h->name, 7, "upgrade"))
-				has_upgrade = true;
-			break;
-		case 10:
-			if (!str_ieq(h->name, 10, "connection"))
-				break;
-			for (pos = 0; list_next(v, n, &pos, &e, &len);) {
-				if (str_ieq(e, len, "close"))
-					conn_close = true;
-				else if (str_ieq(e, len, "keep-alive"))
-					conn_keep_alive = true;
-				else if (str_ieq(e, len, "upgrade"))
-					conn_upgrade = true;
-			}
-			break;
-		case 14:
-			if (str_ieq(h->name, 14, "content-length") && parse_content_length(v, n, &cl) < 0)
-				return -400;
-			break;
-		case 17:
-			if (str_ieq(h->name, 17, "transfer-encoding")) {
-				has_te = true;
-				scan_transfer_encoding(v, n, &te);
 			}
 			break;
 		}
@@ -408,15 +289,16 @@ static int derive(struct http_request *req, enum target_form form)
 			return -400;
 	}
 
-	if (has_te) {
+	if (f.has_te) {
 		/* RFC 9112 §6.1: TE in HTTP/1.0 means faulty framing. TE with Content-Length
 		 * "ought to be handled as an error" (§6.3): the smuggling classic. */
-		if (req->version == 10 || cl >= 0)
+		if (req->version == 10 || f.content_length >= 0)
 			return -400;
-		/* §6.3: chunked not final -> 400; §6.1: chunked at most once. */
-		if (te.bad || !te.last_chunked || te.n_chunked > 1)
+		/* §6.3: chunked not final -> 400; §6.1: chunked at most once. A coding we do
+		 * not implement: 501. */
+		if (f.te_bad || !f.last_chunked || f.n_chunked > 1)
 			return -400;
-		if (te.unknown)
+		if (f.te_other)
 			return -501;
 	}
 
@@ -427,12 +309,12 @@ static int derive(struct http_request *req, enum target_form form)
 
 	req->host = host ? host->value : NULL;
 	req->host_len = host ? host->value_len : 0;
-	req->content_length = cl;
-	req->chunked = has_te;
-	req->keep_alive = !conn_close && (req->version == 11 || conn_keep_alive);
+	req->content_length = f.content_length;
+	req->chunked = f.has_te;
+	req->keep_alive = !f.conn_close && (req->version == 11 || f.conn_keep_alive);
 	req->expect_continue = expect_continue && req->version == 11;
 	/* RFC 9110 §7.8: the "upgrade" option must accompany Upgrade; ignored in HTTP/1.0. */
-	req->upgrade = conn_upgrade && has_upgrade && req->version == 11;
+	req->upgrade = f.conn_upgrade && f.has_upgrade && req->version == 11;
 	return 0;
 }
 
@@ -471,7 +353,7 @@ ssize_t http_parse_request(const char *buf, size_t len, const struct http_limits
 		rl_cut = true;
 	}
 
-	while (p < rl_end && CLS(buf[p], C_TCHAR))
+	while (p < rl_end && http_fields_is_token(buf[p]))
 		p++;
 	if (p == rl_end)
 		return rl_cut ? -400 : more;
@@ -512,62 +394,16 @@ ssize_t http_parse_request(const char *buf, size_t len, const struct http_limits
 	if (form < 0)
 		return form;
 
-	/* field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). A line that does not
-	 * start with a token followed at once by ":" is refused: obs-fold and whitespace after
-	 * the start line (§5.2, §2.2), whitespace before the colon (§5.1), an empty name. */
-	size_t n = 0;
-	for (;;) {
-		if (p >= end)
-			return more;
-		if (buf[p] == '\r') {
-			if (p + 1 >= end)
-				return more;
-			if (buf[p + 1] != '\n')
-				return -400;
-			p += 2;
-			break;
-		}
-		const size_t name = p;
-		while (p < end && CLS(buf[p], C_TCHAR))
-			p++;
-		if (p >= end)
-			return more;
-		if (buf[p] != ':' || p == name)
-			return -400;
-		if (n == max_headers)
-			return -431;
-		const size_t colon = p;
-		for (p++; p < end && is_ows(buf[p]); p++)
-			;
-		const size_t value = p;
-		/* RFC 9110 §5.5: CR, LF and NUL in a value are invalid; so is every other CTL.
-		 * Values are most of a head: four bytes a step while they last. */
-		while (p + 4 <= end && CLS(buf[p], C_FIELD) && CLS(buf[p + 1], C_FIELD) &&
-		       CLS(buf[p + 2], C_FIELD) && CLS(buf[p + 3], C_FIELD))
-			p += 4;
-		while (p < end && CLS(buf[p], C_FIELD))
-			p++;
-		if (p >= end)
-			return more;
-		if (buf[p] != '\r')
-			return -400;
-		if (p + 1 >= end)
-			return more;
-		if (buf[p + 1] != '\n')
-			return -400;
-		size_t value_end = p;
-		while (value_end > value && is_ows(buf[value_end - 1]))
-			value_end--;
-		ret->headers[n].name = buf + name;
-		ret->headers[n].name_len = colon - name;
-		ret->headers[n].value = buf + value;
-		ret->headers[n].value_len = value_end - value;
-		n++;
-		p += 2;
-	}
-	ret->n_headers = n;
+	/* The field lines, as http_fields_parse() reads them: no obs-fold, no whitespace before
+	 * the colon, no CTL in a value. */
+	ssize_t r = http_fields_parse(buf, p, end, ret->headers, max_headers, &ret->n_headers);
+	if (r == 0)
+		return more;
+	if (r < 0)
+		return r == -EMSGSIZE ? -431 : -400;
+	p = (size_t)r;
 
-	int r = derive(ret, (enum target_form)form);
+	r = derive(ret, (enum target_form)form);
 	if (r < 0)
 		return r;
 	return (ssize_t)p;
