@@ -4,7 +4,8 @@
 #   packaging/examples/generate.sh [FERRY] [OUTROOT]
 # With OUTROOT the files go to OUTROOT/EXAMPLE/ instead of next to ferry.conf (the e2e suite
 # uses that to check the committed files are up to date). User-mode examples are generated for
-# the user "test" (HOME=/home/test, uid 1000), as in the demos.
+# the user "test" (HOME=/home/test, uid 1000), as in the demos. The proxy examples' backends
+# (backends/: quadlet files for test's manager) are written by hand, not generated.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ferry=$(realpath "${1:-$here/../../build/ferry}")
@@ -16,6 +17,10 @@ examples=(
 	"static-user            --mode user --quadlet --name static-user"
 	"static-system          --mode system --quadlet --name static-system"
 	"static-system-as-user  --mode system-as=test:1000 --podman-run --name static-system-as-user"
+	"proxy-network          --mode system-as=test:1000 --podman-run --name proxy-network --network systemd-proxy-net"
+	"proxy-unix             --mode system-as=test:1000 --podman-run --name proxy-unix"
+	"proxy-one              --mode user --quadlet --name proxy-one --network proxy-one.network"
+	"proxy-any              --mode user --quadlet --name proxy-any --network mynet.network"
 )
 
 for e in "${examples[@]}"; do

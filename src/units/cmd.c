@@ -22,15 +22,16 @@
 const char units_usage[] =
 	"Usage: ferry units --config FILE [--mode user|system|system-as=USER[:UID]]\n"
 	"                   [--quadlet|--podman-run|--kube] [--image REF] [--name NAME]\n"
-	"                   [--echo] [--listen ADDR]... [--config-path PATH]\n"
+	"                   [--echo] [--listen ADDR]... [--network NAME] [--config-path PATH]\n"
 	"                   [--out DIR | --install]\n"
 	"\n"
 	"Write the systemd units that run ferry in a Podman container, socket-activated:\n"
 	"NAME.socket with one ListenStream=/ListenDatagram= per 'listen ADDRESS' line of the\n"
 	"config, and NAME.container (quadlet) or NAME.service (podman run). The container\n"
 	"runs with --network=none, --read-only, as uid 65534, with the config and the\n"
-	"document roots bind-mounted read-only. Without --out or --install the files are\n"
-	"printed.\n"
+	"document roots bind-mounted read-only. A proxy upstream reached over TCP needs a\n"
+	"network (--network NAME); for a Unix-socket upstream the socket's directory is\n"
+	"bind-mounted read-write. Without --out or --install the files are printed.\n"
 	"\n"
 	"  -c, --config FILE     the ferry.conf to serve (read now, mounted at run time)\n"
 	"  -m, --mode MODE       user: rootless Podman in the user's manager (default);\n"
@@ -44,6 +45,9 @@ const char units_usage[] =
 	"  -n, --name NAME       base name of the units (default ferry)\n"
 	"      --echo            run `ferry echo` instead of `ferry serve`\n"
 	"  -l, --listen ADDR     another socket, besides the config's listen lines\n"
+	"  -N, --network NAME    the Podman network of the proxy's TCP upstreams (required\n"
+	"                        when there are any; else none); with --quadlet, NAME.network\n"
+	"                        is a quadlet .network unit\n"
 	"      --config-path P   where the units read the config (default /etc/ferry/NAME.conf,\n"
 	"                        user mode ~/.config/ferry/NAME.conf)\n"
 	"  -o, --out DIR         write the files into DIR\n"
@@ -142,6 +146,8 @@ static void make_cmdline(struct buf *b, const char *config, const struct units_o
 		cmdline_add(b, "--echo", NULL);
 	for (size_t i = 0; i < o->n_listen; i++)
 		cmdline_add(b, "--listen", o->listen[i]);
+	if (o->network)
+		cmdline_add(b, "--network", o->network);
 	if (o->config_path)
 		cmdline_add(b, "--config-path", o->config_path);
 	(void)buf_cstr(b);
@@ -159,6 +165,7 @@ int units_cmd(int argc, char **argv)
 		{"name", required_argument, NULL, 'n'},
 		{"echo", no_argument, NULL, OPT_ECHO},
 		{"listen", required_argument, NULL, 'l'},
+		{"network", required_argument, NULL, 'N'},
 		{"config-path", required_argument, NULL, OPT_CONFIG_PATH},
 		{"out", required_argument, NULL, 'o'},
 		{"install", no_argument, NULL, OPT_INSTALL},
@@ -179,7 +186,7 @@ int units_cmd(int argc, char **argv)
 
 	optind = 1;
 	opterr = 1;
-	while ((ch = getopt_long(argc, argv, "c:m:i:n:l:o:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:m:i:n:l:N:o:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config = optarg;
@@ -210,6 +217,9 @@ int units_cmd(int argc, char **argv)
 			listen = xrealloc(listen, (o.n_listen + 1) * sizeof(*listen));
 			listen[o.n_listen++] = optarg;
 			o.listen = listen;
+			break;
+		case 'N':
+			o.network = optarg;
 			break;
 		case OPT_CONFIG_PATH:
 			o.config_path = optarg;

@@ -3,8 +3,12 @@
  * Kubernetes Pod for `podman kube play`). Pure: text in, text out; see units.h.
  *
  * The container always gets the same shape, whatever the mode:
- *   --network=none     ferry serves sockets systemd opened; nothing else needs the network
- *                      (until the reverse proxy has upstreams: see units_need_network())
+ *   --network=none     ferry serves sockets systemd opened; nothing else needs the network,
+ *                      unless a `proxy` upstream is reached over TCP (a name, an address or
+ *                      {host}): then --network=NAME, the Podman network of the upstreams
+ *                      (`ferry units --network NAME`, required then: collect_upstreams())
+ *   Unix upstreams     the socket's directory bind-mounted read-write at the same path
+ *                      (connect(2) needs write permission on the socket); no network
  *   --read-only, --user=65534:65534, no-new-privileges
  *   the config         bind-mounted read-only at /etc/ferry/ferry.conf
  *   document roots     bind-mounted read-only at the same path (the config names them)
@@ -68,6 +72,13 @@ struct gen {
 	char cid[128]; /* the cidfile, as written in the units */
 	char run[64];  /* the runtime dir of the user that runs Podman, for system-as */
 	unsigned stop_s;
+	/* The network the container joins: NULL for --network=none. A TCP upstream needs one
+	 * (net_why names the first, for messages); --network gives it. */
+	const char *network;
+	const struct config_upstream *net_why;
+	unsigned net_why_line;
+	char **unix_dirs; /* directories of Unix-socket upstreams (mounted read-write) */
+	size_t n_unix_dirs;
 };
 
 static void diag(struct gen *g, bool error, const char *fmt, ...) _printf_(3, 4);
@@ -106,14 +117,6 @@ const char *units_image(const struct units_opts *o)
 static const char *podman(const struct gen *g)
 {
 	return g->o->podman ? g->o->podman : DEFAULT_PODMAN;
-}
-
-bool units_need_network(const struct config *cfg);
-/* No upstreams yet: ferry only serves the sockets it is given. The reverse proxy will answer
- * true here when an upstream is reached over TCP (a Unix-socket upstream needs no network). */
-bool units_need_network(const struct config *cfg)
-{
-	return false;
 }
 
 /* --- Escaping ------------------------------------------------------------------------------
@@ -331,6 +334,99 @@ static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 	}
 }
 
+/* The proxy upstreams decide the container's network: a Unix socket is reached through a
+ * bind mount of its directory (the container keeps --network=none); anything over TCP (a
+ * name, an address, {host}) needs the Podman network the upstreams are on. */
+static void add_upstream(struct gen *g, const struct config_upstream *up, unsigned line)
+{
+	const char *cfgname = g->cfg->path ? g->cfg->path : "config";
+	if (!up->is_unix) {
+		if (!g->net_why) {
+			g->net_why = up;
+			g->net_why_line = line;
+		}
+		return;
+	}
+	const char *p = up->spec + STRLEN("unix:");
+	if (p[0] != '/') {
+		/* an abstract socket lives in a network namespace, and the container has its own */
+		diag(g, true, "%s:%u: proxy %s: an abstract socket cannot be reached from a "
+			      "container with a network namespace of its own: use a socket path",
+		     cfgname, line, up->spec);
+		return;
+	}
+	const char *slash = strrchr(p, '/');
+	char *dir = xstrndup(p, slash != p ? (size_t)(slash - p) : 1);
+	for (size_t i = 0; i < g->n_unix_dirs; i++)
+		if (!strcmp(g->unix_dirs[i], dir)) {
+			free(dir);
+			return;
+		}
+	check_path(g, "proxy socket directory", dir);
+	if (!strcmp(dir, "/")) {
+		diag(g, true, "%s:%u: proxy %s: put the socket in a directory of its own, which "
+			      "the container can mount", cfgname, line, up->spec);
+		free(dir);
+		return;
+	}
+	g->unix_dirs = xrealloc(g->unix_dirs, (g->n_unix_dirs + 1) * sizeof(*g->unix_dirs));
+	g->unix_dirs[g->n_unix_dirs++] = dir;
+	add_mount(g, dir, false, dir, true, true, false);
+}
+
+static void add_proxy(struct gen *g, const struct config_proxy *p)
+{
+	for (size_t i = 0; i < p->n_ups; i++)
+		add_upstream(g, &p->ups[i], p->line);
+}
+
+static void collect_upstreams(struct gen *g)
+{
+	const struct config *cfg = g->cfg;
+	const char *net = g->o->network;
+	if (net && !strcmp(net, "none"))
+		net = NULL;
+	if (g->o->echo)
+		return; /* ferry echo proxies nothing */
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		add_proxy(g, &cfg->sites[i].proxy);
+		for (size_t k = 0; k < cfg->sites[i].n_paths; k++)
+			add_proxy(g, &cfg->sites[i].paths[k].proxy);
+	}
+	if (g->n_unix_dirs)
+		diag(g, false, "proxy unix:%s/...: the container connects as uid %s, which needs "
+			       "write permission on the socket: run the backend as the same user "
+			       "(podman run --user %s:%s) or make the socket writable for it",
+		     g->unix_dirs[0], CONTAINER_USER, CONTAINER_USER, CONTAINER_USER);
+	if (!g->net_why) {
+		if (net)
+			diag(g, false, "--network %s: no proxy upstream is reached over TCP; the "
+				       "container joins the network anyway",
+			     net);
+		g->network = net;
+		return;
+	}
+	const char *cfgname = cfg->path ? cfg->path : "config";
+	if (!net) {
+		if (g->o->flavor == UNITS_KUBE) {
+			diag(g, false, "%s:%u: proxy %s: the pod must be on the upstreams' network: "
+				       "podman kube play --network NAME (or ferry units --network NAME, "
+				       "which notes it in the file)",
+			     cfgname, g->net_why_line, g->net_why->spec);
+			return;
+		}
+		diag(g, true, "%s:%u: proxy %s: this upstream is reached over TCP, so the container "
+			      "needs a network (with none, ferry's container has only loopback): pass "
+			      "--network NAME, the Podman network the upstreams are on (podman network "
+			      "create --internal NAME%s)",
+		     cfgname, g->net_why_line, g->net_why->spec,
+		     g->o->flavor == UNITS_QUADLET ? ", or a quadlet NAME.network: --network NAME.network"
+						   : "");
+		return;
+	}
+	g->network = net;
+}
+
 /* --- Pieces shared by every file ---------------------------------------------------------- */
 
 static void header(const struct gen *g, struct buf *b, const char *file, const char *what)
@@ -391,11 +487,39 @@ static void service_hardening(const struct gen *g, struct buf *b)
 		    g->o->user, g->o->user, podman(g));
 	out(b, "# Hardening for podman, conmon and the OCI runtime (the container inherits it).\n"
 	       "NoNewPrivileges=yes\n");
-	if (!units_need_network(g->cfg))
+	if (!g->network)
 		out(b, "# With --network=none, Unix and netlink sockets are all they create, and one\n"
 		       "# AF_INET socket: crun brings the container's loopback up with it. ferry only\n"
-		       "# uses the sockets systemd passed.\n"
-		       "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET\n");
+		       "# uses the sockets systemd passed%s.\n"
+		       "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET\n",
+		    g->n_unix_dirs ? " and its upstreams' Unix sockets" : "");
+	else
+		out(b, "# The container joins the network %s: Podman's network helpers (netavark,\n"
+		       "# aardvark-dns, pasta or slirp4netns) and ferry's upstream connections need\n"
+		       "# IPv4 and IPv6 sockets too.\n"
+		       "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6\n",
+		    g->network);
+}
+
+/* Why the container has the network it has (a comment before Network= or ExecStart=). */
+static void network_comment(const struct gen *g, struct buf *b)
+{
+	if (!g->network && !g->n_unix_dirs)
+		out(b, "# ferry serves the sockets systemd passes: the container needs no network.\n");
+	else if (!g->network)
+		out(b, "# ferry serves the sockets systemd passes and reaches its upstreams over Unix\n"
+		       "# sockets: the container needs no network.\n");
+	else if (g->net_why)
+		out(b, "# proxy %s: the container joins the Podman network of the upstreams.\n",
+		    g->net_why->spec);
+	else
+		out(b, "# --network: the container joins this Podman network.\n");
+}
+
+/* none, or the network's name (quadlet: NAME.network for a quadlet .network unit). */
+static void put_network(const struct gen *g, struct buf *b, enum ctx c)
+{
+	put_esc(b, c, g->network ? g->network : "none");
 }
 
 static void service_stop(const struct gen *g, struct buf *b)
@@ -517,9 +641,10 @@ static void gen_container(const struct gen *g, struct buf *b)
 	       "Pull=never\n"
 	       "Exec=%s\n",
 	    ferry_cmd(g));
-	if (!units_need_network(g->cfg))
-		out(b, "# ferry serves the sockets systemd passes: the container needs no network.\n"
-		       "Network=none\n");
+	network_comment(g, b);
+	out(b, "Network=");
+	put_network(g, b, CTX_UNIT);
+	out(b, "\n");
 	out(b, "# ferry sends READY=1 itself once it serves every socket.\n"
 	       "Notify=true\n"
 	       "ReadOnly=true\n"
@@ -533,10 +658,16 @@ static void gen_container(const struct gen *g, struct buf *b)
 		out(b, "\n");
 	}
 	out(b, "StopTimeout=%u\n", g->stop_s);
-	if (!units_need_network(g->cfg))
+	if (!g->network)
 		out(b, "\n[Quadlet]\n"
 		       "# No network: do not wait for network-online.target (the user's manager would\n"
 		       "# wait for the system's, which nothing may start).\n"
+		       "DefaultDependencies=false\n");
+	else if (g->o->mode == UNITS_USER)
+		out(b, "\n[Quadlet]\n"
+		       "# The upstreams are containers on a Podman network, which needs no host network:\n"
+		       "# do not wait for network-online.target (the user's manager would wait for the\n"
+		       "# system's, which nothing may start). Network=NAME.network still pulls in its unit.\n"
 		       "DefaultDependencies=false\n");
 
 	out(b, "\n[Service]\n");
@@ -592,6 +723,10 @@ static void gen_service(const struct gen *g, struct buf *b)
 	    g->name);
 	unit_needs_sockets(g, b);
 	unit_needs_user(g, b);
+	if (g->network && g->o->mode != UNITS_USER)
+		out(b, "# The container has a network: start once the host's is up.\n"
+		       "Wants=network-online.target\n"
+		       "After=network-online.target\n");
 	out(b, "RequiresMountsFor=%s/containers\n\n", g->run);
 
 	out(b, "[Service]\n");
@@ -604,6 +739,7 @@ static void gen_service(const struct gen *g, struct buf *b)
 	       "Delegate=yes\n"
 	       "KillMode=mixed\n"
 	       "SyslogIdentifier=%%N\n");
+	network_comment(g, b);
 	out(b, "ExecStart=%s run \\\n"
 	       "\t--name=systemd-%%N \\\n"
 	       "\t--cidfile=%s \\\n"
@@ -614,8 +750,9 @@ static void gen_service(const struct gen *g, struct buf *b)
 	       "\t--sdnotify=container \\\n"
 	       "\t--pull=never \\\n",
 	    podman(g), g->cid);
-	if (!units_need_network(g->cfg))
-		out(b, "\t--network=none \\\n");
+	out(b, "\t--network=");
+	put_network(g, b, CTX_EXEC);
+	out(b, " \\\n");
 	out(b, "\t--read-only \\\n"
 	       "\t--user=" CONTAINER_USER ":" CONTAINER_USER " \\\n"
 	       "\t--security-opt=no-new-privileges \\\n"
@@ -656,6 +793,16 @@ static void gen_kube(const struct gen *g, struct buf *b)
 	       "# No socket activation here: ferry binds its own ports inside the pod and Podman\n"
 	       "# publishes them (hostPort). ferry binds every address of the pod; hostIP says\n"
 	       "# which host address the port is published on.\n");
+	if (g->network) {
+		out(b, "# The proxy's upstreams are on the Podman network %s: play it there:\n"
+		       "#   podman kube play --network ",
+		    g->network);
+		put_esc(b, CTX_YAML, g->network);
+		out(b, " %s.yaml\n", g->name);
+	} else if (g->n_unix_dirs) {
+		out(b, "# The proxy reaches its upstreams over Unix sockets: podman kube play\n"
+		       "# --network none works too.\n");
+	}
 	out(b, "apiVersion: v1\n"
 	       "kind: Pod\n"
 	       "metadata:\n"
@@ -773,8 +920,35 @@ static void check_opts(struct gen *g)
 		check_path(g, "--config-path", o->config_path);
 	if (o->podman && !path_ok(o->podman))
 		diag(g, true, "--podman '%s': not an absolute path", o->podman);
+	if (o->network) {
+		const char *n = o->network;
+		size_t len = strlen(n);
+		bool unit = len > 8 && !strcmp(n + len - 8, ".network");
+		if (!word_ok(n, "_.-", 255))
+			diag(g, true, "--network '%s': not a Podman network name", n);
+		else if (unit && o->flavor != UNITS_QUADLET)
+			diag(g, true, "--network %s: a quadlet .network unit works with --quadlet only; "
+				      "give the Podman network's name (quadlet names it systemd-%.*s "
+				      "unless NetworkName= says otherwise)",
+			     n, (int)(len - 8), n);
+		else if (unit && o->mode == UNITS_SYSTEM_AS)
+			diag(g, true, "--network %s: with --mode system-as=%s the network must be %s's, "
+				      "not the system's: create it in %s's manager (a .network unit there "
+				      "makes systemd-%.*s) and give that name",
+			     n, o->user ? o->user : "", o->user ? o->user : "",
+			     o->user ? o->user : "", (int)(len - 8), n);
+	}
 	if (o->flavor == UNITS_KUBE && o->mode == UNITS_USER && !o->home && !o->config_path)
 		diag(g, true, "--kube needs the home directory or --config-path in user mode");
+}
+
+static void gen_free(struct gen *g)
+{
+	for (size_t i = 0; i < g->n_unix_dirs; i++)
+		free(g->unix_dirs[i]);
+	free(g->unix_dirs);
+	free(g->mounts);
+	free(g->log_dir);
 }
 
 int units_generate(const struct config *cfg, const struct units_opts *o, struct units *ret,
@@ -797,6 +971,7 @@ int units_generate(const struct config *cfg, const struct units_opts *o, struct 
 	else
 		snprintf(u.config_path, sizeof(u.config_path), "/etc/ferry/%s.conf", g.name);
 	collect_mounts(&g, in_home ? home_rel : u.config_path, in_home);
+	collect_upstreams(&g);
 
 	if (o->mode == UNITS_SYSTEM_AS) {
 		snprintf(g.run, sizeof(g.run), "/run/user/%u", (unsigned)o->uid);
@@ -838,13 +1013,11 @@ int units_generate(const struct config *cfg, const struct units_opts *o, struct 
 			goto fail;
 		}
 	}
-	free(g.mounts);
-	free(g.log_dir);
+	gen_free(&g);
 	*ret = u;
 	return 0;
 fail:
-	free(g.mounts);
-	free(g.log_dir);
+	gen_free(&g);
 	units_free(&u);
 	return -EINVAL;
 }

@@ -62,6 +62,10 @@ struct units_opts {
 	 * lines: `ferry units --listen`. */
 	char *const *listen;
 	size_t n_listen;
+	/* The Podman network the container joins, for proxy upstreams reached over TCP (required
+	 * then; NULL or "none": --network=none). With UNITS_QUADLET, NAME.network names a
+	 * quadlet .network unit. */
+	const char *network;
 	const char *podman;  /* default "/usr/bin/podman" */
 	const char *cmdline; /* how the files were generated, quoted in their header; may be NULL */
 };

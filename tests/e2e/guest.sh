@@ -1,9 +1,12 @@
 #!/bin/bash
 # Runs inside the booted trixie guest (nspawn.sh copies it to /var/tmp/ferry-e2e and runs it
 # with nsenter): one example, one variant, end to end under systemd 257 and Podman 5.
-#   guest.sh EXAMPLE MODE FLAVOR CHECK
+#   guest.sh EXAMPLE MODE FLAVOR CHECK [FERRY_UNITS_ARG...]
 #     MODE    user | system | system-as=test       FLAVOR  quadlet | podman-run
-#     CHECK   http:PORT:BODY | echo
+#     CHECK   http:PORT:BODY | echo | hosts:PORT:HOST=BODY,HOST=BODY...
+# An example with backends/ (the proxies) gets them first, as test's quadlet services: each
+# Volume=%h/DIR:...:ro is a site saying "hello CONTAINERNAME", each Volume=%h/DIR:...:rw a
+# directory chowned to the container's uid 65534 (podman unshare chown).
 # Prints "ok - x" / "not ok - x" / "# note" lines; the host numbers them (TAP).
 # Steps: ferry units --install, quadlet -dryrun + systemd-analyze verify, daemon-reload, start
 # the socket, first request, the service is active with conmon as MainPID, a second request
@@ -12,6 +15,8 @@
 set -u
 E=/var/tmp/ferry-e2e
 example=$1 mode=$2 flavor=$3 chk=$4
+shift 4
+extra=("$@")
 name=$example
 tag="$example ($mode, $flavor)"
 uid=1000
@@ -56,6 +61,15 @@ request() {
 		got=$(curl -sS --max-time 30 "http://127.0.0.1:$port/" 2>&1)
 		[ "$got" = "$body" ] || { echo "got: $got"; return 1; }
 		;;
+	hosts:*)
+		local rest=${chk#hosts:} port pair got
+		port=${rest%%:*}
+		IFS=, read -r -a pairs <<<"${rest#*:}"
+		for pair in "${pairs[@]}"; do
+			got=$(curl -sS --max-time 30 -H "Host: ${pair%%=*}" "http://127.0.0.1:$port/" 2>&1)
+			[ "$got" = "${pair#*=}" ] || { echo "Host ${pair%%=*}: got: $got"; return 1; }
+		done
+		;;
 	echo)
 		local got
 		got=$(echo "hello $1" | timeout 30 socat - tcp4:127.0.0.1:3000 2>&1)
@@ -79,13 +93,70 @@ cleanup() {
 	sc reset-failed "$name.service" "$name.socket" >/dev/null 2>&1
 }
 
+# The backends, as test's user services (the proxy examples).
+bdir=$E/examples/$example/backends
+buser() { runuser -u test -- env HOME=/home/test XDG_RUNTIME_DIR=/run/user/$uid \
+	DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/$uid/bus "$@"; }
+backends_down() {
+	[ -d "$bdir" ] || return 0
+	local f
+	for f in "$bdir"/*.container; do
+		buser systemctl --user stop "$(basename "$f" .container).service" >/dev/null 2>&1
+	done
+	for f in "$bdir"/*.network; do
+		buser systemctl --user stop "$(basename "$f" .network)-network.service" >/dev/null 2>&1
+		buser systemd-run --user --wait --pipe --quiet podman network rm -f \
+			"systemd-$(basename "$f" .network)" >/dev/null 2>&1
+	done
+	for f in "$bdir"/*; do rm -f "/home/test/.config/containers/systemd/$(basename "$f")"; done
+	buser systemctl --user daemon-reload >/dev/null 2>&1
+	buser systemctl --user reset-failed >/dev/null 2>&1
+	for f in "$bdir"/*.container; do
+		sed -n 's|^Volume=%h/\([^:]*\):.*|\1|p' "$f" | while read -r d; do
+			buser systemd-run --user --wait --pipe --quiet podman unshare rm -rf \
+				"/home/test/$d" >/dev/null 2>&1
+		done
+	done
+}
+backends_up() {
+	[ -d "$bdir" ] || return 0
+	local f d cname units=() out
+	buser mkdir -p /home/test/.config/containers/systemd
+	for f in "$bdir"/*; do
+		install -o test -m 0644 "$f" /home/test/.config/containers/systemd/
+	done
+	for f in "$bdir"/*.container; do
+		cname=$(sed -n 's/^ContainerName=//p' "$f")
+		units+=("$(basename "$f" .container).service")
+		sed -n 's|^Volume=%h/\([^:]*\):[^:]*:ro.*|\1|p' "$f" | while read -r d; do
+			buser sh -c "mkdir -p ~/$d && echo 'hello $cname' >~/$d/index.html && chmod -R a+rX ~/$d"
+		done
+		sed -n 's|^Volume=%h/\([^:]*\):[^:]*:rw.*|\1|p' "$f" | while read -r d; do
+			buser mkdir -p "/home/test/$d"
+			buser systemd-run --user --wait --pipe --quiet podman unshare chown 65534:65534 "/home/test/$d"
+		done
+	done
+	chmod a+x /home/test
+	buser systemctl --user daemon-reload
+	if out=$(buser systemctl --user start "${units[@]}" 2>&1); then
+		ok "backends ${units[*]} started (test's quadlet services)"
+	else
+		not_ok "backends ${units[*]} started (test's quadlet services)" "$out" \
+			"$(journalctl _UID=$uid -n 10 --no-pager -o cat)"
+	fi
+}
+
 cleanup
-args=(--config "$E/examples/$example/ferry.conf" --mode "$mode" "--$flavor" --name "$name")
+backends_down
+backends_up
+args=(--config "$E/examples/$example/ferry.conf" --mode "$mode" "--$flavor" --name "$name"
+	"${extra[@]}")
 [ "$chk" = echo ] && args+=(--echo)
 if out=$(cd "$E/examples/$example" && run_units "$E/ferry" units "${args[@]}" --install 2>&1); then
 	ok "ferry units --install"
 else
 	not_ok "ferry units --install" "$out"
+	backends_down
 	exit 0
 fi
 
@@ -112,12 +183,14 @@ if [ $? -eq 0 ] && [ -z "$out" ]; then ok "systemd-analyze verify"; else
 if out=$(sc start "$name.socket" 2>&1); then ok "start $name.socket"; else
 	not_ok "start $name.socket" "$out" "$(sc status "$name.socket" --no-pager 2>&1 | tail -5)"
 	cleanup
+	backends_down
 	exit 0
 fi
 
 if out=$(request 1); then ok "first request"; else
 	not_ok "first request" "$out" "$(journal "$name.service" | tail -8)"
 	cleanup
+	backends_down
 	exit 0
 fi
 
@@ -175,3 +248,4 @@ else
 		"$(journal "$name.service" | tail -5)"
 fi
 cleanup
+backends_down

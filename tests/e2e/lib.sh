@@ -83,15 +83,20 @@ need() {
 }
 
 # A private Podman store under $E2E_TMP, with runc and rlimits runc accepts (MACHINE-NOTES:
-# crun fails on this host's hybrid cgroups, runc refuses Podman's default rlimits).
+# crun fails on this host's hybrid cgroups, runc refuses Podman's default rlimits). Networks
+# (the proxy tests) are netavark's, defined in the private store too, not in /etc/containers.
 setup_podman() {
 	mkdir -p "$E2E_TMP/podman"
-	cat >"$E2E_TMP/podman/containers.conf" <<'CONF'
+	cat >"$E2E_TMP/podman/containers.conf" <<CONF
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 [engine]
 runtime = "runc"
+[network]
+network_backend = "netavark"
+network_config_dir = "$E2E_TMP/podman/networks"
 CONF
+	mkdir -p "$E2E_TMP/podman/networks"
 	export CONTAINERS_CONF="$E2E_TMP/podman/containers.conf"
 	PODMAN="podman --root $E2E_TMP/podman/root --runroot $E2E_TMP/podman/run"
 	# `podman run` does not take default_ulimits from that file here: pass them too.

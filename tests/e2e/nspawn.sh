@@ -5,16 +5,28 @@
 # and removed again at the end. The rootfs is cached in $FERRY_E2E_CACHE (default
 # /var/cache/ferry-e2e): about 60 s the first time, a few seconds after.
 # Every example runs through tests/e2e/guest.sh inside the guest, rootful, rootless (user
-# service with linger) and system-with-User=.
+# service with linger) and system-with-User=; the proxy examples with their backends.
 
 NSPAWN_STAMP=.ferry-e2e-rootfs-v1
-NSPAWN_PKGS=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,podman,crun,conmon,uidmap,passt,catatonit,curl,ca-certificates,procps,socat
+NSPAWN_PKGS=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,podman,crun,conmon,uidmap,passt,catatonit,curl,ca-certificates,procps,socat,aardvark-dns
 
 # The rootfs, built once: debootstrap, then a user "test" (uid 1000, subuids, linger),
 # Podman without pids limits (the guest's cgroup has no controllers).
 nspawn_rootfs() {
 	local cache=$1 tmp=$1/rootfs.tmp
-	[ -e "$cache/rootfs/$NSPAWN_STAMP" ] && return 0
+	if [ -e "$cache/rootfs/$NSPAWN_STAMP" ]; then
+		# Caches from before the proxy examples lack aardvark-dns (container names on
+		# Podman networks): add it.
+		[ -x "$cache/rootfs/usr/lib/podman/aardvark-dns" ] && return 0
+		note "adding aardvark-dns to the cached rootfs"
+		chroot "$cache/rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends aardvark-dns >"$cache/apt.log" 2>&1 ||
+			{ chroot "$cache/rootfs" apt-get update -qq >>"$cache/apt.log" 2>&1 &&
+				chroot "$cache/rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install \
+					-y -qq --no-install-recommends aardvark-dns >>"$cache/apt.log" 2>&1; } ||
+			{ tail -5 "$cache/apt.log"; return 1; }
+		return 0
+	fi
 	note "building the trixie rootfs in $cache (once; about a minute)"
 	rm -rf "$tmp"
 	mkdir -p "$cache"
@@ -39,6 +51,10 @@ nspawn_rootfs() {
 nspawn_boot() {
 	local rootfs=$1 cg=ferry-e2e-$$ i
 	NSPAWN_CG=$cg
+	# Rootless Podman's networks need pasta, and pasta /dev/net/tun, which nspawn does not
+	# give: a node of our own, mode 0666 as on most hosts (the host's may be 0600).
+	rm -f "$E2E_TMP/tun"
+	mknod -m 0666 "$E2E_TMP/tun" c 10 200 || return 1
 	mkdir -p "/sys/fs/cgroup/systemd/$cg" "/sys/fs/cgroup/unified/$cg" || return 1
 	# nspawn makes payload/ and supervisor/ below: remove the tree, deepest first.
 	at_exit "find /sys/fs/cgroup/systemd/$cg /sys/fs/cgroup/unified/$cg -depth -type d -exec rmdir {} +"
@@ -47,7 +63,7 @@ nspawn_boot() {
 			echo "$BASHPID" >"/sys/fs/cgroup/unified/$cg/cgroup.procs" || exit 1
 		SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec systemd-nspawn -D "$rootfs" -b \
 			--register=no --keep-unit --private-network --console=passive \
-			--system-call-filter='@keyring bpf' -M ferry-e2e
+			--system-call-filter='@keyring bpf' --bind="$E2E_TMP/tun:/dev/net/tun" -M ferry-e2e
 	) </dev/null >"$E2E_TMP/nspawn.log" 2>&1 &
 	NSPAWN_PID=$!
 	at_exit "nspawn_poweroff"
@@ -154,6 +170,15 @@ e2e_nspawn() {
 	guest_tap static-system-as-user system-as=test podman-run "http:80:hello static-system"
 	guest_tap static-system-as-user system-as=test quadlet "http:80:hello static-system"
 	guest_tap echo user podman-run echo
+	# The reverse proxies, their backends test's quadlet services (backends/).
+	guest_tap proxy-network system-as=test podman-run \
+		"hosts:80:apache.example.com=hello site-a,caddy.example.com=hello site-b" \
+		--network systemd-proxy-net
+	guest_tap proxy-unix system-as=test podman-run "hosts:80:caddy.example.com=hello unix-backend"
+	guest_tap proxy-one user quadlet "hosts:8080:localhost=hello one-backend" \
+		--network proxy-one.network
+	guest_tap proxy-any user quadlet "hosts:8081:any-a=hello any-a,any-b=hello any-b" \
+		--network mynet.network
 
 	# Nothing failed in the guest, nothing left running from the tests.
 	out=$(g systemctl --failed --plain --no-legend 2>&1; g runuser -u test -- env \

@@ -6,12 +6,14 @@
 
 # sa_start NAME SA_OPTS... -- PODMAN_RUN_ARGS...: systemd-socket-activate + podman run in the
 # background; sets SA_PID (podman's pid once the first connection arrived: same process).
+# The container gets --network=none, or --network=$SA_NETWORK.
 sa_start() {
 	local name=$1 sa=()
 	shift
 	while [ "$1" != -- ]; do sa+=("$1"); shift; done
 	shift
-	systemd-socket-activate "${sa[@]}" $PODMAN run --rm --network=none $RUN_OPTS "$@" \
+	systemd-socket-activate -E CONTAINERS_CONF "${sa[@]}" $PODMAN run --rm \
+		--network="${SA_NETWORK:-none}" $RUN_OPTS "$@" \
 		</dev/null >"$E2E_TMP/$name.log" 2>&1 &
 	SA_PID=$!
 	at_exit "kill -KILL $SA_PID"

@@ -3,6 +3,8 @@
 # manager. `make e2e` runs it; `tests/e2e/run.sh [FERRY] [PART...]` runs some parts:
 #   examples  packaging/examples/*: the committed units are what `ferry units` generates
 #   podman    image build, systemd-socket-activate + podman run (httpd demo, echo TCP/UDP)
+#   proxy     the reverse-proxy examples (packaging/examples/proxy-*): backends in containers,
+#             on an internal network (netavark, aardvark-dns) or over a Unix socket
 #   kube      podman kube play of `ferry units --kube`
 #   nspawn    every example under systemd 257 + Podman 5 in a Debian trixie rootfs booted with
 #             systemd-nspawn (cached in $FERRY_E2E_CACHE, default /var/cache/ferry-e2e)
@@ -14,11 +16,12 @@ cd "$(dirname "$0")/../.."
 FERRY=$(realpath "${1:-build/ferry}")
 shift || true
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(examples podman kube nspawn)
+[ ${#parts[@]} -eq 0 ] && parts=(examples podman proxy kube nspawn)
 
 . tests/e2e/lib.sh
 . tests/e2e/examples.sh
 . tests/e2e/podman.sh
+. tests/e2e/proxy.sh
 . tests/e2e/kube.sh
 . tests/e2e/nspawn.sh
 
@@ -37,12 +40,13 @@ want() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && ! [[ " ${FERRY_E
 
 start=$SECONDS
 want examples && e2e_examples
-if want podman || want kube || want nspawn; then
+if want podman || want proxy || want kube || want nspawn; then
 	need podman:podman runc:runc socat:socat curl:curl
 	setup_podman
 	e2e_image && image_ok=1 || image_ok=0
 	if [ $image_ok -eq 1 ]; then
 		want podman && e2e_podman
+		want proxy && e2e_proxy
 		want kube && e2e_kube
 		want nspawn && e2e_nspawn
 	fi

@@ -298,6 +298,164 @@ static void test_errors(void)
 	CHECK(has(file("ferry.container"), "Volume=/var/log/ferry:/var/log/ferry:rw,Z\n"));
 }
 
+/* Proxy upstreams decide the network: TCP (a name, an address, {host}) needs --network NAME;
+ * Unix sockets keep --network=none and get their directory mounted read-write. */
+static void test_proxy_network(void)
+{
+	const char *cfg = "listen 0.0.0.0:80\n"
+			  "sandbox off\n"
+			  "site a.example.com { proxy http://apache-container:80 }\n"
+			  "site b.example.com {\n"
+			  "\troot /srv/b\n"
+			  "\tpath /api/ { proxy http://10.0.0.5:8080 }\n"
+			  "}\n";
+	/* required, with a message naming the upstream */
+	struct units_opts o = {.mode = UNITS_SYSTEM, .flavor = UNITS_PODMAN_RUN, .name = "px"};
+	CHECK_EQ_INT(gen(cfg, &o), -EINVAL);
+	CHECK(diag_has("t.conf:3: proxy http://apache-container:80: this upstream is reached over "
+		       "TCP, so the container needs a network"));
+	CHECK(diag_has("pass --network NAME"));
+	CHECK_EQ_INT(u.n_files, 0);
+	o.network = "none";
+	CHECK_EQ_INT(gen(cfg, &o), -EINVAL);
+	/* a path block's upstream counts too */
+	o.network = NULL;
+	CHECK_EQ_INT(gen("listen 80\nsite * { root /srv\npath /x/ { proxy http://[::1]:81 } }\n", &o),
+		     -EINVAL);
+	CHECK(diag_has("t.conf:3: proxy http://[::1]:81: this upstream is reached over TCP"));
+	o.network = NULL;
+	CHECK_EQ_INT(gen("listen 80\nsite * {\nproxy http://{host}:8080\n"
+			 "upstream-allow 10.89.0.0/24\n}\n",
+			 &o),
+		     -EINVAL);
+	CHECK(diag_has("t.conf:3: proxy http://{host}:8080"));
+
+	o.network = "systemd-proxy-net";
+	CHECK_EQ_INT(gen(cfg, &o), 0);
+	const char *s = file("px.service");
+	CHECK(has(s, "Wants=network-online.target\nAfter=network-online.target\n"));
+	CHECK(has(s, "# proxy http://apache-container:80: the container joins the Podman network"));
+	CHECK(has(s, "\t--pull=never \\\n\t--network=systemd-proxy-net \\\n\t--read-only \\\n"));
+	CHECK(!strstr(s, "--network=none"));
+	CHECK(has(s, "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6\n"));
+	CHECK(has(s, "--volume=/srv/b:/srv/b:ro,z \\\n"));
+
+	/* quadlet: the plain name or a .network unit; user mode does not wait for the system */
+	struct units_opts q = {.mode = UNITS_USER, .flavor = UNITS_QUADLET, .name = "px",
+			       .home = "/home/test", .network = "proxy-net.network"};
+	CHECK_EQ_INT(gen(cfg, &q), 0);
+	const char *c = file("px.container");
+	CHECK(has(c, "Network=proxy-net.network\n"));
+	CHECK(!strstr(c, "Network=none"));
+	CHECK(has(c, "[Quadlet]\n") && has(c, "DefaultDependencies=false\n"));
+	CHECK(has(c, "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6\n"));
+	/* system quadlet: quadlet's default dependencies wait for network-online.target */
+	q.mode = UNITS_SYSTEM;
+	q.network = "mynet";
+	CHECK_EQ_INT(gen(cfg, &q), 0);
+	c = file("px.container");
+	CHECK(has(c, "Network=mynet\n"));
+	CHECK(!strstr(c, "DefaultDependencies"));
+
+	/* a .network unit is quadlet's, in the manager that runs Podman */
+	o.network = "proxy-net.network";
+	CHECK_EQ_INT(gen(cfg, &o), -EINVAL);
+	CHECK(diag_has("--network proxy-net.network: a quadlet .network unit works with --quadlet "
+		       "only; give the Podman network's name (quadlet names it systemd-proxy-net"));
+	struct units_opts a = {.mode = UNITS_SYSTEM_AS, .flavor = UNITS_QUADLET, .user = "test",
+			       .uid = 1000, .network = "proxy-net.network"};
+	CHECK_EQ_INT(gen(cfg, &a), -EINVAL);
+	CHECK(diag_has("the network must be test's"));
+	a.network = "systemd-proxy-net";
+	CHECK_EQ_INT(gen(cfg, &a), 0);
+	CHECK(has(file("ferry.container"), "Network=systemd-proxy-net\n"));
+	o.network = "a b";
+	CHECK_EQ_INT(gen(cfg, &o), -EINVAL);
+	CHECK(diag_has("--network 'a b': not a Podman network name"));
+	o.network = "net%$";
+	CHECK_EQ_INT(gen(cfg, &o), -EINVAL);
+
+	/* no upstream needs it: honoured, with a warning; the resolver changes nothing */
+	o.network = "mynet";
+	CHECK_EQ_INT(gen("listen 80\nresolver 10.89.0.1\nsite * { root /srv }\n", &o), 0);
+	CHECK(diag_has("warning: --network mynet: no proxy upstream is reached over TCP"));
+	CHECK(has(file("px.service"), "\t--network=mynet \\\n"));
+	o.network = NULL;
+	CHECK_EQ_INT(gen("listen 80\nresolver 10.89.0.1\nsite * { root /srv }\n", &o), 0);
+	CHECK(has(file("px.service"), "\t--network=none \\\n"));
+	CHECK(has(file("px.service"), "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET\n"));
+
+	/* kube: the network is podman kube play's option; noted, not required */
+	struct units_opts k = {.mode = UNITS_SYSTEM, .flavor = UNITS_KUBE, .name = "px"};
+	CHECK_EQ_INT(gen("listen :80\nsite * { proxy http://backend:8080 }\n", &k), 0);
+	CHECK(diag_has("warning: t.conf:2: proxy http://backend:8080: the pod must be on the "
+		       "upstreams' network: podman kube play --network NAME"));
+	k.network = "mynet";
+	CHECK_EQ_INT(gen("listen :80\nsite * { proxy http://backend:8080 }\n", &k), 0);
+	CHECK(has(file("px.yaml"), "#   podman kube play --network mynet px.yaml\n"));
+}
+
+static void test_proxy_unix(void)
+{
+	const char *cfg = "listen 0.0.0.0:80\n"
+			  "sandbox off\n"
+			  "site * {\n"
+			  "\tproxy unix:/home/test/backend/backend.sock unix:/run/b/x.sock\n"
+			  "\tpath /two/ { proxy unix:/home/test/backend/other.sock }\n"
+			  "}\n";
+	struct units_opts o = {.mode = UNITS_USER, .flavor = UNITS_QUADLET, .name = "px",
+			       .home = "/home/test"};
+	CHECK_EQ_INT(gen(cfg, &o), 0);
+	const char *c = file("px.container");
+	CHECK(has(c, "# ferry serves the sockets systemd passes and reaches its upstreams over Unix\n"
+		     "# sockets: the container needs no network.\nNetwork=none\n"));
+	/* each directory once, read-write (connect(2) needs write permission), shared label */
+	CHECK(has(c, "Volume=%h/backend:/home/test/backend:rw,z\n"
+		     "Volume=/run/b:/run/b:rw,z\n"
+		     "StopTimeout="));
+	CHECK(has(c, "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET\n"));
+	CHECK(has(c, "DefaultDependencies=false\n"));
+	CHECK(diag_has("warning: proxy unix:/home/test/backend/...: the container connects as uid "
+		       "65534"));
+
+	struct units_opts r = {.mode = UNITS_SYSTEM_AS, .flavor = UNITS_PODMAN_RUN, .user = "test",
+			       .uid = 1000, .name = "px"};
+	CHECK_EQ_INT(gen(cfg, &r), 0);
+	const char *s = file("px.service");
+	CHECK(has(s, "\t--network=none \\\n"));
+	CHECK(has(s, "\t--volume=/home/test/backend:/home/test/backend:rw,z \\\n"));
+	CHECK(!strstr(s, "network-online"));
+
+	struct units_opts k = {.mode = UNITS_SYSTEM, .flavor = UNITS_KUBE, .name = "px"};
+	CHECK_EQ_INT(gen("listen :80\nsite * { proxy unix:/run/b/x.sock }\n", &k), 0);
+	const char *y = file("px.yaml");
+	CHECK(has(y, "      mountPath: \"/run/b\"\n      readOnly: false\n"));
+	CHECK(has(y, "      path: \"/run/b\"\n      type: Directory\n"));
+
+	/* with a TCP upstream beside them: both the network and the mounts */
+	o.network = "mynet.network";
+	CHECK_EQ_INT(gen("listen 80\nsite * { proxy unix:/run/b/x.sock }\n"
+			 "site t { proxy http://t:80 }\n",
+			 &o),
+		     0);
+	c = file("px.container");
+	CHECK(has(c, "Network=mynet.network\n") && has(c, "Volume=/run/b:/run/b:rw,z\n"));
+
+	/* what cannot be mounted */
+	o.network = NULL;
+	CHECK_EQ_INT(gen("listen 80\nsite * { proxy unix:@backend }\n", &o), -EINVAL);
+	CHECK(diag_has("t.conf:2: proxy unix:@backend: an abstract socket cannot be reached"));
+	CHECK_EQ_INT(gen("listen 80\nsite * { proxy unix:/x.sock }\n", &o), -EINVAL);
+	CHECK(diag_has("proxy unix:/x.sock: put the socket in a directory of its own"));
+	CHECK_EQ_INT(gen("listen 80\nsite * { proxy unix:/run/a:b/x.sock }\n", &o), -EINVAL);
+	CHECK(diag_has("proxy socket directory '/run/a:b' cannot be bind-mounted"));
+
+	/* ferry echo proxies nothing */
+	struct units_opts e = {.mode = UNITS_SYSTEM, .flavor = UNITS_PODMAN_RUN, .echo = true};
+	CHECK_EQ_INT(gen("listen 80\nsite * { proxy http://x:80 }\n", &e), 0);
+	CHECK(has(file("ferry.service"), "\t--network=none \\\n"));
+}
+
 static void test_deterministic(void)
 {
 	struct units_opts o = {.mode = UNITS_USER, .flavor = UNITS_QUADLET, .home = "/home/x"};
@@ -328,6 +486,8 @@ int main(void)
 	test_system_as();
 	test_kube();
 	test_errors();
+	test_proxy_network();
+	test_proxy_unix();
 	test_deterministic();
 	units_free(&u);
 	buf_free(&diag);
