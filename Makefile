@@ -53,7 +53,7 @@ tests-built: $(B)/ferry $(UNITS) $(REPLAYS)
 check: deps
 	@$(MAKE) --no-print-directory tests-built
 	@$(MAKE) --no-print-directory B=$(SAN) CC=gcc OPT="-O1 -g $(SANFLAGS)" LDSTATIC="$(SANFLAGS) -pthread" tests-built
-	@FERRY_FUZZ_SECONDS=$${FERRY_FUZZ_SECONDS:-10} tests/run.sh $(B) $(SAN)
+	@FERRY_FUZZ_SECONDS=$${FERRY_FUZZ_SECONDS:-10} FERRY_E2E=$${FERRY_E2E:-1} tests/run.sh $(B) $(SAN)
 
 # Quick loop while developing: normal build only.
 test: $(B)/ferry $(UNITS) $(REPLAYS)

@@ -75,6 +75,24 @@ if [ -n "${FERRY_FUZZ_SECONDS:-}" ]; then
 		record "fuzz/$t" $rc
 	done
 fi
+# End to end (make check sets FERRY_E2E=1): the image under Podman, with and without a
+# systemd manager; needs root, skipped with its reason otherwise. Runs on the first build.
+if [ "${FERRY_E2E:-0}" = 1 ]; then
+	echo "== e2e ($1/ferry)"
+	timeout 1800 tests/e2e/run.sh "$1/ferry" >"$log/out" 2>"$log/err"
+	rc=$?
+	ok=$(grep -c '^ok ' "$log/out")
+	bad=$(grep -c '^not ok ' "$log/out")
+	grep -E '^(not ok|# |1\.\.)' "$log/out" | sed "s|^|  e2e: |" | tail -40
+	pass=$((pass + ok))
+	fail=$((fail + bad))
+	for f in $(grep '^not ok ' "$log/out" | sed 's/ /_/g'); do failed+=("e2e: $f"); done
+	if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then
+		tail -30 "$log/err"
+		record "e2e (exit $rc)" 1
+	fi
+	echo "$([ $rc -eq 0 ] && [ "$bad" -eq 0 ] && echo ok || echo FAIL) e2e ($ok ok, $bad not ok)"
+fi
 rm -rf "$log"
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "failed:"

@@ -82,6 +82,17 @@ need() {
 				"${want[@]}" >/dev/null 2>&1; }
 }
 
+# Debian packages that have no command in PATH (netavark and aardvark-dns are Podman helpers
+# that a --no-install-recommends install of podman may leave out on a fresh machine).
+need_pkg() {
+	local want=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || want+=("$p")
+	done
+	[ ${#want[@]} -eq 0 ] && return 0
+	need "${want[@]/#/__missing__:}"
+}
+
 # A private Podman store under $E2E_TMP, with runc and rlimits runc accepts (MACHINE-NOTES:
 # crun fails on this host's hybrid cgroups, runc refuses Podman's default rlimits). Networks
 # (the proxy tests) are netavark's, defined in the private store too, not in /etc/containers.

@@ -42,6 +42,7 @@ start=$SECONDS
 want examples && e2e_examples
 if want podman || want proxy || want kube || want nspawn; then
 	need podman:podman runc:runc socat:socat curl:curl
+	need_pkg netavark aardvark-dns uidmap slirp4netns
 	setup_podman
 	e2e_image && image_ok=1 || image_ok=0
 	if [ $image_ok -eq 1 ]; then
