@@ -496,6 +496,12 @@ int net_listen(const struct net_addr *a, int backlog)
 	}
 	if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0)
 		goto fail_errno;
+	/* Connecting to a Unix socket takes write permission on it: make it 0666, as systemd's
+	 * SocketMode= default and nginx do, not whatever the umask leaves (access is then the
+	 * directory's to control). */
+	const struct sockaddr_un *un = (const struct sockaddr_un *)&a->sa;
+	if (a->family == AF_UNIX && un->sun_path[0] != '\0' && chmod(un->sun_path, 0666) < 0)
+		goto fail_errno;
 	if (a->type == SOCK_STREAM && listen(fd, backlog) < 0)
 		goto fail_errno;
 	return fd;

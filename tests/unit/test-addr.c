@@ -503,6 +503,7 @@ static void test_listen_unix(void)
 	check_fd_flags(fd);
 	check_info(fd, &a, true);
 	CHECK(lstat(path, &st) == 0 && S_ISSOCK(st.st_mode));
+	CHECK_EQ_INT(st.st_mode & 0777, 0666); /* anyone who can reach the directory may connect */
 
 	/* A stale socket file from an earlier run is replaced. */
 	close(fd);
