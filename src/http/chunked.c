@@ -57,6 +57,8 @@
 #include <string.h>
 
 #include "http/chunked.h"
+
+#include "base/str.h"
 #include "http/fields.h"
 
 enum {
@@ -85,17 +87,6 @@ enum {
 };
 
 #define MAX_SIZE_DIGITS 16
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 void http_chunked_init(struct http_chunked *c)
 {
@@ -126,7 +117,7 @@ static int step(struct http_chunked *c, char ch)
 	switch (s) {
 	case S_SIZE_FIRST:
 	case S_SIZE: {
-		int v = hex_value(ch);
+		int v = ascii_hex_value(ch);
 		if (v >= 0) {
 			/* More than 16 digits is refused even when they are leading zeros. */
 			if (c->ndigits == MAX_SIZE_DIGITS)

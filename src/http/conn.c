@@ -609,74 +609,62 @@ static void response_done(struct http_conn *c)
 	}
 }
 
+/* One write of what is pending, in the order head, memory body, file body: the head and a
+ * memory body go out together in one writev; a head before a file goes with MSG_MORE so that
+ * it shares a segment with the file's first bytes. Returns the bytes written (> 0), 0 when
+ * the socket is full, -1 on error (or a file that shrank under its Content-Length). */
+static ssize_t write_some(struct http_conn *c)
+{
+	for (;;) {
+		ssize_t n;
+		if (c->out.len > 0 && c->body_mem_len == 0 && c->file_fd >= 0) {
+			n = send(c->w.fd, c->out.data, c->out.len, MSG_MORE | MSG_NOSIGNAL);
+		} else if (c->out.len > 0 || c->body_mem_len > 0) {
+			struct iovec iov[2] = {{c->out.data, c->out.len},
+					       {(void *)c->body_mem, c->body_mem_len}};
+			n = c->out.len ? writev(c->w.fd, iov, c->body_mem_len ? 2 : 1)
+				       : writev(c->w.fd, iov + 1, 1);
+		} else {
+			size_t want = (size_t)MIN(c->file_end - c->file_off, (off_t)(1 << 20));
+			n = sendfile(c->w.fd, c->file_fd, &c->file_off, want);
+			if (n == 0)
+				return -1;
+		}
+		if (n > 0)
+			return n;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			c->writable = false;
+			return 0;
+		}
+		return -1;
+	}
+}
+
 /* Write what is pending. Returns 1 when all is sent, 0 when the socket is full, -1 on error. */
 static int flush(struct http_conn *c)
 {
-	for (;;) {
-		if (c->out.len > 0) {
-			struct iovec iov[2] = {{c->out.data, c->out.len}, {(void *)c->body_mem, c->body_mem_len}};
-			int cnt = c->body_mem_len ? 2 : 1;
-			ssize_t n;
-			if (cnt == 1 && c->file_fd >= 0)
-				n = send(c->w.fd, c->out.data, c->out.len, MSG_MORE | MSG_NOSIGNAL);
-			else
-				n = writev(c->w.fd, iov, cnt);
-			if (n < 0) {
-				if (errno == EAGAIN) {
-					c->writable = false;
-					return 0;
-				}
-				if (errno == EINTR)
-					continue;
-				return -1;
-			}
-			size_t sent = (size_t)n;
-			if (sent >= c->out.len) {
-				sent -= c->out.len;
-				c->out.len = 0;
-				c->body_mem += sent;
-				c->body_mem_len -= sent;
-			} else {
-				buf_consume(&c->out, sent);
-			}
-			timer_arm(&c->wk->loop, &c->wk->t_send, &c->timer);
-			continue;
+	while (c->out.len > 0 || c->body_mem_len > 0 ||
+	       (c->file_fd >= 0 && c->file_off < c->file_end)) {
+		bool from_file = c->out.len == 0 && c->body_mem_len == 0;
+		ssize_t n = write_some(c);
+		if (n <= 0)
+			return (int)n;
+		timer_arm(&c->wk->loop, &c->wk->t_send, &c->timer);
+		if (from_file)
+			continue; /* sendfile advanced file_off */
+		size_t sent = (size_t)n;
+		if (sent >= c->out.len) {
+			sent -= c->out.len;
+			c->out.len = 0;
+			c->body_mem += sent;
+			c->body_mem_len -= sent;
+		} else {
+			buf_consume(&c->out, sent);
 		}
-		if (c->body_mem_len > 0) {
-			ssize_t n = send(c->w.fd, c->body_mem, c->body_mem_len, MSG_NOSIGNAL);
-			if (n < 0) {
-				if (errno == EAGAIN) {
-					c->writable = false;
-					return 0;
-				}
-				if (errno == EINTR)
-					continue;
-				return -1;
-			}
-			c->body_mem += n;
-			c->body_mem_len -= (size_t)n;
-			timer_arm(&c->wk->loop, &c->wk->t_send, &c->timer);
-			continue;
-		}
-		if (c->file_fd >= 0 && c->file_off < c->file_end) {
-			size_t want = (size_t)MIN(c->file_end - c->file_off, (off_t)(1 << 20));
-			ssize_t n = sendfile(c->w.fd, c->file_fd, &c->file_off, want);
-			if (n < 0) {
-				if (errno == EAGAIN) {
-					c->writable = false;
-					return 0;
-				}
-				if (errno == EINTR)
-					continue;
-				return -1;
-			}
-			if (n == 0)
-				return -1; /* the file shrank: we cannot keep our Content-Length */
-			timer_arm(&c->wk->loop, &c->wk->t_send, &c->timer);
-			continue;
-		}
-		return 1;
 	}
+	return 1;
 }
 
 static void process_write(struct http_conn *c)

@@ -86,11 +86,6 @@ ssize_t http_fields_parse(const char *buf, size_t p, size_t end, struct http_hea
 	return (ssize_t)p;
 }
 
-static inline bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
 int http_fields_content_length(const char *v, size_t n, int64_t *io)
 {
 	const char *e;
@@ -100,7 +95,7 @@ int http_fields_content_length(const char *v, size_t n, int64_t *io)
 		if (len == 0 || (len > 1 && e[0] == '0'))
 			return -EBADMSG;
 		for (size_t i = 0; i < len; i++) {
-			if (!is_digit(e[i]))
+			if (!ascii_is_digit(e[i]))
 				return -EBADMSG;
 			if (x > (INT64_MAX - (e[i] - '0')) / 10)
 				return -EBADMSG;

@@ -82,11 +82,6 @@ static const unsigned char cls[256] = {
 
 #define CLS(c, m) (cls[(unsigned char)(c)] & (m))
 
-static inline bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
 enum target_form { FORM_ORIGIN, FORM_ABSOLUTE, FORM_AUTHORITY, FORM_ASTERISK };
 
 /* Every octet is of the class (C_URI: path and query, C_REG: reg-name) or starts a
@@ -112,7 +107,7 @@ static bool valid_port(const char *s, size_t n, bool required)
 	if (n > 5 || (required && n == 0))
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		if (!is_digit(s[i]))
+		if (!ascii_is_digit(s[i]))
 			return false;
 		v = v * 10 + (unsigned)(s[i] - '0');
 	}
@@ -381,7 +376,7 @@ ssize_t http_parse_request(const char *buf, size_t len, const struct http_limits
 		if (p + i == rl_end)
 			return rl_cut ? -414 : more;
 		char c = buf[p + i];
-		if (version[i] == '#' ? !is_digit(c) : c != version[i])
+		if (version[i] == '#' ? !ascii_is_digit(c) : c != version[i])
 			return -400;
 	}
 	if (buf[p + 5] != '1')

@@ -4,16 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "base/str.h"
 
 int http_path_normalize(const char *target, size_t len, char *out, size_t outsize)
 {
@@ -49,7 +40,7 @@ int http_path_normalize(const char *target, size_t len, char *out, size_t outsiz
 		if (c == '%') {
 			if (end - p < 2)
 				return -EINVAL;
-			int hi = hexval(p[0]), lo = hexval(p[1]);
+			int hi = ascii_hex_value(p[0]), lo = ascii_hex_value(p[1]);
 			if (hi < 0 || lo < 0)
 				return -EINVAL;
 			c = (char)(hi << 4 | lo);

@@ -15,11 +15,6 @@
 #include "http/fields.h"
 #include "http/response.h"
 
-static inline bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
 const struct http_header *http_response_header(const struct http_response *resp,
 					       const char *lname)
 {
@@ -72,7 +67,7 @@ static ssize_t parse_status_line(const char *buf, size_t end, struct http_respon
 		if (p == end)
 			return 0;
 		char c = buf[p];
-		if (pattern[p] == '#' ? !is_digit(c) : c != pattern[p])
+		if (pattern[p] == '#' ? !ascii_is_digit(c) : c != pattern[p])
 			return -EBADMSG;
 		/* Report a foreign major version as such once it is known, not later. */
 		if (p == 5 && c != '1')
