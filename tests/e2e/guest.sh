@@ -72,7 +72,7 @@ request() {
 		;;
 	echo)
 		local got
-		got=$(echo "hello $1" | timeout 30 socat - tcp4:127.0.0.1:3000 2>&1)
+		got=$(echo "hello $1" | timeout 30 socat -t 25 - tcp4:127.0.0.1:3000 2>&1)
 		[ "$got" = "hello $1" ] || { echo "got: $got"; return 1; }
 		;;
 	esac
@@ -222,7 +222,7 @@ if [ "$chk" = echo ]; then
 			not_ok "echo over $t" "got: $got"; fi
 	done
 	if [ -e /dev/vsock ] && timeout 3 socat -u /dev/null VSOCK-CONNECT:1:3000 2>/dev/null; then
-		got=$(echo "hello vsock" | timeout 10 socat - VSOCK-CONNECT:1:3000 2>&1)
+		got=$(echo "hello vsock" | timeout 20 socat -t 15 - VSOCK-CONNECT:1:3000 2>&1)
 		if [ "$got" = "hello vsock" ]; then ok "echo over vsock"; else
 			not_ok "echo over vsock" "got: $got"; fi
 	else

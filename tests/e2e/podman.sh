@@ -93,7 +93,7 @@ e2e_podman() {
 	# echo over TCP, then UDP (systemd-socket-activate -d is for every socket of a call).
 	port=$(free_port_tcp_udp)
 	sa_start echo-tcp -l "127.0.0.1:$port" -- localhost/ferry echo
-	body=$(echo hello | timeout 20 socat - "tcp4:127.0.0.1:$port" 2>&1)
+	body=$(echo hello | timeout 20 socat -t 15 - "tcp4:127.0.0.1:$port" 2>&1)
 	if [ "$body" = hello ]; then ok "echo: TCP"; else
 		not_ok "echo: TCP" "$body" "$(tail -5 "$E2E_TMP/echo-tcp.log")"; fi
 	sa_stop echo-tcp
