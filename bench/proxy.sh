@@ -1,0 +1,621 @@
+#!/usr/bin/env bash
+# Word splitting of PID lists and parsed fields is intended in this script.
+# shellcheck disable=SC2046,SC2086,SC2015,SC2016
+# ferry's reverse-proxy benchmark against nginx and haproxy. Not a test: it measures and reports.
+# (`make bench` runs bench/run.sh, the static-file benchmark; this one is run by hand.)
+#
+#   bench/proxy.sh [--record]      RECORD=1 is the same as --record
+#
+# The same backend behind every proxy: a second private nginx (one worker, pinned to CPU
+# $CLIENT_CPU together with wrk, so that nothing but the proxy runs on CPU $SERVER_CPU) answering
+# every request with `return 200` and a fixed 612-byte body (nginx's welcome page, the file of
+# bench/run.sh), listening on 127.0.0.1:PORT and on a Unix socket, keep-alive without limit.
+# The proxies, each alone on CPU $SERVER_CPU with one worker, keep-alive on both sides:
+#   ferry-tcp / ferry-unix   ferry: workers 1, access-log off, sandbox off, proxy-idle-max
+#                            $UPSTREAM_IDLE, site * { proxy http://127.0.0.1:PORT | unix:/PATH }
+#   nginx-tcp / nginx-unix   nginx: worker_processes 1, access_log off, proxy_pass to an
+#                            upstream { server ...; keepalive $UPSTREAM_IDLE; },
+#                            proxy_http_version 1.1, proxy_set_header Connection ""
+#   haproxy-tcp              haproxy (Debian's): mode http, nbthread 1, http-reuse always,
+#                            run in the foreground (-db) on a private config
+# ($UPSTREAM_IDLE defaults to $CONNS, so that every proxy reuses its upstream connections.)
+# Load: `wrk -t1 -c$CONNS` on CPU $CLIENT_CPU, GET / through each proxy. The five configurations
+# alternate over $ROUNDS rounds (the order reversed every other round); figures are medians.
+# Per configuration: req/s, p99 latency, the proxy's CPU time per request (utime+stime from
+# /proc/PID/stat, all threads; nginx: master+worker), the proxy core's busy time per request
+# (wall minus the idle time of CPU $SERVER_CPU in /proc/stat: includes the softirq work of
+# loopback TCP), the backend's CPU per request, the upstream connections the backend accepted
+# during the run (from its stub_status: keep-alive to the backend at work), and errors.
+# Before the load: every proxy must answer 200 with a body byte-identical to the backend's; the
+# response head sizes are printed.
+# With --record the report replaces the block between the bench-proxy markers in
+# bench/RESULTS.md (the static block of bench/run.sh is left alone).
+#
+# Knobs (environment): ROUNDS=3 DURATION=10s WARMUP=2s CONNS=64 UPSTREAM_IDLE=$CONNS SERVER_CPU=1 CLIENT_CPU=0
+# FERRY=build/ferry NGINX=/usr/sbin/nginx HAPROXY=/usr/sbin/haproxy ONLY="ferry-tcp ..." (a
+# subset of the configurations) WAIT_IDLE=60 WAIT_IDLE_RUN=20 (as in bench/run.sh) KEEP_TMP=1.
+set -Eeuo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$HERE")
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+
+RECORD=${RECORD:-0}
+for arg in "$@"; do
+	case $arg in
+	--record) RECORD=1 ;;
+	-h | --help)
+		sed -n '2,/^set -Eeuo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		exit 0
+		;;
+	*) die "unknown argument '$arg' (try --help)" ;;
+	esac
+done
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+WAIT_IDLE=${WAIT_IDLE:-60}
+WAIT_IDLE_RUN=${WAIT_IDLE_RUN:-20}
+CONNS=${CONNS:-64}
+# Idle upstream connections kept per proxy worker (nginx `keepalive`, ferry `proxy-idle-max`;
+# haproxy keeps them all). Below CONNS, both nginx and ferry close the connections that come
+# back while the pool is full and open new ones: at 32 (nginx's usual example, ferry's default)
+# about a third of the requests opened a new upstream connection here (haproxy: none).
+UPSTREAM_IDLE=${UPSTREAM_IDLE:-$CONNS}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+FERRY=${FERRY:-$REPO/build/ferry}
+NGINX=${NGINX:-/usr/sbin/nginx}
+HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
+ALL_CONFIGS="ferry-tcp nginx-tcp haproxy-tcp ferry-unix nginx-unix"
+CONFIGS=${ONLY:-$ALL_CONFIGS}
+BODY_SIZE=612
+
+# bench_install_deps of lib.sh, with haproxy added (lib.sh is not changed here).
+proxy_install_deps() {
+	local need=() sudo="" made_policy=0
+	[ -x /usr/sbin/nginx ] || need+=(nginx)
+	[ -x /usr/sbin/haproxy ] || need+=(haproxy)
+	have_cmd wrk || need+=(wrk)
+	have_cmd curl || need+=(curl)
+	have_cmd gcc || need+=(gcc libc6-dev)
+	have_cmd taskset || need+=(util-linux)
+	[ ${#need[@]} -eq 0 ] && return 0
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	log "installing: ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	# Installing nginx or haproxy must not start their system services: while installing, a
+	# policy-rc.d that denies every start (only when none exists, and removed afterwards).
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+		$sudo chmod 755 /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
+	local rc=0
+	{ $sudo apt-get update -qq || true; } >&2
+	$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 || rc=$?
+	[ $made_policy -eq 1 ] && $sudo rm -f /usr/sbin/policy-rc.d
+	[ $rc -eq 0 ] || die "apt-get install ${need[*]} failed"
+}
+
+proxy_install_deps
+[ -x "$FERRY" ] || die "$FERRY is missing: run 'make build/ferry' first"
+[ -x "$NGINX" ] || die "$NGINX is missing"
+[ -x "$HAPROXY" ] || die "$HAPROXY is missing"
+for c in $CONFIGS; do
+	case " $ALL_CONFIGS " in *" $c "*) ;; *) die "ONLY: unknown configuration '$c' (one of: $ALL_CONFIGS)" ;; esac
+done
+NCPU=$(nproc)
+if [ "$NCPU" -lt 2 ]; then
+	log "warning: only $NCPU CPU: proxy, backend and wrk share CPU 0"
+	SERVER_CPU=0 CLIENT_CPU=0
+fi
+HZ=$(getconf CLK_TCK)
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-proxy.XXXXXX")
+chmod 755 "$TMP" # nginx's workers may run as another user and must reach the Unix socket
+cleanup() {
+	stop_all
+	if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+trap 'log "command failed (exit $?) at bench/proxy.sh line $LINENO"' ERR
+
+# Use a copy of the binary, so that a rebuild during the run cannot mix two builds.
+cp "$FERRY" "$TMP/ferry"
+FERRY_SHA=$(sha256sum "$FERRY" | cut -c1-12)
+FERRY=$TMP/ferry
+
+HELPER=$TMP/helper
+gcc -O2 -Wall -Wextra -static -o "$HELPER" "$HERE/helper.c" || die "cannot build bench/helper.c"
+
+# ---- the backend ------------------------------------------------------------------------------
+# nginx's classic welcome page, exactly 612 bytes (the file bench/run.sh serves). It has no single
+# quote, backslash or '$', so it goes verbatim into a single-quoted nginx string.
+BODY=$TMP/body.html
+cat >"$BODY" <<'EOF'
+<!DOCTYPE html>
+<html>
+<head>
+<title>Welcome to nginx!</title>
+<style>
+    body {
+        width: 35em;
+        margin: 0 auto;
+        font-family: Tahoma, Verdana, Arial, sans-serif;
+    }
+</style>
+</head>
+<body>
+<h1>Welcome to nginx!</h1>
+<p>If you see this page, the nginx web server is successfully installed and
+working. Further configuration is required.</p>
+
+<p>For online documentation and support please refer to
+<a href="http://nginx.org/">nginx.org</a>.<br/>
+Commercial support is available at
+<a href="http://nginx.com/">nginx.com</a>.</p>
+
+<p><em>Thank you for using nginx.</em></p>
+</body>
+</html>
+EOF
+[ "$(stat -c %s "$BODY")" = $BODY_SIZE ] || die "the body is not $BODY_SIZE bytes"
+grep -q "[\\\\'\$]" "$BODY" && die "the body cannot be quoted for nginx's return"
+
+declare -A PID PORT LOG
+BACKEND_SOCK=$TMP/backend.sock
+
+# Common http{} settings of every private nginx: temp paths inside its prefix, no access log.
+nginx_http_common() {
+	local dir=$1
+	cat <<EOF
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 65s;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+EOF
+}
+
+nginx_main_common() {
+	local dir=$1
+	cat <<EOF
+worker_processes 1;
+daemon off;
+master_process on;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events {
+    worker_connections 4096;
+}
+EOF
+}
+
+backend_conf() {
+	local dir=$TMP/backend
+	mkdir -p "$dir/logs" "$dir/tmp"
+	{
+		echo "# Private nginx: the backend of bench/proxy.sh (one worker, fixed 612-byte body)."
+		nginx_main_common "$dir"
+		echo "http {"
+		nginx_http_common "$dir"
+		cat <<EOF
+    server {
+        listen 127.0.0.1:${PORT[backend]};
+        listen unix:$BACKEND_SOCK;
+        location / {
+            default_type text/html;
+            return 200 '$(cat "$BODY")
+';
+        }
+    }
+    server {
+        listen 127.0.0.1:${PORT[backend-status]};
+        location / { stub_status; }
+    }
+}
+EOF
+	} >"$dir/nginx.conf"
+}
+
+# nginx_proxy_conf NAME UPSTREAM_SERVER: a private proxying nginx in $TMP/NAME.
+nginx_proxy_conf() {
+	local name=$1 server=$2 dir=$TMP/$1
+	mkdir -p "$dir/logs" "$dir/tmp"
+	{
+		echo "# Private nginx for bench/proxy.sh: reverse proxy, keep-alive to the backend."
+		nginx_main_common "$dir"
+		echo "http {"
+		nginx_http_common "$dir"
+		cat <<EOF
+    upstream backend {
+        server $server;
+        keepalive $UPSTREAM_IDLE;
+    }
+    server {
+        listen 127.0.0.1:${PORT[$name]};
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+	} >"$dir/nginx.conf"
+}
+
+haproxy_conf() {
+	local dir=$TMP/haproxy-tcp
+	mkdir -p "$dir"
+	cat >"$dir/haproxy.cfg" <<EOF
+# Private haproxy for bench/proxy.sh: one thread, HTTP mode, keep-alive and reuse to the backend.
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 65s
+    timeout server 65s
+    timeout http-keep-alive 65s
+frontend fe
+    bind 127.0.0.1:${PORT[haproxy-tcp]}
+    default_backend be
+backend be
+    http-reuse always
+    server backend 127.0.0.1:${PORT[backend]}
+EOF
+}
+
+ferry_conf() {
+	local name=$1 upstream=$2
+	cat >"$TMP/$name.conf" <<EOF
+# ferry for bench/proxy.sh: one worker, no access log, proxy to the backend.
+workers 1
+access-log off
+sandbox off
+proxy-idle-max $UPSTREAM_IDLE
+site * { proxy $upstream }
+EOF
+}
+
+# The PIDs whose CPU time counts for a server: nginx's master and worker, else the one process.
+server_pids() {
+	case $1 in
+	nginx-* | backend) echo "${PID[$1]}" $(children_of "${PID[$1]}") ;;
+	*) echo "${PID[$1]}" ;;
+	esac
+}
+
+server_failed() {
+	log "$1: $2"
+	log "last lines of ${LOG[$1]}:"
+	tail -n 20 "${LOG[$1]}" >&2 || true
+	exit 1
+}
+
+start_nginx() { # NAME CPU
+	local name=$1 cpu=$2 dir=$TMP/$1
+	LOG[$name]=$dir/logs/error.log
+	"$NGINX" -t -q -p "$dir" -c "$dir/nginx.conf" -e "${LOG[$name]}" ||
+		die "nginx -t failed on $dir/nginx.conf"
+	taskset -c "$cpu" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "${LOG[$name]}" \
+		>"$dir/stdout" 2>&1 &
+	PID[$name]=$!
+	STARTED_PIDS+=("${PID[$name]}")
+}
+
+start_all() {
+	local s
+	PORT[backend]=$(free_port)
+	PORT[backend-status]=$(free_port)
+	backend_conf
+	start_nginx backend "$CLIENT_CPU"
+	wait_http "http://127.0.0.1:${PORT[backend]}/" "${PID[backend]}" ||
+		server_failed backend "did not answer 200 on 127.0.0.1:${PORT[backend]} within 10 s"
+	for s in $CONFIGS; do
+		PORT[$s]=$(free_port)
+		case $s in
+		nginx-tcp)
+			nginx_proxy_conf "$s" "127.0.0.1:${PORT[backend]}"
+			start_nginx "$s" "$SERVER_CPU"
+			;;
+		nginx-unix)
+			nginx_proxy_conf "$s" "unix:$BACKEND_SOCK"
+			start_nginx "$s" "$SERVER_CPU"
+			;;
+		haproxy-tcp)
+			haproxy_conf
+			LOG[$s]=$TMP/$s/haproxy.log
+			"$HAPROXY" -c -q -f "$TMP/$s/haproxy.cfg" >"${LOG[$s]}" 2>&1 ||
+				server_failed "$s" "haproxy -c failed on $TMP/$s/haproxy.cfg"
+			taskset -c "$SERVER_CPU" "$HAPROXY" -f "$TMP/$s/haproxy.cfg" -db >>"${LOG[$s]}" 2>&1 &
+			PID[$s]=$!
+			STARTED_PIDS+=("${PID[$s]}")
+			;;
+		ferry-tcp | ferry-unix)
+			if [ "$s" = ferry-tcp ]; then
+				ferry_conf "$s" "http://127.0.0.1:${PORT[backend]}"
+			else
+				ferry_conf "$s" "unix:$BACKEND_SOCK"
+			fi
+			"$FERRY" check "$TMP/$s.conf" >/dev/null || die "ferry check $TMP/$s.conf failed"
+			LOG[$s]=$TMP/$s.log
+			taskset -c "$SERVER_CPU" "$FERRY" serve --config "$TMP/$s.conf" \
+				--listen "127.0.0.1:${PORT[$s]}" >"${LOG[$s]}" 2>&1 &
+			PID[$s]=$!
+			STARTED_PIDS+=("${PID[$s]}")
+			;;
+		esac
+	done
+	for s in $CONFIGS; do
+		wait_http "http://127.0.0.1:${PORT[$s]}/" "${PID[$s]}" ||
+			server_failed "$s" "did not answer 200 on 127.0.0.1:${PORT[$s]} within 10 s"
+	done
+}
+
+# check_response NAME: status 200, a body byte-identical to the backend's; prints the head size.
+check_response() {
+	local s=$1 out
+	out=$(curl -s -o "$TMP/body-$s" -D "$TMP/head-$s" --max-time 5 \
+		-w '%{http_code} %{size_download} %{size_header}' "http://127.0.0.1:${PORT[$s]}/")
+	set -- $out
+	[ "$1" = 200 ] && [ "$2" = "$BODY_SIZE" ] ||
+		server_failed "$s" "GET / gave status $1 with $2 body bytes (want 200, $BODY_SIZE)"
+	cmp -s "$BODY" "$TMP/body-$s" ||
+		server_failed "$s" "the body through $s differs from the backend's (see $TMP/body-$s; KEEP_TMP=1)"
+	echo "$3"
+}
+
+# Accepted connections and handled requests of the backend, from its stub_status.
+backend_counts() {
+	curl -s --max-time 2 "http://127.0.0.1:${PORT[backend-status]}/" |
+		awk 'f {print $1, $3; exit} /server accepts handled requests/ {f = 1}'
+}
+
+RUNS=$TMP/runs.txt # name round requests seconds rps p99_us non2xx sockerr cpu_ticks core_busy_ticks backend_ticks backend_conns backend_reqs cpu0_busy_ticks
+: >"$RUNS"
+
+# run_wrk NAME ROUND DURATION  (ROUND 0 = warm-up, not recorded)
+run_wrk() {
+	local s=$1 round=$2 dur=$3 out pids bpids c0 c1 k0 k1 z0 z1 b0 b1 t0 t1 busy busy0 parsed worker0 bc0 bc1
+	out=$TMP/wrk-$s-$round.txt
+	if [ "$round" != 0 ] && [ "$WAIT_IDLE_RUN" -gt 0 ]; then
+		local w load
+		for ((w = 0; w < WAIT_IDLE_RUN; w++)); do
+			load=$(cpu_busy_pct 1)
+			[ "$(max_pct <<<"$load")" -lt 10 ] && break
+			[ $w = 0 ] && log "machine busy ($load) before $s round $round; waiting up to ${WAIT_IDLE_RUN}s"
+		done
+	fi
+	pids=$(server_pids "$s")
+	worker0=$pids
+	bpids=$(server_pids backend)
+	bc0=$(backend_counts)
+	c0=$(cpu_ticks $pids)
+	b0=$(cpu_ticks $bpids)
+	k0=$(core_idle_ticks "$SERVER_CPU")
+	z0=$(core_idle_ticks "$CLIENT_CPU")
+	t0=$(now_ns)
+	taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$dur" --latency \
+		"http://127.0.0.1:${PORT[$s]}/" >"$out" 2>&1 ||
+		{ cat "$out" >&2; die "wrk failed against $s"; }
+	t1=$(now_ns)
+	k1=$(core_idle_ticks "$SERVER_CPU")
+	z1=$(core_idle_ticks "$CLIENT_CPU")
+	c1=$(cpu_ticks $pids)
+	b1=$(cpu_ticks $bpids)
+	bc1=$(backend_counts)
+	alive "${PID[$s]}" || server_failed "$s" "process ${PID[$s]} died during wrk (round $round)"
+	[ "$(server_pids "$s")" = "$worker0" ] ||
+		server_failed "$s" "worker process changed during wrk (round $round): $worker0 -> $(server_pids "$s")"
+	alive "${PID[backend]}" || server_failed backend "the backend died during wrk against $s"
+	parsed=$(parse_wrk <"$out")
+	set -- $parsed
+	[ "$1" -gt 0 ] || { cat "$out" >&2; die "wrk completed no request against $s"; }
+	if [ "$5" -gt 0 ] || [ "$6" -gt 0 ]; then
+		log "warning: $s round $round: $5 non-2xx/3xx responses, $6 socket errors"
+		grep -E 'Non-2xx|Socket errors' "$out" >&2 || true
+	fi
+	local bconns breqs
+	bconns=$(($(cut -d' ' -f1 <<<"$bc1") - $(cut -d' ' -f1 <<<"$bc0") - 1)) # less our status request
+	breqs=$(($(cut -d' ' -f2 <<<"$bc1") - $(cut -d' ' -f2 <<<"$bc0") - 1))
+	log "$(printf '%-11s round %s: %7.0f req/s  p99 %7.0f us  proxy cpu %6.2f us/req  backend cpu %5.2f us/req  backend conns %d' \
+		"$s" "$round" "$3" "$4" "$(awk -v t=$((c1 - c0)) -v h="$HZ" -v n="$1" 'BEGIN {print t * 1e6 / h / n}')" \
+		"$(awk -v t=$((b1 - b0)) -v h="$HZ" -v n="$1" 'BEGIN {print t * 1e6 / h / n}')" "$bconns")"
+	[ "$round" = 0 ] && return 0
+	busy=$(awk -v t=$((t1 - t0)) -v i=$((k1 - k0)) -v h="$HZ" 'BEGIN {printf "%.1f", t / 1e9 * h - i}')
+	busy0=$(awk -v t=$((t1 - t0)) -v i=$((z1 - z0)) -v h="$HZ" 'BEGIN {printf "%.1f", t / 1e9 * h - i}')
+	echo "$s $round $parsed $((c1 - c0)) $busy $((b1 - b0)) $bconns $breqs $busy0" >>"$RUNS"
+}
+
+# ---- the run ---------------------------------------------------------------------------------------
+NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's|.*nginx/||')
+HAPROXY_VERSION=$("$HAPROXY" -v 2>&1 | awk 'NR == 1 {print $3}')
+FERRY_VERSION=$("$FERRY" version 2>/dev/null | awk '{print $2}')
+WRK_VERSION=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')
+FERRY_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git -C "$REPO" status --porcelain -- src Makefile 2>/dev/null)" ] &&
+	FERRY_REV="$FERRY_REV + uncommitted changes in src/"
+FERRY_REV="$FERRY_REV, binary sha256 $FERRY_SHA"
+DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
+CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+KERNEL=$(uname -r)
+
+log "ferry $FERRY_VERSION ($FERRY_REV), nginx $NGINX_VERSION, haproxy $HAPROXY_VERSION; wrk $WRK_VERSION; $NCPU CPUs, $CPU_MODEL, Linux $KERNEL"
+log "proxies on CPU $SERVER_CPU, wrk and the backend on CPU $CLIENT_CPU; ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS"
+
+LOAD_BEFORE=$(cpu_busy_pct 1)
+if [ "$WAIT_IDLE" -gt 0 ] && [ "$(max_pct <<<"$LOAD_BEFORE")" -ge 10 ]; then
+	log "machine busy ($LOAD_BEFORE); waiting up to ${WAIT_IDLE}s for it to be idle"
+	for ((w = 0; w < WAIT_IDLE; w += 5)); do
+		LOAD_BEFORE=$(cpu_busy_pct 5)
+		[ "$(max_pct <<<"$LOAD_BEFORE")" -lt 10 ] && break
+	done
+fi
+log "CPU busy before the run: $LOAD_BEFORE"
+[ "$(max_pct <<<"$LOAD_BEFORE")" -lt 10 ] ||
+	log "warning: the machine is not idle; other processes share the CPUs and skew the figures"
+
+start_all
+declare -A HEAD
+HEAD[backend]=$(check_response backend)
+for s in $CONFIGS; do HEAD[$s]=$(check_response "$s"); done
+log "response head bytes (612-byte body, identical through every proxy): backend ${HEAD[backend]}$(for s in $CONFIGS; do printf ', %s %s' "$s" "${HEAD[$s]}"; done)"
+
+log "warm-up ($WARMUP each)"
+for s in $CONFIGS; do run_wrk "$s" 0 "$WARMUP"; done
+read -r -a ORDER <<<"$CONFIGS"
+for ((r = 1; r <= ROUNDS; r++)); do
+	if ((r % 2)); then order=("${ORDER[@]}"); else order=(); for ((i = ${#ORDER[@]} - 1; i >= 0; i--)); do order+=("${ORDER[$i]}"); done; fi
+	for s in "${order[@]}"; do run_wrk "$s" "$r" "$DURATION"; done
+done
+# Still answering correctly after the load?
+for s in $CONFIGS; do check_response "$s" >/dev/null; done
+declare -A RSS_AFTER
+for s in $CONFIGS; do RSS_AFTER[$s]=$(status_kib VmRSS $(server_pids "$s")); done
+for s in $CONFIGS; do stop_pid "${PID[$s]}"; done
+stop_pid "${PID[backend]}"
+LOAD_AFTER=$(cpu_busy_pct 1)
+log "CPU busy after the load runs (1 s sample): $LOAD_AFTER"
+
+# ---- the report ----------------------------------------------------------------------------------
+# Fields of $RUNS: $1 name $2 round $3 requests $4 seconds $5 rps $6 p99_us $7 non2xx $8 sockerr
+# $9 proxy cpu ticks $10 proxy core busy ticks $11 backend ticks $12 backend conns $13 backend
+# requests $14 CPU $CLIENT_CPU busy ticks
+round_median() {
+	awk -v s="$1" -v hz="$HZ" "\$1 == s {print $2}" "$RUNS" | median
+}
+sum_errors() { awk -v s="$1" '$1 == s {t += $7 + $8} END {print t + 0}' "$RUNS"; }
+minmax() { sort -g | awk -v f="${1:-%.0f}" 'NR == 1 {a = $1} {b = $1} END {printf f "–" f, a, b}'; }
+ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN {if (b == 0 || a == "" || b == "") print "n/a"; else printf f, a / b}'; }
+fmt() { awk -v v="$1" -v f="$2" 'BEGIN {if (v == "" || v == "n/a") print "n/a"; else printf f, v}'; }
+verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+	if (v == "n/a") {print ""; exit}
+	ok = (op == "<=") ? (v <= t) : (v >= t); print ok ? "**met**" : "**not met**" }'; }
+has() { case " $CONFIGS " in *" $1 "*) return 0 ;; esac; return 1; }
+# Paired ratio of CPU per request within each round, min–max: A B
+paired_range() {
+	awk -v a="$1" -v b="$2" '{c[$1, $2] = $9 / $3}
+		END {for (k in c) {split(k, p, SUBSEP); if (p[1] == a && c[b, p[2]] > 0) print c[k] / c[b, p[2]]}}' "$RUNS" |
+		minmax %.3f
+}
+
+CPU_EXPR='$9 * 1e6 / hz / $3'
+CORE_EXPR='$10 * 1e6 / hz / $3'
+BCPU_EXPR='$11 * 1e6 / hz / $3'
+CPU0_EXPR='$14 * 1e6 / hz / $3'
+declare -A RPS P99 CPU CORE BCPU BCONN CPU0 ERRS
+for s in $CONFIGS; do
+	RPS[$s]=$(round_median "$s" '$5')
+	P99[$s]=$(round_median "$s" '$6')
+	CPU[$s]=$(round_median "$s" "$CPU_EXPR")
+	CORE[$s]=$(round_median "$s" "$CORE_EXPR")
+	BCPU[$s]=$(round_median "$s" "$BCPU_EXPR")
+	CPU0[$s]=$(round_median "$s" "$CPU0_EXPR")
+	BCONN[$s]=$(round_median "$s" '$12')
+	ERRS[$s]=$(sum_errors "$s")
+done
+# shellcheck disable=SC2034 # read through the nameref in row()
+for s in $ALL_CONFIGS; do has "$s" || { RPS[$s]="" P99[$s]="" CPU[$s]="" CORE[$s]="" BCPU[$s]="" CPU0[$s]="" BCONN[$s]="" ERRS[$s]="" RSS_AFTER[$s]="" HEAD[$s]=""; }; done
+
+R_TN=$(ratio "${CPU[ferry-tcp]}" "${CPU[nginx-tcp]}" %.6f)
+R_UN=$(ratio "${CPU[ferry-unix]}" "${CPU[nginx-unix]}" %.6f)
+R_TH=$(ratio "${CPU[ferry-tcp]}" "${CPU[haproxy-tcp]}" %.6f)
+
+REPORT=$TMP/report.md
+{
+	echo "### $DATE"
+	echo
+	echo "Machine: nproc $NCPU, $CPU_MODEL, Linux $KERNEL."
+	echo "ferry $FERRY_VERSION ($FERRY_REV), nginx $NGINX_VERSION, haproxy $HAPROXY_VERSION, wrk $WRK_VERSION."
+	echo "Run: \`ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS UPSTREAM_IDLE=$UPSTREAM_IDLE bench/proxy.sh\`$([ "$CONFIGS" = "$ALL_CONFIGS" ] || echo " with ONLY=\"$CONFIGS\"");"
+	echo "each proxy alone on CPU $SERVER_CPU (one worker/thread), \`wrk -t1 -c$CONNS\` and the backend on CPU $CLIENT_CPU; medians over $ROUNDS rounds (order reversed every other round)."
+	echo "Backend: a private nginx $NGINX_VERSION, one worker, \`return 200\` with a fixed 612-byte text/html body, on 127.0.0.1 (TCP) and a Unix socket; keep-alive without a request limit."
+	echo "Other load on the machine (servers idle): before the run $LOAD_BEFORE, after the load runs $LOAD_AFTER."
+	echo
+	echo "| | ferry TCP | nginx TCP | haproxy TCP | ferry Unix | nginx Unix |"
+	echo "|---|---:|---:|---:|---:|---:|"
+	row() { # LABEL ARRAY FORMAT SUFFIX
+		local -n a=$2
+		printf '| %s |' "$1"
+		for s in ferry-tcp nginx-tcp haproxy-tcp ferry-unix nginx-unix; do
+			if [ -n "${a[$s]}" ]; then printf ' %s%s |' "$(fmt "${a[$s]}" "$3")" "$4"; else printf ' – |'; fi
+		done
+		echo
+	}
+	row "req/s" RPS %.0f ""
+	row "p99 latency" P99 %.0f " µs"
+	row "**proxy CPU per request**" CPU %.2f " µs"
+	row "proxy core (CPU $SERVER_CPU) busy per request" CORE %.2f " µs"
+	row "backend CPU per request" BCPU %.2f " µs"
+	row "CPU $CLIENT_CPU (wrk + backend) busy per request" CPU0 %.2f " µs"
+	row "upstream connections opened per run" BCONN %.0f ""
+	row "errors (non-2xx + socket, all rounds)" ERRS %d ""
+	row "response head bytes (612-byte body)" HEAD %d ""
+	row "RSS after the load" RSS_AFTER %d " KiB"
+	echo
+	echo "| ratio of proxy CPU per request | value | per round (min–max) | target | |"
+	echo "|---|---:|---:|---|---|"
+	echo "| ferry / nginx, TCP | $(fmt "$R_TN" %.3f) | $(paired_range ferry-tcp nginx-tcp) | ≤ 0.70 | $(verdict "$R_TN" "<=" 0.70) |"
+	echo "| ferry / nginx, Unix socket | $(fmt "$R_UN" %.3f) | $(paired_range ferry-unix nginx-unix) | ≤ 0.70 | $(verdict "$R_UN" "<=" 0.70) |"
+	echo "| ferry / haproxy, TCP | $(fmt "$R_TH" %.3f) | $(paired_range ferry-tcp haproxy-tcp) | ≤ 1.00 | $(verdict "$R_TH" "<=" 1.00) |"
+	echo "| ferry / nginx, core busy, TCP | $(ratio "${CORE[ferry-tcp]}" "${CORE[nginx-tcp]}" %.3f) | | | |"
+	echo "| ferry / nginx, core busy, Unix socket | $(ratio "${CORE[ferry-unix]}" "${CORE[nginx-unix]}" %.3f) | | | |"
+	echo "| ferry / haproxy, core busy, TCP | $(ratio "${CORE[ferry-tcp]}" "${CORE[haproxy-tcp]}" %.3f) | | | |"
+	echo
+	echo "- Proxy CPU = utime+stime of the proxy's processes, all threads (nginx: master+worker), from /proc/PID/stat before and after each wrk run, divided by the requests wrk completed. Core busy = wall time minus the idle time of CPU $SERVER_CPU (/proc/stat) over the same span: it adds kernel work on that core not charged to the proxy (softirq) and anything else that ran there; the last column of the per-round table is that excess (core busy less proxy CPU) as a share of the core, and a run where it exceeds 10% is marked disturbed (this machine is shared; the proxy CPU figure, the process's own time, is the least affected)."
+	echo "- Every proxy keeps its connections to the backend open: \"upstream connections opened per run\" counts the connections the backend accepted during a measured run (its stub_status), against about $(awk '{t += $13} END {printf "%.0f", t / NR}' "$RUNS") requests per run."
+	echo "- Configurations. ferry: \`workers 1\`, \`access-log off\`, \`sandbox off\`, \`proxy-idle-max $UPSTREAM_IDLE\`, \`site * { proxy http://127.0.0.1:PORT }\` (or \`proxy unix:PATH\`). nginx: \`worker_processes 1\`, \`access_log off\`, \`upstream { server ...; keepalive $UPSTREAM_IDLE; }\`, \`proxy_http_version 1.1\`, \`proxy_set_header Connection \"\"\`, otherwise defaults (proxy_buffering on). haproxy: \`nbthread 1\`, \`mode http\`, \`http-reuse always\`, otherwise defaults (idle server connections not limited), run with \`-db\`. nginx's and ferry's idle upstream pool is $UPSTREAM_IDLE for wrk's $CONNS connections: with a smaller pool (32, say) both close the connections that come back to a full pool and open new ones, for about a third of the requests here, and their CPU per request then includes that churn (see the upstream connections row). ferry adds X-Forwarded-For/-Proto/-Host and Forwarded to each upstream request; nginx and haproxy as configured add none."
+	echo "- Before the load, a GET through every proxy answered 200 with a body byte-identical to the backend's; each did again after the load."
+	echo
+	echo "<details><summary>Every round</summary>"
+	echo
+	echo "| proxy | round | req/s | p99 µs | requests | proxy CPU µs/req | core µs/req | backend CPU µs/req | upstream conns | errors | core busy beyond the proxy, % |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	awk -v hz="$HZ" '{o = 100 * ($10 - $9) / ($4 * hz); if (o < 0) o = 0
+		printf "| %s | %s | %.0f | %.0f | %d | %.2f | %.2f | %.2f | %d | %d | %.1f%s |\n",
+		$1, $2, $5, $6, $3, $9 * 1e6 / hz / $3, $10 * 1e6 / hz / $3, $11 * 1e6 / hz / $3, $12, $7 + $8,
+		o, (o > 10 ? " (disturbed)" : "")}' "$RUNS"
+	echo
+	echo "</details>"
+} >"$REPORT"
+
+echo
+cat "$REPORT"
+
+if [ "$RECORD" = 1 ]; then
+	RESULTS=$HERE/RESULTS.md
+	BEGIN='<!-- bench-proxy:begin -->'
+	END='<!-- bench-proxy:end -->'
+	if [ ! -f "$RESULTS" ] || ! grep -qF "$BEGIN" "$RESULTS"; then
+		{
+			[ -f "$RESULTS" ] && cat "$RESULTS" && echo
+			echo "## Reverse proxy"
+			echo
+			echo "Produced by \`bench/proxy.sh --record\` (run by hand; \`make bench\` does not run it): ferry,"
+			echo "nginx and haproxy proxying to the same backend, each alone on one core; see the header of"
+			echo "bench/proxy.sh. Targets from the issue: proxy CPU per request ≤ 0.7× nginx's and ≤ haproxy's."
+			echo
+			echo "$BEGIN"
+			echo "$END"
+		} >"$TMP/results.new"
+		cp "$TMP/results.new" "$RESULTS"
+	fi
+	# Replace only the proxy block, re-reading the file just before writing it (bench/run.sh
+	# may record its own block into the same file).
+	awk -v b="$BEGIN" -v e="$END" -v r="$REPORT" '
+		$0 == b {print; while ((getline l < r) > 0) print l; skip = 1; next}
+		$0 == e {skip = 0}
+		!skip {print}' "$RESULTS" >"$TMP/results.new"
+	cp "$TMP/results.new" "$RESULTS"
+	log "recorded in $RESULTS"
+fi
