@@ -95,6 +95,7 @@ struct pconn {
 	struct timer timer;        /* idle timeout */
 	struct deferred defer;
 	bool readable, writable;
+	bool shut; /* EPOLLRDHUP/HUP/ERR seen: an EOF is queued, and epoll says so only once */
 };
 
 enum x_state { X_RESOLVE, X_CONNECT, X_EXCHANGE, X_TUNNEL };
@@ -380,6 +381,8 @@ static void on_pconn_event(struct loop *l, struct watcher *w, uint32_t events)
 		return;
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
 		pc->readable = true;
+	if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+		pc->shut = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		pc->writable = true;
 	if (pc->x) {
@@ -948,6 +951,13 @@ static int r_fill(struct proxy_x *x)
 			x->rs.len += (size_t)n;
 			x->got_bytes = true;
 			progress = 1;
+			/* A short read drained the socket: new bytes will raise a new edge, so do not
+			 * spend a recv on EAGAIN (one syscall per response). An EOF already queued
+			 * is reported once only: then read on until it shows. */
+			if ((size_t)n < space && !pc->shut) {
+				pc->readable = false;
+				break;
+			}
 			continue;
 		}
 		if (n < 0 && errno == EAGAIN) {
