@@ -41,17 +41,7 @@ REPO=$(dirname "$HERE")
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 
-RECORD=${RECORD:-0}
-for arg in "$@"; do
-	case $arg in
-	--record) RECORD=1 ;;
-	-h | --help)
-		sed -n '2,/^set -Eeuo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
-	*) die "unknown argument '$arg' (try --help)" ;;
-	esac
-done
+bench_args "$@"
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
@@ -73,96 +63,18 @@ ALL_CONFIGS="ferry-tcp nginx-tcp haproxy-tcp ferry-unix nginx-unix"
 CONFIGS=${ONLY:-$ALL_CONFIGS}
 BODY_SIZE=612
 
-# bench_install_deps of lib.sh, with haproxy added (lib.sh is not changed here).
-proxy_install_deps() {
-	local need=() sudo="" made_policy=0
-	[ -x /usr/sbin/nginx ] || need+=(nginx)
-	[ -x /usr/sbin/haproxy ] || need+=(haproxy)
-	have_cmd wrk || need+=(wrk)
-	have_cmd curl || need+=(curl)
-	have_cmd gcc || need+=(gcc libc6-dev)
-	have_cmd taskset || need+=(util-linux)
-	[ ${#need[@]} -eq 0 ] && return 0
-	[ "$(id -u)" -ne 0 ] && sudo="sudo"
-	log "installing: ${need[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	# Installing nginx or haproxy must not start their system services: while installing, a
-	# policy-rc.d that denies every start (only when none exists, and removed afterwards).
-	if [ ! -e /usr/sbin/policy-rc.d ]; then
-		printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-		$sudo chmod 755 /usr/sbin/policy-rc.d
-		made_policy=1
-	fi
-	local rc=0
-	{ $sudo apt-get update -qq || true; } >&2
-	$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 || rc=$?
-	[ $made_policy -eq 1 ] && $sudo rm -f /usr/sbin/policy-rc.d
-	[ $rc -eq 0 ] || die "apt-get install ${need[*]} failed"
-}
-
-proxy_install_deps
-[ -x "$FERRY" ] || die "$FERRY is missing: run 'make build/ferry' first"
-[ -x "$NGINX" ] || die "$NGINX is missing"
+bench_install_deps /usr/sbin/haproxy:haproxy
 [ -x "$HAPROXY" ] || die "$HAPROXY is missing"
 for c in $CONFIGS; do
 	case " $ALL_CONFIGS " in *" $c "*) ;; *) die "ONLY: unknown configuration '$c' (one of: $ALL_CONFIGS)" ;; esac
 done
-NCPU=$(nproc)
-if [ "$NCPU" -lt 2 ]; then
-	log "warning: only $NCPU CPU: proxy, backend and wrk share CPU 0"
-	SERVER_CPU=0 CLIENT_CPU=0
-fi
-HZ=$(getconf CLK_TCK)
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-proxy.XXXXXX")
-chmod 755 "$TMP" # nginx's workers may run as another user and must reach the Unix socket
-cleanup() {
-	stop_all
-	if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-trap 'log "command failed (exit $?) at bench/proxy.sh line $LINENO"' ERR
-
-# Use a copy of the binary, so that a rebuild during the run cannot mix two builds.
-cp "$FERRY" "$TMP/ferry"
-FERRY_SHA=$(sha256sum "$FERRY" | cut -c1-12)
-FERRY=$TMP/ferry
-
-HELPER=$TMP/helper
-gcc -O2 -Wall -Wextra -static -o "$HELPER" "$HERE/helper.c" || die "cannot build bench/helper.c"
+bench_setup ferry-bench-proxy "proxy, backend and wrk"
 
 # ---- the backend ------------------------------------------------------------------------------
-# nginx's classic welcome page, exactly 612 bytes (the file bench/run.sh serves). It has no single
-# quote, backslash or '$', so it goes verbatim into a single-quoted nginx string.
+# nginx's classic welcome page, exactly 612 bytes (the file bench/run.sh serves). It goes
+# verbatim into a single-quoted nginx string (checked below).
 BODY=$TMP/body.html
-cat >"$BODY" <<'EOF'
-<!DOCTYPE html>
-<html>
-<head>
-<title>Welcome to nginx!</title>
-<style>
-    body {
-        width: 35em;
-        margin: 0 auto;
-        font-family: Tahoma, Verdana, Arial, sans-serif;
-    }
-</style>
-</head>
-<body>
-<h1>Welcome to nginx!</h1>
-<p>If you see this page, the nginx web server is successfully installed and
-working. Further configuration is required.</p>
-
-<p>For online documentation and support please refer to
-<a href="http://nginx.org/">nginx.org</a>.<br/>
-Commercial support is available at
-<a href="http://nginx.com/">nginx.com</a>.</p>
-
-<p><em>Thank you for using nginx.</em></p>
-</body>
-</html>
-EOF
+welcome_page "$BODY"
 [ "$(stat -c %s "$BODY")" = $BODY_SIZE ] || die "the body is not $BODY_SIZE bytes"
 grep -q "[\\\\'\$]" "$BODY" && die "the body cannot be quoted for nginx's return"
 
@@ -295,24 +207,6 @@ server_pids() {
 	esac
 }
 
-server_failed() {
-	log "$1: $2"
-	log "last lines of ${LOG[$1]}:"
-	tail -n 20 "${LOG[$1]}" >&2 || true
-	exit 1
-}
-
-start_nginx() { # NAME CPU
-	local name=$1 cpu=$2 dir=$TMP/$1
-	LOG[$name]=$dir/logs/error.log
-	"$NGINX" -t -q -p "$dir" -c "$dir/nginx.conf" -e "${LOG[$name]}" ||
-		die "nginx -t failed on $dir/nginx.conf"
-	taskset -c "$cpu" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "${LOG[$name]}" \
-		>"$dir/stdout" 2>&1 &
-	PID[$name]=$!
-	STARTED_PIDS+=("${PID[$name]}")
-}
-
 start_all() {
 	local s
 	PORT[backend]=$(free_port)
@@ -388,14 +282,7 @@ RUNS=$TMP/runs.txt # name round requests seconds rps p99_us non2xx sockerr cpu_t
 run_wrk() {
 	local s=$1 round=$2 dur=$3 out pids bpids c0 c1 k0 k1 z0 z1 b0 b1 t0 t1 busy busy0 parsed worker0 bc0 bc1
 	out=$TMP/wrk-$s-$round.txt
-	if [ "$round" != 0 ] && [ "$WAIT_IDLE_RUN" -gt 0 ]; then
-		local w load
-		for ((w = 0; w < WAIT_IDLE_RUN; w++)); do
-			load=$(cpu_busy_pct 1)
-			[ "$(max_pct <<<"$load")" -lt 10 ] && break
-			[ $w = 0 ] && log "machine busy ($load) before $s round $round; waiting up to ${WAIT_IDLE_RUN}s"
-		done
-	fi
+	[ "$round" = 0 ] || wait_quiet "$s round $round"
 	pids=$(server_pids "$s")
 	worker0=$pids
 	bpids=$(server_pids backend)
@@ -414,56 +301,30 @@ run_wrk() {
 	c1=$(cpu_ticks $pids)
 	b1=$(cpu_ticks $bpids)
 	bc1=$(backend_counts)
-	alive "${PID[$s]}" || server_failed "$s" "process ${PID[$s]} died during wrk (round $round)"
-	[ "$(server_pids "$s")" = "$worker0" ] ||
-		server_failed "$s" "worker process changed during wrk (round $round): $worker0 -> $(server_pids "$s")"
+	check_after_wrk "$s" "$worker0" "round $round"
 	alive "${PID[backend]}" || server_failed backend "the backend died during wrk against $s"
-	parsed=$(parse_wrk <"$out")
+	wrk_result "$out" "$s" "$s round $round"
+	parsed=$WRK
 	set -- $parsed
-	[ "$1" -gt 0 ] || { cat "$out" >&2; die "wrk completed no request against $s"; }
-	if [ "$5" -gt 0 ] || [ "$6" -gt 0 ]; then
-		log "warning: $s round $round: $5 non-2xx/3xx responses, $6 socket errors"
-		grep -E 'Non-2xx|Socket errors' "$out" >&2 || true
-	fi
 	local bconns breqs
 	bconns=$(($(cut -d' ' -f1 <<<"$bc1") - $(cut -d' ' -f1 <<<"$bc0") - 1)) # less our status request
 	breqs=$(($(cut -d' ' -f2 <<<"$bc1") - $(cut -d' ' -f2 <<<"$bc0") - 1))
 	log "$(printf '%-11s round %s: %7.0f req/s  p99 %7.0f us  proxy cpu %6.2f us/req  backend cpu %5.2f us/req  backend conns %d' \
-		"$s" "$round" "$3" "$4" "$(awk -v t=$((c1 - c0)) -v h="$HZ" -v n="$1" 'BEGIN {print t * 1e6 / h / n}')" \
-		"$(awk -v t=$((b1 - b0)) -v h="$HZ" -v n="$1" 'BEGIN {print t * 1e6 / h / n}')" "$bconns")"
+		"$s" "$round" "$3" "$4" "$(per_req_us $((c1 - c0)) "$1")" "$(per_req_us $((b1 - b0)) "$1")" "$bconns")"
 	[ "$round" = 0 ] && return 0
-	busy=$(awk -v t=$((t1 - t0)) -v i=$((k1 - k0)) -v h="$HZ" 'BEGIN {printf "%.1f", t / 1e9 * h - i}')
-	busy0=$(awk -v t=$((t1 - t0)) -v i=$((z1 - z0)) -v h="$HZ" 'BEGIN {printf "%.1f", t / 1e9 * h - i}')
+	busy=$(busy_ticks $((t1 - t0)) $((k1 - k0)))
+	busy0=$(busy_ticks $((t1 - t0)) $((z1 - z0)))
 	echo "$s $round $parsed $((c1 - c0)) $busy $((b1 - b0)) $bconns $breqs $busy0" >>"$RUNS"
 }
 
 # ---- the run ---------------------------------------------------------------------------------------
-NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's|.*nginx/||')
+bench_describe
 HAPROXY_VERSION=$("$HAPROXY" -v 2>&1 | awk 'NR == 1 {print $3}')
-FERRY_VERSION=$("$FERRY" version 2>/dev/null | awk '{print $2}')
-WRK_VERSION=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')
-FERRY_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[ -n "$(git -C "$REPO" status --porcelain -- src Makefile 2>/dev/null)" ] &&
-	FERRY_REV="$FERRY_REV + uncommitted changes in src/"
-FERRY_REV="$FERRY_REV, binary sha256 $FERRY_SHA"
-DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
-CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-KERNEL=$(uname -r)
 
 log "ferry $FERRY_VERSION ($FERRY_REV), nginx $NGINX_VERSION, haproxy $HAPROXY_VERSION; wrk $WRK_VERSION; $NCPU CPUs, $CPU_MODEL, Linux $KERNEL"
 log "proxies on CPU $SERVER_CPU, wrk and the backend on CPU $CLIENT_CPU; ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS"
 
-LOAD_BEFORE=$(cpu_busy_pct 1)
-if [ "$WAIT_IDLE" -gt 0 ] && [ "$(max_pct <<<"$LOAD_BEFORE")" -ge 10 ]; then
-	log "machine busy ($LOAD_BEFORE); waiting up to ${WAIT_IDLE}s for it to be idle"
-	for ((w = 0; w < WAIT_IDLE; w += 5)); do
-		LOAD_BEFORE=$(cpu_busy_pct 5)
-		[ "$(max_pct <<<"$LOAD_BEFORE")" -lt 10 ] && break
-	done
-fi
-log "CPU busy before the run: $LOAD_BEFORE"
-[ "$(max_pct <<<"$LOAD_BEFORE")" -lt 10 ] ||
-	log "warning: the machine is not idle; other processes share the CPUs and skew the figures"
+wait_for_idle
 
 start_all
 declare -A HEAD
@@ -495,12 +356,6 @@ round_median() {
 	awk -v s="$1" -v hz="$HZ" "\$1 == s {print $2}" "$RUNS" | median
 }
 sum_errors() { awk -v s="$1" '$1 == s {t += $7 + $8} END {print t + 0}' "$RUNS"; }
-minmax() { sort -g | awk -v f="${1:-%.0f}" 'NR == 1 {a = $1} {b = $1} END {printf f "–" f, a, b}'; }
-ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN {if (b == 0 || a == "" || b == "") print "n/a"; else printf f, a / b}'; }
-fmt() { awk -v v="$1" -v f="$2" 'BEGIN {if (v == "" || v == "n/a") print "n/a"; else printf f, v}'; }
-verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
-	if (v == "n/a") {print ""; exit}
-	ok = (op == "<=") ? (v <= t) : (v >= t); print ok ? "**met**" : "**not met**" }'; }
 has() { case " $CONFIGS " in *" $1 "*) return 0 ;; esac; return 1; }
 # Paired ratio of CPU per request within each round, min–max: A B
 paired_range() {
@@ -593,29 +448,9 @@ echo
 cat "$REPORT"
 
 if [ "$RECORD" = 1 ]; then
-	RESULTS=$HERE/RESULTS.md
-	BEGIN='<!-- bench-proxy:begin -->'
-	END='<!-- bench-proxy:end -->'
-	if [ ! -f "$RESULTS" ] || ! grep -qF "$BEGIN" "$RESULTS"; then
-		{
-			[ -f "$RESULTS" ] && cat "$RESULTS" && echo
-			echo "## Reverse proxy"
-			echo
-			echo "Produced by \`bench/proxy.sh --record\` (run by hand; \`make bench\` does not run it): ferry,"
-			echo "nginx and haproxy proxying to the same backend, each alone on one core; see the header of"
-			echo "bench/proxy.sh. Targets from the issue: proxy CPU per request ≤ 0.7× nginx's and ≤ haproxy's."
-			echo
-			echo "$BEGIN"
-			echo "$END"
-		} >"$TMP/results.new"
-		cp "$TMP/results.new" "$RESULTS"
-	fi
-	# Replace only the proxy block, re-reading the file just before writing it (bench/run.sh
-	# may record its own block into the same file).
-	awk -v b="$BEGIN" -v e="$END" -v r="$REPORT" '
-		$0 == b {print; while ((getline l < r) > 0) print l; skip = 1; next}
-		$0 == e {skip = 0}
-		!skip {print}' "$RESULTS" >"$TMP/results.new"
-	cp "$TMP/results.new" "$RESULTS"
-	log "recorded in $RESULTS"
+	record_report '<!-- bench-proxy:begin -->' '<!-- bench-proxy:end -->' "## Reverse proxy
+
+Produced by \`bench/proxy.sh --record\` (run by hand; \`make bench\` does not run it): ferry,
+nginx and haproxy proxying to the same backend, each alone on one core; see the header of
+bench/proxy.sh. Targets from the issue: proxy CPU per request ≤ 0.7× nginx's and ≤ haproxy's."
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Word splitting of PID lists and parsed fields is intended in this script.
-# shellcheck disable=SC2046,SC2086,SC2015
+# shellcheck disable=SC2046,SC2086,SC2015,SC2016
 # ferry's benchmark against nginx (run by `make bench`). Not a test: it measures and reports.
 #
 #   bench/run.sh [--record]        RECORD=1 is the same as --record
@@ -28,24 +28,14 @@
 # BIG_CONNS=16 COLD_N=20 SERVER_CPU=1 CLIENT_CPU=0 FERRY=build/ferry NGINX=/usr/sbin/nginx
 # WAIT_IDLE=60 (seconds to wait for an idle machine first) WAIT_IDLE_RUN=10 (the same before
 # each measured wrk run) KEEP_TMP=1 (keep the temp dir with every wrk output and log).
-set -Eeuo pipefail # -E: the ERR trap below also reports failures inside functions
+set -Eeuo pipefail # -E: the ERR trap (bench_setup in lib.sh) also reports failures inside functions
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 
-RECORD=${RECORD:-0}
-for arg in "$@"; do
-	case $arg in
-	--record) RECORD=1 ;;
-	-h | --help)
-		sed -n '4,/^set -/p' "$0" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
-	*) die "unknown argument '$arg' (try --help)" ;;
-	esac
-done
+bench_args "$@"
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10s}
@@ -58,68 +48,18 @@ SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 FERRY=${FERRY:-$REPO/build/ferry}
 NGINX=${NGINX:-/usr/sbin/nginx}
+WAIT_IDLE=${WAIT_IDLE:-60}
+WAIT_IDLE_RUN=${WAIT_IDLE_RUN:-10}
 SMALL_SIZE=612
 BIG_SIZE=1048576
 
-bench_install_deps
-[ -x "$FERRY" ] || die "$FERRY is missing: run 'make build/ferry' first"
-[ -x "$NGINX" ] || die "$NGINX is missing"
-NCPU=$(nproc)
-if [ "$NCPU" -lt 2 ]; then
-	log "warning: only $NCPU CPU: server and wrk share CPU 0"
-	SERVER_CPU=0 CLIENT_CPU=0
-fi
-HZ=$(getconf CLK_TCK)
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")
-chmod 755 "$TMP" # nginx's worker may run as another user and must read the files
-cleanup() {
-	stop_all
-	if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-trap 'log "command failed (exit $?) at bench/run.sh line $LINENO"' ERR
-
-# Use a copy of the binary, so that a rebuild during the run cannot mix two builds.
-cp "$FERRY" "$TMP/ferry"
-FERRY_SHA=$(sha256sum "$FERRY" | cut -c1-12)
-FERRY=$TMP/ferry
-
-HELPER=$TMP/helper
-gcc -O2 -Wall -Wextra -static -o "$HELPER" "$HERE/helper.c" || die "cannot build bench/helper.c"
+bench_install_deps systemd-socket-activate:systemd
+bench_setup ferry-bench "server and wrk"
 
 # ---- the files --------------------------------------------------------------------------------
 WWW=$TMP/www
 mkdir -p "$WWW"
-# nginx's classic welcome page: exactly 612 bytes.
-cat >"$WWW/index.html" <<'EOF'
-<!DOCTYPE html>
-<html>
-<head>
-<title>Welcome to nginx!</title>
-<style>
-    body {
-        width: 35em;
-        margin: 0 auto;
-        font-family: Tahoma, Verdana, Arial, sans-serif;
-    }
-</style>
-</head>
-<body>
-<h1>Welcome to nginx!</h1>
-<p>If you see this page, the nginx web server is successfully installed and
-working. Further configuration is required.</p>
-
-<p>For online documentation and support please refer to
-<a href="http://nginx.org/">nginx.org</a>.<br/>
-Commercial support is available at
-<a href="http://nginx.com/">nginx.com</a>.</p>
-
-<p><em>Thank you for using nginx.</em></p>
-</body>
-</html>
-EOF
+welcome_page "$WWW/index.html" # nginx's classic welcome page: exactly 612 bytes
 [ "$(stat -c %s "$WWW/index.html")" = $SMALL_SIZE ] || die "index.html is not $SMALL_SIZE bytes"
 head -c $BIG_SIZE /dev/urandom >"$WWW/big.bin"
 chmod 755 "$WWW"
@@ -148,13 +88,7 @@ server_pids() { # the PIDs whose CPU time counts for a server
 start_servers() {
 	PORT[nginx]=$(free_port)
 	nginx_conf "$TMP/nginx" "${PORT[nginx]}"
-	LOG[nginx]=$TMP/nginx/logs/error.log
-	"$NGINX" -t -q -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "${LOG[nginx]}" ||
-		die "nginx -t failed on $TMP/nginx/nginx.conf"
-	taskset -c "$SERVER_CPU" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
-		-e "${LOG[nginx]}" >"$TMP/nginx/stdout" 2>&1 &
-	PID[nginx]=$!
-	STARTED_PIDS+=("${PID[nginx]}")
+	start_nginx nginx "$SERVER_CPU"
 
 	PORT[ferry]=$(free_port)
 	LOG[ferry]=$TMP/ferry.log
@@ -168,13 +102,6 @@ start_servers() {
 		wait_http "http://127.0.0.1:${PORT[$s]}/index.html" "${PID[$s]}" ||
 			server_failed "$s" "did not answer 200 on 127.0.0.1:${PORT[$s]} within 10 s"
 	done
-}
-
-server_failed() {
-	log "$1: $2"
-	log "last lines of ${LOG[$1]}:"
-	tail -n 20 "${LOG[$1]}" >&2 || true
-	exit 1
 }
 
 # What each server sends: status, Content-Length and the size of the response head.
@@ -200,14 +127,7 @@ run_wrk() {
 	esac
 	out=$TMP/wrk-$s-$kind-$round.txt
 	# Before each measured run, wait (up to WAIT_IDLE_RUN seconds) for other work to calm down.
-	if [ "$round" != 0 ] && [ "${WAIT_IDLE_RUN:-10}" -gt 0 ]; then
-		local w load
-		for ((w = 0; w < ${WAIT_IDLE_RUN:-10}; w++)); do
-			load=$(cpu_busy_pct 1)
-			[ "$(max_pct <<<"$load")" -lt 10 ] && break
-			[ $w = 0 ] && log "machine busy ($load) before $s $kind round $round; waiting up to ${WAIT_IDLE_RUN:-10}s"
-		done
-	fi
+	[ "$round" = 0 ] || wait_quiet "$s $kind round $round"
 	pids=$(server_pids "$s")
 	worker0=$pids
 	c0=$(cpu_ticks $pids)
@@ -228,23 +148,16 @@ run_wrk() {
 	rest_pct=$(awk -v t=$((t1 - t0)) -v i=$((a1 - a0)) -v h="$HZ" -v n="$NCPU" -v c=$((c1 - c0)) \
 		-v w=$((w1 - w0)) 'BEGIN {wall = t / 1e9 * h; r = 100 * (n * wall - i - c - w) / wall
 		printf "%.1f", r < 0 ? 0 : r}')
-	alive "${PID[$s]}" || server_failed "$s" "process ${PID[$s]} died during wrk ($kind, round $round)"
-	[ "$(server_pids "$s")" = "$worker0" ] ||
-		server_failed "$s" "worker process changed during wrk ($kind, round $round): $worker0 -> $(server_pids "$s")"
-	parsed=$(parse_wrk <"$out")
+	check_after_wrk "$s" "$worker0" "$kind, round $round"
+	wrk_result "$out" "$s ($kind)" "$s $kind round $round"
+	parsed=$WRK
 	set -- $parsed
-	[ "$1" -gt 0 ] || { cat "$out" >&2; die "wrk completed no request against $s ($kind)"; }
-	if [ "$5" -gt 0 ] || [ "$6" -gt 0 ]; then
-		log "warning: $s $kind round $round: $5 non-2xx/3xx responses, $6 socket errors"
-		grep -E 'Non-2xx|Socket errors' "$out" >&2 || true
-	fi
 	log "$(printf '%-5s %-5s round %s: %9.0f req/s  p99 %8.1f us  cpu %6.2f us/req  CPU used by neither server nor wrk %5.1f%% of a CPU' \
-		"$s" "$kind" "$round" "$3" "$4" "$(awk -v t=$((c1 - c0)) -v h="$HZ" -v n="$1" \
-			'BEGIN {print t * 1e6 / h / n}')" "$rest_pct")"
+		"$s" "$kind" "$round" "$3" "$4" "$(per_req_us $((c1 - c0)) "$1")" "$rest_pct")"
 	awk -v p="$rest_pct" 'BEGIN {exit !(p > 10)}' &&
 		log "warning: $rest_pct% of a CPU went to neither server nor wrk during this run: other work skews it"
 	[ "$round" = 0 ] && return 0
-	busy=$(awk -v t=$((t1 - t0)) -v i=$((k1 - k0)) -v h="$HZ" 'BEGIN {printf "%.1f", t / 1e9 * h - i}')
+	busy=$(busy_ticks $((t1 - t0)) $((k1 - k0)))
 	allbusy=$(awk -v t=$((t1 - t0)) -v i=$((a1 - a0)) -v h="$HZ" -v n="$NCPU" \
 		'BEGIN {printf "%.1f", n * t / 1e9 * h - i}')
 	echo "$s $kind $round $parsed $((c1 - c0)) $busy $rest_pct $allbusy $((w1 - w0))" >>"$RUNS"
@@ -283,33 +196,12 @@ cold_one() {
 }
 
 # ---- the run ---------------------------------------------------------------------------------------
-NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's|.*nginx/||')
-FERRY_VERSION=$("$FERRY" version 2>/dev/null | awk '{print $2}')
-WRK_VERSION=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')
-FERRY_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[ -n "$(git -C "$REPO" status --porcelain -- src Makefile 2>/dev/null)" ] &&
-	FERRY_REV="$FERRY_REV + uncommitted changes in src/"
-FERRY_REV="$FERRY_REV, binary sha256 $FERRY_SHA"
-DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
-CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-KERNEL=$(uname -r)
+bench_describe
 
 log "ferry $FERRY_VERSION ($FERRY_REV) vs nginx $NGINX_VERSION; wrk $WRK_VERSION; $NCPU CPUs, $CPU_MODEL, Linux $KERNEL"
 log "servers on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU; ROUNDS=$ROUNDS DURATION=$DURATION BIG_DURATION=$BIG_DURATION COLD_N=$COLD_N"
 
-# Other work on the machine skews every figure here (core busy time most): say how busy it is.
-# WAIT_IDLE=SECONDS (default 60) waits up to that long for every CPU to be under 10% busy first.
-LOAD_BEFORE=$(cpu_busy_pct 1)
-if [ "${WAIT_IDLE:-60}" -gt 0 ] && [ "$(max_pct <<<"$LOAD_BEFORE")" -ge 10 ]; then
-	log "machine busy ($LOAD_BEFORE); waiting up to ${WAIT_IDLE}s for it to be idle"
-	for ((w = 0; w < WAIT_IDLE; w += 5)); do
-		LOAD_BEFORE=$(cpu_busy_pct 5)
-		[ "$(max_pct <<<"$LOAD_BEFORE")" -lt 10 ] && break
-	done
-fi
-log "CPU busy before the run: $LOAD_BEFORE"
-[ "$(max_pct <<<"$LOAD_BEFORE")" -lt 10 ] ||
-	log "warning: the machine is not idle; other processes share the CPUs and skew the figures"
+wait_for_idle
 
 start_servers
 declare -A HEAD RSS PSS
@@ -361,11 +253,6 @@ round_median() {
 }
 sum_field() { awk -v s="$1" -v f="$2" '$1 == s {t += $f} END {print t + 0}' "$RUNS"; }
 cold_stat() { awk -v s="$1" '$1 == s {print $3}' "$COLD" | $2; }
-minmax() { sort -g | awk -v f="${1:-%.0f}" 'NR == 1 {a = $1} {b = $1} END {printf f "–" f, a, b}'; }
-ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN {if (b == 0) print "n/a"; else printf f, a / b}'; }
-fmt() { awk -v v="$1" -v f="$2" 'BEGIN {printf f, v}'; }
-verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
-	ok = (op == "<=") ? (v <= t) : (v >= t); print ok ? "**met**" : "**not met**" }'; }
 
 CPU_EXPR='$10 * 1e6 / hz / $4'
 CORE_EXPR='$11 * 1e6 / hz / $4'
@@ -403,7 +290,7 @@ REPORT=$TMP/report.md
 	echo
 	echo "Machine: nproc $NCPU, $CPU_MODEL, Linux $KERNEL."
 	echo "ferry $FERRY_VERSION ($FERRY_REV), nginx $NGINX_VERSION, wrk $WRK_VERSION."
-	echo "Run: \`ROUNDS=$ROUNDS DURATION=$DURATION BIG_DURATION=$BIG_DURATION COLD_N=$COLD_N WAIT_IDLE=${WAIT_IDLE:-60} WAIT_IDLE_RUN=${WAIT_IDLE_RUN:-10} bench/run.sh\`;"
+	echo "Run: \`ROUNDS=$ROUNDS DURATION=$DURATION BIG_DURATION=$BIG_DURATION COLD_N=$COLD_N WAIT_IDLE=$WAIT_IDLE WAIT_IDLE_RUN=$WAIT_IDLE_RUN bench/run.sh\`;"
 	echo "server on CPU $SERVER_CPU, \`wrk -t1\` on CPU $CLIENT_CPU; medians over $ROUNDS rounds (ABBA order)."
 	echo "Other load on the machine (servers idle): before the run $LOAD_BEFORE, after the load runs $LOAD_AFTER;"
 	echo "CPU time used by neither the server nor wrk during a load run (other work, plus kernel network work charged to neither; a few % when the machine is quiet): median $(awk '{print $12}' "$RUNS" | median)%, at most $(awk 'BEGIN {m = 0} $12 > m {m = $12} END {print m}' "$RUNS")% of a CPU (per run in the last column below)."
@@ -447,17 +334,5 @@ echo
 cat "$REPORT"
 
 if [ "$RECORD" = 1 ]; then
-	RESULTS=$HERE/RESULTS.md
-	BEGIN='<!-- bench:begin (bench/run.sh --record replaces this block) -->'
-	END='<!-- bench:end -->'
-	if [ ! -f "$RESULTS" ] || ! grep -qF "$BEGIN" "$RESULTS"; then
-		{ [ -f "$RESULTS" ] && cat "$RESULTS" && echo; echo "$BEGIN"; echo "$END"; } >"$TMP/results.new"
-		cp "$TMP/results.new" "$RESULTS"
-	fi
-	awk -v b="$BEGIN" -v e="$END" -v r="$REPORT" '
-		$0 == b {print; while ((getline l < r) > 0) print l; skip = 1; next}
-		$0 == e {skip = 0}
-		!skip {print}' "$RESULTS" >"$TMP/results.new"
-	cp "$TMP/results.new" "$RESULTS"
-	log "recorded in $RESULTS"
+	record_report '<!-- bench:begin (bench/run.sh --record replaces this block) -->' '<!-- bench:end -->'
 fi
