@@ -45,6 +45,7 @@ struct http_conn {
 	enum conn_state state;
 	bool readable, writable;
 	bool peer_shut; /* epoll reported EPOLLRDHUP/HUP: an EOF is queued, reported once */
+	bool out_watched; /* EPOLLOUT is registered (only once a write has blocked) */
 	bool keep_alive;  /* for the current response */
 	bool force_close; /* set by a handler or by graceful stop */
 	bool is_head;     /* HEAD request: no body bytes */
@@ -609,6 +610,21 @@ static void response_done(struct http_conn *c)
 	}
 }
 
+/* The socket is full: from now on, ask epoll for EPOLLOUT too. Connections start without it,
+ * so that the ACKs of every small response do not wake the loop for nothing (an event, a
+ * tcp_poll and a pass through the state machine each). MOD reports a socket that became
+ * writable meanwhile at once, so nothing is missed. */
+static void wait_writable(struct http_conn *c)
+{
+	c->writable = false;
+	if (c->out_watched)
+		return;
+	if (loop_mod(&c->wk->loop, &c->w, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == 0)
+		c->out_watched = true;
+	else
+		c->writable = true; /* cannot wait: let the next write fail for real */
+}
+
 /* One write of what is pending, in the order head, memory body, file body: the head and a
  * memory body go out together in one writev; a head before a file goes with MSG_MORE so that
  * it shares a segment with the file's first bytes. Returns the bytes written (> 0), 0 when
@@ -635,7 +651,7 @@ static ssize_t write_some(struct http_conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			c->writable = false;
+			wait_writable(c);
 			return 0;
 		}
 		return -1;
@@ -838,7 +854,7 @@ void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, soc
 	c->peer_len = peer_len;
 	buf_init(&c->in, SIZE_MAX);
 	buf_init(&c->out, CONN_OUT_MAX);
-	if (loop_add(&wk->loop, &c->w, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+	if (loop_add(&wk->loop, &c->w, EPOLLIN | EPOLLRDHUP | EPOLLET) < 0) {
 		close(fd);
 		buf_free(&c->in);
 		free(c);
@@ -904,9 +920,10 @@ ssize_t http_conn_send(struct http_conn *c, const void *p, size_t n)
 	ssize_t r = send(c->w.fd, p, n, MSG_NOSIGNAL);
 	if (r >= 0)
 		return r;
-	if (errno == EAGAIN)
-		c->writable = false;
-	return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	int e = errno;
+	if (e == EAGAIN)
+		wait_writable(c);
+	return e == EAGAIN || e == EINTR ? 0 : -1;
 }
 
 /* The request head, parsed again (the worker's parse of it is long gone), for the log. */
