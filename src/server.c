@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/macro.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "handler/echo.h"
@@ -37,10 +38,19 @@ const char *worker_date(struct worker *wk)
 {
 	time_t now = time(NULL);
 	if (now != wk->date_sec) {
+		struct tm tm;
 		wk->date_sec = now;
 		http_date_format(now, wk->date);
+		gmtime_r(&now, &tm);
+		strftime(wk->log_date, sizeof(wk->log_date), "%d/%b/%Y:%H:%M:%S +0000", &tm);
 	}
 	return wk->date;
+}
+
+const char *worker_log_date(struct worker *wk)
+{
+	worker_date(wk);
+	return wk->log_date;
 }
 
 static void listeners_resume(struct worker *wk);
@@ -118,7 +128,7 @@ static void listeners_resume(struct worker *wk)
 
 static void on_accept_pause_end(struct loop *loop, struct timer *t)
 {
-	struct lwatch *lw = (struct lwatch *)((char *)t - offsetof(struct lwatch, pause));
+	struct lwatch *lw = container_of(t, struct lwatch, pause);
 	if (!atomic_load_explicit(&lw->wk->srv->stopping, memory_order_relaxed))
 		lwatch_enable(lw, true);
 }

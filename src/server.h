@@ -98,7 +98,8 @@ struct worker {
 
 	struct buf access_log; /* flushed once per loop iteration */
 	time_t date_sec;
-	char date[32]; /* IMF-fixdate of date_sec */
+	char date[32];     /* IMF-fixdate of date_sec */
+	char log_date[32]; /* the same second as the access log writes it */
 	char *io_buf;   /* scratch for echo and datagrams */
 	struct file_cache fcache;
 };
@@ -123,6 +124,9 @@ static inline struct server_gen *server_gen(struct server *srv)
 
 /* For connections: the current Date value (cached per second per worker). */
 const char *worker_date(struct worker *wk);
+/* The current time as Common Log Format writes it ("23/Nov/2026:14:19:13 +0000"), cached
+ * per second like the Date value. */
+const char *worker_log_date(struct worker *wk);
 
 /* Connection bookkeeping shared by HTTP and echo connections. */
 void worker_conn_added(struct worker *wk, struct conn_link *link);

@@ -21,6 +21,10 @@
 		_p;                                                                                \
 	})
 
+/* The struct that holds member `field` at p (a watcher, timer, link or deferred call handed to
+ * a callback), as the Linux kernel spells it. */
+#define container_of(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
+
 /* Literal string and its length, for memcmp-style comparisons. */
 #define STRLEN(s) (sizeof(s) - 1)
 

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/macro.h"
 #include "base/xalloc.h"
 #include "server.h"
 
@@ -27,7 +28,7 @@ struct echo_conn {
 
 static void echo_free(struct deferred *d)
 {
-	free((char *)d - offsetof(struct echo_conn, defer));
+	free(container_of(d, struct echo_conn, defer));
 }
 
 static void echo_close(struct echo_conn *e)
@@ -109,12 +110,12 @@ static void on_event(struct loop *l, struct watcher *w, uint32_t events)
 
 static void on_timeout(struct loop *l, struct timer *t)
 {
-	echo_close((struct echo_conn *)((char *)t - offsetof(struct echo_conn, timer)));
+	echo_close(container_of(t, struct echo_conn, timer));
 }
 
 static void on_stop(struct conn_link *link)
 {
-	struct echo_conn *e = (struct echo_conn *)((char *)link - offsetof(struct echo_conn, link));
+	struct echo_conn *e = container_of(link, struct echo_conn, link);
 	/* Nothing is "in flight" in an echo stream except unsent bytes: stop reading, send
 	 * what is pending, then close. */
 	e->eof = true;

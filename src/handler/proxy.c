@@ -10,6 +10,7 @@
  * The request body is re-framed from what the core parser decided (exactly Content-Length
  * bytes, or chunked decoded and encoded again), so no client byte beyond the body reaches
  * an upstream, and the response likewise from what the response parser decided. */
+#include "base/macro.h"
 #include "handler/proxy.h"
 
 #include <arpa/inet.h>
@@ -341,7 +342,7 @@ static void x_upstream_event(struct proxy_x *x, uint32_t events);
 
 static void pconn_free(struct deferred *d)
 {
-	free((struct pconn *)((char *)d - offsetof(struct pconn, defer)));
+	free(container_of(d, struct pconn, defer));
 }
 
 static void pool_unlink(struct pconn *pc)
@@ -396,7 +397,7 @@ static void on_pconn_event(struct loop *l, struct watcher *w, uint32_t events)
 
 static void on_pconn_idle_timeout(struct loop *l, struct timer *t)
 {
-	pconn_close((struct pconn *)((char *)t - offsetof(struct pconn, timer)));
+	pconn_close(container_of(t, struct pconn, timer));
 }
 
 static void pool_put(struct proxy_worker *pw, struct pconn *pc)
@@ -784,7 +785,7 @@ static void x_upstream_event(struct proxy_x *x, uint32_t events)
 
 static void on_x_timer(struct loop *l, struct timer *t)
 {
-	struct proxy_x *x = (struct proxy_x *)((char *)t - offsetof(struct proxy_x, timer));
+	struct proxy_x *x = container_of(t, struct proxy_x, timer);
 	if (x->retry_pending) {
 		x->retry_pending = false;
 		x_connect(x);

@@ -122,29 +122,24 @@ static bool etag_list_matches(const char *p, size_t n, const struct validators *
 	return false;
 }
 
-static const struct http_header *hdr(const struct http_request *req, const char *lname)
-{
-	return http_request_header(req, lname);
-}
-
 /* RFC 9110 §13.2.2: the order in which preconditions are evaluated. Returns 0 to go on,
  * 304 or 412 to answer with that status. */
 static int preconditions(const struct http_request *req, const struct validators *v)
 {
 	const struct http_header *h;
 	time_t t;
-	if ((h = hdr(req, "if-match"))) {
+	if ((h = http_request_header(req, "if-match"))) {
 		if (!etag_list_matches(h->value, h->value_len, v, true))
 			return 412;
-	} else if ((h = hdr(req, "if-unmodified-since")) &&
+	} else if ((h = http_request_header(req, "if-unmodified-since")) &&
 		   http_date_parse(h->value, h->value_len, &t) == 0) {
 		if (v->mtime > t)
 			return 412;
 	}
-	if ((h = hdr(req, "if-none-match"))) {
+	if ((h = http_request_header(req, "if-none-match"))) {
 		if (etag_list_matches(h->value, h->value_len, v, false))
 			return 304;
-	} else if ((h = hdr(req, "if-modified-since")) &&
+	} else if ((h = http_request_header(req, "if-modified-since")) &&
 		   http_date_parse(h->value, h->value_len, &t) == 0) {
 		if (v->mtime <= t)
 			return 304;
@@ -226,7 +221,7 @@ static enum range_result parse_range(const char *p, size_t n, uint64_t size, uin
 /* If-Range (RFC 9110 §13.1.5): the range applies only if the validator still matches. */
 static bool if_range_ok(const struct http_request *req, const struct validators *v)
 {
-	const struct http_header *h = hdr(req, "if-range");
+	const struct http_header *h = http_request_header(req, "if-range");
 	if (!h)
 		return true;
 	if (h->value_len > 0 && h->value[0] == '"')
@@ -306,7 +301,7 @@ static void serve_file(struct http_conn *c, const struct http_request *req,
 
 	uint64_t off = 0, len = size;
 	int status = 200;
-	const struct http_header *rh = hdr(req, "range");
+	const struct http_header *rh = http_request_header(req, "range");
 	if (rh && req->method_id == HTTP_M_GET && if_range_ok(req, v)) {
 		switch (parse_range(rh->value, rh->value_len, size, &off, &len)) {
 		case RANGE_NONE:

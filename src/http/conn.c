@@ -1,6 +1,7 @@
 /* The HTTP/1.1 connection: reading and parsing requests, discarding bodies, dispatching to a
  * handler, writing the response, keep-alive, pipelining, timeouts and lingering close.
  * The state table is in conn.h. */
+#include "base/macro.h"
 #include "http/conn.h"
 
 #include <errno.h>
@@ -79,12 +80,12 @@ static void conn_close(struct http_conn *c);
 
 static struct http_conn *conn_of_link(struct conn_link *l)
 {
-	return (struct http_conn *)((char *)l - offsetof(struct http_conn, link));
+	return container_of(l, struct http_conn, link);
 }
 
 static struct http_conn *conn_of_timer(struct timer *t)
 {
-	return (struct http_conn *)((char *)t - offsetof(struct http_conn, timer));
+	return container_of(t, struct http_conn, timer);
 }
 
 static const struct config *cfg_of(const struct http_conn *c)
@@ -244,13 +245,9 @@ static void access_log(struct http_conn *c, const struct http_request *req)
 	if (wk->gen->access_log_fd < 0)
 		return;
 	struct buf *b = &wk->access_log;
-	char host[NET_ADDR_STRLEN], ts[40];
-	struct tm tm;
-	time_t now = time(NULL);
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+	char host[NET_ADDR_STRLEN];
 	net_addr_host((const struct sockaddr *)&c->peer, c->peer_len, host, sizeof(host));
-	if (buf_printf(b, "%s - - [%s] \"", host, ts) < 0)
+	if (buf_printf(b, "%s - - [%s] \"", host, worker_log_date(wk)) < 0)
 		return;
 	if (req) {
 		log_escaped(b, req->method, req->method_len);
@@ -793,7 +790,7 @@ static void on_timeout(struct loop *l, struct timer *t)
 
 static void conn_free(struct deferred *d)
 {
-	struct http_conn *c = (struct http_conn *)((char *)d - offsetof(struct http_conn, defer));
+	struct http_conn *c = container_of(d, struct http_conn, defer);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	free(c);

@@ -16,6 +16,7 @@
 #include "base/macro.h"
 #include "base/str.h"
 #include "http/forward.h"
+#include "http/fields.h"
 
 /* Room for an IPv6 address in brackets and quotes, or "unknown". */
 #define PEER_STRLEN (INET6_ADDRSTRLEN + 4)
@@ -47,29 +48,6 @@ static int put_field(struct buf *out, const char *name, size_t name_len, const c
 	return 0;
 }
 
-static bool is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* Next element of a comma-separated list, OWS trimmed (as in the parsers). */
-static bool list_next(const char *v, size_t n, size_t *pos, const char **ret, size_t *ret_len)
-{
-	size_t s = *pos, e;
-	if (s > n)
-		return false;
-	for (e = s; e < n && v[e] != ','; e++)
-		;
-	*pos = e + 1;
-	while (s < e && is_ows(v[s]))
-		s++;
-	while (e > s && is_ows(v[e - 1]))
-		e--;
-	*ret = v + s;
-	*ret_len = e - s;
-	return true;
-}
-
 bool http_forward_is_hop_by_hop(const char *name, size_t len)
 {
 	/* RFC 9110 §7.6.1 names Connection, Proxy-Connection, Keep-Alive, TE,
@@ -94,7 +72,7 @@ static bool named_by_connection(const struct http_header *hs, size_t n, const ch
 			continue;
 		const char *e;
 		size_t elen, pos = 0;
-		while (list_next(hs[i].value, hs[i].value_len, &pos, &e, &elen))
+		while (http_fields_list_next(hs[i].value, hs[i].value_len, &pos, &e, &elen))
 			if (str_ieqn(e, elen, name, len))
 				return true;
 	}
@@ -135,19 +113,13 @@ static void format_peer(const struct sockaddr *sa, socklen_t len, char *xff, cha
 	strcpy(fwd, "unknown");
 }
 
-static bool is_tchar(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 /* value = token / quoted-string (RFC 7239 §4): a host with a port or an IPv6 literal is no
  * token and gets quoted, with " and \ escaped (a valid Host has neither; be safe anyway). */
 static int put_fwd_value(struct buf *out, const char *v, size_t n)
 {
 	bool token = n > 0;
 	for (size_t i = 0; i < n && token; i++)
-		token = is_tchar(v[i]);
+		token = http_fields_is_token(v[i]);
 	if (token)
 		return put(out, v, n);
 	int r = buf_append(out, "\"", 1);

@@ -374,7 +374,7 @@ static void query_send(struct dns_query *q)
 
 static void on_query_timeout(struct loop *l, struct timer *t)
 {
-	struct dns_query *q = (struct dns_query *)((char *)t - offsetof(struct dns_query, timer));
+	struct dns_query *q = container_of(t, struct dns_query, timer);
 	if (q->tries >= DNS_TRIES) {
 		for (int i = 0; i < 2; i++)
 			if (!q->done[i] && !q->err[i])
@@ -483,7 +483,7 @@ void dns_resolver_free(struct dns_resolver *r)
 
 static void on_hosts_answer(struct deferred *d)
 {
-	struct dns_query *q = (struct dns_query *)((char *)d - offsetof(struct dns_query, defer));
+	struct dns_query *q = container_of(d, struct dns_query, defer);
 	query_finish(q);
 }
 
