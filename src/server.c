@@ -147,6 +147,10 @@ static void on_accept(struct loop *loop, struct watcher *w, uint32_t events)
 	struct lwatch *lw = (struct lwatch *)w;
 	struct worker *wk = lw->wk;
 	struct server *srv = wk->srv;
+	/* Paused earlier in this epoll batch (graceful stop, or the limit): an accept now would
+	 * start a connection that the stopping loop never serves. */
+	if (!lw->active)
+		return;
 	if (lw->l->dgram) {
 		atomic_fetch_add_explicit(&srv->accepted, 1, memory_order_relaxed);
 		echo_datagrams(wk, lw->l->fd);
