@@ -1314,11 +1314,15 @@ static void dispatch(struct parser *p, struct scope *sc, const struct lexer_toke
 	if (!sc->seen[i].line)
 		sc->seen[i] = name->at;
 
+	/* A handler reads exactly its min..max arguments: with another count (after a lexer
+	 * error too) it does not run, and a block's body is skipped. */
 	size_t n_args = s->n - 1;
-	if (!s->bad && (n_args < d->min_args || n_args > d->max_args)) {
-		arg_count_error(p, d, name);
+	if (n_args < d->min_args || n_args > d->max_args) {
+		if (!s->bad)
+			arg_count_error(p, d, name);
 		if (!d->block)
 			return;
+		goto skip;
 	}
 
 	sc->child = NULL;
