@@ -1,7 +1,7 @@
 /* From the configuration to the sandbox: which paths ferry still needs once it serves (the
- * site roots, the config for reloads, the access log, Unix-socket upstreams, the resolver's
- * files), which TCP ports it may connect to (upstreams), and who to become. sandbox.c does
- * the enforcing; this file only decides. */
+ * site and path roots, the config for reloads, the access log, Unix-socket upstreams, the
+ * resolver's files), which TCP ports it may connect to (upstreams), and who to become.
+ * sandbox.c does the enforcing; this file only decides. */
 #include "confine.h"
 
 #include <errno.h>
@@ -111,8 +111,11 @@ int confine_apply(struct server *srv)
 		if (s->root)
 			add_path(p, s->root, SANDBOX_READ);
 		add_proxy(p, &s->proxy, &needs_dns);
-		for (size_t j = 0; j < s->n_paths; j++)
+		for (size_t j = 0; j < s->n_paths; j++) {
+			if (s->paths[j].root)
+				add_path(p, s->paths[j].root, SANDBOX_READ);
 			add_proxy(p, &s->paths[j].proxy, &needs_dns);
+		}
 	}
 	if (cfg->access_log == CONFIG_LOG_FILE)
 		add_dir_of(p, cfg->access_log_path, SANDBOX_READ | SANDBOX_WRITE);

@@ -372,9 +372,15 @@ void server_gen_free(struct server_gen *g)
 {
 	if (!g)
 		return;
-	for (size_t i = 0; i < g->n_sites; i++)
-		if (g->sites[i].root_fd >= 0)
-			close(g->sites[i].root_fd);
+	for (size_t i = 0; i < g->n_sites; i++) {
+		struct site_rt *rt = &g->sites[i];
+		if (rt->root_fd >= 0)
+			close(rt->root_fd);
+		for (size_t j = 0; j < rt->n_path_fds; j++)
+			if (rt->path_fds[j] >= 0)
+				close(rt->path_fds[j]);
+		free(rt->path_fds);
+	}
 	if (g->default_site.root_fd >= 0)
 		close(g->default_site.root_fd);
 	if (g->access_log_fd > 2)
@@ -410,12 +416,25 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 			g->default_site.root_fd = fd;
 		}
 		for (size_t i = 0; i < cfg->n_sites; i++) {
-			if (!cfg->sites[i].root)
-				continue;
-			int fd = open_root(cfg->sites[i].root, cfg->path, cfg->sites[i].line, err);
-			if (fd < 0)
-				r = fd;
-			g->sites[i].root_fd = fd;
+			const struct config_site *cs = &cfg->sites[i];
+			struct site_rt *rt = &g->sites[i];
+			if (cs->root) {
+				rt->root_fd = open_root(cs->root, cfg->path, cs->line, err);
+				if (rt->root_fd < 0)
+					r = rt->root_fd;
+			}
+			if (cs->n_paths > 0)
+				rt->path_fds = xmalloc(cs->n_paths * sizeof(*rt->path_fds));
+			rt->n_path_fds = cs->n_paths;
+			for (size_t j = 0; j < cs->n_paths; j++) {
+				const struct config_path *cp = &cs->paths[j];
+				rt->path_fds[j] = -1;
+				if (!cp->root)
+					continue;
+				rt->path_fds[j] = open_root(cp->root, cfg->path, cp->line, err);
+				if (rt->path_fds[j] < 0)
+					r = rt->path_fds[j];
+			}
 		}
 		switch (cfg->access_log) {
 		case CONFIG_LOG_OFF:

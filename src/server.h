@@ -38,7 +38,9 @@ struct worker;
 
 /* Per-site runtime state, parallel to config->sites. */
 struct site_rt {
-	int root_fd; /* -1: the embedded page */
+	int root_fd;   /* -1: the embedded page */
+	int *path_fds; /* parallel to the site's paths: the root of each, -1 for a block without */
+	size_t n_path_fds;
 };
 
 /* One configuration generation: the parsed config and what was opened from it. SIGHUP builds
@@ -110,9 +112,9 @@ void server_block_signals(void);
 /* Start workers and run until stopped. Returns the process exit code. */
 int server_run(struct server *srv);
 
-/* Build a generation for cfg (taking ownership of it on success): open the site roots (and
- * srv->cli_root) and the access log. On failure returns -errno, appends what failed to err,
- * and leaves cfg to the caller. */
+/* Build a generation for cfg (taking ownership of it on success): open the site and path
+ * roots (and srv->cli_root) and the access log. On failure returns -errno, appends what
+ * failed to err, and leaves cfg to the caller. */
 int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 		   struct server_gen **ret);
 void server_gen_free(struct server_gen *g);

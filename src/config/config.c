@@ -792,12 +792,13 @@ static void top_finish(struct parser *p, struct scope *sc)
 	}
 }
 
-/* ---- site blocks ----------------------------------------------------------------------- */
+/* ---- site and path blocks ------------------------------------------------------------- */
 
-static int dir_root(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+/* `root PATH` in a site or a path block: d->offset is the char * field of the scope's target. */
+static int dir_root(struct parser *p, struct scope *sc, const struct directive *d,
 		    const struct stmt *s)
 {
-	struct config_site *site = sc->target;
+	char **root = (char **)((char *)sc->target + d->offset);
 	const struct arg *a = &s->v[1];
 	char e[ECHO_SIZE];
 
@@ -810,7 +811,7 @@ static int dir_root(struct parser *p, struct scope *sc, const struct directive *
 		error_arg(p, a, "'root' path is longer than %d bytes", PATH_MAX);
 		return -ENAMETOOLONG;
 	}
-	site->root = xstrdup(a->text);
+	*root = xstrdup(a->text);
 	return 0;
 }
 
@@ -1060,6 +1061,11 @@ static void path_finish(struct parser *p, struct scope *sc)
 {
 	const struct config_path *cp = sc->target;
 	proxy_finish(p, sc, &cp->proxy);
+	if (cp->proxy.ups && cp->root) {
+		const struct pos *at = scope_seen(sc, "root");
+		error_at(p, at->line, at->col,
+			 "a path block has either 'root' or 'proxy', not both");
+	}
 }
 
 static void site_finish(struct parser *p, struct scope *sc)
@@ -1092,7 +1098,10 @@ static void site_finish(struct parser *p, struct scope *sc)
 	{name, min, max, usage, 0, handler, 0, 0, 0, 0, ctx}
 #define TOP(f) FIELD(config, f)
 
-/* Rows shared by site and path blocks: their field is a struct config_proxy in each. */
+/* Rows shared by site and path blocks: the field root (a char *) and proxy (a struct
+ * config_proxy) of each. */
+#define ROOT_ROW(type) \
+	{"root", 1, 1, "PATH", DIR_ONCE, dir_root, offsetof(struct type, root), 0, 0, 0, NULL}
 #define PROXY_ROWS(type) \
 	{"proxy", 1, ARGS_UNBOUNDED, "UPSTREAM...", DIR_ONCE, dir_proxy, \
 	 offsetof(struct type, proxy), 0, 0, 0, NULL}, \
@@ -1102,6 +1111,7 @@ static void site_finish(struct parser *p, struct scope *sc)
 	 offsetof(struct type, proxy), 0, 0, 0, NULL}
 
 static const struct directive path_directives[] = {
+	ROOT_ROW(config_path),
 	PROXY_ROWS(config_path),
 };
 
@@ -1113,7 +1123,7 @@ static const struct context path_context = {
 };
 
 static const struct directive site_directives[] = {
-	PLAIN("root", 1, 1, "PATH", DIR_ONCE, dir_root),
+	ROOT_ROW(config_site),
 	PROXY_ROWS(config_site),
 	BLOCK("path", 1, 1, "PREFIX { ... }", dir_path, &path_context),
 };
@@ -1429,6 +1439,7 @@ void config_free(struct config *c)
 		proxy_free(&c->sites[i].proxy);
 		for (size_t j = 0; j < c->sites[i].n_paths; j++) {
 			free(c->sites[i].paths[j].prefix);
+			free(c->sites[i].paths[j].root);
 			proxy_free(&c->sites[i].paths[j].proxy);
 		}
 		free(c->sites[i].paths);
@@ -1572,8 +1583,8 @@ const struct config_site *config_match_site(const struct config *c, const char *
 	return wild ? wild : fallback;
 }
 
-const struct config_proxy *config_match_proxy(const struct config_site *s, const char *path,
-					      size_t len)
+const struct config_path *config_match_path(const struct config_site *s, const char *path,
+					    size_t len)
 {
 	const struct config_path *best = NULL;
 	for (size_t i = 0; i < s->n_paths; i++) {
@@ -1582,7 +1593,16 @@ const struct config_proxy *config_match_proxy(const struct config_site *s, const
 		    (!best || cp->prefix_len > best->prefix_len))
 			best = cp;
 	}
-	if (best)
-		return best->proxy.ups ? &best->proxy : NULL;
+	return best;
+}
+
+const struct config_proxy *config_route_proxy(const struct config_site *s,
+					      const struct config_path *cp)
+{
+	if (cp && cp->root)
+		return NULL;
+	if (cp && cp->proxy.ups)
+		return &cp->proxy;
+	/* No path block, or one with neither: like the rest of the site. */
 	return s->proxy.ups ? &s->proxy : NULL;
 }

@@ -53,10 +53,12 @@ struct config_proxy {
 	unsigned line;
 };
 
-/* `path PREFIX { ... }` inside a site: the longest matching prefix wins. */
+/* `path PREFIX { ... }` inside a site: the longest matching prefix wins. A block has a root,
+ * a proxy, or neither (then its prefix is served like the rest of the site), never both. */
 struct config_path {
 	char *prefix; /* starts with '/' */
 	size_t prefix_len;
+	char *root; /* NULL: none; else its files, looked up with the whole request path */
 	struct config_proxy proxy;
 	unsigned line;
 };
@@ -137,11 +139,15 @@ int config_load(const char *path, struct config **ret, struct buf *errors);
 const struct config_site *config_match_site(const struct config *c, const char *host,
 					    size_t len);
 
-/* The proxy for a request to site s with this (normalised) path: the longest matching path
- * block with a proxy, else the site's own; NULL when the request is not proxied (a path
- * block without a proxy stops the search: its prefix is served from the root). */
-const struct config_proxy *config_match_proxy(const struct config_site *s, const char *path,
-					      size_t len);
+/* The path block of site s with the longest prefix of this (normalised) path, or NULL. */
+const struct config_path *config_match_path(const struct config_site *s, const char *path,
+					    size_t len);
+
+/* The proxy for a request to site s whose longest matching path block is cp (NULL: none):
+ * NULL when cp has a root (served here), cp's proxy when it has one; otherwise (no block, or
+ * one with neither) the site's own proxy, or NULL (served from the site's root). */
+const struct config_proxy *config_route_proxy(const struct config_site *s,
+					      const struct config_path *cp);
 
 /* Parse "30s", "500ms", "2m", "1h", or bare seconds. 0 on success, -EINVAL for bad syntax,
  * -ERANGE for more than UINT32_MAX milliseconds. No bounds beyond that: directives check their

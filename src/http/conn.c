@@ -317,27 +317,59 @@ static void request_host(const struct http_request *req, const char **ret, size_
 	*ret_len = req->host ? req->host_len : 0;
 }
 
-static void dispatch(struct http_conn *c, struct http_request *req)
+/* Where a request goes: its site and the path block its path falls in. */
+struct route {
+	const struct config_site *cs;	/* NULL: the config has no sites, or none matches */
+	const struct config_path *path; /* the longest matching path block, or NULL */
+};
+
+/* Match the site by Host and, when the site has path blocks, the block by the normalised path,
+ * as the static handler will see it: "/a/../api/" and "/%61pi/" are "/api/" to both. A site
+ * without path blocks costs no normalisation here. */
+static void route_of(const struct config *cfg, const struct http_request *req, struct route *ret)
+{
+	*ret = (struct route){NULL, NULL};
+	if (cfg->n_sites == 0)
+		return;
+	const char *host;
+	size_t host_len;
+	request_host(req, &host, &host_len);
+	ret->cs = config_match_site(cfg, host ? host : "", host_len);
+	if (!ret->cs || ret->cs->n_paths == 0 || req->method_id == HTTP_M_CONNECT ||
+	    req->target[0] == '*')
+		return;
+	char path[HTTP_PATH_MAX];
+	int n = http_path_normalize(req->target, req->target_len, path, sizeof(path));
+	if (n >= 0)
+		ret->path = config_match_path(ret->cs, path, (size_t)n);
+}
+
+/* Serve the request here. rt: its route in the current generation, or NULL to match it now
+ * (after a body was read, the generation may have changed since the head). */
+static void dispatch(struct http_conn *c, struct http_request *req, const struct route *rt)
 {
 	const struct server_gen *gen = c->wk->gen;
 	const struct config *cfg = gen->cfg;
+	struct route own;
 	reset_response(c);
 	c->is_head = req->method_id == HTTP_M_HEAD;
 	c->wk->req = req;
 
-	const struct site_rt *site = &gen->default_site;
+	if (!rt) {
+		route_of(cfg, req, &own);
+		rt = &own;
+	}
+	int root_fd = gen->default_site.root_fd;
 	if (cfg->n_sites > 0) {
-		const char *host;
-		size_t host_len;
-		request_host(req, &host, &host_len);
-		const struct config_site *cs = config_match_site(cfg, host ? host : "", host_len);
-		if (!cs) {
+		if (!rt->cs) {
 			http_resp_error(c, 421);
 			goto done;
 		}
-		site = &gen->sites[cs - cfg->sites];
+		const struct site_rt *site = &gen->sites[rt->cs - cfg->sites];
+		root_fd = rt->path && rt->path->root ? site->path_fds[rt->path - rt->cs->paths]
+						     : site->root_fd;
 	}
-	static_handle(c, req, site->root_fd, &c->wk->fcache, c->wk->loop.now_ms);
+	static_handle(c, req, root_fd, &c->wk->fcache, c->wk->loop.now_ms);
 done:
 	begin_write(c, req);
 	c->wk->req = NULL;
@@ -410,29 +442,6 @@ static int drop_body(struct http_conn *c)
 	return c->chunked ? http_chunked_done(&c->ch) : c->body_left == 0;
 }
 
-/* The proxy configured for this request, or NULL: it is served here. */
-static const struct config_proxy *route_proxy(struct http_conn *c, const struct http_request *req)
-{
-	const struct config *cfg = cfg_of(c);
-	if (cfg->n_sites == 0)
-		return NULL;
-	const char *host;
-	size_t host_len;
-	request_host(req, &host, &host_len);
-	const struct config_site *cs = config_match_site(cfg, host ? host : "", host_len);
-	if (!cs || (!cs->proxy.ups && cs->n_paths == 0))
-		return NULL;
-	if (req->method_id == HTTP_M_CONNECT || req->target[0] == '*')
-		return cs->proxy.ups ? &cs->proxy : NULL;
-	/* Match prefixes on the normalised path, as the static handler will see it: "/a/../api/"
-	 * and "/%61pi/" are "/api/" to both. */
-	char path[HTTP_PATH_MAX];
-	int n = http_path_normalize(req->target, req->target_len, path, sizeof(path));
-	if (n < 0)
-		return cs->proxy.ups ? &cs->proxy : NULL;
-	return config_match_proxy(cs, path, (size_t)n);
-}
-
 /* A complete head is at the start of c->in: start the body or dispatch. */
 static void head_complete(struct http_conn *c, struct http_request *req, size_t head_len)
 {
@@ -441,7 +450,10 @@ static void head_complete(struct http_conn *c, struct http_request *req, size_t 
 	c->force_close = false;
 	c->chunked = req->chunked;
 	c->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
-	const struct config_proxy *px = route_proxy(c, req);
+	struct route rt;
+	route_of(cfg_of(c), req, &rt);
+	/* NULL: served here (static). */
+	const struct config_proxy *px = rt.cs ? config_route_proxy(rt.cs, rt.path) : NULL;
 	if (px) {
 		/* The proxy streams the body itself: hand the connection over now. */
 		reset_response(c);
@@ -462,7 +474,7 @@ static void head_complete(struct http_conn *c, struct http_request *req, size_t 
 			/* We would only throw the body away: answer now and close instead of
 			 * asking for it (RFC 9110 §10.1.1 allows a final status instead of 100). */
 			c->keep_alive = false;
-			dispatch(c, req);
+			dispatch(c, req, &rt);
 			return;
 		}
 		if (c->chunked)
@@ -471,7 +483,7 @@ static void head_complete(struct http_conn *c, struct http_request *req, size_t 
 		timer_arm(&c->wk->loop, &c->wk->t_body, &c->timer);
 		return;
 	}
-	dispatch(c, req);
+	dispatch(c, req, &rt);
 }
 
 static void process_head(struct http_conn *c)
@@ -561,7 +573,7 @@ static void process_body(struct http_conn *c)
 				respond_error(c, 500);
 				return;
 			}
-			dispatch(c, req);
+			dispatch(c, req, NULL);
 			return;
 		}
 		/* Make room: keep the head, reuse the rest of the buffer for body bytes. */

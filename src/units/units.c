@@ -11,7 +11,7 @@
  *                      (connect(2) needs write permission on the socket); no network
  *   --read-only, --user=65534:65534, no-new-privileges
  *   the config         bind-mounted read-only at /etc/ferry/ferry.conf
- *   document roots     bind-mounted read-only at the same path (the config names them)
+ *   document roots     of sites and path blocks, bind-mounted read-only at the same path
  *   --sdnotify=container, Type=notify: ferry sends READY=1 itself, once it serves
  *   reload             SIGHUP to ferry (ReloadSignal= in quadlet, podman kill elsewhere) */
 #include "units/units.h"
@@ -311,16 +311,23 @@ static void add_mount(struct gen *g, const char *host, bool in_home, const char 
 	g->mounts[g->n_mounts++] = (struct mount){host, in_home, container, rw, shared, file};
 }
 
+/* A site's or a path block's root (NULL: none), read-only at the same path. */
+static void add_root(struct gen *g, const char *root)
+{
+	if (!root || g->o->echo)
+		return;
+	check_path(g, "root", root);
+	add_mount(g, root, false, root, false, true, false);
+}
+
 static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 {
 	const struct config *cfg = g->cfg;
 	add_mount(g, config_path, in_home, CONTAINER_CONFIG, false, false, true);
 	for (size_t i = 0; i < cfg->n_sites; i++) {
-		const char *root = cfg->sites[i].root;
-		if (!root || g->o->echo)
-			continue;
-		check_path(g, "root", root);
-		add_mount(g, root, false, root, false, true, false);
+		add_root(g, cfg->sites[i].root);
+		for (size_t j = 0; j < cfg->sites[i].n_paths; j++)
+			add_root(g, cfg->sites[i].paths[j].root);
 	}
 	if (cfg->access_log == CONFIG_LOG_FILE && cfg->access_log_path && !g->o->echo) {
 		const char *p = cfg->access_log_path;

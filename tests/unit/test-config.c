@@ -896,6 +896,12 @@ static void test_load(void)
 	rmdir(dir);
 }
 
+/* The proxy a request for path gets in site s (NULL: served from a root). */
+static const struct config_proxy *proxy_for(const struct config_site *s, const char *path)
+{
+	return config_route_proxy(s, config_match_path(s, path, strlen(path)));
+}
+
 static void test_proxy(void)
 {
 	struct config *c = parse("trusted-proxies 10.0.0.0/8 ::1\nresolver 10.89.0.1\n"
@@ -922,12 +928,12 @@ static void test_proxy(void)
 	CHECK_EQ_INT(px->proxy_protocol, 2);
 	const struct config_site *b = &c->sites[1];
 	CHECK_EQ_INT(b->n_paths, 3);
-	CHECK(config_match_proxy(b, "/", 1) == NULL);
-	CHECK(config_match_proxy(b, "/api/x", 6) == &b->paths[0].proxy);
-	CHECK(config_match_proxy(b, "/api/v2/x", 9) == &b->paths[1].proxy);
-	CHECK(config_match_proxy(b, "/static/api/", 12) == NULL);
+	CHECK(proxy_for(b, "/") == NULL);
+	CHECK(proxy_for(b, "/api/x") == &b->paths[0].proxy);
+	CHECK(proxy_for(b, "/api/v2/x") == &b->paths[1].proxy);
+	CHECK(proxy_for(b, "/static/api/") == NULL);
 	CHECK(b->paths[1].proxy.ups[0].host_tmpl);
-	CHECK(config_match_proxy(&c->sites[0], "/any", 4) == px);
+	CHECK(proxy_for(&c->sites[0], "/any") == px);
 	config_free(c);
 
 	CHECK_STREQ(parse_err("site a {\n proxy ftp://x\n}\n"),
@@ -951,13 +957,94 @@ static void test_proxy(void)
 		    "t.conf:4:7: duplicate 'path /a/./' (first at line 2)\n");
 	CHECK_STREQ(parse_err("proxy http://a:1\n"),
 		    "t.conf:1:1: 'proxy' is not allowed at top level (only inside a site block)\n");
-	CHECK_STREQ(parse_err("site a {\n path /x/ {\n  root /srv\n }\n}\n"),
-		    "t.conf:3:3: 'root' is not allowed inside a path block (only inside a site "
-		    "block)\n");
+	CHECK_STREQ(parse_err("site a {\n path /x/ {\n  workers 2\n }\n}\n"),
+		    "t.conf:3:3: 'workers' is not allowed inside a path block (only at top "
+		    "level)\n");
 	CHECK_STREQ(parse_err("resolver example.com\n"),
 		    "t.conf:1:10: 'resolver' takes an IP address [and port], not 'example.com'\n");
 	CHECK(strcmp(parse_err("site a {\n proxy http://a:0\n}\n"), "(parsed)") != 0);
 	CHECK(parses("site a {\n proxy \"http://{host}:80\"\n upstream-allow 10.0.0.1\n}\n"));
+}
+
+/* `root` inside a path block: the longest prefix still wins, whichever of root and proxy the
+ * blocks have; a block has one of them, not both. */
+static void test_path_root(void)
+{
+	struct config *c = parse("site app {\n"
+				 " root /srv/app\n"
+				 " path /static/ {\n  root \"/srv/my assets\"\n }\n"
+				 " path /static/api/ {\n  proxy http://10.0.0.5\n }\n"
+				 " path /api/ {\n  proxy unix:/run/api.sock\n }\n"
+				 " path /api/docs/ {\n  root /srv/docs\n }\n"
+				 " path /plain/ {\n }\n"
+				 "}\n"
+				 "site px {\n proxy http://10.0.0.6\n"
+				 " path /static/ { root /srv/px }\n"
+				 " path /static/open/ {\n }\n}\n");
+	CHECK(c != NULL);
+	if (!c) {
+		fprintf(stderr, "%s", errs.data);
+		return;
+	}
+	const struct config_site *s = &c->sites[0];
+	CHECK_EQ_INT(s->n_paths, 5);
+	CHECK_STREQ(s->root, "/srv/app");
+	CHECK_STREQ(s->paths[0].root, "/srv/my assets");
+	CHECK(s->paths[0].proxy.ups == NULL);
+	CHECK(s->paths[1].root == NULL && s->paths[2].root == NULL);
+	CHECK_STREQ(s->paths[3].root, "/srv/docs");
+	CHECK(s->paths[4].root == NULL && s->paths[4].proxy.ups == NULL);
+
+	CHECK(config_match_path(s, "/", 1) == NULL);
+	CHECK(config_match_path(s, "/index.html", 11) == NULL);
+	CHECK(config_match_path(s, "/static", 7) == NULL); /* the prefix is "/static/" */
+	CHECK(config_match_path(s, "/static/", 8) == &s->paths[0]);
+	CHECK(config_match_path(s, "/static/a.css", 13) == &s->paths[0]);
+	CHECK(config_match_path(s, "/static/api/x", 13) == &s->paths[1]);
+	CHECK(config_match_path(s, "/api/x", 6) == &s->paths[2]);
+	CHECK(config_match_path(s, "/api/docs/i", 11) == &s->paths[3]);
+	CHECK(config_match_path(s, "/plain/x", 8) == &s->paths[4]);
+	/* a root block is not proxied, even under a proxied prefix; an empty one is served like
+	 * the rest of the site (here: from its root) */
+	CHECK(proxy_for(s, "/static/a.css") == NULL);
+	CHECK(proxy_for(s, "/static/api/x") == &s->paths[1].proxy);
+	CHECK(proxy_for(s, "/api/x") == &s->paths[2].proxy);
+	CHECK(proxy_for(s, "/api/docs/i") == NULL);
+	CHECK(proxy_for(s, "/plain/x") == NULL);
+	CHECK(proxy_for(s, "/other") == NULL);
+
+	/* a proxied site with a static path block */
+	const struct config_site *px = &c->sites[1];
+	CHECK(px->root == NULL);
+	CHECK_STREQ(px->paths[0].root, "/srv/px");
+	CHECK(proxy_for(px, "/static/x") == NULL);
+	CHECK(proxy_for(px, "/x") == &px->proxy);
+	/* ... whose empty block is proxied like the rest of it */
+	CHECK(proxy_for(px, "/static/open/x") == &px->proxy);
+	config_free(c);
+
+	CHECK_STREQ(parse_err("site a {\n path /x/ {\n  root /srv\n  proxy http://a:1\n }\n}\n"),
+		    "t.conf:3:3: a path block has either 'root' or 'proxy', not both\n");
+	CHECK_STREQ(parse_err("site a {\n path /x/ {\n  proxy http://a:1\n  root /srv\n }\n}\n"),
+		    "t.conf:4:3: a path block has either 'root' or 'proxy', not both\n");
+	CHECK_STREQ(parse_err("site a {\n path /x/ { root srv }\n}\n"),
+		    "t.conf:2:18: 'root' needs an absolute path, not 'srv'\n");
+	/* A block directive missing its argument: the error, and its body skipped (its handler
+	 * once read a freed argument of the statement before). */
+	CHECK_STREQ(parse_err("site a {\n root /srv\n path {\n  root /b\n }\n}\n"),
+		    "t.conf:3:2: 'path' takes 1 argument: path PREFIX { ... }\n");
+	CHECK_STREQ(parse_err("site a {\n path /x/ {\n  root /a\n  root /b\n }\n}\n"),
+		    "t.conf:4:3: duplicate 'root' (first at line 3)\n");
+	CHECK_STREQ(parse_err("site a {\n path /x/ {\n  root\n }\n}\n"),
+		    "t.conf:3:3: 'root' takes 1 argument: root PATH\n");
+	CHECK_STREQ(parse_err("site a {\n path /x/ {\n  root /srv\n  upstream-allow 10.0.0.0/8\n"
+			      " }\n}\n"),
+		    "t.conf:4:3: 'upstream-allow' without 'proxy' in this block\n");
+	/* the site's own root and a path block's are separate: no duplicate */
+	CHECK(parses("site a {\n root /a\n path /x/ { root /a }\n path /y/ { root /b }\n}\n"));
+	/* still a site-block directive only, as far as the top level is told */
+	CHECK_STREQ(parse_err("root /srv\n"),
+		    "t.conf:1:1: 'root' is not allowed at top level (only inside a site block)\n");
 }
 
 int main(void)
@@ -979,6 +1066,7 @@ int main(void)
 	test_match();
 	test_load();
 	test_proxy();
+	test_path_root();
 	buf_free(&errs);
 	TEST_MAIN_END();
 }

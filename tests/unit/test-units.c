@@ -456,6 +456,38 @@ static void test_proxy_unix(void)
 	CHECK(has(file("ferry.service"), "\t--network=none \\\n"));
 }
 
+/* A path block's root is a document root too: mounted read-only like a site's, once each,
+ * also in a proxied site (which has no root of its own). */
+static void test_path_roots(void)
+{
+	struct units_opts o = {.mode = UNITS_SYSTEM, .flavor = UNITS_PODMAN_RUN, .name = "pr"};
+	CHECK_EQ_INT(gen("listen 80\n"
+			 "site a.example {\n root /srv/app\n path /static/ { root /srv/assets }\n"
+			 " path /again/ { root /srv/app }\n path /x/ { }\n}\n"
+			 "site b.example {\n proxy unix:/run/b/app.sock\n"
+			 " path /static/ { root /srv/b-static }\n}\n",
+			 &o),
+		     0);
+	const char *s = file("pr.service");
+	CHECK(has(s, "\t--volume=/srv/app:/srv/app:ro,z \\\n"
+		     "\t--volume=/srv/assets:/srv/assets:ro,z \\\n"
+		     "\t--volume=/srv/b-static:/srv/b-static:ro,z \\\n"));
+	CHECK(has(s, "--volume=/run/b:/run/b:rw,z \\\n"));
+
+	struct units_opts q = {.mode = UNITS_USER, .flavor = UNITS_QUADLET, .home = "/home/test"};
+	CHECK_EQ_INT(gen("listen 80\nsite * { path /s/ { root /home/test/s } }\n", &q), 0);
+	CHECK(has(file("ferry.container"), "Volume=%h/s:/home/test/s:ro,z\n"));
+
+	struct units_opts k = {.mode = UNITS_SYSTEM, .flavor = UNITS_KUBE};
+	CHECK_EQ_INT(gen("listen :80\nsite * { path /s/ { root /srv/s } }\n", &k), 0);
+	const char *y = file("ferry.yaml");
+	CHECK(has(y, "      mountPath: \"/srv/s\"\n      readOnly: true\n"));
+	CHECK(has(y, "      path: \"/srv/s\"\n      type: Directory\n"));
+
+	CHECK_EQ_INT(gen("listen 80\nsite * { path /s/ { root /srv/a,b } }\n", &o), -EINVAL);
+	CHECK(diag_has("root '/srv/a,b' cannot be bind-mounted"));
+}
+
 static void test_deterministic(void)
 {
 	struct units_opts o = {.mode = UNITS_USER, .flavor = UNITS_QUADLET, .home = "/home/x"};
@@ -488,6 +520,7 @@ int main(void)
 	test_errors();
 	test_proxy_network();
 	test_proxy_unix();
+	test_path_roots();
 	test_deterministic();
 	units_free(&u);
 	buf_free(&diag);
