@@ -44,6 +44,8 @@
 #define BODY_ROOM 65536        /* request body bytes waiting to go upstream */
 #define RS_MAX 65536           /* upstream bytes read ahead (and the response head limit) */
 #define CO_MAX (RS_MAX + 4096) /* bytes waiting to go to the client */
+#define X_SPARE_MAX 8          /* freed exchanges kept per worker, buffers and all */
+#define X_SPARE_BUF 16384      /* ... when none of their buffers grew past this */
 #define RETRY_MS 100           /* a Unix socket that is not there yet */
 #define DOWN_MS 2000           /* an upstream that refused a connection is skipped */
 #define UP_MAX_ADDRS 8
@@ -85,6 +87,8 @@ struct proxy_worker {
 	bool exiting; /* the worker's loop has ended: nothing is deferred any more */
 	struct dns_resolver *dns;
 	struct http_response resp; /* parser scratch */
+	struct proxy_x *spare;     /* freed exchanges kept with their buffers, for the next */
+	unsigned n_spare;
 };
 
 /* An upstream connection: in use by one exchange, or idle in its upstream's pool. */
@@ -97,6 +101,7 @@ struct pconn {
 	struct deferred defer;
 	bool readable, writable;
 	bool shut; /* EPOLLRDHUP/HUP/ERR seen: an EOF is queued, and epoll says so only once */
+	bool out_watched; /* EPOLLOUT registered: only while connecting or after a send blocked */
 };
 
 enum x_state { X_RESOLVE, X_CONNECT, X_EXCHANGE, X_TUNNEL };
@@ -140,6 +145,7 @@ struct proxy_x {
 	uint64_t r_left;
 	struct http_chunked r_ch;
 	bool r_chunk_out, r_done, up_eof, resp_keep, client_close;
+	bool up_err; /* the upstream connection failed (a reset), rather than closed */
 	struct buf co;
 	size_t co_off;
 	int status;
@@ -172,6 +178,14 @@ static void pw_free(void *p)
 		upstream_free(up);
 	}
 	dns_resolver_free(pw->dns);
+	while (pw->spare) {
+		struct proxy_x *x = pw->spare;
+		pw->spare = x->next_waiter;
+		buf_free(&x->rq);
+		buf_free(&x->rs);
+		buf_free(&x->co);
+		free(x);
+	}
 	free(pw);
 	tls_pw = NULL;
 }
@@ -470,11 +484,40 @@ static void x_free(struct proxy_x *x)
 	x_release_upstream(x, false);
 	for (unsigned i = 0; i < x->n_cand; i++)
 		x->cand[i]->refs--;
+	free(x->allow);
+	struct proxy_worker *pw = x->pw;
+	if (!pw->exiting && pw->n_spare < X_SPARE_MAX && x->rq.cap <= X_SPARE_BUF &&
+	    x->rs.cap <= X_SPARE_BUF && x->co.cap <= X_SPARE_BUF) {
+		/* Kept for the next exchange: no malloc/realloc/free of three buffers per
+		 * request. x_new clears the rest. */
+		x->next_waiter = pw->spare;
+		pw->spare = x;
+		pw->n_spare++;
+		return;
+	}
 	buf_free(&x->rq);
 	buf_free(&x->rs);
 	buf_free(&x->co);
-	free(x->allow);
 	free(x);
+}
+
+/* A cleared exchange, with the buffers of a spare one if there is one. */
+static struct proxy_x *x_new(struct proxy_worker *pw)
+{
+	struct proxy_x *x = pw->spare;
+	if (!x)
+		return xcalloc(1, sizeof(*x));
+	pw->spare = x->next_waiter;
+	pw->n_spare--;
+	struct buf rq = x->rq, rs = x->rs, co = x->co;
+	memset(x, 0, sizeof(*x));
+	x->rq = rq;
+	x->rs = rs;
+	x->co = co;
+	buf_reset(&x->rq);
+	buf_reset(&x->rs);
+	buf_reset(&x->co);
+	return x;
 }
 
 void proxy_abort(struct proxy_x *x)
@@ -743,17 +786,25 @@ static int x_connect(struct proxy_x *x)
 	pc->timer.cb = on_pconn_idle_timeout;
 	pc->defer.fn = pconn_free;
 	x->pc = pc;
-	if (loop_add(l, &pc->w, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+	/* Connect first, then register: EPOLLOUT only to learn when a connect in progress ends
+	 * (a Unix socket connects at once). Watching it on a connected socket would wake the
+	 * loop each time the upstream consumes a request (Unix sockets report write space for
+	 * every message read). */
+	int r = connect(fd, (const struct sockaddr *)&addr->sa, addr->len);
+	int err = r == 0 ? 0 : errno;
+	pc->out_watched = err == EINPROGRESS;
+	if (loop_add(l, &pc->w, EPOLLIN | EPOLLRDHUP | EPOLLET | (pc->out_watched ? EPOLLOUT : 0)) <
+	    0) {
 		close(fd);
 		free(pc);
 		x->pc = NULL;
 		return x_error(x, 502);
 	}
-	int r = connect(fd, (const struct sockaddr *)&addr->sa, addr->len);
 	if (r == 0) {
 		pc->writable = true;
 		return x_connected(x);
 	}
+	errno = err;
 	if (errno == EINPROGRESS) {
 		x->state = X_CONNECT;
 		if (!timer_armed(&x->timer) || x->timer.list != &pw->t_connect)
@@ -913,6 +964,19 @@ static int q_fill(struct proxy_x *x)
 	}
 }
 
+/* A send would block: watch EPOLLOUT from now on (MOD reports a socket that became writable
+ * meanwhile at once). */
+static void pconn_wait_writable(struct pconn *pc)
+{
+	pc->writable = false;
+	if (pc->out_watched)
+		return;
+	if (loop_mod(&tls_pw->wk->loop, &pc->w, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == 0)
+		pc->out_watched = true;
+	else
+		pc->writable = true; /* cannot wait: let the next send fail for real */
+}
+
 /* rq -> upstream. */
 static int q_flush(struct proxy_x *x)
 {
@@ -923,7 +987,7 @@ static int q_flush(struct proxy_x *x)
 				 MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EAGAIN)
-				pc->writable = false;
+				pconn_wait_writable(pc);
 			else if (errno != EINTR)
 				x->q_broken = true; /* the response (or the EOF) says what happened */
 			break;
@@ -968,6 +1032,7 @@ static int r_fill(struct proxy_x *x)
 		if (n < 0 && errno == EINTR)
 			continue;
 		x->up_eof = true; /* EOF, or reset */
+		x->up_err = n < 0;
 		progress = 1;
 	}
 	return progress;
@@ -1045,9 +1110,17 @@ static int r_head(struct proxy_x *x)
 			}
 			break;
 		case HTTP_FRAMING_UNTIL_CLOSE:
+			/* Delimited by the upstream's close: an HTTP/1.1 client gets it chunked and
+			 * keeps its connection (the close is the upstream's, not the client's);
+			 * an HTTP/1.0 one gets it as it came, up to our close. */
 			x->r_mode = B_CLOSE;
-			x->client_close = true;
 			x->resp_keep = false;
+			if (x->version >= 11) {
+				x->r_chunk_out = true;
+				o.chunked = true;
+			} else {
+				x->client_close = true;
+			}
 			break;
 		case HTTP_FRAMING_TUNNEL:
 			if (!x->q_done || resp->status != 101)
@@ -1085,11 +1158,20 @@ static int r_process(struct proxy_x *x)
 			break;
 		size_t n = MIN(x->rs.len, room - 32), used;
 		switch (x->r_mode) {
+		case B_CLOSE:
+			if (x->r_chunk_out) {
+				put_chunk_head(&x->co, n);
+				buf_append(&x->co, x->rs.data, n);
+				buf_append(&x->co, "\r\n", 2);
+				used = n;
+				x->bytes += n;
+				break;
+			}
+			/* fallthrough */
 		case B_LENGTH:
-			if (n > x->r_left)
+			if (x->r_mode == B_LENGTH && n > x->r_left)
 				n = (size_t)x->r_left;
 			/* fallthrough */
-		case B_CLOSE:
 		case B_RAW:
 			buf_append(&x->co, x->rs.data, n);
 			used = n;
@@ -1130,10 +1212,16 @@ static int r_process(struct proxy_x *x)
 			break;
 	}
 	if (!x->r_done && x->up_eof && x->rs.len == 0) {
-		if (x->r_mode == B_CLOSE)
+		if (x->r_mode == B_CLOSE && !x->up_err) {
+			if (x->r_chunk_out) {
+				if (CO_MAX - x->co.len < 5)
+					return progress; /* the last chunk once the client took the rest */
+				buf_append(&x->co, "0\r\n\r\n", 5);
+			}
 			x->r_done = true;
-		else if (x->r_mode != B_RAW)
+		} else if (x->r_mode != B_RAW) {
 			return x_abort(x); /* cut short: the client must not take it as complete */
+		}
 	}
 	return progress;
 }
@@ -1233,7 +1321,7 @@ void proxy_start(struct http_conn *c, const struct http_request *req,
 	struct worker *wk = http_conn_worker(c);
 	struct proxy_worker *pw = pw_get(wk);
 	const struct config *cfg = wk->gen->cfg;
-	struct proxy_x *x = xcalloc(1, sizeof(*x));
+	struct proxy_x *x = x_new(pw);
 	x->c = c;
 	x->pw = pw;
 	x->timer.cb = on_x_timer;
@@ -1244,9 +1332,9 @@ void proxy_start(struct http_conn *c, const struct http_request *req,
 	x->pp = px->proxy_protocol;
 	x->replay_ok = true;
 	x->state = X_CONNECT;
-	buf_init(&x->rq, cfg->max_header_bytes + 16384 + BODY_ROOM);
-	buf_init(&x->rs, RS_MAX);
-	buf_init(&x->co, CO_MAX);
+	x->rq.max = cfg->max_header_bytes + 16384 + BODY_ROOM; /* (buffers maybe from a spare) */
+	x->rs.max = RS_MAX;
+	x->co.max = CO_MAX;
 	http_conn_set_stream(c, x);
 
 	if (req->method_id == HTTP_M_CONNECT) {

@@ -23,7 +23,28 @@
 
 static bool clean(const char *p, size_t n)
 {
-	return n == 0 || (!memchr(p, '\r', n) && !memchr(p, '\n', n) && !memchr(p, '\0', n));
+	/* One pass: the pieces are short, three memchr calls cost more than the loop. */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c <= '\r' && (c == '\r' || c == '\n' || c == '\0'))
+			return false;
+	}
+	return true;
+}
+
+/* Content-Length: N CRLF, without printf (one per forwarded head). */
+static int put_content_length(struct buf *out, int64_t v)
+{
+	char d[32];
+	size_t i = sizeof(d);
+	uint64_t u = (uint64_t)v;
+	d[--i] = '\n';
+	d[--i] = '\r';
+	do
+		d[--i] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	int r = buf_appends(out, "Content-Length: ");
+	return r < 0 ? r : buf_append(out, d + i, sizeof(d) - i);
 }
 
 static int put(struct buf *out, const char *p, size_t n)
@@ -63,19 +84,63 @@ bool http_forward_is_hop_by_hop(const char *name, size_t len)
 	return false;
 }
 
-/* Is this field named as a connection option by any Connection field of the head? */
-static bool named_by_connection(const struct http_header *hs, size_t n, const char *name,
-				size_t len)
+/* The connection options of a head (RFC 9110 §7.6.1): the names its Connection fields list,
+ * gathered once so that each field is checked against a short list instead of re-splitting
+ * every Connection field per field. More names than fit: look them up the long way. */
+#define CONN_OPTS_MAX 8
+
+struct conn_opts {
+	const struct http_header *hs;
+	size_t n_hs;
+	size_t n;
+	bool overflow;
+	struct {
+		const char *p;
+		size_t len;
+	} v[CONN_OPTS_MAX];
+};
+
+static void conn_opts_init(struct conn_opts *co, const struct http_header *hs, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	co->hs = hs;
+	co->n_hs = n;
+	co->n = 0;
+	co->overflow = false;
+	for (size_t i = 0; i < n && !co->overflow; i++) {
 		if (!str_ieq(hs[i].name, hs[i].name_len, "connection"))
 			continue;
 		const char *e;
 		size_t elen, pos = 0;
-		while (http_fields_list_next(hs[i].value, hs[i].value_len, &pos, &e, &elen))
-			if (str_ieqn(e, elen, name, len))
-				return true;
+		while (http_fields_list_next(hs[i].value, hs[i].value_len, &pos, &e, &elen)) {
+			if (co->n == CONN_OPTS_MAX) {
+				co->overflow = true;
+				break;
+			}
+			co->v[co->n].p = e;
+			co->v[co->n++].len = elen;
+		}
 	}
+}
+
+/* Is this field named as a connection option by any Connection field of the head? */
+static bool conn_opts_name(const struct conn_opts *co, const char *name, size_t len)
+{
+	if (co->overflow) {
+		for (size_t i = 0; i < co->n_hs; i++) {
+			const struct http_header *h = &co->hs[i];
+			if (!str_ieq(h->name, h->name_len, "connection"))
+				continue;
+			const char *e;
+			size_t elen, pos = 0;
+			while (http_fields_list_next(h->value, h->value_len, &pos, &e, &elen))
+				if (str_ieqn(e, elen, name, len))
+					return true;
+		}
+		return false;
+	}
+	for (size_t i = 0; i < co->n; i++)
+		if (str_ieqn(co->v[i].p, co->v[i].len, name, len))
+			return true;
 	return false;
 }
 
@@ -134,15 +199,15 @@ static int put_fwd_value(struct buf *out, const char *v, size_t n)
 
 /* Append the values of every field with this lower-case name that Connection does not name,
  * joined with ", ". *ret_any tells whether anything was written. */
-static int put_joined(struct buf *out, const struct http_request *req, const char *lname,
-		      bool *ret_any)
+static int put_joined(struct buf *out, const struct http_request *req,
+		      const struct conn_opts *co, const char *lname, bool *ret_any)
 {
 	bool any = false;
 	int r;
 	for (size_t i = 0; i < req->n_headers; i++) {
 		const struct http_header *h = &req->headers[i];
 		if (!str_ieq(h->name, h->name_len, lname) || h->value_len == 0 ||
-		    named_by_connection(req->headers, req->n_headers, h->name, h->name_len))
+		    conn_opts_name(co, h->name, h->name_len))
 			continue;
 		if (any && (r = buf_append(out, ", ", 2)) < 0)
 			return r;
@@ -215,12 +280,13 @@ static int build_request(struct buf *out, const struct http_request *req,
 	if (r < 0)
 		return r;
 
+	struct conn_opts co;
+	conn_opts_init(&co, req->headers, req->n_headers);
 	for (size_t i = 0; i < req->n_headers; i++) {
 		const struct http_header *h = &req->headers[i];
 		bool upgrade_kept = o->upgrade && str_ieq(h->name, h->name_len, "upgrade");
-		if (!upgrade_kept &&
-		    (http_forward_is_hop_by_hop(h->name, h->name_len) ||
-		     named_by_connection(req->headers, req->n_headers, h->name, h->name_len)))
+		if (!upgrade_kept && (http_forward_is_hop_by_hop(h->name, h->name_len) ||
+				      conn_opts_name(&co, h->name, h->name_len)))
 			continue;
 		if (rewritten(h->name, h->name_len))
 			continue;
@@ -237,7 +303,7 @@ static int build_request(struct buf *out, const struct http_request *req,
 	if ((r = buf_appends(out, "X-Forwarded-For: ")) < 0)
 		return r;
 	any = false;
-	if (o->peer_trusted && (r = put_joined(out, req, "x-forwarded-for", &any)) < 0)
+	if (o->peer_trusted && (r = put_joined(out, req, &co, "x-forwarded-for", &any)) < 0)
 		return r;
 	if ((any && (r = buf_append(out, ", ", 2)) < 0) || (r = put_str(out, xff)) < 0 ||
 	    (r = buf_append(out, "\r\n", 2)) < 0)
@@ -247,7 +313,7 @@ static int build_request(struct buf *out, const struct http_request *req,
 	if ((r = buf_appends(out, "X-Forwarded-Proto: ")) < 0)
 		return r;
 	any = false;
-	if (o->peer_trusted && (r = put_joined(out, req, "x-forwarded-proto", &any)) < 0)
+	if (o->peer_trusted && (r = put_joined(out, req, &co, "x-forwarded-proto", &any)) < 0)
 		return r;
 	if ((!any && (r = put_str(out, proto)) < 0) || (r = buf_append(out, "\r\n", 2)) < 0)
 		return r;
@@ -256,7 +322,7 @@ static int build_request(struct buf *out, const struct http_request *req,
 	if ((r = buf_appends(out, "X-Forwarded-Host: ")) < 0)
 		return r;
 	any = false;
-	if (o->peer_trusted && (r = put_joined(out, req, "x-forwarded-host", &any)) < 0)
+	if (o->peer_trusted && (r = put_joined(out, req, &co, "x-forwarded-host", &any)) < 0)
 		return r;
 	if (!any && host && host_len > 0) {
 		if ((r = put(out, host, host_len)) < 0)
@@ -272,7 +338,7 @@ static int build_request(struct buf *out, const struct http_request *req,
 	if ((r = buf_appends(out, "Forwarded: ")) < 0)
 		return r;
 	any = false;
-	if (o->peer_trusted && (r = put_joined(out, req, "forwarded", &any)) < 0)
+	if (o->peer_trusted && (r = put_joined(out, req, &co, "forwarded", &any)) < 0)
 		return r;
 	if ((any && (r = buf_append(out, ", ", 2)) < 0) || (r = buf_appends(out, "for=")) < 0 ||
 	    (r = put_str(out, fwd)) < 0 || (r = buf_appends(out, ";proto=")) < 0 ||
@@ -285,7 +351,7 @@ static int build_request(struct buf *out, const struct http_request *req,
 		return r;
 
 	if (o->content_length >= 0)
-		r = buf_printf(out, "Content-Length: %" PRId64 "\r\n", o->content_length);
+		r = put_content_length(out, o->content_length);
 	else if (o->chunked)
 		r = buf_appends(out, "Transfer-Encoding: chunked\r\n");
 	if (r < 0)
@@ -308,7 +374,8 @@ int http_forward_request(struct buf *out, const struct http_request *req,
 	return r;
 }
 
-bool http_forward_response_keeps(const struct http_response *resp, size_t i)
+static bool response_keeps(const struct http_response *resp, const struct conn_opts *co,
+			   size_t i)
 {
 	const struct http_header *h = &resp->headers[i];
 
@@ -319,7 +386,14 @@ bool http_forward_response_keeps(const struct http_response *resp, size_t i)
 	if (resp->status == 101 && str_ieq(h->name, h->name_len, "upgrade"))
 		return true;
 	return !http_forward_is_hop_by_hop(h->name, h->name_len) &&
-	       !named_by_connection(resp->headers, resp->n_headers, h->name, h->name_len);
+	       !conn_opts_name(co, h->name, h->name_len);
+}
+
+bool http_forward_response_keeps(const struct http_response *resp, size_t i)
+{
+	struct conn_opts co;
+	conn_opts_init(&co, resp->headers, resp->n_headers);
+	return response_keeps(resp, &co, i);
 }
 
 static int build_response(struct buf *out, const struct http_response *resp,
@@ -330,14 +404,20 @@ static int build_response(struct buf *out, const struct http_response *resp,
 
 	if (s < 100 || s > 999 || (o->content_length && o->chunked))
 		return -EINVAL;
-	if ((r = buf_printf(out, "HTTP/1.1 %d ", s)) < 0 ||
+	char line[] = "HTTP/1.1 000 ";
+	line[9] = (char)('0' + s / 100);
+	line[10] = (char)('0' + s / 10 % 10);
+	line[11] = (char)('0' + s % 10);
+	if ((r = buf_append(out, line, sizeof(line) - 1)) < 0 ||
 	    (r = put(out, resp->reason, resp->reason_len)) < 0 ||
 	    (r = buf_append(out, "\r\n", 2)) < 0)
 		return r;
 
+	struct conn_opts co;
+	conn_opts_init(&co, resp->headers, resp->n_headers);
 	for (size_t i = 0; i < resp->n_headers; i++) {
 		const struct http_header *h = &resp->headers[i];
-		if (http_forward_response_keeps(resp, i) &&
+		if (response_keeps(resp, &co, i) &&
 		    (r = put_field(out, h->name, h->name_len, h->value, h->value_len)) < 0)
 			return r;
 	}
@@ -348,8 +428,7 @@ static int build_response(struct buf *out, const struct http_response *resp,
 		/* RFC 9110 §8.6: no Content-Length in a 1xx or 204; interim responses have
 		 * no body to frame at all. */
 		if (o->content_length && resp->content_length >= 0 && s != 204)
-			r = buf_printf(out, "Content-Length: %" PRId64 "\r\n",
-				       resp->content_length);
+			r = put_content_length(out, resp->content_length);
 		if (r >= 0 && o->chunked)
 			r = buf_appends(out, "Transfer-Encoding: chunked\r\n");
 		if (r >= 0 && o->close)

@@ -264,6 +264,52 @@ def _():
         pass
 
 
+class ResetAfterBackend(RawBackend):
+    """Sends its bytes, then resets the connection (SO_LINGER 0) instead of closing it."""
+
+    def respond(self, stream, req):
+        stream.sock.sendall(self.response)
+        time.sleep(0.05)  # let the bytes leave before the RST discards them
+        stream.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return False
+
+
+@test("a response delimited by the upstream's close: chunked to HTTP/1.1 (the client keeps "
+      "its connection), as is to HTTP/1.0; a reset mid-body is no complete response")
+def _():
+    body = b"until the upstream closes\n" * 3000
+    eof = backend(RawBackend(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body))
+    rst = backend(ResetAfterBackend(b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 5000))
+    p, a = proxy("workers 1\nsite eof.test {\n proxy %s\n}\nsite rst.test {\n proxy %s\n}\n"
+                 % (eof.url, rst.url))
+    s, st = raw_stream(a, b"GET /1 HTTP/1.1\r\nHost: eof.test\r\n\r\n")
+    for i in range(2):
+        line, fields, _ = st.read_head()
+        f = dict((k.lower(), v) for k, v in fields)
+        check_in("200", line, "status")
+        check_eq((f.get("transfer-encoding"), f.get("connection")), ("chunked", None),
+                 "re-framed, connection kept (response %d)" % (i + 1))
+        b, chunked, _ = st.read_body(fields)
+        check_eq((len(b), b == body, chunked), (len(body), True, True), "body %d" % (i + 1))
+        if i == 0:
+            s.sendall(b"GET /2 HTTP/1.1\r\nHost: eof.test\r\n\r\n")
+    eof.wait_requests(2)
+    check_eq(len(eof.requests), 2, "one upstream connection per response (closed by it)")
+    r, closed = exchange(a, b"GET / HTTP/1.0\r\nHost: eof.test\r\n\r\n")
+    check_eq((r.status, r.body == body, r.header("transfer-encoding"), closed),
+             (200, True, None, True), "HTTP/1.0 client: as it came, up to the close")
+    s, st = raw_stream(a, b"GET / HTTP/1.1\r\nHost: rst.test\r\n\r\n")
+    line, fields, _ = st.read_head()
+    check_in("200", line, "status")
+    try:
+        b, _, _ = st.read_body(fields)
+        raise TestFailure("a reset mid-body passed off as a complete response (%d bytes)"
+                          % len(b))
+    except Exception as e:  # noqa: BLE001 - the stream ends without the last chunk
+        if isinstance(e, TestFailure):
+            raise
+
+
 @test("passive health: a dead upstream is skipped, requests go to the live one")
 def _():
     dead = free_port()

@@ -337,6 +337,18 @@ static void test_hop_by_hop(void)
 	CHECK(has(s, "POST / HTTP/1.1\r\nHost: h\r\n"));
 	CHECK(has(s, "\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n"));
 
+	/* More connection options than the short list holds: every one still goes. */
+	o.content_length = -1;
+	s = fwd("GET / HTTP/1.1\r\nHost: h\r\n"
+		"Connection: x-a, x-b, x-c, x-d, x-e, x-f\r\n"
+		"Connection: x-g, x-h, x-i, x-j, keep-alive\r\n"
+		"X-A: 1\r\nX-F: 1\r\nX-J: 1\r\nX-K: stays\r\n\r\n",
+		&o);
+	CHECK(has(s, "\r\nX-K: stays\r\n"));
+	CHECK(!has(s, "X-A:"));
+	CHECK(!has(s, "X-F:"));
+	CHECK(!has(s, "X-J:"));
+
 	CHECK(http_forward_is_hop_by_hop("Transfer-Encoding", 17));
 	CHECK(http_forward_is_hop_by_hop("TE", 2));
 	CHECK(!http_forward_is_hop_by_hop("TEE", 3));
