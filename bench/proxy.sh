@@ -18,6 +18,9 @@
 #                            proxy_http_version 1.1, proxy_set_header Connection ""
 #   haproxy-tcp              haproxy (Debian's): mode http, nbthread 1, http-reuse always,
 #                            run in the foreground (-db) on a private config
+#   nginx-demo-tcp           nginx as the demos configure it (nginx-socket-activation.md):
+#                            `location / { proxy_pass http://127.0.0.1:PORT; }` and nothing
+#                            else, so HTTP/1.0 and a new upstream connection per request
 # ($UPSTREAM_IDLE defaults to $CONNS, so that every proxy reuses its upstream connections.)
 # Load: `wrk -t1 -c$CONNS` on CPU $CLIENT_CPU, GET / through each proxy. The five configurations
 # alternate over $ROUNDS rounds (the order reversed every other round); figures are medians.
@@ -59,7 +62,7 @@ CLIENT_CPU=${CLIENT_CPU:-0}
 FERRY=${FERRY:-$REPO/build/ferry}
 NGINX=${NGINX:-/usr/sbin/nginx}
 HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
-ALL_CONFIGS="ferry-tcp nginx-tcp haproxy-tcp ferry-unix nginx-unix"
+ALL_CONFIGS="ferry-tcp nginx-tcp haproxy-tcp ferry-unix nginx-unix nginx-demo-tcp"
 CONFIGS=${ONLY:-$ALL_CONFIGS}
 BODY_SIZE=612
 
@@ -137,10 +140,29 @@ EOF
 	} >"$dir/nginx.conf"
 }
 
-# nginx_proxy_conf NAME UPSTREAM_SERVER: a private proxying nginx in $TMP/NAME.
+# nginx_proxy_conf NAME UPSTREAM_SERVER [demo]: a private proxying nginx in $TMP/NAME; with
+# demo, the demos' plain proxy_pass (no upstream block, no keep-alive to the backend).
 nginx_proxy_conf() {
 	local name=$1 server=$2 dir=$TMP/$1
 	mkdir -p "$dir/logs" "$dir/tmp"
+	if [ "${3:-}" = demo ]; then
+		{
+			echo "# Private nginx for bench/proxy.sh: the demos' proxy_pass, as it ships."
+			nginx_main_common "$dir"
+			echo "http {"
+			nginx_http_common "$dir"
+			cat <<EOF
+    server {
+        listen 127.0.0.1:${PORT[$name]};
+        location / {
+            proxy_pass http://$server;
+        }
+    }
+}
+EOF
+		} >"$dir/nginx.conf"
+		return
+	fi
 	{
 		echo "# Private nginx for bench/proxy.sh: reverse proxy, keep-alive to the backend."
 		nginx_main_common "$dir"
@@ -224,6 +246,10 @@ start_all() {
 			;;
 		nginx-unix)
 			nginx_proxy_conf "$s" "unix:$BACKEND_SOCK"
+			start_nginx "$s" "$SERVER_CPU"
+			;;
+		nginx-demo-tcp)
+			nginx_proxy_conf "$s" "127.0.0.1:${PORT[backend]}" demo
 			start_nginx "$s" "$SERVER_CPU"
 			;;
 		haproxy-tcp)
@@ -385,6 +411,7 @@ for s in $ALL_CONFIGS; do has "$s" || { RPS[$s]="" P99[$s]="" CPU[$s]="" CORE[$s
 R_TN=$(ratio "${CPU[ferry-tcp]}" "${CPU[nginx-tcp]}" %.6f)
 R_UN=$(ratio "${CPU[ferry-unix]}" "${CPU[nginx-unix]}" %.6f)
 R_TH=$(ratio "${CPU[ferry-tcp]}" "${CPU[haproxy-tcp]}" %.6f)
+R_TD=$(ratio "${CPU[ferry-tcp]}" "${CPU[nginx-demo-tcp]}" %.6f)
 
 REPORT=$TMP/report.md
 {
@@ -397,12 +424,12 @@ REPORT=$TMP/report.md
 	echo "Backend: a private nginx $NGINX_VERSION, one worker, \`return 200\` with a fixed 612-byte text/html body, on 127.0.0.1 (TCP) and a Unix socket; keep-alive without a request limit."
 	echo "Other load on the machine (servers idle): before the run $LOAD_BEFORE, after the load runs $LOAD_AFTER."
 	echo
-	echo "| | ferry TCP | nginx TCP | haproxy TCP | ferry Unix | nginx Unix |"
-	echo "|---|---:|---:|---:|---:|---:|"
+	echo "| | ferry TCP | nginx TCP | haproxy TCP | ferry Unix | nginx Unix | nginx TCP, demo config |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
 	row() { # LABEL ARRAY FORMAT SUFFIX
 		local -n a=$2
 		printf '| %s |' "$1"
-		for s in ferry-tcp nginx-tcp haproxy-tcp ferry-unix nginx-unix; do
+		for s in ferry-tcp nginx-tcp haproxy-tcp ferry-unix nginx-unix nginx-demo-tcp; do
 			if [ -n "${a[$s]}" ]; then printf ' %s%s |' "$(fmt "${a[$s]}" "$3")" "$4"; else printf ' – |'; fi
 		done
 		echo
@@ -423,13 +450,14 @@ REPORT=$TMP/report.md
 	echo "| ferry / nginx, TCP | $(fmt "$R_TN" %.3f) | $(paired_range ferry-tcp nginx-tcp) | ≤ 0.70 | $(verdict "$R_TN" "<=" 0.70) |"
 	echo "| ferry / nginx, Unix socket | $(fmt "$R_UN" %.3f) | $(paired_range ferry-unix nginx-unix) | ≤ 0.70 | $(verdict "$R_UN" "<=" 0.70) |"
 	echo "| ferry / haproxy, TCP | $(fmt "$R_TH" %.3f) | $(paired_range ferry-tcp haproxy-tcp) | ≤ 1.00 | $(verdict "$R_TH" "<=" 1.00) |"
+	echo "| ferry / nginx as in the demos (no upstream keep-alive), TCP | $(fmt "$R_TD" %.3f) | $(paired_range ferry-tcp nginx-demo-tcp) | ≤ 0.70 | $(verdict "$R_TD" "<=" 0.70) |"
 	echo "| ferry / nginx, core busy, TCP | $(ratio "${CORE[ferry-tcp]}" "${CORE[nginx-tcp]}" %.3f) | | | |"
 	echo "| ferry / nginx, core busy, Unix socket | $(ratio "${CORE[ferry-unix]}" "${CORE[nginx-unix]}" %.3f) | | | |"
 	echo "| ferry / haproxy, core busy, TCP | $(ratio "${CORE[ferry-tcp]}" "${CORE[haproxy-tcp]}" %.3f) | | | |"
 	echo
 	echo "- Proxy CPU = utime+stime of the proxy's processes, all threads (nginx: master+worker), from /proc/PID/stat before and after each wrk run, divided by the requests wrk completed. Core busy = wall time minus the idle time of CPU $SERVER_CPU (/proc/stat) over the same span: it adds kernel work on that core not charged to the proxy (softirq) and anything else that ran there; the last column of the per-round table is that excess (core busy less proxy CPU) as a share of the core, and a run where it exceeds 10% is marked disturbed (this machine is shared; the proxy CPU figure, the process's own time, is the least affected)."
-	echo "- Every proxy keeps its connections to the backend open: \"upstream connections opened per run\" counts the connections the backend accepted during a measured run (its stub_status), against about $(awk '{t += $13} END {printf "%.0f", t / NR}' "$RUNS") requests per run."
-	echo "- Configurations. ferry: \`workers 1\`, \`access-log off\`, \`sandbox off\`, \`proxy-idle-max $UPSTREAM_IDLE\`, \`site * { proxy http://127.0.0.1:PORT }\` (or \`proxy unix:PATH\`). nginx: \`worker_processes 1\`, \`access_log off\`, \`upstream { server ...; keepalive $UPSTREAM_IDLE; }\`, \`proxy_http_version 1.1\`, \`proxy_set_header Connection \"\"\`, otherwise defaults (proxy_buffering on). haproxy: \`nbthread 1\`, \`mode http\`, \`http-reuse always\`, otherwise defaults (idle server connections not limited), run with \`-db\`. nginx's and ferry's idle upstream pool is $UPSTREAM_IDLE for wrk's $CONNS connections: with a smaller pool (32, say) both close the connections that come back to a full pool and open new ones, for about a third of the requests here, and their CPU per request then includes that churn (see the upstream connections row). ferry adds X-Forwarded-For/-Proto/-Host and Forwarded to each upstream request; nginx and haproxy as configured add none."
+	echo "- Every proxy but nginx as in the demos keeps its connections to the backend open: \"upstream connections opened per run\" counts the connections the backend accepted during a measured run (its stub_status), against about $(awk '{t += $13} END {printf "%.0f", t / NR}' "$RUNS") requests per run."
+	echo "- Configurations. ferry: \`workers 1\`, \`access-log off\`, \`sandbox off\`, \`proxy-idle-max $UPSTREAM_IDLE\`, \`site * { proxy http://127.0.0.1:PORT }\` (or \`proxy unix:PATH\`). nginx: \`worker_processes 1\`, \`access_log off\`, \`upstream { server ...; keepalive $UPSTREAM_IDLE; }\`, \`proxy_http_version 1.1\`, \`proxy_set_header Connection \"\"\`, otherwise defaults (proxy_buffering on). haproxy: \`nbthread 1\`, \`mode http\`, \`http-reuse always\`, otherwise defaults (idle server connections not limited), run with \`-db\`. nginx as in the demos: only \`location / { proxy_pass http://127.0.0.1:PORT; }\` (the proxy blocks of the nginx socket-activation demo), so HTTP/1.0 to the backend and one new upstream connection per request: the tuned nginx is the fair comparison, this one is what the demo's users run. nginx's and ferry's idle upstream pool is $UPSTREAM_IDLE for wrk's $CONNS connections: with a smaller pool (32, say) both close the connections that come back to a full pool and open new ones, for about a third of the requests here, and their CPU per request then includes that churn (see the upstream connections row). ferry adds X-Forwarded-For/-Proto/-Host and Forwarded to each upstream request; nginx and haproxy as configured add none."
 	echo "- Before the load, a GET through every proxy answered 200 with a body byte-identical to the backend's; each did again after the load."
 	echo
 	echo "<details><summary>Every round</summary>"
