@@ -43,6 +43,16 @@ int loop_mod(struct loop *l, struct watcher *w, uint32_t events)
 	return ctl(l, EPOLL_CTL_MOD, w, events);
 }
 
+bool loop_watch_writable(struct loop *l, struct watcher *w, bool *watched)
+{
+	if (*watched)
+		return true;
+	if (loop_mod(l, w, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0)
+		return false;
+	*watched = true;
+	return true;
+}
+
 int loop_del(struct loop *l, struct watcher *w)
 {
 	return ctl(l, EPOLL_CTL_DEL, w, 0);

@@ -54,6 +54,12 @@ void loop_done(struct loop *l);
 int loop_add(struct loop *l, struct watcher *w, uint32_t events);
 int loop_mod(struct loop *l, struct watcher *w, uint32_t events);
 int loop_del(struct loop *l, struct watcher *w);
+/* A stream socket registered with EPOLLIN | EPOLLRDHUP | EPOLLET found it cannot write: add
+ * EPOLLOUT unless *watched says it is there (and set it). A socket that became writable
+ * meanwhile is reported at once. false: it cannot be watched (let the next write fail). Sockets
+ * watch EPOLLOUT only from the first blocked write on, so that ACKs (and, on Unix sockets,
+ * every message the peer reads) do not wake the loop for nothing. */
+bool loop_watch_writable(struct loop *l, struct watcher *w, bool *watched);
 /* Runs until l->stop is set by a callback. Returns 0 or -errno. */
 int loop_run(struct loop *l);
 

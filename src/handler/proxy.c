@@ -964,17 +964,10 @@ static int q_fill(struct proxy_x *x)
 	}
 }
 
-/* A send would block: watch EPOLLOUT from now on (MOD reports a socket that became writable
- * meanwhile at once). */
+/* A send would block: watch EPOLLOUT from now on. */
 static void pconn_wait_writable(struct pconn *pc)
 {
-	pc->writable = false;
-	if (pc->out_watched)
-		return;
-	if (loop_mod(&tls_pw->wk->loop, &pc->w, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == 0)
-		pc->out_watched = true;
-	else
-		pc->writable = true; /* cannot wait: let the next send fail for real */
+	pc->writable = !loop_watch_writable(&tls_pw->wk->loop, &pc->w, &pc->out_watched);
 }
 
 /* rq -> upstream. */

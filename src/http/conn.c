@@ -625,13 +625,8 @@ static void response_done(struct http_conn *c)
  * writable meanwhile at once, so nothing is missed. */
 static void wait_writable(struct http_conn *c)
 {
-	c->writable = false;
-	if (c->out_watched)
-		return;
-	if (loop_mod(&c->wk->loop, &c->w, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) == 0)
-		c->out_watched = true;
-	else
-		c->writable = true; /* cannot wait: let the next write fail for real */
+	/* (Cannot wait: let the next write fail for real.) */
+	c->writable = !loop_watch_writable(&c->wk->loop, &c->w, &c->out_watched);
 }
 
 /* One write of what is pending, in the order head, memory body, file body: the head and a
