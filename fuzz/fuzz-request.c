@@ -1,17 +1,26 @@
-/* libFuzzer target for http_parse_request(): any input, under a roomy and a tight set of
- * limits, must give a known status or a head whose every view lies inside it, and every
- * prefix of the input must give "need more" or the same verdict. Any broken invariant
- * aborts. Built with clang -fsanitize=fuzzer, and with gcc against fuzz/replay.c. */
+/* libFuzzer target for http_parse_request() and http_forward_request(): any input, under a
+ * roomy and a tight set of limits, must give a known status or a head whose every view lies
+ * inside it, and every prefix of the input must give "need more" or the same verdict. A head
+ * that parses is forwarded as the proxy would: the result must parse again as exactly one
+ * head (no second request hidden in it), with one Host, no hop-by-hop field, and exactly the
+ * framing asked for. Any broken invariant aborts. Built with clang -fsanitize=fuzzer, and
+ * with gcc against fuzz/replay.c. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
+#include "base/str.h"
+#include "http/forward.h"
 #include "http/parser.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct http_request req;
+static struct http_request req, again;
 
 static void require(bool ok)
 {
@@ -81,14 +90,71 @@ static void check_head(const char *buf, size_t len, const struct http_limits *li
 	require(!req.upgrade || req.version == 11);
 }
 
+static size_t count_fields(const struct http_request *r, const char *lname)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n_headers; i++)
+		n += str_ieq(r->headers[i].name, r->headers[i].name_len, lname);
+	return n;
+}
+
+/* Forward req (parsed from buf) with options from knobs; the head must parse again. */
+static void check_forward(uint8_t knobs)
+{
+	struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(4000)};
+	peer.sin_addr.s_addr = htonl(0xc0000201);
+	struct http_forward_opts o = {
+		.peer = (const struct sockaddr *)&peer,
+		.peer_len = sizeof(peer),
+		.peer_trusted = knobs & 1,
+		.content_length = req.chunked ? -1 : req.content_length,
+		.chunked = req.chunked,
+		.upgrade = (knobs & 2) && req.upgrade,
+		.close = knobs & 4,
+	};
+	if (knobs & 8) {
+		o.host = "upstream.test";
+		o.host_len = 13;
+	}
+	struct buf b;
+	buf_init(&b, 1 << 17);
+	int r = http_forward_request(&b, &req, &o);
+	if (r < 0) {
+		/* No authority to name: an HTTP/1.0 request without Host, or an empty one. */
+		require(r == -EDESTADDRREQ && !o.host && b.len == 0);
+		buf_free(&b);
+		return;
+	}
+	static const struct http_limits lim = {
+		.max_request_line = 1 << 16, .max_head = 1 << 17, .max_headers = 256};
+	ssize_t n = http_parse_request(b.data, b.len, &lim, &again);
+	require(n > 0 && (size_t)n == b.len); /* one head, nothing after it */
+	require(again.version == 11 && again.method_id == req.method_id);
+	require(count_fields(&again, "host") == 1);
+	require(count_fields(&again, "connection") == 1);
+	require(count_fields(&again, "transfer-encoding") == (req.chunked ? 1u : 0u));
+	require(again.chunked == req.chunked);
+	require(again.content_length == (req.chunked ? -1 : req.content_length) ||
+		(req.content_length == -1 && again.content_length == -1));
+	require(count_fields(&again, "content-length") == (o.content_length >= 0 ? 1u : 0u));
+	static const char *const gone[] = {"keep-alive", "proxy-connection", "te", "trailer"};
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		require(count_fields(&again, gone[i]) == 0);
+	require(count_fields(&again, "upgrade") == 0 || o.upgrade);
+	require(count_fields(&again, "x-forwarded-for") == 1 &&
+		count_fields(&again, "forwarded") == 1);
+	buf_free(&b);
+}
+
 static void check(const uint8_t *data, size_t size, const struct http_limits *lim)
 {
 	char *buf;
 	ssize_t r = parse_copy(data, size, lim, &buf);
 
-	if (r > 0)
+	if (r > 0) {
 		check_head(buf, size, lim, (size_t)r);
-	else
+		check_forward((uint8_t)(size ^ (size >> 3) ^ (size >> 6)));
+	} else
 		require(r == 0 || r == -400 || r == -414 || r == -417 || r == -431 || r == -501 ||
 			r == -505);
 	free(buf);
