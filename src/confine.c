@@ -119,10 +119,12 @@ int confine_apply(struct server *srv)
 	}
 	if (cfg->access_log == CONFIG_LOG_FILE)
 		add_dir_of(p, cfg->access_log_path, SANDBOX_READ | SANDBOX_WRITE);
-	if (needs_dns && !cfg->has_resolver)
+	/* resolv.conf also with `resolver`: its search domains and options still apply, and a
+	 * reload may drop `resolver` for its nameservers. */
+	if (needs_dns) {
 		add_path(p, "/etc/resolv.conf", SANDBOX_READ);
-	if (needs_dns)
 		add_path(p, "/etc/hosts", SANDBOX_READ);
+	}
 
 	struct sandbox_user user;
 	bool become = false;

@@ -219,7 +219,14 @@ static struct proxy_worker *pw_get(struct worker *wk)
 		pw->t_io.duration_ms = cfg->proxy_timeout_ms;
 		pw->t_idle.duration_ms = cfg->proxy_idle_timeout_ms;
 		pw->gen_id = wk->gen->id;
-		/* (The resolver stays: a changed `resolver` takes a restart.) */
+		/* A changed `resolver` applies now (no-op when unchanged); the resolver stays, and
+		 * sends its lookups in flight again to the new server. */
+		if (pw->dns) {
+			bool has = cfg->has_resolver;
+			int r = dns_resolver_set_servers(pw->dns, has ? &cfg->resolver : NULL, has);
+			if (r < 0)
+				log_warning("proxy: new resolver: %s", strerror(-r));
+		}
 	}
 	return pw;
 }
@@ -639,8 +646,19 @@ static int up_resolve(struct proxy_worker *pw, struct upstream *up)
 		return 0;
 	if (!pw->dns) {
 		const struct config *cfg = pw->wk->gen->cfg;
-		int r = dns_resolver_new(&pw->wk->loop, cfg->has_resolver ? &cfg->resolver : NULL,
-					 &pw->dns);
+		struct dns_setup s = {
+			.servers = cfg->has_resolver ? &cfg->resolver : NULL,
+			.n_servers = cfg->has_resolver ? 1 : 0,
+			/* Test hooks (tests/integration/test_dns.py): a resolv.conf and a hosts
+			 * file of the test's own. Never set them in production. */
+			.resolv_conf = getenv("FERRY_INSECURE_TEST_RESOLV_CONF"),
+			.hosts = getenv("FERRY_INSECURE_TEST_HOSTS"),
+		};
+		if (s.resolv_conf || s.hosts)
+			log_warning("FERRY_INSECURE_TEST_RESOLV_CONF/HOSTS set: the resolver reads "
+				    "%s and %s (a test hook)", s.resolv_conf ? s.resolv_conf : "-",
+				    s.hosts ? s.hosts : "-");
+		int r = dns_resolver_new(&pw->wk->loop, &s, &pw->dns);
 		if (r < 0)
 			return r;
 	}
@@ -681,10 +699,13 @@ static void on_resolved(void *ctx, int err, const struct sockaddr_storage *addrs
 		memcpy(up->addrs, fresh, m * sizeof(fresh[0]));
 		up->n_addrs = m;
 		up->expires_ms = pw->wk->loop.now_ms + (uint64_t)(ttl_s ? ttl_s : 1) * 1000;
-	} else if (up->n_addrs > 0) {
-		/* Keep the stale addresses a little longer rather than fail everything. */
+	} else if (up->n_addrs > 0 && err != -ENOENT) {
+		/* No answer (a timeout, a server down): keep the stale addresses a little longer
+		 * rather than fail everything. A name that is gone (NXDOMAIN, or no address: a
+		 * stopped container) drops them: a quick 502, not connects to an old address. */
 		up->expires_ms = pw->wk->loop.now_ms + 1000;
 	} else {
+		up->n_addrs = 0;
 		up->expires_ms = 0;
 	}
 	/* Wake the waiters; each may free itself, so unhook the whole list first. */
