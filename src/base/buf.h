@@ -26,6 +26,14 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Drop the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 static inline void buf_reset(struct buf *b) { b->len = 0; }
+/* Exchange the contents (data, len, cap) of two buffers; each keeps its own max, which the
+ * contents must fit (len <= max). */
+static inline void buf_swap(struct buf *a, struct buf *b)
+{
+	struct buf t = *a;
+	a->data = b->data, a->len = b->len, a->cap = b->cap;
+	b->data = t.data, b->len = t.len, b->cap = t.cap;
+}
 static inline size_t buf_space(const struct buf *b) { return b->cap - b->len; }
 /* NUL-terminate (not counted in len); the buffer must have room or be growable by one. */
 int buf_cstr(struct buf *b);

@@ -1156,6 +1156,13 @@ static int r_head(struct proxy_x *x)
 	}
 }
 
+/* Does the response body go to the client byte for byte (no re-framing)? */
+static bool passes_through(const struct proxy_x *x)
+{
+	return x->r_mode == B_LENGTH || x->r_mode == B_RAW ||
+	       (x->r_mode == B_CLOSE && !x->r_chunk_out);
+}
+
 /* rs -> co: the head, then the body re-framed. */
 static int r_process(struct proxy_x *x)
 {
@@ -1167,6 +1174,21 @@ static int r_process(struct proxy_x *x)
 		progress = 1;
 	}
 	while (!x->r_done && x->rs.len > 0) {
+		if (x->co.len == 0 && passes_through(x) &&
+		    (x->r_mode != B_LENGTH || x->rs.len <= x->r_left)) {
+			/* Body bytes that go out as they came, and nothing waiting before them:
+			 * the read buffer becomes the write buffer (no copy). */
+			size_t n = x->rs.len;
+			buf_swap(&x->rs, &x->co);
+			x->co_off = 0;
+			x->bytes += n;
+			if (x->r_mode == B_LENGTH) {
+				x->r_left -= n;
+				x->r_done = x->r_left == 0;
+			}
+			progress = 1;
+			break;
+		}
 		size_t room = CO_MAX - x->co.len;
 		if (room < 64)
 			break;
