@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -45,6 +46,8 @@
 #define RS_MAX 65536           /* upstream bytes read ahead (and the response head limit) */
 #define CO_MAX (RS_MAX + 4096) /* bytes waiting to go to the client */
 #define X_SPARE_MAX 8          /* freed exchanges kept per worker, buffers and all */
+#define SPLICE_MIN (256 * 1024) /* a body this long passes through a pipe, never user space */
+#define SPLICE_CHUNK (64 * 1024) /* bytes moved per splice call (a default pipe holds 64 KiB) */
 #define X_SPARE_BUF 16384      /* ... when none of their buffers grew past this */
 #define RETRY_MS 100           /* a Unix socket that is not there yet */
 #define DOWN_MS 2000           /* an upstream that refused a connection is skipped */
@@ -146,6 +149,10 @@ struct proxy_x {
 	struct http_chunked r_ch;
 	bool r_chunk_out, r_done, up_eof, resp_keep, client_close;
 	bool up_err; /* the upstream connection failed (a reset), rather than closed */
+	/* A long body that passes through unchanged goes upstream socket -> pipe -> client
+	 * socket with splice(2): pipe[0] < 0 when not in use. */
+	int pipe[2];
+	size_t pipe_len; /* bytes in the pipe */
 	struct buf co;
 	size_t co_off;
 	int status;
@@ -484,8 +491,19 @@ static void x_unwait(struct proxy_x *x)
 	}
 }
 
+static void x_pipe_close(struct proxy_x *x)
+{
+	if (x->pipe[0] >= 0) {
+		close(x->pipe[0]);
+		close(x->pipe[1]);
+	}
+	x->pipe[0] = x->pipe[1] = -1;
+	x->pipe_len = 0;
+}
+
 static void x_free(struct proxy_x *x)
 {
+	x_pipe_close(x);
 	x_unwait(x);
 	timer_cancel(&x->timer);
 	x_release_upstream(x, false);
@@ -512,8 +530,11 @@ static void x_free(struct proxy_x *x)
 static struct proxy_x *x_new(struct proxy_worker *pw)
 {
 	struct proxy_x *x = pw->spare;
-	if (!x)
-		return xcalloc(1, sizeof(*x));
+	if (!x) {
+		x = xcalloc(1, sizeof(*x));
+		x->pipe[0] = x->pipe[1] = -1;
+		return x;
+	}
 	pw->spare = x->next_waiter;
 	pw->n_spare--;
 	struct buf rq = x->rq, rs = x->rs, co = x->co;
@@ -524,6 +545,7 @@ static struct proxy_x *x_new(struct proxy_worker *pw)
 	buf_reset(&x->rq);
 	buf_reset(&x->rs);
 	buf_reset(&x->co);
+	x->pipe[0] = x->pipe[1] = -1;
 	return x;
 }
 
@@ -1016,11 +1038,55 @@ static int q_flush(struct proxy_x *x)
 	return progress;
 }
 
+/* upstream -> pipe, for a body in splice mode. */
+static int r_splice_in(struct proxy_x *x)
+{
+	struct pconn *pc = x->pc;
+	int progress = 0;
+	while (pc->readable && !x->up_eof && !x->r_done && x->pipe_len < SPLICE_CHUNK) {
+		size_t want = SPLICE_CHUNK - x->pipe_len;
+		if (x->r_mode == B_LENGTH && want > x->r_left)
+			want = (size_t)x->r_left;
+		ssize_t n = splice(pc->w.fd, NULL, x->pipe[1], NULL, want,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			x->pipe_len += (size_t)n;
+			x->bytes += (uint64_t)n;
+			progress = 1;
+			if (x->r_mode == B_LENGTH) {
+				x->r_left -= (uint64_t)n;
+				x->r_done = x->r_left == 0;
+			}
+			continue;
+		}
+		if (n == 0) {
+			x->up_eof = true;
+			progress = 1;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			/* The socket is drained, or the pipe is full (it holds a limited number of
+			 * pieces, whatever their size): only an empty pipe says which. */
+			if (x->pipe_len == 0)
+				pc->readable = false;
+			break;
+		}
+		x->up_eof = x->up_err = true;
+		progress = 1;
+		break;
+	}
+	return progress;
+}
+
 /* upstream -> rs. */
 static int r_fill(struct proxy_x *x)
 {
 	struct pconn *pc = x->pc;
 	int progress = 0;
+	if (x->pipe[0] >= 0)
+		return r_splice_in(x);
 	while (pc->readable && !x->up_eof && x->rs.len < RS_MAX) {
 		if (buf_reserve(&x->rs, MIN((size_t)16384, RS_MAX - x->rs.len)) < 0)
 			break;
@@ -1156,6 +1222,19 @@ static int r_head(struct proxy_x *x)
 	}
 }
 
+/* Move the rest of the body with splice(2) rather than through user space? Only a long body
+ * that passes through unchanged, once nothing of it waits in rs; a close-delimited one once
+ * it has proved long. A tunnel keeps its buffers (it moves both ways). */
+static void x_maybe_splice(struct proxy_x *x)
+{
+	if (x->pipe[0] >= 0 || x->r_done || x->rs.len != 0 ||
+	    !(x->r_mode == B_LENGTH ? x->r_left >= SPLICE_MIN
+				    : x->r_mode == B_CLOSE && !x->r_chunk_out && x->bytes >= SPLICE_MIN))
+		return;
+	if (pipe2(x->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		x->pipe[0] = x->pipe[1] = -1; /* out of fds: the buffers do it */
+}
+
 /* Does the response body go to the client byte for byte (no re-framing)? */
 static bool passes_through(const struct proxy_x *x)
 {
@@ -1247,6 +1326,7 @@ static int r_process(struct proxy_x *x)
 		if (used == 0)
 			break;
 	}
+	x_maybe_splice(x);
 	if (!x->r_done && x->up_eof && x->rs.len == 0) {
 		if (x->r_mode == B_CLOSE && !x->up_err) {
 			if (x->r_chunk_out) {
@@ -1278,13 +1358,23 @@ static int c_flush(struct proxy_x *x)
 	if (x->co_off == x->co.len) {
 		buf_reset(&x->co);
 		x->co_off = 0;
+		/* Then what waits in the pipe (it came after co's bytes). */
+		while (x->pipe_len > 0) {
+			ssize_t n = http_conn_splice(x->c, x->pipe[0], x->pipe_len);
+			if (n < 0)
+				return x_abort(x);
+			if (n == 0)
+				break;
+			x->pipe_len -= (size_t)n;
+			progress = 1;
+		}
 	}
 	return progress;
 }
 
 static int x_check_done(struct proxy_x *x)
 {
-	bool flushed_up = x->rq_off == x->rq.len, flushed_client = x->co.len == 0;
+	bool flushed_up = x->rq_off == x->rq.len, flushed_client = x->co.len == 0 && x->pipe_len == 0;
 	if (x->state == X_TUNNEL) {
 		if ((x->c_eof && flushed_up) || (x->up_eof && x->rs.len == 0 && flushed_client) ||
 		    x->q_broken)

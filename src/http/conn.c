@@ -5,6 +5,7 @@
 #include "http/conn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -925,6 +926,19 @@ ssize_t http_conn_send(struct http_conn *c, const void *p, size_t n)
 	if (r >= 0)
 		return r;
 	int e = errno;
+	if (e == EAGAIN)
+		wait_writable(c);
+	return e == EAGAIN || e == EINTR ? 0 : -1;
+}
+
+ssize_t http_conn_splice(struct http_conn *c, int pipe_fd, size_t n)
+{
+	if (!c->writable || n == 0)
+		return 0;
+	ssize_t r = splice(pipe_fd, NULL, c->w.fd, NULL, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (r > 0)
+		return r;
+	int e = r == 0 ? EPIPE : errno; /* 0: the pipe was empty, which the caller rules out */
 	if (e == EAGAIN)
 		wait_writable(c);
 	return e == EAGAIN || e == EINTR ? 0 : -1;

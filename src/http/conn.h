@@ -72,6 +72,8 @@ struct buf *http_conn_in(struct http_conn *c, size_t *ret_head_len);
 int http_conn_read(struct http_conn *c);
 /* Send to the client: bytes sent (0 when its socket is full), -1 on error. */
 ssize_t http_conn_send(struct http_conn *c, const void *p, size_t n);
+/* The same for n bytes waiting in a pipe (splice(2), no copy through user space). */
+ssize_t http_conn_splice(struct http_conn *c, int pipe_fd, size_t n);
 /* The exchange is over (status and body bytes for the access log). keep_alive: the client
  * may send its next request; else the connection closes (lingering). */
 void http_conn_stream_end(struct http_conn *c, int status, uint64_t body_bytes, bool keep_alive);
