@@ -31,10 +31,14 @@
 # during the run (from its stub_status: keep-alive to the backend at work), and errors.
 # Before the load: every proxy must answer 200 with a body byte-identical to the backend's; the
 # response head sizes are printed.
+# Large responses: after the small ones, the configurations of $BIG_CONFIGS fetch a
+# $BIG_SIZE-byte file the backend serves with sendfile (GET /big.bin, `wrk -c$BIG_CONNS`),
+# $ROUNDS rounds of $BIG_DURATION: throughput and proxy CPU per response.
 # With --record the report replaces the block between the bench-proxy markers in
 # bench/RESULTS.md (the static block of bench/run.sh is left alone).
 #
 # Knobs (environment): ROUNDS=3 DURATION=10s WARMUP=2s CONNS=64 UPSTREAM_IDLE=$CONNS SERVER_CPU=1 CLIENT_CPU=0
+# BIG_SIZE=1048576 BIG_CONNS=16 BIG_DURATION=5s BIG_CONFIGS="ferry-tcp nginx-tcp haproxy-tcp" (empty: none)
 # FERRY=build/ferry NGINX=/usr/sbin/nginx HAPROXY=/usr/sbin/haproxy ONLY="ferry-tcp ..." (a
 # subset of the configurations) WAIT_IDLE=60 WAIT_IDLE_RUN=20 (as in bench/run.sh) KEEP_TMP=1.
 set -Eeuo pipefail
@@ -65,6 +69,10 @@ HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
 ALL_CONFIGS="ferry-tcp nginx-tcp haproxy-tcp ferry-unix nginx-unix nginx-demo-tcp"
 CONFIGS=${ONLY:-$ALL_CONFIGS}
 BODY_SIZE=612
+BIG_SIZE=${BIG_SIZE:-1048576}
+BIG_CONNS=${BIG_CONNS:-16}
+BIG_DURATION=${BIG_DURATION:-5s}
+BIG_CONFIGS=${BIG_CONFIGS-ferry-tcp nginx-tcp haproxy-tcp}
 
 bench_install_deps /usr/sbin/haproxy:haproxy
 [ -x "$HAPROXY" ] || die "$HAPROXY is missing"
@@ -79,6 +87,7 @@ bench_setup ferry-bench-proxy "proxy, backend and wrk"
 BODY=$TMP/body.html
 welcome_page "$BODY"
 [ "$(stat -c %s "$BODY")" = $BODY_SIZE ] || die "the body is not $BODY_SIZE bytes"
+head -c "$BIG_SIZE" /dev/urandom >"$TMP/big.bin"
 grep -q "[\\\\'\$]" "$BODY" && die "the body cannot be quoted for nginx's return"
 
 declare -A PID PORT LOG
@@ -122,9 +131,13 @@ backend_conf() {
 		echo "http {"
 		nginx_http_common "$dir"
 		cat <<EOF
+    sendfile on;
     server {
         listen 127.0.0.1:${PORT[backend]};
         listen unix:$BACKEND_SOCK;
+        location = /big.bin {
+            root $TMP;
+        }
         location / {
             default_type text/html;
             return 200 '$(cat "$BODY")
@@ -304,10 +317,12 @@ backend_counts() {
 RUNS=$TMP/runs.txt # name round requests seconds rps p99_us non2xx sockerr cpu_ticks core_busy_ticks backend_ticks backend_conns backend_reqs cpu0_busy_ticks
 : >"$RUNS"
 
-# run_wrk NAME ROUND DURATION  (ROUND 0 = warm-up, not recorded)
+# run_wrk NAME ROUND DURATION [PATH CONNS TAG] (ROUND 0 = warm-up, not recorded; TAG, e.g.
+# "big", is appended to the name in $RUNS as NAME/TAG)
 run_wrk() {
-	local s=$1 round=$2 dur=$3 out pids bpids c0 c1 k0 k1 z0 z1 b0 b1 t0 t1 busy busy0 parsed worker0 bc0 bc1
-	out=$TMP/wrk-$s-$round.txt
+	local s=$1 round=$2 dur=$3 path=${4:-/} conns=${5:-$CONNS} tag=${6:-}
+	local out pids bpids c0 c1 k0 k1 z0 z1 b0 b1 t0 t1 busy busy0 parsed worker0 bc0 bc1
+	out=$TMP/wrk-$s-$round${tag:+-$tag}.txt
 	[ "$round" = 0 ] || wait_quiet "$s round $round"
 	pids=$(server_pids "$s")
 	worker0=$pids
@@ -318,8 +333,8 @@ run_wrk() {
 	k0=$(core_idle_ticks "$SERVER_CPU")
 	z0=$(core_idle_ticks "$CLIENT_CPU")
 	t0=$(now_ns)
-	taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$dur" --latency \
-		"http://127.0.0.1:${PORT[$s]}/" >"$out" 2>&1 ||
+	taskset -c "$CLIENT_CPU" wrk -t1 -c"$conns" -d"$dur" --latency \
+		"http://127.0.0.1:${PORT[$s]}$path" >"$out" 2>&1 ||
 		{ cat "$out" >&2; die "wrk failed against $s"; }
 	t1=$(now_ns)
 	k1=$(core_idle_ticks "$SERVER_CPU")
@@ -335,13 +350,15 @@ run_wrk() {
 	local bconns breqs
 	bconns=$(($(cut -d' ' -f1 <<<"$bc1") - $(cut -d' ' -f1 <<<"$bc0") - 1)) # less our status request
 	breqs=$(($(cut -d' ' -f2 <<<"$bc1") - $(cut -d' ' -f2 <<<"$bc0") - 1))
-	log "$(printf '%-11s round %s: %7.0f req/s  p99 %7.0f us  proxy cpu %6.2f us/req  backend cpu %5.2f us/req  backend conns %d' \
-		"$s" "$round" "$3" "$4" "$(per_req_us $((c1 - c0)) "$1")" "$(per_req_us $((b1 - b0)) "$1")" "$bconns")"
+	log "$(printf '%-15s round %s: %7.0f req/s  p99 %7.0f us  proxy cpu %6.2f us/req  backend cpu %5.2f us/req  backend conns %d' \
+		"$s${tag:+/$tag}" "$round" "$3" "$4" "$(per_req_us $((c1 - c0)) "$1")" "$(per_req_us $((b1 - b0)) "$1")" "$bconns")"
 	[ "$round" = 0 ] && return 0
 	busy=$(busy_ticks $((t1 - t0)) $((k1 - k0)))
 	busy0=$(busy_ticks $((t1 - t0)) $((z1 - z0)))
-	echo "$s $round $parsed $((c1 - c0)) $busy $((b1 - b0)) $bconns $breqs $busy0" >>"$RUNS"
+	echo "$s${tag:+/$tag} $round $parsed $((c1 - c0)) $busy $((b1 - b0)) $bconns $breqs $busy0" >>"$RUNS"
 }
+
+has() { case " $CONFIGS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # ---- the run ---------------------------------------------------------------------------------------
 bench_describe
@@ -365,6 +382,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	if ((r % 2)); then order=("${ORDER[@]}"); else order=(); for ((i = ${#ORDER[@]} - 1; i >= 0; i--)); do order+=("${ORDER[$i]}"); done; fi
 	for s in "${order[@]}"; do run_wrk "$s" "$r" "$DURATION"; done
 done
+for s in $BIG_CONFIGS; do
+	has "$s" || continue
+	curl -s --max-time 10 -o "$TMP/big-$s" "http://127.0.0.1:${PORT[$s]}/big.bin" &&
+		cmp -s "$TMP/big.bin" "$TMP/big-$s" || server_failed "$s" "GET /big.bin through $s differs from the file"
+	run_wrk "$s" 0 "$WARMUP" /big.bin "$BIG_CONNS" big
+done
+for ((r = 1; r <= ROUNDS; r++)); do
+	for s in $BIG_CONFIGS; do has "$s" && run_wrk "$s" "$r" "$BIG_DURATION" /big.bin "$BIG_CONNS" big; done
+done
 # Still answering correctly after the load?
 for s in $CONFIGS; do check_response "$s" >/dev/null; done
 declare -A RSS_AFTER
@@ -382,7 +408,6 @@ round_median() {
 	awk -v s="$1" -v hz="$HZ" "\$1 == s {print $2}" "$RUNS" | median
 }
 sum_errors() { awk -v s="$1" '$1 == s {t += $7 + $8} END {print t + 0}' "$RUNS"; }
-has() { case " $CONFIGS " in *" $1 "*) return 0 ;; esac; return 1; }
 # Paired ratio of CPU per request within each round, min–max: A B
 paired_range() {
 	awk -v a="$1" -v b="$2" '{c[$1, $2] = $9 / $3}
@@ -455,8 +480,26 @@ REPORT=$TMP/report.md
 	echo "| ferry / nginx, core busy, Unix socket | $(ratio "${CORE[ferry-unix]}" "${CORE[nginx-unix]}" %.3f) | | | |"
 	echo "| ferry / haproxy, core busy, TCP | $(ratio "${CORE[ferry-tcp]}" "${CORE[haproxy-tcp]}" %.3f) | | | |"
 	echo
+	if [ -n "$BIG_CONFIGS" ]; then
+		echo "| $BIG_SIZE-byte responses (\`wrk -c$BIG_CONNS\`, $BIG_DURATION × $ROUNDS) | ferry TCP | nginx TCP | haproxy TCP | ferry / nginx | ferry / haproxy |"
+		echo "|---|---:|---:|---:|---:|---:|"
+		big_row() { # LABEL EXPR FORMAT SUFFIX
+			local v=() t
+			for t in ferry-tcp nginx-tcp haproxy-tcp; do
+				if has "$t" && [[ " $BIG_CONFIGS " == *" $t "* ]]; then v+=("$(round_median "$t/big" "$2")"); else v+=(""); fi
+			done
+			printf '| %s |' "$1"
+			for t in 0 1 2; do if [ -n "${v[$t]}" ]; then printf ' %s%s |' "$(fmt "${v[$t]}" "$3")" "$4"; else printf ' – |'; fi; done
+			printf ' %s | %s |\n' "$(ratio "${v[0]}" "${v[1]}" %.3f)" "$(ratio "${v[0]}" "${v[2]}" %.3f)"
+		}
+		big_row "throughput" "\$5 * $BIG_SIZE / 1048576" %.0f " MiB/s"
+		big_row "p99 latency" '$6' %.0f " µs"
+		big_row "**proxy CPU per response**" "$CPU_EXPR" %.1f " µs"
+		big_row "proxy core busy per response" "$CORE_EXPR" %.1f " µs"
+		echo
+	fi
 	echo "- Proxy CPU = utime+stime of the proxy's processes, all threads (nginx: master+worker), from /proc/PID/stat before and after each wrk run, divided by the requests wrk completed. Core busy = wall time minus the idle time of CPU $SERVER_CPU (/proc/stat) over the same span: it adds kernel work on that core not charged to the proxy (softirq) and anything else that ran there; the last column of the per-round table is that excess (core busy less proxy CPU) as a share of the core, and a run where it exceeds 10% is marked disturbed (this machine is shared; the proxy CPU figure, the process's own time, is the least affected)."
-	echo "- Every proxy but nginx as in the demos keeps its connections to the backend open: \"upstream connections opened per run\" counts the connections the backend accepted during a measured run (its stub_status), against about $(awk '{t += $13} END {printf "%.0f", t / NR}' "$RUNS") requests per run."
+	echo "- Every proxy but nginx as in the demos keeps its connections to the backend open: \"upstream connections opened per run\" counts the connections the backend accepted during a measured run (its stub_status), against about $(awk '$1 !~ /\// {t += $13; n++} END {printf "%.0f", t / n}' "$RUNS") requests per run."
 	echo "- Configurations. ferry: \`workers 1\`, \`access-log off\`, \`sandbox off\`, \`proxy-idle-max $UPSTREAM_IDLE\`, \`site * { proxy http://127.0.0.1:PORT }\` (or \`proxy unix:PATH\`). nginx: \`worker_processes 1\`, \`access_log off\`, \`upstream { server ...; keepalive $UPSTREAM_IDLE; }\`, \`proxy_http_version 1.1\`, \`proxy_set_header Connection \"\"\`, otherwise defaults (proxy_buffering on). haproxy: \`nbthread 1\`, \`mode http\`, \`http-reuse always\`, otherwise defaults (idle server connections not limited), run with \`-db\`. nginx as in the demos: only \`location / { proxy_pass http://127.0.0.1:PORT; }\` (the proxy blocks of the nginx socket-activation demo), so HTTP/1.0 to the backend and one new upstream connection per request: the tuned nginx is the fair comparison, this one is what the demo's users run. nginx's and ferry's idle upstream pool is $UPSTREAM_IDLE for wrk's $CONNS connections: with a smaller pool (32, say) both close the connections that come back to a full pool and open new ones, for about a third of the requests here, and their CPU per request then includes that churn (see the upstream connections row). ferry adds X-Forwarded-For/-Proto/-Host and Forwarded to each upstream request; nginx and haproxy as configured add none."
 	echo "- Before the load, a GET through every proxy answered 200 with a body byte-identical to the backend's; each did again after the load."
 	echo
