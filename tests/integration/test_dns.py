@@ -17,59 +17,6 @@ from ferrylib import *  # noqa: E402,F401,F403
 from backends import *  # noqa: E402,F401,F403
 
 
-class DnsServer:
-    """A UDP nameserver in a thread: A queries for the names it knows get their address (TTL
-    1), AAAA queries for them NODATA, other names NXDOMAIN. mode "silent" answers nothing,
-    "tc" sets TC on every answer, "tc-empty" sets it and leaves the records out. Logs what
-    it was asked as (type, name)."""
-
-    def __init__(self, names=None, host="127.0.0.1", port=0, mode="answer"):
-        self.names = dict(names or {})
-        self.mode = mode
-        self.log = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, port))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.t = threading.Thread(target=self.loop, daemon=True)
-        self.t.start()
-
-    def loop(self):
-        while not self.stopping:
-            try:
-                msg, peer = self.sock.recvfrom(512)
-            except (socket.timeout, OSError):
-                continue
-            i = 12
-            labels = []
-            while msg[i]:
-                labels.append(msg[i + 1:i + 1 + msg[i]].decode())
-                i += 1 + msg[i]
-            qtype = struct.unpack(">H", msg[i + 1:i + 3])[0]
-            name = ".".join(labels)
-            self.log.append(("A" if qtype == 1 else "AAAA" if qtype == 28 else str(qtype), name))
-            if self.mode == "silent":
-                continue
-            ip = self.names.get(name)
-            answers = b""
-            if ip and qtype == 1 and self.mode != "tc-empty":
-                answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 1, 4) + socket.inet_aton(ip)
-            flags = 0x81 | (0x02 if self.mode.startswith("tc") else 0)
-            rcode = 0 if ip else 3
-            hdr = msg[:2] + bytes([flags, 0x80 | rcode]) + struct.pack(
-                ">HHHH", 1, 1 if answers else 0, 0, 0)
-            self.sock.sendto(hdr + msg[12:i + 5] + answers, peer)
-
-    def asked(self, qtype="A"):
-        return [n for t, n in list(self.log) if t == qtype]
-
-    def stop(self):
-        self.stopping = True
-        self.t.join(5)
-        self.sock.close()
-
-
 def dns_server(**kw):
     d = DnsServer(**kw)
     on_cleanup(d.stop)

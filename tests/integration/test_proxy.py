@@ -453,51 +453,6 @@ def _():
     check_eq(j["proxy"]["dst"], "127.0.0.1:%d" % a.sockaddr[1], "v2 destination")
 
 
-class DnsServer:
-    """A tiny UDP DNS server: answers A queries from self.names {name: ip} with TTL 1."""
-
-    def __init__(self):
-        self.names = {}
-        self.queries = 0
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.t = threading.Thread(target=self.loop)
-        self.t.start()
-
-    def loop(self):
-        while not self.stopping:
-            try:
-                msg, peer = self.sock.recvfrom(512)
-            except socket.timeout:
-                continue
-            self.queries += 1
-            qid = msg[:2]
-            i = 12
-            labels = []
-            while msg[i]:
-                labels.append(msg[i + 1:i + 1 + msg[i]].decode())
-                i += 1 + msg[i]
-            qtype = struct.unpack(">H", msg[i + 1:i + 3])[0]
-            question = msg[12:i + 5]
-            name = ".".join(labels)
-            ip = self.names.get(name)
-            answers = b""
-            rcode = 0 if ip else 3
-            if ip and qtype == 1:
-                answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 1, 4) + socket.inet_aton(ip)
-            hdr = qid + bytes([0x81, 0x80 | rcode]) + struct.pack(">HHHH", 1, 1 if answers else 0,
-                                                                  0, 0)
-            self.sock.sendto(hdr + question + answers, peer)
-
-    def stop(self):
-        self.stopping = True
-        self.t.join(5)
-        self.sock.close()
-
-
 @test("DNS: an upstream name is resolved, and re-resolved after its address changes")
 def _():
     dns = DnsServer()
