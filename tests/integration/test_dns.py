@@ -7,9 +7,7 @@ on 127.0.0.x, else skipped), the hosts file read again after an edit, a reload t
 import os
 import signal
 import socket
-import struct
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
