@@ -153,6 +153,8 @@ struct proxy_x {
 	 * socket with splice(2): pipe[0] < 0 when not in use. */
 	int pipe[2];
 	size_t pipe_len; /* bytes in the pipe */
+	int q_pipe[2];     /* the same for a long request body: client -> pipe -> upstream */
+	size_t q_pipe_len;
 	struct buf co;
 	size_t co_off;
 	int status;
@@ -497,8 +499,12 @@ static void x_pipe_close(struct proxy_x *x)
 		close(x->pipe[0]);
 		close(x->pipe[1]);
 	}
-	x->pipe[0] = x->pipe[1] = -1;
-	x->pipe_len = 0;
+	if (x->q_pipe[0] >= 0) {
+		close(x->q_pipe[0]);
+		close(x->q_pipe[1]);
+	}
+	x->pipe[0] = x->pipe[1] = x->q_pipe[0] = x->q_pipe[1] = -1;
+	x->pipe_len = x->q_pipe_len = 0;
 }
 
 static void x_free(struct proxy_x *x)
@@ -532,7 +538,7 @@ static struct proxy_x *x_new(struct proxy_worker *pw)
 	struct proxy_x *x = pw->spare;
 	if (!x) {
 		x = xcalloc(1, sizeof(*x));
-		x->pipe[0] = x->pipe[1] = -1;
+		x->pipe[0] = x->pipe[1] = x->q_pipe[0] = x->q_pipe[1] = -1;
 		return x;
 	}
 	pw->spare = x->next_waiter;
@@ -545,7 +551,7 @@ static struct proxy_x *x_new(struct proxy_worker *pw)
 	buf_reset(&x->rq);
 	buf_reset(&x->rs);
 	buf_reset(&x->co);
-	x->pipe[0] = x->pipe[1] = -1;
+	x->pipe[0] = x->pipe[1] = x->q_pipe[0] = x->q_pipe[1] = -1;
 	return x;
 }
 
@@ -927,11 +933,32 @@ static void put_chunk_head(struct buf *b, size_t n)
 	buf_append(b, h, (size_t)k);
 }
 
+/* Client -> pipe, for a long request body in splice mode. */
+static int q_splice_in(struct proxy_x *x)
+{
+	int progress = 0;
+	while (!x->q_done && x->q_pipe_len < SPLICE_CHUNK) {
+		size_t want = MIN(SPLICE_CHUNK - x->q_pipe_len, x->q_left);
+		ssize_t n = http_conn_splice_in(x->c, x->q_pipe[1], want, x->q_pipe_len == 0);
+		if (n < 0)
+			return x_abort(x); /* the client left mid-body */
+		if (n == 0)
+			break;
+		x->q_pipe_len += (size_t)n;
+		x->q_left -= (uint64_t)n;
+		x->q_done = x->q_left == 0;
+		progress = 1;
+	}
+	return progress;
+}
+
 /* Client body bytes -> rq, re-framed. 1 progress, 0 blocked, GONE. */
 static int q_fill(struct proxy_x *x)
 {
 	if (x->q_done && x->state != X_TUNNEL)
 		return 0;
+	if (x->q_pipe[0] >= 0)
+		return q_splice_in(x);
 	size_t hl;
 	struct buf *in = http_conn_in(x->c, &hl);
 	int progress = 0;
@@ -940,6 +967,13 @@ static int q_fill(struct proxy_x *x)
 		if (avail == 0) {
 			if (x->c_eof)
 				return progress;
+			if (x->q_mode == B_LENGTH && x->q_left >= SPLICE_MIN && x->state == X_EXCHANGE &&
+			    pipe2(x->q_pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
+				/* A long body with nothing of it buffered: the rest goes through a
+				 * pipe, never user space. It can no longer be sent again elsewhere. */
+				x->replay_ok = false;
+				return q_splice_in(x) | progress;
+			}
 			int r = http_conn_read(x->c);
 			if (r < 0) {
 				if (x->state == X_TUNNEL) {
@@ -1034,6 +1068,20 @@ static int q_flush(struct proxy_x *x)
 	if (x->rq_off == x->rq.len && x->got_bytes && x->rq.len) {
 		buf_reset(&x->rq);
 		x->rq_off = 0;
+	}
+	/* Then what waits in the request pipe (it came after rq's bytes). */
+	while (x->rq_off == x->rq.len && x->q_pipe_len > 0 && pc->writable && !x->q_broken) {
+		ssize_t n = splice(x->q_pipe[0], NULL, pc->w.fd, NULL, x->q_pipe_len,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n <= 0) {
+			if (n < 0 && errno == EAGAIN)
+				pconn_wait_writable(pc);
+			else if (n == 0 || errno != EINTR)
+				x->q_broken = true;
+			break;
+		}
+		x->q_pipe_len -= (size_t)n;
+		progress = 1;
 	}
 	return progress;
 }
@@ -1374,7 +1422,8 @@ static int c_flush(struct proxy_x *x)
 
 static int x_check_done(struct proxy_x *x)
 {
-	bool flushed_up = x->rq_off == x->rq.len, flushed_client = x->co.len == 0 && x->pipe_len == 0;
+	bool flushed_up = x->rq_off == x->rq.len && x->q_pipe_len == 0,
+	     flushed_client = x->co.len == 0 && x->pipe_len == 0;
 	if (x->state == X_TUNNEL) {
 		if ((x->c_eof && flushed_up) || (x->up_eof && x->rs.len == 0 && flushed_client) ||
 		    x->q_broken)

@@ -931,6 +931,24 @@ ssize_t http_conn_send(struct http_conn *c, const void *p, size_t n)
 	return e == EAGAIN || e == EINTR ? 0 : -1;
 }
 
+ssize_t http_conn_splice_in(struct http_conn *c, int pipe_fd, size_t n, bool pipe_empty)
+{
+	if (!c->readable || n == 0)
+		return 0;
+	ssize_t r = splice(c->w.fd, NULL, pipe_fd, NULL, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (r > 0)
+		return r;
+	if (r == 0)
+		return -1; /* EOF */
+	if (errno == EAGAIN) {
+		/* The socket is drained, or the pipe is full: only an empty pipe says which. */
+		if (pipe_empty)
+			c->readable = false;
+		return 0;
+	}
+	return errno == EINTR ? 0 : -1;
+}
+
 ssize_t http_conn_splice(struct http_conn *c, int pipe_fd, size_t n)
 {
 	if (!c->writable || n == 0)

@@ -74,6 +74,10 @@ int http_conn_read(struct http_conn *c);
 ssize_t http_conn_send(struct http_conn *c, const void *p, size_t n);
 /* The same for n bytes waiting in a pipe (splice(2), no copy through user space). */
 ssize_t http_conn_splice(struct http_conn *c, int pipe_fd, size_t n);
+/* Move up to n body bytes from the client into a pipe (nothing of the body may wait in the
+ * input buffer): bytes moved, 0 none now, -1 EOF or error. pipe_empty: the pipe held
+ * nothing, so EAGAIN means the socket is drained. */
+ssize_t http_conn_splice_in(struct http_conn *c, int pipe_fd, size_t n, bool pipe_empty);
 /* The exchange is over (status and body bytes for the access log). keep_alive: the client
  * may send its next request; else the connection closes (lingering). */
 void http_conn_stream_end(struct http_conn *c, int status, uint64_t body_bytes, bool keep_alive);

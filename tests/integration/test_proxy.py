@@ -209,17 +209,20 @@ class CloseDelimitedBackend(Backend):
         return False
 
 
-@test("long bodies pass through a pipe (splice) under `sandbox strict`: Content-Length and "
-      "close-delimited ones arrive whole, one cut short closes the client connection")
+@test("long bodies pass through a pipe (splice) under `sandbox strict`: downloads with "
+      "Content-Length or delimited by close and uploads arrive whole, one cut short closes the "
+      "client connection")
 def _():
     size = 5 << 20
     big = backend(LargeBodyBackend(size=size))
     eof = backend(CloseDelimitedBackend(3 << 20))
     half = backend(BrokenBackend(mode="half-body", length=4 << 20))
+    sink = backend(UploadSinkBackend())
     d = tmpdir()
     cfg = ("sandbox strict\naccess-log off\nworkers 1\n"
            "site big.test {\n proxy %s\n}\nsite eof.test {\n proxy %s\n}\n"
-           "site half.test {\n proxy %s\n}\n" % (big.url, eof.url, half.url))
+           "site half.test {\n proxy %s\n}\nsite up.test {\n proxy %s\n}\n"
+           % (big.url, eof.url, half.url, sink.url))
     p, (a,) = start_bound(lambda: [tcp4()], ["--config", write_config(d, cfg)], dir=d)
     s, st = raw_stream(a, b"GET / HTTP/1.1\r\nHost: big.test\r\n\r\n", timeout=30)
     for i in range(2):  # twice on one connection: the pipe is per exchange
@@ -229,6 +232,20 @@ def _():
         check_eq((n, h.hexdigest()), (size, large_body_sha256(size)), "download %d" % (i + 1))
         if i == 0:
             s.sendall(b"GET / HTTP/1.1\r\nHost: big.test\r\n\r\n")
+    # Uploads, the head sent apart from the body (which then goes through a pipe), twice on
+    # one connection with the next request right behind the body.
+    s, st = raw_stream(a, b"POST / HTTP/1.1\r\nHost: up.test\r\nContent-Length: %d\r\n\r\n"
+                       % size, timeout=30)
+    time.sleep(0.05)
+    for i in range(2):
+        for blk in large_body(size):
+            s.sendall(blk)
+        if i == 0:
+            s.sendall(b"POST / HTTP/1.1\r\nHost: up.test\r\nContent-Length: %d\r\n\r\n"
+                      % size)
+        line, fields, _ = st.read_head()
+        j = json.loads(st.read_body(fields)[0])
+        check_eq((j["bytes"], j["sha256"]), (size, large_body_sha256(size)), "upload %d" % (i + 1))
     s, st = raw_stream(a, b"GET / HTTP/1.1\r\nHost: eof.test\r\n\r\n", timeout=30)
     line, fields, _ = st.read_head()
     h = hashlib.sha256()
