@@ -250,6 +250,16 @@ cpu_ticks() {
 	echo "$sum"
 }
 
+# utime of PIDs (user space only; cpu_ticks less this is the kernel's share).
+user_ticks() {
+	local sum=0 p t
+	for p in "$@"; do
+		t=$(cat "/proc/$p/stat" 2>/dev/null | awk '{sub(/^.*\) /, ""); print $12}') || t=0
+		sum=$((sum + ${t:-0}))
+	done
+	echo "$sum"
+}
+
 # cutime+cstime of this shell: the CPU time of the children it has waited for (wrk).
 children_ticks() { awk '{sub(/^.*\) /, ""); print $14 + $15}' "/proc/$$/stat"; }
 

@@ -314,14 +314,14 @@ backend_counts() {
 		awk 'f {print $1, $3; exit} /server accepts handled requests/ {f = 1}'
 }
 
-RUNS=$TMP/runs.txt # name round requests seconds rps p99_us non2xx sockerr cpu_ticks core_busy_ticks backend_ticks backend_conns backend_reqs cpu0_busy_ticks
+RUNS=$TMP/runs.txt # name round requests seconds rps p99_us non2xx sockerr cpu_ticks core_busy_ticks backend_ticks backend_conns backend_reqs cpu0_busy_ticks user_ticks
 : >"$RUNS"
 
 # run_wrk NAME ROUND DURATION [PATH CONNS TAG] (ROUND 0 = warm-up, not recorded; TAG, e.g.
 # "big", is appended to the name in $RUNS as NAME/TAG)
 run_wrk() {
 	local s=$1 round=$2 dur=$3 path=${4:-/} conns=${5:-$CONNS} tag=${6:-}
-	local out pids bpids c0 c1 k0 k1 z0 z1 b0 b1 t0 t1 busy busy0 parsed worker0 bc0 bc1
+	local out pids bpids c0 c1 u0 u1 k0 k1 z0 z1 b0 b1 t0 t1 busy busy0 parsed worker0 bc0 bc1
 	out=$TMP/wrk-$s-$round${tag:+-$tag}.txt
 	[ "$round" = 0 ] || wait_quiet "$s round $round"
 	pids=$(server_pids "$s")
@@ -329,6 +329,7 @@ run_wrk() {
 	bpids=$(server_pids backend)
 	bc0=$(backend_counts)
 	c0=$(cpu_ticks $pids)
+	u0=$(user_ticks $pids)
 	b0=$(cpu_ticks $bpids)
 	k0=$(core_idle_ticks "$SERVER_CPU")
 	z0=$(core_idle_ticks "$CLIENT_CPU")
@@ -340,6 +341,7 @@ run_wrk() {
 	k1=$(core_idle_ticks "$SERVER_CPU")
 	z1=$(core_idle_ticks "$CLIENT_CPU")
 	c1=$(cpu_ticks $pids)
+	u1=$(user_ticks $pids)
 	b1=$(cpu_ticks $bpids)
 	bc1=$(backend_counts)
 	check_after_wrk "$s" "$worker0" "round $round"
@@ -355,7 +357,7 @@ run_wrk() {
 	[ "$round" = 0 ] && return 0
 	busy=$(busy_ticks $((t1 - t0)) $((k1 - k0)))
 	busy0=$(busy_ticks $((t1 - t0)) $((z1 - z0)))
-	echo "$s${tag:+/$tag} $round $parsed $((c1 - c0)) $busy $((b1 - b0)) $bconns $breqs $busy0" >>"$RUNS"
+	echo "$s${tag:+/$tag} $round $parsed $((c1 - c0)) $busy $((b1 - b0)) $bconns $breqs $busy0 $((u1 - u0))" >>"$RUNS"
 }
 
 has() { case " $CONFIGS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -403,7 +405,7 @@ log "CPU busy after the load runs (1 s sample): $LOAD_AFTER"
 # ---- the report ----------------------------------------------------------------------------------
 # Fields of $RUNS: $1 name $2 round $3 requests $4 seconds $5 rps $6 p99_us $7 non2xx $8 sockerr
 # $9 proxy cpu ticks $10 proxy core busy ticks $11 backend ticks $12 backend conns $13 backend
-# requests $14 CPU $CLIENT_CPU busy ticks
+# requests $14 CPU $CLIENT_CPU busy ticks $15 proxy user-space ticks
 round_median() {
 	awk -v s="$1" -v hz="$HZ" "\$1 == s {print $2}" "$RUNS" | median
 }
@@ -419,7 +421,8 @@ CPU_EXPR='$9 * 1e6 / hz / $3'
 CORE_EXPR='$10 * 1e6 / hz / $3'
 BCPU_EXPR='$11 * 1e6 / hz / $3'
 CPU0_EXPR='$14 * 1e6 / hz / $3'
-declare -A RPS P99 CPU CORE BCPU BCONN CPU0 ERRS
+USER_EXPR='$15 * 1e6 / hz / $3'
+declare -A RPS P99 CPU CORE BCPU BCONN CPU0 ERRS USERCPU
 for s in $CONFIGS; do
 	RPS[$s]=$(round_median "$s" '$5')
 	P99[$s]=$(round_median "$s" '$6')
@@ -427,11 +430,12 @@ for s in $CONFIGS; do
 	CORE[$s]=$(round_median "$s" "$CORE_EXPR")
 	BCPU[$s]=$(round_median "$s" "$BCPU_EXPR")
 	CPU0[$s]=$(round_median "$s" "$CPU0_EXPR")
+	USERCPU[$s]=$(round_median "$s" "$USER_EXPR")
 	BCONN[$s]=$(round_median "$s" '$12')
 	ERRS[$s]=$(sum_errors "$s")
 done
 # shellcheck disable=SC2034 # read through the nameref in row()
-for s in $ALL_CONFIGS; do has "$s" || { RPS[$s]="" P99[$s]="" CPU[$s]="" CORE[$s]="" BCPU[$s]="" CPU0[$s]="" BCONN[$s]="" ERRS[$s]="" RSS_AFTER[$s]="" HEAD[$s]=""; }; done
+for s in $ALL_CONFIGS; do has "$s" || { RPS[$s]="" P99[$s]="" USERCPU[$s]="" CPU[$s]="" CORE[$s]="" BCPU[$s]="" CPU0[$s]="" BCONN[$s]="" ERRS[$s]="" RSS_AFTER[$s]="" HEAD[$s]=""; }; done
 
 R_TN=$(ratio "${CPU[ferry-tcp]}" "${CPU[nginx-tcp]}" %.6f)
 R_UN=$(ratio "${CPU[ferry-unix]}" "${CPU[nginx-unix]}" %.6f)
@@ -462,6 +466,7 @@ REPORT=$TMP/report.md
 	row "req/s" RPS %.0f ""
 	row "p99 latency" P99 %.0f " µs"
 	row "**proxy CPU per request**" CPU %.2f " µs"
+	row "... of which in user space (the rest is the kernel's)" USERCPU %.2f " µs"
 	row "proxy core (CPU $SERVER_CPU) busy per request" CORE %.2f " µs"
 	row "backend CPU per request" BCPU %.2f " µs"
 	row "CPU $CLIENT_CPU (wrk + backend) busy per request" CPU0 %.2f " µs"
