@@ -240,25 +240,21 @@ wait_listening() {
 
 # ---- measuring ------------------------------------------------------------------------------
 
-# utime+stime (clock ticks) of the given PIDs, all threads (from /proc/PID/stat).
-cpu_ticks() {
-	local sum=0 p t
+# stat_ticks EXPR PID...: the sum over PIDs of an awk expression of their /proc/PID/stat fields
+# counted after the command name ($12 utime, $13 stime: clock ticks, all threads).
+stat_ticks() {
+	local expr=$1 sum=0 p t
+	shift
 	for p in "$@"; do
-		t=$(cat "/proc/$p/stat" 2>/dev/null | awk '{sub(/^.*\) /, ""); print $12 + $13}') || t=0
+		t=$(cat "/proc/$p/stat" 2>/dev/null | awk "{sub(/^.*\\) /, \"\"); print $expr}") || t=0
 		sum=$((sum + ${t:-0}))
 	done
 	echo "$sum"
 }
 
-# utime of PIDs (user space only; cpu_ticks less this is the kernel's share).
-user_ticks() {
-	local sum=0 p t
-	for p in "$@"; do
-		t=$(cat "/proc/$p/stat" 2>/dev/null | awk '{sub(/^.*\) /, ""); print $12}') || t=0
-		sum=$((sum + ${t:-0}))
-	done
-	echo "$sum"
-}
+# utime+stime of the given PIDs; user_ticks: utime only (the rest is the kernel's share).
+cpu_ticks() { stat_ticks '$12 + $13' "$@"; }
+user_ticks() { stat_ticks '$12' "$@"; }
 
 # cutime+cstime of this shell: the CPU time of the children it has waited for (wrk).
 children_ticks() { awk '{sub(/^.*\) /, ""); print $14 + $15}' "/proc/$$/stat"; }
