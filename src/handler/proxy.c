@@ -1275,9 +1275,9 @@ static int r_head(struct proxy_x *x)
  * it has proved long. A tunnel keeps its buffers (it moves both ways). */
 static void x_maybe_splice(struct proxy_x *x)
 {
-	if (x->pipe[0] >= 0 || x->r_done || x->rs.len != 0 ||
-	    !(x->r_mode == B_LENGTH ? x->r_left >= SPLICE_MIN
-				    : x->r_mode == B_CLOSE && !x->r_chunk_out && x->bytes >= SPLICE_MIN))
+	bool long_body = (x->r_mode == B_LENGTH && x->r_left >= SPLICE_MIN) ||
+			 (x->r_mode == B_CLOSE && !x->r_chunk_out && x->bytes >= SPLICE_MIN);
+	if (x->pipe[0] >= 0 || x->r_done || x->rs.len != 0 || !long_body)
 		return;
 	if (pipe2(x->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
 		x->pipe[0] = x->pipe[1] = -1; /* out of fds: the buffers do it */
@@ -1440,23 +1440,17 @@ static int x_check_done(struct proxy_x *x)
 
 static int x_run(struct proxy_x *x)
 {
+	/* Each step moves bytes one hop on: 1 progress, 0 blocked, GONE (x was freed). */
+	static int (*const steps[])(struct proxy_x *) = {q_fill, q_flush, r_fill, r_process,
+							   c_flush};
 	for (;;) {
-		int p = 0, r;
-		if ((r = q_fill(x)) == GONE)
-			return GONE;
-		p |= r;
-		if ((r = q_flush(x)) == GONE)
-			return GONE;
-		p |= r;
-		if ((r = r_fill(x)) == GONE)
-			return GONE;
-		p |= r;
-		if ((r = r_process(x)) == GONE)
-			return GONE;
-		p |= r;
-		if ((r = c_flush(x)) == GONE)
-			return GONE;
-		p |= r;
+		int p = 0;
+		for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+			int r = steps[i](x);
+			if (r == GONE)
+				return GONE;
+			p |= r;
+		}
 		if (x_check_done(x) == GONE)
 			return GONE;
 		if (x->state != X_EXCHANGE && x->state != X_TUNNEL)

@@ -918,17 +918,23 @@ int http_conn_read(struct http_conn *c)
 	return fill(c, c->head_len + CONN_STREAM_BODY_MAX);
 }
 
-ssize_t http_conn_send(struct http_conn *c, const void *p, size_t n)
+/* What a send or splice to the client returned, as the stream API says it: bytes, 0 when the
+ * socket is full (then EPOLLOUT is watched), -1 on error. */
+static ssize_t sent(struct http_conn *c, ssize_t r)
 {
-	if (!c->writable || n == 0)
-		return 0;
-	ssize_t r = send(c->w.fd, p, n, MSG_NOSIGNAL);
 	if (r >= 0)
 		return r;
 	int e = errno;
 	if (e == EAGAIN)
 		wait_writable(c);
 	return e == EAGAIN || e == EINTR ? 0 : -1;
+}
+
+ssize_t http_conn_send(struct http_conn *c, const void *p, size_t n)
+{
+	if (!c->writable || n == 0)
+		return 0;
+	return sent(c, send(c->w.fd, p, n, MSG_NOSIGNAL));
 }
 
 ssize_t http_conn_splice_in(struct http_conn *c, int pipe_fd, size_t n, bool pipe_empty)
@@ -954,12 +960,9 @@ ssize_t http_conn_splice(struct http_conn *c, int pipe_fd, size_t n)
 	if (!c->writable || n == 0)
 		return 0;
 	ssize_t r = splice(pipe_fd, NULL, c->w.fd, NULL, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-	if (r > 0)
-		return r;
-	int e = r == 0 ? EPIPE : errno; /* 0: the pipe was empty, which the caller rules out */
-	if (e == EAGAIN)
-		wait_writable(c);
-	return e == EAGAIN || e == EINTR ? 0 : -1;
+	if (r == 0) /* the pipe was empty, which the caller rules out */
+		return -1;
+	return sent(c, r);
 }
 
 /* The request head, parsed again (the worker's parse of it is long gone), for the log. */

@@ -712,7 +712,6 @@ static void gen_dropin(const struct gen *g, struct buf *b)
 
 /* --- NAME.service (podman run) ------------------------------------------------------------- */
 
-
 static void gen_service(const struct gen *g, struct buf *b)
 {
 	char file[UNITS_NAME_MAX + 16];
