@@ -14,12 +14,12 @@
 #include "base/macro.h"
 #include "base/xalloc.h"
 #include "config/config.h"
-#include "confine.h"
+#include "core/confine.h"
 #include "handler/static.h"
-#include "listeners.h"
-#include "log.h"
+#include "core/listeners.h"
+#include "core/log.h"
 #include "sd/notify.h"
-#include "server.h"
+#include "core/server.h"
 #include "units/cmd.h"
 
 #define EXIT_RUNTIME 1

@@ -10,7 +10,7 @@
 
 #include "base/macro.h"
 #include "base/xalloc.h"
-#include "server.h"
+#include "core/server.h"
 
 #define ECHO_BUF 65536
 #define ECHO_DGRAM_BATCH 64

@@ -31,16 +31,16 @@
 #include "base/xalloc.h"
 #include "config/config.h"
 #include "http/chunked.h"
-#include "http/conn.h"
+#include "proto/h1.h"
 #include "http/forward.h"
 #include "http/parser.h"
 #include "http/response.h"
-#include "log.h"
-#include "loop.h"
+#include "core/log.h"
+#include "event/loop.h"
 #include "net/cidr.h"
 #include "net/dns.h"
 #include "net/proxyproto.h"
-#include "server.h"
+#include "core/server.h"
 
 #define BODY_ROOM 65536        /* request body bytes waiting to go upstream */
 #define RS_MAX 65536           /* upstream bytes read ahead (and the response head limit) */

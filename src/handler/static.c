@@ -16,8 +16,8 @@
 
 #include "base/macro.h"
 #include "base/str.h"
-#include "log.h"
-#include "http/conn.h"
+#include "core/log.h"
+#include "proto/h1.h"
 #include "http/parser.h"
 #include "http/path.h"
 #include "http/status.h"

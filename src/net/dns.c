@@ -31,7 +31,7 @@
 #include "base/macro.h"
 #include "base/str.h"
 #include "base/xalloc.h"
-#include "loop.h"
+#include "event/loop.h"
 
 /* Per try 1 s, not glibc's 5 s: the proxy's connect timeout (5 s) bounds the whole wait.
  * 3 rounds over the servers, as c-ares. */

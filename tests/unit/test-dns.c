@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "base/timeutil.h"
-#include "loop.h"
+#include "event/loop.h"
 #include "net/dns.h"
 #include "test.h"
 

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "base/timeutil.h"
-#include "loop.h"
+#include "event/loop.h"
 #include "test.h"
 
 static int fired[8];

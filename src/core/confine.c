@@ -2,7 +2,7 @@
  * site and path roots, the config for reloads, the access log, Unix-socket upstreams, the
  * resolver's files), which TCP ports it may connect to (upstreams), and who to become.
  * sandbox.c does the enforcing; this file only decides. */
-#include "confine.h"
+#include "core/confine.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -13,7 +13,7 @@
 
 #include "base/macro.h"
 #include "base/xalloc.h"
-#include "log.h"
+#include "core/log.h"
 #include "sandbox.h"
 
 struct paths {

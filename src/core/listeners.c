@@ -1,6 +1,6 @@
 /* Which sockets ferry serves: the ones systemd passed (LISTEN_FDS), one connection
  * (Accept=yes, inetd), or the ones ferry binds itself (--listen, `listen ADDR` not passed). */
-#include "listeners.h"
+#include "core/listeners.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "base/xalloc.h"
-#include "log.h"
+#include "core/log.h"
 #include "sd/listen.h"
 
 #define LISTEN_BACKLOG 4096

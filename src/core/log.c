@@ -1,5 +1,5 @@
 /* The error log: formatting, journald priority prefixes, one write(2) per line. */
-#include "log.h"
+#include "core/log.h"
 
 #include <stdarg.h>
 #include <stdbool.h>

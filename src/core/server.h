@@ -17,7 +17,7 @@
 #include "base/buf.h"
 #include "config/config.h"
 #include "handler/filecache.h"
-#include "loop.h"
+#include "event/loop.h"
 #include "net/addr.h"
 
 struct http_request;

@@ -2,7 +2,7 @@
 #ifndef FERRY_CONFINE_H
 #define FERRY_CONFINE_H
 
-#include "server.h"
+#include "core/server.h"
 
 /* From the main thread, after the sockets are adopted and the roots and logs are open, before
  * server_run() starts any thread. Logs what was applied (one line) or why it failed. Returns 0,

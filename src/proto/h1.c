@@ -2,7 +2,7 @@
  * handler, writing the response, keep-alive, pipelining, timeouts and lingering close.
  * The state table is in conn.h. */
 #include "base/macro.h"
-#include "http/conn.h"
+#include "proto/h1.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,11 +25,11 @@
 #include "http/parser.h"
 #include "http/path.h"
 #include "http/status.h"
-#include "log.h"
+#include "core/log.h"
 #include "net/addr.h"
 #include "net/cidr.h"
 #include "net/proxyproto.h"
-#include "server.h"
+#include "core/server.h"
 
 #define CONN_IN_INITIAL 4096
 #define CONN_OUT_MAX 16384

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "base/buf.h"
-#include "server.h"
+#include "core/server.h"
 
 /* Fill srv->listeners (or srv->single_fd) from the environment, srv->cfg and the --listen
  * addresses in cli. On failure returns -errno and appends every problem to err. */

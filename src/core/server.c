@@ -1,6 +1,6 @@
 /* The running server: worker threads and their accept loops, the main thread's signals,
  * sd_notify and watchdog, and graceful stop. */
-#include "server.h"
+#include "core/server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,10 +19,10 @@
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "handler/echo.h"
-#include "http/conn.h"
+#include "proto/h1.h"
 #include "http/parser.h"
 #include "http/status.h"
-#include "log.h"
+#include "core/log.h"
 #include "sd/notify.h"
 
 #define ACCEPT_BATCH 64

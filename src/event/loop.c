@@ -1,5 +1,5 @@
 /* The epoll event loop: watchers, fixed-duration timer lists, deferred frees. */
-#include "loop.h"
+#include "event/loop.h"
 
 #include <errno.h>
 #include <string.h>
