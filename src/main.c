@@ -15,7 +15,11 @@
 #include "base/xalloc.h"
 #include "config/config.h"
 #include "core/confine.h"
+#include "handler/route.h"
 #include "handler/static.h"
+#include "http/handler.h"
+#include "proto/echo.h"
+#include "proto/h1.h"
 #include "core/listeners.h"
 #include "core/log.h"
 #include "sd/notify.h"
@@ -223,6 +227,29 @@ static void raise_nofile(void)
 	}
 }
 
+/* The wiring of the layers above core: what a connection speaks and who answers. */
+static void http_worker_gen(struct worker *wk)
+{
+	static_worker_gen(wk);
+}
+
+static void http_worker_exit(struct worker *wk)
+{
+	static_worker_exit(wk);
+	h1_worker_exit(wk);
+}
+
+static const struct server_app http_app = {
+	.conn_start = h1_conn_start,
+	.worker_gen = http_worker_gen,
+	.worker_exit = http_worker_exit,
+};
+
+static const struct server_app echo_app = {
+	.conn_start = echo_conn_start,
+	.datagrams = echo_datagrams,
+};
+
 static int run_server(int argc, char **argv, enum server_mode mode)
 {
 	server_block_signals();
@@ -236,7 +263,8 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 	}
 
 	struct server srv = {.mode = mode, .single_fd = -1, .config_path = o.config,
-			     .cli_root = o.root};
+			     .cli_root = o.root, .app = mode == SERVER_ECHO ? &echo_app : &http_app};
+	http_router_install(&route_router);
 	struct buf errors;
 	buf_init(&errors, 1 << 20);
 	struct config *cfg = NULL;

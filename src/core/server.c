@@ -18,40 +18,14 @@
 #include "base/macro.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
-#include "handler/echo.h"
-#include "proto/h1.h"
-#include "http/parser.h"
-#include "http/status.h"
 #include "core/log.h"
 #include "sd/notify.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE/ENFILE */
 #define IO_BUF_SIZE 65536
-#define FILE_CACHE_ENTRIES 256
-#define FILE_CACHE_MAX_FILE 8192
-#define FILE_CACHE_VALID_MS 1000
 
 /* ---- connections --------------------------------------------------------------------- */
-
-const char *worker_date(struct worker *wk)
-{
-	time_t now = time(NULL);
-	if (now != wk->date_sec) {
-		struct tm tm;
-		wk->date_sec = now;
-		http_date_format(now, wk->date);
-		gmtime_r(&now, &tm);
-		strftime(wk->log_date, sizeof(wk->log_date), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-	}
-	return wk->date;
-}
-
-const char *worker_log_date(struct worker *wk)
-{
-	worker_date(wk);
-	return wk->log_date;
-}
 
 static void listeners_resume(struct worker *wk);
 
@@ -134,12 +108,9 @@ static void on_accept_pause_end(struct loop *loop, struct timer *t)
 }
 
 static void start_conn(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t plen,
-		       bool proxy_protocol)
+		       const struct listener *l)
 {
-	if (wk->srv->mode == SERVER_ECHO)
-		echo_conn_start(wk, fd);
-	else
-		http_conn_start(wk, fd, peer, plen, proxy_protocol);
+	wk->srv->app->conn_start(wk, fd, peer, plen, l);
 }
 
 static void on_accept(struct loop *loop, struct watcher *w, uint32_t events)
@@ -153,7 +124,7 @@ static void on_accept(struct loop *loop, struct watcher *w, uint32_t events)
 		return;
 	if (lw->l->dgram) {
 		atomic_fetch_add_explicit(&srv->accepted, 1, memory_order_relaxed);
-		echo_datagrams(wk, lw->l->fd);
+		srv->app->datagrams(wk, lw->l);
 		return;
 	}
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
@@ -193,7 +164,7 @@ static void on_accept(struct loop *loop, struct watcher *w, uint32_t events)
 			}
 		}
 		atomic_fetch_add_explicit(&srv->accepted, 1, memory_order_relaxed);
-		start_conn(wk, fd, (struct sockaddr *)&peer, plen, lw->l->proxy_protocol);
+		start_conn(wk, fd, (struct sockaddr *)&peer, plen, lw->l);
 	}
 }
 
@@ -219,9 +190,8 @@ static void worker_use_gen(struct worker *wk, struct server_gen *g)
 {
 	const struct config *cfg = g->cfg;
 	wk->gen = g;
-	/* Cached entries are keyed by root fd, which the new generation may reuse. */
-	file_cache_done(&wk->fcache);
-	file_cache_init(&wk->fcache, FILE_CACHE_ENTRIES, FILE_CACHE_MAX_FILE, FILE_CACHE_VALID_MS);
+	if (wk->srv->app->worker_gen)
+		wk->srv->app->worker_gen(wk);
 	/* Timers already armed keep their deadlines; new ones use the new durations. Until the
 	 * old ones are gone a list may be out of order, which only delays an expiry by at most
 	 * the old duration. */
@@ -285,9 +255,7 @@ static int worker_init(struct server *srv, struct worker *wk, unsigned id)
 	loop_timer_list_init(&wk->loop, &wk->t_accept_pause, ACCEPT_PAUSE_MS);
 	wk->conns.next = wk->conns.prev = &wk->conns;
 	buf_init(&wk->access_log, 1 << 20);
-	wk->req_scratch = xcalloc(1, sizeof(*wk->req_scratch));
 	wk->io_buf = xmalloc(IO_BUF_SIZE);
-	file_cache_init(&wk->fcache, 0, 0, 0);
 	worker_use_gen(wk, g);
 
 	wk->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -316,9 +284,7 @@ static int worker_init(struct server *srv, struct worker *wk, unsigned id)
 /* After the thread has ended. */
 static void worker_free(struct worker *wk)
 {
-	file_cache_done(&wk->fcache);
 	buf_free(&wk->access_log);
-	free(wk->req_scratch);
 	free(wk->io_buf);
 	free(wk->lwatch);
 	if (wk->wake.fd >= 0)
@@ -336,7 +302,7 @@ static void *worker_main(void *arg)
 			plen = 0;
 		int fl = fcntl(wk->srv->single_fd, F_GETFL);
 		fcntl(wk->srv->single_fd, F_SETFL, fl | O_NONBLOCK);
-		start_conn(wk, wk->srv->single_fd, (struct sockaddr *)&peer, plen, false);
+		start_conn(wk, wk->srv->single_fd, (struct sockaddr *)&peer, plen, NULL);
 		if (wk->n_conns == 0)
 			wk->loop.stop = true;
 	}
@@ -344,6 +310,8 @@ static void *worker_main(void *arg)
 	if (r < 0)
 		log_error("worker %u: %s", wk->id, strerror(-r));
 	flush_access_log(wk);
+	if (wk->srv->app->worker_exit)
+		wk->srv->app->worker_exit(wk);
 	atomic_store(&wk->exited, true);
 	uint64_t one = 1;
 	ssize_t w = write(wk->srv->done_fd, &one, sizeof(one));

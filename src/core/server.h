@@ -16,12 +16,12 @@
 
 #include "base/buf.h"
 #include "config/config.h"
-#include "handler/filecache.h"
 #include "event/loop.h"
 #include "net/addr.h"
 
-struct http_request;
 struct lwatch;
+struct worker;
+struct listener;
 
 enum server_mode { SERVER_HTTP, SERVER_ECHO };
 
@@ -55,8 +55,23 @@ struct server_gen {
 	int access_log_fd;     /* -1: off; 2: stderr; else owned */
 };
 
+/* What runs on the connections: the protocol and handler layers above core register these
+ * (main.c wires them), so that core never includes them. */
+struct server_app {
+	/* A new connection, accepted on l (or the Accept=yes / inetd one: l is NULL). */
+	void (*conn_start)(struct worker *wk, int fd, const struct sockaddr *peer,
+			   socklen_t peer_len, const struct listener *l);
+	/* A datagram listener is readable. */
+	void (*datagrams)(struct worker *wk, const struct listener *l);
+	/* This worker now uses a new generation (e.g. drop caches keyed by its root fds). */
+	void (*worker_gen)(struct worker *wk);
+	/* The worker's loop has ended: free what the layers above keep in wk->app_data. */
+	void (*worker_exit)(struct worker *wk);
+};
+
 struct server {
 	enum server_mode mode;
+	const struct server_app *app;
 	const char *config_path; /* re-read on SIGHUP; NULL: built-in defaults */
 	const char *cli_root;    /* --root, applied to every generation */
 	_Atomic(struct server_gen *) gen;
@@ -95,16 +110,16 @@ struct worker {
 		struct conn_link *prev, *next;
 		void (*on_stop)(struct conn_link *link); /* graceful stop: finish, then close */
 	} conns; /* every open connection, for graceful stop */
-	struct http_request *req;         /* the request being dispatched, or NULL */
-	struct http_request *req_scratch; /* parser output (large: kept per worker) */
 
 	struct buf access_log; /* flushed once per loop iteration */
-	time_t date_sec;
+	time_t date_sec;   /* the second date and log_date show (http/exchange.c fills them) */
 	char date[32];     /* IMF-fixdate of date_sec */
 	char log_date[32]; /* the same second as the access log writes it */
 	char *io_buf;   /* scratch for echo and datagrams */
-	struct file_cache fcache;
+	void *app_data[4]; /* per-worker state of the layers above (index: enum worker_slot) */
 };
+
+enum worker_slot { WORKER_SLOT_H1, WORKER_SLOT_STATIC, WORKER_SLOT_PROXY };
 
 /* Block the signals the main thread handles (call first thing in main()). */
 void server_block_signals(void);
@@ -124,11 +139,6 @@ static inline struct server_gen *server_gen(struct server *srv)
 	return atomic_load_explicit(&srv->gen, memory_order_acquire);
 }
 
-/* For connections: the current Date value (cached per second per worker). */
-const char *worker_date(struct worker *wk);
-/* The current time as Common Log Format writes it ("23/Nov/2026:14:19:13 +0000"), cached
- * per second like the Date value. */
-const char *worker_log_date(struct worker *wk);
 
 /* Connection bookkeeping shared by HTTP and echo connections. */
 void worker_conn_added(struct worker *wk, struct conn_link *link);

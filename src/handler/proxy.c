@@ -31,7 +31,8 @@
 #include "base/xalloc.h"
 #include "config/config.h"
 #include "http/chunked.h"
-#include "proto/h1.h"
+#include "http/exchange.h"
+#include "http/handler.h"
 #include "http/forward.h"
 #include "http/parser.h"
 #include "http/response.h"
@@ -112,7 +113,7 @@ enum body_mode { B_NONE, B_LENGTH, B_CHUNKED, B_CLOSE, B_RAW };
 #define GONE (-1) /* the exchange was freed: unwind */
 
 struct proxy_x {
-	struct http_conn *c;
+	struct http_exchange *c; /* the client side */
 	struct proxy_worker *pw;
 	enum x_state state;
 	struct timer timer;
@@ -555,28 +556,23 @@ static struct proxy_x *x_new(struct proxy_worker *pw)
 	return x;
 }
 
-void proxy_abort(struct proxy_x *x)
-{
-	x_free(x);
-}
-
 /* Close the client connection: after a response was started, nothing else is honest. */
 static int x_abort(struct proxy_x *x)
 {
-	struct http_conn *c = x->c;
-	http_conn_set_stream(c, NULL);
+	struct http_exchange *c = x->c;
+	http_x_set_stream(c, NULL, NULL);
 	x_free(x);
-	http_conn_stream_abort(c);
+	http_x_stream_abort(c);
 	return GONE;
 }
 
 /* Answer the client with an error instead of a response from upstream. */
 static int x_error(struct proxy_x *x, int status)
 {
-	struct http_conn *c = x->c;
+	struct http_exchange *c = x->c;
 	if (x->head_done || x->co.len > 0)
 		return x_abort(x);
-	http_conn_set_stream(c, NULL);
+	http_x_set_stream(c, NULL, NULL);
 	x_free(x);
 	if (status == 503) {
 		static const char body[] = "<!DOCTYPE html>\n<html><head><title>503 Service "
@@ -592,7 +588,7 @@ static int x_error(struct proxy_x *x, int status)
 		http_resp_close(c);
 		http_resp_error(c, status);
 	}
-	http_conn_stream_respond(c);
+	http_x_stream_respond(c);
 	return GONE;
 }
 
@@ -600,13 +596,13 @@ static int x_error(struct proxy_x *x, int status)
  * connection back to http/conn.c. */
 static int x_end(struct proxy_x *x, bool reuse, bool keep)
 {
-	struct http_conn *c = x->c;
+	struct http_exchange *c = x->c;
 	int status = x->status;
 	uint64_t bytes = x->bytes;
 	x_release_upstream(x, reuse);
-	http_conn_set_stream(c, NULL);
+	http_x_set_stream(c, NULL, NULL);
 	x_free(x);
-	http_conn_stream_end(c, status, bytes, keep);
+	http_x_stream_end(c, status, bytes, keep);
 	return GONE;
 }
 
@@ -939,7 +935,7 @@ static int q_splice_in(struct proxy_x *x)
 	int progress = 0;
 	while (!x->q_done && x->q_pipe_len < SPLICE_CHUNK) {
 		size_t want = MIN(SPLICE_CHUNK - x->q_pipe_len, x->q_left);
-		ssize_t n = http_conn_splice_in(x->c, x->q_pipe[1], want, x->q_pipe_len == 0);
+		ssize_t n = http_x_splice_in(x->c, x->q_pipe[1], want, x->q_pipe_len == 0);
 		if (n < 0)
 			return x_abort(x); /* the client left mid-body */
 		if (n == 0)
@@ -960,7 +956,7 @@ static int q_fill(struct proxy_x *x)
 	if (x->q_pipe[0] >= 0)
 		return q_splice_in(x);
 	size_t hl;
-	struct buf *in = http_conn_in(x->c, &hl);
+	struct buf *in = http_x_body_in(x->c, &hl);
 	int progress = 0;
 	for (;;) {
 		size_t avail = in->len - hl;
@@ -968,13 +964,14 @@ static int q_fill(struct proxy_x *x)
 			if (x->c_eof)
 				return progress;
 			if (x->q_mode == B_LENGTH && x->q_left >= SPLICE_MIN && x->state == X_EXCHANGE &&
+			    x->c->can_splice &&
 			    pipe2(x->q_pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
 				/* A long body with nothing of it buffered: the rest goes through a
 				 * pipe, never user space. It can no longer be sent again elsewhere. */
 				x->replay_ok = false;
 				return q_splice_in(x) | progress;
 			}
-			int r = http_conn_read(x->c);
+			int r = http_x_body_read(x->c);
 			if (r < 0) {
 				if (x->state == X_TUNNEL) {
 					x->c_eof = true;
@@ -1216,7 +1213,7 @@ static int r_head(struct proxy_x *x)
 		struct http_forward_response_opts o = {0};
 		x->status = resp->status;
 		x->resp_keep = resp->keep_alive;
-		x->client_close = !http_conn_keep_alive(x->c) || !x->q_done;
+		x->client_close = !http_x_keep_alive(x->c) || !x->q_done;
 		switch (f) {
 		case HTTP_FRAMING_NONE:
 			x->r_mode = B_NONE;
@@ -1277,7 +1274,7 @@ static void x_maybe_splice(struct proxy_x *x)
 {
 	bool long_body = (x->r_mode == B_LENGTH && x->r_left >= SPLICE_MIN) ||
 			 (x->r_mode == B_CLOSE && !x->r_chunk_out && x->bytes >= SPLICE_MIN);
-	if (x->pipe[0] >= 0 || x->r_done || x->rs.len != 0 || !long_body)
+	if (x->pipe[0] >= 0 || x->r_done || x->rs.len != 0 || !long_body || !x->c->can_splice)
 		return;
 	if (pipe2(x->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
 		x->pipe[0] = x->pipe[1] = -1; /* out of fds: the buffers do it */
@@ -1395,7 +1392,7 @@ static int c_flush(struct proxy_x *x)
 {
 	int progress = 0;
 	while (x->co_off < x->co.len) {
-		ssize_t n = http_conn_send(x->c, x->co.data + x->co_off, x->co.len - x->co_off);
+		ssize_t n = http_x_send(x->c, x->co.data + x->co_off, x->co.len - x->co_off);
 		if (n < 0)
 			return x_abort(x);
 		if (n == 0)
@@ -1408,7 +1405,7 @@ static int c_flush(struct proxy_x *x)
 		x->co_off = 0;
 		/* Then what waits in the pipe (it came after co's bytes). */
 		while (x->pipe_len > 0) {
-			ssize_t n = http_conn_splice(x->c, x->pipe[0], x->pipe_len);
+			ssize_t n = http_x_splice_out(x->c, x->pipe[0], x->pipe_len);
 			if (n < 0)
 				return x_abort(x);
 			if (n == 0)
@@ -1461,11 +1458,24 @@ static int x_run(struct proxy_x *x)
 	}
 }
 
-void proxy_client_event(struct proxy_x *x)
+/* The client side can make progress. */
+static void proxy_client_event(void *arg)
 {
+	struct proxy_x *x = arg;
 	if (x->state == X_EXCHANGE || x->state == X_TUNNEL)
 		x_run(x);
 }
+
+/* The client connection is closing: drop the exchange (the upstream connection is closed). */
+static void proxy_abort(void *arg)
+{
+	x_free(arg);
+}
+
+static const struct http_stream_cb proxy_stream_cb = {
+	.event = proxy_client_event,
+	.abort = proxy_abort,
+};
 
 /* ---- starting -------------------------------------------------------------------------- */
 
@@ -1484,10 +1494,11 @@ static bool method_idempotent(enum http_method m)
 	}
 }
 
-void proxy_start(struct http_conn *c, const struct http_request *req,
-		 const struct config_proxy *px)
+static void proxy_serve(struct http_exchange *c, const struct http_request *req,
+			const struct http_route *rt)
 {
-	struct worker *wk = http_conn_worker(c);
+	const struct config_proxy *px = rt->proxy;
+	struct worker *wk = c->wk;
 	struct proxy_worker *pw = pw_get(wk);
 	const struct config *cfg = wk->gen->cfg;
 	struct proxy_x *x = x_new(pw);
@@ -1504,7 +1515,7 @@ void proxy_start(struct http_conn *c, const struct http_request *req,
 	x->rq.max = cfg->max_header_bytes + 16384 + BODY_ROOM; /* (buffers maybe from a spare) */
 	x->rs.max = RS_MAX;
 	x->co.max = CO_MAX;
-	http_conn_set_stream(c, x);
+	http_x_set_stream(c, &proxy_stream_cb, x);
 
 	if (req->method_id == HTTP_M_CONNECT) {
 		x_error(x, 405);
@@ -1536,12 +1547,12 @@ void proxy_start(struct http_conn *c, const struct http_request *req,
 	}
 
 	/* What goes upstream first: the PROXY header, then the head. */
-	socklen_t plen;
-	const struct sockaddr *peer = http_conn_peer(c, &plen);
+	socklen_t plen = c->peer_len;
+	const struct sockaddr *peer = c->peer;
 	if (x->pp) {
 		struct sockaddr_storage local;
 		socklen_t llen = sizeof(local);
-		if (getsockname(http_conn_fd(c), (struct sockaddr *)&local, &llen) < 0)
+		if (http_x_local_addr(c, &local, &llen) < 0)
 			llen = 0;
 		char h[PROXYPROTO_ENCODE_MAX];
 		ssize_t n = proxyproto_encode(x->pp, plen ? peer : NULL, plen,
@@ -1586,3 +1597,9 @@ void proxy_start(struct http_conn *c, const struct http_request *req,
 	x->connect_deadline_ms = wk->loop.now_ms + cfg->proxy_connect_timeout_ms;
 	x_connect(x);
 }
+
+const struct http_handler proxy_handler = {
+	.name = "proxy",
+	.streams_body = true,
+	.serve = proxy_serve,
+};

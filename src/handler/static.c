@@ -16,8 +16,11 @@
 
 #include "base/macro.h"
 #include "base/str.h"
+#include "base/xalloc.h"
 #include "core/log.h"
-#include "proto/h1.h"
+#include "http/exchange.h"
+#include "http/handler.h"
+#include "core/server.h"
 #include "http/parser.h"
 #include "http/path.h"
 #include "http/status.h"
@@ -65,7 +68,7 @@ void static_test_hooks(void)
 }
 
 /* The test hook's way in: the raw target, no decoding, no normalization, no RESOLVE_*. */
-static void serve_bypassed(struct http_conn *c, const struct http_request *req, int root_fd)
+static void serve_bypassed(struct http_exchange *x, const struct http_request *req, int root_fd)
 {
 	char raw[HTTP_PATH_MAX];
 	size_t n = 0;
@@ -76,18 +79,18 @@ static void serve_bypassed(struct http_conn *c, const struct http_request *req, 
 	raw[n] = '\0';
 	int fd = openat(root_fd, raw[0] == '/' && raw[1] ? raw + 1 : ".", O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		http_resp_error(c, status_of_errno(-errno));
+		http_resp_error(x, status_of_errno(-errno));
 		return;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		http_resp_error(c, 404);
+		http_resp_error(x, 404);
 		return;
 	}
-	http_resp_start(c, 200);
-	http_resp_end_head(c, st.st_size);
-	http_resp_body_file(c, fd, 0, st.st_size);
+	http_resp_start(x, 200);
+	http_resp_end_head(x, st.st_size);
+	http_resp_body_file(x, fd, 0, st.st_size);
 }
 
 /* ---- validators ---------------------------------------------------------------------- */
@@ -234,19 +237,19 @@ static bool if_range_ok(const struct http_request *req, const struct validators 
 
 /* ---- responses ----------------------------------------------------------------------- */
 
-static void serve_welcome(struct http_conn *c, const char *path)
+static void serve_welcome(struct http_exchange *x, const char *path)
 {
 	if (strcmp(path, "/") != 0 && strcmp(path, "/index.html") != 0) {
-		http_resp_error(c, 404);
+		http_resp_error(x, 404);
 		return;
 	}
-	http_resp_start(c, 200);
-	http_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
-	http_resp_end_head(c, welcome_html_len);
-	http_resp_body_mem(c, welcome_html, welcome_html_len);
+	http_resp_start(x, 200);
+	http_resp_header(x, "Content-Type", "text/html; charset=utf-8", 24);
+	http_resp_end_head(x, welcome_html_len);
+	http_resp_body_mem(x, welcome_html, welcome_html_len);
 }
 
-static void redirect_dir(struct http_conn *c, const struct http_request *req, const char *path)
+static void redirect_dir(struct http_exchange *x, const struct http_request *req, const char *path)
 {
 	/* Keep the query: "/dir?x" -> "/dir/?x". The path is already decoded; re-encode only
 	 * what cannot appear in a Location value. */
@@ -272,15 +275,15 @@ static void redirect_dir(struct http_conn *c, const struct http_request *req, co
 			o += ql;
 		}
 	}
-	http_resp_start(c, 301);
-	http_resp_header(c, "Location", loc, o);
-	http_resp_header(c, "Content-Type", "text/html; charset=utf-8", 24);
-	http_resp_end_head(c, 0);
+	http_resp_start(x, 301);
+	http_resp_header(x, "Location", loc, o);
+	http_resp_header(x, "Content-Type", "text/html; charset=utf-8", 24);
+	http_resp_end_head(x, 0);
 }
 
 /* Preconditions, range and headers for one representation; the body comes from fd (sent with
  * sendfile, fd owned) or from mem (copied after the head: small files from the cache). */
-static void serve_file(struct http_conn *c, const struct http_request *req,
+static void serve_file(struct http_exchange *x, const struct http_request *req,
 		       const struct validators *v, const char *type, uint64_t size, int fd,
 		       const char *mem)
 {
@@ -289,13 +292,13 @@ static void serve_file(struct http_conn *c, const struct http_request *req,
 		if (fd >= 0)
 			close(fd);
 		if (pre == 412) {
-			http_resp_error(c, 412);
+			http_resp_error(x, 412);
 			return;
 		}
-		http_resp_start(c, 304);
-		http_resp_header(c, "ETag", v->etag, v->etag_len);
-		http_resp_header(c, "Last-Modified", v->last_modified, 29);
-		http_resp_end_head(c, -1);
+		http_resp_start(x, 304);
+		http_resp_header(x, "ETag", v->etag, v->etag_len);
+		http_resp_header(x, "Last-Modified", v->last_modified, 29);
+		http_resp_end_head(x, -1);
 		return;
 	}
 
@@ -314,37 +317,81 @@ static void serve_file(struct http_conn *c, const struct http_request *req,
 		case RANGE_UNSATISFIABLE:
 			if (fd >= 0)
 				close(fd);
-			http_resp_start(c, 416);
-			http_resp_headerf(c, "Content-Range", "bytes */%" PRIu64, size);
-			http_resp_end_head(c, 0);
+			http_resp_start(x, 416);
+			http_resp_headerf(x, "Content-Range", "bytes */%" PRIu64, size);
+			http_resp_end_head(x, 0);
 			return;
 		}
 	}
 
-	http_resp_start(c, status);
-	http_resp_header(c, "Content-Type", type, strlen(type));
-	http_resp_header(c, "Last-Modified", v->last_modified, 29);
-	http_resp_header(c, "ETag", v->etag, v->etag_len);
-	http_resp_header(c, "Accept-Ranges", "bytes", 5);
+	http_resp_start(x, status);
+	http_resp_header(x, "Content-Type", type, strlen(type));
+	http_resp_header(x, "Last-Modified", v->last_modified, 29);
+	http_resp_header(x, "ETag", v->etag, v->etag_len);
+	http_resp_header(x, "Accept-Ranges", "bytes", 5);
 	if (status == 206)
-		http_resp_headerf(c, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
+		http_resp_headerf(x, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
 				  off + len - 1, size);
-	http_resp_end_head(c, (int64_t)len);
+	http_resp_end_head(x, (int64_t)len);
 	if (mem)
-		http_resp_body_copy(c, mem + off, (size_t)len);
+		http_resp_body_copy(x, mem + off, (size_t)len);
 	else if (len > 0)
-		http_resp_body_file(c, fd, (off_t)off, (off_t)len);
+		http_resp_body_file(x, fd, (off_t)off, (off_t)len);
 	else
 		close(fd);
 }
 
-static void serve_entry(struct http_conn *c, const struct http_request *req,
+static void serve_entry(struct http_exchange *x, const struct http_request *req,
 			const struct fc_entry *e)
 {
-	serve_file(c, req, &e->v, e->mime, e->size, -1, e->data);
+	serve_file(x, req, &e->v, e->mime, e->size, -1, e->data);
 }
 
-void static_handle(struct http_conn *c, const struct http_request *req, int root_fd,
+#define FILE_CACHE_ENTRIES 256
+#define FILE_CACHE_MAX_FILE 8192
+#define FILE_CACHE_VALID_MS 1000
+
+/* The worker's cache of small files, keyed by root fd: a new generation may reuse the fds,
+ * so it starts empty with each (static_worker_gen). */
+static struct file_cache *worker_cache(struct worker *wk)
+{
+	struct file_cache *fc = wk->app_data[WORKER_SLOT_STATIC];
+	if (!fc) {
+		fc = xcalloc(1, sizeof(*fc));
+		file_cache_init(fc, FILE_CACHE_ENTRIES, FILE_CACHE_MAX_FILE, FILE_CACHE_VALID_MS);
+		wk->app_data[WORKER_SLOT_STATIC] = fc;
+	}
+	return fc;
+}
+
+void static_worker_exit(struct worker *wk)
+{
+	struct file_cache *fc = wk->app_data[WORKER_SLOT_STATIC];
+	if (fc) {
+		file_cache_done(fc);
+		free(fc);
+		wk->app_data[WORKER_SLOT_STATIC] = NULL;
+	}
+}
+
+void static_worker_gen(struct worker *wk)
+{
+	static_worker_exit(wk);
+}
+
+static void static_serve(struct http_exchange *x, const struct http_request *req,
+			 const struct http_route *rt)
+{
+	static_handle(x, req, rt->root_fd, worker_cache(x->wk), x->wk->loop.now_ms);
+}
+
+const struct http_handler static_handler = {
+	.name = "static",
+	.streams_body = false,
+	.serve = static_serve,
+};
+
+void static_handle(struct http_exchange *x, const struct http_request *req, int root_fd,
 		   struct file_cache *fc, uint64_t now_ms)
 {
 	char path[HTTP_PATH_MAX];
@@ -354,47 +401,47 @@ void static_handle(struct http_conn *c, const struct http_request *req, int root
 	case HTTP_M_HEAD:
 		break;
 	case HTTP_M_OPTIONS:
-		http_resp_start(c, 204);
-		http_resp_header(c, "Allow", "GET, HEAD, OPTIONS", 18);
-		http_resp_end_head(c, -1);
+		http_resp_start(x, 204);
+		http_resp_header(x, "Allow", "GET, HEAD, OPTIONS", 18);
+		http_resp_end_head(x, -1);
 		return;
 	default:
-		http_resp_error(c, 405);
+		http_resp_error(x, 405);
 		return;
 	}
 	if (unlikely(bypass_path_checks) && root_fd >= 0) {
-		serve_bypassed(c, req, root_fd);
+		serve_bypassed(x, req, root_fd);
 		return;
 	}
 	if (req->target_len == 1 && req->target[0] == '*') {
-		http_resp_error(c, 400);
+		http_resp_error(x, 400);
 		return;
 	}
 	int plen = http_path_normalize(req->target, req->target_len, path, sizeof(path));
 	if (plen < 0) {
-		http_resp_error(c, plen == -ENAMETOOLONG ? 414 : 400);
+		http_resp_error(x, plen == -ENAMETOOLONG ? 414 : 400);
 		return;
 	}
 	if (root_fd < 0) {
-		serve_welcome(c, path);
+		serve_welcome(x, path);
 		return;
 	}
 
 	const struct fc_entry *cached = file_cache_get(fc, root_fd, path, (size_t)plen, now_ms);
 	if (cached) {
-		serve_entry(c, req, cached);
+		serve_entry(x, req, cached);
 		return;
 	}
 	const char *rel = path[1] ? path + 1 : ".";
 	int fd = open_beneath(root_fd, rel);
 	if (fd < 0) {
-		http_resp_error(c, status_of_errno(fd));
+		http_resp_error(x, status_of_errno(fd));
 		return;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		close(fd);
-		http_resp_error(c, 500);
+		http_resp_error(x, 500);
 		return;
 	}
 	const char *name = path;
@@ -402,19 +449,19 @@ void static_handle(struct http_conn *c, const struct http_request *req, int root
 	if (S_ISDIR(st.st_mode)) {
 		if (path[plen - 1] != '/') {
 			close(fd);
-			redirect_dir(c, req, path);
+			redirect_dir(x, req, path);
 			return;
 		}
 		int ifd = open_beneath(fd, "index.html");
 		close(fd);
 		if (ifd < 0) {
-			http_resp_error(c, ifd == -ENOENT ? 404 : status_of_errno(ifd));
+			http_resp_error(x, ifd == -ENOENT ? 404 : status_of_errno(ifd));
 			return;
 		}
 		fd = ifd;
 		if (fstat(fd, &st) < 0) {
 			close(fd);
-			http_resp_error(c, 500);
+			http_resp_error(x, 500);
 			return;
 		}
 		name = "index.html";
@@ -422,7 +469,7 @@ void static_handle(struct http_conn *c, const struct http_request *req, int root
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		http_resp_error(c, 404);
+		http_resp_error(x, 404);
 		return;
 	}
 
@@ -430,10 +477,10 @@ void static_handle(struct http_conn *c, const struct http_request *req, int root
 	const struct fc_entry *e = file_cache_put(fc, root_fd, path, (size_t)plen, fd, &st, type, now_ms);
 	if (e) {
 		close(fd);
-		serve_entry(c, req, e);
+		serve_entry(x, req, e);
 		return;
 	}
 	struct validators v;
 	validators_of(&st, &v);
-	serve_file(c, req, &v, type, (uint64_t)st.st_size, fd, NULL);
+	serve_file(x, req, &v, type, (uint64_t)st.st_size, fd, NULL);
 }

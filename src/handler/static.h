@@ -8,12 +8,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct http_conn;
+struct http_exchange;
 struct http_request;
 struct file_cache;
+struct worker;
+
+/* The handler (http/handler.h): the route's root_fd, or the embedded page for -1. */
+extern const struct http_handler static_handler;
+/* server_app hooks: a new generation (the file cache starts over), the worker's end. */
+void static_worker_gen(struct worker *wk);
+void static_worker_exit(struct worker *wk);
 
 /* root_fd < 0: serve the embedded page. Small files come from (and go into) fc. */
-void static_handle(struct http_conn *c, const struct http_request *req, int root_fd,
+void static_handle(struct http_exchange *x, const struct http_request *req, int root_fd,
 		   struct file_cache *fc, uint64_t now_ms);
 
 /* Content-Type for a file name, by extension; "application/octet-stream" if unknown. */

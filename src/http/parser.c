@@ -403,3 +403,16 @@ ssize_t http_parse_request(const char *buf, size_t len, const struct http_limits
 		return r;
 	return (ssize_t)p;
 }
+
+void http_request_rebase(struct http_request *req, const char *old, const char *new_base)
+{
+#define MOVE(p) ((p) = (p) ? new_base + ((p)-old) : NULL)
+	MOVE(req->method);
+	MOVE(req->target);
+	MOVE(req->host);
+	for (size_t i = 0; i < req->n_headers; i++) {
+		MOVE(req->headers[i].name);
+		MOVE(req->headers[i].value);
+	}
+#undef MOVE
+}

@@ -100,6 +100,10 @@ struct http_request {
 ssize_t http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
 			   struct http_request *ret);
 
+/* The buffer the head was parsed from moved (realloc) from old to new: move every pointer
+ * of req with it. */
+void http_request_rebase(struct http_request *req, const char *old, const char *new_base);
+
 /* First header with this lower-case name, or NULL. */
 const struct http_header *http_request_header(const struct http_request *req, const char *lname);
 

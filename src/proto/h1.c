@@ -1,6 +1,7 @@
-/* The HTTP/1.1 connection: reading and parsing requests, discarding bodies, dispatching to a
- * handler, writing the response, keep-alive, pipelining, timeouts and lingering close.
- * The state table is in conn.h. */
+/* The HTTP/1.1 protocol: reading and parsing requests, discarding bodies, handing requests
+ * to the handler routing chose, serializing responses (status line, Date, Connection,
+ * Content-Length), keep-alive, pipelining, timeouts and lingering close. Every byte goes
+ * through the connection's transport (xport/). The state table is in h1.h. */
 #include "base/macro.h"
 #include "proto/h1.h"
 
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,27 +19,39 @@
 #include "base/buf.h"
 #include "base/str.h"
 #include "base/xalloc.h"
-#include "handler/proxy.h"
-#include "handler/static.h"
+#include "core/server.h"
 #include "http/chunked.h"
+#include "http/exchange.h"
+#include "http/handler.h"
 #include "http/parser.h"
-#include "http/path.h"
 #include "http/status.h"
-#include "core/log.h"
 #include "net/addr.h"
 #include "net/cidr.h"
 #include "net/proxyproto.h"
-#include "core/server.h"
+#include "xport/xport.h"
 
-#define CONN_IN_INITIAL 4096
+#define CONN_IN_INITIAL 4096 /* also the size of the pooled blocks */
 #define CONN_OUT_MAX 16384
+#define H1_SPARE_MAX 32 /* pooled request structs and 4 KiB blocks per worker */
 #define CONN_LINGER_MS 2000
 #define CONN_DISCARD_MAX (64ull << 20) /* a larger body for a static file: 413 */
 
 enum conn_state { CS_PPHDR, CS_HEAD, CS_BODY, CS_WRITE, CS_LINGER, CS_PROXY, CS_CLOSED };
 
+/* Per worker: what idle connections gave back, so that a keep-alive connection holds no
+ * buffer while it waits and the next request costs no malloc. */
+struct h1_worker {
+	struct http_request *spare_req[H1_SPARE_MAX];
+	unsigned n_spare_req;
+	char *spare_block[H1_SPARE_MAX];
+	unsigned n_spare_block;
+};
+
 struct http_conn {
+	struct http_exchange x; /* first: the handler's view of the request in flight */
 	struct watcher w;
+	struct xport *xp; /* the transport: &tcp, or a TLS one */
+	struct xport tcp;
 	struct conn_link link;
 	struct worker *wk;
 	struct timer timer;
@@ -63,6 +75,7 @@ struct http_conn {
 	size_t head_len;   /* of the request being handled */
 	uint64_t body_left; /* Content-Length bytes still to drop */
 	struct http_chunked ch;
+	struct http_request *req; /* the parsed head of the request in flight (owned), or NULL */
 
 	struct buf out;
 	const char *body_mem;
@@ -73,8 +86,72 @@ struct http_conn {
 	int status;
 	uint64_t body_bytes; /* body bytes promised, for the access log */
 
-	struct proxy_x *px; /* CS_PROXY: the exchange that has the connection */
+	/* CS_PROXY: the streaming handler that has the connection */
+	const struct http_stream_cb *stream_cb;
+	void *stream_arg;
 };
+
+static struct h1_worker *h1w(struct worker *wk)
+{
+	struct h1_worker *w = wk->app_data[WORKER_SLOT_H1];
+	if (!w) {
+		w = xcalloc(1, sizeof(*w));
+		wk->app_data[WORKER_SLOT_H1] = w;
+	}
+	return w;
+}
+
+void h1_worker_exit(struct worker *wk)
+{
+	struct h1_worker *w = wk->app_data[WORKER_SLOT_H1];
+	if (!w)
+		return;
+	while (w->n_spare_req)
+		free(w->spare_req[--w->n_spare_req]);
+	while (w->n_spare_block)
+		free(w->spare_block[--w->n_spare_block]);
+	free(w);
+	wk->app_data[WORKER_SLOT_H1] = NULL;
+}
+
+static struct http_request *req_get(struct worker *wk)
+{
+	struct h1_worker *w = h1w(wk);
+	if (w->n_spare_req)
+		return w->spare_req[--w->n_spare_req];
+	return xmalloc(sizeof(struct http_request));
+}
+
+static void req_put(struct worker *wk, struct http_request *req)
+{
+	struct h1_worker *w = h1w(wk);
+	if (w->n_spare_req < H1_SPARE_MAX)
+		w->spare_req[w->n_spare_req++] = req;
+	else
+		free(req);
+}
+
+/* An empty buffer gets a pooled block; a buffer is given back when its connection idles. */
+static void buf_take_block(struct worker *wk, struct buf *b)
+{
+	struct h1_worker *w = h1w(wk);
+	if (b->cap == 0 && w->n_spare_block) {
+		b->data = w->spare_block[--w->n_spare_block];
+		b->cap = MIN((size_t)CONN_IN_INITIAL, b->max);
+	}
+}
+
+static void buf_give_back(struct worker *wk, struct buf *b)
+{
+	struct h1_worker *w = h1w(wk);
+	if (b->cap == CONN_IN_INITIAL && w->n_spare_block < H1_SPARE_MAX) {
+		w->spare_block[w->n_spare_block++] = b->data;
+		b->data = NULL;
+		b->len = b->cap = 0;
+	} else {
+		buf_free(b);
+	}
+}
 
 static void conn_process(struct http_conn *c);
 static void conn_close(struct http_conn *c);
@@ -94,30 +171,38 @@ static const struct config *cfg_of(const struct http_conn *c)
 	return c->wk->gen->cfg;
 }
 
+static struct http_conn *conn_of_x(struct http_exchange *x)
+{
+	return container_of(x, struct http_conn, x);
+}
+
+static const struct http_conn *conn_of_cx(const struct http_exchange *x)
+{
+	return container_of(x, const struct http_conn, x);
+}
+
 /* ---- response writer ---------------------------------------------------------------- */
 
 static void out_append(struct http_conn *c, const char *p, size_t n)
 {
 	/* The head is built by ferry from bounded pieces; running out of room is a bug in a
 	 * handler, answered by truncating (the response is then cut and the connection closed). */
+	if (c->out.cap == 0)
+		buf_take_block(c->wk, &c->out);
 	if (buf_append(&c->out, p, n) < 0)
 		c->force_close = true;
 }
 
 #define OUT_LIT(c, s) out_append((c), (s), STRLEN(s))
 
-void http_resp_close(struct http_conn *c)
+static void h1_resp_close(struct http_exchange *x)
 {
-	c->force_close = true;
+	conn_of_x(x)->force_close = true;
 }
 
-bool http_conn_is_head(const struct http_conn *c)
+static void h1_resp_start(struct http_exchange *x, int status)
 {
-	return c->is_head;
-}
-
-void http_resp_start(struct http_conn *c, int status)
-{
+	struct http_conn *c = conn_of_x(x);
 	char line[64];
 	c->status = status;
 	if (c->force_close || c->stopping || atomic_load_explicit(&c->wk->srv->stopping,
@@ -127,62 +212,56 @@ void http_resp_start(struct http_conn *c, int status)
 			 http_status_reason(status));
 	out_append(c, line, (size_t)n);
 	OUT_LIT(c, "Server: ferry\r\nDate: ");
-	out_append(c, worker_date(c->wk), 29);
+	out_append(c, http_worker_date(c->wk), 29);
 	OUT_LIT(c, "\r\n");
 	if (!c->keep_alive)
 		OUT_LIT(c, "Connection: close\r\n");
-	else if (c->wk->req && c->wk->req->version == 10)
+	else if (c->req && c->req->version == 10)
 		OUT_LIT(c, "Connection: keep-alive\r\n");
 }
 
-void http_resp_header(struct http_conn *c, const char *name, const char *value, size_t len)
+static void h1_resp_header(struct http_exchange *x, const char *name, const char *value,
+			   size_t len)
 {
+	struct http_conn *c = conn_of_x(x);
 	out_append(c, name, strlen(name));
 	OUT_LIT(c, ": ");
 	out_append(c, value, len);
 	OUT_LIT(c, "\r\n");
 }
 
-void http_resp_headerf(struct http_conn *c, const char *name, const char *fmt, ...)
+static void h1_resp_end_head(struct http_exchange *x, int64_t content_length)
 {
-	char v[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(v, sizeof(v), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	http_resp_header(c, name, v, MIN((size_t)n, sizeof(v) - 1));
-}
-
-void http_resp_end_head(struct http_conn *c, int64_t content_length)
-{
+	struct http_conn *c = conn_of_x(x);
 	if (content_length >= 0) {
 		char v[32];
 		int n = snprintf(v, sizeof(v), "%lld", (long long)content_length);
-		http_resp_header(c, "Content-Length", v, (size_t)n);
+		h1_resp_header(x, "Content-Length", v, (size_t)n);
 		if (!c->is_head)
 			c->body_bytes = (uint64_t)content_length;
 	}
 	OUT_LIT(c, "\r\n");
 }
 
-void http_resp_body_mem(struct http_conn *c, const void *p, size_t len)
+static void h1_resp_body_mem(struct http_exchange *x, const void *p, size_t len)
 {
+	struct http_conn *c = conn_of_x(x);
 	if (c->is_head)
 		return;
 	c->body_mem = p;
 	c->body_mem_len = len;
 }
 
-void http_resp_body_copy(struct http_conn *c, const void *p, size_t len)
+static void h1_resp_body_copy(struct http_exchange *x, const void *p, size_t len)
 {
+	struct http_conn *c = conn_of_x(x);
 	if (!c->is_head)
 		out_append(c, p, len);
 }
 
-void http_resp_body_file(struct http_conn *c, int fd, off_t off, off_t len)
+static void h1_resp_body_file(struct http_exchange *x, int fd, off_t off, off_t len)
 {
+	struct http_conn *c = conn_of_x(x);
 	if (c->is_head) {
 		close(fd);
 		return;
@@ -190,26 +269,6 @@ void http_resp_body_file(struct http_conn *c, int fd, off_t off, off_t len)
 	c->file_fd = fd;
 	c->file_off = off;
 	c->file_end = off + len;
-}
-
-void http_resp_error(struct http_conn *c, int status)
-{
-	static const char fmt[] = "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
-				  "<body><h1>%d %s</h1></body></html>\n";
-	/* Error bodies are formatted into a per-worker static table on first use would be
-	 * faster; errors are rare, so format into the out buffer after the head instead. */
-	char body[256];
-	const char *reason = http_status_reason(status);
-	int n = snprintf(body, sizeof(body), fmt, status, reason, status, reason);
-	if (status >= 400 && status != 404 && status != 405 && status != 416 && status != 421)
-		c->keep_alive = false;
-	http_resp_start(c, status);
-	if (status == 405)
-		OUT_LIT(c, "Allow: GET, HEAD, OPTIONS\r\n");
-	OUT_LIT(c, "Content-Type: text/html; charset=utf-8\r\n");
-	http_resp_end_head(c, n);
-	if (!c->is_head)
-		out_append(c, body, (size_t)n);
 }
 
 /* ---- access log ---------------------------------------------------------------------- */
@@ -239,7 +298,8 @@ static void log_field(struct buf *b, const struct http_request *req, const char 
 	buf_append(b, "\"", 1);
 }
 
-/* Combined Log Format, one line per response, into the worker's buffer. */
+/* Combined Log Format, one line per response, into the worker's buffer. req: the request's
+ * own parsed head (NULL when it did not parse). */
 static void access_log(struct http_conn *c, const struct http_request *req)
 {
 	struct worker *wk = c->wk;
@@ -248,7 +308,7 @@ static void access_log(struct http_conn *c, const struct http_request *req)
 	struct buf *b = &wk->access_log;
 	char host[NET_ADDR_STRLEN];
 	net_addr_host((const struct sockaddr *)&c->peer, c->peer_len, host, sizeof(host));
-	if (buf_printf(b, "%s - - [%s] \"", host, worker_log_date(wk)) < 0)
+	if (buf_printf(b, "%s - - [%s] \"", host, http_worker_log_date(wk)) < 0)
 		return;
 	if (req) {
 		log_escaped(b, req->method, req->method_len);
@@ -278,133 +338,87 @@ static void reset_response(struct http_conn *c)
 	c->body_bytes = 0;
 }
 
-static void begin_write(struct http_conn *c, const struct http_request *req)
+static void begin_write(struct http_conn *c)
 {
-	access_log(c, req);
+	access_log(c, c->req);
 	atomic_fetch_add_explicit(&c->wk->srv->requests, 1, memory_order_relaxed);
 	c->state = CS_WRITE;
 	timer_arm(&c->wk->loop, &c->wk->t_send, &c->timer);
+}
+
+static void req_release(struct http_conn *c)
+{
+	if (c->req) {
+		req_put(c->wk, c->req);
+		c->req = NULL;
+		c->x.req = NULL;
+	}
 }
 
 /* Answer a request we could not parse: no keep-alive after a framing error. */
 static void respond_error(struct http_conn *c, int status)
 {
 	c->keep_alive = false;
-	c->is_head = false;
-	c->wk->req = NULL;
+	c->is_head = c->x.is_head = false;
+	req_release(c);
 	reset_response(c);
-	http_resp_error(c, status);
-	begin_write(c, NULL);
+	http_resp_error(&c->x, status);
+	begin_write(c);
 }
 
-/* The Host the request is for: the authority of an absolute-form target wins over the Host
- * field (RFC 9112 §3.2.2). */
-static void request_host(const struct http_request *req, const char **ret, size_t *ret_len)
-{
-	const char *t = req->target;
-	size_t n = req->target_len;
-	if (n > 0 && t[0] != '/' && t[0] != '*') {
-		const char *s = memchr(t, ':', n);
-		if (s && (size_t)(t + n - s) >= 3 && s[1] == '/' && s[2] == '/') {
-			const char *a = s + 3, *e = a;
-			while (e < t + n && *e != '/' && *e != '?' && *e != '#')
-				e++;
-			*ret = a;
-			*ret_len = (size_t)(e - a);
-			return;
-		}
-	}
-	*ret = req->host;
-	*ret_len = req->host ? req->host_len : 0;
-}
-
-/* Where a request goes: its site and the path block its path falls in. */
-struct route {
-	const struct config_site *cs;	/* NULL: the config has no sites, or none matches */
-	const struct config_path *path; /* the longest matching path block, or NULL */
-};
-
-/* Match the site by Host and, when the site has path blocks, the block by the normalised path,
- * as the static handler will see it: "/a/../api/" and "/%61pi/" are "/api/" to both. A site
- * without path blocks costs no normalisation here. */
-static void route_of(const struct config *cfg, const struct http_request *req, struct route *ret)
-{
-	*ret = (struct route){NULL, NULL};
-	if (cfg->n_sites == 0)
-		return;
-	const char *host;
-	size_t host_len;
-	request_host(req, &host, &host_len);
-	ret->cs = config_match_site(cfg, host ? host : "", host_len);
-	if (!ret->cs || ret->cs->n_paths == 0 || req->method_id == HTTP_M_CONNECT ||
-	    req->target[0] == '*')
-		return;
-	char path[HTTP_PATH_MAX];
-	int n = http_path_normalize(req->target, req->target_len, path, sizeof(path));
-	if (n >= 0)
-		ret->path = config_match_path(ret->cs, path, (size_t)n);
-}
-
-/* Serve the request here. rt: its route in the current generation, or NULL to match it now
+/* Serve the request here. rt: its route in the current generation, or NULL to route it now
  * (after a body was read, the generation may have changed since the head). */
-static void dispatch(struct http_conn *c, struct http_request *req, const struct route *rt)
+static void dispatch(struct http_conn *c, const struct http_route *rt)
 {
-	const struct server_gen *gen = c->wk->gen;
-	const struct config *cfg = gen->cfg;
-	struct route own;
+	struct http_route own;
 	reset_response(c);
-	c->is_head = req->method_id == HTTP_M_HEAD;
-	c->wk->req = req;
-
+	c->is_head = c->x.is_head = c->req->method_id == HTTP_M_HEAD;
 	if (!rt) {
-		route_of(cfg, req, &own);
+		http_route(c->wk, c->req, &own);
 		rt = &own;
 	}
-	int root_fd = gen->default_site.root_fd;
-	if (cfg->n_sites > 0) {
-		if (!rt->cs) {
-			http_resp_error(c, 421);
-			goto done;
-		}
-		const struct site_rt *site = &gen->sites[rt->cs - cfg->sites];
-		root_fd = rt->path && rt->path->root ? site->path_fds[rt->path - rt->cs->paths]
-						     : site->root_fd;
-	}
-	static_handle(c, req, root_fd, &c->wk->fcache, c->wk->loop.now_ms);
-done:
-	begin_write(c, req);
-	c->wk->req = NULL;
+	rt->handler->serve(&c->x, c->req, rt);
+	begin_write(c);
 }
 
 /* ---- reading ------------------------------------------------------------------------- */
 
-/* Read what the socket has into c->in. Returns 1 when bytes arrived, 0 when there is nothing
- * (or no room), -1 on EOF or error (the connection is closed by the caller). */
+/* Read what the transport has into c->in. Returns 1 when bytes arrived, 0 when there is
+ * nothing (or no room), -1 on EOF or error (the connection is closed by the caller). */
 static int fill(struct http_conn *c, size_t max)
 {
 	if (!c->readable)
 		return 0;
 	if (buf_space(&c->in) == 0) {
-		size_t want = c->in.cap ? c->in.cap : CONN_IN_INITIAL;
-		if (want > max - c->in.len)
-			want = max - c->in.len;
-		if (want == 0 || buf_reserve(&c->in, want) < 0)
-			return 0;
+		const char *old = c->in.data;
+		if (c->in.cap == 0)
+			buf_take_block(c->wk, &c->in);
+		if (buf_space(&c->in) == 0) {
+			size_t want = c->in.cap ? c->in.cap : CONN_IN_INITIAL;
+			if (want > max - c->in.len)
+				want = max - c->in.len;
+			if (want == 0 || buf_reserve(&c->in, want) < 0)
+				return 0;
+		}
+		/* The parsed head points into the buffer: move its pointers with it. */
+		if (c->x.req && old && c->in.data != old)
+			http_request_rebase(c->req, old, c->in.data);
 	}
 	size_t space = buf_space(&c->in);
-	ssize_t n = read(c->w.fd, c->in.data + c->in.len, space);
+	ssize_t n = xport_read(c->xp, c->in.data + c->in.len, space);
 	if (n > 0) {
 		c->in.len += (size_t)n;
 		/* A short read drained the socket and epoll will report new bytes (edge); but
-		 * an EOF already queued is reported only once, so then read on until it shows. */
-		if ((size_t)n < space && !c->peer_shut)
+		 * an EOF already queued is reported only once, so then read on until it shows;
+		 * and a transport may hold bytes the socket no longer signals (TLS). */
+		if ((size_t)n < space && !c->peer_shut && !xport_pending(c->xp))
 			c->readable = false;
 		return 1;
 	}
 	if (n == 0)
 		return -1;
-	if (errno == EAGAIN || errno == EINTR) {
-		c->readable = errno == EINTR;
+	if (n == -EAGAIN) {
+		c->readable = false;
 		return 0;
 	}
 	return -1;
@@ -443,27 +457,25 @@ static int drop_body(struct http_conn *c)
 	return c->chunked ? http_chunked_done(&c->ch) : c->body_left == 0;
 }
 
-/* A complete head is at the start of c->in: start the body or dispatch. */
-static void head_complete(struct http_conn *c, struct http_request *req, size_t head_len)
+/* A complete head (c->req) is at the start of c->in: start the body or dispatch. */
+static void head_complete(struct http_conn *c, size_t head_len)
 {
+	const struct http_request *req = c->req;
 	c->head_len = head_len;
 	c->keep_alive = req->keep_alive && !c->stopping && cfg_of(c)->keepalive_timeout_ms > 0;
 	c->force_close = false;
 	c->chunked = req->chunked;
 	c->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
-	struct route rt;
-	route_of(cfg_of(c), req, &rt);
-	/* NULL: served here (static). */
-	const struct config_proxy *px = rt.cs ? config_route_proxy(rt.cs, rt.path) : NULL;
-	if (px) {
-		/* The proxy streams the body itself: hand the connection over now. */
+	c->x.req = req;
+	struct http_route rt;
+	http_route(c->wk, req, &rt);
+	if (rt.handler->streams_body) {
+		/* The handler streams the body itself: hand the connection over now. */
 		reset_response(c);
-		c->is_head = req->method_id == HTTP_M_HEAD;
+		c->is_head = c->x.is_head = req->method_id == HTTP_M_HEAD;
 		c->state = CS_PROXY;
 		timer_cancel(&c->timer);
-		c->wk->req = req;
-		proxy_start(c, req, px);
-		c->wk->req = NULL;
+		rt.handler->serve(&c->x, req, &rt);
 		return;
 	}
 	if (c->chunked || c->body_left > 0) {
@@ -475,7 +487,7 @@ static void head_complete(struct http_conn *c, struct http_request *req, size_t 
 			/* We would only throw the body away: answer now and close instead of
 			 * asking for it (RFC 9110 §10.1.1 allows a final status instead of 100). */
 			c->keep_alive = false;
-			dispatch(c, req, &rt);
+			dispatch(c, &rt);
 			return;
 		}
 		if (c->chunked)
@@ -484,19 +496,20 @@ static void head_complete(struct http_conn *c, struct http_request *req, size_t 
 		timer_arm(&c->wk->loop, &c->wk->t_body, &c->timer);
 		return;
 	}
-	dispatch(c, req, &rt);
+	dispatch(c, &rt);
 }
 
 static void process_head(struct http_conn *c)
 {
 	const struct config *cfg = cfg_of(c);
 	struct http_limits lim = limits_of(cfg);
-	struct http_request *req = c->wk->req_scratch;
 	for (;;) {
 		if (c->in.len > 0) {
+			struct http_request *req = c->req ? c->req : req_get(c->wk);
 			ssize_t r = http_parse_request(c->in.data, c->in.len, &lim, req);
+			c->req = req;
 			if (r > 0) {
-				head_complete(c, req, (size_t)r);
+				head_complete(c, (size_t)r);
 				return;
 			}
 			if (r < 0) {
@@ -541,6 +554,7 @@ static void process_pphdr(struct http_conn *c)
 				if (res.proxied) {
 					memcpy(&c->peer, &res.src, res.src_len);
 					c->peer_len = res.src_len;
+					c->x.peer_len = res.src_len;
 				}
 				buf_consume(&c->in, (size_t)r);
 				c->state = CS_HEAD;
@@ -566,15 +580,7 @@ static void process_body(struct http_conn *c)
 			return;
 		}
 		if (r == 1) {
-			/* Re-parse the head (still at the start of c->in) for the handler. */
-			struct http_limits lim = limits_of(cfg_of(c));
-			struct http_request *req = c->wk->req_scratch;
-			ssize_t h = http_parse_request(c->in.data, c->in.len, &lim, req);
-			if (h != (ssize_t)c->head_len) {
-				respond_error(c, 500);
-				return;
-			}
-			dispatch(c, req, NULL);
+			dispatch(c, NULL);
 			return;
 		}
 		/* Make room: keep the head, reuse the rest of the buffer for body bytes. */
@@ -593,6 +599,16 @@ static void process_body(struct http_conn *c)
 
 static void linger_start(struct http_conn *c);
 
+/* Waiting for the next request: hold nothing but the connection itself (nginx frees its
+ * buffers at keep-alive too); the blocks go back to the worker's pool. */
+static void conn_idle_release(struct http_conn *c)
+{
+	req_release(c);
+	if (c->in.len == 0)
+		buf_give_back(c->wk, &c->in);
+	buf_give_back(c->wk, &c->out);
+}
+
 /* The response is out: log it, then keep-alive or close. */
 static void response_done(struct http_conn *c)
 {
@@ -600,6 +616,7 @@ static void response_done(struct http_conn *c)
 		close(c->file_fd);
 		c->file_fd = -1;
 	}
+	req_release(c);
 	buf_consume(&c->in, c->head_len);
 	c->head_len = 0;
 	c->served++;
@@ -609,11 +626,7 @@ static void response_done(struct http_conn *c)
 	}
 	c->state = CS_HEAD;
 	if (c->in.len == 0) {
-		/* Idle: give the input buffer back, as nginx does for idle keep-alive. */
-		if (c->in.cap > CONN_IN_INITIAL) {
-			buf_free(&c->in);
-			buf_init(&c->in, SIZE_MAX);
-		}
+		conn_idle_release(c);
 		timer_arm(&c->wk->loop, &c->wk->t_keepalive, &c->timer);
 	} else {
 		timer_arm(&c->wk->loop, &c->wk->t_header, &c->timer);
@@ -630,37 +643,55 @@ static void wait_writable(struct http_conn *c)
 	c->writable = !loop_watch_writable(&c->wk->loop, &c->w, &c->out_watched);
 }
 
+/* A file body through a transport without sendfile (TLS): read a piece into the worker's
+ * scratch buffer and write it. The transport takes all or nothing of a piece it refuses,
+ * and the same bytes are offered again from file_off. */
+static ssize_t write_file_copy(struct http_conn *c, size_t want)
+{
+	if (want > 65536)
+		want = 65536;
+	ssize_t n = pread(c->file_fd, c->wk->io_buf, want, c->file_off);
+	if (n <= 0)
+		return n == 0 ? -EIO : -errno;
+	ssize_t w = xport_write(c->xp, c->wk->io_buf, (size_t)n, false);
+	if (w > 0)
+		c->file_off += w;
+	return w;
+}
+
 /* One write of what is pending, in the order head, memory body, file body: the head and a
  * memory body go out together in one writev; a head before a file goes with MSG_MORE so that
  * it shares a segment with the file's first bytes. Returns the bytes written (> 0), 0 when
  * the socket is full, -1 on error (or a file that shrank under its Content-Length). */
 static ssize_t write_some(struct http_conn *c)
 {
-	for (;;) {
-		ssize_t n;
-		if (c->out.len > 0 && c->body_mem_len == 0 && c->file_fd >= 0) {
-			n = send(c->w.fd, c->out.data, c->out.len, MSG_MORE | MSG_NOSIGNAL);
-		} else if (c->out.len > 0 || c->body_mem_len > 0) {
-			struct iovec iov[2] = {{c->out.data, c->out.len},
-					       {(void *)c->body_mem, c->body_mem_len}};
-			n = c->out.len ? writev(c->w.fd, iov, c->body_mem_len ? 2 : 1)
-				       : writev(c->w.fd, iov + 1, 1);
-		} else {
-			size_t want = (size_t)MIN(c->file_end - c->file_off, (off_t)(1 << 20));
-			n = sendfile(c->w.fd, c->file_fd, &c->file_off, want);
-			if (n == 0)
-				return -1;
-		}
-		if (n > 0)
-			return n;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			wait_writable(c);
-			return 0;
-		}
-		return -1;
+	ssize_t n;
+	if (c->out.len > 0 && c->body_mem_len == 0 && c->file_fd >= 0) {
+		n = xport_write(c->xp, c->out.data, c->out.len, true);
+	} else if (c->out.len > 0 || c->body_mem_len > 0) {
+		struct iovec iov[2] = {{c->out.data, c->out.len},
+				       {(void *)c->body_mem, c->body_mem_len}};
+		n = c->out.len ? xport_writev(c->xp, iov, c->body_mem_len ? 2 : 1, false)
+			       : xport_writev(c->xp, iov + 1, 1, false);
+	} else {
+		size_t want = (size_t)MIN(c->file_end - c->file_off, (off_t)(1 << 20));
+		if (c->xp->ops->sendfile)
+			n = c->xp->ops->sendfile(c->xp, c->file_fd, &c->file_off, want);
+		else
+			n = write_file_copy(c, want);
+		if (n == 0)
+			return -1;
 	}
+	if (n > 0)
+		return n;
+	if (n == -EAGAIN) {
+		if (c->xp->want & XPORT_WANT_WRITE)
+			wait_writable(c);
+		else
+			c->writable = false; /* TLS waits for the peer's bytes first */
+		return 0;
+	}
+	return -1;
 }
 
 /* Write what is pending. Returns 1 when all is sent, 0 when the socket is full, -1 on error. */
@@ -674,7 +705,7 @@ static int flush(struct http_conn *c)
 			return (int)n;
 		timer_arm(&c->wk->loop, &c->wk->t_send, &c->timer);
 		if (from_file)
-			continue; /* sendfile advanced file_off */
+			continue; /* the file body advanced file_off */
 		size_t sent = (size_t)n;
 		if (sent >= c->out.len) {
 			sent -= c->out.len;
@@ -706,8 +737,9 @@ static void process_write(struct http_conn *c)
 static void linger_start(struct http_conn *c)
 {
 	c->state = CS_LINGER;
-	shutdown(c->w.fd, SHUT_WR);
+	c->xp->ops->shutdown(c->xp);
 	buf_reset(&c->in);
+	conn_idle_release(c);
 	timer_arm(&c->wk->loop, &c->wk->t_linger, &c->timer);
 }
 
@@ -715,13 +747,11 @@ static void process_linger(struct http_conn *c)
 {
 	char drop[4096];
 	for (;;) {
-		ssize_t n = read(c->w.fd, drop, sizeof(drop));
+		ssize_t n = xport_read(c->xp, drop, sizeof(drop));
 		if (n > 0)
 			continue;
-		if (n < 0 && errno == EAGAIN)
+		if (n == -EAGAIN)
 			return;
-		if (n < 0 && errno == EINTR)
-			continue;
 		conn_close(c);
 		return;
 	}
@@ -760,7 +790,7 @@ static void conn_process_loop(struct http_conn *c)
 			process_linger(c);
 			return;
 		case CS_PROXY:
-			proxy_client_event(c->px);
+			c->stream_cb->event(c->stream_arg);
 			break;
 		case CS_CLOSED:
 			return;
@@ -772,7 +802,7 @@ static void conn_process_loop(struct http_conn *c)
 
 static void on_event(struct loop *l, struct watcher *w, uint32_t events)
 {
-	struct http_conn *c = (struct http_conn *)w;
+	struct http_conn *c = container_of(w, struct http_conn, w);
 	if (c->state == CS_CLOSED)
 		return;
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
@@ -781,6 +811,10 @@ static void on_event(struct loop *l, struct watcher *w, uint32_t events)
 		c->peer_shut = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		c->writable = true;
+	/* A transport that waits for the other direction (TLS: a write needs the peer's bytes
+	 * first, or the other way round) goes on with either event. */
+	if (c->xp->ops->crossed && c->xp->want && (events & (EPOLLIN | EPOLLOUT)))
+		c->readable = c->writable = true;
 	conn_process(c);
 }
 
@@ -810,15 +844,18 @@ static void conn_close(struct http_conn *c)
 		return;
 	c->state = CS_CLOSED;
 	timer_cancel(&c->timer);
-	if (c->px) {
-		struct proxy_x *px = c->px;
-		c->px = NULL;
-		proxy_abort(px);
+	if (c->stream_cb) {
+		const struct http_stream_cb *cb = c->stream_cb;
+		c->stream_cb = NULL;
+		cb->abort(c->stream_arg);
 	}
 	if (c->file_fd >= 0)
 		close(c->file_fd);
 	c->file_fd = -1;
-	close(c->w.fd); /* also removes it from epoll */
+	req_release(c);
+	buf_give_back(c->wk, &c->in);
+	buf_give_back(c->wk, &c->out);
+	c->xp->ops->close(c->xp); /* closes the socket: also removes it from epoll */
 	worker_conn_removed(c->wk, &c->link);
 	loop_defer(&c->wk->loop, &c->defer);
 	c->defer.fn = conn_free;
@@ -842,26 +879,34 @@ static void on_stop(struct conn_link *link)
 	conn_process(c);
 }
 
-void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len,
-		     bool proxy_protocol)
+static const struct http_exchange_ops h1_ops;
+
+void h1_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len,
+		   const struct listener *l)
 {
 	struct http_conn *c = xcalloc(1, sizeof(*c));
+	c->x.ops = &h1_ops;
+	c->x.wk = wk;
+	c->x.peer = (const struct sockaddr *)&c->peer;
 	c->w.fd = fd;
 	c->w.cb = on_event;
+	xport_tcp_init(&c->tcp, fd);
+	c->xp = &c->tcp;
+	c->x.can_splice = c->xp->ops->splice_in && c->xp->ops->splice_out;
 	c->wk = wk;
 	c->timer.cb = on_timeout;
 	c->file_fd = -1;
-	c->state = proxy_protocol ? CS_PPHDR : CS_HEAD;
+	c->state = l && l->proxy_protocol ? CS_PPHDR : CS_HEAD;
 	c->link.on_stop = on_stop;
 	if (peer_len > sizeof(c->peer))
 		peer_len = sizeof(c->peer);
 	memcpy(&c->peer, peer, peer_len);
 	c->peer_len = peer_len;
+	c->x.peer_len = peer_len;
 	buf_init(&c->in, SIZE_MAX);
 	buf_init(&c->out, CONN_OUT_MAX);
 	if (loop_add(&wk->loop, &c->w, EPOLLIN | EPOLLRDHUP | EPOLLET) < 0) {
 		close(fd);
-		buf_free(&c->in);
 		free(c);
 		return;
 	}
@@ -878,131 +923,151 @@ void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, soc
 
 #define CONN_STREAM_BODY_MAX 65536 /* request body bytes buffered after the head */
 
-void http_conn_set_stream(struct http_conn *c, struct proxy_x *px)
+static void h1_set_stream(struct http_exchange *x, const struct http_stream_cb *cb, void *arg)
 {
-	c->px = px;
+	struct http_conn *c = conn_of_x(x);
+	c->stream_cb = cb;
+	c->stream_arg = arg;
 }
 
-int http_conn_fd(const struct http_conn *c)
+static int h1_local_addr(const struct http_exchange *x, struct sockaddr_storage *ret,
+			 socklen_t *ret_len)
 {
-	return c->w.fd;
+	*ret_len = sizeof(*ret);
+	return getsockname(conn_of_cx(x)->w.fd, (struct sockaddr *)ret, ret_len) < 0 ? -errno : 0;
 }
 
-struct worker *http_conn_worker(const struct http_conn *c)
+static bool h1_keep_alive(const struct http_exchange *x)
 {
-	return c->wk;
-}
-
-const struct sockaddr *http_conn_peer(const struct http_conn *c, socklen_t *ret_len)
-{
-	*ret_len = c->peer_len;
-	return (const struct sockaddr *)&c->peer;
-}
-
-bool http_conn_keep_alive(const struct http_conn *c)
-{
+	const struct http_conn *c = conn_of_cx(x);
 	return c->keep_alive && !c->force_close && !c->stopping &&
 	       !atomic_load_explicit(&c->wk->srv->stopping, memory_order_relaxed);
 }
 
-struct buf *http_conn_in(struct http_conn *c, size_t *ret_head_len)
+static struct buf *h1_body_in(struct http_exchange *x, size_t *ret_head_len)
 {
+	struct http_conn *c = conn_of_x(x);
 	*ret_head_len = c->head_len;
 	return &c->in;
 }
 
-int http_conn_read(struct http_conn *c)
+static int h1_body_read(struct http_exchange *x)
 {
+	struct http_conn *c = conn_of_x(x);
 	if (c->in.len >= c->head_len + CONN_STREAM_BODY_MAX)
 		return 0;
 	return fill(c, c->head_len + CONN_STREAM_BODY_MAX);
 }
 
 /* What a send or splice to the client returned, as the stream API says it: bytes, 0 when the
- * socket is full (then EPOLLOUT is watched), -1 on error. */
+ * transport cannot take more now (then the right event is watched), -1 on error. */
 static ssize_t sent(struct http_conn *c, ssize_t r)
 {
 	if (r >= 0)
 		return r;
-	int e = errno;
-	if (e == EAGAIN)
-		wait_writable(c);
-	return e == EAGAIN || e == EINTR ? 0 : -1;
+	if (r == -EAGAIN) {
+		if (c->xp->want & XPORT_WANT_WRITE)
+			wait_writable(c);
+		else
+			c->writable = false;
+		return 0;
+	}
+	return -1;
 }
 
-ssize_t http_conn_send(struct http_conn *c, const void *p, size_t n)
+static ssize_t h1_send(struct http_exchange *x, const void *p, size_t n)
 {
+	struct http_conn *c = conn_of_x(x);
 	if (!c->writable || n == 0)
 		return 0;
-	return sent(c, send(c->w.fd, p, n, MSG_NOSIGNAL));
+	return sent(c, xport_write(c->xp, p, n, false));
 }
 
-ssize_t http_conn_splice_in(struct http_conn *c, int pipe_fd, size_t n, bool pipe_empty)
+static ssize_t h1_splice_in(struct http_exchange *x, int pipe_fd, size_t n, bool pipe_empty)
 {
+	struct http_conn *c = conn_of_x(x);
 	if (!c->readable || n == 0)
 		return 0;
-	ssize_t r = splice(c->w.fd, NULL, pipe_fd, NULL, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	ssize_t r = c->xp->ops->splice_in(c->xp, pipe_fd, n);
 	if (r > 0)
 		return r;
 	if (r == 0)
 		return -1; /* EOF */
-	if (errno == EAGAIN) {
+	if (r == -EAGAIN) {
 		/* The socket is drained, or the pipe is full: only an empty pipe says which. */
 		if (pipe_empty)
 			c->readable = false;
 		return 0;
 	}
-	return errno == EINTR ? 0 : -1;
+	return -1;
 }
 
-ssize_t http_conn_splice(struct http_conn *c, int pipe_fd, size_t n)
+static ssize_t h1_splice_out(struct http_exchange *x, int pipe_fd, size_t n)
 {
+	struct http_conn *c = conn_of_x(x);
 	if (!c->writable || n == 0)
 		return 0;
-	ssize_t r = splice(pipe_fd, NULL, c->w.fd, NULL, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	ssize_t r = c->xp->ops->splice_out(c->xp, pipe_fd, n);
 	if (r == 0) /* the pipe was empty, which the caller rules out */
 		return -1;
 	return sent(c, r);
 }
 
-/* The request head, parsed again (the worker's parse of it is long gone), for the log. */
-static const struct http_request *reparse(struct http_conn *c)
-{
-	struct http_limits lim = limits_of(cfg_of(c));
-	struct http_request *req = c->wk->req_scratch;
-	ssize_t h = http_parse_request(c->in.data, c->in.len, &lim, req);
-	return h == (ssize_t)c->head_len ? req : NULL;
-}
-
 static void stream_detach(struct http_conn *c)
 {
-	c->px = NULL;
+	c->stream_cb = NULL;
+	c->stream_arg = NULL;
 	timer_cancel(&c->timer);
 }
 
-void http_conn_stream_respond(struct http_conn *c)
+static void h1_stream_respond(struct http_exchange *x)
 {
+	struct http_conn *c = conn_of_x(x);
 	stream_detach(c);
-	begin_write(c, reparse(c));
+	begin_write(c);
 	if (!c->processing)
 		conn_process(c);
 }
 
-void http_conn_stream_end(struct http_conn *c, int status, uint64_t body_bytes, bool keep_alive)
+static void h1_stream_end(struct http_exchange *x, int status, uint64_t body_bytes,
+			  bool keep_alive)
 {
+	struct http_conn *c = conn_of_x(x);
 	stream_detach(c);
 	c->status = status;
 	c->body_bytes = body_bytes;
-	access_log(c, reparse(c));
+	access_log(c, c->req);
 	atomic_fetch_add_explicit(&c->wk->srv->requests, 1, memory_order_relaxed);
-	c->keep_alive = keep_alive && http_conn_keep_alive(c);
+	c->keep_alive = keep_alive && h1_keep_alive(x);
 	response_done(c);
 	if (!c->processing)
 		conn_process(c);
 }
 
-void http_conn_stream_abort(struct http_conn *c)
+static void h1_stream_abort(struct http_exchange *x)
 {
+	struct http_conn *c = conn_of_x(x);
 	stream_detach(c);
 	conn_close(c);
 }
+
+static const struct http_exchange_ops h1_ops = {
+	.resp_start = h1_resp_start,
+	.resp_header = h1_resp_header,
+	.resp_end_head = h1_resp_end_head,
+	.resp_body_mem = h1_resp_body_mem,
+	.resp_body_copy = h1_resp_body_copy,
+	.resp_body_file = h1_resp_body_file,
+	.resp_close = h1_resp_close,
+	.set_stream = h1_set_stream,
+	.keep_alive = h1_keep_alive,
+	.body_in = h1_body_in,
+	.body_read = h1_body_read,
+	.send = h1_send,
+	.splice_out = h1_splice_out,
+	.splice_in = h1_splice_in,
+	.local_addr = h1_local_addr,
+	.stream_end = h1_stream_end,
+	.stream_respond = h1_stream_respond,
+	.stream_abort = h1_stream_abort,
+};

@@ -1,5 +1,5 @@
 /* The echo server: stream connections and datagram sockets. */
-#include "handler/echo.h"
+#include "proto/echo.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -123,7 +123,8 @@ static void on_stop(struct conn_link *link)
 		echo_close(e);
 }
 
-void echo_conn_start(struct worker *wk, int fd)
+void echo_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len,
+		     const struct listener *l)
 {
 	struct echo_conn *e = xmalloc(sizeof(*e));
 	memset(e, 0, offsetof(struct echo_conn, buf));
@@ -142,8 +143,9 @@ void echo_conn_start(struct worker *wk, int fd)
 	echo_run(e);
 }
 
-void echo_datagrams(struct worker *wk, int fd)
+void echo_datagrams(struct worker *wk, const struct listener *l)
 {
+	int fd = l->fd;
 	for (int i = 0; i < ECHO_DGRAM_BATCH; i++) {
 		struct sockaddr_storage from;
 		socklen_t flen = sizeof(from);

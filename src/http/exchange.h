@@ -1,0 +1,173 @@
+/* One request and its response, as a handler sees them, whatever protocol carries them: an
+ * HTTP/1.1 connection has one exchange at a time, an HTTP/2 or HTTP/3 connection one per
+ * stream. The protocol module (proto/) implements the ops; a handler (handler/) answers
+ * through the http_resp_* and http_x_* calls below and never sees a socket, a transport or a
+ * frame (the models: h2o's h2o_req_t + generator, haproxy's stream over a mux).
+ *
+ * A response is a status, header fields, and a body: none, from memory, from a file, or
+ * streamed (content length -1 at http_resp_end_head, then http_x_send/http_x_splice and
+ * http_x_stream_end). The protocol writes the framing: for HTTP/1.1 the status line, Date,
+ * Server, Connection, Content-Length or chunked. */
+#ifndef FERRY_HTTP_EXCHANGE_H
+#define FERRY_HTTP_EXCHANGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+struct buf;
+struct worker;
+struct http_request;
+struct http_exchange;
+
+/* What a streaming handler (the proxy) is told by the protocol: the client side can make
+ * progress (bytes arrived, room to send), or the exchange is gone (the client closed). */
+struct http_stream_cb {
+	void (*event)(void *arg);
+	void (*abort)(void *arg);
+};
+
+struct http_exchange_ops {
+	void (*resp_start)(struct http_exchange *x, int status);
+	void (*resp_header)(struct http_exchange *x, const char *name, const char *value,
+			    size_t len);
+	void (*resp_end_head)(struct http_exchange *x, int64_t content_length);
+	void (*resp_body_mem)(struct http_exchange *x, const void *p, size_t len);
+	void (*resp_body_copy)(struct http_exchange *x, const void *p, size_t len);
+	void (*resp_body_file)(struct http_exchange *x, int fd, off_t off, off_t len);
+	void (*resp_close)(struct http_exchange *x);
+
+	void (*set_stream)(struct http_exchange *x, const struct http_stream_cb *cb, void *arg);
+	bool (*keep_alive)(const struct http_exchange *x);
+	struct buf *(*body_in)(struct http_exchange *x, size_t *ret_head_len);
+	int (*body_read)(struct http_exchange *x);
+	ssize_t (*send)(struct http_exchange *x, const void *p, size_t n);
+	ssize_t (*splice_out)(struct http_exchange *x, int pipe_fd, size_t n);
+	ssize_t (*splice_in)(struct http_exchange *x, int pipe_fd, size_t n, bool pipe_empty);
+	int (*local_addr)(const struct http_exchange *x, struct sockaddr_storage *ret,
+			  socklen_t *ret_len);
+	void (*stream_end)(struct http_exchange *x, int status, uint64_t body_bytes,
+			   bool keep_alive);
+	void (*stream_respond)(struct http_exchange *x);
+	void (*stream_abort)(struct http_exchange *x);
+};
+
+struct http_exchange {
+	const struct http_exchange_ops *ops;
+	struct worker *wk;
+	const struct http_request *req; /* the parsed head, owned by the protocol */
+	const struct sockaddr *peer;    /* the client (after a PROXY header: as it says) */
+	socklen_t peer_len;
+	bool is_head;    /* HEAD: no body bytes are sent, whatever the handler gives */
+	bool can_splice; /* the transport moves bytes to and from a pipe (http_x_splice_*) */
+};
+
+/* The current Date value (IMF-fixdate) and the access log's time ("23/Nov/2026:14:19:13
+ * +0000"), formatted once per second per worker. */
+const char *http_worker_date(struct worker *wk);
+const char *http_worker_log_date(struct worker *wk);
+
+/* ---- a response ------------------------------------------------------------------------ */
+
+static inline void http_resp_start(struct http_exchange *x, int status)
+{
+	x->ops->resp_start(x, status);
+}
+static inline void http_resp_header(struct http_exchange *x, const char *name, const char *value,
+				    size_t len)
+{
+	x->ops->resp_header(x, name, value, len);
+}
+void http_resp_headerf(struct http_exchange *x, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Content-Length (unless < 0) and the end of the head. */
+static inline void http_resp_end_head(struct http_exchange *x, int64_t content_length)
+{
+	x->ops->resp_end_head(x, content_length);
+}
+/* Body from memory that outlives the response (not copied). Skipped for HEAD. */
+static inline void http_resp_body_mem(struct http_exchange *x, const void *p, size_t len)
+{
+	x->ops->resp_body_mem(x, p, len);
+}
+/* Body copied (small). */
+static inline void http_resp_body_copy(struct http_exchange *x, const void *p, size_t len)
+{
+	x->ops->resp_body_copy(x, p, len);
+}
+/* Body from a file; the exchange takes ownership of fd. */
+static inline void http_resp_body_file(struct http_exchange *x, int fd, off_t off, off_t len)
+{
+	x->ops->resp_body_file(x, fd, off, len);
+}
+/* The connection closes after this response (call before http_resp_start). */
+static inline void http_resp_close(struct http_exchange *x)
+{
+	x->ops->resp_close(x);
+}
+/* A complete small HTML error response; adds Allow for 405. */
+void http_resp_error(struct http_exchange *x, int status);
+
+/* ---- streaming (the proxy) ------------------------------------------------------------- */
+
+static inline void http_x_set_stream(struct http_exchange *x, const struct http_stream_cb *cb,
+				     void *arg)
+{
+	x->ops->set_stream(x, cb, arg);
+}
+/* The client wants the connection kept after this response (and we are not stopping). */
+static inline bool http_x_keep_alive(const struct http_exchange *x)
+{
+	return x->ops->keep_alive(x);
+}
+/* The request body as received: bytes after [0, head_len) (consumed in place by the caller;
+ * whatever follows the body must stay there). */
+static inline struct buf *http_x_body_in(struct http_exchange *x, size_t *ret_head_len)
+{
+	return x->ops->body_in(x, ret_head_len);
+}
+/* Read more of the body: 1 bytes arrived, 0 nothing now, -1 EOF or error. */
+static inline int http_x_body_read(struct http_exchange *x)
+{
+	return x->ops->body_read(x);
+}
+/* Send to the client: bytes sent (0 when it cannot take more now), -1 on error. */
+static inline ssize_t http_x_send(struct http_exchange *x, const void *p, size_t n)
+{
+	return x->ops->send(x, p, n);
+}
+/* The same from a pipe, and body bytes into a pipe (only when x->can_splice). */
+static inline ssize_t http_x_splice_out(struct http_exchange *x, int pipe_fd, size_t n)
+{
+	return x->ops->splice_out(x, pipe_fd, n);
+}
+static inline ssize_t http_x_splice_in(struct http_exchange *x, int pipe_fd, size_t n,
+				       bool pipe_empty)
+{
+	return x->ops->splice_in(x, pipe_fd, n, pipe_empty);
+}
+static inline int http_x_local_addr(const struct http_exchange *x, struct sockaddr_storage *ret,
+				    socklen_t *ret_len)
+{
+	return x->ops->local_addr(x, ret, ret_len);
+}
+/* The exchange is over (status and body bytes for the access log); keep_alive: the client
+ * may send its next request. */
+static inline void http_x_stream_end(struct http_exchange *x, int status, uint64_t body_bytes,
+				     bool keep_alive)
+{
+	x->ops->stream_end(x, status, body_bytes, keep_alive);
+}
+/* A response was written with http_resp_* instead: send it like a handler's. */
+static inline void http_x_stream_respond(struct http_exchange *x)
+{
+	x->ops->stream_respond(x);
+}
+/* Cut the exchange short (a response cut short must not look complete). */
+static inline void http_x_stream_abort(struct http_exchange *x)
+{
+	x->ops->stream_abort(x);
+}
+
+#endif

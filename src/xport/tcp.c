@@ -1,0 +1,103 @@
+/* The plain transport: a connected stream socket (TCP, Unix, vsock) used directly, with
+ * sendfile and splice, so that file and proxied bytes never pass through user space. */
+#include "xport/xport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static ssize_t result(struct xport *x, ssize_t n, unsigned want)
+{
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN) {
+		x->want = want;
+		return -EAGAIN;
+	}
+	return -errno;
+}
+
+static ssize_t tcp_read(struct xport *x, void *buf, size_t len)
+{
+	ssize_t n;
+	do
+		n = read(x->fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return result(x, n, XPORT_WANT_READ);
+}
+
+static ssize_t tcp_writev(struct xport *x, const struct iovec *iov, int iovcnt, bool more)
+{
+	ssize_t n;
+	do {
+		if (more || iovcnt == 1) {
+			/* send() for MSG_MORE/MSG_NOSIGNAL; sendmsg() when there are several */
+			struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+			n = iovcnt == 1 ? send(x->fd, iov[0].iov_base, iov[0].iov_len,
+					       MSG_NOSIGNAL | (more ? MSG_MORE : 0))
+					: sendmsg(x->fd, &m, MSG_NOSIGNAL | MSG_MORE);
+		} else {
+			n = writev(x->fd, iov, iovcnt);
+		}
+	} while (n < 0 && errno == EINTR);
+	return result(x, n, XPORT_WANT_WRITE);
+}
+
+static ssize_t tcp_sendfile(struct xport *x, int file_fd, off_t *off, size_t len)
+{
+	ssize_t n;
+	do
+		n = sendfile(x->fd, file_fd, off, len);
+	while (n < 0 && errno == EINTR);
+	return result(x, n, XPORT_WANT_WRITE);
+}
+
+static ssize_t tcp_splice_out(struct xport *x, int pipe_fd, size_t len)
+{
+	ssize_t n;
+	do
+		n = splice(pipe_fd, NULL, x->fd, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (n < 0 && errno == EINTR);
+	return result(x, n, XPORT_WANT_WRITE);
+}
+
+static ssize_t tcp_splice_in(struct xport *x, int pipe_fd, size_t len)
+{
+	ssize_t n;
+	do
+		n = splice(x->fd, NULL, pipe_fd, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (n < 0 && errno == EINTR);
+	return result(x, n, XPORT_WANT_READ);
+}
+
+static int tcp_shutdown(struct xport *x)
+{
+	return shutdown(x->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+static void tcp_close(struct xport *x)
+{
+	if (x->fd >= 0)
+		close(x->fd); /* also removes it from epoll */
+	x->fd = -1;
+}
+
+const struct xport_ops xport_tcp_ops = {
+	.name = "tcp",
+	.read = tcp_read,
+	.writev = tcp_writev,
+	.sendfile = tcp_sendfile,
+	.splice_out = tcp_splice_out,
+	.splice_in = tcp_splice_in,
+	.shutdown = tcp_shutdown,
+	.close = tcp_close,
+};
+
+void xport_tcp_init(struct xport *x, int fd)
+{
+	x->ops = &xport_tcp_ops;
+	x->fd = fd;
+	x->want = 0;
+}
