@@ -28,4 +28,14 @@
 /* Literal string and its length, for memcmp-style comparisons. */
 #define STRLEN(s) (sizeof(s) - 1)
 
+/* Defined in an AddressSanitizer build (gcc or clang), whose runtime needs a few things a
+ * sandbox would otherwise refuse. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZER_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZER_BUILD 1
+#endif
+#endif
+
 #endif

@@ -1,7 +1,7 @@
 /* From the configuration to the sandbox: which paths ferry still needs once it serves (the
  * site and path roots, the config for reloads, the access log, Unix-socket upstreams, the
  * resolver's files), which TCP ports it may connect to (upstreams), and who to become.
- * sandbox.c does the enforcing; this file only decides. */
+ * sandbox/ does the enforcing; this file only decides. */
 #include "core/confine.h"
 
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include "base/macro.h"
 #include "base/xalloc.h"
 #include "core/log.h"
-#include "sandbox.h"
+#include "sandbox/sandbox.h"
 
 struct paths {
 	struct sandbox_path v[SANDBOX_MAX_PATHS];

@@ -1,4 +1,4 @@
-/* Applying the sandbox (sandbox.h) that the configuration calls for: see confine.c. */
+/* Applying the sandbox (sandbox/sandbox.h) that the configuration calls for: see confine.c. */
 #ifndef FERRY_CONFINE_H
 #define FERRY_CONFINE_H
 

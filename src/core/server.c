@@ -19,6 +19,7 @@
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "core/log.h"
+#include "http/status.h"
 #include "sd/notify.h"
 
 #define ACCEPT_BATCH 64
@@ -26,6 +27,30 @@
 #define IO_BUF_SIZE 65536
 
 /* ---- connections --------------------------------------------------------------------- */
+
+static void worker_clock(struct worker *wk)
+{
+	time_t now = time(NULL);
+	if (now != wk->date_sec) {
+		struct tm tm;
+		wk->date_sec = now;
+		http_date_format(now, wk->date);
+		gmtime_r(&now, &tm);
+		strftime(wk->log_date, sizeof(wk->log_date), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+	}
+}
+
+const char *worker_date(struct worker *wk)
+{
+	worker_clock(wk);
+	return wk->date;
+}
+
+const char *worker_log_date(struct worker *wk)
+{
+	worker_clock(wk);
+	return wk->log_date;
+}
 
 static void listeners_resume(struct worker *wk);
 

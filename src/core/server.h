@@ -112,12 +112,17 @@ struct worker {
 	} conns; /* every open connection, for graceful stop */
 
 	struct buf access_log; /* flushed once per loop iteration */
-	time_t date_sec;   /* the second date and log_date show (http/exchange.c fills them) */
+	time_t date_sec;   /* the second date and log_date show (worker_date) */
 	char date[32];     /* IMF-fixdate of date_sec */
 	char log_date[32]; /* the same second as the access log writes it */
 	char *io_buf;   /* scratch for echo and datagrams */
 	void *app_data[4]; /* per-worker state of the layers above (index: enum worker_slot) */
 };
+
+/* The current Date value (IMF-fixdate) and the access log's time ("23/Nov/2026:14:19:13
+ * +0000"), formatted once per second per worker. */
+const char *worker_date(struct worker *wk);
+const char *worker_log_date(struct worker *wk);
 
 enum worker_slot { WORKER_SLOT_H1, WORKER_SLOT_STATIC, WORKER_SLOT_PROXY };
 

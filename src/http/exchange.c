@@ -4,36 +4,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "base/macro.h"
-#include "core/server.h"
 #include "http/handler.h"
 #include "http/status.h"
-
-static void worker_clock(struct worker *wk)
-{
-	time_t now = time(NULL);
-	if (now != wk->date_sec) {
-		struct tm tm;
-		wk->date_sec = now;
-		http_date_format(now, wk->date);
-		gmtime_r(&now, &tm);
-		strftime(wk->log_date, sizeof(wk->log_date), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-	}
-}
-
-const char *http_worker_date(struct worker *wk)
-{
-	worker_clock(wk);
-	return wk->date;
-}
-
-const char *http_worker_log_date(struct worker *wk)
-{
-	worker_clock(wk);
-	return wk->log_date;
-}
 
 void http_resp_headerf(struct http_exchange *x, const char *name, const char *fmt, ...)
 {

@@ -63,11 +63,6 @@ struct http_exchange {
 	bool can_splice; /* the transport moves bytes to and from a pipe (http_x_splice_*) */
 };
 
-/* The current Date value (IMF-fixdate) and the access log's time ("23/Nov/2026:14:19:13
- * +0000"), formatted once per second per worker. */
-const char *http_worker_date(struct worker *wk);
-const char *http_worker_log_date(struct worker *wk);
-
 /* ---- a response ------------------------------------------------------------------------ */
 
 static inline void http_resp_start(struct http_exchange *x, int status)

@@ -212,7 +212,7 @@ static void h1_resp_start(struct http_exchange *x, int status)
 			 http_status_reason(status));
 	out_append(c, line, (size_t)n);
 	OUT_LIT(c, "Server: ferry\r\nDate: ");
-	out_append(c, http_worker_date(c->wk), 29);
+	out_append(c, worker_date(c->wk), 29);
 	OUT_LIT(c, "\r\n");
 	if (!c->keep_alive)
 		OUT_LIT(c, "Connection: close\r\n");
@@ -308,7 +308,7 @@ static void access_log(struct http_conn *c, const struct http_request *req)
 	struct buf *b = &wk->access_log;
 	char host[NET_ADDR_STRLEN];
 	net_addr_host((const struct sockaddr *)&c->peer, c->peer_len, host, sizeof(host));
-	if (buf_printf(b, "%s - - [%s] \"", host, http_worker_log_date(wk)) < 0)
+	if (buf_printf(b, "%s - - [%s] \"", host, worker_log_date(wk)) < 0)
 		return;
 	if (req) {
 		log_escaped(b, req->method, req->method_len);

@@ -1,11 +1,11 @@
-/* Tests for src/sandbox.c: the /etc/passwd and /etc/group parsers and user resolution; then,
+/* Tests for src/sandbox/: the /etc/passwd and /etc/group parsers and user resolution; then,
  * each in a forked child since a sandbox cannot be undone, what Landlock lets through (a root
  * read-only, a log writable, everything else EACCES, descriptors opened before still usable),
  * what seccomp refuses (EPERM, or SIGSYS when strict) while threads started afterwards still
  * work, the thread check, dropping to a user, Unix and TCP connects, and a ferry-like workload
  * under the whole sandbox. Landlock checks are skipped, with the reason, on kernels without
  * it. */
-#include "sandbox.h"
+#include "sandbox/sandbox.h"
 #include "test.h"
 
 #include "base/macro.h"

@@ -21,20 +21,22 @@
  *   from ABI 4 on; binding TCP ports is denied.
  * - seccomp denies with EPERM (or kills the process with SANDBOX_STRICT). execve, fork,
  *   ptrace, mount, bind, listen, socket() (unless a connect permission above needs it),
- *   executable mappings and ioctls other than a few harmless ones are refused. */
-#ifndef FERRY_SANDBOX_H
-#define FERRY_SANDBOX_H
+ *   executable mappings and ioctls other than a few harmless ones are refused.
+ *
+ * The folder, one step per file: user.c (who to become: sandbox/user.h, included here),
+ * landlock.c and seccomp.c; sandbox.c runs them in order. It includes base/ only. */
+#ifndef FERRY_SANDBOX_SANDBOX_H
+#define FERRY_SANDBOX_SANDBOX_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SANDBOX_MAX_PATHS 256	 /* entries in a spec */
-#define SANDBOX_MAX_PORTS 64	 /* TCP connect ports in a spec */
-#define SANDBOX_MAX_GROUPS 64	 /* supplementary groups of a user, its own included */
-#define SANDBOX_NAME_MAX 32	 /* user and group names */
-#define SANDBOX_DB_MAX (4 << 20) /* /etc/passwd and /etc/group larger than this are refused */
+#include "sandbox/user.h"
+
+#define SANDBOX_MAX_PATHS 256 /* entries in a spec */
+#define SANDBOX_MAX_PORTS 64  /* TCP connect ports in a spec */
 
 /* What a path may be used for. READ and WRITE apply beneath a directory. */
 enum sandbox_access {
@@ -56,15 +58,6 @@ enum sandbox_flag {
 struct sandbox_path {
 	const char *path;
 	unsigned access; /* enum sandbox_access bits */
-};
-
-/* Who to become: from sandbox_user_resolve(), or filled in by hand. */
-struct sandbox_user {
-	uid_t uid;
-	gid_t gid;
-	gid_t groups[SANDBOX_MAX_GROUPS]; /* for setgroups(): the primary group first */
-	size_t n_groups;
-	char name[SANDBOX_NAME_MAX + 1]; /* "" when given by number and not in /etc/passwd */
 };
 
 struct sandbox_spec {
@@ -120,30 +113,6 @@ int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_report *report
 /* "landlock ABI 7 (3 paths read-only, 1 writable), seccomp (85 syscalls), no_new_privs,
  * user www-data (33:33)": the caller logs it. Returns the length snprintf would. */
 int sandbox_report_format(const struct sandbox_report *report, char *buf, size_t size);
-
-/* Resolve "NAME", "NAME:GROUP", "UID" or "UID:GID" with passwd_path and group_path (normally
- * /etc/passwd and /etc/group: a static binary has no NSS), before Landlock hides them. A name
- * takes its primary group from passwd and its supplementary groups from group; a UID found
- * in passwd likewise; a UID that is not takes GID = UID unless one is given. Returns 0, -ENOENT
- * (no such user or group), -EINVAL (malformed spec or entry), -EFBIG (a file larger than
- * SANDBOX_DB_MAX), -E2BIG (more than SANDBOX_MAX_GROUPS groups), or the -errno of reading a
- * file that a name needed. */
-int sandbox_user_resolve(const char *spec, const char *passwd_path, const char *group_path,
-			 struct sandbox_user *ret);
-
-/* Pure parsers over the text of /etc/passwd and /etc/group (no I/O, no allocation). Comment,
- * blank, NIS ("+", "-") and malformed lines are skipped; a malformed line for the name asked
- * for is -EINVAL. */
-
-/* The passwd entry for name (or, when name is NULL, for uid): fills ret's uid, gid and name,
- * sets ret->n_groups to 0. -ENOENT when absent. */
-int sandbox_passwd_find(const char *text, size_t len, const char *name, uid_t uid,
-			struct sandbox_user *ret);
-/* The gid of group name. -ENOENT when absent. */
-int sandbox_group_find(const char *text, size_t len, const char *name, gid_t *ret_gid);
-/* Set u->groups to u->gid followed by every group listing u->name as a member (no
- * duplicates). -E2BIG past SANDBOX_MAX_GROUPS (u untouched then). */
-int sandbox_group_members(const char *text, size_t len, struct sandbox_user *u);
 
 /* For a hidden debug path and tests: open path for reading with a plain openat(2), bypassing
  * ferry's own path checks, so that only the sandbox can refuse. Returns an fd or -errno
