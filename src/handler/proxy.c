@@ -138,7 +138,6 @@ struct proxy_x {
 	bool replay_ok; /* rq still holds everything sent on this upstream connection */
 	enum body_mode q_mode;
 	uint64_t q_left;
-	struct http_chunked q_ch;
 	bool q_done, q_broken, c_eof;
 
 	/* upstream -> client */
@@ -955,17 +954,18 @@ static int q_fill(struct proxy_x *x)
 		return 0;
 	if (x->q_pipe[0] >= 0)
 		return q_splice_in(x);
-	size_t hl;
-	struct buf *in = http_x_body_in(x->c, &hl);
 	int progress = 0;
 	for (;;) {
-		size_t avail = in->len - hl;
-		if (avail == 0) {
+		const char *p;
+		size_t avail;
+		int end = http_x_body_peek(x->c, &p, &avail);
+		if (end < 0)
+			return x_error(x, 400);
+		if (avail == 0 && !end) {
 			if (x->c_eof)
 				return progress;
 			if (x->q_mode == B_LENGTH && x->q_left >= SPLICE_MIN && x->state == X_EXCHANGE &&
-			    x->c->can_splice &&
-			    pipe2(x->q_pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
+			    x->c->can_splice && pipe2(x->q_pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
 				/* A long body with nothing of it buffered: the rest goes through a
 				 * pipe, never user space. It can no longer be sent again elsewhere. */
 				x->replay_ok = false;
@@ -983,58 +983,32 @@ static int q_fill(struct proxy_x *x)
 				return progress;
 			continue;
 		}
-		char *p = in->data + hl;
-		size_t used;
-		switch (x->q_mode) {
-		case B_LENGTH:
-		case B_RAW: {
-			size_t n = avail;
-			if (x->q_mode == B_LENGTH && n > x->q_left)
-				n = (size_t)x->q_left;
-			if (n > BODY_ROOM)
-				n = BODY_ROOM;
-			while (n > 0 && !rq_room(x, n))
-				n /= 2;
-			if (n == 0)
-				return progress;
+		size_t n = MIN(avail, (size_t)BODY_ROOM);
+		size_t frame = x->q_mode == B_CHUNKED ? 32 : 0;
+		while (n > 0 && !rq_room(x, n + frame))
+			n /= 2;
+		if (n == 0 && avail > 0)
+			return progress;
+		if (n > 0) {
+			if (x->q_mode == B_CHUNKED)
+				put_chunk_head(&x->rq, n);
 			buf_append(&x->rq, p, n);
-			used = n;
-			if (x->q_mode == B_LENGTH) {
-				x->q_left -= n;
-				x->q_done = x->q_left == 0;
-			}
-			break;
-		}
-		case B_CHUNKED: {
-			size_t feed = MIN(avail, (size_t)BODY_ROOM);
-			while (feed > 0 && !rq_room(x, feed + 32))
-				feed /= 2;
-			if (feed == 0)
-				return progress;
-			size_t dlen;
-			ssize_t r = http_chunked_decode(&x->q_ch, p, feed, &dlen);
-			if (r < 0)
-				return x_error(x, 400);
-			if (dlen > 0) {
-				put_chunk_head(&x->rq, dlen);
-				buf_append(&x->rq, p, dlen);
+			if (x->q_mode == B_CHUNKED)
 				buf_append(&x->rq, "\r\n", 2);
-			}
-			used = (size_t)r;
-			if (http_chunked_done(&x->q_ch)) {
+			if (x->q_mode == B_LENGTH)
+				x->q_left -= n;
+			http_x_body_consume(x->c, n);
+			progress = 1;
+		}
+		if (end && n == avail) {
+			if (x->q_mode == B_CHUNKED) {
+				if (!rq_room(x, 5))
+					return progress;
 				buf_append(&x->rq, "0\r\n\r\n", 5);
-				x->q_done = true;
 			}
-			break;
+			x->q_done = true;
+			return 1;
 		}
-		default:
-			return progress;
-		}
-		memmove(p, p + used, avail - used);
-		in->len -= used;
-		progress = 1;
-		if (x->q_done && x->state != X_TUNNEL)
-			return progress;
 	}
 }
 
@@ -1253,6 +1227,7 @@ static int r_head(struct proxy_x *x)
 			x->r_mode = B_RAW;
 			x->q_mode = B_RAW;
 			x->state = X_TUNNEL;
+			http_x_tunnel(x->c);
 			x->resp_keep = false;
 			break;
 		}
@@ -1578,8 +1553,7 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 		return;
 	}
 	if (req->chunked) {
-		x->q_mode = B_CHUNKED;
-		http_chunked_init(&x->q_ch);
+		x->q_mode = B_CHUNKED; /* the protocol de-frames it, ferry chunks it upstream */
 	} else if (req->content_length > 0) {
 		x->q_mode = B_LENGTH;
 		x->q_left = (uint64_t)req->content_length;

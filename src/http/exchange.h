@@ -40,11 +40,13 @@ struct http_exchange_ops {
 
 	void (*set_stream)(struct http_exchange *x, const struct http_stream_cb *cb, void *arg);
 	bool (*keep_alive)(const struct http_exchange *x);
-	struct buf *(*body_in)(struct http_exchange *x, size_t *ret_head_len);
+	int (*body_peek)(struct http_exchange *x, const char **ret_p, size_t *ret_len);
+	void (*body_consume)(struct http_exchange *x, size_t n);
 	int (*body_read)(struct http_exchange *x);
 	ssize_t (*send)(struct http_exchange *x, const void *p, size_t n);
 	ssize_t (*splice_out)(struct http_exchange *x, int pipe_fd, size_t n);
 	ssize_t (*splice_in)(struct http_exchange *x, int pipe_fd, size_t n, bool pipe_empty);
+	void (*tunnel)(struct http_exchange *x);
 	int (*local_addr)(const struct http_exchange *x, struct sockaddr_storage *ret,
 			  socklen_t *ret_len);
 	void (*stream_end)(struct http_exchange *x, int status, uint64_t body_bytes,
@@ -116,18 +118,35 @@ static inline bool http_x_keep_alive(const struct http_exchange *x)
 {
 	return x->ops->keep_alive(x);
 }
-/* The request body as received: bytes after [0, head_len) (consumed in place by the caller;
- * whatever follows the body must stay there). */
-static inline struct buf *http_x_body_in(struct http_exchange *x, size_t *ret_head_len)
+/* The request body, de-framed (HTTP/1.1 chunked decoding, HTTP/2 and HTTP/3 DATA frames):
+ * ret_p and ret_len point at the next body bytes the protocol holds (len 0: none now), valid
+ * until the next call on x. Returns 1 when the body ends after these bytes, 0 when more may
+ * come, -1 when the body is broken (bad framing, the client left or reset the stream).
+ * req->content_length >= 0 says the length in advance; req->chunked means a body of unknown
+ * length (HTTP/1.1 chunked; h2/h3 without content-length). After http_x_tunnel, the bytes
+ * are the client's raw stream (never 1: http_x_body_read says -1 when the client ends it). */
+static inline int http_x_body_peek(struct http_exchange *x, const char **ret_p, size_t *ret_len)
 {
-	return x->ops->body_in(x, ret_head_len);
+	return x->ops->body_peek(x, ret_p, ret_len);
 }
-/* Read more of the body: 1 bytes arrived, 0 nothing now, -1 EOF or error. */
+/* n of the bytes peeked were used. */
+static inline void http_x_body_consume(struct http_exchange *x, size_t n)
+{
+	x->ops->body_consume(x, n);
+}
+/* Fetch more of the body from the client: 1 something arrived, 0 nothing now (the stream
+ * callback's event comes when it does; also 0 while the protocol holds enough unconsumed
+ * bytes), -1 EOF or error. */
 static inline int http_x_body_read(struct http_exchange *x)
 {
 	return x->ops->body_read(x);
 }
-/* Send to the client: bytes sent (0 when it cannot take more now), -1 on error. */
+/* Response body bytes to the client, after the head (http_resp_* with content length -1
+ * for a body of unknown length: HTTP/1.1 frames it chunked, or delimits it by closing for an
+ * HTTP/1.0 client; h2/h3 DATA frames). Returns the bytes taken (0 when it cannot take more
+ * now: the stream callback's event comes when it can), -1 on error. A status < 200 in
+ * http_resp_start is an interim response: after its http_resp_end_head, the next
+ * http_resp_start begins the next (interim or final) response. */
 static inline ssize_t http_x_send(struct http_exchange *x, const void *p, size_t n)
 {
 	return x->ops->send(x, p, n);
@@ -142,13 +161,20 @@ static inline ssize_t http_x_splice_in(struct http_exchange *x, int pipe_fd, siz
 {
 	return x->ops->splice_in(x, pipe_fd, n, pipe_empty);
 }
+/* After a 101 (Switching Protocols) head: from now on bytes pass raw both ways (WebSocket):
+ * http_x_body_* give the client's stream, http_x_send writes to it unframed. */
+static inline void http_x_tunnel(struct http_exchange *x)
+{
+	x->ops->tunnel(x);
+}
 static inline int http_x_local_addr(const struct http_exchange *x, struct sockaddr_storage *ret,
 				    socklen_t *ret_len)
 {
 	return x->ops->local_addr(x, ret, ret_len);
 }
-/* The exchange is over (status and body bytes for the access log); keep_alive: the client
- * may send its next request. */
+/* The exchange is over: the response body is complete (HTTP/1.1 writes the last chunk,
+ * h2/h3 END_STREAM); status and body bytes are for the access log; keep_alive false: the
+ * connection closes after it (HTTP/1.1). */
 static inline void http_x_stream_end(struct http_exchange *x, int status, uint64_t body_bytes,
 				     bool keep_alive)
 {

@@ -75,6 +75,10 @@ struct http_conn {
 	size_t head_len;   /* of the request being handled */
 	uint64_t body_left; /* Content-Length bytes still to drop */
 	struct http_chunked ch;
+	/* A streamed request body (CS_PROXY): how it is framed, and how many decoded bytes
+	 * wait at in.data + head_len (the raw bytes after them are not decoded yet). */
+	enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_RAW } body_mode;
+	size_t body_dec;
 	struct http_request *req; /* the parsed head of the request in flight (owned), or NULL */
 
 	struct buf out;
@@ -474,6 +478,10 @@ static void head_complete(struct http_conn *c, size_t head_len)
 		reset_response(c);
 		c->is_head = c->x.is_head = req->method_id == HTTP_M_HEAD;
 		c->state = CS_PROXY;
+		c->body_mode = c->chunked ? BODY_CHUNKED : c->body_left > 0 ? BODY_LENGTH : BODY_NONE;
+		c->body_dec = 0;
+		if (c->chunked)
+			http_chunked_init(&c->ch);
 		timer_cancel(&c->timer);
 		rt.handler->serve(&c->x, req, &rt);
 		return;
@@ -944,11 +952,51 @@ static bool h1_keep_alive(const struct http_exchange *x)
 	       !atomic_load_explicit(&c->wk->srv->stopping, memory_order_relaxed);
 }
 
-static struct buf *h1_body_in(struct http_exchange *x, size_t *ret_head_len)
+static int h1_body_peek(struct http_exchange *x, const char **ret_p, size_t *ret_len)
 {
 	struct http_conn *c = conn_of_x(x);
-	*ret_head_len = c->head_len;
-	return &c->in;
+	char *p = c->in.data + c->head_len;
+	size_t avail = c->in.len - c->head_len;
+	*ret_p = p;
+	switch (c->body_mode) {
+	case BODY_NONE:
+		*ret_len = 0;
+		return 1;
+	case BODY_LENGTH:
+		*ret_len = (size_t)MIN((uint64_t)avail, c->body_left);
+		return *ret_len == c->body_left;
+	case BODY_RAW:
+		*ret_len = avail;
+		return 0;
+	case BODY_CHUNKED:
+		break;
+	}
+	/* Decode in place what follows the decoded bytes, then close the gap. */
+	if (!http_chunked_done(&c->ch) && avail > c->body_dec) {
+		char *raw = p + c->body_dec;
+		size_t n = avail - c->body_dec, dlen;
+		ssize_t r = http_chunked_decode(&c->ch, raw, n, &dlen);
+		if (r < 0)
+			return -1;
+		memmove(raw + dlen, raw + r, n - (size_t)r);
+		c->in.len -= (size_t)r - dlen;
+		c->body_dec += dlen;
+	}
+	*ret_len = c->body_dec;
+	return http_chunked_done(&c->ch);
+}
+
+static void h1_body_consume(struct http_exchange *x, size_t n)
+{
+	struct http_conn *c = conn_of_x(x);
+	char *p = c->in.data + c->head_len;
+	size_t avail = c->in.len - c->head_len;
+	memmove(p, p + n, avail - n);
+	c->in.len -= n;
+	if (c->body_mode == BODY_LENGTH)
+		c->body_left -= n;
+	else if (c->body_mode == BODY_CHUNKED)
+		c->body_dec -= n;
 }
 
 static int h1_body_read(struct http_exchange *x)
@@ -957,6 +1005,11 @@ static int h1_body_read(struct http_exchange *x)
 	if (c->in.len >= c->head_len + CONN_STREAM_BODY_MAX)
 		return 0;
 	return fill(c, c->head_len + CONN_STREAM_BODY_MAX);
+}
+
+static void h1_tunnel(struct http_exchange *x)
+{
+	conn_of_x(x)->body_mode = BODY_RAW;
 }
 
 /* What a send or splice to the client returned, as the stream API says it: bytes, 0 when the
@@ -989,8 +1042,11 @@ static ssize_t h1_splice_in(struct http_exchange *x, int pipe_fd, size_t n, bool
 	if (!c->readable || n == 0)
 		return 0;
 	ssize_t r = c->xp->ops->splice_in(c->xp, pipe_fd, n);
-	if (r > 0)
+	if (r > 0) {
+		if (c->body_mode == BODY_LENGTH)
+			c->body_left -= (uint64_t)MIN((uint64_t)r, c->body_left);
 		return r;
+	}
 	if (r == 0)
 		return -1; /* EOF */
 	if (r == -EAGAIN) {
@@ -1061,8 +1117,10 @@ static const struct http_exchange_ops h1_ops = {
 	.resp_close = h1_resp_close,
 	.set_stream = h1_set_stream,
 	.keep_alive = h1_keep_alive,
-	.body_in = h1_body_in,
+	.body_peek = h1_body_peek,
+	.body_consume = h1_body_consume,
 	.body_read = h1_body_read,
+	.tunnel = h1_tunnel,
 	.send = h1_send,
 	.splice_out = h1_splice_out,
 	.splice_in = h1_splice_in,
