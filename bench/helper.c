@@ -1,4 +1,4 @@
-/* Small helpers for bench/run.sh (built into its temp dir, not part of ferry).
+/* Small helpers for the scripts of bench/ (built into their temp dir, not part of ferry).
  *
  *   helper port
  *       Print a free TCP port on 127.0.0.1 (bound to port 0, then closed).
@@ -11,6 +11,14 @@
  *   helper respond-fd3
  *       The floor for that figure: accept one connection on the inherited listening fd 3, read
  *       the request head, answer 200 with an empty body, exit. (Built static, like ferry.)
+ *   helper hold HOST PORT PATH N
+ *       For bench/idle.sh: open N connections to HOST:PORT one after the other; on each, send
+ *       one complete keep-alive "GET PATH HTTP/1.1" request and read its whole response (a
+ *       200 with a Content-Length body), then leave the connection open and idle. Print
+ *       "open N" on stdout once all are, then wait for a line (or end of file) on stdin;
+ *       then count the connections the server closed meanwhile (or sent anything on), print
+ *       "still-open M closed C unexpected-data D", close them all and exit (0 when M == N).
+ *       Needs RLIMIT_NOFILE above N.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -20,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -138,6 +147,122 @@ static int cmd_respond_fd3(void)
 	return 0;
 }
 
+/* Read one whole response on fd (head, then a Content-Length body); 0 if it is a 200. */
+static int read_response(int fd, int i)
+{
+	char buf[16384];
+	size_t got = 0;
+	char *end = NULL;
+	while (!end) {
+		if (got == sizeof(buf) - 1) {
+			fprintf(stderr, "helper hold: connection %d: response head too large\n", i);
+			return -1;
+		}
+		ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			fprintf(stderr, "helper hold: connection %d: %s before a whole response head\n", i,
+				r == 0 ? "closed" : strerror(errno));
+			return -1;
+		}
+		got += (size_t)r;
+		buf[got] = 0;
+		end = strstr(buf, "\r\n\r\n");
+	}
+	if (strncmp(buf, "HTTP/1.1 200 ", 13) != 0) {
+		char *eol = strstr(buf, "\r\n");
+		*eol = 0;
+		fprintf(stderr, "helper hold: connection %d: unexpected status line: %s\n", i, buf);
+		return -1;
+	}
+	*end = 0;
+	long len = -1;
+	for (char *l = strstr(buf, "\r\n"); l; l = strstr(l + 2, "\r\n"))
+		if (strncasecmp(l + 2, "content-length:", 15) == 0)
+			len = strtol(l + 17, NULL, 10);
+	if (len < 0) {
+		fprintf(stderr, "helper hold: connection %d: no Content-Length\n", i);
+		return -1;
+	}
+	size_t body = got - (size_t)(end + 4 - buf);
+	while (body < (size_t)len) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			fprintf(stderr, "helper hold: connection %d: body cut short\n", i);
+			return -1;
+		}
+		body += (size_t)r;
+	}
+	if (body != (size_t)len) {
+		fprintf(stderr, "helper hold: connection %d: %zu body bytes for a Content-Length of %ld\n",
+			i, body, len);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_hold(const char *host, const char *port, const char *path, int n)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1 || n < 1) {
+		fprintf(stderr, "helper hold: bad address %s or count %d\n", host, n);
+		return 2;
+	}
+	char req[1024];
+	int len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s:%s\r\n\r\n", path, host,
+			   port);
+	int *fds = calloc((size_t)n, sizeof(*fds));
+	if (!fds)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0) {
+			fprintf(stderr, "helper hold: socket for connection %d: %s\n", i, strerror(errno));
+			return 1;
+		}
+		struct timeval tv = {.tv_sec = 10};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+			fprintf(stderr, "helper hold: connect %d: %s\n", i, strerror(errno));
+			return 1;
+		}
+		if (write(fd, req, (size_t)len) != len) {
+			fprintf(stderr, "helper hold: write %d: %s\n", i, strerror(errno));
+			return 1;
+		}
+		if (read_response(fd, i) != 0)
+			return 1;
+		fds[i] = fd;
+	}
+	printf("open %d\n", n);
+	fflush(stdout);
+
+	char line[64];
+	if (!fgets(line, sizeof(line), stdin) && ferror(stdin))
+		perror("helper hold: stdin");
+
+	int open = 0, closed = 0, data = 0;
+	for (int i = 0; i < n; i++) {
+		char c;
+		ssize_t r = recv(fds[i], &c, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (r > 0)
+			data++;
+		else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			open++;
+		else
+			closed++;
+	}
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	free(fds);
+	printf("still-open %d closed %d unexpected-data %d\n", open, closed, data);
+	fflush(stdout);
+	return open == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "port") == 0)
@@ -146,6 +271,9 @@ int main(int argc, char **argv)
 		return cmd_respond_fd3();
 	if (argc == 5 && strcmp(argv[1], "first-byte") == 0)
 		return cmd_first_byte(argv[2], argv[3], argv[4]);
-	fprintf(stderr, "usage: helper port | first-byte HOST PORT PATH | respond-fd3\n");
+	if (argc == 6 && strcmp(argv[1], "hold") == 0)
+		return cmd_hold(argv[2], argv[3], argv[4], atoi(argv[5]));
+	fprintf(stderr, "usage: helper port | first-byte HOST PORT PATH | respond-fd3 |\n"
+			"       hold HOST PORT PATH N\n");
 	return 2;
 }

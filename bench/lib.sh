@@ -7,7 +7,8 @@
 #
 # What the scripts provide: the knobs FERRY NGINX SERVER_CPU CLIENT_CPU WAIT_IDLE WAIT_IDLE_RUN
 # (with their defaults set), REPO and HERE, the associative arrays PID LOG (and PORT), and a
-# function server_pids NAME (the PIDs whose CPU time counts for a server).
+# function server_pids NAME (the PIDs whose CPU time counts for a server). FERRY_OLD (optional,
+# read here) is a second ferry binary, measured beside FERRY in the same run.
 
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
@@ -72,9 +73,18 @@ bench_install_deps() {
 # bench_setup TMP_PREFIX WHO_SHARES_CPU0: check FERRY and NGINX, set NCPU and HZ (with one CPU,
 # SERVER_CPU=CLIENT_CPU=0 and a warning that WHO_SHARES_CPU0 share it), make the private $TMP
 # (removed on exit unless KEEP_TMP=1) with the traps, copy the ferry binary into it (FERRY,
-# FERRY_SHA) and build bench/helper.c (HELPER).
+# FERRY_SHA) and so FERRY_OLD when set (FERRY_OLD, FERRY_OLD_SHA, FERRY_OLD_SRC; OLD=1, else
+# OLD=0), and build bench/helper.c (HELPER).
 bench_setup() {
 	[ -x "$FERRY" ] || die "$FERRY is missing: run 'make build/ferry' first"
+	FERRY_OLD=${FERRY_OLD:-}
+	OLD=0
+	if [ -n "$FERRY_OLD" ]; then
+		if [ ! -f "$FERRY_OLD" ] || [ ! -x "$FERRY_OLD" ]; then
+			die "FERRY_OLD=$FERRY_OLD is not an executable file"
+		fi
+		OLD=1
+	fi
 	[ -x "$NGINX" ] || die "$NGINX is missing"
 	NCPU=$(nproc)
 	if [ "$NCPU" -lt 2 ]; then
@@ -94,6 +104,14 @@ bench_setup() {
 	cp "$FERRY" "$TMP/ferry"
 	FERRY_SHA=$(sha256sum "$FERRY" | cut -c1-12)
 	FERRY=$TMP/ferry
+	if [ "$OLD" = 1 ]; then
+		FERRY_OLD_SRC=$(realpath "$FERRY_OLD")
+		cp "$FERRY_OLD" "$TMP/ferry-old"
+		FERRY_OLD_SHA=$(sha256sum "$FERRY_OLD" | cut -c1-12)
+		FERRY_OLD=$TMP/ferry-old
+		[ "$FERRY_OLD_SHA" != "$FERRY_SHA" ] ||
+			log "note: FERRY_OLD is the same binary as FERRY (sha256 $FERRY_SHA): an A/A run, whose new/old ratios show the noise of the measure"
+	fi
 
 	HELPER=$TMP/helper
 	gcc -O2 -Wall -Wextra -static -o "$HELPER" "$HERE/helper.c" || die "cannot build bench/helper.c"
@@ -145,6 +163,10 @@ bench_describe() {
 	[ -n "$(git -C "$REPO" status --porcelain -- src Makefile 2>/dev/null)" ] &&
 		FERRY_REV="$FERRY_REV + uncommitted changes in src/"
 	FERRY_REV="$FERRY_REV, binary sha256 $FERRY_SHA"
+	if [ "$OLD" = 1 ]; then
+		FERRY_OLD_VERSION=$("$FERRY_OLD" version 2>/dev/null | awk '{print $2}')
+		FERRY_OLD_DESC="ferry (old) ${FERRY_OLD_VERSION:-?} ($FERRY_OLD_SRC, binary sha256 $FERRY_OLD_SHA)"
+	fi
 	DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 	CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 	KERNEL=$(uname -r)
@@ -403,14 +425,26 @@ median() {
 
 # ---- the report -----------------------------------------------------------------------------
 
-minmax() { sort -g | awk -v f="${1:-%.0f}" 'NR == 1 {a = $1} {b = $1} END {printf f "–" f, a, b}'; }
+# paired_ratios FILE KEY ROUND A B EXPR: for every round in which both A and B ran, EXPR of A's
+# run divided by EXPR of B's, one a line. The lines of FILE are runs; KEY is an awk expression
+# naming the run's configuration (e.g. '$1' or '$1 "/" $2'), ROUND the number of the field that
+# holds the round, EXPR an awk expression of the fields (hz is set). Pairing within a round
+# cancels most of the drift of a shared machine, which the medians of each alone do not.
+paired_ratios() {
+	awk -v a="$4" -v b="$5" -v hz="$HZ" "{k = $2; v[k, \$$3] = $6; r[\$$3] = 1}
+		END {for (i in r) if ((a, i) in v && (b, i) in v && v[b, i] > 0) print v[a, i] / v[b, i]}" "$1"
+}
+
+minmax() { sort -g | awk -v f="${1:-%.0f}" 'NR == 1 {a = $1} {b = $1} END {if (NR) printf f "–" f, a, b; else printf "n/a"}'; }
 # A / B in FORMAT (default %.2f); n/a when B is 0 or either is missing.
 ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN {if (b == 0 || a == "" || b == "") print "n/a"; else printf f, a / b}'; }
-fmt() { awk -v v="$1" -v f="$2" 'BEGIN {if (v == "" || v == "n/a") print "n/a"; else printf f, v}'; }
-# verdict VALUE <=|>= TARGET: **met** or **not met** (nothing for n/a).
+fmt() { awk -v v="$1" -v f="$2" 'BEGIN {if (v == "" || v == "n/a" || v == "nan") print "n/a"; else printf f, v}'; }
+# verdict VALUE <=|>=|<|> TARGET: **met** or **not met** (nothing for n/a or nan).
 verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
-	if (v == "n/a") {print ""; exit}
-	ok = (op == "<=") ? (v <= t) : (v >= t); print ok ? "**met**" : "**not met**" }'; }
+	if (v == "n/a" || v == "nan" || v == "") {print ""; exit}
+	if (op == "<=") ok = v <= t; else if (op == ">=") ok = v >= t
+	else if (op == "<") ok = v < t; else ok = v > t
+	print ok ? "**met**" : "**not met**" }'; }
 
 # record_report BEGIN_MARKER END_MARKER [INTRO]: replace the block between the two marker lines
 # of bench/RESULTS.md with $REPORT. Where the file or the block does not exist yet, the block is

@@ -5,14 +5,22 @@
 # (`make bench` runs bench/run.sh, the static-file benchmark; this one is run by hand.)
 #
 #   bench/proxy.sh [--record]      RECORD=1 is the same as --record
+#   FERRY_OLD=/path/to/old/ferry bench/proxy.sh
+#                                  also measures a second ferry binary, "ferry (old)", in the same
+#                                  run and the same way as FERRY (see below)
 #
 # The same backend behind every proxy: a second private nginx (one worker, pinned to CPU
 # $CLIENT_CPU together with wrk, so that nothing but the proxy runs on CPU $SERVER_CPU) answering
 # every request with `return 200` and a fixed 612-byte body (nginx's welcome page, the file of
 # bench/run.sh), listening on 127.0.0.1:PORT and on a Unix socket, keep-alive without limit.
 # The proxies, each alone on CPU $SERVER_CPU with one worker, keep-alive on both sides:
-#   ferry-tcp / ferry-unix   ferry: workers 1, access-log off, sandbox off, proxy-idle-max
-#                            $UPSTREAM_IDLE, site * { proxy http://127.0.0.1:PORT | unix:/PATH }
+#   ferry-tcp / ferry-unix   ferry as it ships: its defaults (upstream pool proxy-idle-max 32,
+#                            sandbox on, ...) but for the two settings every proxy here gets
+#                            (one worker, no access log): workers 1, access-log off,
+#                            site * { proxy http://127.0.0.1:PORT | unix:/PATH }. The headline.
+#   ferry-tcp-tuned          the same as ferry-tcp plus $FERRY_TUNED (default
+#                            "proxy-idle-max $UPSTREAM_IDLE": a pool as large as nginx's), labelled
+#                            "tuned" in the report
 #   nginx-tcp / nginx-unix   nginx: worker_processes 1, access_log off, proxy_pass to an
 #                            upstream { server ...; keepalive $UPSTREAM_IDLE; },
 #                            proxy_http_version 1.1, proxy_set_header Connection ""
@@ -21,8 +29,16 @@
 #   nginx-demo-tcp           nginx as the demos configure it (nginx-socket-activation.md):
 #                            `location / { proxy_pass http://127.0.0.1:PORT; }` and nothing
 #                            else, so HTTP/1.0 and a new upstream connection per request
-# ($UPSTREAM_IDLE defaults to $CONNS, so that every proxy reuses its upstream connections.)
-# Load: `wrk -t1 -c$CONNS` on CPU $CLIENT_CPU, GET / through each proxy. The five configurations
+# ($UPSTREAM_IDLE defaults to $CONNS, so that nginx, which keeps no upstream connection without
+# `keepalive`, reuses them all; ferry-tcp and ferry-unix keep their default pool of 32.)
+# Two ferry binaries: with FERRY_OLD set, every ferry configuration gets a twin NAME-old run by
+# that binary with the same configuration file, right after NAME in each round (the order of the
+# round reversed every other round, so new and old alternate which goes first). The report adds
+# a table "ferry (new) vs ferry (old)": per configuration, both, the ratio of their medians and
+# the median (min–max) of the ratios paired within each round, the figure to read. To show that a
+# change costs < 3% of CPU per request, use ROUNDS=9 or more on a quiet machine (ONLY=ferry-tcp
+# keeps the run short); FERRY_OLD=FERRY (an A/A run) shows the noise of the measure.
+# Load: `wrk -t1 -c$CONNS` on CPU $CLIENT_CPU, GET / through each proxy. The configurations
 # alternate over $ROUNDS rounds (the order reversed every other round); figures are medians.
 # Per configuration: req/s, p99 latency, the proxy's CPU time per request (utime+stime from
 # /proc/PID/stat, all threads; nginx: master+worker), the proxy core's busy time per request
@@ -38,9 +54,12 @@
 # bench/RESULTS.md (the static block of bench/run.sh is left alone).
 #
 # Knobs (environment): ROUNDS=3 DURATION=10s WARMUP=2s CONNS=64 UPSTREAM_IDLE=$CONNS SERVER_CPU=1 CLIENT_CPU=0
+# FERRY_TUNED="proxy-idle-max $UPSTREAM_IDLE" (directives of ferry-tcp-tuned, `;`-separated,
+# e.g. "proxy-idle-max 64; sandbox off")
 # BIG_SIZE=1048576 BIG_CONNS=16 BIG_DURATION=5s BIG_CONFIGS="ferry-tcp nginx-tcp haproxy-tcp" (empty: none)
-# FERRY=build/ferry NGINX=/usr/sbin/nginx HAPROXY=/usr/sbin/haproxy ONLY="ferry-tcp ..." (a
-# subset of the configurations) WAIT_IDLE=60 WAIT_IDLE_RUN=20 (as in bench/run.sh) KEEP_TMP=1.
+# FERRY=build/ferry FERRY_OLD= (unset: none) NGINX=/usr/sbin/nginx HAPROXY=/usr/sbin/haproxy
+# ONLY="ferry-tcp ..." (a subset of the configurations; their -old twins follow FERRY_OLD)
+# WAIT_IDLE=60 WAIT_IDLE_RUN=20 (as in bench/run.sh) KEEP_TMP=1.
 set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -56,17 +75,19 @@ WARMUP=${WARMUP:-2s}
 WAIT_IDLE=${WAIT_IDLE:-60}
 WAIT_IDLE_RUN=${WAIT_IDLE_RUN:-20}
 CONNS=${CONNS:-64}
-# Idle upstream connections kept per proxy worker (nginx `keepalive`, ferry `proxy-idle-max`;
-# haproxy keeps them all). Below CONNS, both nginx and ferry close the connections that come
-# back while the pool is full and open new ones: at 32 (nginx's usual example, ferry's default)
-# about a third of the requests opened a new upstream connection here (haproxy: none).
+# Idle upstream connections kept per proxy worker (nginx `keepalive`; ferry `proxy-idle-max` in
+# ferry-tcp-tuned only; haproxy keeps them all). Below CONNS, both nginx and ferry close the
+# connections that come back while the pool is full and open new ones: at 32 (nginx's usual
+# example, ferry's default) about a third of the requests opened a new upstream connection here
+# (haproxy: none).
 UPSTREAM_IDLE=${UPSTREAM_IDLE:-$CONNS}
+FERRY_TUNED=${FERRY_TUNED:-proxy-idle-max $UPSTREAM_IDLE}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 FERRY=${FERRY:-$REPO/build/ferry}
 NGINX=${NGINX:-/usr/sbin/nginx}
 HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
-ALL_CONFIGS="ferry-tcp nginx-tcp haproxy-tcp ferry-unix nginx-unix nginx-demo-tcp"
+ALL_CONFIGS="ferry-tcp ferry-tcp-tuned nginx-tcp haproxy-tcp ferry-unix nginx-unix nginx-demo-tcp"
 CONFIGS=${ONLY:-$ALL_CONFIGS}
 BODY_SIZE=612
 BIG_SIZE=${BIG_SIZE:-1048576}
@@ -77,9 +98,25 @@ BIG_CONFIGS=${BIG_CONFIGS-ferry-tcp nginx-tcp haproxy-tcp}
 bench_install_deps /usr/sbin/haproxy:haproxy
 [ -x "$HAPROXY" ] || die "$HAPROXY is missing"
 for c in $CONFIGS; do
-	case " $ALL_CONFIGS " in *" $c "*) ;; *) die "ONLY: unknown configuration '$c' (one of: $ALL_CONFIGS)" ;; esac
+	case " $ALL_CONFIGS " in *" $c "*) ;; *) die "ONLY: unknown configuration '$c' (one of: $ALL_CONFIGS; the -old twins come with FERRY_OLD)" ;; esac
 done
 bench_setup ferry-bench-proxy "proxy, backend and wrk"
+# With FERRY_OLD, each ferry configuration's twin run by the old binary, right after it.
+BASE_CONFIGS=$CONFIGS
+if [ "$OLD" = 1 ]; then
+	with_old=""
+	for c in $CONFIGS; do
+		with_old+=" $c"
+		case $c in ferry-*) with_old+=" $c-old" ;; esac
+	done
+	CONFIGS=${with_old# }
+	with_old=""
+	for c in $BIG_CONFIGS; do
+		with_old+=" $c"
+		case $c in ferry-*) with_old+=" $c-old" ;; esac
+	done
+	BIG_CONFIGS=${with_old# }
+fi
 
 # ---- the backend ------------------------------------------------------------------------------
 # nginx's classic welcome page, exactly 612 bytes (the file bench/run.sh serves). It goes
@@ -222,17 +259,24 @@ backend be
 EOF
 }
 
+# ferry_conf NAME UPSTREAM [EXTRA]: ferry's defaults but for one worker and no access log (as
+# every proxy here), plus EXTRA (directives, `;`-separated) for a tuned configuration.
 ferry_conf() {
-	local name=$1 upstream=$2
-	cat >"$TMP/$name.conf" <<EOF
-# ferry for bench/proxy.sh: one worker, no access log, proxy to the backend.
-workers 1
-access-log off
-sandbox off
-proxy-idle-max $UPSTREAM_IDLE
-site * { proxy $upstream }
-EOF
+	local name=$1 upstream=$2 extra=${3:-}
+	{
+		echo "# ferry for bench/proxy.sh: one worker, no access log, proxy to the backend${extra:+, tuned}."
+		echo "workers 1"
+		echo "access-log off"
+		[ -z "$extra" ] || echo "$extra"
+		echo "site * { proxy $upstream }"
+	} >"$TMP/$name.conf"
 }
+
+# The directives of a ferry configuration file on one line, `;`-separated, comments left out.
+conf_line() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$1" | paste -sd';' | sed 's/;/; /g'; }
+
+# The binary of a ferry configuration: NAME-old -> FERRY_OLD, else FERRY.
+ferry_bin() { case $1 in *-old) echo "$FERRY_OLD" ;; *) echo "$FERRY" ;; esac; }
 
 # The PIDs whose CPU time counts for a server: nginx's master and worker, else the one process.
 server_pids() {
@@ -274,15 +318,17 @@ start_all() {
 			PID[$s]=$!
 			STARTED_PIDS+=("${PID[$s]}")
 			;;
-		ferry-tcp | ferry-unix)
-			if [ "$s" = ferry-tcp ]; then
-				ferry_conf "$s" "http://127.0.0.1:${PORT[backend]}"
-			else
-				ferry_conf "$s" "unix:$BACKEND_SOCK"
-			fi
-			"$FERRY" check "$TMP/$s.conf" >/dev/null || die "ferry check $TMP/$s.conf failed"
+		ferry-*)
+			# NAME-old runs the old binary on NAME's configuration file.
+			case ${s%-old} in
+			ferry-tcp) ferry_conf "${s%-old}" "http://127.0.0.1:${PORT[backend]}" ;;
+			ferry-tcp-tuned) ferry_conf "${s%-old}" "http://127.0.0.1:${PORT[backend]}" "$FERRY_TUNED" ;;
+			ferry-unix) ferry_conf "${s%-old}" "unix:$BACKEND_SOCK" ;;
+			esac
+			"$(ferry_bin "$s")" check "$TMP/${s%-old}.conf" >/dev/null ||
+				die "$(ferry_bin "$s") check $TMP/${s%-old}.conf failed"
 			LOG[$s]=$TMP/$s.log
-			taskset -c "$SERVER_CPU" "$FERRY" serve --config "$TMP/$s.conf" \
+			taskset -c "$SERVER_CPU" "$(ferry_bin "$s")" serve --config "$TMP/${s%-old}.conf" \
 				--listen "127.0.0.1:${PORT[$s]}" >"${LOG[$s]}" 2>&1 &
 			PID[$s]=$!
 			STARTED_PIDS+=("${PID[$s]}")
@@ -367,7 +413,9 @@ bench_describe
 HAPROXY_VERSION=$("$HAPROXY" -v 2>&1 | awk 'NR == 1 {print $3}')
 
 log "ferry $FERRY_VERSION ($FERRY_REV), nginx $NGINX_VERSION, haproxy $HAPROXY_VERSION; wrk $WRK_VERSION; $NCPU CPUs, $CPU_MODEL, Linux $KERNEL"
+[ "$OLD" = 1 ] && log "and $FERRY_OLD_DESC"
 log "proxies on CPU $SERVER_CPU, wrk and the backend on CPU $CLIENT_CPU; ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS"
+log "configurations: $CONFIGS"
 
 wait_for_idle
 
@@ -390,8 +438,10 @@ for s in $BIG_CONFIGS; do
 		cmp -s "$TMP/big.bin" "$TMP/big-$s" || server_failed "$s" "GET /big.bin through $s differs from the file"
 	run_wrk "$s" 0 "$WARMUP" /big.bin "$BIG_CONNS" big
 done
+read -r -a BIG_ORDER <<<"$BIG_CONFIGS"
 for ((r = 1; r <= ROUNDS; r++)); do
-	for s in $BIG_CONFIGS; do has "$s" && run_wrk "$s" "$r" "$BIG_DURATION" /big.bin "$BIG_CONNS" big; done
+	if ((r % 2)); then order=("${BIG_ORDER[@]}"); else order=(); for ((i = ${#BIG_ORDER[@]} - 1; i >= 0; i--)); do order+=("${BIG_ORDER[$i]}"); done; fi
+	for s in "${order[@]}"; do has "$s" && run_wrk "$s" "$r" "$BIG_DURATION" /big.bin "$BIG_CONNS" big; done
 done
 # Still answering correctly after the load?
 for s in $CONFIGS; do check_response "$s" >/dev/null; done
@@ -410,12 +460,10 @@ round_median() {
 	awk -v s="$1" -v hz="$HZ" "\$1 == s {print $2}" "$RUNS" | median
 }
 sum_errors() { awk -v s="$1" '$1 == s {t += $7 + $8} END {print t + 0}' "$RUNS"; }
-# Paired ratio of CPU per request within each round, min–max: A B
-paired_range() {
-	awk -v a="$1" -v b="$2" '{c[$1, $2] = $9 / $3}
-		END {for (k in c) {split(k, p, SUBSEP); if (p[1] == a && c[b, p[2]] > 0) print c[k] / c[b, p[2]]}}' "$RUNS" |
-		minmax %.3f
-}
+# Ratios of A's to B's CPU per request paired within each round, one a line: A B [EXPR]
+paired() { paired_ratios "$RUNS" '$1' 2 "$1" "$2" "${3:-\$9 / \$3}"; }
+# ... and their min–max
+paired_range() { paired "$@" | minmax %.3f; }
 
 CPU_EXPR='$9 * 1e6 / hz / $3'
 CORE_EXPR='$10 * 1e6 / hz / $3'
@@ -441,6 +489,64 @@ R_TN=$(ratio "${CPU[ferry-tcp]}" "${CPU[nginx-tcp]}" %.6f)
 R_UN=$(ratio "${CPU[ferry-unix]}" "${CPU[nginx-unix]}" %.6f)
 R_TH=$(ratio "${CPU[ferry-tcp]}" "${CPU[haproxy-tcp]}" %.6f)
 R_TD=$(ratio "${CPU[ferry-tcp]}" "${CPU[nginx-demo-tcp]}" %.6f)
+R_TUN=$(ratio "${CPU[ferry-tcp-tuned]}" "${CPU[nginx-tcp]}" %.6f)
+
+# ferry (new) vs ferry (old), with FERRY_OLD: per configuration (and its /big runs), a row for
+# each binary and two rows of ratios. old_cells NAME: the cells of one row.
+OLD_COLS=("req/s" "p99 latency" "**proxy CPU per request**" "... in user space" "proxy core busy per request" "upstream connections opened per run" "RSS after the load")
+old_cells() {
+	local s=$1
+	printf ' %s |' "$(fmt "$(round_median "$s" '$5')" %.0f)" "$(fmt "$(round_median "$s" '$6')" %.0f) µs" \
+		"$(fmt "$(round_median "$s" "$CPU_EXPR")" %.3f) µs" "$(fmt "$(round_median "$s" "$USER_EXPR")" %.3f) µs" \
+		"$(fmt "$(round_median "$s" "$CORE_EXPR")" %.3f) µs" "$(fmt "$(round_median "$s" '$12')" %.0f)" \
+		"${RSS_AFTER[${s%/big}]:-} KiB"
+}
+old_ratio_cells() { # NAME: new/old ratio of the medians
+	local s=$1 e
+	for e in '$5' '$6' "$CPU_EXPR" "$USER_EXPR" "$CORE_EXPR"; do
+		printf ' %s |' "$(ratio "$(round_median "$s" "$e")" "$(round_median "${s%/big}-old${s#"${s%/big}"}" "$e")" %.3f)"
+	done
+	printf ' |'
+	printf ' %s |' "$(ratio "${RSS_AFTER[${s%/big}]:-}" "${RSS_AFTER[${s%/big}-old]:-}" %.3f)"
+}
+old_paired_cells() { # NAME: new/old, median (min–max) of the per-round ratios
+	local s=$1 o e
+	o=${s%/big}-old${s#"${s%/big}"}
+	for e in '$5' '$6' "$CPU_EXPR" "$USER_EXPR" "$CORE_EXPR"; do
+		printf ' %s (%s) |' "$(fmt "$(paired "$s" "$o" "$e" | median)" %.3f)" "$(paired "$s" "$o" "$e" | minmax %.3f)"
+	done
+	printf ' | |'
+}
+old_table() {
+	local s label
+	printf '| ferry (new) vs ferry (old) |'
+	printf ' %s |' "${OLD_COLS[@]}"
+	echo
+	printf '|---|'
+	printf -- '---:|%.0s' "${OLD_COLS[@]}"
+	echo
+	for s in $CONFIGS $(for b in $BIG_CONFIGS; do echo "$b/big"; done); do
+		case $s in ferry-*-old | ferry-*-old/big | [!f]*) continue ;; esac
+		case ${s%/big} in
+		ferry-tcp) label="ferry TCP" ;;
+		ferry-tcp-tuned) label="ferry TCP, tuned" ;;
+		ferry-unix) label="ferry Unix" ;;
+		esac
+		[ "$s" = "${s%/big}" ] || label="$label, $BIG_SIZE-byte responses"
+		printf '| %s (new) |' "$label"
+		old_cells "$s"
+		echo
+		printf '| %s (old) |' "$label"
+		old_cells "${s%/big}-old${s#"${s%/big}"}"
+		echo
+		printf '| %s: new/old, ratio of the medians |' "$label"
+		old_ratio_cells "$s"
+		echo
+		printf '| %s: new/old, median (min–max) of the per-round ratios |' "$label"
+		old_paired_cells "$s"
+		echo
+	done
+}
 
 REPORT=$TMP/report.md
 {
@@ -448,17 +554,18 @@ REPORT=$TMP/report.md
 	echo
 	echo "Machine: nproc $NCPU, $CPU_MODEL, Linux $KERNEL."
 	echo "ferry $FERRY_VERSION ($FERRY_REV), nginx $NGINX_VERSION, haproxy $HAPROXY_VERSION, wrk $WRK_VERSION."
-	echo "Run: \`ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS UPSTREAM_IDLE=$UPSTREAM_IDLE bench/proxy.sh\`$([ "$CONFIGS" = "$ALL_CONFIGS" ] || echo " with ONLY=\"$CONFIGS\"");"
+	[ "$OLD" = 1 ] && echo "Also $FERRY_OLD_DESC, with the same configuration files."
+	echo "Run: \`ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS UPSTREAM_IDLE=$UPSTREAM_IDLE FERRY_TUNED=\"$FERRY_TUNED\"$([ "$OLD" = 1 ] && echo " FERRY_OLD=$FERRY_OLD_SRC") bench/proxy.sh\`$([ "$BASE_CONFIGS" = "$ALL_CONFIGS" ] || echo " with ONLY=\"$BASE_CONFIGS\"");"
 	echo "each proxy alone on CPU $SERVER_CPU (one worker/thread), \`wrk -t1 -c$CONNS\` and the backend on CPU $CLIENT_CPU; medians over $ROUNDS rounds (order reversed every other round)."
 	echo "Backend: a private nginx $NGINX_VERSION, one worker, \`return 200\` with a fixed 612-byte text/html body, on 127.0.0.1 (TCP) and a Unix socket; keep-alive without a request limit."
 	echo "Other load on the machine (servers idle): before the run $LOAD_BEFORE, after the load runs $LOAD_AFTER."
 	echo
-	echo "| | ferry TCP | nginx TCP | haproxy TCP | ferry Unix | nginx Unix | nginx TCP, demo config |"
-	echo "|---|---:|---:|---:|---:|---:|---:|"
+	echo "| | ferry TCP | nginx TCP | haproxy TCP | ferry Unix | nginx Unix | nginx TCP, demo config | ferry TCP, tuned |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 	row() { # LABEL ARRAY FORMAT SUFFIX
 		local -n a=$2
 		printf '| %s |' "$1"
-		for s in ferry-tcp nginx-tcp haproxy-tcp ferry-unix nginx-unix nginx-demo-tcp; do
+		for s in ferry-tcp nginx-tcp haproxy-tcp ferry-unix nginx-unix nginx-demo-tcp ferry-tcp-tuned; do
 			if [ -n "${a[$s]}" ]; then printf ' %s%s |' "$(fmt "${a[$s]}" "$3")" "$4"; else printf ' – |'; fi
 		done
 		echo
@@ -484,6 +591,7 @@ REPORT=$TMP/report.md
 	echo "| ferry / nginx, core busy, TCP | $(ratio "${CORE[ferry-tcp]}" "${CORE[nginx-tcp]}" %.3f) | | | |"
 	echo "| ferry / nginx, core busy, Unix socket | $(ratio "${CORE[ferry-unix]}" "${CORE[nginx-unix]}" %.3f) | | | |"
 	echo "| ferry / haproxy, core busy, TCP | $(ratio "${CORE[ferry-tcp]}" "${CORE[haproxy-tcp]}" %.3f) | | | |"
+	echo "| ferry tuned ($FERRY_TUNED) / nginx, TCP | $(fmt "$R_TUN" %.3f) | $(paired_range ferry-tcp-tuned nginx-tcp) | (not the target's row) | |"
 	echo
 	if [ -n "$BIG_CONFIGS" ]; then
 		echo "| $BIG_SIZE-byte responses (\`wrk -c$BIG_CONNS\`, $BIG_DURATION × $ROUNDS) | ferry TCP | nginx TCP | haproxy TCP | ferry / nginx | ferry / haproxy |"
@@ -505,9 +613,19 @@ REPORT=$TMP/report.md
 	fi
 	echo "- Proxy CPU = utime+stime of the proxy's processes, all threads (nginx: master+worker), from /proc/PID/stat before and after each wrk run, divided by the requests wrk completed. Core busy = wall time minus the idle time of CPU $SERVER_CPU (/proc/stat) over the same span: it adds kernel work on that core not charged to the proxy (softirq) and anything else that ran there; the last column of the per-round table is that excess (core busy less proxy CPU) as a share of the core, and a run where it exceeds 10% is marked disturbed (this machine is shared; the proxy CPU figure, the process's own time, is the least affected)."
 	echo "- Every proxy but nginx as in the demos keeps its connections to the backend open: \"upstream connections opened per run\" counts the connections the backend accepted during a measured run (its stub_status), against about $(awk '$1 !~ /\// {t += $13; n++} END {printf "%.0f", t / n}' "$RUNS") requests per run."
-	echo "- Configurations. ferry: \`workers 1\`, \`access-log off\`, \`sandbox off\`, \`proxy-idle-max $UPSTREAM_IDLE\`, \`site * { proxy http://127.0.0.1:PORT }\` (or \`proxy unix:PATH\`). nginx: \`worker_processes 1\`, \`access_log off\`, \`upstream { server ...; keepalive $UPSTREAM_IDLE; }\`, \`proxy_http_version 1.1\`, \`proxy_set_header Connection \"\"\`, otherwise defaults (proxy_buffering on). haproxy: \`nbthread 1\`, \`mode http\`, \`http-reuse always\`, otherwise defaults (idle server connections not limited), run with \`-db\`. nginx as in the demos: only \`location / { proxy_pass http://127.0.0.1:PORT; }\` (the proxy blocks of the nginx socket-activation demo), so HTTP/1.0 to the backend and one new upstream connection per request: the tuned nginx is the fair comparison, this one is what the demo's users run. nginx's and ferry's idle upstream pool is $UPSTREAM_IDLE for wrk's $CONNS connections: with a smaller pool (32, say) both close the connections that come back to a full pool and open new ones, for about a third of the requests here, and their CPU per request then includes that churn (see the upstream connections row). ferry adds X-Forwarded-For/-Proto/-Host and Forwarded to each upstream request; nginx and haproxy as configured add none."
+	echo "- Configurations. ferry (the headline columns, ferry TCP and ferry Unix): its defaults but for one worker and no access log, as every proxy here: \`$(conf_line "$TMP/ferry-tcp.conf" 2>/dev/null || echo "workers 1; access-log off; site * { proxy http://127.0.0.1:PORT }")\` (or \`proxy unix:PATH\`); so its upstream pool is its default \`proxy-idle-max\` of 32 and its sandbox is on. ferry TCP, tuned: the same plus \`$FERRY_TUNED\`. nginx: \`worker_processes 1\`, \`access_log off\`, \`upstream { server ...; keepalive $UPSTREAM_IDLE; }\`, \`proxy_http_version 1.1\`, \`proxy_set_header Connection \"\"\`, otherwise defaults (proxy_buffering on). haproxy: \`nbthread 1\`, \`mode http\`, \`http-reuse always\`, otherwise defaults (idle server connections not limited), run with \`-db\`. nginx as in the demos: only \`location / { proxy_pass http://127.0.0.1:PORT; }\` (the proxy blocks of the nginx socket-activation demo), so HTTP/1.0 to the backend and one new upstream connection per request: the tuned nginx is the fair comparison, this one is what the demo's users run. nginx's idle upstream pool is $UPSTREAM_IDLE for wrk's $CONNS connections, ferry's its default 32 (tuned: $FERRY_TUNED): with a pool smaller than the client connections both close the connections that come back to a full pool and open new ones, and their CPU per request then includes that churn (see the upstream connections row). ferry adds X-Forwarded-For/-Proto/-Host and Forwarded to each upstream request; nginx and haproxy as configured add none."
 	echo "- Before the load, a GET through every proxy answered 200 with a body byte-identical to the backend's; each did again after the load."
 	echo
+	if [ "$OLD" = 1 ]; then
+		echo "ferry (new) is the columns above; ferry (old) is $FERRY_OLD_SRC (sha256 $FERRY_OLD_SHA), run on the same configuration files in the same rounds (each -old run right after or before its new twin, alternately)."
+		echo
+		old_table
+		echo
+		R_OLD=$(paired ferry-tcp ferry-tcp-old | median)
+		has ferry-tcp || R_OLD=""
+		echo "- **ferry TCP: proxy CPU per request, new/old: $(fmt "$R_OLD" %.3f)** (median of the per-round ratios; target for a refactor < 1.03: $(verdict "$R_OLD" "<" 1.03)). Below 1: the new binary uses less. A difference smaller than the spread of the per-round ratios is not one this run can show: more rounds, or an A/A run (FERRY_OLD=FERRY) for the noise."
+		echo
+	fi
 	echo "<details><summary>Every round</summary>"
 	echo
 	echo "| proxy | round | req/s | p99 µs | requests | proxy CPU µs/req | core µs/req | backend CPU µs/req | upstream conns | errors | core busy beyond the proxy, % |"

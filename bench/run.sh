@@ -4,6 +4,9 @@
 # ferry's benchmark against nginx (run by `make bench`). Not a test: it measures and reports.
 #
 #   bench/run.sh [--record]        RECORD=1 is the same as --record
+#   FERRY_OLD=/path/to/old/ferry bench/run.sh
+#                                  also measures a second ferry binary, "ferry (old)", in the same
+#                                  run and the same way as FERRY (see below)
 #
 # What it measures, on one machine, with the server pinned to CPU $SERVER_CPU and wrk to CPU
 # $CLIENT_CPU (with 2 cores one wrk thread can saturate before a fast server does, so the
@@ -20,12 +23,20 @@
 #      nginx gets the socket through NGINX=3; (its inherited-socket variable), and a minimal
 #      static responder (bench/helper.c) gives the floor of that measure on this machine;
 #   4. idle RSS after startup and one request (nginx: master+worker VmRSS, plus PSS).
+# Two ferry binaries: with FERRY_OLD set, that binary runs beside FERRY ("ferry (new)") with the
+# same configuration, in every round, right next to it (new then old, old then new in the next
+# round: nginx, new, old / old, new, nginx), and in the cold-start series. The report then adds
+# a table "ferry (new) vs ferry (old)": each figure for both, the ratio of their medians and the
+# median (min–max) of the ratios paired within each round, which is the figure to read: pairing
+# cancels most of the drift of a shared machine. To show that a change costs < 3% of CPU per
+# request, use ROUNDS=9 or more on a quiet machine; FERRY_OLD=FERRY (an A/A run) shows the noise.
 # Other work on the machine skews all of it: it waits for an idle machine (WAIT_IDLE) and for
 # a quiet moment before each run (WAIT_IDLE_RUN), and reports how busy the machine was.
 # With --record the report replaces the block between the markers in bench/RESULTS.md.
 #
 # Knobs (environment): ROUNDS=5 DURATION=10s BIG_DURATION=$DURATION WARMUP=2s CONNS=64
-# BIG_CONNS=16 COLD_N=20 SERVER_CPU=1 CLIENT_CPU=0 FERRY=build/ferry NGINX=/usr/sbin/nginx
+# BIG_CONNS=16 COLD_N=20 SERVER_CPU=1 CLIENT_CPU=0 FERRY=build/ferry FERRY_OLD= (unset: none)
+# NGINX=/usr/sbin/nginx
 # WAIT_IDLE=60 (seconds to wait for an idle machine first) WAIT_IDLE_RUN=10 (the same before
 # each measured wrk run) KEEP_TMP=1 (keep the temp dir with every wrk output and log).
 set -Eeuo pipefail # -E: the ERR trap (bench_setup in lib.sh) also reports failures inside functions
@@ -78,27 +89,38 @@ nginx_conf() {
 # ---- the servers under load -------------------------------------------------------------------
 declare -A PID PORT LOG
 
+# The servers measured, in the order of odd rounds (even rounds reverse it): nginx, ferry and,
+# with FERRY_OLD, ferry-old right after ferry, so that new and old always run back to back.
+SERVERS=(nginx ferry)
+[ "$OLD" = 1 ] && SERVERS+=(ferry-old)
+
 server_pids() { # the PIDs whose CPU time counts for a server
 	case $1 in
-	ferry) echo "${PID[ferry]}" ;;
+	ferry | ferry-old) echo "${PID[$1]}" ;;
 	nginx) echo "${PID[nginx]}" $(children_of "${PID[nginx]}") ;;
 	esac
 }
+
+# The binary of a ferry server name: ferry -> FERRY, ferry-old -> FERRY_OLD.
+ferry_bin() { if [ "$1" = ferry-old ]; then echo "$FERRY_OLD"; else echo "$FERRY"; fi; }
 
 start_servers() {
 	PORT[nginx]=$(free_port)
 	nginx_conf "$TMP/nginx" "${PORT[nginx]}"
 	start_nginx nginx "$SERVER_CPU"
 
-	PORT[ferry]=$(free_port)
-	LOG[ferry]=$TMP/ferry.log
-	taskset -c "$SERVER_CPU" "$FERRY" serve --config "$TMP/ferry.conf" --root "$WWW" \
-		--listen "127.0.0.1:${PORT[ferry]}" >"${LOG[ferry]}" 2>&1 &
-	PID[ferry]=$!
-	STARTED_PIDS+=("${PID[ferry]}")
-
 	local s
-	for s in nginx ferry; do
+	for s in "${SERVERS[@]}"; do
+		[ "$s" = nginx ] && continue
+		PORT[$s]=$(free_port)
+		LOG[$s]=$TMP/$s.log
+		taskset -c "$SERVER_CPU" "$(ferry_bin "$s")" serve --config "$TMP/ferry.conf" --root "$WWW" \
+			--listen "127.0.0.1:${PORT[$s]}" >"${LOG[$s]}" 2>&1 &
+		PID[$s]=$!
+		STARTED_PIDS+=("${PID[$s]}")
+	done
+
+	for s in "${SERVERS[@]}"; do
 		wait_http "http://127.0.0.1:${PORT[$s]}/index.html" "${PID[$s]}" ||
 			server_failed "$s" "did not answer 200 on 127.0.0.1:${PORT[$s]} within 10 s"
 	done
@@ -172,7 +194,7 @@ cold_one() {
 	port=$(free_port)
 	log=$TMP/cold-$s.log
 	case $s in
-	ferry) cmd=("$FERRY" serve --config "$TMP/ferry.conf" --root "$WWW") ;;
+	ferry | ferry-old) cmd=("$(ferry_bin "$s")" serve --config "$TMP/ferry.conf" --root "$WWW") ;;
 	floor) cmd=("$HELPER" respond-fd3) ;;
 	nginx)
 		nginx_conf "$TMP/nginx-cold" "$port"
@@ -199,13 +221,14 @@ cold_one() {
 bench_describe
 
 log "ferry $FERRY_VERSION ($FERRY_REV) vs nginx $NGINX_VERSION; wrk $WRK_VERSION; $NCPU CPUs, $CPU_MODEL, Linux $KERNEL"
+[ "$OLD" = 1 ] && log "and $FERRY_OLD_DESC"
 log "servers on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU; ROUNDS=$ROUNDS DURATION=$DURATION BIG_DURATION=$BIG_DURATION COLD_N=$COLD_N"
 
 wait_for_idle
 
 start_servers
 declare -A HEAD RSS PSS
-for s in nginx ferry; do
+for s in "${SERVERS[@]}"; do
 	HEAD[$s]=$(check_response "$s" /index.html $SMALL_SIZE)
 	sleep 0.2
 	# Idle memory: after startup, the readiness check and the one GET just above.
@@ -215,31 +238,38 @@ for s in nginx ferry; do
 done
 log "idle RSS: nginx ${RSS[nginx]} KiB (master+worker; PSS ${PSS[nginx]} KiB), ferry ${RSS[ferry]} KiB (PSS ${PSS[ferry]} KiB)"
 log "response head bytes: nginx ${HEAD[nginx]}, ferry ${HEAD[ferry]}"
+[ "$OLD" = 1 ] && log "ferry (old): idle RSS ${RSS[ferry-old]} KiB (PSS ${PSS[ferry-old]} KiB), response head ${HEAD[ferry-old]} bytes"
 
 log "warm-up ($WARMUP each)"
-for s in nginx ferry; do
+for s in "${SERVERS[@]}"; do
 	run_wrk "$s" small 0 "$WARMUP"
 	run_wrk "$s" big 0 "$WARMUP"
 done
 for ((r = 1; r <= ROUNDS; r++)); do
-	if ((r % 2)); then order=(nginx ferry); else order=(ferry nginx); fi
+	order=()
+	if ((r % 2)); then order=("${SERVERS[@]}"); else for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do order+=("${SERVERS[$i]}"); done; fi
 	for s in "${order[@]}"; do run_wrk "$s" small "$r" "$DURATION"; done
 	for s in "${order[@]}"; do run_wrk "$s" big "$r" "$BIG_DURATION"; done
 done
 declare -A RSS_AFTER HWM_AFTER
-for s in nginx ferry; do
+for s in "${SERVERS[@]}"; do
 	RSS_AFTER[$s]=$(status_kib VmRSS $(server_pids "$s"))
 	HWM_AFTER[$s]=$(status_kib VmHWM $(server_pids "$s"))
 done
-stop_pid "${PID[ferry]}"
-stop_pid "${PID[nginx]}"
+for s in "${SERVERS[@]}"; do stop_pid "${PID[$s]}"; done
 
 LOAD_AFTER=$(cpu_busy_pct 1)
 log "CPU busy after the load runs (1 s sample): $LOAD_AFTER"
 
-log "cold start: $COLD_N + 1 warm-up each, alternating ferry, nginx and the floor (a minimal static responder)"
+log "cold start: $COLD_N + 1 warm-up each, alternating ferry,$([ "$OLD" = 1 ] && echo " ferry (old),") nginx and the floor (a minimal static responder)"
 for ((i = 0; i <= COLD_N; i++)); do
-	cold_one ferry "$i"
+	if [ "$OLD" = 1 ] && ((i % 2)); then
+		cold_one ferry-old "$i"
+		cold_one ferry "$i"
+	else
+		cold_one ferry "$i"
+		[ "$OLD" = 1 ] && cold_one ferry-old "$i"
+	fi
 	cold_one nginx "$i"
 	cold_one floor "$i"
 done
@@ -260,7 +290,7 @@ ALL_EXPR='$13 * 1e6 / hz / $4'
 MBS_EXPR='$4 * big / $5 / 1e6'
 declare -A RPS P99 CPU CORE ALL MBS BCPU BCORE BALL CS
 CS[floor]=$(cold_stat floor median)
-for s in nginx ferry; do
+for s in "${SERVERS[@]}"; do
 	RPS[$s]=$(round_median "$s" small '$6')
 	P99[$s]=$(round_median "$s" small '$7')
 	CPU[$s]=$(round_median "$s" small "$CPU_EXPR")
@@ -280,9 +310,36 @@ R_CPU=$(ratio "${CPU[ferry]}" "${CPU[nginx]}" %.6f)
 R_MBS=$(ratio "${MBS[ferry]}" "${MBS[nginx]}" %.6f)
 
 # ferry/nginx CPU per 612-byte request, paired within each round: the spread of the ratio.
-CPU_RATIO_RANGE=$(awk -v hz="$HZ" '$2 == "small" {c[$1, $3] = $10 / $4}
-	END {for (k in c) {split(k, p, SUBSEP); if (p[1] == "ferry" && c["nginx", p[2]] > 0)
-		print c[k] / c["nginx", p[2]]}}' "$RUNS" | minmax %.3f)
+CPU_RATIO_RANGE=$(paired_ratios "$RUNS" '$1 "/" $2' 3 ferry/small nginx/small '$10 / $4' | minmax %.3f)
+
+# ferry (new) vs ferry (old): one table row per binary, then their ratios. old_row LABEL VALUES...
+# prints a table row; new_old EXPR KIND: "ratio of medians; median of per-round ratios (min–max)".
+old_row() { local l=$1 v; shift; printf '| %s |' "$l"; for v in "$@"; do printf ' %s |' "$v"; done; echo; }
+paired_new_old() { # KIND EXPR: the per-round new/old ratios
+	paired_ratios "$RUNS" '$1 "/" $2' 3 "ferry/$1" "ferry-old/$1" "$2"
+}
+old_table() {
+	local s cols=() k
+	echo "| ferry (new) vs ferry (old) | 612 B: server CPU per request | 612 B: core busy per request | 612 B: req/s | 1 MiB: server CPU per request | 1 MiB: throughput | cold start, median | idle RSS | RSS after the load |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for s in ferry ferry-old; do
+		old_row "$([ $s = ferry ] && echo "ferry (new)" || echo "ferry (old)")" \
+			"$(fmt "${CPU[$s]}" %.3f) µs" "$(fmt "${CORE[$s]}" %.3f) µs" "$(fmt "${RPS[$s]}" %.0f)" \
+			"$(fmt "${BCPU[$s]}" %.1f) µs" "$(fmt "${MBS[$s]}" %.0f) MB/s" "$(fmt "${CS[$s]}" %.0f) µs" \
+			"${RSS[$s]} KiB" "${RSS_AFTER[$s]} KiB"
+	done
+	old_row "new/old, ratio of the medians" "$(ratio "${CPU[ferry]}" "${CPU[ferry-old]}" %.3f)" \
+		"$(ratio "${CORE[ferry]}" "${CORE[ferry-old]}" %.3f)" "$(ratio "${RPS[ferry]}" "${RPS[ferry-old]}" %.3f)" \
+		"$(ratio "${BCPU[ferry]}" "${BCPU[ferry-old]}" %.3f)" "$(ratio "${MBS[ferry]}" "${MBS[ferry-old]}" %.3f)" \
+		"$(ratio "${CS[ferry]}" "${CS[ferry-old]}" %.3f)" "$(ratio "${RSS[ferry]}" "${RSS[ferry-old]}" %.3f)" \
+		"$(ratio "${RSS_AFTER[ferry]}" "${RSS_AFTER[ferry-old]}" %.3f)"
+	for k in "small:$CPU_EXPR" "small:$CORE_EXPR" "small:\$6" "big:$CPU_EXPR" "big:\$4 / \$5"; do
+		cols+=("$(fmt "$(paired_new_old "${k%%:*}" "${k#*:}" | median)" %.3f) ($(paired_new_old "${k%%:*}" "${k#*:}" | minmax %.3f))")
+	done
+	old_row "new/old, median of the per-round ratios (min–max)" "${cols[@]}" "" "" ""
+}
+R_OLD=""
+[ "$OLD" = 1 ] && R_OLD=$(paired_new_old small "$CPU_EXPR" | median)
 
 REPORT=$TMP/report.md
 {
@@ -290,8 +347,9 @@ REPORT=$TMP/report.md
 	echo
 	echo "Machine: nproc $NCPU, $CPU_MODEL, Linux $KERNEL."
 	echo "ferry $FERRY_VERSION ($FERRY_REV), nginx $NGINX_VERSION, wrk $WRK_VERSION."
-	echo "Run: \`ROUNDS=$ROUNDS DURATION=$DURATION BIG_DURATION=$BIG_DURATION COLD_N=$COLD_N WAIT_IDLE=$WAIT_IDLE WAIT_IDLE_RUN=$WAIT_IDLE_RUN bench/run.sh\`;"
-	echo "server on CPU $SERVER_CPU, \`wrk -t1\` on CPU $CLIENT_CPU; medians over $ROUNDS rounds (ABBA order)."
+	[ "$OLD" = 1 ] && echo "Also $FERRY_OLD_DESC, with the same configuration."
+	echo "Run: \`ROUNDS=$ROUNDS DURATION=$DURATION BIG_DURATION=$BIG_DURATION COLD_N=$COLD_N WAIT_IDLE=$WAIT_IDLE WAIT_IDLE_RUN=$WAIT_IDLE_RUN$([ "$OLD" = 1 ] && echo " FERRY_OLD=$FERRY_OLD_SRC") bench/run.sh\`;"
+	echo "server on CPU $SERVER_CPU, \`wrk -t1\` on CPU $CLIENT_CPU; medians over $ROUNDS rounds (ABBA order$([ "$OLD" = 1 ] && echo "; ferry (new) and ferry (old) back to back in each round, their order alternating"))."
 	echo "Other load on the machine (servers idle): before the run $LOAD_BEFORE, after the load runs $LOAD_AFTER;"
 	echo "CPU time used by neither the server nor wrk during a load run (other work, plus kernel network work charged to neither; a few % when the machine is quiet): median $(awk '{print $12}' "$RUNS" | median)%, at most $(awk 'BEGIN {m = 0} $12 > m {m = $12} END {print m}' "$RUNS")% of a CPU (per run in the last column below)."
 	echo
@@ -318,6 +376,14 @@ REPORT=$TMP/report.md
 	echo "- Memory: nginx RSS is master+worker (PSS ${PSS[nginx]} KiB, shared pages counted once); ferry PSS ${PSS[ferry]} KiB."
 	echo "  After the load: RSS nginx ${RSS_AFTER[nginx]} KiB, ferry ${RSS_AFTER[ferry]} KiB (peak VmHWM nginx ${HWM_AFTER[nginx]}, ferry ${HWM_AFTER[ferry]} KiB)."
 	echo
+	if [ "$OLD" = 1 ]; then
+		echo "ferry (new) is the table above; ferry (old) is $FERRY_OLD_SRC (sha256 $FERRY_OLD_SHA), measured in the same rounds the same way."
+		echo
+		old_table
+		echo
+		echo "- **612 B: server CPU per request, new/old: $(fmt "$R_OLD" %.3f)** (median of the $ROUNDS per-round ratios; target for a refactor < 1.03: $(verdict "$R_OLD" "<" 1.03)). Below 1: the new binary uses less. A difference smaller than the spread of the per-round ratios is not one this run can show: more rounds, or an A/A run (FERRY_OLD=FERRY) for the noise."
+		echo
+	fi
 	echo "<details><summary>Every round</summary>"
 	echo
 	echo "| server | file | round | req/s | p99 µs | requests | CPU µs/req | core µs/req | all CPUs µs/req | errors | neither server nor wrk, % of a CPU |"
