@@ -640,8 +640,6 @@ static int x_next_upstream(struct proxy_x *x, int status)
 	x->tried |= 1u << x->cur;
 	if (!x_pick(x))
 		return x_error(x, status);
-	x->rq_off = 0;
-	x->got_bytes = false;
 	return x_connect(x);
 }
 
@@ -780,6 +778,21 @@ static int x_connect_failed(struct proxy_x *x, int err)
 	return x_next_upstream(x, 502);
 }
 
+/* The exchange takes an upstream connection, new or from the pool: what was known of the
+ * previous one (bytes sent, bytes or EOF or an error received, a broken send) starts over,
+ * and the request goes again from its first byte. Every path that gives an exchange a
+ * connection goes through here, so no retry or failover inherits a stale flag. */
+static void x_attach(struct proxy_x *x, struct pconn *pc, bool reused)
+{
+	pc->x = x;
+	x->pc = pc;
+	x->reused = reused;
+	x->rq_off = 0;
+	x->got_bytes = false;
+	x->up_eof = x->up_err = x->q_broken = false;
+	buf_reset(&x->rs);
+}
+
 static int x_connect(struct proxy_x *x)
 {
 	struct proxy_worker *pw = x->pw;
@@ -814,12 +827,9 @@ static int x_connect(struct proxy_x *x)
 	up->last_used_ms = l->now_ms;
 	struct pconn *pc = x->pp ? NULL : pool_take(up);
 	if (pc) {
-		pc->x = x;
-		x->pc = pc;
-		x->reused = true;
+		x_attach(x, pc, true);
 		return x_connected(x);
 	}
-	x->reused = false;
 	int fd = socket(addr->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return x_error(x, 502);
@@ -831,10 +841,9 @@ static int x_connect(struct proxy_x *x)
 	pc->w.fd = fd;
 	pc->w.cb = on_pconn_event;
 	pc->up = up;
-	pc->x = x;
 	pc->timer.cb = on_pconn_idle_timeout;
 	pc->defer.fn = pconn_free;
-	x->pc = pc;
+	x_attach(x, pc, false);
 	/* Connect first, then register: EPOLLOUT only to learn when a connect in progress ends
 	 * (a Unix socket connects at once). Watching it on a connected socket would wake the
 	 * loop each time the upstream consumes a request (Unix sockets report write space for
@@ -1188,8 +1197,6 @@ static int r_head(struct proxy_x *x)
 				if (x->reused) {
 					/* A pooled connection the upstream had closed: a new one. */
 					x_release_upstream(x, false);
-					x->rq_off = 0;
-					x->up_eof = x->q_broken = false;
 					return x_connect(x);
 				}
 				up_failed(x, x->cand[x->cur]);
