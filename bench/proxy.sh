@@ -58,7 +58,7 @@ WAIT_IDLE_RUN=${WAIT_IDLE_RUN:-20}
 CONNS=${CONNS:-64}
 # Idle upstream connections kept per proxy worker (nginx `keepalive`, ferry `proxy-idle-max`;
 # haproxy keeps them all). Below CONNS, both nginx and ferry close the connections that come
-# back while the pool is full and open new ones: at 32 (nginx's usual example, ferry's default)
+# back while the pool is full and open new ones: at 32 (nginx's usual example, ferry's old default)
 # about a third of the requests opened a new upstream connection here (haproxy: none).
 UPSTREAM_IDLE=${UPSTREAM_IDLE:-$CONNS}
 SERVER_CPU=${SERVER_CPU:-1}

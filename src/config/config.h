@@ -28,6 +28,7 @@ struct config_listen {
 };
 
 #define CONFIG_MAX_UPSTREAMS 16 /* per `proxy` directive */
+#define CONFIG_AUTO UINT32_MAX  /* "auto" in a COUNT|auto field other than workers */
 
 /* One upstream of a `proxy` directive:
  *   http://HOST:PORT   HOST a name (resolved at run time), an IPv4 literal, or [IPv6]
@@ -107,7 +108,8 @@ struct config {
 	uint32_t proxy_connect_timeout_ms; /* default 5 s */
 	uint32_t proxy_timeout_ms;         /* default 60 s: no progress upstream -> 504 */
 	uint32_t proxy_idle_timeout_ms;    /* default 30 s: pooled upstream connections */
-	unsigned proxy_idle_max;           /* default 32: pooled connections per upstream */
+	unsigned proxy_idle_max;           /* pooled connections per upstream and worker, or
+					    * CONFIG_AUTO (the default): see pool_put */
 	bool has_resolver;
 	struct net_addr resolver; /* `resolver ADDR`; default: /etc/resolv.conf */
 

@@ -92,6 +92,7 @@ struct proxy_worker {
 	struct http_response resp; /* parser scratch */
 	struct proxy_x *spare;     /* freed exchanges kept with their buffers, for the next */
 	unsigned n_spare;
+	unsigned n_idle; /* idle upstream connections, all upstreams together */
 };
 
 /* An upstream connection: in use by one exchange, or idle in its upstream's pool. */
@@ -386,6 +387,7 @@ static void pool_unlink(struct pconn *pc)
 		pc->next->prev = pc->prev;
 	pc->prev = pc->next = NULL;
 	up->n_idle--;
+	tls_pw->n_idle--;
 }
 
 static void pconn_close(struct pconn *pc)
@@ -446,7 +448,20 @@ static void pool_put(struct proxy_worker *pw, struct pconn *pc)
 		up->idle->prev = pc;
 	up->idle = pc;
 	up->n_idle++;
+	pw->n_idle++;
 	timer_arm(&pw->wk->loop, &pw->t_idle, &pc->timer);
+	if (cfg->proxy_idle_max == CONFIG_AUTO) {
+		/* As many as were busy at once: a connection is opened only when none is idle, so
+		 * an upstream's pool never outgrows the worker's peak concurrency to it, whatever
+		 * that is, and proxy-idle-timeout closes what a lower load leaves unused (the pool
+		 * hands out the most recently used first). Bounded in all by max-connections, the
+		 * most clients the worker could ever have to use them: past that, the worker's
+		 * least recently used idle connection goes, whatever its upstream (the idle timer
+		 * list is in that order). */
+		while (pw->n_idle > cfg->max_connections)
+			pconn_close(container_of(pw->t_idle.head, struct pconn, timer));
+		return;
+	}
 	while (up->n_idle > cfg->proxy_idle_max) {
 		struct pconn *last = up->idle;
 		while (last->next)

@@ -310,6 +310,44 @@ def _():
     check_eq(len(up.requests), 10, "requests")
 
 
+@test("keep-alive pool under concurrency, without tuning: 64 clients at once, 10 rounds; the "
+      "upstream accepts at most one connection per client, none more after the first rounds")
+def _():
+    n, rounds = 64, 10
+    # A short delay so that the requests of a round are all with the upstream at once.
+    up = backend(SlowBackend(delay=0.05, body=b"pooled\n"))
+    p, a = proxy("workers 1\nsite * {\n proxy %s\n}\n" % up.url)
+    conns = [HttpConn(a, timeout=20) for _ in range(n)]
+    seen = []  # upstream connections accepted before each round, and at the end
+    start = threading.Barrier(n, action=lambda: seen.append(up.connections))
+    failures = []
+
+    def client(i, c):
+        try:
+            for r in range(rounds):
+                start.wait(30)
+                c.send(request_bytes("/%d/%d" % (r, i), host="a.test"))
+                resp = c.read_response()
+                if (resp.status, resp.body) != (200, b"pooled\n"):
+                    failures.append("client %d round %d: %d %r" % (i, r, resp.status,
+                                                                   resp.body[:100]))
+        except Exception as e:  # noqa: BLE001 - reported below
+            failures.append("client %d: %s: %s" % (i, type(e).__name__, e))
+            start.abort()
+
+    threads = [threading.Thread(target=client, args=(i, c)) for i, c in enumerate(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60 * SLOW)
+    seen.append(up.connections)
+    diag("upstream connections before each round and at the end: %s" % seen)
+    check_eq(failures[:5], [], "client failures")
+    check_eq(len(up.requests), n * rounds, "requests upstream")
+    check(seen[-1] <= n, "%d upstream connections for %d clients" % (seen[-1], n))
+    check_eq(seen[-1], seen[rounds // 2], "connections opened in the second half of the rounds")
+
+
 @test("upstream failures: refused -> 502, garbage -> 502, killed mid-body -> client closed")
 def _():
     dead = free_port()
