@@ -28,7 +28,9 @@ struct config_listen {
 };
 
 #define CONFIG_MAX_UPSTREAMS 16 /* per `proxy` directive */
-#define CONFIG_AUTO UINT32_MAX  /* "auto" in a COUNT|auto field other than workers */
+
+/* "auto" in a COUNT|auto field (but workers, where it is 0): the user of the field decides. */
+#define CONFIG_AUTO UINT32_MAX
 
 /* One upstream of a `proxy` directive:
  *   http://HOST:PORT   HOST a name (resolved at run time), an IPv4 literal, or [IPv6]
@@ -108,8 +110,7 @@ struct config {
 	uint32_t proxy_connect_timeout_ms; /* default 5 s */
 	uint32_t proxy_timeout_ms;         /* default 60 s: no progress upstream -> 504 */
 	uint32_t proxy_idle_timeout_ms;    /* default 30 s: pooled upstream connections */
-	unsigned proxy_idle_max;           /* pooled connections per upstream and worker, or
-					    * CONFIG_AUTO (the default): see pool_put */
+	unsigned proxy_idle_max;           /* default CONFIG_AUTO, else per upstream and worker */
 	bool has_resolver;
 	struct net_addr resolver; /* `resolver ADDR`; default: /etc/resolv.conf */
 
