@@ -322,6 +322,7 @@ static void request_host(const struct http_request *req, const char **ret, size_
 struct route {
 	const struct config_site *cs;	/* NULL: the config has no sites, or none matches */
 	const struct config_path *path; /* the longest matching path block, or NULL */
+	int status; /* not 0: the path does not normalise (400, or 414 when too long) */
 };
 
 /* Match the site by Host and, when the site has path blocks, the block by the normalised path,
@@ -329,7 +330,7 @@ struct route {
  * without path blocks costs no normalisation here. */
 static void route_of(const struct config *cfg, const struct http_request *req, struct route *ret)
 {
-	*ret = (struct route){NULL, NULL};
+	*ret = (struct route){NULL, NULL, 0};
 	if (cfg->n_sites == 0)
 		return;
 	const char *host;
@@ -341,8 +342,13 @@ static void route_of(const struct config *cfg, const struct http_request *req, s
 		return;
 	char path[HTTP_PATH_MAX];
 	int n = http_path_normalize(req->target, req->target_len, path, sizeof(path));
-	if (n >= 0)
-		ret->path = config_match_path(ret->cs, path, (size_t)n);
+	if (n < 0) {
+		/* No path block can be told: the site's handler must not get what one of them
+		 * may have kept from it (a `root` block's requests forwarded by a site's proxy). */
+		ret->status = n == -ENAMETOOLONG ? 414 : 400;
+		return;
+	}
+	ret->path = config_match_path(ret->cs, path, (size_t)n);
 }
 
 /* Serve the request here. rt: its route in the current generation, or NULL to match it now
@@ -362,8 +368,8 @@ static void dispatch(struct http_conn *c, struct http_request *req, const struct
 	}
 	int root_fd = gen->default_site.root_fd;
 	if (cfg->n_sites > 0) {
-		if (!rt->cs) {
-			http_resp_error(c, 421);
+		if (!rt->cs || rt->status) {
+			http_resp_error(c, rt->cs ? rt->status : 421);
 			goto done;
 		}
 		const struct site_rt *site = &gen->sites[rt->cs - cfg->sites];
@@ -453,6 +459,12 @@ static void head_complete(struct http_conn *c, struct http_request *req, size_t 
 	c->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
 	struct route rt;
 	route_of(cfg_of(c), req, &rt);
+	if (rt.status) {
+		/* Goes nowhere: answered now, without reading a body (the connection closes). */
+		c->keep_alive = false;
+		dispatch(c, req, &rt);
+		return;
+	}
 	/* NULL: served here (static). */
 	const struct config_proxy *px = rt.cs ? config_route_proxy(rt.cs, rt.path) : NULL;
 	if (px) {
