@@ -1172,6 +1172,7 @@ static const struct directive top_directives[] = {
 	COUNT("max-header-fields",    TOP(max_header_fields),    1,   HTTP_MAX_HEADERS_HARD),
 	DURATION("header-timeout",    TOP(header_timeout_ms),    1,   DAY_MS),
 	DURATION("body-timeout",      TOP(body_timeout_ms),      1,   DAY_MS),
+	DURATION("body-total-timeout", TOP(body_total_timeout_ms), 1, DAY_MS),
 	/* 0: no keep-alive, close after each response. */
 	DURATION("keepalive-timeout", TOP(keepalive_timeout_ms), 0,   DAY_MS),
 	DURATION("send-timeout",      TOP(send_timeout_ms),      1,   DAY_MS),
@@ -1429,6 +1430,7 @@ struct config *config_new_default(void)
 	c->max_connections = 10000;
 	c->header_timeout_ms = 10 * SECOND_MS;
 	c->body_timeout_ms = 30 * SECOND_MS;
+	c->body_total_timeout_ms = 60 * SECOND_MS;
 	c->keepalive_timeout_ms = 60 * SECOND_MS;
 	c->send_timeout_ms = 30 * SECOND_MS;
 	c->shutdown_timeout_ms = 10 * SECOND_MS;

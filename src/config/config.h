@@ -99,6 +99,7 @@ struct config {
 	 * and shutdown (0: close connections at once) may be 0; the others are at least 1 ms. */
 	uint32_t header_timeout_ms;    /* default 10 s: from first byte to complete head */
 	uint32_t body_timeout_ms;      /* default 30 s: between body reads */
+	uint32_t body_total_timeout_ms; /* default 60 s: a whole body read to be dropped */
 	uint32_t keepalive_timeout_ms; /* default 60 s */
 	uint32_t send_timeout_ms;      /* default 30 s: between successful writes */
 	uint32_t shutdown_timeout_ms;  /* default 10 s: graceful stop limit */

@@ -34,7 +34,7 @@
 #define CONN_IN_INITIAL 4096
 #define CONN_OUT_MAX 16384
 #define CONN_LINGER_MS 2000
-#define CONN_DISCARD_MAX (64ull << 20) /* a larger body for a static file: 413 */
+#define CONN_DISCARD_MAX (64ull << 20) /* a larger body for a static file: 413 (chunked too) */
 
 enum conn_state { CS_PPHDR, CS_HEAD, CS_BODY, CS_WRITE, CS_LINGER, CS_PROXY, CS_CLOSED };
 
@@ -43,6 +43,7 @@ struct http_conn {
 	struct conn_link link;
 	struct worker *wk;
 	struct timer timer;
+	struct timer body_deadline; /* BODY: body-total-timeout, armed once for the whole body */
 	struct deferred defer;
 	enum conn_state state;
 	bool readable, writable;
@@ -61,7 +62,7 @@ struct http_conn {
 
 	struct buf in;
 	size_t head_len;   /* of the request being handled */
-	uint64_t body_left; /* Content-Length bytes still to drop */
+	uint64_t body_left; /* Content-Length bytes still to drop; chunked: bytes still allowed */
 	struct http_chunked ch;
 
 	struct buf out;
@@ -439,6 +440,10 @@ static int drop_body(struct http_conn *c)
 		ssize_t r = http_chunked_decode(&c->ch, p, avail, &dlen);
 		if (r < 0)
 			return (int)r;
+		/* Counted as it comes, framing included: chunk extensions cannot pad past it. */
+		if ((uint64_t)r > c->body_left)
+			return -413;
+		c->body_left -= (uint64_t)r;
 		used = (size_t)r;
 	} else {
 		used = (size_t)MIN((uint64_t)avail, c->body_left);
@@ -490,10 +495,13 @@ static void head_complete(struct http_conn *c, struct http_request *req, size_t 
 			dispatch(c, req, &rt);
 			return;
 		}
-		if (c->chunked)
+		if (c->chunked) {
 			http_chunked_init(&c->ch);
+			c->body_left = CONN_DISCARD_MAX;
+		}
 		c->state = CS_BODY;
 		timer_arm(&c->wk->loop, &c->wk->t_body, &c->timer);
+		timer_arm(&c->wk->loop, &c->wk->t_body_total, &c->body_deadline);
 		return;
 	}
 	dispatch(c, req, &rt);
@@ -573,6 +581,8 @@ static void process_body(struct http_conn *c)
 {
 	for (;;) {
 		int r = drop_body(c);
+		if (r != 0)
+			timer_cancel(&c->body_deadline);
 		if (r < 0) {
 			respond_error(c, -r);
 			return;
@@ -808,6 +818,13 @@ static void on_timeout(struct loop *l, struct timer *t)
 	conn_close(c);
 }
 
+/* body-total-timeout: a body we read only to drop it took too long, however steadily it came
+ * (body-timeout, re-armed on every read, never ends a trickle). Closed like body-timeout. */
+static void on_body_deadline(struct loop *l, struct timer *t)
+{
+	conn_close(container_of(t, struct http_conn, body_deadline));
+}
+
 static void conn_free(struct deferred *d)
 {
 	struct http_conn *c = container_of(d, struct http_conn, defer);
@@ -822,6 +839,7 @@ static void conn_close(struct http_conn *c)
 		return;
 	c->state = CS_CLOSED;
 	timer_cancel(&c->timer);
+	timer_cancel(&c->body_deadline);
 	if (c->px) {
 		struct proxy_x *px = c->px;
 		c->px = NULL;
@@ -862,6 +880,7 @@ void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, soc
 	c->w.cb = on_event;
 	c->wk = wk;
 	c->timer.cb = on_timeout;
+	c->body_deadline.cb = on_body_deadline;
 	c->file_fd = -1;
 	c->state = proxy_protocol ? CS_PPHDR : CS_HEAD;
 	c->link.on_stop = on_stop;

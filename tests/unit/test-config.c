@@ -992,6 +992,24 @@ static void test_proxy_idle_max(void)
 		    "t.conf:2:1: duplicate 'proxy-idle-max' (first at line 1)\n");
 }
 
+/* body-total-timeout: the whole of a body ferry reads to drop it (body-timeout: between reads). */
+static void test_body_total_timeout(void)
+{
+	struct config *c = config_new_default();
+	CHECK_EQ_INT(c->body_total_timeout_ms, 60000);
+	config_free(c);
+	c = parse("body-total-timeout 2m\nbody-timeout 1s\n");
+	CHECK(c && c->body_total_timeout_ms == 120000 && c->body_timeout_ms == 1000);
+	config_free(c);
+	c = parse("body-total-timeout 1ms\n");
+	CHECK(c && c->body_total_timeout_ms == 1);
+	config_free(c);
+	CHECK_STREQ(parse_err("body-total-timeout 0\n"),
+		    "t.conf:1:20: 'body-total-timeout' must be between 1ms and 24h\n");
+	CHECK_STREQ(parse_err("body-total-timeout 25h\n"),
+		    "t.conf:1:20: 'body-total-timeout' must be between 1ms and 24h\n");
+}
+
 /* `root` inside a path block: the longest prefix still wins, whichever of root and proxy the
  * blocks have; a block has one of them, not both. */
 static void test_path_root(void)
@@ -1093,6 +1111,7 @@ int main(void)
 	test_load();
 	test_proxy();
 	test_proxy_idle_max();
+	test_body_total_timeout();
 	test_path_root();
 	buf_free(&errs);
 	TEST_MAIN_END();
