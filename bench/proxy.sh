@@ -76,10 +76,9 @@ WAIT_IDLE=${WAIT_IDLE:-60}
 WAIT_IDLE_RUN=${WAIT_IDLE_RUN:-20}
 CONNS=${CONNS:-64}
 # Idle upstream connections kept per proxy worker (nginx `keepalive`; ferry `proxy-idle-max` in
-# ferry-tcp-tuned only; haproxy keeps them all). Below CONNS, both nginx and ferry close the
-# connections that come back while the pool is full and open new ones: at 32 (nginx's usual
-# example, ferry's default) about a third of the requests opened a new upstream connection here
-# (haproxy: none).
+# ferry-tcp-tuned only: ferry's default keeps every connection a finished request leaves;
+# haproxy keeps them all). Below CONNS, nginx closes the connections that come back while its
+# pool is full and opens new ones.
 UPSTREAM_IDLE=${UPSTREAM_IDLE:-$CONNS}
 FERRY_TUNED=${FERRY_TUNED:-proxy-idle-max $UPSTREAM_IDLE}
 SERVER_CPU=${SERVER_CPU:-1}

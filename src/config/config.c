@@ -462,6 +462,33 @@ static int dir_count(struct parser *p, struct scope *sc, const struct directive 
 	return 0;
 }
 
+/* COUNT|auto: "auto" stores CONFIG_AUTO, for the field's user to decide. */
+static int dir_count_or_auto(struct parser *p, struct scope *sc, const struct directive *d,
+			     const struct stmt *s)
+{
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	uint64_t n;
+
+	if (strcmp(a->text, "auto") == 0) {
+		store_uint(sc, d, CONFIG_AUTO);
+		return 0;
+	}
+	int r = parse_uint(a->text, a->len, UINT64_MAX, &n);
+	if (r == -EINVAL) {
+		error_arg(p, a, "invalid number '%s' for '%s' (a count or auto)", echo(a, e),
+			  d->name);
+		return r;
+	}
+	if (r < 0 || n < d->lo || n > d->hi) {
+		error_arg(p, a, "'%s' must be between %llu and %llu, or auto", d->name,
+			  (unsigned long long)d->lo, (unsigned long long)d->hi);
+		return -ERANGE;
+	}
+	store_uint(sc, d, n);
+	return 0;
+}
+
 /* ---- top level ------------------------------------------------------------------------- */
 
 static int dir_workers(struct parser *p, struct scope *sc, const struct directive *d,
@@ -1145,6 +1172,7 @@ static const struct directive top_directives[] = {
 	COUNT("max-header-fields",    TOP(max_header_fields),    1,   HTTP_MAX_HEADERS_HARD),
 	DURATION("header-timeout",    TOP(header_timeout_ms),    1,   DAY_MS),
 	DURATION("body-timeout",      TOP(body_timeout_ms),      1,   DAY_MS),
+	DURATION("body-total-timeout", TOP(body_total_timeout_ms), 1, DAY_MS),
 	/* 0: no keep-alive, close after each response. */
 	DURATION("keepalive-timeout", TOP(keepalive_timeout_ms), 0,   DAY_MS),
 	DURATION("send-timeout",      TOP(send_timeout_ms),      1,   DAY_MS),
@@ -1159,7 +1187,7 @@ static const struct directive top_directives[] = {
 	DURATION("proxy-connect-timeout", TOP(proxy_connect_timeout_ms), 1, DAY_MS),
 	DURATION("proxy-timeout",         TOP(proxy_timeout_ms),         1, DAY_MS),
 	DURATION("proxy-idle-timeout",    TOP(proxy_idle_timeout_ms),    1, DAY_MS),
-	COUNT("proxy-idle-max",           TOP(proxy_idle_max),           0, 10000),
+	NUMBER("proxy-idle-max", "COUNT|auto", dir_count_or_auto, TOP(proxy_idle_max), 0, 10000),
 	BLOCK("site", 1, ARGS_UNBOUNDED, "NAME... { ... }", dir_site, &site_context),
 };
 
@@ -1402,13 +1430,14 @@ struct config *config_new_default(void)
 	c->max_connections = 10000;
 	c->header_timeout_ms = 10 * SECOND_MS;
 	c->body_timeout_ms = 30 * SECOND_MS;
+	c->body_total_timeout_ms = 60 * SECOND_MS;
 	c->keepalive_timeout_ms = 60 * SECOND_MS;
 	c->send_timeout_ms = 30 * SECOND_MS;
 	c->shutdown_timeout_ms = 10 * SECOND_MS;
 	c->proxy_connect_timeout_ms = 5 * SECOND_MS;
 	c->proxy_timeout_ms = 60 * SECOND_MS;
 	c->proxy_idle_timeout_ms = 30 * SECOND_MS;
-	c->proxy_idle_max = 32;
+	c->proxy_idle_max = CONFIG_AUTO;
 	c->sandbox = true;
 	return c;
 }

@@ -29,6 +29,9 @@ struct config_listen {
 
 #define CONFIG_MAX_UPSTREAMS 16 /* per `proxy` directive */
 
+/* "auto" in a COUNT|auto field (but workers, where it is 0): the user of the field decides. */
+#define CONFIG_AUTO UINT32_MAX
+
 /* One upstream of a `proxy` directive:
  *   http://HOST:PORT   HOST a name (resolved at run time), an IPv4 literal, or [IPv6]
  *   http://{host}:PORT the host the request names (its Host), only into upstream-allow
@@ -96,6 +99,7 @@ struct config {
 	 * and shutdown (0: close connections at once) may be 0; the others are at least 1 ms. */
 	uint32_t header_timeout_ms;    /* default 10 s: from first byte to complete head */
 	uint32_t body_timeout_ms;      /* default 30 s: between body reads */
+	uint32_t body_total_timeout_ms; /* default 60 s: a whole body read to be dropped */
 	uint32_t keepalive_timeout_ms; /* default 60 s */
 	uint32_t send_timeout_ms;      /* default 30 s: between successful writes */
 	uint32_t shutdown_timeout_ms;  /* default 10 s: graceful stop limit */
@@ -107,7 +111,7 @@ struct config {
 	uint32_t proxy_connect_timeout_ms; /* default 5 s */
 	uint32_t proxy_timeout_ms;         /* default 60 s: no progress upstream -> 504 */
 	uint32_t proxy_idle_timeout_ms;    /* default 30 s: pooled upstream connections */
-	unsigned proxy_idle_max;           /* default 32: pooled connections per upstream */
+	unsigned proxy_idle_max;           /* default CONFIG_AUTO, else per upstream and worker */
 	bool has_resolver;
 	struct net_addr resolver; /* `resolver ADDR`; default: /etc/resolv.conf */
 

@@ -222,6 +222,7 @@ static void worker_use_gen(struct worker *wk, struct server_gen *g)
 	 * the old duration. */
 	wk->t_header.duration_ms = cfg->header_timeout_ms;
 	wk->t_body.duration_ms = cfg->body_timeout_ms;
+	wk->t_body_total.duration_ms = cfg->body_total_timeout_ms;
 	wk->t_keepalive.duration_ms = cfg->keepalive_timeout_ms;
 	wk->t_send.duration_ms = cfg->send_timeout_ms;
 	atomic_store_explicit(&wk->seen_gen, g->id, memory_order_release);
@@ -274,6 +275,7 @@ static int worker_init(struct server *srv, struct worker *wk, unsigned id)
 	wk->loop.on_iteration_end = worker_iteration_end;
 	loop_timer_list_init(&wk->loop, &wk->t_header, cfg->header_timeout_ms);
 	loop_timer_list_init(&wk->loop, &wk->t_body, cfg->body_timeout_ms);
+	loop_timer_list_init(&wk->loop, &wk->t_body_total, cfg->body_total_timeout_ms);
 	loop_timer_list_init(&wk->loop, &wk->t_keepalive, cfg->keepalive_timeout_ms);
 	loop_timer_list_init(&wk->loop, &wk->t_send, cfg->send_timeout_ms);
 	loop_timer_list_init(&wk->loop, &wk->t_linger, 2000);

@@ -103,7 +103,7 @@ struct worker {
 	struct watcher wake; /* eventfd: the main thread says "stop" */
 	struct lwatch *lwatch; /* one per listener (server.c) */
 
-	struct timer_list t_header, t_body, t_keepalive, t_send, t_linger;
+	struct timer_list t_header, t_body, t_body_total, t_keepalive, t_send, t_linger;
 	struct timer_list t_accept_pause;
 	unsigned n_conns;
 	struct conn_link {

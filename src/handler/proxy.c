@@ -93,6 +93,7 @@ struct proxy_worker {
 	struct http_response resp; /* parser scratch */
 	struct proxy_x *spare;     /* freed exchanges kept with their buffers, for the next */
 	unsigned n_spare;
+	unsigned n_idle; /* idle upstream connections, all upstreams together */
 };
 
 /* An upstream connection: in use by one exchange, or idle in its upstream's pool. */
@@ -386,6 +387,7 @@ static void pool_unlink(struct pconn *pc)
 		pc->next->prev = pc->prev;
 	pc->prev = pc->next = NULL;
 	up->n_idle--;
+	tls_pw->n_idle--;
 }
 
 static void pconn_close(struct pconn *pc)
@@ -446,7 +448,20 @@ static void pool_put(struct proxy_worker *pw, struct pconn *pc)
 		up->idle->prev = pc;
 	up->idle = pc;
 	up->n_idle++;
+	pw->n_idle++;
 	timer_arm(&pw->wk->loop, &pw->t_idle, &pc->timer);
+	if (cfg->proxy_idle_max == CONFIG_AUTO) {
+		/* As many as were busy at once: a connection is opened only when none is idle, so
+		 * an upstream's pool never outgrows the worker's peak concurrency to it, whatever
+		 * that is, and proxy-idle-timeout closes what a lower load leaves unused (the pool
+		 * hands out the most recently used first). Bounded in all by max-connections, the
+		 * most clients the worker could ever have to use them: past that, the worker's
+		 * least recently used idle connection goes, whatever its upstream (the idle timer
+		 * list is in that order). */
+		while (pw->n_idle > cfg->max_connections)
+			pconn_close(container_of(pw->t_idle.head, struct pconn, timer));
+		return;
+	}
 	while (up->n_idle > cfg->proxy_idle_max) {
 		struct pconn *last = up->idle;
 		while (last->next)
@@ -635,8 +650,6 @@ static int x_next_upstream(struct proxy_x *x, int status)
 	x->tried |= 1u << x->cur;
 	if (!x_pick(x))
 		return x_error(x, status);
-	x->rq_off = 0;
-	x->got_bytes = false;
 	return x_connect(x);
 }
 
@@ -775,6 +788,21 @@ static int x_connect_failed(struct proxy_x *x, int err)
 	return x_next_upstream(x, 502);
 }
 
+/* The exchange takes an upstream connection, new or from the pool: what was known of the
+ * previous one (bytes sent, bytes or EOF or an error received, a broken send) starts over,
+ * and the request goes again from its first byte. Every path that gives an exchange a
+ * connection goes through here, so no retry or failover inherits a stale flag. */
+static void x_attach(struct proxy_x *x, struct pconn *pc, bool reused)
+{
+	pc->x = x;
+	x->pc = pc;
+	x->reused = reused;
+	x->rq_off = 0;
+	x->got_bytes = false;
+	x->up_eof = x->up_err = x->q_broken = false;
+	buf_reset(&x->rs);
+}
+
 static int x_connect(struct proxy_x *x)
 {
 	struct proxy_worker *pw = x->pw;
@@ -809,12 +837,9 @@ static int x_connect(struct proxy_x *x)
 	up->last_used_ms = l->now_ms;
 	struct pconn *pc = x->pp ? NULL : pool_take(up);
 	if (pc) {
-		pc->x = x;
-		x->pc = pc;
-		x->reused = true;
+		x_attach(x, pc, true);
 		return x_connected(x);
 	}
-	x->reused = false;
 	int fd = socket(addr->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return x_error(x, 502);
@@ -826,10 +851,9 @@ static int x_connect(struct proxy_x *x)
 	pc->w.fd = fd;
 	pc->w.cb = on_pconn_event;
 	pc->up = up;
-	pc->x = x;
 	pc->timer.cb = on_pconn_idle_timeout;
 	pc->defer.fn = pconn_free;
-	x->pc = pc;
+	x_attach(x, pc, false);
 	/* Connect first, then register: EPOLLOUT only to learn when a connect in progress ends
 	 * (a Unix socket connects at once). Watching it on a connected socket would wake the
 	 * loop each time the upstream consumes a request (Unix sockets report write space for
@@ -1159,8 +1183,6 @@ static int r_head(struct proxy_x *x)
 				if (x->reused) {
 					/* A pooled connection the upstream had closed: a new one. */
 					x_release_upstream(x, false);
-					x->rq_off = 0;
-					x->up_eof = x->q_broken = false;
 					return x_connect(x);
 				}
 				up_failed(x, x->cand[x->cur]);

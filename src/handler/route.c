@@ -81,7 +81,11 @@ static void route(struct worker *wk, const struct http_request *req, struct http
 		char path[HTTP_PATH_MAX];
 		int n = http_path_normalize(req->target, req->target_len, path, sizeof(path));
 		if (n < 0) {
+			/* No path block can be told: the site's handler must not get what one of
+			 * them may have kept from it (a `root` block's requests forwarded by a
+			 * site's proxy). */
 			route_error(rt, n == -ENAMETOOLONG ? 414 : 400);
+			rt->at_once = true;
 			return;
 		}
 		rt->path = config_match_path(cs, path, (size_t)n);

@@ -34,6 +34,7 @@ struct http_route {
 	const struct config_proxy *proxy;
 	int root_fd; /* static: the directory (-1: the embedded page) */
 	int status;  /* error: the status to answer */
+	bool at_once; /* answer before reading any body, then close (a request that goes nowhere) */
 };
 
 struct http_router {

@@ -34,7 +34,7 @@
 #define CONN_OUT_MAX 16384
 #define H1_SPARE_MAX 32 /* pooled request structs and 4 KiB blocks per worker */
 #define CONN_LINGER_MS 2000
-#define CONN_DISCARD_MAX (64ull << 20) /* a larger body for a static file: 413 */
+#define CONN_DISCARD_MAX (64ull << 20) /* a larger body for a static file: 413 (chunked too) */
 
 enum conn_state { CS_PPHDR, CS_HEAD, CS_BODY, CS_WRITE, CS_LINGER, CS_PROXY, CS_CLOSED };
 
@@ -55,6 +55,7 @@ struct http_conn {
 	struct conn_link link;
 	struct worker *wk;
 	struct timer timer;
+	struct timer body_deadline; /* BODY: body-total-timeout, armed once for the whole body */
 	struct deferred defer;
 	enum conn_state state;
 	bool readable, writable;
@@ -73,7 +74,7 @@ struct http_conn {
 
 	struct buf in;
 	size_t head_len;   /* of the request being handled */
-	uint64_t body_left; /* Content-Length bytes still to drop */
+	uint64_t body_left; /* Content-Length bytes still to drop; chunked: bytes still allowed */
 	struct http_chunked ch;
 	/* A streamed request body (CS_PROXY): how it is framed, and how many decoded bytes
 	 * wait at in.data + head_len (the raw bytes after them are not decoded yet). */
@@ -451,6 +452,10 @@ static int drop_body(struct http_conn *c)
 		ssize_t r = http_chunked_decode(&c->ch, p, avail, &dlen);
 		if (r < 0)
 			return (int)r;
+		/* Counted as it comes, framing included: chunk extensions cannot pad past it. */
+		if ((uint64_t)r > c->body_left)
+			return -413;
+		c->body_left -= (uint64_t)r;
 		used = (size_t)r;
 	} else {
 		used = (size_t)MIN((uint64_t)avail, c->body_left);
@@ -473,6 +478,12 @@ static void head_complete(struct http_conn *c, size_t head_len)
 	c->x.req = req;
 	struct http_route rt;
 	http_route(c->wk, req, &rt);
+	if (rt.at_once) {
+		/* Goes nowhere: answered now, without reading a body (the connection closes). */
+		c->keep_alive = false;
+		dispatch(c, &rt);
+		return;
+	}
 	if (rt.handler->streams_body) {
 		/* The handler streams the body itself: hand the connection over now. */
 		reset_response(c);
@@ -498,10 +509,13 @@ static void head_complete(struct http_conn *c, size_t head_len)
 			dispatch(c, &rt);
 			return;
 		}
-		if (c->chunked)
+		if (c->chunked) {
 			http_chunked_init(&c->ch);
+			c->body_left = CONN_DISCARD_MAX;
+		}
 		c->state = CS_BODY;
 		timer_arm(&c->wk->loop, &c->wk->t_body, &c->timer);
+		timer_arm(&c->wk->loop, &c->wk->t_body_total, &c->body_deadline);
 		return;
 	}
 	dispatch(c, &rt);
@@ -583,6 +597,8 @@ static void process_body(struct http_conn *c)
 {
 	for (;;) {
 		int r = drop_body(c);
+		if (r != 0)
+			timer_cancel(&c->body_deadline);
 		if (r < 0) {
 			respond_error(c, -r);
 			return;
@@ -838,6 +854,13 @@ static void on_timeout(struct loop *l, struct timer *t)
 	conn_close(c);
 }
 
+/* body-total-timeout: a body we read only to drop it took too long, however steadily it came
+ * (body-timeout, re-armed on every read, never ends a trickle). Closed like body-timeout. */
+static void on_body_deadline(struct loop *l, struct timer *t)
+{
+	conn_close(container_of(t, struct http_conn, body_deadline));
+}
+
 static void conn_free(struct deferred *d)
 {
 	struct http_conn *c = container_of(d, struct http_conn, defer);
@@ -852,6 +875,7 @@ static void conn_close(struct http_conn *c)
 		return;
 	c->state = CS_CLOSED;
 	timer_cancel(&c->timer);
+	timer_cancel(&c->body_deadline);
 	if (c->stream_cb) {
 		const struct http_stream_cb *cb = c->stream_cb;
 		c->stream_cb = NULL;
@@ -903,6 +927,7 @@ void h1_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, sockl
 	c->x.can_splice = c->xp->ops->splice_in && c->xp->ops->splice_out;
 	c->wk = wk;
 	c->timer.cb = on_timeout;
+	c->body_deadline.cb = on_body_deadline;
 	c->file_fd = -1;
 	c->state = l && l->proxy_protocol ? CS_PPHDR : CS_HEAD;
 	c->link.on_stop = on_stop;

@@ -4,7 +4,8 @@
  *   state     leaves when                          timer
  *   PPHDR     a PROXY header was read (proxy-protocol listeners only)     header
  *   HEAD      a complete head is parsed            keepalive (empty buffer) / header
- *   BODY      the request body was read (dropped)  body (re-armed on every read)
+ *   BODY      the request body was read (dropped)  body (re-armed on every read), and
+ *                                                  body-total (once, for the whole body)
  *   WRITE     the response was sent                send (re-armed on progress)
  *   LINGER    the peer closed, or 2 s passed       linger
  *   PROXY     the proxy gave the connection back   the proxy's own

@@ -4,6 +4,7 @@ connection is closed afterwards (nothing after a framing error may be read as a 
 Also the limits (request line, head size, field count) and their config directives."""
 import os
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from ferrylib import *  # noqa: E402,F401,F403
@@ -187,6 +188,45 @@ def _():
     check_eq(c.read_response().status, 200, "first status")
     check_eq(c.read_response().status, 400, "second status")
     check(c.wait_closed(3), "connection not closed after 400")
+
+
+@test("a chunked body ferry only drops has the Content-Length cap (64 MiB): 32 MiB is dropped "
+      "and the next request answered; 80 MiB -> 413 and close")
+def _():
+    p, a = start()
+    block = b"x" * (1 << 20)
+    c = HttpConn(a, timeout=30)
+    c.send(b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n")
+    for _ in range(32):
+        c.send(b"100000\r\n" + block + b"\r\n")
+    c.send(b"0\r\n\r\nGET /x HTTP/1.1\r\n" + H + b"\r\n")
+    check_eq(c.read_response().status, 405, "32 MiB: the POST answered")
+    check_eq(c.read_response().status, 404, "32 MiB: the next request")
+    c = HttpConn(a, timeout=30)
+    c.send(b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n")
+    sent = [0]
+
+    def send_body():  # in a thread: ferry answers while it is still being sent
+        try:
+            for _ in range(80):
+                c.sock.sendall(b"100000\r\n" + block + b"\r\n")
+                sent[0] += 1
+            c.sock.sendall(b"0\r\n\r\n" + SMUGGLED)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=send_body)
+    t.start()
+    try:
+        r = c.read_response()
+        check_eq((r.status, (r.header("connection") or "").lower()), (413, "close"), "80 MiB")
+        check(c.wait_closed(5), "the connection was not closed after 413 (got %r)" % c.buf[:200])
+        check_not_in(b"smuggled", c.buf, "bytes after the 413")
+    finally:
+        c.close()
+        t.join(30)
+    diag("%d MiB sent before the close" % sent[0])
+    check(p.alive(), "ferry died")
 
 
 @test("config limits: max-request-line 1k -> 414 over it, 200 under it")

@@ -170,6 +170,36 @@ def _():
              "the upstream saw only the proxied requests")
 
 
+@test("a proxied site with a static path block: a target that does not normalise (%00, .. above "
+      "/, a path over 4 KiB) gets 400 or 414 and close, and never reaches the site's upstream")
+def _():
+    d, www, assets = layout()
+    up = backend(EchoBackend())
+    p, a, _ = serve(d, "site * {\n proxy %s\n path /static/ {\n  root %s\n }\n}\n"
+                    % (up.url, assets))
+    long_path = "/static/" + "a" * 5000  # the request line is under max-request-line's 8 KiB
+    cases = [
+        ("GET /static/%00", b"GET /static/%00 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("GET /static/%zz", b"GET /static/%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("GET /static/../../x", b"GET /static/../../x HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("absolute-form", b"GET http://x/static/%00 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("POST with a body", b"POST /static/%00 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+         b"\r\nhello", 400),
+        ("chunked body", b"POST /static/%00 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+         b"chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400),
+        ("a 5 KiB path", b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % long_path.encode(), 414),
+        ("a 5 KiB path, percent-encoded", b"GET /static/%s HTTP/1.1\r\nHost: x\r\n\r\n"
+         % (b"%61" * 1700), 414),
+    ]
+    for what, raw, status in cases:
+        r, closed = exchange(a, raw)
+        check_eq((r.status, closed), (status, True), what)
+    check_eq(json.loads(body_of(a, "/app/after"))["target"], "/app/after", "proxied afterwards")
+    check_eq(body_of(a, "/static/a.css"), b"a{}\n", "static afterwards")
+    check_eq([r.target for r in up.requests], ["/app/after"],
+             "the upstream saw only the proxied request")
+
+
 ESCAPES = [
     "/static/../secret.txt",
     "/static/../../secret.txt",

@@ -310,6 +310,44 @@ def _():
     check_eq(len(up.requests), 10, "requests")
 
 
+@test("keep-alive pool under concurrency, without tuning: 64 clients at once, 10 rounds; the "
+      "upstream accepts at most one connection per client, none more after the first rounds")
+def _():
+    n, rounds = 64, 10
+    # A short delay so that the requests of a round are all with the upstream at once.
+    up = backend(SlowBackend(delay=0.05, body=b"pooled\n"))
+    p, a = proxy("workers 1\nsite * {\n proxy %s\n}\n" % up.url)
+    conns = [HttpConn(a, timeout=20) for _ in range(n)]
+    seen = []  # upstream connections accepted before each round, and at the end
+    start = threading.Barrier(n, action=lambda: seen.append(up.connections))
+    failures = []
+
+    def client(i, c):
+        try:
+            for r in range(rounds):
+                start.wait(30)
+                c.send(request_bytes("/%d/%d" % (r, i), host="a.test"))
+                resp = c.read_response()
+                if (resp.status, resp.body) != (200, b"pooled\n"):
+                    failures.append("client %d round %d: %d %r" % (i, r, resp.status,
+                                                                   resp.body[:100]))
+        except Exception as e:  # noqa: BLE001 - reported below
+            failures.append("client %d: %s: %s" % (i, type(e).__name__, e))
+            start.abort()
+
+    threads = [threading.Thread(target=client, args=(i, c)) for i, c in enumerate(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60 * SLOW)
+    seen.append(up.connections)
+    diag("upstream connections before each round and at the end: %s" % seen)
+    check_eq(failures[:5], [], "client failures")
+    check_eq(len(up.requests), n * rounds, "requests upstream")
+    check(seen[-1] <= n, "%d upstream connections for %d clients" % (seen[-1], n))
+    check_eq(seen[-1], seen[rounds // 2], "connections opened in the second half of the rounds")
+
+
 @test("upstream failures: refused -> 502, garbage -> 502, killed mid-body -> client closed")
 def _():
     dead = free_port()
@@ -385,6 +423,68 @@ def _():
     for i in range(6):
         check_eq(get(a, "/%d" % i).status, 200, "request %d" % i)
     check_eq(len(up.requests), 6, "all served by the live upstream")
+
+
+@test("failover from an upstream that closes at once after accept (a port forwarder whose app "
+      "is down) or after reading the head: the healthy one answers, having got the request "
+      "exactly once, over a new or a pooled connection; the next requests succeed")
+def _():
+    for mode in ("accept-close", "close"):
+        for pooled in (False, True):
+            what = "%s, %s" % (mode, "pooled" if pooled else "new connection")
+            bad = backend(BrokenBackend(mode=mode))
+            good = backend(EchoBackend())
+            # One worker: its round robin sends the first request of site * to the bad
+            # upstream (first in the list); with `pooled`, a request to warm.test first
+            # leaves a pooled connection to the healthy one, and the order makes the bad one
+            # next (the round robin moved on by one).
+            order = (good.url, bad.url) if pooled else (bad.url, good.url)
+            p, a = proxy("workers 1\nsite warm.test {\n proxy %s\n}\nsite * {\n proxy %s %s\n}\n"
+                         % ((good.url,) + order))
+            if pooled:
+                echo_of(get(a, "/warm", host="warm.test"))
+            j = echo_of(get(a, "/first"))
+            check_eq(j["target"], "/first", "%s: answered by the healthy upstream" % what)
+            check_eq(bad.connections, 1, "%s: the bad upstream was tried first" % what)
+            check_eq([r.target for r in good.requests if r.target != "/warm"], ["/first"],
+                     "%s: the healthy upstream got the request once" % what)
+            for i in range(4):  # within the 2 s the bad one is skipped, and after
+                check_eq(echo_of(get(a, "/next%d" % i))["target"], "/next%d" % i,
+                         "%s: request %d after" % (what, i + 1))
+            check_eq(good.connections, 1, "%s: one connection to the healthy upstream" % what)
+            check_eq(good.errors + bad.errors, [], "%s: backend errors" % what)
+
+
+@test("a pooled connection reset when it brings the next request: the request goes again on a "
+      "new connection, and the close-delimited response there reaches the client complete "
+      "(HTTP/1.0: as it came, through a pipe; HTTP/1.1: re-framed chunked)")
+def _():
+    body = b"".join(large_body(1 << 20))  # long enough to go through the pipe (splice)
+
+    def script(req):
+        if req.seq > 1:  # the connection was pooled after its first answer
+            return b"", "reset"
+        if req.target.startswith("/warm"):
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nwarm\n", "keep"
+        return b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body, "close"
+
+    up = backend(ScriptedBackend(script))
+    p, a = proxy("workers 1\nsite * {\n proxy %s\n}\n" % up.url)
+    check_eq(get(a, "/warm1").body, b"warm\n", "a pooled connection")
+    r, closed = exchange(a, b"GET /a HTTP/1.0\r\nHost: a.test\r\n\r\n", timeout=10)
+    check_eq((r.status, len(r.body), sha(r.body) == sha(body), closed),
+             (200, len(body), True, True), "HTTP/1.0: the response after the reset, complete")
+    check_eq(get(a, "/warm2").body, b"warm\n", "a pooled connection again")
+    s, st = raw_stream(a, b"GET /b HTTP/1.1\r\nHost: a.test\r\n\r\n")
+    line, fields, _ = st.read_head()
+    f = dict((k.lower(), v) for k, v in fields)
+    b, chunked, _ = st.read_body(fields)  # raises if the last chunk is missing
+    check_eq((line, f.get("connection"), chunked, len(b), b == body),
+             ("HTTP/1.1 200 OK", None, True, len(body), True),
+             "HTTP/1.1: complete, re-framed chunked, the client connection kept")
+    check_eq([(q.conn, q.target) for q in up.requests],
+             [(1, "/warm1"), (1, "/a"), (2, "/a"), (3, "/warm2"), (3, "/b"), (4, "/b")],
+             "what the upstream read")
 
 
 @test("slow upstream: proxy-timeout 1s -> 504")

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Timeouts from the config: header (408, also against a slowloris trickle), keep-alive idle,
-body, and send (a client that stops reading)."""
+body (between reads, and for the whole body against a trickle), and send (a client that stops
+reading)."""
 import os
 import socket
 import sys
@@ -135,6 +136,40 @@ def _():
         c.send(b"x")
     r = c.read_response()
     check_eq(r.status, 200, "status")
+
+
+@test("body-total-timeout 1s: a body trickled a byte every 200 ms (each byte re-arms "
+      "body-timeout 10s) is cut off after about 1 s, chunked or with Content-Length")
+def _():
+    p, a = start("body-total-timeout 1s\nbody-timeout 10s\nheader-timeout 10s\n")
+    for framing, first in (("Transfer-Encoding: chunked", b"100\r\n"),
+                           ("Content-Length: 256", b"")):
+        c = HttpConn(a, timeout=10)
+        c.send(request_bytes("/", headers=[framing]) + first)
+        t0 = time.monotonic()
+        closed_at = None
+        got = b""
+        while time.monotonic() - t0 < 6 * SLOW:  # 256 bytes would take 51 s
+            try:
+                c.sock.sendall(b"x")
+            except (BrokenPipeError, ConnectionResetError):
+                closed_at = time.monotonic() - t0
+                break
+            r, _, _ = select.select([c.sock], [], [], 0.2)
+            if r:
+                try:
+                    got = c.sock.recv(4096)
+                except ConnectionResetError:
+                    got = b""
+                closed_at = time.monotonic() - t0
+                break
+        check(closed_at is not None, "%s: still open after trickling for %.1fs"
+              % (framing, time.monotonic() - t0))
+        # As with body-timeout: a plain close or a 408, never the response to the request.
+        check(got == b"" or got.startswith(b"HTTP/1.1 408 "), "%s: unexpected bytes %r"
+              % (framing, got[:100]))
+        elapsed_between(closed_at, 0.8, 3, "%s: close" % framing)
+    check_eq(http_get(a).status, 200, "server still serves")
 
 
 @test("send-timeout 1s: a client that stops reading a 5 MiB response is dropped")

@@ -966,6 +966,50 @@ static void test_proxy(void)
 	CHECK(parses("site a {\n proxy \"http://{host}:80\"\n upstream-allow 10.0.0.1\n}\n"));
 }
 
+/* proxy-idle-max: auto (the default: as many as were busy at once, see pool_put), or a count
+ * per upstream and worker (0: no reuse). */
+static void test_proxy_idle_max(void)
+{
+	struct config *c = config_new_default();
+	CHECK(c->proxy_idle_max == CONFIG_AUTO);
+	config_free(c);
+	const char *const ok[] = {"auto", "0", "64", "10000"};
+	const unsigned want[] = {CONFIG_AUTO, 0, 64, 10000};
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "proxy-idle-max %s\n", ok[i]);
+		c = parse(text);
+		CHECK(c && c->proxy_idle_max == want[i]);
+		config_free(c);
+	}
+	CHECK_STREQ(parse_err("proxy-idle-max 10001\n"),
+		    "t.conf:1:16: 'proxy-idle-max' must be between 0 and 10000, or auto\n");
+	CHECK_STREQ(parse_err("proxy-idle-max many\n"),
+		    "t.conf:1:16: invalid number 'many' for 'proxy-idle-max' (a count or auto)\n");
+	CHECK_STREQ(parse_err("proxy-idle-max\n"),
+		    "t.conf:1:1: 'proxy-idle-max' takes 1 argument: proxy-idle-max COUNT|auto\n");
+	CHECK_STREQ(parse_err("proxy-idle-max auto\nproxy-idle-max 1\n"),
+		    "t.conf:2:1: duplicate 'proxy-idle-max' (first at line 1)\n");
+}
+
+/* body-total-timeout: the whole of a body ferry reads to drop it (body-timeout: between reads). */
+static void test_body_total_timeout(void)
+{
+	struct config *c = config_new_default();
+	CHECK_EQ_INT(c->body_total_timeout_ms, 60000);
+	config_free(c);
+	c = parse("body-total-timeout 2m\nbody-timeout 1s\n");
+	CHECK(c && c->body_total_timeout_ms == 120000 && c->body_timeout_ms == 1000);
+	config_free(c);
+	c = parse("body-total-timeout 1ms\n");
+	CHECK(c && c->body_total_timeout_ms == 1);
+	config_free(c);
+	CHECK_STREQ(parse_err("body-total-timeout 0\n"),
+		    "t.conf:1:20: 'body-total-timeout' must be between 1ms and 24h\n");
+	CHECK_STREQ(parse_err("body-total-timeout 25h\n"),
+		    "t.conf:1:20: 'body-total-timeout' must be between 1ms and 24h\n");
+}
+
 /* `root` inside a path block: the longest prefix still wins, whichever of root and proxy the
  * blocks have; a block has one of them, not both. */
 static void test_path_root(void)
@@ -1066,6 +1110,8 @@ int main(void)
 	test_match();
 	test_load();
 	test_proxy();
+	test_proxy_idle_max();
+	test_body_total_timeout();
 	test_path_root();
 	buf_free(&errs);
 	TEST_MAIN_END();

@@ -244,6 +244,35 @@ def _():
         s.close()
 
 
+@test("scripted: keep-alive, then close or RST, as the script says per connection and request")
+def _():
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    def script(req):
+        if req.conn == 1:
+            return (ok, "keep") if req.seq == 1 else (b"", "reset")
+        return b"HTTP/1.0 200 OK\r\n\r\nuntil close", "close"
+
+    with ScriptedBackend(script) as up:
+        s = up.connect()
+        _, _, body = exchange(s, b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n")
+        check_eq(body, b"ok", "first answer, kept alive")
+        s.sendall(b"GET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
+        try:
+            data = s.recv(100)
+        except ConnectionResetError:
+            data = None
+        check_eq(data, None, "the second request on that connection is reset")
+        s.close()
+        s = up.connect()
+        s.sendall(b"GET /3 HTTP/1.1\r\nHost: h\r\n\r\n")
+        check_eq(read_to_eof(s)[0], b"HTTP/1.0 200 OK\r\n\r\nuntil close", "then close")
+        s.close()
+        check_eq([(r.conn, r.seq, r.target) for r in up.requests],
+                 [(1, 1, "/1"), (1, 2, "/2"), (2, 1, "/3")], "requests logged")
+        check_eq(up.errors, [], "errors")
+
+
 @test("chunked: chunks, extensions and trailers on the wire")
 def _():
     with ChunkedBackend(chunks=[b"ab", b"", b"cde"], trailers=[("X-Sum", "5")],
