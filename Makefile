@@ -10,10 +10,20 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  += -DFERRY_VERSION='"$(VERSION)"'
 LDSTATIC := -static -pthread
 
+# TLS: GnuTLS and what it needs (scripts/deps.sh installs them). The release binary links
+# them statically (-static in LDSTATIC), with src/xport/p11kit_stub.c standing in for p11-kit,
+# which has no .a; a build without -static (the sanitizer one) links the same libraries'
+# .so files (src/version.c asks each for its version), and libgnutls.so brings the real
+# p11-kit, so the stub stays out of it.
+STATIC  := $(filter -static,$(LDSTATIC))
+P11STUB := src/xport/p11kit_stub.c
+CFLAGS  += $(shell pkg-config --cflags gnutls 2>/dev/null)
+TLSLIBS := $(filter-out -lp11-kit,$(shell pkg-config --static --libs gnutls 2>/dev/null))
+
 B       := build
-SRCS    := $(shell find src -name '*.c' | sort)
+SRCS    := $(filter-out $(P11STUB),$(shell find src -name '*.c' | sort))
 LIBSRCS := $(filter-out src/main.c,$(SRCS))
-OBJS    := $(SRCS:%.c=$(B)/obj/%.o)
+OBJS    := $(SRCS:%.c=$(B)/obj/%.o) $(if $(STATIC),$(P11STUB:%.c=$(B)/obj/%.o))
 LIBOBJS := $(LIBSRCS:%.c=$(B)/obj/%.o)
 UNITS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test-*.c))
 FUZZ_T  := $(patsubst fuzz/fuzz-%.c,%,$(wildcard fuzz/fuzz-*.c))
@@ -30,19 +40,21 @@ $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+$(B)/obj/$(P11STUB:.c=.o): CFLAGS += $(shell pkg-config --cflags p11-kit-1 2>/dev/null)
+
 $(B)/ferry: $(OBJS)
-	$(CC) $(OBJS) -o $@ $(LDSTATIC)
+	$(CC) $(OBJS) -o $@ $(LDSTATIC) $(TLSLIBS)
 
 $(B)/libferry.a: $(LIBOBJS)
 	@rm -f $@; ar rcs $@ $^
 
 $(B)/tests/%: tests/unit/%.c $(B)/libferry.a tests/unit/test.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $< $(B)/libferry.a -o $@ -pthread
+	$(CC) $(CFLAGS) -Itests/unit $< $(B)/libferry.a -o $@ -pthread $(TLSLIBS)
 
 $(B)/fuzz/replay-%: fuzz/fuzz-%.c fuzz/replay.c $(B)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) fuzz/fuzz-$*.c fuzz/replay.c $(B)/libferry.a -o $@ -pthread
+	$(CC) $(CFLAGS) fuzz/fuzz-$*.c fuzz/replay.c $(B)/libferry.a -o $@ -pthread $(TLSLIBS)
 
 deps:
 	@scripts/deps.sh

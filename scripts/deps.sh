@@ -16,6 +16,16 @@ have_cmd systemd-socket-activate || need+=(systemd)
 have_cmd ip || need+=(iproute2)
 have_cmd slowhttptest || need+=(slowhttptest)
 have_cmd wrk || need+=(wrk)
+# TLS: GnuTLS and, for the static link, every library `pkg-config --static --libs gnutls`
+# names (libunistring-dev is not among libgnutls28-dev's dependencies; p11-kit's headers are
+# for src/xport/p11kit_stub.c); openssl makes the tests' certificates, testssl checks them.
+have_cmd pkg-config || need+=(pkg-config)
+for p in libgnutls28-dev libunistring-dev libidn2-dev nettle-dev libgmp-dev libtasn1-6-dev \
+	libp11-kit-dev; do
+	have_pkg "$p" || need+=("$p")
+done
+have_cmd openssl || need+=(openssl)
+have_cmd testssl || need+=(testssl.sh)
 # libFuzzer for the bounded fuzzing runs of make check
 have_cmd clang-14 || need+=(clang-14)
 have_pkg libfuzzer-14-dev || need+=(libfuzzer-14-dev)

@@ -25,6 +25,7 @@
 #include "sd/notify.h"
 #include "core/server.h"
 #include "units/cmd.h"
+#include "version.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -71,7 +72,8 @@ static const struct command commands[] = {
 	 "\n"
 	 "Print \"configuration OK\", or every error as file:line:col: message and exit 2.\n"},
 	{"units", cmd_units, "write systemd/quadlet units running ferry in Podman", units_usage},
-	{"version", cmd_version, "print the version", "Usage: ferry version\n"},
+	{"version", cmd_version, "print the version (--verbose: and the libraries linked in)",
+	 "Usage: ferry version [--verbose]\n"},
 	{"help", cmd_help, "show this help", "Usage: ferry help [COMMAND]\n"},
 };
 
@@ -116,7 +118,16 @@ static int cmd_units(int argc, char **argv)
 
 static int cmd_version(int argc, char **argv)
 {
-	printf("ferry %s\n", FERRY_VERSION);
+	bool verbose = false;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
+			verbose = true;
+			continue;
+		}
+		fputs(find_command("version")->usage, stderr);
+		return EXIT_USAGE;
+	}
+	version_print(stdout, verbose);
 	return 0;
 }
 
