@@ -604,11 +604,18 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	char e[ECHO_SIZE], key[2 + SD_FDNAME_MAX + NET_ADDR_STRLEN];
 	struct net_addr addr;
 	bool is_addr = net_addr_parse(a->text, &addr) == 0;
-	/* A trailing `proxy-protocol`: connections come from a front proxy that sends one. */
+	/* Trailing flags, in any order: `proxy-protocol` (connections come from a front proxy
+	 * that sends one), `tls` (TLS on these sockets). */
 	size_t nargs = s->n;
-	bool proxy_protocol = false;
-	if (nargs >= 3 && strcmp(s->v[nargs - 1].text, "proxy-protocol") == 0) {
-		proxy_protocol = true;
+	bool proxy_protocol = false, tls = false;
+	while (nargs >= 3) {
+		const char *w = s->v[nargs - 1].text;
+		if (!proxy_protocol && strcmp(w, "proxy-protocol") == 0)
+			proxy_protocol = true;
+		else if (!tls && strcmp(w, "tls") == 0)
+			tls = true;
+		else
+			break;
 		nargs--;
 	}
 
@@ -644,8 +651,8 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	 * when nothing was passed, and what `ferry units` writes into the socket unit). */
 	struct net_addr fallback;
 	bool has_fallback = false;
-	if (nargs == 4) {
-		error_arg(p, &s->v[3], "'listen' takes ADDRESS|NAME [ADDRESS] [proxy-protocol]");
+	if (nargs >= 4) {
+		error_arg(p, &s->v[3], "'listen' takes ADDRESS|NAME [ADDRESS] [tls] [proxy-protocol]");
 		return -EINVAL;
 	}
 	if (nargs == 3) {
@@ -677,6 +684,7 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 		l->has_fallback = true;
 	}
 	l->proxy_protocol = proxy_protocol;
+	l->tls = tls;
 	l->line = s->v[0].at.line;
 	return 0;
 }
@@ -753,6 +761,7 @@ static int dir_site(struct parser *p, struct scope *sc, const struct directive *
 	struct config_site *site = &c->sites[c->n_sites++];
 	memset(site, 0, sizeof(*site));
 	site->line = s->v[0].at.line;
+	site->http_redirect = true;
 	site->names = xcalloc(s->n, sizeof(*site->names));
 	/* The body is parsed even when a name is bad, so its own errors are reported too. */
 	sc->child = site;
@@ -804,9 +813,30 @@ static const struct pos *scope_seen(const struct scope *sc, const char *name)
 	return NULL;
 }
 
+/* The certificates a client without SNI gets: `site *`'s, else the first site's with any. */
+static const struct config_site *tls_default_site(const struct config *c)
+{
+	const struct config_site *any = config_match_site(c, "", 0);
+	if (any && any->n_tls)
+		return any;
+	for (size_t i = 0; i < c->n_sites; i++)
+		if (c->sites[i].n_tls)
+			return &c->sites[i];
+	return NULL;
+}
+
 static void top_finish(struct parser *p, struct scope *sc)
 {
-	const struct config *c = sc->target;
+	struct config *c = sc->target;
+
+	/* The sites no longer move: a pointer into them stays valid. */
+	c->tls_default = tls_default_site(c);
+	for (size_t i = 0; i < c->n_listens && !c->tls_default; i++)
+		if (c->listens[i].tls)
+			error_at(p, c->listens[i].line, 1,
+				 "'listen %s ... tls' but no site has a certificate (tls CERT KEY "
+				 "inside a site block)",
+				 c->listens[i].spec);
 
 	if (c->max_header_bytes < c->max_request_line) {
 		/* Point at whichever of the two was written; max-header-size if both. */
@@ -839,6 +869,108 @@ static int dir_root(struct parser *p, struct scope *sc, const struct directive *
 		return -ENAMETOOLONG;
 	}
 	*root = xstrdup(a->text);
+	return 0;
+}
+
+/* ---- TLS ------------------------------------------------------------------------------- */
+
+/* `tls CERT KEY` (repeatable: one per key type). Whether the files parse, match and cover the
+ * site's names is checked when they are loaded (xport/tls.c, `ferry check`). */
+static int dir_tls(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+		   const struct stmt *s)
+{
+	struct config_site *site = sc->target;
+	char e[ECHO_SIZE];
+	for (size_t i = 1; i <= 2; i++) {
+		const struct arg *a = &s->v[i];
+		if (a->text[0] != '/') {
+			error_arg(p, a, "'tls' needs absolute paths, not '%s'", echo(a, e));
+			return -EINVAL;
+		}
+		if (a->len > PATH_MAX) {
+			error_arg(p, a, "'tls' path is longer than %d bytes", PATH_MAX);
+			return -ENAMETOOLONG;
+		}
+	}
+	if (site->n_tls == CONFIG_MAX_TLS) {
+		error_arg(p, &s->v[0], "at most %d 'tls' lines per site", CONFIG_MAX_TLS);
+		return -E2BIG;
+	}
+	site->tls = xrealloc(site->tls, (site->n_tls + 1) * sizeof(*site->tls));
+	site->tls[site->n_tls++] = (struct config_tls){
+	    .cert = xstrdup(s->v[1].text),
+	    .key = xstrdup(s->v[2].text),
+	    .line = s->v[0].at.line,
+	    .cert_col = s->v[1].at.col,
+	    .key_col = s->v[2].at.col,
+	};
+	return 0;
+}
+
+static int dir_http_redirect(struct parser *p, struct scope *sc,
+			     const struct directive *d _unused_, const struct stmt *s)
+{
+	struct config_site *site = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	if (strcmp(a->text, "on") == 0)
+		site->http_redirect = true;
+	else if (strcmp(a->text, "off") == 0)
+		site->http_redirect = false;
+	else {
+		error_arg(p, a, "'http-redirect' takes on or off, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+#define HSTS_MAX_S (5 * 366 * 24 * 3600ull)
+
+/* `hsts DURATION [include-subdomains] [preload]` or `hsts off`: DURATION in seconds (bare),
+ * or with s, m, h or d; up to 5 years. 0 is max-age=0: browsers forget the site's HSTS. */
+static int dir_hsts(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+		    const struct stmt *s)
+{
+	static const struct unit units[] = {
+	    {"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400},
+	};
+	struct config_site *site = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	uint64_t v;
+	if (strcmp(a->text, "off") == 0) {
+		if (s->n > 2) {
+			error_arg(p, &s->v[2], "'hsts off' takes nothing after it");
+			return -EINVAL;
+		}
+		site->hsts = 0;
+		return 0;
+	}
+	int r = parse_with_unit(a->text, units, ARRAY_SIZE(units), HSTS_MAX_S, &v);
+	if (r == -EINVAL) {
+		error_arg(p, a, "invalid duration '%s' for 'hsts' (examples: 365d, 31536000, off)",
+			  echo(a, e));
+		return r;
+	}
+	if (r < 0) {
+		error_arg(p, a, "'hsts' must be at most 5 years (1830d)");
+		return r;
+	}
+	unsigned flags = CONFIG_HSTS_ON;
+	for (size_t i = 2; i < s->n; i++) {
+		const struct arg *o = &s->v[i];
+		unsigned f = strcmp(o->text, "include-subdomains") == 0 ? CONFIG_HSTS_SUBDOMAINS
+			     : strcmp(o->text, "preload") == 0	    ? CONFIG_HSTS_PRELOAD
+								    : 0;
+		if (!f || (flags & f)) {
+			error_arg(p, o, "'hsts' takes DURATION [include-subdomains] [preload], not "
+				  "'%s' here", echo(o, e));
+			return -EINVAL;
+		}
+		flags |= f;
+	}
+	site->hsts = flags;
+	site->hsts_max_age = (uint32_t)v;
 	return 0;
 }
 
@@ -1153,6 +1285,10 @@ static const struct directive site_directives[] = {
 	ROOT_ROW(config_site),
 	PROXY_ROWS(config_site),
 	BLOCK("path", 1, 1, "PREFIX { ... }", dir_path, &path_context),
+	PLAIN("tls",           2, 2, "CERT_FILE KEY_FILE", 0, dir_tls),
+	PLAIN("http-redirect", 1, 1, "on|off", DIR_ONCE, dir_http_redirect),
+	PLAIN("hsts",          1, 3, "DURATION [include-subdomains] [preload]|off", DIR_ONCE,
+	      dir_hsts),
 };
 
 static const struct context site_context = {
@@ -1163,7 +1299,7 @@ static const struct context site_context = {
 };
 
 static const struct directive top_directives[] = {
-	PLAIN("listen",     1, 3, "ADDRESS|NAME [ADDRESS] [proxy-protocol]", 0, dir_listen),
+	PLAIN("listen",     1, 4, "ADDRESS|NAME [ADDRESS] [tls] [proxy-protocol]", 0, dir_listen),
 	PLAIN("access-log", 1, 1, "off|stderr|PATH", DIR_ONCE, dir_access_log),
 	NUMBER("workers", "COUNT|auto", dir_workers, TOP(workers), 1, 1024),
 	COUNT("max-connections",      TOP(max_connections),      1,   1000000),
@@ -1188,6 +1324,7 @@ static const struct directive top_directives[] = {
 	DURATION("proxy-timeout",         TOP(proxy_timeout_ms),         1, DAY_MS),
 	DURATION("proxy-idle-timeout",    TOP(proxy_idle_timeout_ms),    1, DAY_MS),
 	NUMBER("proxy-idle-max", "COUNT|auto", dir_count_or_auto, TOP(proxy_idle_max), 0, 10000),
+	COUNT("max-tls-handshakes",       TOP(max_tls_handshakes),       1, 1000000),
 	BLOCK("site", 1, ARGS_UNBOUNDED, "NAME... { ... }", dir_site, &site_context),
 };
 
@@ -1438,6 +1575,7 @@ struct config *config_new_default(void)
 	c->proxy_timeout_ms = 60 * SECOND_MS;
 	c->proxy_idle_timeout_ms = 30 * SECOND_MS;
 	c->proxy_idle_max = CONFIG_AUTO;
+	c->max_tls_handshakes = 1000;
 	c->sandbox = true;
 	return c;
 }
@@ -1472,6 +1610,11 @@ void config_free(struct config *c)
 			proxy_free(&c->sites[i].paths[j].proxy);
 		}
 		free(c->sites[i].paths);
+		for (size_t j = 0; j < c->sites[i].n_tls; j++) {
+			free(c->sites[i].tls[j].cert);
+			free(c->sites[i].tls[j].key);
+		}
+		free(c->sites[i].tls);
 	}
 	free(c->trusted_proxies);
 	free(c->sites);
@@ -1610,6 +1753,12 @@ const struct config_site *config_match_site(const struct config *c, const char *
 		}
 	}
 	return wild ? wild : fallback;
+}
+
+const struct config_site *config_tls_site(const struct config *c, const char *name, size_t len)
+{
+	const struct config_site *s = len ? config_match_site(c, name, len) : NULL;
+	return s && s->n_tls ? s : c->tls_default;
 }
 
 const struct config_path *config_match_path(const struct config_site *s, const char *path,

@@ -24,10 +24,12 @@ struct config_listen {
 	struct net_addr addr; /* the parsed address when is_addr or has_fallback */
 	bool has_fallback;    /* `listen NAME ADDRESS`: use addr when nothing is passed as NAME */
 	bool proxy_protocol;  /* `... proxy-protocol`: connections start with a PROXY header */
+	bool tls;             /* `... tls`: TLS on these sockets (after the PROXY header, if any) */
 	unsigned line;
 };
 
 #define CONFIG_MAX_UPSTREAMS 16 /* per `proxy` directive */
+#define CONFIG_MAX_TLS 8        /* `tls` lines per site */
 
 /* "auto" in a COUNT|auto field (but workers, where it is 0): the user of the field decides. */
 #define CONFIG_AUTO UINT32_MAX
@@ -66,6 +68,19 @@ struct config_path {
 	unsigned line;
 };
 
+/* `tls CERT KEY` in a site: a certificate chain (PEM, leaf first) and its private key. The
+ * files are read when a generation is built (xport/tls.c), not here. */
+struct config_tls {
+	char *cert, *key; /* absolute paths */
+	unsigned line, cert_col, key_col;
+};
+
+enum {
+	CONFIG_HSTS_ON = 1 << 0,
+	CONFIG_HSTS_SUBDOMAINS = 1 << 1, /* includeSubDomains */
+	CONFIG_HSTS_PRELOAD = 1 << 2,
+};
+
 struct config_site {
 	char **names; /* lower-case; "*" = default site; "*.example.com" = wildcard */
 	size_t n_names;
@@ -73,6 +88,11 @@ struct config_site {
 	struct config_proxy proxy;
 	struct config_path *paths;
 	size_t n_paths;
+	struct config_tls *tls; /* its certificates (several: ECDSA and RSA), in file order */
+	size_t n_tls;
+	bool http_redirect; /* default on: a plain-HTTP request for a site with tls: 308 to https */
+	unsigned hsts;      /* CONFIG_HSTS_*: Strict-Transport-Security on its TLS responses */
+	uint32_t hsts_max_age; /* seconds */
 	unsigned line;
 };
 
@@ -121,6 +141,13 @@ struct config {
 
 	struct config_site *sites; /* in file order */
 	size_t n_sites;
+
+	/* TLS */
+	unsigned max_tls_handshakes; /* default 1000 per process: more in progress are refused */
+	/* The site whose certificates a TLS client without SNI (or with a name no site with
+	 * certificates matches) gets: `site *` if it has any, else the first site that has. NULL:
+	 * no site has a `tls` line. */
+	const struct config_site *tls_default;
 };
 
 /* A config with every default and no sites (the embedded default page everywhere). */
@@ -142,6 +169,11 @@ int config_load(const char *path, struct config **ret, struct buf *errors);
  * dot, compares case-insensitively; exact names beat wildcards beat "*"). NULL if none. */
 const struct config_site *config_match_site(const struct config *c, const char *host,
 					    size_t len);
+
+/* The site whose certificates a TLS handshake for this server name (SNI; len 0: none) uses:
+ * the site config_match_site() finds for it when that site has `tls` lines, else
+ * c->tls_default. NULL when no site has certificates. */
+const struct config_site *config_tls_site(const struct config *c, const char *name, size_t len);
 
 /* The path block of site s with the longest prefix of this (normalised) path, or NULL. */
 const struct config_path *config_match_path(const struct config_site *s, const char *path,

@@ -198,7 +198,8 @@ static void test_listen(void)
 		    "printable ASCII characters, no ':')\n");
 	CHECK(strstr(parse_err("listen\n"), "t.conf:1:1: 'listen' takes") != NULL);
 	CHECK(strstr(parse_err("listen a b c\n"), "t.conf:1:12: 'listen' takes") != NULL);
-	CHECK(strstr(parse_err("listen a b c d\n"), "t.conf:1:1: 'listen' takes") != NULL);
+	CHECK(strstr(parse_err("listen a b c d\n"), "t.conf:1:12: 'listen' takes") != NULL);
+	CHECK(strstr(parse_err("listen a b c d e\n"), "t.conf:1:1: 'listen' takes") != NULL);
 	c = parse("listen web 127.0.0.1:8080 proxy-protocol\nlisten 127.0.0.1:81 proxy-protocol\n"
 		  "listen plain\n");
 	CHECK(c && c->n_listens == 3 && c->listens[0].proxy_protocol && c->listens[0].has_fallback &&
@@ -1091,6 +1092,124 @@ static void test_path_root(void)
 		    "t.conf:1:1: 'root' is not allowed at top level (only inside a site block)\n");
 }
 
+/* TLS: the listen flag, `tls CERT KEY` (several per site), http-redirect, hsts, which site's
+ * certificates a server name gets, and what is refused. */
+static void test_tls(void)
+{
+	struct config *c = parse("listen http 127.0.0.1:80\n"
+				 "listen https 127.0.0.1:443 tls\n"
+				 "listen 127.0.0.1:8443 proxy-protocol tls\n"
+				 "listen front tls proxy-protocol\n"
+				 "max-tls-handshakes 50\n"
+				 "site a.example www.a.example {\n"
+				 " tls /etc/t/a-ec.crt /etc/t/a-ec.key\n"
+				 " tls \"/etc/t/a rsa.crt\" /etc/t/a-rsa.key\n"
+				 " hsts 365d include-subdomains preload\n"
+				 "}\n"
+				 "site *.b.example {\n tls /b.crt /b.key\n http-redirect off\n hsts 600\n}\n"
+				 "site plain.example {\n}\n");
+	CHECK(c != NULL);
+	if (!c) {
+		fprintf(stderr, "%s", errs.data);
+		return;
+	}
+	CHECK(!c->listens[0].tls && c->listens[1].tls && c->listens[1].has_fallback);
+	CHECK(c->listens[2].tls && c->listens[2].proxy_protocol && c->listens[2].is_addr);
+	CHECK(c->listens[3].tls && c->listens[3].proxy_protocol && !c->listens[3].has_fallback);
+	CHECK_EQ_INT(c->max_tls_handshakes, 50);
+	const struct config_site *a = &c->sites[0], *b = &c->sites[1], *pl = &c->sites[2];
+	CHECK_EQ_INT(a->n_tls, 2);
+	CHECK_STREQ(a->tls[0].cert, "/etc/t/a-ec.crt");
+	CHECK_STREQ(a->tls[0].key, "/etc/t/a-ec.key");
+	CHECK_STREQ(a->tls[1].cert, "/etc/t/a rsa.crt");
+	CHECK_EQ_INT(a->tls[1].line, 8);
+	CHECK_EQ_INT(a->tls[1].cert_col, 6);
+	CHECK_EQ_INT(a->tls[1].key_col, 25);
+	CHECK(a->http_redirect && !b->http_redirect && pl->http_redirect && pl->n_tls == 0);
+	CHECK_EQ_INT(a->hsts, CONFIG_HSTS_ON | CONFIG_HSTS_SUBDOMAINS | CONFIG_HSTS_PRELOAD);
+	CHECK_EQ_INT(a->hsts_max_age, 365 * 86400);
+	CHECK_EQ_INT(b->hsts, CONFIG_HSTS_ON);
+	CHECK_EQ_INT(b->hsts_max_age, 600);
+	CHECK_EQ_INT(pl->hsts, 0);
+	/* no `site *` with certificates: the first site that has some */
+	CHECK(c->tls_default == a);
+	CHECK(config_tls_site(c, "a.example", 9) == a);
+	CHECK(config_tls_site(c, "WWW.A.EXAMPLE.", 14) == a);
+	CHECK(config_tls_site(c, "x.b.example", 11) == b);
+	CHECK(config_tls_site(c, "b.example", 9) == a);     /* the wildcard needs a label */
+	CHECK(config_tls_site(c, "plain.example", 13) == a); /* no certificates of its own */
+	CHECK(config_tls_site(c, "", 0) == a);
+	CHECK(config_tls_site(c, NULL, 0) == a);
+	config_free(c);
+
+	/* `site *` with certificates: the default; exact beats longest wildcard beats `*` */
+	c = parse("site * {\n tls /d.crt /d.key\n}\n"
+		  "site *.example {\n tls /w.crt /w.key\n}\n"
+		  "site *.a.example {\n tls /wa.crt /wa.key\n}\n"
+		  "site x.a.example {\n tls /x.crt /x.key\n}\n"
+		  "site none.example {\n}\n");
+	CHECK(c != NULL);
+	if (c) {
+		CHECK(c->tls_default == &c->sites[0]);
+		CHECK(config_tls_site(c, "x.a.example", 11) == &c->sites[3]);
+		CHECK(config_tls_site(c, "y.a.example", 11) == &c->sites[2]);
+		CHECK(config_tls_site(c, "b.example", 9) == &c->sites[1]);
+		CHECK(config_tls_site(c, "none.example", 12) == &c->sites[0]);
+		CHECK(config_tls_site(c, "other.org", 9) == &c->sites[0]);
+		CHECK(config_tls_site(c, NULL, 0) == &c->sites[0]);
+	}
+	config_free(c);
+	c = parse("site a {\n}\n");
+	CHECK(c && c->tls_default == NULL && config_tls_site(c, "a", 1) == NULL);
+	config_free(c);
+
+	CHECK_STREQ(parse_err("listen https tls\nsite a {\n root /srv\n}\n"),
+		    "t.conf:1:1: 'listen https ... tls' but no site has a certificate (tls CERT "
+		    "KEY inside a site block)\n");
+	CHECK_STREQ(parse_err("listen 127.0.0.1:443 tls\n"),
+		    "t.conf:1:1: 'listen 127.0.0.1:443 ... tls' but no site has a certificate (tls "
+		    "CERT KEY inside a site block)\n");
+	CHECK_STREQ(parse_err("listen a tls tls\nsite a {\n tls /a /b\n}\n"),
+		    "t.conf:1:10: invalid listen address 'tls'\n");
+	CHECK_STREQ(parse_err("site a {\n tls a.crt /a.key\n}\n"),
+		    "t.conf:2:6: 'tls' needs absolute paths, not 'a.crt'\n");
+	CHECK_STREQ(parse_err("site a {\n tls /a.crt a.key\n}\n"),
+		    "t.conf:2:13: 'tls' needs absolute paths, not 'a.key'\n");
+	CHECK_STREQ(parse_err("site a {\n tls /a.crt\n}\n"),
+		    "t.conf:2:2: 'tls' takes 2 arguments: tls CERT_FILE KEY_FILE\n");
+	CHECK_STREQ(parse_err("tls /a /b\n"),
+		    "t.conf:1:1: 'tls' is not allowed at top level (only inside a site block)\n");
+	CHECK_STREQ(parse_err("site a {\n path /x/ {\n  tls /a /b\n }\n}\n"),
+		    "t.conf:3:3: 'tls' is not allowed inside a path block (only inside a site "
+		    "block)\n");
+	CHECK(strstr(parse_err("site a {\n tls /1 /1\n tls /2 /2\n tls /3 /3\n tls /4 /4\n"
+			       " tls /5 /5\n tls /6 /6\n tls /7 /7\n tls /8 /8\n tls /9 /9\n}\n"),
+		     "t.conf:10:2: at most 8 'tls' lines per site") != NULL);
+	CHECK_STREQ(parse_err("site a {\n http-redirect maybe\n}\n"),
+		    "t.conf:2:16: 'http-redirect' takes on or off, not 'maybe'\n");
+	CHECK_STREQ(parse_err("site a {\n http-redirect on\n http-redirect off\n}\n"),
+		    "t.conf:3:2: duplicate 'http-redirect' (first at line 2)\n");
+	CHECK_STREQ(parse_err("site a {\n hsts 1y\n}\n"),
+		    "t.conf:2:7: invalid duration '1y' for 'hsts' (examples: 365d, 31536000, off)\n");
+	CHECK_STREQ(parse_err("site a {\n hsts 2000d\n}\n"),
+		    "t.conf:2:7: 'hsts' must be at most 5 years (1830d)\n");
+	CHECK_STREQ(parse_err("site a {\n hsts 1d preload preload\n}\n"),
+		    "t.conf:2:18: 'hsts' takes DURATION [include-subdomains] [preload], not "
+		    "'preload' here\n");
+	CHECK_STREQ(parse_err("site a {\n hsts off preload\n}\n"),
+		    "t.conf:2:11: 'hsts off' takes nothing after it\n");
+	CHECK_STREQ(parse_err("max-tls-handshakes 0\n"),
+		    "t.conf:1:20: 'max-tls-handshakes' must be between 1 and 1000000\n");
+	c = parse("site a {\n hsts 0\n}\nsite b {\n hsts 2h\n}\nsite c {\n hsts off\n}\n");
+	CHECK(c && c->sites[0].hsts == CONFIG_HSTS_ON && c->sites[0].hsts_max_age == 0 &&
+	      c->sites[1].hsts_max_age == 7200 && c->sites[2].hsts == 0);
+	config_free(c);
+	c = config_new_default();
+	CHECK_EQ_INT(c->max_tls_handshakes, 1000);
+	CHECK(c->tls_default == NULL);
+	config_free(c);
+}
+
 int main(void)
 {
 	buf_init(&errs, 1 << 20);
@@ -1113,6 +1232,7 @@ int main(void)
 	test_proxy_idle_max();
 	test_body_total_timeout();
 	test_path_root();
+	test_tls();
 	buf_free(&errs);
 	TEST_MAIN_END();
 }
