@@ -26,6 +26,7 @@
 #include "core/server.h"
 #include "units/cmd.h"
 #include "version.h"
+#include "xport/tls.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -172,8 +173,19 @@ static int cmd_check(int argc, char **argv)
 		buf_free(&errors);
 		return EXIT_USAGE;
 	}
-	printf("configuration OK\n");
+	/* The certificates too: parse, key, names, dates (warnings do not fail the check). */
+	struct buf warnings;
+	buf_init(&warnings, 1 << 20);
+	r = xport_tls_certs_load(cfg, true, &errors, &warnings, NULL);
+	print_errors(&warnings);
+	buf_free(&warnings);
 	config_free(cfg);
+	if (r < 0) {
+		print_errors(&errors);
+		buf_free(&errors);
+		return EXIT_USAGE;
+	}
+	printf("configuration OK\n");
 	buf_free(&errors);
 	return 0;
 }
@@ -250,8 +262,23 @@ static void http_worker_exit(struct worker *wk)
 	h1_worker_exit(wk);
 }
 
+/* The sites' certificates, loaded with each generation; what does not stop serving (an
+ * expired certificate, a name it does not cover) is logged. */
+static int http_gen_init(struct server_gen *g, struct buf *err)
+{
+	struct buf warn;
+	buf_init(&warn, 1 << 20);
+	int r = xport_tls_certs_load(g->cfg, false, err, &warn, &g->tls);
+	log_lines(LOG_WARNING, "", warn.data, warn.len);
+	buf_free(&warn);
+	if (r == 0)
+		g->tls_free = xport_tls_certs_free;
+	return r;
+}
+
 static const struct server_app http_app = {
 	.conn_start = h1_conn_start,
+	.gen_init = http_gen_init,
 	.worker_gen = http_worker_gen,
 	.worker_exit = http_worker_exit,
 };

@@ -1,7 +1,7 @@
 /* From the configuration to the sandbox: which paths ferry still needs once it serves (the
- * site and path roots, the config for reloads, the access log, Unix-socket upstreams, the
- * resolver's files), which TCP ports it may connect to (upstreams), and who to become.
- * sandbox/ does the enforcing; this file only decides. */
+ * site and path roots, the config for reloads, the certificates' directories, the access log,
+ * Unix-socket upstreams, the resolver's files), which TCP ports it may connect to
+ * (upstreams), and who to become. sandbox/ does the enforcing; this file only decides. */
 #include "core/confine.h"
 
 #include <errno.h>
@@ -52,6 +52,13 @@ static void add_dir_of(struct paths *p, const char *file, unsigned access)
 	char *copy = xstrdup(file);
 	char *dir = xstrdup(dirname(copy));
 	free(copy);
+	for (size_t i = 0; i < p->n_owned; i++) {
+		if (strcmp(p->owned[i], dir) == 0) { /* a certificate beside its key */
+			add_path(p, p->owned[i], access);
+			free(dir);
+			return;
+		}
+	}
 	p->owned[p->n_owned++] = dir;
 	add_path(p, dir, access);
 }
@@ -115,6 +122,12 @@ int confine_apply(struct server *srv)
 			if (s->paths[j].root)
 				add_path(p, s->paths[j].root, SANDBOX_READ);
 			add_proxy(p, &s->paths[j].proxy, &needs_dns);
+		}
+		/* certificates and keys, read again on reload (renewed files are usually
+		 * renamed into place: the directory, not the file) */
+		for (size_t j = 0; j < s->n_tls; j++) {
+			add_dir_of(p, s->tls[j].cert, SANDBOX_READ);
+			add_dir_of(p, s->tls[j].key, SANDBOX_READ);
 		}
 	}
 	if (cfg->access_log == CONFIG_LOG_FILE)

@@ -363,10 +363,17 @@ static int open_root(const char *path, const char *file, unsigned line, struct b
 	return fd;
 }
 
+void server_gen_hold(struct server_gen *g)
+{
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+}
+
 void server_gen_free(struct server_gen *g)
 {
-	if (!g)
+	if (!g || atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) > 1)
 		return;
+	if (g->tls_free)
+		g->tls_free(g->tls);
 	for (size_t i = 0; i < g->n_sites; i++) {
 		struct site_rt *rt = &g->sites[i];
 		if (rt->root_fd >= 0)
@@ -393,6 +400,7 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 	int r = 0;
 	g->id = next_id++;
 	g->cfg = cfg;
+	atomic_init(&g->refs, 1);
 	g->default_site.root_fd = -1;
 	g->access_log_fd = -1;
 	g->sites = xcalloc(cfg->n_sites ? cfg->n_sites : 1, sizeof(*g->sites));
@@ -448,6 +456,8 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 			}
 			break;
 		}
+		if (r == 0 && srv->app && srv->app->gen_init)
+			r = srv->app->gen_init(g, err);
 	}
 	if (r < 0) {
 		g->cfg = NULL; /* still the caller's */

@@ -32,6 +32,7 @@ struct listener {
 	bool inherited;
 	bool dgram;
 	bool proxy_protocol; /* connections start with a PROXY header */
+	bool tls;            /* then a TLS handshake */
 };
 
 struct worker;
@@ -43,9 +44,13 @@ struct site_rt {
 	size_t n_path_fds;
 };
 
+struct xport_tls_certs;
+
 /* One configuration generation: the parsed config and what was opened from it. SIGHUP builds
  * a new one and swaps srv->gen; workers pick it up at their next loop iteration and say so in
- * seen_gen; the main thread frees the old one once every worker has moved on. */
+ * seen_gen; the main thread drops its reference once every worker has moved on. A holder that
+ * needs the generation longer (a TLS handshake in progress: its certificate is picked from the
+ * client's SNI later) takes a reference of its own; the last one frees it, on any thread. */
 struct server_gen {
 	uint64_t id;
 	struct config *cfg;
@@ -53,6 +58,10 @@ struct server_gen {
 	size_t n_sites;
 	struct site_rt default_site; /* when the config has no sites */
 	int access_log_fd;     /* -1: off; 2: stderr; else owned */
+	/* The sites' certificates (xport/tls.c), made by server_app.gen_init; NULL: none */
+	struct xport_tls_certs *tls;
+	void (*tls_free)(struct xport_tls_certs *t);
+	atomic_uint refs;
 };
 
 /* What runs on the connections: the protocol and handler layers above core register these
@@ -67,6 +76,10 @@ struct server_app {
 	void (*worker_gen)(struct worker *wk);
 	/* The worker's loop has ended: free what the layers above keep in wk->app_data. */
 	void (*worker_exit)(struct worker *wk);
+	/* A generation is being built (main thread; for the first one, before the sandbox
+	 * closes): load what the layers above need of it, g->tls (and g->tls_free). < 0 with
+	 * err appended: the generation fails (startup exits, a reload keeps the old one). */
+	int (*gen_init)(struct server_gen *g, struct buf *err);
 };
 
 struct server {
@@ -133,10 +146,14 @@ void server_block_signals(void);
 int server_run(struct server *srv);
 
 /* Build a generation for cfg (taking ownership of it on success): open the site and path
- * roots (and srv->cli_root) and the access log. On failure returns -errno, appends what
- * failed to err, and leaves cfg to the caller. */
+ * roots (and srv->cli_root) and the access log, then srv->app->gen_init. On failure returns
+ * -errno, appends what failed to err, and leaves cfg to the caller. It starts with one
+ * reference, the caller's. */
 int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 		   struct server_gen **ret);
+/* One more reference to g, dropped with server_gen_free. */
+void server_gen_hold(struct server_gen *g);
+/* Drop a reference (NULL: nothing); the last one frees g and what was opened for it. */
 void server_gen_free(struct server_gen *g);
 
 static inline struct server_gen *server_gen(struct server *srv)

@@ -1,0 +1,820 @@
+/* TLS with GnuTLS: the certificates of a generation's sites (loaded and checked in the main
+ * thread), and the transport that runs one server-side session over a socket for proto/.
+ *
+ * Per process, made once: the priority cache (TLS 1.3 and 1.2, AEAD suites, ECDHE over X25519
+ * or P-256: Mozilla's "intermediate" without finite-field DH) and the session-ticket master
+ * key, shared by every worker and every generation; GnuTLS derives the key that encrypts
+ * tickets from it and changes that key as time passes (lib/stek.c), so tickets stop being
+ * readable after a few of its periods. Per generation: one certificate credentials object per
+ * site with `tls` lines. Per connection: the session, a read-ahead buffer only while it holds
+ * bytes, and the server name.
+ *
+ * Handshake: the post-ClientHello callback reads the SNI and sets the credentials of the site
+ * config_tls_site() names (exact, longest wildcard, `site *`, else the default); GnuTLS then
+ * picks the certificate of that site (ECDSA or RSA) that the client's signature algorithms
+ * allow. The generation is held until the handshake ends, so that a reload in between cannot
+ * free the credentials under it.
+ *
+ * I/O: GnuTLS reads through tls_pull and writes through tls_push. They find their connection
+ * in a thread-local pointer set by every op before it calls GnuTLS (the transport pointer
+ * stays the socket's fd, which is what GnuTLS's kTLS code expects). tls_pull reads ahead: one
+ * recv of up to a whole record, where GnuTLS asks for the 5-byte header, then the rest; what
+ * GnuTLS did not ask for yet waits in a buffer that exists only while it holds bytes. A recv
+ * that did not fill the buffer proves the socket drained, which pending() reports to the
+ * edge-triggered caller. */
+#include "xport/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/socket.h>
+#include <gnutls/x509.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+#include "base/str.h"
+#include "base/xalloc.h"
+#include "core/server.h"
+
+#define TLS_FILE_MAX (1 << 20)              /* a certificate chain or a key file */
+#define TLS_RECORD_MAX 16384                /* plaintext bytes in one record */
+#define TLS_READ_AHEAD (5 + 16384 + 256)    /* a whole TLS 1.2/1.3 record, header included */
+#define TLS_EXPIRY_WARN_S (14 * 24 * 3600) /* "expires soon" */
+#define TLS_NONFATAL_MAX 8 /* warning alerts in a row that one call steps over */
+
+/* Mozilla "intermediate" (TLS 1.2 and 1.3, AEAD only, forward secrecy), without its
+ * finite-field DH, with the groups X25519 and P-256 and no SHA-1 or SHA-224 signatures. The
+ * client's cipher preference wins, as Mozilla recommends when every suite is strong. */
+static const char TLS_PRIORITY[] =
+	"NONE:+VERS-TLS1.3:+VERS-TLS1.2:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:+AEAD:"
+	"+ECDHE-ECDSA:+ECDHE-RSA:+GROUP-X25519:+GROUP-SECP256R1:+SIGN-ALL:-SIGN-RSA-SHA1:"
+	"-SIGN-ECDSA-SHA1:-SIGN-RSA-SHA224:-SIGN-ECDSA-SHA224:-SIGN-DSA-SHA1:-SIGN-DSA-SHA224:"
+	"-SIGN-DSA-SHA256:-SIGN-DSA-SHA384:-SIGN-DSA-SHA512:+COMP-NULL:+CTYPE-X509";
+
+/* ALPN, in the server's order of preference. HTTP/2 goes first here once proto/h2 exists;
+ * proto/ reads the result with xport_tls_alpn(). */
+static const gnutls_datum_t alpn_protocols[] = {
+	{(unsigned char *)"http/1.1", 8},
+};
+
+/* ---- per process --------------------------------------------------------------------- */
+
+static gnutls_priority_t priority;
+static gnutls_datum_t ticket_key;
+static atomic_uint handshakes; /* in progress, in every worker */
+
+/* The priority cache and the ticket key, once, in the main thread (the first load). */
+static int tls_global_init(struct buf *err)
+{
+	if (priority)
+		return 0;
+	const char *where = NULL;
+	int r = gnutls_priority_init2(&priority, TLS_PRIORITY, &where, 0);
+	if (r < 0) {
+		buf_printf(err, "tls: priority string rejected at '%s': %s\n", where ? where : "?",
+			   gnutls_strerror(r));
+		priority = NULL;
+		return -EINVAL;
+	}
+	r = gnutls_session_ticket_key_generate(&ticket_key);
+	if (r < 0) {
+		buf_printf(err, "tls: session ticket key: %s\n", gnutls_strerror(r));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* ---- certificates -------------------------------------------------------------------- */
+
+struct xport_tls_certs {
+	gnutls_certificate_credentials_t *site; /* parallel to cfg->sites; NULL: no tls lines */
+	size_t n_sites;
+};
+
+void xport_tls_certs_free(struct xport_tls_certs *certs)
+{
+	if (!certs)
+		return;
+	for (size_t i = 0; i < certs->n_sites; i++)
+		if (certs->site[i])
+			gnutls_certificate_free_credentials(certs->site[i]);
+	free(certs->site);
+	free(certs);
+}
+
+/* The whole file, up to TLS_FILE_MAX bytes. 0 or -errno (-EFBIG when larger). */
+static int read_file(const char *path, gnutls_datum_t *ret)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int e = fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR
+					  : !S_ISREG(st.st_mode)  ? EINVAL
+								  : 0;
+	if (e) {
+		close(fd);
+		return -e;
+	}
+	if (st.st_size > TLS_FILE_MAX) {
+		close(fd);
+		return -EFBIG;
+	}
+	unsigned char *p = xmalloc((size_t)st.st_size + 1);
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fd, p + len, (size_t)st.st_size + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			e = errno;
+			free(p);
+			close(fd);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > (size_t)st.st_size) { /* grew while we read it */
+			free(p);
+			close(fd);
+			return -EFBIG;
+		}
+	}
+	close(fd);
+	ret->data = p;
+	ret->size = (unsigned)len;
+	return 0;
+}
+
+static void datum_wipe(gnutls_datum_t *d)
+{
+	if (d->data) {
+		gnutls_memset(d->data, 0, d->size);
+		free(d->data);
+	}
+	d->data = NULL;
+	d->size = 0;
+}
+
+/* What one `tls` line loads, for the checks and for the credentials. */
+struct tls_pair {
+	gnutls_x509_crt_t *crts;
+	unsigned n_crts;
+	gnutls_x509_privkey_t key;
+};
+
+static void pair_done(struct tls_pair *p)
+{
+	for (unsigned i = 0; i < p->n_crts; i++)
+		gnutls_x509_crt_deinit(p->crts[i]);
+	gnutls_free(p->crts);
+	if (p->key)
+		gnutls_x509_privkey_deinit(p->key);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Where a message about one `tls` line goes: "file:line:col: tls CERT: ". */
+struct tls_where {
+	const char *file;
+	const struct config_tls *t;
+};
+
+static void _printf_(4, 5)
+    report(struct buf *b, const struct tls_where *w, unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+	buf_printf(b, "%s:%u:%u: tls %s: ", w->file, w->t->line, col, w->t->cert);
+	va_start(ap, fmt);
+	buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	buf_appends(b, "\n");
+}
+
+/* The DER of a public key, for comparing the key's with the certificate's. */
+static int pubkey_der(gnutls_pubkey_t pk, gnutls_datum_t *ret)
+{
+	return gnutls_pubkey_export2(pk, GNUTLS_X509_FMT_DER, ret);
+}
+
+/* Does the private key belong to the certificate? Their public keys compared: no signature
+ * (GnuTLS's own check signs and verifies, ~1.5 ms for RSA-2048 at every start). */
+static bool key_matches(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key)
+{
+	gnutls_pubkey_t a = NULL, b = NULL;
+	gnutls_privkey_t pk = NULL;
+	gnutls_datum_t da = {0}, db = {0};
+	bool same = false;
+	if (gnutls_pubkey_init(&a) < 0 || gnutls_pubkey_init(&b) < 0 ||
+	    gnutls_privkey_init(&pk) < 0)
+		goto out;
+	if (gnutls_pubkey_import_x509(a, crt, 0) < 0 ||
+	    gnutls_privkey_import_x509(pk, key, 0) < 0 ||
+	    gnutls_pubkey_import_privkey(b, pk, 0, 0) < 0)
+		goto out;
+	if (pubkey_der(a, &da) < 0 || pubkey_der(b, &db) < 0)
+		goto out;
+	same = da.size == db.size && memcmp(da.data, db.data, da.size) == 0;
+out:
+	gnutls_free(da.data);
+	gnutls_free(db.data);
+	if (pk)
+		gnutls_privkey_deinit(pk); /* does not free key: imported without the flag */
+	if (a)
+		gnutls_pubkey_deinit(a);
+	if (b)
+		gnutls_pubkey_deinit(b);
+	return same;
+}
+
+static const char *utc(time_t t, char out[32])
+{
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(out, 32, "%lld", (long long)t);
+	return out;
+}
+
+/* Does the certificate cover this site name? A wildcard site name needs a wildcard
+ * certificate name for the same domain (or one covering it); an [IPv6] name the address. */
+static bool covers(gnutls_x509_crt_t crt, const char *name)
+{
+	char host[256];
+	size_t n = strlen(name);
+	if (n >= sizeof(host))
+		return false;
+	if (name[0] == '[' && n > 2) {
+		memcpy(host, name + 1, n - 2);
+		host[n - 2] = '\0';
+	} else {
+		memcpy(host, name, n + 1);
+	}
+	/* gnutls matches a '*' in the certificate against one label: "*.example.com" in a
+	 * certificate covers the site name "*.example.com" taken literally, and nothing else
+	 * does (a name like "x.example.com" would not cover the wildcard site). */
+	return gnutls_x509_crt_check_hostname2(crt, host, 0) != 0;
+}
+
+/* Load one `tls` line: parse both files, match them; on success the pair holds the chain
+ * and the key. The time and name checks come after (check_pair). */
+static int load_pair(const struct tls_where *w, struct tls_pair *pair, struct buf *err)
+{
+	const struct config_tls *t = w->t;
+	gnutls_datum_t cert = {0}, key = {0};
+	int r = read_file(t->cert, &cert);
+	if (r < 0) {
+		report(err, w, t->cert_col, "%s", strerror(-r));
+		return r;
+	}
+	r = read_file(t->key, &key);
+	if (r < 0) {
+		report(err, w, t->key_col, "key %s: %s", t->key, strerror(-r));
+		datum_wipe(&cert);
+		return r;
+	}
+	r = gnutls_x509_crt_list_import2(&pair->crts, &pair->n_crts, &cert, GNUTLS_X509_FMT_PEM,
+					 0);
+	if (r < 0 || pair->n_crts == 0) {
+		report(err, w, t->cert_col, "no PEM certificate in it (%s)",
+		       r < 0 ? gnutls_strerror(r) : "empty");
+		r = -EINVAL;
+		goto out;
+	}
+	if (gnutls_x509_privkey_init(&pair->key) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = gnutls_x509_privkey_import2(pair->key, &key, GNUTLS_X509_FMT_PEM, NULL,
+					GNUTLS_PKCS_PLAIN);
+	if (r < 0) {
+		report(err, w, t->key_col,
+		       "key %s: not a private key ferry can use (PEM, unencrypted PKCS#8, PKCS#1 "
+		       "or SEC1): %s", t->key, gnutls_strerror(r));
+		r = -EINVAL;
+		goto out;
+	}
+	if (!key_matches(pair->crts[0], pair->key)) {
+		report(err, w, t->key_col, "the key in %s does not match this certificate", t->key);
+		r = -EINVAL;
+		goto out;
+	}
+	r = 0;
+out:
+	datum_wipe(&cert);
+	datum_wipe(&key);
+	if (r < 0)
+		pair_done(pair);
+	return r;
+}
+
+/* Validity in time and names: errors when strict, else warnings; expiry soon: a warning. */
+static int check_pair(const struct tls_where *w, const struct config_site *site,
+		      const struct tls_pair *pair, bool strict, struct buf *err, struct buf *warn)
+{
+	struct buf *bad = strict ? err : warn;
+	gnutls_x509_crt_t leaf = pair->crts[0];
+	unsigned col = w->t->cert_col;
+	char when[32];
+	int r = 0;
+	time_t now = time(NULL);
+	time_t end = gnutls_x509_crt_get_expiration_time(leaf);
+	time_t start = gnutls_x509_crt_get_activation_time(leaf);
+	if (end != (time_t)-1 && end <= now) {
+		report(bad, w, col, "expired on %s", utc(end, when));
+		r = -EINVAL;
+	} else if (start != (time_t)-1 && start > now) {
+		report(bad, w, col, "not valid before %s", utc(start, when));
+		r = -EINVAL;
+	} else if (end != (time_t)-1 && end - now < TLS_EXPIRY_WARN_S) {
+		report(warn, w, col, "expires on %s, in less than 14 days", utc(end, when));
+	}
+	for (size_t i = 0; i < site->n_names; i++) {
+		const char *name = site->names[i];
+		if (strcmp(name, "*") == 0 || covers(leaf, name))
+			continue;
+		report(bad, w, col, "does not cover the site name %s", name);
+		r = -EINVAL;
+	}
+	return strict ? r : 0;
+}
+
+int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
+			 struct buf *warn, struct xport_tls_certs **ret)
+{
+	if (ret)
+		*ret = NULL;
+	if (!cfg->tls_default)
+		return 0;
+	int r = tls_global_init(err);
+	if (r < 0)
+		return r;
+	struct xport_tls_certs *certs = xcalloc(1, sizeof(*certs));
+	certs->n_sites = cfg->n_sites;
+	certs->site = xcalloc(cfg->n_sites, sizeof(*certs->site));
+	const char *file = cfg->path ? cfg->path : "config";
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		const struct config_site *site = &cfg->sites[i];
+		if (site->n_tls == 0)
+			continue;
+		if (gnutls_certificate_allocate_credentials(&certs->site[i]) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		/* Matched by key_matches, without GnuTLS's sign-and-verify. */
+		gnutls_certificate_set_flags(certs->site[i], GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
+		for (size_t j = 0; j < site->n_tls; j++) {
+			struct tls_where w = {file, &site->tls[j]};
+			struct tls_pair pair = {0};
+			int q = load_pair(&w, &pair, err);
+			if (q == 0)
+				q = check_pair(&w, site, &pair, strict, err, warn);
+			if (q == 0) {
+				q = gnutls_certificate_set_x509_key(certs->site[i], pair.crts,
+								    pair.n_crts, pair.key);
+				if (q < 0) {
+					report(err, &w, w.t->cert_col, "%s", gnutls_strerror(q));
+					q = -EINVAL;
+				}
+			}
+			pair_done(&pair);
+			/* the first failure's code; a missing file says more than a bad one */
+			if (q < 0 && (r == 0 || (r == -EINVAL && q != -EINVAL)))
+				r = q;
+		}
+	}
+	if (r < 0 || !ret) {
+		xport_tls_certs_free(certs);
+		return r;
+	}
+	*ret = certs;
+	return 0;
+}
+
+/* ---- the transport ------------------------------------------------------------------- */
+
+struct tls_conn {
+	struct xport x; /* first: the ops see a struct xport */
+	gnutls_session_t s;
+	struct server_gen *gen; /* held until the handshake is over */
+	bool counted;           /* in `handshakes` */
+	bool drained;           /* the last recv found the socket empty */
+	bool more;              /* this write: more bytes follow at once (MSG_MORE) */
+	bool send_pending;      /* GnuTLS holds a record a write took but could not send */
+	char *ra;               /* read ahead, not yet asked for by GnuTLS (NULL: none) */
+	size_t ra_off, ra_len;
+	char *server_name;      /* SNI, NUL-terminated (NULL: none) */
+	size_t server_name_len;
+	const struct xport_tls_certs *certs; /* gen->tls, during the handshake */
+};
+
+/* The connection whose GnuTLS call runs on this thread (set by every op, read by the
+ * transport callbacks, which get only the fd from GnuTLS). */
+static _Thread_local struct tls_conn *cur;
+/* Where a recv reads ahead into before what GnuTLS did not ask for is kept. */
+static _Thread_local char ra_scratch[TLS_READ_AHEAD];
+
+static struct tls_conn *tls_of(const struct xport *x)
+{
+	return (struct tls_conn *)x;
+}
+
+static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+	struct tls_conn *t = cur;
+	if (t->ra_len > 0) {
+		size_t n = MIN(len, t->ra_len);
+		memcpy(buf, t->ra + t->ra_off, n);
+		t->ra_off += n;
+		t->ra_len -= n;
+		if (t->ra_len == 0) {
+			free(t->ra);
+			t->ra = NULL;
+			t->ra_off = 0;
+		}
+		return (ssize_t)n;
+	}
+	bool direct = len >= sizeof(ra_scratch);
+	char *into = direct ? buf : ra_scratch;
+	size_t want = direct ? len : sizeof(ra_scratch);
+	ssize_t n;
+	do
+		n = recv(t->x.fd, into, want, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		t->drained = true;
+		gnutls_transport_set_errno(t->s, errno);
+		return -1;
+	}
+	t->drained = (size_t)n < want;
+	if (direct || n == 0)
+		return n;
+	size_t give = MIN((size_t)n, len);
+	memcpy(buf, ra_scratch, give);
+	if ((size_t)n > give) {
+		t->ra_len = (size_t)n - give;
+		t->ra = xmalloc(t->ra_len);
+		memcpy(t->ra, ra_scratch + give, t->ra_len);
+	}
+	return (ssize_t)give;
+}
+
+/* GnuTLS waits with this only in blocking mode or with a handshake timeout, neither of which
+ * is used: say "readable", so that a pull finds out (EAGAIN) instead of anything blocking. */
+static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+	return 1;
+}
+
+static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
+{
+	struct tls_conn *t = cur;
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+	ssize_t n;
+	do
+		n = sendmsg(t->x.fd, &m, MSG_NOSIGNAL | (t->more ? MSG_MORE : 0));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		gnutls_transport_set_errno(t->s, errno);
+	return n;
+}
+
+static unsigned want_of(gnutls_session_t s)
+{
+	return gnutls_record_get_direction(s) ? XPORT_WANT_WRITE : XPORT_WANT_READ;
+}
+
+/* SNI -> the site's credentials, before GnuTLS chooses a suite and a certificate. */
+static int on_client_hello(gnutls_session_t s)
+{
+	struct tls_conn *t = gnutls_session_get_ptr(s);
+	const struct config *cfg = t->gen->cfg;
+	char name[256];
+	size_t len = sizeof(name);
+	unsigned type;
+	if (gnutls_server_name_get(s, name, &len, &type, 0) < 0 || type != GNUTLS_NAME_DNS ||
+	    len >= sizeof(name))
+		len = 0;
+	const struct config_site *site = config_tls_site(cfg, name, len);
+	if (!site)
+		return GNUTLS_E_INTERNAL_ERROR; /* no certificates: refused by xport_tls_new */
+	gnutls_certificate_credentials_t cred = t->certs->site[site - cfg->sites];
+	int r = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+	if (r < 0)
+		return r;
+	free(t->server_name); /* a second ClientHello (after a HelloRetryRequest) */
+	t->server_name = NULL;
+	t->server_name_len = 0;
+	if (len > 0) {
+		t->server_name = xmalloc(len + 1);
+		memcpy(t->server_name, name, len);
+		t->server_name[len] = '\0';
+		t->server_name_len = len;
+	}
+	return 0;
+}
+
+/* The handshake is over, or the connection is: no more claim on the generation. */
+static void handshake_done(struct tls_conn *t)
+{
+	if (t->counted)
+		atomic_fetch_sub_explicit(&handshakes, 1, memory_order_relaxed);
+	t->counted = false;
+	if (t->gen)
+		server_gen_free(t->gen);
+	t->gen = NULL;
+	t->certs = NULL;
+}
+
+static const struct xport_ops xport_tls_ops;
+static const struct xport_ops xport_ktls_ops;
+
+static int tls_handshake(struct xport *x)
+{
+	struct tls_conn *t = tls_of(x);
+	cur = t;
+	int r, n = 0;
+	do
+		r = gnutls_handshake(t->s);
+	while (r < 0 && r != GNUTLS_E_AGAIN && !gnutls_error_is_fatal(r) &&
+	       ++n < TLS_NONFATAL_MAX);
+	if (r == GNUTLS_E_AGAIN) {
+		x->want = want_of(t->s);
+		return -EAGAIN;
+	}
+	if (r < 0) {
+		/* Tell the client why (protocol_version, handshake_failure...), if the socket
+		 * takes it now: the caller closes next. */
+		gnutls_alert_send_appropriate(t->s, r);
+		return -EPROTO;
+	}
+	handshake_done(t);
+	/* kTLS (when GnuTLS's configuration turns it on and the kernel has it): the kernel
+	 * encrypts, so files can go out with sendfile. */
+	if (gnutls_transport_is_ktls_enabled(t->s) & GNUTLS_KTLS_SEND)
+		x->ops = &xport_ktls_ops;
+	return 1;
+}
+
+static ssize_t tls_read(struct xport *x, void *buf, size_t len)
+{
+	struct tls_conn *t = tls_of(x);
+	cur = t;
+	ssize_t r;
+	int n = 0;
+	do
+		r = gnutls_record_recv(t->s, buf, len);
+	while (r < 0 && r != GNUTLS_E_AGAIN && !gnutls_error_is_fatal((int)r) &&
+	       r != GNUTLS_E_REHANDSHAKE && ++n < TLS_NONFATAL_MAX);
+	if (r >= 0)
+		return r;
+	if (r == GNUTLS_E_AGAIN) {
+		x->want = want_of(t->s);
+		return -EAGAIN;
+	}
+	/* A peer that closes without close_notify ends the stream like one that sends it: for
+	 * HTTP/1.1 the framing says whether anything was cut. */
+	if (r == GNUTLS_E_PREMATURE_TERMINATION)
+		return 0;
+	/* Renegotiation (TLS 1.2) is not offered: a client asking for it is closed. */
+	return -EPROTO;
+}
+
+/* Up to TLS_RECORD_MAX bytes from iov starting at (*i, *off), contiguous: straight from the
+ * iovec when its piece is long enough or the last, else gathered into scratch. */
+static const char *next_piece(const struct iovec *iov, int iovcnt, int i, size_t off,
+			      char *scratch, size_t *ret_len)
+{
+	size_t here = iov[i].iov_len - off;
+	if (here >= TLS_RECORD_MAX || i == iovcnt - 1) {
+		*ret_len = MIN(here, (size_t)TLS_RECORD_MAX);
+		return (const char *)iov[i].iov_base + off;
+	}
+	size_t n = 0;
+	for (; i < iovcnt && n < TLS_RECORD_MAX; i++, off = 0) {
+		size_t k = MIN(iov[i].iov_len - off, (size_t)TLS_RECORD_MAX - n);
+		memcpy(scratch + n, (const char *)iov[i].iov_base + off, k);
+		n += k;
+	}
+	*ret_len = n;
+	return scratch;
+}
+
+static _Thread_local char wr_scratch[TLS_RECORD_MAX];
+
+/* Record by record. A record GnuTLS took but could not send (EAGAIN) is finished first on
+ * the next call and its bytes reported then: the caller offers them again (tls.h). */
+static ssize_t tls_writev(struct xport *x, const struct iovec *iov, int iovcnt, bool more)
+{
+	struct tls_conn *t = tls_of(x);
+	cur = t;
+	t->more = more;
+	size_t total = 0;
+	for (int k = 0; k < iovcnt; k++)
+		total += iov[k].iov_len;
+	ssize_t r;
+	if (t->send_pending) {
+		do
+			r = gnutls_record_send(t->s, NULL, 0);
+		while (r == GNUTLS_E_INTERRUPTED);
+		if (r == GNUTLS_E_AGAIN) {
+			x->want = want_of(t->s);
+			return -EAGAIN;
+		}
+		if (r < 0)
+			return -EPIPE;
+		t->send_pending = false;
+		return (ssize_t)MIN((size_t)r, total);
+	}
+	size_t taken = 0, off = 0;
+	int i = 0;
+	while (taken < total) {
+		while (off == iov[i].iov_len) {
+			i++;
+			off = 0;
+		}
+		size_t n;
+		const char *p = next_piece(iov, iovcnt, i, off, wr_scratch, &n);
+		do
+			r = gnutls_record_send(t->s, p, n);
+		while (r == GNUTLS_E_INTERRUPTED);
+		if (r == GNUTLS_E_AGAIN) {
+			t->send_pending = true;
+			if (taken > 0)
+				return (ssize_t)taken;
+			x->want = want_of(t->s);
+			return -EAGAIN;
+		}
+		if (r <= 0)
+			return taken > 0 ? (ssize_t)taken : -EPIPE;
+		taken += (size_t)r;
+		/* step over what this record carried */
+		for (size_t left = (size_t)r; left > 0;) {
+			size_t k = MIN(left, iov[i].iov_len - off);
+			left -= k;
+			off += k;
+			if (off == iov[i].iov_len && left > 0) {
+				i++;
+				off = 0;
+			}
+		}
+	}
+	return (ssize_t)taken;
+}
+
+/* kTLS only: the kernel encrypts what sendfile moves. */
+static ssize_t tls_sendfile(struct xport *x, int file_fd, off_t *off, size_t len)
+{
+	struct tls_conn *t = tls_of(x);
+	cur = t;
+	ssize_t r;
+	do
+		r = gnutls_record_send_file(t->s, file_fd, off, len);
+	while (r == GNUTLS_E_INTERRUPTED);
+	if (r >= 0)
+		return r;
+	if (r == GNUTLS_E_AGAIN) {
+		x->want = XPORT_WANT_WRITE;
+		return -EAGAIN;
+	}
+	return -EIO;
+}
+
+static bool tls_pending(const struct xport *x)
+{
+	const struct tls_conn *t = tls_of(x);
+	return t->ra_len > 0 || !t->drained || gnutls_record_check_pending(t->s) > 0;
+}
+
+/* close_notify, then FIN. When the alert cannot go out now, no FIN either (it would cut the
+ * record): the linger that follows ends with the close. */
+static int tls_shutdown(struct xport *x)
+{
+	struct tls_conn *t = tls_of(x);
+	cur = t;
+	t->more = false;
+	int r;
+	do
+		r = gnutls_bye(t->s, GNUTLS_SHUT_WR);
+	while (r == GNUTLS_E_INTERRUPTED);
+	if (r == GNUTLS_E_AGAIN)
+		return -EAGAIN;
+	return shutdown(x->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+static void tls_close(struct xport *x)
+{
+	struct tls_conn *t = tls_of(x);
+	handshake_done(t);
+	if (t->s)
+		gnutls_deinit(t->s);
+	if (x->fd >= 0)
+		close(x->fd);
+	free(t->ra);
+	free(t->server_name);
+	free(t);
+}
+
+static const struct xport_ops xport_tls_ops = {
+	.name = "tls",
+	.crossed = true,
+	.handshake = tls_handshake,
+	.read = tls_read,
+	.writev = tls_writev,
+	.pending = tls_pending,
+	.shutdown = tls_shutdown,
+	.close = tls_close,
+};
+
+static const struct xport_ops xport_ktls_ops = {
+	.name = "ktls",
+	.crossed = true,
+	.handshake = tls_handshake,
+	.read = tls_read,
+	.writev = tls_writev,
+	.sendfile = tls_sendfile,
+	.pending = tls_pending,
+	.shutdown = tls_shutdown,
+	.close = tls_close,
+};
+
+int xport_tls_new(struct server_gen *g, int fd, const void *pre, size_t pre_len,
+		  struct xport **ret)
+{
+	const struct xport_tls_certs *certs = g->tls;
+	const struct config_site *def = g->cfg->tls_default;
+	if (!certs || !def)
+		return -ENOENT;
+	if (atomic_fetch_add_explicit(&handshakes, 1, memory_order_relaxed) >=
+	    g->cfg->max_tls_handshakes) {
+		atomic_fetch_sub_explicit(&handshakes, 1, memory_order_relaxed);
+		return -EBUSY;
+	}
+	struct tls_conn *t = xcalloc(1, sizeof(*t));
+	t->x.ops = &xport_tls_ops;
+	t->x.fd = fd;
+	t->counted = true;
+	t->certs = certs;
+	server_gen_hold(g);
+	t->gen = g;
+	int r = gnutls_init(&t->s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+	if (r < 0) {
+		t->s = NULL;
+		handshake_done(t);
+		free(t);
+		return -ENOMEM;
+	}
+	gnutls_session_set_ptr(t->s, t);
+	if (gnutls_priority_set(t->s, priority) < 0 ||
+	    gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE,
+				   certs->site[def - g->cfg->sites]) < 0 ||
+	    gnutls_session_ticket_enable_server(t->s, &ticket_key) < 0 ||
+	    gnutls_alpn_set_protocols(t->s, alpn_protocols, ARRAY_SIZE(alpn_protocols),
+				      GNUTLS_ALPN_SERVER_PRECEDENCE) < 0) {
+		t->x.fd = -1; /* still the caller's */
+		tls_close(&t->x);
+		return -ENOMEM;
+	}
+	gnutls_handshake_set_post_client_hello_function(t->s, on_client_hello);
+	gnutls_certificate_server_set_request(t->s, GNUTLS_CERT_IGNORE);
+	gnutls_handshake_set_timeout(t->s, 0); /* the caller's header timeout bounds it */
+	gnutls_transport_set_int(t->s, fd);
+	gnutls_transport_set_pull_function(t->s, tls_pull);
+	gnutls_transport_set_pull_timeout_function(t->s, tls_pull_timeout);
+	gnutls_transport_set_vec_push_function(t->s, tls_push);
+	if (pre_len > 0) {
+		t->ra = xmalloc(pre_len);
+		memcpy(t->ra, pre, pre_len);
+		t->ra_len = pre_len;
+	}
+	*ret = &t->x;
+	return 0;
+}
+
+const char *xport_tls_server_name(const struct xport *x, size_t *ret_len)
+{
+	const struct tls_conn *t = tls_of(x);
+	*ret_len = t->server_name_len;
+	return t->server_name;
+}
+
+const char *xport_tls_alpn(const struct xport *x, size_t *ret_len)
+{
+	const struct tls_conn *t = tls_of(x);
+	gnutls_datum_t p;
+	if (gnutls_alpn_get_selected_protocol(t->s, &p) < 0) {
+		*ret_len = 0;
+		return NULL;
+	}
+	*ret_len = p.size;
+	return (const char *)p.data;
+}

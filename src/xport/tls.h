@@ -1,0 +1,52 @@
+/* TLS over a connected stream socket, with GnuTLS: a struct xport (xport.h) whose handshake
+ * picks the certificate from the client's SNI, and the per-generation store of every site's
+ * certificates that it picks from.
+ *
+ * What it relies on from its callers (h1 does all of it):
+ *   - A write that returned -EAGAIN has been taken by GnuTLS (encrypted into a record that
+ *     waits for the socket): the caller offers the same bytes again, from the same position
+ *     (more may follow them); the next write finishes that record and reports its bytes as
+ *     taken. A caller that offered fewer bytes the second time would lose count.
+ *   - After a read that did not fill its buffer, the caller asks pending(): GnuTLS may hold
+ *     decrypted bytes, and this transport reads ahead (a whole record with one recv).
+ *   - Every call on one connection comes from the thread that owns it. */
+#ifndef FERRY_XPORT_TLS_H
+#define FERRY_XPORT_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/buf.h"
+#include "config/config.h"
+#include "xport/xport.h"
+
+struct server_gen;
+struct xport_tls_certs;
+
+/* Load the certificates and keys of every `tls` line of cfg's sites (main thread; opens the
+ * files). Errors are appended to err, one "file:line:col: tls CERT: reason" line each, and
+ * fail the load: a file that cannot be read (-errno of the first such), or one without a
+ * certificate or a usable key, or a key that is not the certificate's (-EINVAL). An expired
+ * certificate, one not valid yet, or one that does not cover a name of its site is an error
+ * when strict (`ferry check`), else a warning in warn; a certificate that expires within 14
+ * days is always a warning. ret may be NULL (check only); *ret is NULL when no site has a
+ * `tls` line. */
+int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
+			 struct buf *warn, struct xport_tls_certs **ret);
+void xport_tls_certs_free(struct xport_tls_certs *certs);
+
+/* A TLS transport (server side) over the connected socket fd, which it owns (closes) from
+ * then on. g: the generation whose certificates the handshake picks from (held until the
+ * handshake ends). pre: bytes already read from fd that belong to the TLS stream (after a
+ * PROXY header). Returns 0, or, fd still the caller's: -EBUSY when max-tls-handshakes are in
+ * progress, -ENOENT when g has no certificates, -ENOMEM. */
+int xport_tls_new(struct server_gen *g, int fd, const void *pre, size_t pre_len,
+		  struct xport **ret);
+
+/* After the handshake: the server name the client sent (SNI; NULL: none), and the protocol
+ * ALPN chose (NULL: none; "http/1.1" — proto/ hands an "h2" connection to HTTP/2 once
+ * xport/tls.c offers it). Valid until the transport is closed. */
+const char *xport_tls_server_name(const struct xport *x, size_t *ret_len);
+const char *xport_tls_alpn(const struct xport *x, size_t *ret_len);
+
+#endif
