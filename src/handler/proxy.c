@@ -1173,7 +1173,11 @@ static bool x_retryable(const struct proxy_x *x)
 static void emit_field(void *arg, const char *name, size_t name_len, const char *value,
 		       size_t value_len)
 {
-	http_resp_header_n(arg, name, name_len, value, value_len);
+	struct http_exchange *c = arg;
+	/* The site's `hsts` replaces the origin's (http_resp_start_forwarded wrote it). */
+	if (c->hsts && str_ieq(name, name_len, "strict-transport-security"))
+		return;
+	http_resp_header_n(c, name, name_len, value, value_len);
 }
 
 /* The upstream's head, to the client through its protocol: status, reason and the end-to-end
@@ -1560,6 +1564,7 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 		.content_length = req->chunked ? -1 : req->content_length,
 		.chunked = req->chunked,
 		.upgrade = req->upgrade,
+		.https = c->secure,
 	};
 	int r = http_forward_request(&x->rq, req, &fo);
 	if (r < 0) {

@@ -21,6 +21,14 @@ void http_resp_headerf(struct http_exchange *x, const char *name, const char *fm
 	http_resp_header(x, name, v, MIN((size_t)n, sizeof(v) - 1));
 }
 
+void http_resp_hsts(struct http_exchange *x)
+{
+	http_resp_headerf(x, "Strict-Transport-Security", "max-age=%u%s%s",
+			  (unsigned)x->hsts_max_age,
+			  x->hsts & HTTP_HSTS_SUBDOMAINS ? "; includeSubDomains" : "",
+			  x->hsts & HTTP_HSTS_PRELOAD ? "; preload" : "");
+}
+
 void http_resp_error(struct http_exchange *x, int status)
 {
 	static const char fmt[] = "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
@@ -46,7 +54,7 @@ void http_router_install(const struct http_router *r)
 	router = r;
 }
 
-void http_route(struct worker *wk, const struct http_request *req, struct http_route *ret)
+void http_route(struct http_exchange *x, const struct http_request *req, struct http_route *ret)
 {
-	router->route(wk, req, ret);
+	router->route(x, req, ret);
 }

@@ -65,6 +65,21 @@ struct http_exchange {
 	socklen_t peer_len;
 	bool is_head;    /* HEAD: no body bytes are sent, whatever the handler gives */
 	bool can_splice; /* the transport moves bytes to and from a pipe (http_x_splice_*) */
+	/* Set by the protocol: the request came over TLS (scheme https), and the server name
+	 * the client asked for in its handshake (SNI; NULL: none), valid as long as x. */
+	bool secure;
+	const char *tls_name;
+	size_t tls_name_len;
+	/* Set by routing for the request's responses: Strict-Transport-Security (HTTP_HSTS_*;
+	 * 0: none), added by http_resp_start to final responses. */
+	unsigned hsts;
+	uint32_t hsts_max_age; /* seconds */
+};
+
+enum {
+	HTTP_HSTS_ON = 1 << 0,
+	HTTP_HSTS_SUBDOMAINS = 1 << 1, /* includeSubDomains */
+	HTTP_HSTS_PRELOAD = 1 << 2,
 };
 
 /* ---- a response ------------------------------------------------------------------------ */
@@ -75,14 +90,23 @@ enum {
 	HTTP_RESP_FORWARDED = 1,
 };
 
+/* The Strict-Transport-Security field x->hsts asks for. */
+void http_resp_hsts(struct http_exchange *x);
+
 static inline void http_resp_start(struct http_exchange *x, int status)
 {
 	x->ops->resp_start(x, status, NULL, 0, 0);
+	if (x->hsts && status >= 200)
+		http_resp_hsts(x);
 }
+/* (A forwarded response gets ferry's Strict-Transport-Security too: the handler drops the
+ * origin's when x->hsts is set.) */
 static inline void http_resp_start_forwarded(struct http_exchange *x, int status,
 					     const char *reason, size_t reason_len)
 {
 	x->ops->resp_start(x, status, reason, reason_len, HTTP_RESP_FORWARDED);
+	if (x->hsts && status >= 200)
+		http_resp_hsts(x);
 }
 static inline void http_resp_header(struct http_exchange *x, const char *name, const char *value,
 				    size_t len)

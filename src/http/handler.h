@@ -38,11 +38,14 @@ struct http_route {
 };
 
 struct http_router {
-	void (*route)(struct worker *wk, const struct http_request *req, struct http_route *ret);
+	/* Route req, which came on x (its worker, and whether it came over TLS and for which
+	 * server name); also sets what x's responses carry for the site (x->hsts). */
+	void (*route)(struct http_exchange *x, const struct http_request *req,
+		      struct http_route *ret);
 };
 
 /* Once, at startup, before any worker runs. */
 void http_router_install(const struct http_router *r);
-void http_route(struct worker *wk, const struct http_request *req, struct http_route *ret);
+void http_route(struct http_exchange *x, const struct http_request *req, struct http_route *ret);
 
 #endif

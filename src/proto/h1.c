@@ -28,6 +28,7 @@
 #include "net/addr.h"
 #include "net/cidr.h"
 #include "net/proxyproto.h"
+#include "xport/tls.h"
 #include "xport/xport.h"
 
 #define CONN_IN_INITIAL 4096 /* also the size of the pooled blocks */
@@ -36,7 +37,16 @@
 #define CONN_LINGER_MS 2000
 #define CONN_DISCARD_MAX (64ull << 20) /* a larger body for a static file: 413 (chunked too) */
 
-enum conn_state { CS_PPHDR, CS_HEAD, CS_BODY, CS_WRITE, CS_LINGER, CS_PROXY, CS_CLOSED };
+enum conn_state {
+	CS_PPHDR,
+	CS_HANDSHAKE,
+	CS_HEAD,
+	CS_BODY,
+	CS_WRITE,
+	CS_LINGER,
+	CS_PROXY,
+	CS_CLOSED
+};
 
 /* Per worker: what idle connections gave back, so that a keep-alive connection holds no
  * buffer while it waits and the next request costs no malloc. */
@@ -67,6 +77,7 @@ struct http_conn {
 	bool chunked;
 	bool stopping;
 	bool processing; /* inside conn_process (a handler's callback must not re-enter it) */
+	bool tls;        /* the listener's: TLS after the PROXY header, if any */
 	unsigned served; /* responses completed on this connection */
 
 	struct sockaddr_storage peer;
@@ -428,7 +439,7 @@ static void dispatch(struct http_conn *c, const struct http_route *rt)
 	reset_response(c);
 	c->is_head = c->x.is_head = c->req->method_id == HTTP_M_HEAD;
 	if (!rt) {
-		http_route(c->wk, c->req, &own);
+		http_route(&c->x, c->req, &own);
 		rt = &own;
 	}
 	rt->handler->serve(&c->x, c->req, rt);
@@ -526,7 +537,7 @@ static void head_complete(struct http_conn *c, size_t head_len)
 	c->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
 	c->x.req = req;
 	struct http_route rt;
-	http_route(c->wk, req, &rt);
+	http_route(&c->x, req, &rt);
 	if (rt.at_once) {
 		/* Goes nowhere: answered now, without reading a body (the connection closes). */
 		c->keep_alive = false;
@@ -600,6 +611,51 @@ static void process_head(struct http_conn *c)
 	}
 }
 
+static void wait_writable(struct http_conn *c);
+
+/* A listener with `tls`: the connection's transport becomes a TLS one, which takes the bytes
+ * already read (after a PROXY header: the start of the ClientHello). Over the limit of
+ * handshakes in progress, or without certificates, the connection is closed. */
+static void tls_start(struct http_conn *c)
+{
+	struct xport *xp;
+	if (xport_tls_new(c->wk->gen, c->w.fd, c->in.data, c->in.len, &xp) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->xp = xp;
+	c->x.can_splice = false;
+	buf_reset(&c->in);
+	c->state = CS_HANDSHAKE;
+}
+
+/* Until the handshake is over (within the header timeout, armed at the start). Then the
+ * exchange says what the handshake said: https, and the server name. */
+static void process_handshake(struct http_conn *c)
+{
+	int r = c->xp->ops->handshake(c->xp);
+	if (r == -EAGAIN) {
+		if (c->xp->want & XPORT_WANT_WRITE)
+			wait_writable(c);
+		else
+			c->readable = false;
+		return;
+	}
+	if (r < 0) {
+		conn_close(c);
+		return;
+	}
+	/* Here an ALPN "h2" would hand the connection to HTTP/2 (xport_tls_alpn). */
+	/* The transport may have read the request's first bytes with the handshake's last
+	 * ones, and the socket then says nothing more: read before waiting. */
+	c->readable = true;
+	c->x.secure = true;
+	c->x.tls_name = xport_tls_server_name(c->xp, &c->x.tls_name_len);
+	c->x.can_splice = c->xp->ops->splice_in && c->xp->ops->splice_out;
+	c->state = CS_HEAD;
+	timer_arm(&c->wk->loop, &c->wk->t_header, &c->timer);
+}
+
 #define CONN_PPHDR_MAX 4096 /* PROXY v2 header with TLVs: haproxy sends well under this */
 
 /* A listener with `proxy-protocol`: the connection starts with a PROXY header from the front
@@ -628,7 +684,10 @@ static void process_pphdr(struct http_conn *c)
 					c->x.peer_len = res.src_len;
 				}
 				buf_consume(&c->in, (size_t)r);
-				c->state = CS_HEAD;
+				if (c->tls)
+					tls_start(c);
+				else
+					c->state = CS_HEAD;
 				return;
 			}
 		}
@@ -850,6 +909,9 @@ static void conn_process_loop(struct http_conn *c)
 		case CS_PPHDR:
 			process_pphdr(c);
 			break;
+		case CS_HANDSHAKE:
+			process_handshake(c);
+			break;
 		case CS_HEAD:
 			process_head(c);
 			break;
@@ -942,6 +1004,8 @@ static void conn_close(struct http_conn *c)
 	buf_give_back(c->wk, &c->in);
 	buf_give_back(c->wk, &c->out);
 	c->xp->ops->close(c->xp); /* closes the socket: also removes it from epoll */
+	c->xp = &c->tcp; /* (a TLS transport is freed now) */
+	c->tcp.fd = -1;
 	worker_conn_removed(c->wk, &c->link);
 	loop_defer(&c->wk->loop, &c->defer);
 	c->defer.fn = conn_free;
@@ -984,6 +1048,7 @@ void h1_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, sockl
 	c->body_deadline.cb = on_body_deadline;
 	c->file_fd = -1;
 	c->state = l && l->proxy_protocol ? CS_PPHDR : CS_HEAD;
+	c->tls = l && l->tls;
 	c->link.on_stop = on_stop;
 	if (peer_len > sizeof(c->peer))
 		peer_len = sizeof(c->peer);
@@ -1003,6 +1068,8 @@ void h1_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, sockl
 	c->readable = true;
 	c->writable = true;
 	timer_arm(&wk->loop, &wk->t_header, &c->timer);
+	if (c->tls && c->state == CS_HEAD)
+		tls_start(c);
 	conn_process(c);
 }
 

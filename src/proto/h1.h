@@ -3,6 +3,8 @@
  *
  *   state     leaves when                          timer
  *   PPHDR     a PROXY header was read (proxy-protocol listeners only)     header
+ *   HANDSHAKE the TLS handshake is done (tls listeners only: the transport becomes
+ *             xport/tls.c's, taking what PPHDR read past the header)      header
  *   HEAD      a complete head is parsed            keepalive (empty buffer) / header
  *   BODY      the request body was read (dropped)  body (re-armed on every read), and
  *                                                  body-total (once, for the whole body)

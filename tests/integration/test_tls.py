@@ -1,0 +1,594 @@
+#!/usr/bin/env python3
+"""TLS (`listen ... tls`, `tls CERT KEY` per site): TLS 1.2 and 1.3 with curl and Python's ssl
+against a test CA made here with openssl; SNI picks the site's certificate (ECDSA or RSA by the
+client's signature algorithms, exact name, wildcard, no SNI: the default); 421 when the Host
+names another site than the handshake; TLS 1.0/1.1 and CBC suites refused; a large file and a
+range; keep-alive and pipelining on one TLS connection; session resumption across workers; a
+PROXY header before the ClientHello; a stalled handshake cut by header-timeout; the limit on
+handshakes in progress; plain-HTTP 308 to https (not for ACME challenges, not with
+http-redirect off); hsts; `ferry check` on certificates; reload with a new certificate under
+the sandbox (strict: any syscall GnuTLS needs and seccomp lacks kills the process); the static
+binary and its library list."""
+import atexit
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from ferrylib import *  # noqa: E402,F401,F403
+
+BIG = (5 << 20) + 12345
+
+
+# ---- the test PKI: a CA, leaves for a.test (ECDSA and RSA) and b.test (ECDSA) --------------
+
+class Pki:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ferry-tls-pki-")
+        atexit.register(shutil.rmtree, self.dir, True)
+        self.ca_key = self.path("ca.key")
+        self.ca = self.path("ca.crt")
+        self.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                     "-nodes", "-keyout", self.ca_key, "-out", self.ca, "-days", "365",
+                     "-subj", "/CN=ferry test CA")
+        self.serial = 1
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def openssl(self, *args):
+        r = subprocess.run(["openssl"] + list(args), capture_output=True, timeout=60)
+        if r.returncode != 0:
+            raise TestFailure("openssl %s: %s" % (" ".join(args), r.stderr.decode()))
+
+    def key(self, name, kind):
+        k = self.path(name + ".key")
+        if kind == "ec":
+            self.openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                         "-out", k)
+        else:
+            self.openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                         "-out", k)
+        return k
+
+    def leaf(self, name, key, sans, days=365):
+        """A certificate with CN=name for key, signed by the CA; days -1: expired yesterday."""
+        csr, ext, crt = (self.path(name + s) for s in (".csr", ".ext", ".crt"))
+        self.openssl("req", "-new", "-key", key, "-subj", "/CN=" + name, "-out", csr)
+        with open(ext, "w") as f:
+            f.write("subjectAltName=%s\n" % ",".join(sans))
+        self.serial += 1
+        self.openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+                     "-set_serial", str(self.serial), "-days", str(days), "-extfile", ext,
+                     "-out", crt)
+        return crt
+
+
+_pki = []
+
+
+def pki():
+    if not _pki:
+        p = Pki()
+        p.a_ec_key = p.key("a-ec", "ec")
+        p.a_ec = p.leaf("a-ec", p.a_ec_key, ["DNS:a.test", "DNS:www.a.test"])
+        p.a_rsa_key = p.key("a-rsa", "rsa")
+        p.a_rsa = p.leaf("a-rsa", p.a_rsa_key, ["DNS:a.test", "DNS:www.a.test"])
+        p.b_key = p.key("b-ec", "ec")
+        p.b = p.leaf("b-ec", p.b_key, ["DNS:b.test", "DNS:*.b.test"])
+        _pki.append(p)
+    return _pki[0]
+
+
+# ---- servers and clients --------------------------------------------------------------------
+
+def make_roots(d):
+    a = os.path.join(d, "www-a")
+    write_file(os.path.join(a, "index.html"), b"site a\n")
+    big = os.urandom(BIG)
+    write_file(os.path.join(a, "big.bin"), big)
+    b = os.path.join(d, "www-b")
+    write_file(os.path.join(b, "index.html"), b"site b\n")
+    pl = os.path.join(d, "www-plain")
+    write_file(os.path.join(pl, "index.html"), b"plain\n")
+    return a, b, pl, big
+
+
+def sites_conf(p, a, b, pl, a_extra="", b_extra=""):
+    return ("site a.test www.a.test {\n tls %s %s\n tls %s %s\n root %s\n%s}\n"
+            "site b.test *.b.test {\n tls %s %s\n root %s\n%s}\n"
+            "site plain.test {\n root %s\n}\n"
+            % (p.a_ec, p.a_ec_key, p.a_rsa, p.a_rsa_key, a, a_extra, p.b, p.b_key, b, b_extra,
+               pl))
+
+
+def start(extra="", a_extra=" hsts 1d include-subdomains\n", b_extra="", pp=False):
+    """ferry under systemd-socket-activate with `listen http` and `listen https tls` (and, with
+    pp, `listen pp tls proxy-protocol`). Returns (proc, plain, tls, dir, big[, pp])."""
+    p = pki()
+    d = tmpdir()
+    a, b, pl, big = make_roots(d)
+    listens = "listen http\nlisten https tls\n" + ("listen pp tls proxy-protocol\n" if pp else "")
+    cfg = write_config(d, listens + "access-log %s/access.log\n" % d + extra +
+                       sites_conf(p, a, b, pl, a_extra, b_extra))
+    names = ["http", "https"] + (["pp"] if pp else [])
+    proc, addrs = activate(lambda: [tcp4() for _ in names], ["serve", "--config", cfg],
+                           fdnames=names, dir=d)
+    return (proc, addrs[0], addrs[1], d, big) + ((addrs[2],) if pp else ())
+
+
+def ctx_for(version=None, alpn=None, check_name=True):
+    ctx = ssl.create_default_context(cafile=pki().ca)
+    if not check_name:
+        ctx.check_hostname = False
+    if version:
+        ctx.minimum_version = ctx.maximum_version = version
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def tls_sock(addr, name="a.test", ctx=None, session=None, raw=None):
+    """A TLS connection to addr (SNI name; None: no SNI). raw: an already connected socket."""
+    ctx = ctx or ctx_for(check_name=name is not None)
+    s = raw or socket.create_connection(addr.sockaddr, timeout=5 * SLOW)
+    s.settimeout(5 * SLOW)
+    t = ctx.wrap_socket(s, server_hostname=name, session=session)
+    on_cleanup(t.close)
+    return t
+
+
+def tls_get(addr, path="/", name="a.test", host=None, ctx=None, headers=()):
+    t = tls_sock(addr, name, ctx)
+    c = HttpConn(addr, sock=t)
+    c.send(request_bytes(path, host=host or name or "a.test",
+                         headers=list(headers) + ["Connection: close"]))
+    return c.read_response()
+
+
+def curl(addr, url_host, path, *args):
+    port = addr.sockaddr[1]
+    argv = ["curl", "-sS", "-v", "--cacert", pki().ca, "--resolve",
+            "%s:%d:127.0.0.1" % (url_host, port), "https://%s:%d%s" % (url_host, port, path)]
+    r = subprocess.run(argv + list(args), capture_output=True, timeout=30 * SLOW)
+    return r.returncode, r.stdout, r.stderr.decode("utf-8", "replace")
+
+
+def served_cert(addr, *args):
+    """The subject CN openssl s_client is given (args: -servername X, -noservername...)."""
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % addr.sockaddr[1]] +
+                       list(args), stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=20 * SLOW)
+    out = r.stdout.decode("utf-8", "replace")
+    m = re.search(r"^subject=.*CN ?= ?([^,\n]+)", out, re.M)
+    return (m.group(1).strip() if m else None), out + r.stderr.decode("utf-8", "replace")
+
+
+# ---- the tests ------------------------------------------------------------------------------
+
+@test("curl over TLS 1.3 and TLS 1.2 (--cacert): the site's file, the version asked for")
+def _():
+    proc, plain, tls, d, big = start()
+    for args, want in ((["--tlsv1.3"], "TLSv1.3"), (["--tlsv1.2", "--tls-max", "1.2"], "TLSv1.2")):
+        rc, out, err = curl(tls, "a.test", "/", *args)
+        check_eq((rc, out), (0, b"site a\n"), "curl %s" % args)
+        m = re.search(r"SSL connection using (TLSv1\.\d) / (\S+)", err)
+        check(m and m.group(1) == want and re.search("GCM|CHACHA20", m.group(2)),
+              "negotiated %s with an AEAD suite: %s" % (want, m and m.group(0)))
+    rc, out, err = curl(tls, "x.b.test", "/")
+    check_eq((rc, out), (0, b"site b\n"), "wildcard site b")
+    check(proc.alive(), "ferry alive")
+
+
+@test("SNI picks the certificate: exact, wildcard, RSA for an RSA-only client, no SNI: default")
+def _():
+    proc, plain, tls, d, big = start()
+    check_eq(served_cert(tls, "-servername", "a.test")[0], "a-ec", "a.test (ECDSA first)")
+    check_eq(served_cert(tls, "-servername", "www.a.test")[0], "a-ec", "www.a.test")
+    cn, out = served_cert(tls, "-servername", "a.test", "-sigalgs", "RSA-PSS+SHA256:RSA+SHA256")
+    check_eq(cn, "a-rsa", "a.test for a client that only takes RSA signatures")
+    cn, out = served_cert(tls, "-servername", "a.test", "-tls1_2", "-cipher",
+                          "ECDHE-RSA-AES128-GCM-SHA256")
+    check_eq(cn, "a-rsa", "TLS 1.2 with an ECDHE-RSA suite")
+    check_eq(served_cert(tls, "-servername", "x.b.test")[0], "b-ec", "x.b.test (wildcard)")
+    check_eq(served_cert(tls, "-servername", "b.test")[0], "b-ec", "b.test")
+    check_eq(served_cert(tls, "-noservername")[0], "a-ec", "no SNI: the first site with tls")
+    check_eq(served_cert(tls, "-servername", "plain.test")[0], "a-ec",
+             "a site without certificates: the default's")
+    check_eq(served_cert(tls, "-servername", "nowhere.example")[0], "a-ec", "unknown name")
+
+
+@test("421 when the Host names another site than the handshake; the same site by another name is served")
+def _():
+    proc, plain, tls, d, big = start()
+    check_eq(tls_get(tls, "/", name="a.test", host="b.test").status, 421, "SNI a, Host b")
+    check_eq(tls_get(tls, "/", name="x.b.test", host="a.test").status, 421, "SNI x.b, Host a")
+    check_eq(tls_get(tls, "/", name="a.test", host="plain.test").status, 421,
+             "SNI a, Host a site without certificates")
+    r = tls_get(tls, "/", name="a.test", host="www.a.test")
+    check_eq((r.status, r.body), (200, b"site a\n"), "SNI a, Host www.a (same site)")
+    r = tls_get(tls, "/", name="x.b.test", host="y.b.test:443")
+    check_eq((r.status, r.body), (200, b"site b\n"), "SNI x.b, Host y.b:443 (same site)")
+    # no SNI: the connection is the default site's
+    r = tls_get(tls, "/", name=None, host="a.test")
+    check_eq((r.status, r.body), (200, b"site a\n"), "no SNI, Host a (the default)")
+    check_eq(tls_get(tls, "/", name=None, host="b.test").status, 421, "no SNI, Host b")
+    # an absolute-form target names the site too
+    t = tls_sock(tls, "a.test")
+    c = HttpConn(tls, sock=t)
+    c.send(b"GET https://b.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n")
+    check_eq(c.read_response().status, 421, "absolute-form target for b over a's connection")
+
+
+@test("TLS 1.0 and 1.1 are refused with protocol_version; CBC and non-ECDHE suites too")
+def _():
+    proc, plain, tls, d, big = start()
+    for v in ("1.0", "1.1"):
+        rc, out, err = curl(tls, "a.test", "/", "--tlsv%s" % v, "--tls-max", v)
+        check(rc != 0 and out == b"", "TLS %s must fail: rc %d" % (v, rc))
+    cn, out = served_cert(tls, "-servername", "a.test", "-tls1_1")
+    check(cn is None and "alert protocol version" in out, "TLS 1.1: %s" % out[-600:])
+    for cipher in ("ECDHE-RSA-AES128-SHA256", "ECDHE-ECDSA-AES256-SHA", "AES128-GCM-SHA256",
+                   "DHE-RSA-AES128-GCM-SHA256"):
+        cn, out = served_cert(tls, "-servername", "a.test", "-tls1_2", "-cipher", cipher)
+        check(cn is None, "TLS 1.2 %s must be refused: %s" % (cipher, out[-400:]))
+    ok, out = served_cert(tls, "-servername", "a.test", "-tls1_2", "-cipher",
+                          "ECDHE-ECDSA-CHACHA20-POLY1305")
+    check_eq(ok, "a-ec", "ECDHE-ECDSA-CHACHA20-POLY1305 is accepted")
+    # the groups: X25519 and P-256 only
+    cn, out = served_cert(tls, "-servername", "a.test", "-groups", "P-384")
+    check(cn is None, "P-384 only must be refused")
+    check_eq(served_cert(tls, "-servername", "a.test", "-groups", "X25519")[0], "a-ec", "X25519")
+    check(proc.alive(), "ferry alive")
+
+
+@test("a 5 MiB file (sha256) over TLS 1.3 and 1.2, a range, HEAD")
+def _():
+    proc, plain, tls, d, big = start()
+    for args in (["--tlsv1.3"], ["--tlsv1.2", "--tls-max", "1.2"]):
+        rc, out, err = curl(tls, "a.test", "/big.bin", *args)
+        check_eq(rc, 0, "curl %s: %s" % (args, err[-300:]))
+        check_eq((len(out), sha(out)), (len(big), sha(big)), "body %s" % args)
+    rc, out, err = curl(tls, "a.test", "/big.bin", "-r", "1000000-1999999")
+    check_eq((rc, sha(out)), (0, sha(big[1000000:2000000])), "range")
+    check_in("HTTP/1.1 206", err, "status of the range")
+    t = tls_sock(tls)
+    c = HttpConn(tls, sock=t)
+    c.send(request_bytes("/big.bin", method="HEAD", host="a.test"))
+    r = c.read_response(method="HEAD")
+    check_eq((r.status, r.header("content-length")), (200, str(len(big))), "HEAD")
+    c.send(request_bytes("/big.bin", host="a.test", headers=["Range: bytes=-100"]))
+    r = c.read_response()
+    check_eq((r.status, r.body), (206, big[-100:]), "suffix range on the same connection")
+
+
+@test("keep-alive: 20 requests on one TLS connection; pipelining: 10 in one write, answered in order")
+def _():
+    proc, plain, tls, d, big = start()
+    t = tls_sock(tls)
+    c = HttpConn(tls, sock=t)
+    for i in range(20):
+        c.send(request_bytes("/?%d" % i, host="a.test"))
+        r = c.read_response()
+        check_eq((r.status, r.body), (200, b"site a\n"), "request %d" % i)
+    paths = ["/", "/big.bin", "/missing"] * 3 + ["/"]
+    c.send(b"".join(request_bytes(p, host="a.test", headers=["Range: bytes=0-9"]
+                                  if p == "/big.bin" else []) for p in paths))
+    for i, p in enumerate(paths):
+        r = c.read_response()
+        want = {"/": 200, "/big.bin": 206, "/missing": 404}[p]
+        check_eq(r.status, want, "pipelined %d %s" % (i, p))
+        if p == "/big.bin":
+            check_eq(r.body, big[:10], "pipelined range body")
+    # and a request cut into pieces, one byte per record
+    for b in request_bytes("/", host="a.test"):
+        c.send(bytes([b]))
+    check_eq(c.read_response().body, b"site a\n", "a head sent byte by byte")
+
+
+@test("session resumption with tickets, TLS 1.3 and 1.2, across 2 workers")
+def _():
+    proc, plain, tls, d, big = start("workers 2\n")
+    for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+        ctx = ctx_for(version)
+        t = tls_sock(tls, "a.test", ctx)
+        c = HttpConn(tls, sock=t)
+        c.send(request_bytes("/", host="a.test"))
+        check_eq(c.read_response().status, 200, "first %s" % version)
+        sess = t.session
+        check(sess is not None and sess.has_ticket, "a ticket for %s" % version)
+        reused = 0
+        for i in range(6):  # over two workers: the ticket key is shared
+            t2 = tls_sock(tls, "a.test", ctx, session=sess)
+            c2 = HttpConn(tls, sock=t2)
+            c2.send(request_bytes("/", host="a.test"))
+            check_eq(c2.read_response().status, 200, "resumed request %s" % version)
+            reused += t2.session_reused
+        check_eq(reused, 6, "resumed handshakes out of 6 (%s)" % version)
+
+
+@test("ALPN: http/1.1 chosen from h2 + http/1.1; a client without ALPN or with only h2 still served")
+def _():
+    proc, plain, tls, d, big = start()
+    for alpn, want in ((["h2", "http/1.1"], "http/1.1"), (None, None), (["h2"], None)):
+        t = tls_sock(tls, "a.test", ctx_for(alpn=alpn))
+        check_eq(t.selected_alpn_protocol(), want, "ALPN for %s" % alpn)
+        c = HttpConn(tls, sock=t)
+        c.send(request_bytes("/", host="a.test"))
+        check_eq(c.read_response().status, 200, "request with ALPN %s" % alpn)
+
+
+@test("plain listener: 308 to https (host without port, the TLS port), not for ACME challenges; http-redirect off and sites without tls serve plain")
+def _():
+    proc, plain, tls, d, big = start(b_extra=" http-redirect off\n")
+    port = tls.sockaddr[1]
+    r = http_get(plain, "/x/y?z=1&w", host="a.test:8080")
+    check_eq(r.status, 308, "status")
+    check_eq(r.header("location"), "https://a.test:%d/x/y?z=1&w" % port, "Location")
+    check(r.header("strict-transport-security") is None, "no HSTS over plain HTTP")
+    r = http_get(plain, "/", method="HEAD", host="www.a.test")
+    check_eq((r.status, r.header("location")), (308, "https://www.a.test:%d/" % port), "HEAD")
+    r = http_get(plain, "/.well-known/acme-challenge/token123", host="a.test")
+    check_eq(r.status, 404, "an ACME challenge is not redirected")
+    r = http_get(plain, "/", host="x.b.test")
+    check_eq((r.status, r.body), (200, b"site b\n"), "http-redirect off")
+    r = http_get(plain, "/", host="plain.test")
+    check_eq((r.status, r.body), (200, b"plain\n"), "a site without tls")
+    c = HttpConn(plain)
+    c.send(b"POST /form HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello")
+    r = c.read_response()
+    check_eq((r.status, r.header("location")), (308, "https://a.test:%d/form" % port),
+             "POST: 308 keeps the method")
+    c.send(request_bytes("/", host="a.test"))
+    check_eq(c.read_response().status, 308, "keep-alive after a redirect")
+
+
+@test("hsts: Strict-Transport-Security on TLS responses of the site (errors too), not others")
+def _():
+    proc, plain, tls, d, big = start()
+    r = tls_get(tls, "/")
+    check_eq(r.header("strict-transport-security"), "max-age=86400; includeSubDomains", "200")
+    r = tls_get(tls, "/missing")
+    check_eq((r.status, r.header("strict-transport-security")),
+             (404, "max-age=86400; includeSubDomains"), "404")
+    r = tls_get(tls, "/", name="x.b.test")
+    check(r.header("strict-transport-security") is None, "site b has no hsts")
+    r = tls_get(tls, "/", name="a.test", host="b.test")
+    check_eq((r.status, r.header("strict-transport-security")), (421, None), "421: no hsts")
+
+
+@test("a PROXY header before the ClientHello: the address it carries in the access log")
+def _():
+    proc, plain, tls, d, big, pp = start(pp=True)
+    s = socket.create_connection(pp.sockaddr, timeout=5 * SLOW)
+    s.sendall(b"PROXY TCP4 203.0.113.7 127.0.0.1 5555 443\r\n")
+    t = tls_sock(pp, "a.test", raw=s)
+    c = HttpConn(pp, sock=t)
+    c.send(request_bytes("/proxied-path", host="a.test"))
+    check_eq(c.read_response().status, 404, "request over TLS after a PROXY header")
+    # the header and the ClientHello in one segment: the TLS transport takes what was read
+    s = socket.create_connection(pp.sockaddr, timeout=5 * SLOW)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx_for().wrap_bio(inc, out, server_hostname="a.test")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    s.sendall(b"PROXY TCP4 198.51.100.9 127.0.0.1 5555 443\r\n" + out.read())
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            data = s.recv(65536)
+            check(data, "server closed during the handshake")
+            inc.write(data)
+            if out.pending:
+                s.sendall(out.read())
+    if out.pending:
+        s.sendall(out.read())
+    obj.write(request_bytes("/", host="a.test", headers=["Connection: close"]))
+    s.sendall(out.read())
+    got = b""
+    while b"site a" not in got:
+        try:
+            got += obj.read(65536)
+        except ssl.SSLWantReadError:
+            data = s.recv(65536)
+            if not data:
+                break
+            inc.write(data)
+    check_in(b"site a", got, "response after header + ClientHello in one write")
+    s.close()
+    log = os.path.join(d, "access.log")
+    wait_until(lambda: b"198.51.100.9" in read_file(log), 5 * SLOW, what="the access log line")
+    text = read_file(log)
+    check_in(b'203.0.113.7 - - ', text, "the first client's address")
+    # without the header: closed
+    s = socket.create_connection(pp.sockaddr, timeout=5 * SLOW)
+    try:
+        tls_sock(pp, "a.test", raw=s)
+        raise TestFailure("a handshake without the PROXY header must fail")
+    except (ssl.SSLError, ConnectionError, OSError):
+        pass
+
+
+@test("a client that stalls in the handshake is closed after header-timeout")
+def _():
+    proc, plain, tls, d, big = start("header-timeout 1s\n")
+    # ferry runs once the first connection came: make it exec first
+    check_eq(tls_get(tls, "/").status, 200, "a first request")
+    silent = HttpConn(tls)
+    half = HttpConn(tls)
+    half.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # the start of a ClientHello
+    t0 = time.monotonic()
+    check(silent.is_open_idle(0.5) and half.is_open_idle(0.1), "open before the timeout")
+    check(silent.wait_closed(5) and half.wait_closed(5), "closed by the timeout")
+    dt = time.monotonic() - t0
+    check(0.5 <= dt <= 3.5 * SLOW, "closed after %.2fs" % dt)
+    check_eq(tls_get(tls, "/").status, 200, "served afterwards")
+
+
+@test("max-tls-handshakes 2: a third handshake in progress is closed at once, served again once they end")
+def _():
+    proc, plain, tls, d, big = start("max-tls-handshakes 2\nheader-timeout 3s\n")
+    check_eq(tls_get(tls, "/").status, 200, "a first request")
+    stalled = [HttpConn(tls), HttpConn(tls)]
+    for s in stalled:
+        s.send(b"\x16\x03\x01")
+    wait_until(lambda: tcp_conns(proc.pid) >= 2, 5 * SLOW, what="ferry to hold both")
+    third = HttpConn(tls)
+    check(third.wait_closed(2), "the third connection is closed")
+    for s in stalled:
+        check(s.is_open_idle(0.05), "the first two are still waiting")
+        s.close()
+    wait_until(lambda: tcp_conns(proc.pid) == 0, 5 * SLOW, what="ferry to drop them")
+    check_eq(tls_get(tls, "/").status, 200, "served once they ended")
+
+
+@test("ferry check: a key of another certificate, expired, a name not covered, unreadable or not PEM: file:line:col, exit 2")
+def _():
+    p = pki()
+    d = tmpdir()
+    expired = p.leaf("a-expired", p.a_ec_key, ["DNS:a.test"], days=-1)
+    soon = p.leaf("a-soon", p.a_ec_key, ["DNS:a.test", "DNS:www.a.test"], days=5)
+    junk = write_file(os.path.join(d, "junk.crt"), "not a certificate\n")
+
+    def check_conf(body):
+        cfg = write_config(d, body)
+        rc, out, err = run([FERRY, "check", cfg])
+        return rc, out, err.replace(cfg, "CFG")
+
+    rc, out, err = check_conf("site a.test {\n tls %s %s\n}\n" % (p.a_ec, p.b_key))
+    check_eq(rc, 2, "wrong key: exit")
+    check_in("CFG:2:%d: tls %s: the key in %s does not match this certificate"
+             % (6 + len(p.a_ec) + 1, p.a_ec, p.b_key), err, "wrong key")
+    rc, out, err = check_conf("site a.test {\n tls %s %s\n}\n" % (expired, p.a_ec_key))
+    check_eq(rc, 2, "expired: exit")
+    check(re.search(r"CFG:2:6: tls %s: expired on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
+                    % re.escape(expired), err), "expired: %s" % err)
+    rc, out, err = check_conf("site a.test c.test *.a.test {\n tls %s %s\n}\n"
+                              % (p.a_ec, p.a_ec_key))
+    check_eq(rc, 2, "names: exit")
+    check_in("CFG:2:6: tls %s: does not cover the site name c.test" % p.a_ec, err, "c.test")
+    check_in("does not cover the site name *.a.test", err, "a wildcard site name")
+    check_not_in("site name a.test\n", err, "a.test is covered")
+    rc, out, err = check_conf("site a.test {\n tls %s/none.crt %s\n}\n" % (d, p.a_ec_key))
+    check_eq(rc, 2, "missing: exit")
+    check_in("CFG:2:6: tls %s/none.crt: No such file or directory" % d, err, "missing file")
+    rc, out, err = check_conf("site a.test {\n tls %s %s\n}\n" % (junk, p.a_ec_key))
+    check_in("CFG:2:6: tls %s: no PEM certificate in it" % junk, err, "not PEM")
+    rc, out, err = check_conf("site a.test {\n tls %s %s\n}\n" % (p.a_ec, p.a_ec))
+    check_in("not a private key ferry can use", err, "a certificate as the key")
+    # expiring within 14 days: a warning; the check passes
+    rc, out, err = check_conf("site a.test www.a.test {\n tls %s %s\n}\n" % (soon, p.a_ec_key))
+    check_eq((rc, out), (0, "configuration OK\n"), "expiring soon: passes")
+    check(re.search(r"CFG:2:6: tls %s: expires on .* in less than 14 days" % re.escape(soon),
+                    err), "expiring soon: warned: %r" % err)
+    rc, out, err = check_conf("site a.test www.a.test * {\n tls %s %s\n tls %s %s\n}\n"
+                              % (p.a_ec, p.a_ec_key, p.a_rsa, p.a_rsa_key))
+    check_eq((rc, out, err), (0, "configuration OK\n", ""), "good pairs")
+
+
+@test("serve refuses a key that does not match (exit 2) and a missing certificate (exit 1); an expired one is only logged")
+def _():
+    p = pki()
+    d = tmpdir()
+    expired = p.leaf("a-expired2", p.a_ec_key, ["DNS:a.test"], days=-1)
+    for body, want in (("tls %s %s" % (p.a_ec, p.b_key), 2),
+                       ("tls %s/none.crt %s" % (d, p.a_ec_key), 1)):
+        cfg = write_config(d, "listen 127.0.0.1:1 tls\nsite a.test {\n %s\n}\n" % body)
+        rc, out, err = run([FERRY, "serve", "--config", cfg])
+        check_eq(rc, want, "exit for %s: %s" % (body, err))
+        check_in("%s:3:" % cfg, err, "names the line")
+    proc, addrs = activate(lambda: [tcp4()], ["serve", "--config", write_config(
+        d, "listen https tls\nsite a.test {\n tls %s %s\n root %s\n}\n"
+        % (expired, p.a_ec_key, d))], fdnames=["https"], dir=d)
+    try:
+        tls_sock(addrs[0], "a.test")
+    except ssl.SSLError:
+        pass  # the client refuses the expired certificate: ferry served it
+    proc.wait_stderr(r"warning: .*tls %s: expired on" % re.escape(expired))
+    check(proc.alive(), "ferry runs with an expired certificate")
+
+
+@test("reload (SIGHUP) with a new certificate under the sandbox: new handshakes get it; a bad one keeps the old")
+def _():
+    p = pki()
+    d = tmpdir()
+    certs = os.path.join(d, "certs")
+    os.makedirs(certs)
+    shutil.copy(p.a_ec, os.path.join(certs, "a.crt"))
+    shutil.copy(p.a_ec_key, os.path.join(certs, "a.key"))
+    a, b, pl, big = make_roots(d)
+    cfg = write_config(d, "listen https tls\nsite a.test www.a.test {\n tls %s/a.crt %s/a.key\n"
+                       " root %s\n}\n" % (certs, certs, a))
+    proc, (tls,) = activate(lambda: [tcp4()], ["serve", "--config", cfg], fdnames=["https"],
+                            dir=d)
+    check_eq(tls_get(tls, "/").status, 200, "first request")
+    check_eq(served_cert(tls, "-servername", "a.test")[0], "a-ec", "before")
+    proc.wait_stderr(r"sandbox: landlock", what="the sandbox line")
+    kept = HttpConn(tls, sock=tls_sock(tls, "a.test"))
+    new = p.leaf("a-ec-renewed", p.a_ec_key, ["DNS:a.test", "DNS:www.a.test"])
+    tmp = os.path.join(certs, "a.crt.new")
+    shutil.copy(new, tmp)
+    os.rename(tmp, os.path.join(certs, "a.crt"))  # as renewal tools do
+    proc.send_signal(signal.SIGHUP)
+    proc.wait_stderr(r"SIGHUP: reloaded", what="the reload")
+    check_eq(served_cert(tls, "-servername", "a.test")[0], "a-ec-renewed", "after the reload")
+    kept.send(request_bytes("/", host="a.test"))
+    check_eq(kept.read_response().status, 200, "a connection from before the reload")
+    # a key that does not match: the reload fails, the previous certificates stay
+    shutil.copy(p.b_key, os.path.join(certs, "a.key"))
+    proc.send_signal(signal.SIGHUP)
+    proc.wait_stderr(r"reload failed", what="the failed reload")
+    check_in("does not match this certificate", proc.stderr(), "why")
+    check_eq(served_cert(tls, "-servername", "a.test")[0], "a-ec-renewed", "still the old one")
+    check_eq(tls_get(tls, "/").status, 200, "still served")
+
+
+@test("sandbox strict: TLS 1.2 and 1.3, resumption, a large file, reload: nothing outside the seccomp list")
+def _():
+    proc, plain, tls, d, big = start("sandbox strict\nworkers 2\n")
+    for args in (["--tlsv1.3"], ["--tlsv1.2", "--tls-max", "1.2"]):
+        rc, out, err = curl(tls, "a.test", "/big.bin", *args)
+        check_eq((rc, sha(out)), (0, sha(big)), "big file %s" % args)
+    ctx = ctx_for(ssl.TLSVersion.TLSv1_3)
+    t = tls_sock(tls, "a.test", ctx)
+    c = HttpConn(tls, sock=t)
+    c.send(request_bytes("/", host="a.test"))
+    c.read_response()
+    t2 = tls_sock(tls, "a.test", ctx, session=t.session)
+    check(t2.session_reused, "resumed")
+    proc.send_signal(signal.SIGHUP)
+    proc.wait_stderr(r"SIGHUP: reloaded", what="the reload")
+    check_eq(served_cert(tls, "-servername", "a.test", "-tls1_2")[0], "a-ec", "after reload")
+    check_eq(tls_get(tls, "/").status, 200, "after reload")
+    check(proc.alive(), "ferry alive (strict seccomp kills on a forbidden syscall)")
+    check_in("sandbox: landlock", proc.stderr(), "sandbox applied")
+
+
+@test("the release binary is static and lists the libraries linked in")
+def _():
+    rc, out, err = run([FERRY, "--version", "--verbose"])
+    check_eq(rc, 0, "exit")
+    check(re.search(r"GnuTLS +3\.\d+\.\d+", out), "GnuTLS in %r" % out)
+    for lib in ("Nettle", "GMP", "libtasn1", "libidn2", "libunistring", "GNU C Library",
+                "p11-kit"):
+        check_in(lib, out, "library list")
+    if SANITIZED:
+        raise Skip("the sanitizer build is dynamic")
+    r = subprocess.run(["file", "-L", FERRY], capture_output=True)
+    check_in(b"statically linked", r.stdout, "file")
+    with open(FERRY, "rb") as f:
+        check_not_in(b"/lib64/ld-linux", f.read(4096), "no interpreter")
+
+
+main()
