@@ -293,9 +293,10 @@ def _():
     check_eq(c.read_response().body, b"site a\n", "a head sent byte by byte")
 
 
-@test("session resumption with tickets, TLS 1.3 and 1.2, across 2 workers")
+@test("session resumption with tickets, TLS 1.3 and 1.2, across 2 workers; not by another process")
 def _():
     proc, plain, tls, d, big = start("workers 2\n")
+    other = start()[2]  # another ferry: another ticket key
     for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
         ctx = ctx_for(version)
         t = tls_sock(tls, "a.test", ctx)
@@ -312,6 +313,11 @@ def _():
             check_eq(c2.read_response().status, 200, "resumed request %s" % version)
             reused += t2.session_reused
         check_eq(reused, 6, "resumed handshakes out of 6 (%s)" % version)
+        t3 = tls_sock(other, "a.test", ctx, session=sess)
+        check(not t3.session_reused, "another process took the ticket (%s)" % version)
+        c3 = HttpConn(other, sock=t3)
+        c3.send(request_bytes("/", host="a.test"))
+        check_eq(c3.read_response().status, 200, "full handshake with the other process")
 
 
 @test("ALPN: http/1.1 chosen from h2 + http/1.1; a client without ALPN or with only h2 still served")
