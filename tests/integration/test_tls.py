@@ -153,6 +153,26 @@ def tls_get(addr, path="/", name="a.test", host=None, ctx=None, headers=()):
     return c.read_response()
 
 
+def read_big(t):
+    """One response with a Content-Length, read into a bytearray (HttpConn's bytes grow
+    quadratically with 16 KiB records): (status, body)."""
+    buf = bytearray()
+    while b"\r\n\r\n" not in buf:
+        d = t.recv(65536)
+        check(d, "closed before the head")
+        buf += d
+    i = buf.index(b"\r\n\r\n")
+    head = bytes(buf[:i]).decode("latin-1")
+    n = int(re.search(r"(?im)^content-length: *(\d+)", head).group(1))
+    body = buf[i + 4:]
+    while len(body) < n:
+        d = t.recv(1 << 20)
+        check(d, "closed after %d of %d body bytes" % (len(body), n))
+        body += d
+    check_eq(len(body), n, "no bytes after the body")
+    return int(head.split()[1]), bytes(body)
+
+
 def curl(addr, url_host, path, *args):
     port = addr.sockaddr[1]
     argv = ["curl", "-sS", "-v", "--cacert", pki().ca, "--resolve",
@@ -249,7 +269,7 @@ def _():
     check(proc.alive(), "ferry alive")
 
 
-@test("a 5 MiB file (sha256) over TLS 1.3 and 1.2, a range, HEAD")
+@test("a 5 MiB file (sha256) over TLS 1.3 and 1.2, a range, HEAD; 20 MiB twice to a slow reader")
 def _():
     proc, plain, tls, d, big = start()
     for args in (["--tlsv1.3"], ["--tlsv1.2", "--tls-max", "1.2"]):
@@ -267,6 +287,19 @@ def _():
     c.send(request_bytes("/big.bin", host="a.test", headers=["Range: bytes=-100"]))
     r = c.read_response()
     check_eq((r.status, r.body), (206, big[-100:]), "suffix range on the same connection")
+    # a client that reads slowly, twice on one connection: 20 MB outgrow the socket buffers,
+    # so ferry's writes block (EAGAIN) and resume mid-record
+    huge = os.urandom(20 << 20)
+    write_file(os.path.join(d, "www-a", "huge.bin"), huge)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    s.connect(tls.sockaddr)
+    t = tls_sock(tls, raw=s)
+    for i in range(2):
+        t.sendall(request_bytes("/huge.bin", host="a.test"))
+        time.sleep(0.5)
+        status, body = read_big(t)
+        check_eq((status, sha(body)), (200, sha(huge)), "slow reader %d" % i)
 
 
 @test("keep-alive: 20 requests on one TLS connection; pipelining: 10 in one write, answered in order")
@@ -368,6 +401,50 @@ def _():
     check(r.header("strict-transport-security") is None, "site b has no hsts")
     r = tls_get(tls, "/", name="a.test", host="b.test")
     check_eq((r.status, r.header("strict-transport-security")), (421, None), "421: no hsts")
+
+
+@test("proxied over TLS: X-Forwarded-Proto https, the site's hsts replaces the origin's, a 1 MiB body both ways")
+def _():
+    import hashlib
+    import json
+    from backends import EchoBackend, LargeBodyBackend, large_body_sha256
+    up = EchoBackend(extra_headers=[("Strict-Transport-Security", "max-age=1")]).start()
+    on_cleanup(up.stop)
+    big_up = LargeBodyBackend(size=1 << 20).start()
+    on_cleanup(big_up.stop)
+    p = pki()
+    d = tmpdir()
+    cfg = write_config(d, "listen https tls\nsite a.test {\n tls %s %s\n hsts 600\n"
+                       " proxy http://127.0.0.1:%d\n path /big/ { proxy http://127.0.0.1:%d }\n}\n"
+                       % (p.a_ec, p.a_ec_key, up.port, big_up.port))
+    proc, (tls,) = activate(lambda: [tcp4()], ["serve", "--config", cfg], fdnames=["https"],
+                            dir=d)
+    t = tls_sock(tls)
+    c = HttpConn(tls, sock=t)
+    body = os.urandom(1 << 20)
+    c.send(request_bytes("/echo", method="POST", host="a.test",
+                         headers=["Content-Length: %d" % len(body)], body=body))
+    r = c.read_response()
+    check_eq(r.status, 200, "proxied POST")
+    j = json.loads(r.body)
+    hdrs = dict((k.lower(), v) for k, v in j["headers"])
+    check_eq(hdrs.get("x-forwarded-proto"), "https", "X-Forwarded-Proto")
+    check_eq(j["body_sha256"], hashlib.sha256(body).hexdigest(), "request body")
+    check_eq(r.header_all("strict-transport-security"), ["max-age=600"], "hsts")
+    c.send(request_bytes("/big/x", host="a.test"))
+    r = c.read_response()
+    check_eq((r.status, hashlib.sha256(r.body).hexdigest()),
+             (200, large_body_sha256(1 << 20)), "a 1 MiB response through the proxy")
+    # a client that reads slowly: ferry's writes block and resume mid-record
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    s.connect(tls.sockaddr)
+    t = tls_sock(tls, raw=s)
+    t.sendall(request_bytes("/big/x?size=%d" % (20 << 20), host="a.test"))
+    time.sleep(0.5)
+    status, body = read_big(t)
+    check_eq((status, hashlib.sha256(body).hexdigest()), (200, large_body_sha256(20 << 20)),
+             "20 MiB through the proxy to a slow reader")
 
 
 @test("a PROXY header before the ClientHello: the address it carries in the access log")
