@@ -514,14 +514,18 @@ static void reload_check_listens(struct server *srv, const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_listens; i++) {
 		const struct config_listen *cl = &cfg->listens[i];
-		bool have = false;
+		const struct listener *have = NULL;
 		for (size_t j = 0; j < srv->n_listeners && !have; j++) {
 			const struct listener *l = &srv->listeners[j];
 			if (!cl->is_addr && strcmp(l->name, cl->spec) == 0)
-				have = true;
+				have = l;
 			if ((cl->is_addr || cl->has_fallback) && net_addr_equal(&l->addr, &cl->addr))
-				have = true;
+				have = l;
 		}
+		/* What a connection starts with is the listener's, set at startup. */
+		if (have && (have->tls != cl->tls || have->proxy_protocol != cl->proxy_protocol))
+			log_warning("%s:%u: listen %s: tls and proxy-protocol take a restart to change: "
+				    "not applied", cfg->path ? cfg->path : "config", cl->line, cl->spec);
 		if (!have)
 			log_warning("%s:%u: listen %s: no such socket in this process; sockets come "
 				    "from the socket unit (or a restart for --listen): not applied",

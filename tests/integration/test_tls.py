@@ -635,6 +635,13 @@ def _():
     check_in("does not match this certificate", proc.stderr(), "why")
     check_eq(served_cert(tls, "-servername", "a.test")[0], "a-ec-renewed", "still the old one")
     check_eq(tls_get(tls, "/").status, 200, "still served")
+    # the listener's tls flag is the startup's: a reload that drops it says so
+    shutil.copy(p.a_ec_key, os.path.join(certs, "a.key"))
+    write_config(d, "listen https\nsite a.test www.a.test {\n tls %s/a.crt %s/a.key\n"
+                 " root %s\n}\n" % (certs, certs, a))
+    proc.send_signal(signal.SIGHUP)
+    proc.wait_stderr(r"listen https: tls and proxy-protocol take a restart", what="the warning")
+    check_eq(tls_get(tls, "/").status, 200, "still TLS")
 
 
 @test("sandbox strict: TLS 1.2 and 1.3, resumption, a large file, reload: nothing outside the seccomp list")
