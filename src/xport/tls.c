@@ -17,11 +17,13 @@
  *
  * I/O: GnuTLS reads through tls_pull and writes through tls_push. They find their connection
  * in a thread-local pointer set by every op before it calls GnuTLS (the transport pointer
- * stays the socket's fd, which is what GnuTLS's kTLS code expects). tls_pull reads ahead: one
- * recv of up to a whole record, where GnuTLS asks for the 5-byte header, then the rest; what
- * GnuTLS did not ask for yet waits in a buffer that exists only while it holds bytes. A recv
- * that did not fill the buffer proves the socket drained, which pending() reports to the
- * edge-triggered caller. */
+ * stays the socket's fd, which is what GnuTLS's kTLS code expects). After the handshake,
+ * tls_pull reads ahead: one recv of up to a whole record, where GnuTLS asks for the 5-byte
+ * header, then the rest; what GnuTLS did not ask for yet waits in a buffer that exists only
+ * while it holds bytes. A recv that did not fill the buffer proves the socket drained, which
+ * pending() reports to the edge-triggered caller. During the handshake it reads only what
+ * GnuTLS asks for: if GnuTLS turns kTLS on at its end, the kernel reads the records after
+ * it, which must still be in the socket. */
 #include "xport/tls.h"
 
 #include <errno.h>
@@ -412,6 +414,7 @@ struct tls_conn {
 	bool drained;           /* the last recv found the socket empty */
 	bool more;              /* this write: more bytes follow at once (MSG_MORE) */
 	bool send_pending;      /* GnuTLS holds a record a write took but could not send */
+	bool read_ahead;        /* after the handshake, without kTLS receiving */
 	char *ra;               /* read ahead, not yet asked for by GnuTLS (NULL: none) */
 	size_t ra_off, ra_len;
 	char *server_name;      /* SNI, NUL-terminated (NULL: none) */
@@ -445,7 +448,7 @@ static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 		}
 		return (ssize_t)n;
 	}
-	bool direct = len >= sizeof(ra_scratch);
+	bool direct = !t->read_ahead || len >= sizeof(ra_scratch);
 	char *into = direct ? buf : ra_scratch;
 	size_t want = direct ? len : sizeof(ra_scratch);
 	ssize_t n;
@@ -561,9 +564,11 @@ static int tls_handshake(struct xport *x)
 	}
 	handshake_done(t);
 	/* kTLS (when GnuTLS's configuration turns it on and the kernel has it): the kernel
-	 * encrypts, so files can go out with sendfile. */
-	if (gnutls_transport_is_ktls_enabled(t->s) & GNUTLS_KTLS_SEND)
+	 * encrypts, so files can go out with sendfile; and decrypts, reading the socket itself. */
+	unsigned ktls = gnutls_transport_is_ktls_enabled(t->s);
+	if (ktls & GNUTLS_KTLS_SEND)
 		x->ops = &xport_ktls_ops;
+	t->read_ahead = !(ktls & GNUTLS_KTLS_RECV);
 	return 1;
 }
 
