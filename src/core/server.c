@@ -18,6 +18,7 @@
 #include "base/macro.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
+#include "core/certwatch.h"
 #include "core/log.h"
 #include "http/status.h"
 #include "sd/notify.h"
@@ -673,17 +674,28 @@ int server_run(struct server *srv)
 	uint64_t deadline_ms = 0;
 	int rc = 0;
 	bool reload_pending = false;
+	struct certwatch cw;
+	certwatch_reset(&cw, server_gen(srv)->cfg, time_now_ms());
 	while (done < srv->n_workers) {
 		uint64_t now = time_now_ms();
 		uint64_t next = status_next_ms;
 
+		if (!stopping && certwatch_poll(&cw, server_gen(srv)->cfg, now)) {
+			log_notice("certificate files changed: reloading");
+			reload_pending = true;
+		}
 		if (reload_pending && !retired && !stopping) {
 			reload_pending = false;
 			retired = reload(srv);
 			retired_deadline_ms = time_now_ms() + RELOAD_WAIT_MS;
 			idle_exit_ms = server_gen(srv)->cfg->idle_exit_ms;
 			now = time_now_ms();
+			/* the files as this attempt found them: a bad one is not retried until it
+			 * changes again */
+			certwatch_reset(&cw, server_gen(srv)->cfg, now);
 		}
+		if (cw.next_ms)
+			next = MIN(next, cw.next_ms);
 
 		if (wd_usec && now >= wd_next_ms) {
 			/* Only vouch for workers that answered the previous ping: a stuck event loop

@@ -644,6 +644,42 @@ def _():
     check_eq(tls_get(tls, "/").status, 200, "still TLS")
 
 
+@test("certificate files renewed in place are loaded within seconds, no SIGHUP; a key that does not match keeps the old ones")
+def _():
+    p = pki()
+    d = tmpdir()
+    certs = os.path.join(d, "certs")
+    os.makedirs(certs)
+    shutil.copy(p.a_ec, os.path.join(certs, "a.crt"))
+    shutil.copy(p.a_ec_key, os.path.join(certs, "a.key"))
+    a, b, pl, big = make_roots(d)
+    cfg = write_config(d, "listen https tls\nsite a.test www.a.test {\n tls %s/a.crt %s/a.key\n"
+                       " root %s\n}\n" % (certs, certs, a))
+    proc, (tls,) = activate(lambda: [tcp4()], ["serve", "--config", cfg], fdnames=["https"],
+                            dir=d)
+    check_eq(served_cert(tls, "-servername", "a.test")[0], "a-ec", "before")
+    # a renewal: a new key and certificate, each renamed into place
+    key2 = p.key("a-ec-2", "ec")
+    crt2 = p.leaf("a-ec-2", key2, ["DNS:a.test", "DNS:www.a.test"])
+    for src, dst in ((key2, "a.key"), (crt2, "a.crt")):
+        shutil.copy(src, os.path.join(certs, dst + ".new"))
+        os.rename(os.path.join(certs, dst + ".new"), os.path.join(certs, dst))
+    proc.wait_stderr(r"certificate files changed: reloading", timeout=10,
+                     what="the change to be seen")
+    proc.wait_stderr(r"SIGHUP: reloaded|reloaded", timeout=10, what="the reload")
+    wait_until(lambda: served_cert(tls, "-servername", "a.test")[0] == "a-ec-2", 5 * SLOW,
+               what="the renewed certificate to be served")
+    # a key of another certificate: logged, the renewed pair stays
+    shutil.copy(p.b_key, os.path.join(certs, "a.key"))
+    proc.wait_stderr(r"reload failed", timeout=10, what="the failed reload")
+    check_in("does not match this certificate", proc.stderr(), "why")
+    check_eq(served_cert(tls, "-servername", "a.test")[0], "a-ec-2", "still the renewed one")
+    n = proc.stderr().count("certificate files changed")
+    time.sleep(2 * 2.2)
+    check_eq(proc.stderr().count("certificate files changed"), n, "no retry while unchanged")
+    check_eq(tls_get(tls, "/").status, 200, "served")
+
+
 @test("sandbox strict: TLS 1.2 and 1.3, resumption, a large file, reload: nothing outside the seccomp list")
 def _():
     proc, plain, tls, d, big = start("sandbox strict\nworkers 2\n")
