@@ -874,14 +874,18 @@ static int dir_root(struct parser *p, struct scope *sc, const struct directive *
 
 /* ---- TLS ------------------------------------------------------------------------------- */
 
-/* `tls CERT KEY` (repeatable: one per key type). Whether the files parse, match and cover the
- * site's names is checked when they are loaded (xport/tls.c, `ferry check`). */
+/* `tls CERT KEY [ocsp FILE]` (repeatable: one per key type). Whether the files parse, match
+ * and cover the site's names is checked when they are loaded (xport/tls.c, `ferry check`). */
 static int dir_tls(struct parser *p, struct scope *sc, const struct directive *d _unused_,
 		   const struct stmt *s)
 {
 	struct config_site *site = sc->target;
 	char e[ECHO_SIZE];
-	for (size_t i = 1; i <= 2; i++) {
+	if (s->n != 3 && (s->n != 5 || strcmp(s->v[3].text, "ocsp") != 0)) {
+		error_arg(p, &s->v[3], "'tls' takes CERT_FILE KEY_FILE [ocsp OCSP_FILE]");
+		return -EINVAL;
+	}
+	for (size_t i = 1; i < s->n; i += i == 2 ? 2 : 1) {
 		const struct arg *a = &s->v[i];
 		if (a->text[0] != '/') {
 			error_arg(p, a, "'tls' needs absolute paths, not '%s'", echo(a, e));
@@ -900,9 +904,11 @@ static int dir_tls(struct parser *p, struct scope *sc, const struct directive *d
 	site->tls[site->n_tls++] = (struct config_tls){
 	    .cert = xstrdup(s->v[1].text),
 	    .key = xstrdup(s->v[2].text),
+	    .ocsp = s->n == 5 ? xstrdup(s->v[4].text) : NULL,
 	    .line = s->v[0].at.line,
 	    .cert_col = s->v[1].at.col,
 	    .key_col = s->v[2].at.col,
+	    .ocsp_col = s->n == 5 ? s->v[4].at.col : 0,
 	};
 	return 0;
 }
@@ -1285,7 +1291,7 @@ static const struct directive site_directives[] = {
 	ROOT_ROW(config_site),
 	PROXY_ROWS(config_site),
 	BLOCK("path", 1, 1, "PREFIX { ... }", dir_path, &path_context),
-	PLAIN("tls",           2, 2, "CERT_FILE KEY_FILE", 0, dir_tls),
+	PLAIN("tls",           2, 4, "CERT_FILE KEY_FILE [ocsp OCSP_FILE]", 0, dir_tls),
 	PLAIN("http-redirect", 1, 1, "on|off", DIR_ONCE, dir_http_redirect),
 	PLAIN("hsts",          1, 3, "DURATION [include-subdomains] [preload]|off", DIR_ONCE,
 	      dir_hsts),
@@ -1613,6 +1619,7 @@ void config_free(struct config *c)
 		for (size_t j = 0; j < c->sites[i].n_tls; j++) {
 			free(c->sites[i].tls[j].cert);
 			free(c->sites[i].tls[j].key);
+			free(c->sites[i].tls[j].ocsp);
 		}
 		free(c->sites[i].tls);
 	}

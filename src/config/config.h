@@ -68,11 +68,13 @@ struct config_path {
 	unsigned line;
 };
 
-/* `tls CERT KEY` in a site: a certificate chain (PEM, leaf first) and its private key. The
- * files are read when a generation is built (xport/tls.c), not here. */
+/* `tls CERT KEY [ocsp FILE]` in a site: a certificate chain (PEM, leaf first), its private
+ * key, and an OCSP response (DER) to staple. The files are read when a generation is built
+ * (xport/tls.c), not here. */
 struct config_tls {
 	char *cert, *key; /* absolute paths */
-	unsigned line, cert_col, key_col;
+	char *ocsp;       /* NULL: none */
+	unsigned line, cert_col, key_col, ocsp_col;
 };
 
 enum {

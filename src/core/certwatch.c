@@ -1,4 +1,4 @@
-/* The signature of a configuration's certificate and key files (device, inode, size and
+/* The signature of a configuration's certificate, key and OCSP files (device, inode, size and
  * modification time of each, or why stat failed), taken every CERTWATCH_POLL_MS: renewal
  * tools rename new files into place, which changes the inode; editors rewrite them, which
  * changes the time. stat(2) needs no Landlock right, so this works inside the sandbox. */
@@ -37,6 +37,8 @@ static uint64_t files_sig(const struct config *cfg)
 		for (size_t j = 0; j < s->n_tls; j++) {
 			h = file_sig(h, s->tls[j].cert);
 			h = file_sig(h, s->tls[j].key);
+			if (s->tls[j].ocsp)
+				h = file_sig(h, s->tls[j].ocsp);
 		}
 	}
 	return h;

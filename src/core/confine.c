@@ -128,6 +128,8 @@ int confine_apply(struct server *srv)
 		for (size_t j = 0; j < s->n_tls; j++) {
 			add_dir_of(p, s->tls[j].cert, SANDBOX_READ);
 			add_dir_of(p, s->tls[j].key, SANDBOX_READ);
+			if (s->tls[j].ocsp)
+				add_dir_of(p, s->tls[j].ocsp, SANDBOX_READ);
 		}
 	}
 	if (cfg->access_log == CONFIG_LOG_FILE)

@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/ocsp.h>
 #include <gnutls/socket.h>
 #include <gnutls/x509.h>
 #include <limits.h>
@@ -352,6 +353,60 @@ static int check_pair(const struct tls_where *w, const struct config_site *site,
 	return strict ? r : 0;
 }
 
+/* `ocsp FILE`: a DER OCSP response for the certificate at index idx of cred, stapled to the
+ * handshakes that use it. A response that does not parse, is not "good", is out of date or
+ * is for another certificate: an error when strict, else a warning and nothing stapled. */
+static int load_ocsp(const struct tls_where *w, gnutls_certificate_credentials_t cred,
+		     unsigned idx, bool strict, struct buf *err, struct buf *warn)
+{
+	const struct config_tls *t = w->t;
+	struct buf *bad = strict ? err : warn;
+	gnutls_datum_t der = {0};
+	gnutls_ocsp_resp_t resp = NULL;
+	char when[32];
+	int r = read_file(t->ocsp, &der);
+	if (r < 0) {
+		report(bad, w, t->ocsp_col, "ocsp %s: %s", t->ocsp, strerror(-r));
+		goto out;
+	}
+	unsigned status = 0;
+	time_t next = 0;
+	if (gnutls_ocsp_resp_init(&resp) < 0 || gnutls_ocsp_resp_import(resp, &der) < 0 ||
+	    gnutls_ocsp_resp_get_status(resp) != GNUTLS_OCSP_RESP_SUCCESSFUL ||
+	    gnutls_ocsp_resp_get_single(resp, 0, NULL, NULL, NULL, NULL, &status, NULL, &next,
+					NULL, NULL) < 0) {
+		report(bad, w, t->ocsp_col, "ocsp %s: not a successful OCSP response (DER)",
+		       t->ocsp);
+		r = -EINVAL;
+		goto out;
+	}
+	if (status != GNUTLS_OCSP_CERT_GOOD) {
+		report(bad, w, t->ocsp_col, "ocsp %s: the certificate's status is %s", t->ocsp,
+		       status == GNUTLS_OCSP_CERT_REVOKED ? "revoked" : "unknown");
+		r = -EINVAL;
+		goto out;
+	}
+	if (next != (time_t)-1 && next != 0 && next <= time(NULL)) {
+		report(bad, w, t->ocsp_col, "ocsp %s: out of date since %s", t->ocsp,
+		       utc(next, when));
+		r = -EINVAL;
+		goto out;
+	}
+	r = gnutls_certificate_set_ocsp_status_request_mem(cred, &der, idx, GNUTLS_X509_FMT_DER);
+	if (r < 0) {
+		report(bad, w, t->ocsp_col, "ocsp %s: %s", t->ocsp,
+		       r == GNUTLS_E_OCSP_MISMATCH_WITH_CERTS ? "the response is for another "
+								"certificate"
+							      : gnutls_strerror(r));
+		r = -EINVAL;
+	}
+out:
+	if (resp)
+		gnutls_ocsp_resp_deinit(resp);
+	free(der.data);
+	return strict ? r : 0;
+}
+
 int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 			 struct buf *warn, struct xport_tls_certs **ret)
 {
@@ -374,8 +429,10 @@ int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 			r = -ENOMEM;
 			break;
 		}
-		/* Matched by key_matches, without GnuTLS's sign-and-verify. */
-		gnutls_certificate_set_flags(certs->site[i], GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
+		/* Matched by key_matches, without GnuTLS's sign-and-verify; set_x509_key returns
+		 * the pair's index (for its OCSP response). */
+		gnutls_certificate_set_flags(certs->site[i], GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH |
+								 GNUTLS_CERTIFICATE_API_V2);
 		for (size_t j = 0; j < site->n_tls; j++) {
 			struct tls_where w = {file, &site->tls[j]};
 			struct tls_pair pair = {0};
@@ -388,6 +445,11 @@ int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 				if (q < 0) {
 					report(err, &w, w.t->cert_col, "%s", gnutls_strerror(q));
 					q = -EINVAL;
+				} else if (w.t->ocsp) {
+					q = load_ocsp(&w, certs->site[i], (unsigned)q, strict, err,
+						      warn);
+				} else {
+					q = 0;
 				}
 			}
 			pair_done(&pair);

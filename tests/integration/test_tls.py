@@ -71,6 +71,23 @@ class Pki:
         return crt
 
 
+    def ocsp(self, crt, status="V"):
+        """A DER OCSP response from the CA for crt: good (V) or revoked (R), 7 days."""
+        serial = subprocess.run(["openssl", "x509", "-in", crt, "-noout", "-serial"],
+                                capture_output=True, check=True).stdout.decode()
+        serial = serial.strip().split("=")[1]
+        expiry = time.strftime("%y%m%d%H%M%SZ", time.gmtime(time.time() + 300 * 86400))
+        index = self.path("index-%s.txt" % serial)
+        with open(index, "w") as f:
+            f.write("%s\t%s\t%s\t%s\tunknown\t/CN=x\n"
+                    % (status, expiry, expiry if status == "R" else "", serial))
+        req, resp = self.path("req-%s.der" % serial), crt + ".ocsp"
+        self.openssl("ocsp", "-issuer", self.ca, "-cert", crt, "-reqout", req, "-no_nonce")
+        self.openssl("ocsp", "-index", index, "-rsigner", self.ca, "-rkey", self.ca_key,
+                     "-CA", self.ca, "-reqin", req, "-respout", resp, "-ndays", "7")
+        return resp
+
+
 _pki = []
 
 
@@ -445,6 +462,40 @@ def _():
     status, body = read_big(t)
     check_eq((status, hashlib.sha256(body).hexdigest()), (200, large_body_sha256(20 << 20)),
              "20 MiB through the proxy to a slow reader")
+
+
+@test("OCSP stapling from a file (tls CERT KEY ocsp FILE): stapled with its certificate only; ferry check refuses another certificate's, a revoked one, junk")
+def _():
+    p = pki()
+    d = tmpdir()
+    resp = p.ocsp(p.a_ec)
+    a, b, pl, big = make_roots(d)
+    cfg = write_config(d, "listen https tls\nsite a.test www.a.test {\n tls %s %s ocsp %s\n"
+                       " tls %s %s\n root %s\n}\n"
+                       % (p.a_ec, p.a_ec_key, resp, p.a_rsa, p.a_rsa_key, a))
+    rc, out, err = run([FERRY, "check", cfg])
+    check_eq((rc, out, err), (0, "configuration OK\n", ""), "check")
+    proc, (tls,) = activate(lambda: [tcp4()], ["serve", "--config", cfg], fdnames=["https"],
+                            dir=d)
+    cn, text = served_cert(tls, "-servername", "a.test", "-status")
+    check_eq(cn, "a-ec", "the ECDSA certificate")
+    check_in("OCSP Response Status: successful", text, "stapled")
+    check_in("Cert Status: good", text, "stapled status")
+    cn, text = served_cert(tls, "-servername", "a.test", "-status", "-sigalgs",
+                           "RSA-PSS+SHA256:RSA+SHA256")
+    check_eq(cn, "a-rsa", "the RSA certificate")
+    check_in("OCSP response: no response sent", text, "nothing stapled for RSA")
+    revoked = p.ocsp(p.b, status="R")
+    junk = write_file(os.path.join(d, "junk.ocsp"), b"\x30\x03junk")
+    for ocsp, want in ((resp, "the response is for another certificate"),
+                       (revoked, "the certificate's status is revoked"),
+                       (junk, "not a successful OCSP response")):
+        bad = write_config(d, "site b.test {\n tls %s %s ocsp %s\n}\n" % (p.b, p.b_key, ocsp),
+                           name="bad.conf")
+        rc, out, err = run([FERRY, "check", bad])
+        check_eq(rc, 2, "check with %s" % want)
+        check_in("%s:2:%d: tls %s: ocsp %s: %s" % (bad, 7 + len(p.b) + len(p.b_key) + 6, p.b,
+                                                   ocsp, want), err, want)
 
 
 @test("a PROXY header before the ClientHello: the address it carries in the access log")

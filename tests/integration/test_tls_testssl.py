@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import ferrylib  # noqa: E402
@@ -25,7 +26,7 @@ def openssl(d, *args):
 
 def make_pki(d):
     """A CA and two leaves for a.test that a scanner has nothing to say about: a year of
-    validity, 16-byte serials, CRL and OCSP URIs."""
+    validity, 16-byte serials, CRL and OCSP URIs, an OCSP response each."""
     openssl(d, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
             "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "400",
             "-subj", "/CN=ferry testssl CA")
@@ -39,9 +40,19 @@ def make_pki(d):
         openssl(d, "genpkey", *alg, "-out", name + ".key")
         openssl(d, "req", "-new", "-key", name + ".key", "-subj", "/CN=a.test",
                 "-out", name + ".csr")
+        serial = os.urandom(16).hex().upper().lstrip("0")
         openssl(d, "x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                "-set_serial", "0x" + os.urandom(16).hex(), "-days", "365",
+                "-set_serial", "0x" + serial, "-days", "365",
                 "-extfile", "leaf.ext", "-out", name + ".crt")
+        # an OCSP response to staple
+        write_file(os.path.join(d, name + ".index"), "V\t%s\t\t%s\tunknown\t/CN=a.test\n"
+                   % (time.strftime("%y%m%d%H%M%SZ", time.gmtime(time.time() + 300 * 86400)),
+                      serial))
+        openssl(d, "ocsp", "-issuer", "ca.crt", "-cert", name + ".crt", "-reqout",
+                name + ".req", "-no_nonce")
+        openssl(d, "ocsp", "-index", name + ".index", "-rsigner", "ca.crt", "-rkey", "ca.key",
+                "-CA", "ca.crt", "-reqin", name + ".req", "-respout", name + ".ocsp",
+                "-ndays", "7")
 
 
 def findings(path):
@@ -73,8 +84,9 @@ def _():
     root = os.path.join(d, "www")
     write_file(os.path.join(root, "index.html"), "hello\n")
     cfg = write_config(d, "listen https tls\nsite a.test www.a.test {\n"
-                       " tls %s/ec.crt %s/ec.key\n tls %s/rsa.crt %s/rsa.key\n root %s\n"
-                       " hsts 365d\n}\n" % (d, d, d, d, root))
+                       " tls %s/ec.crt %s/ec.key ocsp %s/ec.ocsp\n"
+                       " tls %s/rsa.crt %s/rsa.key ocsp %s/rsa.ocsp\n root %s\n"
+                       " hsts 365d\n}\n" % (d, d, d, d, d, d, root))
     proc, (tls,) = activate(lambda: [tcp4()], ["serve", "--config", cfg], fdnames=["https"],
                             dir=d)
     out = os.path.join(d, "testssl.json")
@@ -100,6 +112,8 @@ def _():
         check_in("not offered", ids.get(v, ""), v)
     check_in("offered", ids.get("TLS1_2", ""), "TLS1_2")
     check_in("offered", ids.get("TLS1_3", ""), "TLS1_3")
+    stapling = [f["finding"] for f in fs if f["id"].startswith("OCSP_stapling")]
+    check(stapling and all(x == "offered" for x in stapling), "OCSP stapling: %s" % stapling)
     check(proc.alive(), "ferry alive after the scan")
 
 

@@ -1176,7 +1176,21 @@ static void test_tls(void)
 	CHECK_STREQ(parse_err("site a {\n tls /a.crt a.key\n}\n"),
 		    "t.conf:2:13: 'tls' needs absolute paths, not 'a.key'\n");
 	CHECK_STREQ(parse_err("site a {\n tls /a.crt\n}\n"),
-		    "t.conf:2:2: 'tls' takes 2 arguments: tls CERT_FILE KEY_FILE\n");
+		    "t.conf:2:2: 'tls' takes 2 to 4 arguments: tls CERT_FILE KEY_FILE [ocsp "
+		    "OCSP_FILE]\n");
+	CHECK_STREQ(parse_err("site a {\n tls /a.crt /a.key /a.ocsp\n}\n"),
+		    "t.conf:2:20: 'tls' takes CERT_FILE KEY_FILE [ocsp OCSP_FILE]\n");
+	CHECK_STREQ(parse_err("site a {\n tls /a.crt /a.key staple /a.ocsp\n}\n"),
+		    "t.conf:2:20: 'tls' takes CERT_FILE KEY_FILE [ocsp OCSP_FILE]\n");
+	CHECK_STREQ(parse_err("site a {\n tls /a.crt /a.key ocsp a.ocsp\n}\n"),
+		    "t.conf:2:25: 'tls' needs absolute paths, not 'a.ocsp'\n");
+	c = parse("site a {\n tls /a.crt /a.key ocsp /a.ocsp\n tls /b.crt /b.key\n}\n");
+	CHECK(c && c->sites[0].tls[0].ocsp && !c->sites[0].tls[1].ocsp);
+	if (c) {
+		CHECK_STREQ(c->sites[0].tls[0].ocsp, "/a.ocsp");
+		CHECK_EQ_INT(c->sites[0].tls[0].ocsp_col, 25);
+	}
+	config_free(c);
 	CHECK_STREQ(parse_err("tls /a /b\n"),
 		    "t.conf:1:1: 'tls' is not allowed at top level (only inside a site block)\n");
 	CHECK_STREQ(parse_err("site a {\n path /x/ {\n  tls /a /b\n }\n}\n"),
