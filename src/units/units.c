@@ -12,6 +12,9 @@
  *   --read-only, --user=65534:65534, no-new-privileges
  *   the config         bind-mounted read-only at /etc/ferry/ferry.conf
  *   document roots     of sites and path blocks, bind-mounted read-only at the same path
+ *   certificates       the directories of the `tls` files (certificate, key, OCSP response),
+ *                      bind-mounted read-only at the same path: ferry reads them again there on
+ *                      reload and when they change
  *   --sdnotify=container, Type=notify: ferry sends READY=1 itself, once it serves
  *   reload             SIGHUP to ferry (ReloadSignal= in quadlet, podman kill elsewhere) */
 #include "units/units.h"
@@ -78,6 +81,8 @@ struct gen {
 	const struct config_upstream *net_why;
 	unsigned net_why_line;
 	char **unix_dirs; /* directories of Unix-socket upstreams (mounted read-write) */
+	char **tls_dirs;  /* directories of the tls files (mounted read-only) */
+	size_t n_tls_dirs;
 	size_t n_unix_dirs;
 };
 
@@ -320,6 +325,30 @@ static void add_root(struct gen *g, const char *root)
 	add_mount(g, root, false, root, false, true, false);
 }
 
+/* The directory of a `tls` file (certificate, key, OCSP response), read-only at the same path:
+ * the directory, not the file, so that a renewal renamed into place shows in the container. */
+static void add_tls_dir(struct gen *g, const char *file, unsigned line)
+{
+	const char *slash = strrchr(file, '/');
+	char *dir = xstrndup(file, slash && slash != file ? (size_t)(slash - file) : 1);
+	for (size_t i = 0; i < g->n_tls_dirs; i++)
+		if (!strcmp(g->tls_dirs[i], dir)) {
+			free(dir);
+			return;
+		}
+	check_path(g, "tls directory", dir);
+	if (!strcmp(dir, "/")) {
+		diag(g, true, "%s:%u: tls %s: put the certificate files in a directory of their "
+			      "own, which the container can mount",
+		     g->cfg->path ? g->cfg->path : "config", line, file);
+		free(dir);
+		return;
+	}
+	g->tls_dirs = xrealloc(g->tls_dirs, (g->n_tls_dirs + 1) * sizeof(*g->tls_dirs));
+	g->tls_dirs[g->n_tls_dirs++] = dir;
+	add_mount(g, dir, false, dir, false, true, false);
+}
+
 static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 {
 	const struct config *cfg = g->cfg;
@@ -329,6 +358,22 @@ static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 		for (size_t j = 0; j < cfg->sites[i].n_paths; j++)
 			add_root(g, cfg->sites[i].paths[j].root);
 	}
+	const struct config_tls *key = NULL;
+	for (size_t i = 0; i < cfg->n_sites && !g->o->echo; i++) {
+		for (size_t j = 0; j < cfg->sites[i].n_tls; j++) {
+			const struct config_tls *t = &cfg->sites[i].tls[j];
+			add_tls_dir(g, t->cert, t->line);
+			add_tls_dir(g, t->key, t->line);
+			if (t->ocsp)
+				add_tls_dir(g, t->ocsp, t->line);
+			key = key ? key : t;
+		}
+	}
+	if (key)
+		diag(g, false, "tls %s: the container reads the certificates and keys as uid %s: "
+			       "make them readable for that user (rootless: podman unshare chown %s "
+			       "%s)",
+		     key->cert, CONTAINER_USER, CONTAINER_USER, key->key);
 	if (cfg->access_log == CONFIG_LOG_FILE && cfg->access_log_path && !g->o->echo) {
 		const char *p = cfg->access_log_path;
 		const char *slash = strrchr(p, '/');
@@ -953,6 +998,9 @@ static void gen_free(struct gen *g)
 	for (size_t i = 0; i < g->n_unix_dirs; i++)
 		free(g->unix_dirs[i]);
 	free(g->unix_dirs);
+	for (size_t i = 0; i < g->n_tls_dirs; i++)
+		free(g->tls_dirs[i]);
+	free(g->tls_dirs);
 	free(g->mounts);
 	free(g->log_dir);
 }

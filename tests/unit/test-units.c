@@ -488,6 +488,38 @@ static void test_path_roots(void)
 	CHECK(diag_has("root '/srv/a,b' cannot be bind-mounted"));
 }
 
+/* TLS: the directories of the certificate, key and OCSP files, read-only at the same path
+ * (once each; %h in the home), and a word on who must be able to read the key. */
+static void test_tls(void)
+{
+	struct units_opts o = {.mode = UNITS_USER, .flavor = UNITS_QUADLET, .home = "/home/test",
+			       .name = "tls"};
+	CHECK_EQ_INT(gen("listen http 0.0.0.0:80\nlisten https 0.0.0.0:443 tls\n"
+			 "site a.example {\n tls /etc/ferry/tls/a.crt /etc/ferry/keys/a.key ocsp "
+			 "/etc/ferry/tls/a.ocsp\n tls /etc/ferry/tls/a-rsa.crt /etc/ferry/keys/a-rsa.key\n"
+			 " root /srv/www\n}\n"
+			 "site b.example {\n tls /home/test/certs/b.crt /home/test/certs/b.key\n}\n",
+			 &o),
+		     0);
+	const char *c = file("tls.container");
+	CHECK(has(c, "Volume=/srv/www:/srv/www:ro,z\n"
+		     "Volume=/etc/ferry/tls:/etc/ferry/tls:ro,z\n"
+		     "Volume=/etc/ferry/keys:/etc/ferry/keys:ro,z\n"
+		     "Volume=%h/certs:/home/test/certs:ro,z\n"));
+	CHECK(has(file("tls-https.socket"), "ListenStream=0.0.0.0:443\nFileDescriptorName=https\n"));
+	CHECK(diag_has("warning: tls /etc/ferry/tls/a.crt: the container reads the certificates "
+		       "and keys as uid 65534: make them readable for that user (rootless: podman "
+		       "unshare chown 65534 /etc/ferry/keys/a.key)"));
+	o.flavor = UNITS_KUBE;
+	o.config_path = "/etc/ferry/tls.conf";
+	CHECK_EQ_INT(gen("listen :443 tls\nsite a { tls /etc/t/a.crt /etc/t/a.key }\n", &o), 0);
+	const char *y = file("tls.yaml");
+	CHECK(has(y, "      path: \"/etc/t\"\n      type: Directory\n"));
+	CHECK(has(y, "      mountPath: \"/etc/t\"\n      readOnly: true\n"));
+	CHECK_EQ_INT(gen("listen :443 tls\nsite a { tls /a.crt /a.key }\n", &o), -EINVAL);
+	CHECK(diag_has("tls /a.crt: put the certificate files in a directory of their own"));
+}
+
 static void test_deterministic(void)
 {
 	struct units_opts o = {.mode = UNITS_USER, .flavor = UNITS_QUADLET, .home = "/home/x"};
@@ -521,6 +553,7 @@ int main(void)
 	test_proxy_network();
 	test_proxy_unix();
 	test_path_roots();
+	test_tls();
 	test_deterministic();
 	units_free(&u);
 	buf_free(&diag);
