@@ -7,6 +7,8 @@
 # Every example runs through tests/e2e/guest.sh inside the guest, rootful, rootless (user
 # service with linger) and system-with-User=; the proxy examples with their backends.
 
+E2E_NEEDS[nspawn]="debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux \
+ps:procps"
 NSPAWN_STAMP=.ferry-e2e-rootfs-v1
 NSPAWN_PKGS=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,podman,crun,conmon,uidmap,passt,catatonit,curl,ca-certificates,procps,socat,aardvark-dns
 
@@ -122,7 +124,6 @@ guest_tap() {
 e2e_nspawn() {
 	local cache=${FERRY_E2E_CACHE:-/var/cache/ferry-e2e} rootfs out t0=$SECONDS
 	rootfs=$cache/rootfs
-	need debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux
 	if [ ! -d /sys/fs/cgroup/systemd ] || [ ! -d /sys/fs/cgroup/unified ]; then
 		skip "nspawn: boot the trixie guest" "expects the hybrid cgroup layout of MACHINE-NOTES.md"
 		return
