@@ -102,6 +102,7 @@ if [ "${FERRY_E2E:-0}" = 1 ]; then
 	# "1..0 # SKIP why": the whole suite left out (not root) is one skip.
 	if grep -Eiq '^1\.\.0 *# *skip' "$log/out"; then
 		skipped=$((skipped + 1))
+		nskip=$((nskip + 1))
 		skips+=("e2e: $(grep -Ei '^1\.\.0' "$log/out")")
 	fi
 	if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then
