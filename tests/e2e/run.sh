@@ -43,8 +43,8 @@ start=$SECONDS
 # Everything the wanted parts run, installed before the first of them runs (the examples'
 # units name /usr/bin/podman: systemd-analyze verify needs it there, a fresh machine has not).
 needs=()
-want_image && needs+=(${E2E_NEEDS[image]})
-for p in examples podman proxy kube nspawn; do want $p && needs+=(${E2E_NEEDS[$p]}); done
+want_image && needs+=(${E2E_NEEDS[image]:-})
+for p in examples podman proxy kube nspawn; do want $p && needs+=(${E2E_NEEDS[$p]:-}); done
 if ! need "${needs[@]}"; then
 	not_ok "e2e: install the packages the parts need"
 	echo "1..$E2E_N"
