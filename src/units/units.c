@@ -841,6 +841,13 @@ static const char *dir_of(const char *path, char *buf, size_t size)
 static size_t native_binds(const struct gen *g, const struct units *u, struct buf *b)
 {
 	size_t n = 0;
+	if (g->o->mode == UNITS_USER) {
+		/* the user manager's notify socket lives in /run/user/UID, which ProtectHome=
+		 * hides: without it, no READY=1 (the start times out) */
+		if (b)
+			out(b, "BindReadOnlyPaths=%%t/systemd/notify\n");
+		n++;
+	}
 	char cdir[4096];
 	dir_of(u->config_path, cdir, sizeof(cdir)); /* "%h/..." for the default in user mode */
 	bool spec = !strncmp(cdir, "%h/", 3);
@@ -960,9 +967,10 @@ static void gen_native(const struct gen *g, const struct units *u, struct buf *b
 	       "ProtectHostname=yes\n"
 	       "ProtectClock=yes\n"
 	       "ProtectKernelTunables=yes\n"
-	       "ProtectKernelModules=yes\n"
-	       "ProtectKernelLogs=yes\n"
-	       "ProtectControlGroups=yes\n");
+	       "ProtectKernelModules=yes\n");
+	if (system) /* a user manager (systemd 257) fails to mask /proc/kmsg: 226/NAMESPACE */
+		out(b, "ProtectKernelLogs=yes\n");
+	out(b, "ProtectControlGroups=yes\n");
 
 	out(b, "\n# The network. ");
 	if (!net) {

@@ -47,9 +47,11 @@ nspawn_rootfs() {
 	mv "$tmp" "$cache/rootfs"
 }
 
-# Boot the guest; sets NSPAWN_PID (systemd-nspawn) and GUEST (the guest's pid 1).
+# Boot the guest; sets NSPAWN_PID (systemd-nspawn) and GUEST (the guest's pid 1). A second
+# argument adds system calls to those nspawn allows the guest (native.sh: Landlock's, which
+# this host's systemd-nspawn 252 does not know to allow).
 nspawn_boot() {
-	local rootfs=$1 cg=ferry-e2e-$$ i
+	local rootfs=$1 cg=ferry-e2e-$$ i extra=${2:-}
 	NSPAWN_CG=$cg
 	# Rootless Podman's networks need pasta, and pasta /dev/net/tun, which nspawn does not
 	# give: a node of our own, mode 0666 as on most hosts (the host's may be 0600).
@@ -63,7 +65,7 @@ nspawn_boot() {
 			echo "$BASHPID" >"/sys/fs/cgroup/unified/$cg/cgroup.procs" || exit 1
 		SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec systemd-nspawn -D "$rootfs" -b \
 			--register=no --keep-unit --private-network --console=passive \
-			--system-call-filter='@keyring bpf' --bind="$E2E_TMP/tun:/dev/net/tun" -M ferry-e2e
+			--system-call-filter="@keyring bpf${extra:+ $extra}" --bind="$E2E_TMP/tun:/dev/net/tun" -M ferry-e2e
 	) </dev/null >"$E2E_TMP/nspawn.log" 2>&1 &
 	NSPAWN_PID=$!
 	at_exit "nspawn_poweroff"

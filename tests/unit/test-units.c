@@ -512,6 +512,7 @@ static void test_native(void)
 	CHECK(has(s, "PrivateNetwork=yes\nIPAddressDeny=any\nRestrictAddressFamilies=AF_UNIX\n"));
 	CHECK(has(s, "NoNewPrivileges=yes\nCapabilityBoundingSet=\nAmbientCapabilities=\n"));
 	CHECK(has(s, "MemoryDenyWriteExecute=yes\n"));
+	CHECK(has(s, "ProtectKernelLogs=yes\n"));
 	CHECK(has(s, "SystemCallFilter=@system-service landlock_create_ruleset landlock_add_rule "
 		     "landlock_restrict_self seccomp\nSystemCallFilter=~@privileged @resources\n"));
 	CHECK(has(s, "LimitNOFILE=524288\n"));
@@ -571,10 +572,12 @@ static void test_native(void)
 	s = file("ferry.service");
 	CHECK(has(s, "Description=ferry (native service)\n"));
 	CHECK(has(s, "ExecStart=/usr/local/bin/ferry echo --config %h/.config/ferry/ferry.conf\n"));
-	CHECK(has(s, "ProtectHome=tmpfs\nBindReadOnlyPaths=%h/.config/ferry\n"));
+	CHECK(has(s, "ProtectHome=tmpfs\nBindReadOnlyPaths=%t/systemd/notify\n"
+		     "BindReadOnlyPaths=%h/.config/ferry\n"));
 	CHECK(has(s, "PrivateNetwork=yes\nRestrictAddressFamilies=AF_UNIX\n"));
 	CHECK(!strstr(s, "DynamicUser") && !strstr(s, "IPAddressDeny") && !strstr(s, "LimitNOFILE"));
 	CHECK(!strstr(s, "~@privileged"));
+	CHECK(!strstr(s, "ProtectKernelLogs")); /* a user manager fails to set it up */
 	CHECK(has(file("ferry.socket"), "Description=ferry sockets (ferry)\n"));
 	CHECK(has(file("ferry.socket"), "ListenDatagram=127.0.0.1:3000\n"));
 	CHECK_STREQ(u.config_path, "%h/.config/ferry/ferry.conf");
