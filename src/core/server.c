@@ -523,22 +523,27 @@ static void reload_check_listens(struct server *srv, const struct config *cfg)
 }
 
 /* reload-on-change: watch the config file when the current generation asks for it (a reload
- * may turn it on or off). A failure is logged; SIGHUP still works. */
-static void confwatch_update(struct server *srv, struct confwatch *cw)
+ * may turn it on or off). Renewed on each reload (a symbolic link may point elsewhere now):
+ * the new watch is set before the old one is read and closed, so no change in between is
+ * lost. Returns true when the old one had seen a change since. A failure is logged; SIGHUP
+ * still works. */
+static bool confwatch_update(struct server *srv, struct confwatch *cw)
 {
 	bool want = srv->config_path && server_gen(srv)->cfg->reload_on_change;
-	bool had = cw->fd >= 0;
-	/* Anew on each reload: a symbolic link may point somewhere else now. */
-	confwatch_close(cw);
-	if (!want)
-		return;
-	const char *paths[] = {srv->config_path};
-	int r = confwatch_open(cw, paths, 1);
-	if (r < 0)
-		log_error("reload-on-change: cannot watch %s: %s (SIGHUP still reloads)",
-			  srv->config_path, strerror(-r));
-	else if (!had)
-		log_info("reload-on-change: watching %s", srv->config_path);
+	struct confwatch old = *cw;
+	*cw = (struct confwatch){.fd = -1};
+	if (want) {
+		const char *paths[] = {srv->config_path};
+		int r = confwatch_open(cw, paths, 1);
+		if (r < 0)
+			log_error("reload-on-change: cannot watch %s: %s (SIGHUP still reloads)",
+				  srv->config_path, strerror(-r));
+		else if (old.fd < 0)
+			log_info("reload-on-change: watching %s", srv->config_path);
+	}
+	bool changed = old.fd >= 0 && confwatch_read(&old) > 0;
+	confwatch_close(&old);
+	return changed && cw->fd >= 0;
 }
 
 /* SIGHUP: re-read the config; swap it in if valid, else keep serving the old one. Returns the
@@ -703,7 +708,8 @@ int server_run(struct server *srv)
 			retired = reload(srv);
 			retired_deadline_ms = time_now_ms() + RELOAD_WAIT_MS;
 			idle_exit_ms = server_gen(srv)->cfg->idle_exit_ms;
-			confwatch_update(srv, &cw);
+			if (confwatch_update(srv, &cw))
+				change_at_ms = time_now_ms() + RELOAD_DEBOUNCE_MS;
 			now = time_now_ms();
 		}
 
