@@ -285,6 +285,26 @@ if [ "$flavor" = native ]; then
 		not_ok "restart: a new MainPID serves" "$out" "MainPID $(main_pid) (was $pid)" \
 			"$(journal "$name.service" | tail -5)"
 	fi
+	# reload-on-change (when the example has it): an edit of the installed config reloads,
+	# inside the service's sandbox (inotify under SystemCallFilter=, ProtectSystem=)
+	if grep -q '^reload-on-change on' "$E/examples/$example/ferry.conf"; then
+		conf=/etc/ferry/$name.conf
+		[ "$mode" = user ] && conf=/home/test/.config/ferry/$name.conf
+		before=$(journal "$name.service" | grep -c 'changed: reloading')
+		pid2=$(main_pid)
+		echo "# edited by tests/e2e/guest.sh" >>"$conf"
+		for _ in $(seq 50); do
+			[ "$(journal "$name.service" | grep -c 'changed: reloading')" -gt "$before" ] && break
+			sleep 0.2
+		done
+		if [ "$(journal "$name.service" | grep -c 'changed: reloading')" -gt "$before" ] &&
+			out=$(request 5) && [ "$(main_pid)" = "$pid2" ]; then
+			ok "reload-on-change: an edit of $conf reloads, same MainPID"
+		else
+			not_ok "reload-on-change: an edit of $conf reloads, same MainPID" "$out" \
+				"$(journal "$name.service" | tail -5)"
+		fi
+	fi
 	# systemd-analyze security: <= 1.5 without network, <= 2.5 with a TCP upstream
 	unit=$(sc show -P FragmentPath "$name.service")
 	limit=$(grep -q '^PrivateNetwork=yes' "$unit" && echo 1.5 || echo 2.5)
