@@ -8,14 +8,27 @@
 #   native-user    test's user service, port 8080, ~/www bound read-only into a hidden home
 #   native-proxy   a system service proxying to a TCP backend (another ferry, a system service)
 
+E2E_NEEDS[native]=${E2E_NEEDS[nspawn]}
+
 e2e_native() {
 	local cache=${FERRY_E2E_CACHE:-/var/cache/ferry-e2e} rootfs out t0=$SECONDS
 	rootfs=$cache/rootfs
-	need debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux
 	if [ ! -d /sys/fs/cgroup/systemd ] || [ ! -d /sys/fs/cgroup/unified ]; then
 		skip "native: boot the trixie guest" "expects the hybrid cgroup layout of MACHINE-NOTES.md"
 		return
 	fi
+	# One run at a time on the cached rootfs (as nspawn.sh; this part's lock replaces that
+	# part's when both run: reopening fd 8 lets the first go).
+	mkdir -p "$cache"
+	exec 8>>"$cache/.lock"
+	if ! flock -n 8; then
+		note "another e2e run uses $cache: waiting for it (at most 900 s)"
+		if ! flock -w 900 8; then
+			not_ok "native: $cache still in use by another run after 900 s"
+			return
+		fi
+	fi
+	at_exit "flock -u 8"
 	if ! nspawn_rootfs "$cache"; then
 		not_ok "native: debootstrap trixie rootfs"
 		return
@@ -35,9 +48,9 @@ e2e_native() {
 	at_exit "rm -f $rootfs/usr/local/bin/ferry"
 
 	if nspawn_boot "$rootfs" "landlock_create_ruleset landlock_add_rule landlock_restrict_self"; then
-		ok "native: boot the trixie guest (systemd $(g systemctl --version | awk 'NR==1{print $2}')), $((SECONDS - t0)) s"
+		ok "native: boot the trixie guest (systemd $(g systemctl --version | awk 'NR==1{print $2}')), $BOOT_NOTE"
 	else
-		not_ok "native: boot the trixie guest" "$(tail -5 "$E2E_TMP/nspawn.log")"
+		not_ok "native: boot the trixie guest" "$(tail -12 "$E2E_TMP/nspawn.log")"
 		return
 	fi
 	g timeout 30 sh -c 'until [ -S /run/user/1000/bus ]; do sleep 0.2; done'
