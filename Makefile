@@ -80,3 +80,58 @@ clean:
 	rm -rf $(B) $(SAN) build-fuzz
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# --- make install / uninstall / man --------------------------------------------------------
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, ferry(1) and ferry.conf(5) (built
+# from docs/*.md by scripts/md2man.py, their one source), bash completion, the examples, the
+# README and the licence texts of what the static binary contains (Debian's copyright file of
+# each package in LICENSE_PKGS, and the common licences it names). `make uninstall` removes
+# them. tests/integration/test_install.sh checks the installed tree.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+DOCDIR      ?= $(DATADIR)/doc/ferry
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+FERRY_BIN   ?= $(B)/ferry
+MANBUILD    ?= $(B)/man
+MANPAGES    := $(MANBUILD)/ferry.1 $(MANBUILD)/ferry.conf.5
+LICENSE_PKGS ?= libc6-dev
+EXAMPLES    := $(filter-out packaging/examples/generate.sh,$(wildcard packaging/examples/*))
+
+.PHONY: man install uninstall
+man: $(MANPAGES)
+
+# The date of a page is its source's last commit (the file's time outside git).
+$(MANBUILD)/%: docs/%.md scripts/md2man.py VERSION
+	@mkdir -p $(dir $@)
+	@d=$$(git log -1 --format=%cs -- $< 2>/dev/null); [ -n "$$d" ] || d=$$(date -u -r $< +%F); \
+	python3 scripts/md2man.py --version $(VERSION) --date $$d $< >$@.tmp && mv $@.tmp $@
+
+install: $(FERRY_BIN) $(MANPAGES)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/licenses
+	install -m 0755 $(FERRY_BIN) $(DESTDIR)$(BINDIR)/ferry
+	install -m 0644 $(MANBUILD)/ferry.1 $(DESTDIR)$(MANDIR)/man1/ferry.1
+	install -m 0644 $(MANBUILD)/ferry.conf.5 $(DESTDIR)$(MANDIR)/man5/ferry.conf.5
+	install -m 0644 packaging/completion/ferry.bash $(DESTDIR)$(BASHCOMPDIR)/ferry
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	cp -R $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	chmod -R u+rwX,go+rX,go-w $(DESTDIR)$(DOCDIR)/examples
+	@for f in $(wildcard LICENSE LICENSE.* COPYING); do \
+		echo "install -m 0644 $$f $(DESTDIR)$(DOCDIR)/"; install -m 0644 $$f $(DESTDIR)$(DOCDIR)/; done
+	@for p in $(LICENSE_PKGS); do \
+		f=/usr/share/doc/$$p/copyright; \
+		if [ ! -r $$f ]; then echo "install: warning: no $$f: the licence of $$p, which" \
+			"$(FERRY_BIN) contains, is not installed" >&2; continue; fi; \
+		echo "install -m 0644 $$f $(DESTDIR)$(DOCDIR)/licenses/$$p.copyright"; \
+		install -m 0644 $$f $(DESTDIR)$(DOCDIR)/licenses/$$p.copyright; \
+		for l in $$(grep -o '/usr/share/common-licenses/[A-Za-z0-9.+-]*' $$f | sort -u); do \
+			[ -r $$l ] && install -m 0644 $$l $(DESTDIR)$(DOCDIR)/licenses/; \
+		done; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ferry $(DESTDIR)$(MANDIR)/man1/ferry.1 \
+		$(DESTDIR)$(MANDIR)/man5/ferry.conf.5 $(DESTDIR)$(BASHCOMPDIR)/ferry
+	rm -rf $(DESTDIR)$(DOCDIR)

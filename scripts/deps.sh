@@ -16,6 +16,9 @@ have_cmd socat || need+=(socat)
 have_cmd systemd-socket-activate || need+=(systemd)
 have_cmd ip || need+=(iproute2)
 have_cmd slowhttptest || need+=(slowhttptest)
+# the man pages: rendered, linted and parsed by tests/integration/test_install.sh
+have_cmd lexgrog || need+=(man-db)
+have_cmd mandoc || need+=(mandoc)
 have_cmd wrk || need+=(wrk)
 # libFuzzer for the bounded fuzzing runs of make check
 have_cmd clang-14 || need+=(clang-14)

@@ -44,19 +44,20 @@ static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
-	{"serve", cmd_serve, "serve HTTP: static files or the built-in page (the default)",
+	{"serve", cmd_serve, "web server and reverse proxy: files, upstreams (the default)",
 	 "Usage: ferry [serve] [--config FILE] [--root DIR] [--listen ADDR]...\n"
 	 "\n"
 	 "Serve HTTP/1.1 on the sockets systemd passed (LISTEN_FDS), on one connection\n"
-	 "(Accept=yes, inetd), or on the addresses given. Without a root, ferry serves its\n"
-	 "built-in welcome page.\n"
+	 "(Accept=yes, inetd), or on the addresses given: static files, and with a config\n"
+	 "(ferry.conf(5)) sites by host name and reverse-proxied upstreams. Without a root,\n"
+	 "ferry serves its built-in welcome page.\n"
 	 "\n"
 	 "  -c, --config FILE   read the configuration (see ferry.conf(5))\n"
 	 "  -r, --root DIR      serve files from DIR (when the config has no site blocks)\n"
 	 "  -l, --listen ADDR   also listen on ADDR: HOST:PORT, [V6]:PORT, unix:/path,\n"
 	 "                      vsock:CID:PORT (repeatable)\n"
 	 "  -h, --help          show this help\n"},
-	{"echo", cmd_echo, "echo bytes back on every socket (TCP, UDP, Unix, vsock)",
+	{"echo", cmd_echo, "echo server: bytes back on every socket (TCP, UDP, Unix, vsock)",
 	 "Usage: ferry echo [--config FILE] [--listen ADDR]...\n"
 	 "\n"
 	 "Echo every byte back on stream sockets until EOF, and every datagram back to its\n"
@@ -70,7 +71,7 @@ static const struct command commands[] = {
 	 "Usage: ferry check CONFIG\n"
 	 "\n"
 	 "Print \"configuration OK\", or every error as file:line:col: message and exit 2.\n"},
-	{"units", cmd_units, "write systemd/quadlet units running ferry in Podman", units_usage},
+	{"units", cmd_units, "write systemd units: native, or for Podman", units_usage},
 	{"version", cmd_version, "print the version", "Usage: ferry version\n"},
 	{"help", cmd_help, "show this help", "Usage: ferry help [COMMAND]\n"},
 };
@@ -85,13 +86,15 @@ static const struct command *find_command(const char *name)
 
 static void main_usage(FILE *f)
 {
-	fprintf(f, "ferry %s: a web server and echo server for systemd socket activation\n\n"
+	fprintf(f, "ferry %s: a web server, reverse proxy and echo server for systemd socket\n"
+		   "activation and rootless Podman\n\n"
 		   "Usage: ferry [COMMAND] [OPTIONS]\n\nCommands:\n",
 		FERRY_VERSION);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nRun 'ferry COMMAND --help' for a command's options. "
-		   "Without a command, ferry serves.\n");
+	fprintf(f, "\nRun 'ferry COMMAND --help' for a command's options; without a command,\n"
+		   "ferry serves.\n"
+		   "Manuals: ferry(1), ferry.conf(5).\n");
 }
 
 static int cmd_help(int argc, char **argv)

@@ -548,6 +548,24 @@ static int dir_access_log(struct parser *p, struct scope *sc, const struct direc
 	return 0;
 }
 
+static int dir_reload_on_change(struct parser *p, struct scope *sc,
+				const struct directive *d _unused_, const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+
+	if (strcmp(a->text, "on") == 0)
+		c->reload_on_change = true;
+	else if (strcmp(a->text, "off") == 0)
+		c->reload_on_change = false;
+	else {
+		error_arg(p, a, "'reload-on-change' takes on or off, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int dir_sandbox(struct parser *p, struct scope *sc, const struct directive *d _unused_,
 		       const struct stmt *s)
 {
@@ -1181,6 +1199,7 @@ static const struct directive top_directives[] = {
 	/* 0: never. */
 	DURATION("idle-exit",         TOP(idle_exit_ms),         0,   DAY_MS),
 	PLAIN("sandbox",    1, 1, "on|strict|off",   DIR_ONCE, dir_sandbox),
+	PLAIN("reload-on-change", 1, 1, "on|off",    DIR_ONCE, dir_reload_on_change),
 	PLAIN("user",       1, 1, "NAME|UID[:GID]",  DIR_ONCE, dir_user),
 	PLAIN("trusted-proxies", 1, ARGS_UNBOUNDED, "CIDR...", 0, dir_trusted_proxies),
 	PLAIN("resolver",   1, 1, "ADDRESS[:PORT]",  DIR_ONCE, dir_resolver),

@@ -104,6 +104,7 @@ struct config {
 	uint32_t send_timeout_ms;      /* default 30 s: between successful writes */
 	uint32_t shutdown_timeout_ms;  /* default 10 s: graceful stop limit */
 	uint32_t idle_exit_ms;         /* default 0 (off): exit after this long without connections */
+	bool reload_on_change;         /* default off: reload when the config file changes (inotify) */
 
 	/* Reverse proxy */
 	struct cidr *trusted_proxies; /* peers whose X-Forwarded-* and Forwarded are kept */

@@ -18,6 +18,7 @@
 #include "base/macro.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
+#include "core/confwatch.h"
 #include "core/log.h"
 #include "http/status.h"
 #include "sd/notify.h"
@@ -462,6 +463,8 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 
 #define STATUS_INTERVAL_MS 5000
 #define RELOAD_WAIT_MS 10000
+/* reload-on-change: an editor's save is several events; reload once they stopped */
+#define RELOAD_DEBOUNCE_MS 300
 
 static void reap_children(void)
 {
@@ -517,6 +520,30 @@ static void reload_check_listens(struct server *srv, const struct config *cfg)
 				    "from the socket unit (or a restart for --listen): not applied",
 				    cfg->path ? cfg->path : "config", cl->line, cl->spec);
 	}
+}
+
+/* reload-on-change: watch the config file when the current generation asks for it (a reload
+ * may turn it on or off). Renewed on each reload (a symbolic link may point elsewhere now):
+ * the new watch is set before the old one is read and closed, so no change in between is
+ * lost. Returns true when the old one had seen a change since. A failure is logged; SIGHUP
+ * still works. */
+static bool confwatch_update(struct server *srv, struct confwatch *cw)
+{
+	bool want = srv->config_path && server_gen(srv)->cfg->reload_on_change;
+	struct confwatch old = *cw;
+	*cw = (struct confwatch){.fd = -1};
+	if (want) {
+		const char *paths[] = {srv->config_path};
+		int r = confwatch_open(cw, paths, 1);
+		if (r < 0)
+			log_error("reload-on-change: cannot watch %s: %s (SIGHUP still reloads)",
+				  srv->config_path, strerror(-r));
+		else if (old.fd < 0)
+			log_info("reload-on-change: watching %s", srv->config_path);
+	}
+	bool changed = old.fd >= 0 && confwatch_read(&old) > 0;
+	confwatch_close(&old);
+	return changed && cw->fd >= 0;
 }
 
 /* SIGHUP: re-read the config; swap it in if valid, else keep serving the old one. Returns the
@@ -661,15 +688,30 @@ int server_run(struct server *srv)
 	uint64_t deadline_ms = 0;
 	int rc = 0;
 	bool reload_pending = false;
+	/* reload-on-change: a change seen, reloaded once nothing else changed for a while */
+	struct confwatch cw = {.fd = -1};
+	uint64_t change_at_ms = 0;
+	confwatch_update(srv, &cw);
 	while (done < srv->n_workers) {
 		uint64_t now = time_now_ms();
 		uint64_t next = status_next_ms;
 
+		if (change_at_ms && now >= change_at_ms) {
+			change_at_ms = 0;
+			if (!stopping) {
+				log_notice("reload-on-change: %s changed: reloading", srv->config_path);
+				reload_pending = true;
+			}
+		}
+		if (change_at_ms)
+			next = MIN(next, change_at_ms);
 		if (reload_pending && !retired && !stopping) {
 			reload_pending = false;
 			retired = reload(srv);
 			retired_deadline_ms = time_now_ms() + RELOAD_WAIT_MS;
 			idle_exit_ms = server_gen(srv)->cfg->idle_exit_ms;
+			if (confwatch_update(srv, &cw))
+				change_at_ms = time_now_ms() + RELOAD_DEBOUNCE_MS;
 			now = time_now_ms();
 		}
 
@@ -733,8 +775,10 @@ int server_run(struct server *srv)
 		}
 
 		int timeout = next > now ? (int)MIN(next - now, 60000u) : 0;
-		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = srv->done_fd, .events = POLLIN}};
-		int n = poll(pfd, 2, timeout);
+		struct pollfd pfd[3] = {{.fd = sfd, .events = POLLIN},
+					{.fd = srv->done_fd, .events = POLLIN},
+					{.fd = cw.fd, .events = POLLIN}}; /* -1: ignored */
+		int n = poll(pfd, 3, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			rc = 1;
@@ -744,6 +788,13 @@ int server_run(struct server *srv)
 			uint64_t v;
 			if (read(srv->done_fd, &v, sizeof(v)) == sizeof(v))
 				done += (unsigned)v;
+		}
+		if (cw.fd >= 0 && (pfd[2].revents & POLLIN)) {
+			int r = confwatch_read(&cw);
+			if (r > 0)
+				change_at_ms = time_now_ms() + RELOAD_DEBOUNCE_MS;
+			else if (r < 0)
+				log_error("reload-on-change: %s", strerror(-r));
 		}
 		if (!(pfd[0].revents & POLLIN))
 			continue;
@@ -782,6 +833,7 @@ int server_run(struct server *srv)
 out:
 	if (!stopping && srv->single_fd < 0)
 		sd_notify("STOPPING=1");
+	confwatch_close(&cw);
 	free(pinged);
 	close(sfd);
 	close(srv->done_fd);

@@ -68,9 +68,12 @@ nspawn_guest_pid() {
 
 # Boot the guest; sets NSPAWN_PID (systemd-nspawn), GUEST (the guest's pid 1) and BOOT_NOTE
 # (how long it took). Waits until the guest's manager says running (or degraded), at most
-# NSPAWN_BOOT_SECS, or NSPAWN_FIRST_BOOT_SECS for the first boot of a new rootfs.
+# NSPAWN_BOOT_SECS, or NSPAWN_FIRST_BOOT_SECS for the first boot of a new rootfs. A second
+# argument adds system calls to those nspawn allows the guest (native.sh: Landlock's, which
+# this host's systemd-nspawn 252 does not know to allow).
 nspawn_boot() {
 	local rootfs=$1 cg=ferry-e2e-$$ limit=$NSPAWN_BOOT_SECS first="" t0=$SECONDS deadline state
+	local extra=${2:-}
 	NSPAWN_CG=$cg
 	if [ ! -e "$rootfs/$NSPAWN_BOOTED" ]; then
 		limit=$NSPAWN_FIRST_BOOT_SECS
@@ -90,7 +93,7 @@ nspawn_boot() {
 			echo "$BASHPID" >"/sys/fs/cgroup/unified/$cg/cgroup.procs" || exit 1
 		SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec systemd-nspawn -D "$rootfs" -b \
 			--register=no --keep-unit --private-network --console=passive \
-			--system-call-filter='@keyring bpf' --bind="$E2E_TMP/tun:/dev/net/tun" -M ferry-e2e
+			--system-call-filter="@keyring bpf${extra:+ $extra}" --bind="$E2E_TMP/tun:/dev/net/tun" -M ferry-e2e
 	) </dev/null >"$E2E_TMP/nspawn.log" 2>&1 &
 	NSPAWN_PID=$!
 	at_exit "nspawn_poweroff"

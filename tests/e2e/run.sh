@@ -8,6 +8,7 @@
 #   kube      podman kube play of `ferry units --kube`
 #   nspawn    every example under systemd 257 + Podman 5 in a Debian trixie rootfs booted with
 #             systemd-nspawn (cached in $FERRY_E2E_CACHE, default /var/cache/ferry-e2e)
+#   native    the native-* examples (ferry units --native) in the same guest, no Podman
 # Output is TAP ("ok N - x", "not ok N - x", plan at the end); exit 1 when a check failed.
 # Needs root; installs what the wanted parts run (E2E_NEEDS in each part's file) when missing.
 # FERRY_E2E_SKIP="nspawn kube" leaves parts out.
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/../.."
 FERRY=$(realpath "${1:-build/ferry}")
 shift || true
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(examples podman proxy kube nspawn)
+[ ${#parts[@]} -eq 0 ] && parts=(examples podman proxy kube nspawn native)
 
 . tests/e2e/lib.sh
 . tests/e2e/examples.sh
@@ -24,6 +25,7 @@ parts=("$@")
 . tests/e2e/proxy.sh
 . tests/e2e/kube.sh
 . tests/e2e/nspawn.sh
+. tests/e2e/native.sh
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "1..0 # SKIP the end-to-end suite needs root (podman, systemd-nspawn)"
@@ -44,7 +46,7 @@ start=$SECONDS
 # units name /usr/bin/podman: systemd-analyze verify needs it there, a fresh machine has not).
 needs=()
 want_image && needs+=(${E2E_NEEDS[image]:-})
-for p in examples podman proxy kube nspawn; do want $p && needs+=(${E2E_NEEDS[$p]:-}); done
+for p in examples podman proxy kube nspawn native; do want $p && needs+=(${E2E_NEEDS[$p]:-}); done
 if ! need "${needs[@]}"; then
 	not_ok "e2e: install the packages the parts need"
 	echo "1..$E2E_N"
@@ -61,6 +63,7 @@ if want_image; then
 		want nspawn && e2e_nspawn
 	fi
 fi
+want native && e2e_native
 run_cleanups
 echo "1..$E2E_N"
 note "$((E2E_N - E2E_FAILED)) passed, $E2E_FAILED failed, $((SECONDS - start)) s"

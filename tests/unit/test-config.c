@@ -1010,6 +1010,24 @@ static void test_body_total_timeout(void)
 		    "t.conf:1:20: 'body-total-timeout' must be between 1ms and 24h\n");
 }
 
+static void test_reload_on_change(void)
+{
+	struct config *c = config_new_default();
+	CHECK(!c->reload_on_change);
+	config_free(c);
+	c = parse("reload-on-change on\n");
+	CHECK(c && c->reload_on_change);
+	config_free(c);
+	c = parse("reload-on-change off\n");
+	CHECK(c && !c->reload_on_change);
+	config_free(c);
+	CHECK_STREQ(parse_err("reload-on-change yes\n"),
+		    "t.conf:1:18: 'reload-on-change' takes on or off, not 'yes'\n");
+	CHECK_STREQ(parse_err("reload-on-change on\nreload-on-change on\n"),
+		    "t.conf:2:1: duplicate 'reload-on-change' (first at line 1)\n");
+	CHECK(parse_err("site * { reload-on-change on }\n") != NULL);
+}
+
 /* `root` inside a path block: the longest prefix still wins, whichever of root and proxy the
  * blocks have; a block has one of them, not both. */
 static void test_path_root(void)
@@ -1112,6 +1130,7 @@ int main(void)
 	test_proxy();
 	test_proxy_idle_max();
 	test_body_total_timeout();
+	test_reload_on_change();
 	test_path_root();
 	buf_free(&errs);
 	TEST_MAIN_END();
