@@ -5,6 +5,7 @@
  *
  * Input: lines. "h NAME" adds a site name (lower-cased; "*", "*.SUFFIX" or an exact name),
  * "p PREFIX" a path prefix; every line, those too, is then looked up as a host and as a path. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -97,9 +98,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	struct hostmap *hm = hostmap_new(n_names / 2); /* small, so that it has to grow */
-	for (size_t i = 0; i < n_names; i++)
-		if (hostmap_add(hm, names[i].s, (uint32_t)i) < 0)
+	for (size_t i = 0; i < n_names; i++) {
+		/* A name again: the first stays, and says which it is. */
+		uint32_t other = HOSTMAP_NONE;
+		int r = hostmap_add(hm, names[i].s, (uint32_t)i, &other);
+		if (r < 0 && (r != -EEXIST || other >= i || strcmp(names[other].s, names[i].s)))
 			abort();
+	}
 	struct prefixmap *pm = prefixmap_new(n_prefixes);
 	for (size_t i = 0; i < n_prefixes; i++)
 		prefixmap_add(pm, prefixes[i].s, prefixes[i].len, (uint32_t)i);

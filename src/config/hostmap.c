@@ -18,7 +18,8 @@
 
 struct hostmap_entry {
 	const char *key; /* NULL: free slot */
-	uint32_t hash;	 /* the upper half of the mixed hash (the lower half picks the slot) */
+	uint32_t hash;	 /* half of the mixed hash: its low bits pick the slot, all of it is
+			  * compared before the key (and growing needs no key read) */
 	uint32_t value;
 };
 
@@ -48,12 +49,12 @@ static inline uint64_t hash_mix(uint64_t h)
 	return h;
 }
 
-static uint64_t hash_key(const char *s, size_t n)
+static uint32_t hash_key(const char *s, size_t n)
 {
 	uint64_t h = FNV_BASIS;
 	while (n > 0)
 		h = hash_step(h, s[--n]);
-	return hash_mix(h);
+	return (uint32_t)hash_mix(h);
 }
 
 struct hostmap *hostmap_new(size_t n)
@@ -75,16 +76,14 @@ void hostmap_free(struct hostmap *m)
 	free(m);
 }
 
-/* The slot of key (p, n) with mixed hash h: the entry holding it, or the free slot where it
- * would go. Keys are stored in lower case; p is compared case-insensitively. */
+/* The slot of key (p, n) with hash h (from hash_key): the entry holding it, or the free slot
+ * where it would go. Keys are stored in lower case; p is compared case-insensitively. */
 static const struct hostmap_entry *slot(const struct hostmap_entry *v, size_t cap, const char *p,
-					size_t n, uint64_t h)
+					size_t n, uint32_t h)
 {
-	size_t i = (size_t)h & (cap - 1);
-	uint32_t tag = (uint32_t)(h >> 32);
-	for (;; i = (i + 1) & (cap - 1)) {
+	for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
 		const struct hostmap_entry *e = &v[i];
-		if (!e->key || (e->hash == tag && str_ieq(p, n, e->key)))
+		if (!e->key || (e->hash == h && str_ieq(p, n, e->key)))
 			return e;
 	}
 }
@@ -97,15 +96,17 @@ static void grow(struct hostmap *m)
 		const struct hostmap_entry *e = &m->v[i];
 		if (!e->key)
 			continue;
-		size_t n = strlen(e->key);
-		*(struct hostmap_entry *)slot(v, cap, e->key, n, hash_key(e->key, n)) = *e;
+		size_t j = e->hash & (cap - 1);
+		while (v[j].key)
+			j = (j + 1) & (cap - 1);
+		v[j] = *e;
 	}
 	free(m->v);
 	m->v = v;
 	m->cap = cap;
 }
 
-int hostmap_add(struct hostmap *m, const char *name, uint32_t value)
+int hostmap_add(struct hostmap *m, const char *name, uint32_t value, uint32_t *ret_other)
 {
 	size_t n = strlen(name);
 	if (n == 0 || value == HOSTMAP_NONE)
@@ -113,8 +114,12 @@ int hostmap_add(struct hostmap *m, const char *name, uint32_t value)
 	if (n > HOSTMAP_MAX_NAME)
 		return -ENAMETOOLONG;
 	if (n == 1 && name[0] == '*') {
-		if (m->fallback == HOSTMAP_NONE)
-			m->fallback = value;
+		if (m->fallback != HOSTMAP_NONE) {
+			if (ret_other)
+				*ret_other = m->fallback;
+			return -EEXIST;
+		}
+		m->fallback = value;
 		return 0;
 	}
 	/* "*.example.com" is keyed ".example.com"; an exact name is keyed as it is. */
@@ -125,11 +130,14 @@ int hostmap_add(struct hostmap *m, const char *name, uint32_t value)
 		return -EINVAL; /* it would read as a wildcard key */
 	if ((m->n + 1) * 3 > m->cap * 2)
 		grow(m);
-	uint64_t h = hash_key(key, kn);
+	uint32_t h = hash_key(key, kn);
 	struct hostmap_entry *e = (struct hostmap_entry *)slot(m->v, m->cap, key, kn, h);
-	if (e->key)
-		return 0;
-	*e = (struct hostmap_entry){.key = key, .hash = (uint32_t)(h >> 32), .value = value};
+	if (e->key) {
+		if (ret_other)
+			*ret_other = e->value;
+		return -EEXIST;
+	}
+	*e = (struct hostmap_entry){.key = key, .hash = h, .value = value};
 	m->n++;
 	if (wild)
 		m->max_wild = MAX(m->max_wild, kn);
@@ -140,7 +148,7 @@ int hostmap_add(struct hostmap *m, const char *name, uint32_t value)
 
 static uint32_t probe(const struct hostmap *m, const char *p, size_t n, uint64_t h)
 {
-	const struct hostmap_entry *e = slot(m->v, m->cap, p, n, hash_mix(h));
+	const struct hostmap_entry *e = slot(m->v, m->cap, p, n, (uint32_t)hash_mix(h));
 	return e->key ? e->value : HOSTMAP_NONE;
 }
 

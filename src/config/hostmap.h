@@ -21,9 +21,10 @@ struct hostmap *hostmap_new(size_t n);
 void hostmap_free(struct hostmap *m);
 
 /* Add a normalised name (lower case, no port, no trailing dot): "*", "*.SUFFIX" or an exact
- * name. The name is borrowed: it must outlive the map. A name added again keeps its first
- * value. -ENAMETOOLONG past HOSTMAP_MAX_NAME, -EINVAL for an empty name or value NONE. */
-int hostmap_add(struct hostmap *m, const char *name, uint32_t value);
+ * name. The name is borrowed: it must outlive the map. A name already there keeps its value:
+ * -EEXIST, and that value in *ret_other (when not NULL). -ENAMETOOLONG past HOSTMAP_MAX_NAME,
+ * -EINVAL for an empty name, an exact one that starts with '.', or value NONE. */
+int hostmap_add(struct hostmap *m, const char *name, uint32_t value, uint32_t *ret_other);
 
 /* The value for a host (port and trailing dot already stripped; ASCII letters compared
  * case-insensitively), or HOSTMAP_NONE. At most one probe for the exact name, then one per

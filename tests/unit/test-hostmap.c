@@ -16,14 +16,18 @@ static void test_order(void)
 {
 	struct hostmap *m = hostmap_new(0);
 	CHECK(find(m, "example.com") == HOSTMAP_NONE);
-	CHECK_EQ_INT(hostmap_add(m, "*.example.com", 1), 0);
-	CHECK_EQ_INT(hostmap_add(m, "example.com", 2), 0);
-	CHECK_EQ_INT(hostmap_add(m, "*.a.example.com", 3), 0);
-	CHECK_EQ_INT(hostmap_add(m, "www.a.example.com", 4), 0);
+	CHECK_EQ_INT(hostmap_add(m, "*.example.com", 1, NULL), 0);
+	CHECK_EQ_INT(hostmap_add(m, "example.com", 2, NULL), 0);
+	CHECK_EQ_INT(hostmap_add(m, "*.a.example.com", 3, NULL), 0);
+	CHECK_EQ_INT(hostmap_add(m, "www.a.example.com", 4, NULL), 0);
 	CHECK(find(m, "nothing.test") == HOSTMAP_NONE);
-	CHECK_EQ_INT(hostmap_add(m, "*", 5), 0);
-	CHECK_EQ_INT(hostmap_add(m, "*", 6), 0); /* the first stays */
-	CHECK_EQ_INT(hostmap_add(m, "example.com", 7), 0);
+	CHECK_EQ_INT(hostmap_add(m, "*", 5, NULL), 0);
+	uint32_t other = 0;
+	CHECK_EQ_INT(hostmap_add(m, "*", 6, &other), -EEXIST); /* the first stays */
+	CHECK_EQ_INT(other, 5);
+	CHECK_EQ_INT(hostmap_add(m, "example.com", 7, &other), -EEXIST);
+	CHECK_EQ_INT(other, 2);
+	CHECK_EQ_INT(hostmap_add(m, "*.a.example.com", 7, NULL), -EEXIST);
 
 	CHECK_EQ_INT(find(m, "example.com"), 2);
 	CHECK_EQ_INT(find(m, "EXAMPLE.Com"), 2);
@@ -39,15 +43,15 @@ static void test_order(void)
 	CHECK_EQ_INT(hostmap_find(m, NULL, 3), 5);
 	CHECK_EQ_INT(hostmap_find(m, "example.comX", 11), 2); /* the length given counts */
 
-	CHECK_EQ_INT(hostmap_add(m, "", 1), -EINVAL);
-	CHECK_EQ_INT(hostmap_add(m, ".x", 1), -EINVAL);
-	CHECK_EQ_INT(hostmap_add(m, "x", HOSTMAP_NONE), -EINVAL);
+	CHECK_EQ_INT(hostmap_add(m, "", 1, NULL), -EINVAL);
+	CHECK_EQ_INT(hostmap_add(m, ".x", 1, NULL), -EINVAL);
+	CHECK_EQ_INT(hostmap_add(m, "x", HOSTMAP_NONE, NULL), -EINVAL);
 	char long_name[HOSTMAP_MAX_NAME + 2];
 	memset(long_name, 'a', sizeof(long_name) - 1);
 	long_name[sizeof(long_name) - 1] = '\0';
-	CHECK_EQ_INT(hostmap_add(m, long_name, 1), -ENAMETOOLONG);
+	CHECK_EQ_INT(hostmap_add(m, long_name, 1, NULL), -ENAMETOOLONG);
 	long_name[HOSTMAP_MAX_NAME] = '\0';
-	CHECK_EQ_INT(hostmap_add(m, long_name, 8), 0);
+	CHECK_EQ_INT(hostmap_add(m, long_name, 8, NULL), 0);
 	CHECK_EQ_INT(find(m, long_name), 8);
 	hostmap_free(m);
 	hostmap_free(NULL);
@@ -59,8 +63,8 @@ static void test_order(void)
 static void test_long_hosts(void)
 {
 	struct hostmap *m = hostmap_new(4);
-	hostmap_add(m, "*.b.c", 1);
-	hostmap_add(m, "a.b.c", 2);
+	hostmap_add(m, "*.b.c", 1, NULL);
+	hostmap_add(m, "a.b.c", 2, NULL);
 	char host[8192];
 	size_t n = 0;
 	while (n + 2 < sizeof(host) - 8) {
@@ -118,7 +122,7 @@ static void test_many(void)
 			snprintf(names[i], sizeof(names[i]), "*.%zu.w%zu.example.org", i, i - 1);
 			break;
 		}
-		if (hostmap_add(m, names[i], (uint32_t)i) < 0)
+		if (hostmap_add(m, names[i], (uint32_t)i, NULL) < 0)
 			bad++;
 	}
 	char host[64];
@@ -154,7 +158,7 @@ static void test_many(void)
 	CHECK_EQ_INT(find(m, "a.w29998.example.org"), 29998);
 	CHECK_EQ_INT(find(m, "a.29999.w29998.example.org"), 29999);
 	CHECK(find(m, "example.org") == HOSTMAP_NONE);
-	hostmap_add(m, "*", 99);
+	hostmap_add(m, "*", 99, NULL);
 	CHECK_EQ_INT(find(m, "example.org"), 99);
 	hostmap_free(m);
 }
