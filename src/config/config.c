@@ -1440,7 +1440,8 @@ static int list_matches(DIR *d, const char *pattern, char ***ret, size_t *ret_n)
 		free(v);
 		return r;
 	}
-	qsort(v, n, sizeof(*v), cmp_names);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_names);
 	*ret = v;
 	*ret_n = n;
 	return 0;

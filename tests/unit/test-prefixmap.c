@@ -64,7 +64,7 @@ static void test_basic(void)
 static void test_nested(void)
 {
 	enum { N = 4000 };
-	static char keys[N][160];
+	static char keys[N][200];
 	static const char *ptrs[N];
 	size_t n = 0;
 	char p[160] = "/";
@@ -82,7 +82,7 @@ static void test_nested(void)
 		ptrs[i] = keys[i];
 	struct prefixmap *m = build(ptrs, n);
 	unsigned bad = 0;
-	char q[200];
+	char q[240];
 	for (size_t i = 0; i < n; i++) {
 		static const char *const tails[] = {"", "x", "s", "s9", "s9/", "zzz/a", "d", "~"};
 		for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
