@@ -164,6 +164,15 @@ static int cmd_check(int argc, char **argv)
 		buf_free(&errors);
 		return EXIT_USAGE;
 	}
+	/* `ferry serve` raises its soft limit to the hard one (raise_nofile): check against that. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    server_check_nofile(cfg, 0, rl.rlim_max, &errors) < 0) {
+		print_errors(&errors);
+		config_free(cfg);
+		buf_free(&errors);
+		return EXIT_USAGE;
+	}
 	printf("configuration OK\n");
 	config_free(cfg);
 	buf_free(&errors);
@@ -219,8 +228,9 @@ usage:
 	return -EINVAL;
 }
 
-/* One fd per connection: use the hard limit (systemd's default soft limit is 1024, its hard
- * limit far higher), as nginx's worker_rlimit_nofile would. */
+/* One fd per connection and one per distinct root: use the hard limit (systemd's default soft
+ * limit is 1024, its hard limit far higher), as nginx's worker_rlimit_nofile would. When even
+ * that cannot hold the roots, server_gen_new says so with the numbers. */
 static void raise_nofile(void)
 {
 	struct rlimit rl;

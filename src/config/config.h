@@ -1,9 +1,10 @@
 /* ferry.conf: the parsed configuration and its loader.
  *
  * The file is a list of directives, one per line (`#` starts a comment), and blocks
- * `site NAME... { ... }`. Keywords live in tables (config.c), one per block context, so later
- * features add rows, not branches. Errors are collected, all of them, as
- * "file:line:col: message" lines. */
+ * `site NAME... { ... }`; `include GLOB` reads more files at top level. Keywords live in tables
+ * (config.c), one per block context, so later features add rows, not branches. Errors are
+ * collected, all of them, as "file:line:col: message" lines. Each load also builds the indexes
+ * the workers match requests with (hostmap.h, prefixmap.h), part of the immutable config. */
 #ifndef FERRY_CONFIG_CONFIG_H
 #define FERRY_CONFIG_CONFIG_H
 
@@ -15,10 +16,14 @@
 #include "net/addr.h"
 #include "net/cidr.h"
 
-#define CONFIG_MAX_BYTES (1024 * 1024) /* larger files are refused */
+#define CONFIG_MAX_BYTES (64 * 1024 * 1024)        /* per file: larger ones are refused */
+#define CONFIG_MAX_TOTAL_BYTES (256 * 1024 * 1024) /* all files of one load together */
+#define CONFIG_MAX_FILES 100000                    /* the main file and every included one */
+#define CONFIG_MAX_INCLUDE_DEPTH 16                /* a file including one including one ... */
 #define CONFIG_MAX_ERRORS 100          /* then one "too many errors" line, and parsing stops */
 
 struct config_listen {
+	const char *file; /* the file it is written in (config->files), or NULL */
 	char *spec;   /* as written: a FileDescriptorName ("http") or an address ("127.0.0.1:8080") */
 	bool is_addr; /* spec parses as an address (net/addr.h), else it is a name */
 	struct net_addr addr; /* the parsed address when is_addr or has_fallback */
@@ -26,6 +31,9 @@ struct config_listen {
 	bool proxy_protocol;  /* `... proxy-protocol`: connections start with a PROXY header */
 	unsigned line;
 };
+
+struct hostmap;
+struct prefixmap;
 
 #define CONFIG_MAX_UPSTREAMS 16 /* per `proxy` directive */
 
@@ -62,6 +70,7 @@ struct config_path {
 	char *prefix; /* starts with '/' */
 	size_t prefix_len;
 	char *root; /* NULL: none; else its files, looked up with the whole request path */
+	unsigned root_id; /* with a root: its index in config->roots */
 	struct config_proxy proxy;
 	unsigned line;
 };
@@ -73,6 +82,17 @@ struct config_site {
 	struct config_proxy proxy;
 	struct config_path *paths;
 	size_t n_paths;
+	struct prefixmap *path_map; /* the paths by prefix, when there are any (prefixmap.h) */
+	unsigned root_id; /* with a root: its index in config->roots */
+	const char *file; /* the file it is written in (config->files), or NULL */
+	unsigned line;
+};
+
+/* A distinct root directory: opened once (core/server.c), shared by every site and path block
+ * that names it. file:line is its first use, for messages. */
+struct config_root {
+	const char *path;
+	const char *file;
 	unsigned line;
 };
 
@@ -122,6 +142,15 @@ struct config {
 
 	struct config_site *sites; /* in file order */
 	size_t n_sites;
+
+	/* Built once per load, read-only afterwards. */
+	struct hostmap *hostmap;    /* site names -> index in sites (hostmap.h) */
+	struct config_root *roots;  /* every distinct root path, in order of first use */
+	size_t n_roots;
+	char **files;               /* every file read: path, then the included ones in order */
+	size_t n_files;
+	char **include_dirs;        /* the directories include directives read from, distinct */
+	size_t n_include_dirs;
 };
 
 /* A config with every default and no sites (the embedded default page everywhere). */
@@ -132,19 +161,23 @@ void config_free(struct config *c);
  * 0 and *ret (with path = a copy of filename). On failure returns -EINVAL and appends every
  * error, one "filename:line:col: message\n" per error, to errors (which may be NULL); text
  * longer than CONFIG_MAX_BYTES or holding a NUL byte gets a single error. Pure: no file
- * system access (a root that does not exist is found at startup, not here). */
+ * system access (a root that does not exist is found at startup, not here), so `include`
+ * is an error here: only config_load reads included files. */
 int config_parse(const char *filename, const char *text, size_t len, struct config **ret,
 		 struct buf *errors);
 
-/* Read and parse a file; I/O errors are reported in errors as "filename: strerror". */
+/* Read and parse a file and the files it includes; I/O errors are reported in errors as
+ * "filename: strerror" (for an included file, at the include directive's file:line:col). */
 int config_load(const char *path, struct config **ret, struct buf *errors);
 
 /* The site for a Host value (port already stripped or not: this strips ":port" and a trailing
- * dot, compares case-insensitively; exact names beat wildcards beat "*"). NULL if none. */
+ * dot, compares case-insensitively; exact names beat wildcards beat "*"). NULL if none. Time
+ * independent of the number of sites (hostmap.h). */
 const struct config_site *config_match_site(const struct config *c, const char *host,
 					    size_t len);
 
-/* The path block of site s with the longest prefix of this (normalised) path, or NULL. */
+/* The path block of site s with the longest prefix of this (normalised) path, or NULL; a
+ * binary search, not a scan over the blocks (prefixmap.h). */
 const struct config_path *config_match_path(const struct config_site *s, const char *path,
 					    size_t len);
 

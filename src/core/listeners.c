@@ -184,7 +184,7 @@ int listeners_setup(struct server *srv, char **cli, size_t n_cli, struct buf *er
 		}
 		if (!found) {
 			buf_printf(err, "%s:%u: listen %s: no socket was passed under that name; ",
-				   cfg->path ? cfg->path : "config", cl->line, cl->spec);
+				   cl->file ? cl->file : "config", cl->line, cl->spec);
 			passed_names(inh, n, err);
 			buf_appends(err, "\n");
 			r = -ENOENT;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -368,22 +369,50 @@ void server_gen_free(struct server_gen *g)
 {
 	if (!g)
 		return;
-	for (size_t i = 0; i < g->n_sites; i++) {
-		struct site_rt *rt = &g->sites[i];
-		if (rt->root_fd >= 0)
-			close(rt->root_fd);
-		for (size_t j = 0; j < rt->n_path_fds; j++)
-			if (rt->path_fds[j] >= 0)
-				close(rt->path_fds[j]);
-		free(rt->path_fds);
-	}
-	if (g->default_site.root_fd >= 0)
-		close(g->default_site.root_fd);
+	for (size_t i = 0; i < g->n_root_fds; i++)
+		if (g->root_fds[i] >= 0)
+			close(g->root_fds[i]);
+	free(g->root_fds);
+	if (g->default_root_fd >= 0)
+		close(g->default_root_fd);
 	if (g->access_log_fd > 2)
 		close(g->access_log_fd);
-	free(g->sites);
 	config_free(g->cfg);
 	free(g);
+}
+
+static unsigned workers_of(const struct config *cfg, unsigned workers)
+{
+	if (workers)
+		return workers;
+	if (cfg->workers)
+		return cfg->workers;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return cpus > 0 ? (unsigned)cpus : 1;
+}
+
+size_t server_fds_needed(const struct config *cfg, unsigned workers)
+{
+	return cfg->n_roots + SERVER_FD_RESERVE +
+	       (size_t)SERVER_FD_PER_WORKER * workers_of(cfg, workers);
+}
+
+int server_check_nofile(const struct config *cfg, size_t extra, uint64_t limit,
+			struct buf *err)
+{
+	size_t need = server_fds_needed(cfg, 0) + extra;
+	if (limit == RLIM_INFINITY || need <= limit)
+		return 0;
+	char prev[96] = "";
+	if (extra)
+		snprintf(prev, sizeof(prev), " and the %zu of the configuration being replaced",
+			 extra);
+	buf_printf(err, "%s: %zu distinct root director%s need%s as many file descriptors, %zu "
+			"with those for sockets, logs and workers%s; the limit (RLIMIT_NOFILE) is "
+			"%llu: raise it (LimitNOFILE= in the service), or let sites share roots\n",
+		   cfg->path ? cfg->path : "config", cfg->n_roots, cfg->n_roots == 1 ? "y" : "ies",
+		   cfg->n_roots == 1 ? "s" : "", need, prev, (unsigned long long)limit);
+	return -EMFILE;
 }
 
 int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
@@ -394,13 +423,19 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 	int r = 0;
 	g->id = next_id++;
 	g->cfg = cfg;
-	g->default_site.root_fd = -1;
+	g->default_root_fd = -1;
 	g->access_log_fd = -1;
-	g->sites = xcalloc(cfg->n_sites ? cfg->n_sites : 1, sizeof(*g->sites));
-	g->n_sites = cfg->n_sites;
-	for (size_t i = 0; i < cfg->n_sites; i++)
-		g->sites[i].root_fd = -1;
+	g->root_fds = xmalloc((cfg->n_roots ? cfg->n_roots : 1) * sizeof(*g->root_fds));
+	g->n_root_fds = cfg->n_roots;
+	for (size_t i = 0; i < cfg->n_roots; i++)
+		g->root_fds[i] = -1;
 	if (srv->mode == SERVER_HTTP) {
+		/* Say it with the numbers, rather than fail on the root that hits the limit. */
+		const struct server_gen *old = server_gen(srv);
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    (r = server_check_nofile(cfg, old ? old->n_root_fds : 0, rl.rlim_cur, err)) < 0)
+			goto out;
 		if (srv->cli_root && cfg->n_sites > 0) {
 			buf_printf(err, "--root cannot be combined with site blocks in %s; set root "
 					"inside a site\n", cfg->path ? cfg->path : "the config");
@@ -409,28 +444,13 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 			int fd = open_root(srv->cli_root, NULL, 0, err);
 			if (fd < 0)
 				r = fd;
-			g->default_site.root_fd = fd;
+			g->default_root_fd = fd;
 		}
-		for (size_t i = 0; i < cfg->n_sites; i++) {
-			const struct config_site *cs = &cfg->sites[i];
-			struct site_rt *rt = &g->sites[i];
-			if (cs->root) {
-				rt->root_fd = open_root(cs->root, cfg->path, cs->line, err);
-				if (rt->root_fd < 0)
-					r = rt->root_fd;
-			}
-			if (cs->n_paths > 0)
-				rt->path_fds = xmalloc(cs->n_paths * sizeof(*rt->path_fds));
-			rt->n_path_fds = cs->n_paths;
-			for (size_t j = 0; j < cs->n_paths; j++) {
-				const struct config_path *cp = &cs->paths[j];
-				rt->path_fds[j] = -1;
-				if (!cp->root)
-					continue;
-				rt->path_fds[j] = open_root(cp->root, cfg->path, cp->line, err);
-				if (rt->path_fds[j] < 0)
-					r = rt->path_fds[j];
-			}
+		for (size_t i = 0; i < cfg->n_roots; i++) {
+			const struct config_root *cr = &cfg->roots[i];
+			g->root_fds[i] = open_root(cr->path, cr->file, cr->line, err);
+			if (g->root_fds[i] < 0)
+				r = g->root_fds[i];
 		}
 		switch (cfg->access_log) {
 		case CONFIG_LOG_OFF:
@@ -450,6 +470,7 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 			break;
 		}
 	}
+out:
 	if (r < 0) {
 		g->cfg = NULL; /* still the caller's */
 		server_gen_free(g);
@@ -518,7 +539,7 @@ static void reload_check_listens(struct server *srv, const struct config *cfg)
 		if (!have)
 			log_warning("%s:%u: listen %s: no such socket in this process; sockets come "
 				    "from the socket unit (or a restart for --listen): not applied",
-				    cfg->path ? cfg->path : "config", cl->line, cl->spec);
+				    cl->file ? cl->file : "config", cl->line, cl->spec);
 	}
 }
 

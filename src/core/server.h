@@ -36,22 +36,17 @@ struct listener {
 
 struct worker;
 
-/* Per-site runtime state, parallel to config->sites. */
-struct site_rt {
-	int root_fd;   /* -1: the embedded page */
-	int *path_fds; /* parallel to the site's paths: the root of each, -1 for a block without */
-	size_t n_path_fds;
-};
-
 /* One configuration generation: the parsed config and what was opened from it. SIGHUP builds
  * a new one and swaps srv->gen; workers pick it up at their next loop iteration and say so in
  * seen_gen; the main thread frees the old one once every worker has moved on. */
 struct server_gen {
 	uint64_t id;
 	struct config *cfg;
-	struct site_rt *sites; /* n_sites entries, parallel to cfg->sites */
-	size_t n_sites;
-	struct site_rt default_site; /* when the config has no sites */
+	/* One directory fd per distinct root (cfg->roots: a site's or path block's root_id is
+	 * its index), however many sites share it. */
+	int *root_fds;
+	size_t n_root_fds;
+	int default_root_fd;   /* --root, when the config has no sites; else -1 (embedded page) */
 	int access_log_fd;     /* -1: off; 2: stderr; else owned */
 };
 
@@ -132,11 +127,24 @@ void server_block_signals(void);
 /* Start workers and run until stopped. Returns the process exit code. */
 int server_run(struct server *srv);
 
-/* Build a generation for cfg (taking ownership of it on success): open the site and path
- * roots (and srv->cli_root) and the access log. On failure returns -errno, appends what
- * failed to err, and leaves cfg to the caller. */
+/* Build a generation for cfg (taking ownership of it on success): open each distinct root once
+ * (and srv->cli_root) and the access log. On failure returns -errno, appends what failed to
+ * err, and leaves cfg to the caller; -EMFILE (before opening anything) when RLIMIT_NOFILE
+ * cannot hold the roots (server_check_nofile), those of the generation being replaced too. */
 int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 		   struct server_gen **ret);
+
+/* File descriptors a server with cfg keeps open besides its connections: the distinct roots
+ * and a reserve for sockets, logs and each worker's loop. */
+#define SERVER_FD_RESERVE 64
+#define SERVER_FD_PER_WORKER 4
+size_t server_fds_needed(const struct config *cfg, unsigned workers);
+
+/* Whether limit (an RLIMIT_NOFILE value) holds cfg's roots, plus extra (the roots of a
+ * generation still open during a reload): -EMFILE with the numbers in err (one line, which
+ * starts with cfg's file) when not. */
+int server_check_nofile(const struct config *cfg, size_t extra, uint64_t limit,
+			struct buf *err);
 void server_gen_free(struct server_gen *g);
 
 static inline struct server_gen *server_gen(struct server *srv)

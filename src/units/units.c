@@ -326,6 +326,11 @@ static void add_root(struct gen *g, const char *root)
 static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 {
 	const struct config *cfg = g->cfg;
+	/* The container gets the one file at CONTAINER_CONFIG; what it includes would be missing. */
+	if (cfg->n_include_dirs > 0)
+		diag(g, true, "%s: 'include': the generated units mount only this file into the "
+			      "container, not the files it includes; write the sites into one file",
+		     cfg->path ? cfg->path : "config");
 	add_mount(g, config_path, in_home, CONTAINER_CONFIG, false, false, true);
 	for (size_t i = 0; i < cfg->n_sites; i++) {
 		add_root(g, cfg->sites[i].root);
