@@ -1,12 +1,16 @@
-/* The epoll event loop: watchers, fixed-duration timer lists, deferred frees. */
+/* The epoll event loop: watchers, fixed-duration timer lists, a deadline heap, deferred
+ * frees. */
 #include "event/loop.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "base/macro.h"
 #include "base/timeutil.h"
+#include "base/xalloc.h"
 
 #define LOOP_MAX_EVENTS 256
 
@@ -17,11 +21,15 @@ int loop_init(struct loop *l)
 	if (l->epfd < 0)
 		return -errno;
 	l->now_ms = time_now_ms();
+	l->heap_tag.heap = true;
 	return 0;
 }
 
 void loop_done(struct loop *l)
 {
+	free(l->heap);
+	l->heap = NULL;
+	l->heap_len = l->heap_cap = 0;
 	if (l->epfd >= 0)
 		close(l->epfd);
 	l->epfd = -1;
@@ -66,11 +74,78 @@ void loop_timer_list_init(struct loop *l, struct timer_list *tl, uint64_t durati
 	l->lists = tl;
 }
 
+/* ---- the deadline heap ---- */
+
+static void heap_set(struct loop *l, size_t i, struct timer *t)
+{
+	l->heap[i] = t;
+	t->heap_idx = i;
+}
+
+static void heap_up(struct loop *l, size_t i)
+{
+	struct timer *t = l->heap[i];
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (l->heap[p]->deadline_ms <= t->deadline_ms)
+			break;
+		heap_set(l, i, l->heap[p]);
+		i = p;
+	}
+	heap_set(l, i, t);
+}
+
+static void heap_down(struct loop *l, size_t i)
+{
+	struct timer *t = l->heap[i];
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= l->heap_len)
+			break;
+		if (c + 1 < l->heap_len && l->heap[c + 1]->deadline_ms < l->heap[c]->deadline_ms)
+			c++;
+		if (t->deadline_ms <= l->heap[c]->deadline_ms)
+			break;
+		heap_set(l, i, l->heap[c]);
+		i = c;
+	}
+	heap_set(l, i, t);
+}
+
+static void heap_remove(struct loop *l, struct timer *t)
+{
+	size_t i = t->heap_idx;
+	struct timer *last = l->heap[--l->heap_len];
+	if (i < l->heap_len) {
+		heap_set(l, i, last);
+		heap_up(l, i);
+		heap_down(l, last->heap_idx);
+	}
+}
+
+void timer_arm_at(struct loop *l, struct timer *t, uint64_t deadline_ms)
+{
+	timer_cancel(t);
+	if (l->heap_len == l->heap_cap) {
+		l->heap_cap = l->heap_cap ? 2 * l->heap_cap : 16;
+		l->heap = xrealloc(l->heap, l->heap_cap * sizeof(*l->heap));
+	}
+	t->deadline_ms = deadline_ms;
+	t->list = &l->heap_tag;
+	heap_set(l, l->heap_len++, t);
+	heap_up(l, t->heap_idx);
+}
+
 void timer_cancel(struct timer *t)
 {
 	struct timer_list *tl = t->list;
 	if (!tl)
 		return;
+	if (tl->heap) {
+		heap_remove(container_of(tl, struct loop, heap_tag), t);
+		t->list = NULL;
+		return;
+	}
 	if (t->prev)
 		t->prev->next = t->next;
 	else
@@ -109,6 +184,8 @@ static int next_timeout(struct loop *l)
 	for (struct timer_list *tl = l->lists; tl; tl = tl->next_list)
 		if (tl->head && tl->head->deadline_ms < first)
 			first = tl->head->deadline_ms;
+	if (l->heap_len && l->heap[0]->deadline_ms < first)
+		first = l->heap[0]->deadline_ms;
 	if (first == UINT64_MAX)
 		return -1;
 	if (first <= l->now_ms)
@@ -125,6 +202,11 @@ static void run_timers(struct loop *l)
 			timer_cancel(t);
 			t->cb(l, t);
 		}
+	}
+	while (l->heap_len && l->heap[0]->deadline_ms <= l->now_ms) {
+		struct timer *t = l->heap[0];
+		timer_cancel(t);
+		t->cb(l, t);
 	}
 }
 

@@ -1,9 +1,10 @@
-/* One epoll event loop per worker thread: fd watchers, fixed-duration timer lists and
- * deferred frees. The loop caches "now" once per wake-up, so timers cost no syscalls. */
+/* One epoll event loop per worker thread: fd watchers, fixed-duration timer lists, a heap of
+ * timers with arbitrary deadlines, and deferred frees. The loop caches "now" once per wake-up, so timers cost no syscalls. */
 #ifndef FERRY_LOOP_H
 #define FERRY_LOOP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct loop;
@@ -23,6 +24,7 @@ typedef void (*timer_cb)(struct loop *l, struct timer *t);
 
 struct timer_list {
 	uint64_t duration_ms;
+	bool heap; /* the loop's deadline heap, not a list (see timer_arm_at) */
 	struct timer *head, *tail;
 	struct timer_list *next_list; /* all lists of a loop */
 };
@@ -31,6 +33,7 @@ struct timer {
 	struct timer *prev, *next;
 	struct timer_list *list; /* NULL when not armed */
 	uint64_t deadline_ms;
+	size_t heap_idx; /* its place in the deadline heap */
 	timer_cb cb;
 };
 
@@ -44,6 +47,11 @@ struct loop {
 	uint64_t now_ms;
 	bool stop;
 	struct timer_list *lists;
+	/* Timers with their own deadlines (TLS/QUIC/ACME: retransmissions, renewals), a binary
+	 * min-heap: O(log n) arm and cancel. */
+	struct timer_list heap_tag;
+	struct timer **heap;
+	size_t heap_len, heap_cap;
 	struct deferred *deferred;
 	void (*on_iteration_end)(struct loop *l); /* e.g. flush the access log */
 	void *data;
@@ -65,6 +73,8 @@ int loop_run(struct loop *l);
 
 void loop_timer_list_init(struct loop *l, struct timer_list *tl, uint64_t duration_ms);
 void timer_arm(struct loop *l, struct timer_list *tl, struct timer *t);
+/* Arm t to fire at deadline_ms (loop clock, l->now_ms based), on the deadline heap. */
+void timer_arm_at(struct loop *l, struct timer *t, uint64_t deadline_ms);
 void timer_cancel(struct timer *t);
 static inline bool timer_armed(const struct timer *t) { return t->list != 0; }
 

@@ -112,6 +112,7 @@ struct pconn {
 enum x_state { X_RESOLVE, X_CONNECT, X_EXCHANGE, X_TUNNEL };
 enum body_mode { B_NONE, B_LENGTH, B_CHUNKED, B_CLOSE, B_RAW };
 #define GONE (-1) /* the exchange was freed: unwind */
+#define INTERIM_MAX 8 /* 1xx responses passed on before the final one: more is an error */
 
 struct proxy_x {
 	struct http_exchange *c; /* the client side */
@@ -131,7 +132,7 @@ struct proxy_x {
 	uint64_t connect_deadline_ms;
 	enum http_method method;
 	bool upgrading, idempotent;
-	int version;
+	unsigned n_interim; /* 1xx responses passed on */
 
 	/* client -> upstream */
 	struct buf rq;
@@ -148,7 +149,7 @@ struct proxy_x {
 	enum body_mode r_mode;
 	uint64_t r_left;
 	struct http_chunked r_ch;
-	bool r_chunk_out, r_done, up_eof, resp_keep, client_close;
+	bool r_done, up_eof, resp_keep, client_close;
 	bool up_err; /* the upstream connection failed (a reset), rather than closed */
 	/* A long body that passes through unchanged goes upstream socket -> pipe -> client
 	 * socket with splice(2): pipe[0] < 0 when not in use. */
@@ -1169,6 +1170,27 @@ static bool x_retryable(const struct proxy_x *x)
 	       x->idempotent;
 }
 
+static void emit_field(void *arg, const char *name, size_t name_len, const char *value,
+		       size_t value_len)
+{
+	http_resp_header_n(arg, name, name_len, value, value_len);
+}
+
+/* The upstream's head, to the client through its protocol: status, reason and the end-to-end
+ * fields (Date and Server included: the origin's). cl as http_resp_end_head takes it. */
+static int x_forward_head(struct proxy_x *x, const struct http_response *resp, int64_t cl)
+{
+	struct http_exchange *c = x->c;
+	/* Checked in full first: a head is never left half written. */
+	int r = http_forward_response_each(resp, NULL, NULL);
+	if (r < 0)
+		return r;
+	http_resp_start_forwarded(c, resp->status, resp->reason, resp->reason_len);
+	http_forward_response_each(resp, emit_field, c);
+	http_resp_end_head(c, cl);
+	return 0;
+}
+
 static int r_head(struct proxy_x *x)
 {
 	struct proxy_worker *pw = x->pw;
@@ -1196,52 +1218,40 @@ static int r_head(struct proxy_x *x)
 		if (f < 0 || resp->te_other)
 			return x_error(x, 502);
 		if (http_response_is_interim(resp)) {
-			if (x->version >= 11) {
-				struct http_forward_response_opts o = {0};
-				if (buf_space(&x->co) < (size_t)r + 64 && x->co.len > 0)
-					return 0; /* wait for the client to take what is there */
-				if (http_forward_response(&x->co, resp, &o) < 0)
-					return x_error(x, 502);
-			}
+			/* (the protocol drops them for clients that do not take them) */
+			if (++x->n_interim > INTERIM_MAX || x_forward_head(x, resp, -1) < 0)
+				return x_error(x, 502);
 			buf_consume(&x->rs, (size_t)r);
 			continue;
 		}
-		struct http_forward_response_opts o = {0};
+		int64_t cl = -1;
 		x->status = resp->status;
 		x->resp_keep = resp->keep_alive;
 		x->client_close = !http_x_keep_alive(x->c) || !x->q_done;
 		switch (f) {
 		case HTTP_FRAMING_NONE:
 			x->r_mode = B_NONE;
-			o.content_length = true;
+			/* Kept on responses to HEAD and on 304: there it states the size of the
+			 * representation (RFC 9110 §8.6); never on a 204. */
+			cl = resp->status == 204 ? -1 : resp->content_length;
 			break;
 		case HTTP_FRAMING_LENGTH:
 			x->r_mode = B_LENGTH;
 			x->r_left = (uint64_t)resp->content_length;
-			o.content_length = true;
+			cl = resp->content_length;
 			break;
 		case HTTP_FRAMING_CHUNKED:
 			x->r_mode = B_CHUNKED;
 			http_chunked_init(&x->r_ch);
-			if (x->version >= 11) {
-				x->r_chunk_out = true;
-				o.chunked = true;
-			} else {
-				x->client_close = true;
-			}
+			cl = HTTP_LENGTH_STREAM;
 			break;
 		case HTTP_FRAMING_UNTIL_CLOSE:
-			/* Delimited by the upstream's close: an HTTP/1.1 client gets it chunked and
-			 * keeps its connection (the close is the upstream's, not the client's);
-			 * an HTTP/1.0 one gets it as it came, up to our close. */
+			/* Delimited by the upstream's close: the client's protocol delimits it its
+			 * own way (HTTP/1.1 chunked, so the client keeps its connection: the close
+			 * is the upstream's, not the client's). */
 			x->r_mode = B_CLOSE;
 			x->resp_keep = false;
-			if (x->version >= 11) {
-				x->r_chunk_out = true;
-				o.chunked = true;
-			} else {
-				x->client_close = true;
-			}
+			cl = HTTP_LENGTH_STREAM;
 			break;
 		case HTTP_FRAMING_TUNNEL:
 			if (!x->q_done || resp->status != 101)
@@ -1249,13 +1259,15 @@ static int r_head(struct proxy_x *x)
 			x->r_mode = B_RAW;
 			x->q_mode = B_RAW;
 			x->state = X_TUNNEL;
-			http_x_tunnel(x->c);
 			x->resp_keep = false;
 			break;
 		}
-		o.close = x->client_close;
-		if (http_forward_response(&x->co, resp, &o) < 0)
+		if (x->client_close)
+			http_resp_close(x->c);
+		if (x_forward_head(x, resp, cl) < 0)
 			return x_error(x, 502);
+		if (x->state == X_TUNNEL)
+			http_x_tunnel(x->c);
 		buf_consume(&x->rs, (size_t)r);
 		x->head_done = true;
 		if (x->r_mode == B_NONE || (x->r_mode == B_LENGTH && x->r_left == 0))
@@ -1270,7 +1282,7 @@ static int r_head(struct proxy_x *x)
 static void x_maybe_splice(struct proxy_x *x)
 {
 	bool long_body = (x->r_mode == B_LENGTH && x->r_left >= SPLICE_MIN) ||
-			 (x->r_mode == B_CLOSE && !x->r_chunk_out && x->bytes >= SPLICE_MIN);
+			 (x->r_mode == B_CLOSE && x->bytes >= SPLICE_MIN);
 	if (x->pipe[0] >= 0 || x->r_done || x->rs.len != 0 || !long_body || !x->c->can_splice)
 		return;
 	if (pipe2(x->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
@@ -1280,11 +1292,10 @@ static void x_maybe_splice(struct proxy_x *x)
 /* Does the response body go to the client byte for byte (no re-framing)? */
 static bool passes_through(const struct proxy_x *x)
 {
-	return x->r_mode == B_LENGTH || x->r_mode == B_RAW ||
-	       (x->r_mode == B_CLOSE && !x->r_chunk_out);
+	return x->r_mode == B_LENGTH || x->r_mode == B_RAW || x->r_mode == B_CLOSE;
 }
 
-/* rs -> co: the head, then the body re-framed. */
+/* rs -> co: the head (to the client's protocol), then the body, de-framed. */
 static int r_process(struct proxy_x *x)
 {
 	int progress = 0;
@@ -1316,15 +1327,6 @@ static int r_process(struct proxy_x *x)
 		size_t n = MIN(x->rs.len, room - 32), used;
 		switch (x->r_mode) {
 		case B_CLOSE:
-			if (x->r_chunk_out) {
-				put_chunk_head(&x->co, n);
-				buf_append(&x->co, x->rs.data, n);
-				buf_append(&x->co, "\r\n", 2);
-				used = n;
-				x->bytes += n;
-				break;
-			}
-			/* fallthrough */
 		case B_LENGTH:
 			if (x->r_mode == B_LENGTH && n > x->r_left)
 				n = (size_t)x->r_left;
@@ -1344,19 +1346,12 @@ static int r_process(struct proxy_x *x)
 			if (r < 0)
 				return x_abort(x);
 			if (dlen > 0) {
-				if (x->r_chunk_out)
-					put_chunk_head(&x->co, dlen);
 				buf_append(&x->co, x->rs.data, dlen);
-				if (x->r_chunk_out)
-					buf_append(&x->co, "\r\n", 2);
 				x->bytes += dlen;
 			}
 			used = (size_t)r;
-			if (http_chunked_done(&x->r_ch)) {
-				if (x->r_chunk_out)
-					buf_append(&x->co, "0\r\n\r\n", 5);
+			if (http_chunked_done(&x->r_ch))
 				x->r_done = true;
-			}
 			break;
 		}
 		default:
@@ -1371,11 +1366,6 @@ static int r_process(struct proxy_x *x)
 	x_maybe_splice(x);
 	if (!x->r_done && x->up_eof && x->rs.len == 0) {
 		if (x->r_mode == B_CLOSE && !x->up_err) {
-			if (x->r_chunk_out) {
-				if (CO_MAX - x->co.len < 5)
-					return progress; /* the last chunk once the client took the rest */
-				buf_append(&x->co, "0\r\n\r\n", 5);
-			}
 			x->r_done = true;
 		} else if (x->r_mode != B_RAW) {
 			return x_abort(x); /* cut short: the client must not take it as complete */
@@ -1388,6 +1378,9 @@ static int r_process(struct proxy_x *x)
 static int c_flush(struct proxy_x *x)
 {
 	int progress = 0;
+	/* A head (interim or final) with no body bytes yet goes out now. */
+	if (x->co_off == x->co.len && http_x_send(x->c, NULL, 0) < 0)
+		return x_abort(x);
 	while (x->co_off < x->co.len) {
 		ssize_t n = http_x_send(x->c, x->co.data + x->co_off, x->co.len - x->co_off);
 		if (n < 0)
@@ -1505,7 +1498,6 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 	x->method = req->method_id;
 	x->upgrading = req->upgrade;
 	x->idempotent = method_idempotent(req->method_id);
-	x->version = req->version;
 	x->pp = px->proxy_protocol;
 	x->replay_ok = true;
 	x->state = X_CONNECT;

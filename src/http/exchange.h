@@ -5,7 +5,7 @@
  * frame (the models: h2o's h2o_req_t + generator, haproxy's stream over a mux).
  *
  * A response is a status, header fields, and a body: none, from memory, from a file, or
- * streamed (content length -1 at http_resp_end_head, then http_x_send/http_x_splice and
+ * streamed (HTTP_LENGTH_STREAM at http_resp_end_head, then http_x_send/http_x_splice and
  * http_x_stream_end). The protocol writes the framing: for HTTP/1.1 the status line, Date,
  * Server, Connection, Content-Length or chunked. */
 #ifndef FERRY_HTTP_EXCHANGE_H
@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -29,9 +30,10 @@ struct http_stream_cb {
 };
 
 struct http_exchange_ops {
-	void (*resp_start)(struct http_exchange *x, int status);
-	void (*resp_header)(struct http_exchange *x, const char *name, const char *value,
-			    size_t len);
+	void (*resp_start)(struct http_exchange *x, int status, const char *reason,
+			   size_t reason_len, unsigned flags);
+	void (*resp_header)(struct http_exchange *x, const char *name, size_t name_len,
+			    const char *value, size_t len);
 	void (*resp_end_head)(struct http_exchange *x, int64_t content_length);
 	void (*resp_body_mem)(struct http_exchange *x, const void *p, size_t len);
 	void (*resp_body_copy)(struct http_exchange *x, const void *p, size_t len);
@@ -67,18 +69,39 @@ struct http_exchange {
 
 /* ---- a response ------------------------------------------------------------------------ */
 
+enum {
+	/* A response passed on from an origin (the proxy): the handler gives the reason phrase
+	 * and the origin's Date and Server fields; the protocol adds none of its own. */
+	HTTP_RESP_FORWARDED = 1,
+};
+
 static inline void http_resp_start(struct http_exchange *x, int status)
 {
-	x->ops->resp_start(x, status);
+	x->ops->resp_start(x, status, NULL, 0, 0);
+}
+static inline void http_resp_start_forwarded(struct http_exchange *x, int status,
+					     const char *reason, size_t reason_len)
+{
+	x->ops->resp_start(x, status, reason, reason_len, HTTP_RESP_FORWARDED);
 }
 static inline void http_resp_header(struct http_exchange *x, const char *name, const char *value,
 				    size_t len)
 {
-	x->ops->resp_header(x, name, value, len);
+	x->ops->resp_header(x, name, strlen(name), value, len);
+}
+static inline void http_resp_header_n(struct http_exchange *x, const char *name, size_t name_len,
+				      const char *value, size_t len)
+{
+	x->ops->resp_header(x, name, name_len, value, len);
 }
 void http_resp_headerf(struct http_exchange *x, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Content-Length (unless < 0) and the end of the head. */
+/* A body of unknown length follows, streamed with http_x_send (HTTP/1.1: chunked, or up to
+ * the close for an HTTP/1.0 client). */
+#define HTTP_LENGTH_STREAM (-2)
+/* The end of the head. content_length >= 0: a Content-Length field (and that many body bytes,
+ * except for HEAD and 304); -1: no Content-Length and no body (204, 304, interim);
+ * HTTP_LENGTH_STREAM: see above. */
 static inline void http_resp_end_head(struct http_exchange *x, int64_t content_length)
 {
 	x->ops->resp_end_head(x, content_length);
@@ -144,7 +167,8 @@ static inline int http_x_body_read(struct http_exchange *x)
 /* Response body bytes to the client, after the head (http_resp_* with content length -1
  * for a body of unknown length: HTTP/1.1 frames it chunked, or delimits it by closing for an
  * HTTP/1.0 client; h2/h3 DATA frames). Returns the bytes taken (0 when it cannot take more
- * now: the stream callback's event comes when it can), -1 on error. A status < 200 in
+ * now: the stream callback's event comes when it can), -1 on error. n 0: send what the
+ * protocol holds (a head written without body bytes yet). A status < 200 in
  * http_resp_start is an interim response: after its http_resp_end_head, the next
  * http_resp_start begins the next (interim or final) response. */
 static inline ssize_t http_x_send(struct http_exchange *x, const void *p, size_t n)

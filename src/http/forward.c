@@ -396,6 +396,28 @@ bool http_forward_response_keeps(const struct http_response *resp, size_t i)
 	return response_keeps(resp, &co, i);
 }
 
+int http_forward_response_each(const struct http_response *resp, http_forward_emit_fn *emit,
+			       void *arg)
+{
+	if (resp->status < 100 || resp->status > 999 || !clean(resp->reason, resp->reason_len))
+		return -EINVAL;
+	struct conn_opts co;
+	conn_opts_init(&co, resp->headers, resp->n_headers);
+	/* All checked before the first is given: the caller must not be left half a head. */
+	for (size_t i = 0; i < resp->n_headers; i++) {
+		const struct http_header *h = &resp->headers[i];
+		if (response_keeps(resp, &co, i) &&
+		    (!clean(h->name, h->name_len) || !clean(h->value, h->value_len)))
+			return -EINVAL;
+	}
+	for (size_t i = 0; emit && i < resp->n_headers; i++) {
+		const struct http_header *h = &resp->headers[i];
+		if (response_keeps(resp, &co, i))
+			emit(arg, h->name, h->name_len, h->value, h->value_len);
+	}
+	return 0;
+}
+
 static int build_response(struct buf *out, const struct http_response *resp,
 			  const struct http_forward_response_opts *o)
 {

@@ -91,6 +91,10 @@ struct http_conn {
 
 	int status;
 	uint64_t body_bytes; /* body bytes promised, for the access log */
+	size_t interim_at;   /* where the interim head being written starts in out */
+	int interim_status;
+	bool interim_drop;   /* it is not for this client (HTTP/1.0): dropped at its end */
+	bool resp_chunked;   /* http_x_send frames the body as chunks */
 
 	/* CS_PROXY: the streaming handler that has the connection */
 	const struct http_stream_cb *stream_cb;
@@ -160,6 +164,7 @@ static void buf_give_back(struct worker *wk, struct buf *b)
 }
 
 static void conn_process(struct http_conn *c);
+static int flush_out(struct http_conn *c);
 static void conn_close(struct http_conn *c);
 
 static struct http_conn *conn_of_link(struct conn_link *l)
@@ -206,31 +211,46 @@ static void h1_resp_close(struct http_exchange *x)
 	conn_of_x(x)->force_close = true;
 }
 
-static void h1_resp_start(struct http_exchange *x, int status)
+static bool client_is_10(const struct http_conn *c)
 {
-	struct http_conn *c = conn_of_x(x);
-	char line[64];
-	c->status = status;
-	if (c->force_close || c->stopping || atomic_load_explicit(&c->wk->srv->stopping,
-								   memory_order_relaxed))
-		c->keep_alive = false;
-	int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status,
-			 http_status_reason(status));
-	out_append(c, line, (size_t)n);
-	OUT_LIT(c, "Server: ferry\r\nDate: ");
-	out_append(c, worker_date(c->wk), 29);
-	OUT_LIT(c, "\r\n");
-	if (!c->keep_alive)
-		OUT_LIT(c, "Connection: close\r\n");
-	else if (c->req && c->req->version == 10)
-		OUT_LIT(c, "Connection: keep-alive\r\n");
+	return c->req && c->req->version == 10;
 }
 
-static void h1_resp_header(struct http_exchange *x, const char *name, const char *value,
-			   size_t len)
+/* The status line (an interim response's too: 1xx go to HTTP/1.1 clients only, RFC 9110
+ * §15.2), then Server and Date unless the response is forwarded with the origin's. The
+ * Connection field waits for the end of the head, when the framing is known. */
+static void h1_resp_start(struct http_exchange *x, int status, const char *reason,
+			  size_t reason_len, unsigned flags)
 {
 	struct http_conn *c = conn_of_x(x);
-	out_append(c, name, strlen(name));
+	char line[32];
+	if (status < 200) {
+		c->interim_at = c->out.len;
+		c->interim_status = status;
+		c->interim_drop = client_is_10(c);
+	} else {
+		c->status = status;
+	}
+	if (!reason) {
+		reason = http_status_reason(status);
+		reason_len = strlen(reason);
+	}
+	int n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", status);
+	out_append(c, line, (size_t)n);
+	out_append(c, reason, reason_len);
+	OUT_LIT(c, "\r\n");
+	if (status >= 200 && !(flags & HTTP_RESP_FORWARDED)) {
+		OUT_LIT(c, "Server: ferry\r\nDate: ");
+		out_append(c, worker_date(c->wk), 29);
+		OUT_LIT(c, "\r\n");
+	}
+}
+
+static void h1_resp_header(struct http_exchange *x, const char *name, size_t name_len,
+			   const char *value, size_t len)
+{
+	struct http_conn *c = conn_of_x(x);
+	out_append(c, name, name_len);
 	OUT_LIT(c, ": ");
 	out_append(c, value, len);
 	OUT_LIT(c, "\r\n");
@@ -239,13 +259,39 @@ static void h1_resp_header(struct http_exchange *x, const char *name, const char
 static void h1_resp_end_head(struct http_exchange *x, int64_t content_length)
 {
 	struct http_conn *c = conn_of_x(x);
+	if (c->status == 0) { /* an interim response */
+		if (c->interim_drop) {
+			c->out.len = c->interim_at;
+			return;
+		}
+		/* 101: the upgrade the client asked for (its Upgrade field came with the head) */
+		if (c->interim_status == 101)
+			OUT_LIT(c, "Connection: upgrade\r\n");
+		OUT_LIT(c, "\r\n");
+		return;
+	}
 	if (content_length >= 0) {
 		char v[32];
 		int n = snprintf(v, sizeof(v), "%lld", (long long)content_length);
-		h1_resp_header(x, "Content-Length", v, (size_t)n);
+		h1_resp_header(x, "Content-Length", 14, v, (size_t)n);
 		if (!c->is_head)
 			c->body_bytes = (uint64_t)content_length;
+	} else if (content_length == HTTP_LENGTH_STREAM && !c->is_head) {
+		if (client_is_10(c)) {
+			c->keep_alive = false; /* delimited by our close */
+		} else {
+			OUT_LIT(c, "Transfer-Encoding: chunked\r\n");
+			c->resp_chunked = true;
+			c->x.can_splice = false;
+		}
 	}
+	if (c->force_close || c->stopping ||
+	    atomic_load_explicit(&c->wk->srv->stopping, memory_order_relaxed))
+		c->keep_alive = false;
+	if (!c->keep_alive)
+		OUT_LIT(c, "Connection: close\r\n");
+	else if (client_is_10(c))
+		OUT_LIT(c, "Connection: keep-alive\r\n");
 	OUT_LIT(c, "\r\n");
 }
 
@@ -291,6 +337,9 @@ static void access_log(struct http_conn *c, const struct http_request *req)
 static void reset_response(struct http_conn *c)
 {
 	buf_reset(&c->out);
+	c->resp_chunked = false;
+	c->interim_drop = false;
+	c->x.can_splice = c->xp->ops->splice_in && c->xp->ops->splice_out;
 	c->body_mem = NULL;
 	c->body_mem_len = 0;
 	c->file_fd = -1;
@@ -770,6 +819,11 @@ static void conn_process_loop(struct http_conn *c)
 			process_linger(c);
 			return;
 		case CS_PROXY:
+			/* A streamed response's head and framing first, then the handler. */
+			if (c->out.len > 0 && flush_out(c) < 0) {
+				conn_close(c);
+				break;
+			}
 			c->stream_cb->event(c->stream_arg);
 			break;
 		case CS_CLOSED:
@@ -1009,12 +1063,58 @@ static ssize_t sent(struct http_conn *c, ssize_t r)
 	return -1;
 }
 
+/* Write what waits in out (a streamed response's head, chunk framing): 1 all of it, 0 the
+ * transport is full, -1 error. */
+static int flush_out(struct http_conn *c)
+{
+	while (c->out.len > 0) {
+		if (!c->writable)
+			return 0;
+		ssize_t n = sent(c, xport_write(c->xp, c->out.data, c->out.len, false));
+		if (n <= 0)
+			return (int)n;
+		buf_consume(&c->out, (size_t)n);
+	}
+	return 1;
+}
+
+/* Body bytes of a streamed response. Passed on as they are (after the head, in one writev
+ * with it), or, chunked, copied into out with their framing (the copy the framing needs
+ * anyway) up to out's room. */
 static ssize_t h1_send(struct http_exchange *x, const void *p, size_t n)
 {
 	struct http_conn *c = conn_of_x(x);
-	if (!c->writable || n == 0)
+	if (n == 0)
+		return flush_out(c) < 0 ? -1 : 0;
+	if (c->resp_chunked) {
+		if (CONN_OUT_MAX - c->out.len < 64 && flush_out(c) < 0)
+			return -1;
+		size_t room = CONN_OUT_MAX - c->out.len;
+		if (room < 64)
+			return 0;
+		size_t take = MIN(n, room - 32);
+		char h[24];
+		int k = snprintf(h, sizeof(h), "%zx\r\n", take);
+		out_append(c, h, (size_t)k);
+		out_append(c, p, take);
+		OUT_LIT(c, "\r\n");
+		return flush_out(c) < 0 ? -1 : (ssize_t)take;
+	}
+	if (!c->writable)
 		return 0;
-	return sent(c, xport_write(c->xp, p, n, false));
+	if (c->out.len == 0)
+		return sent(c, xport_write(c->xp, p, n, false));
+	struct iovec iov[2] = {{c->out.data, c->out.len}, {(void *)p, n}};
+	ssize_t w = sent(c, xport_writev(c->xp, iov, 2, false));
+	if (w <= 0)
+		return w;
+	if ((size_t)w < c->out.len) {
+		buf_consume(&c->out, (size_t)w);
+		return 0;
+	}
+	w -= (ssize_t)c->out.len;
+	c->out.len = 0;
+	return w;
 }
 
 static ssize_t h1_splice_in(struct http_exchange *x, int pipe_fd, size_t n, bool pipe_empty)
@@ -1042,6 +1142,9 @@ static ssize_t h1_splice_in(struct http_exchange *x, int pipe_fd, size_t n, bool
 static ssize_t h1_splice_out(struct http_exchange *x, int pipe_fd, size_t n)
 {
 	struct http_conn *c = conn_of_x(x);
+	int f = flush_out(c); /* the head first */
+	if (f <= 0)
+		return f;
 	if (!c->writable || n == 0)
 		return 0;
 	ssize_t r = c->xp->ops->splice_out(c->xp, pipe_fd, n);
@@ -1071,12 +1174,21 @@ static void h1_stream_end(struct http_exchange *x, int status, uint64_t body_byt
 {
 	struct http_conn *c = conn_of_x(x);
 	stream_detach(c);
+	if (c->resp_chunked)
+		OUT_LIT(c, "0\r\n\r\n"); /* the last chunk */
+	c->resp_chunked = false;
 	c->status = status;
 	c->body_bytes = body_bytes;
 	access_log(c, c->req);
 	atomic_fetch_add_explicit(&c->wk->srv->requests, 1, memory_order_relaxed);
 	c->keep_alive = keep_alive && h1_keep_alive(x);
-	response_done(c);
+	if (c->out.len > 0) {
+		/* What is left of the response goes out as a handler's would. */
+		c->state = CS_WRITE;
+		timer_arm(&c->wk->loop, &c->wk->t_send, &c->timer);
+	} else {
+		response_done(c);
+	}
 	if (!c->processing)
 		conn_process(c);
 }

@@ -1,4 +1,5 @@
-/* Tests for src/loop.c: fixed-duration timer lists (order, re-arm, cancel), watchers,
+/* Tests for src/event/loop.c: fixed-duration timer lists (order, re-arm, cancel), the
+ * deadline heap (order, cancel from any place, re-arm, mixed with the lists), watchers,
  * deferred calls. */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -32,8 +33,58 @@ static void on_deferred(struct deferred *d)
 	deferred_runs++;
 }
 
+static uint64_t heap_fired[64];
+static int n_heap_fired;
+static struct timer heap_t[64];
+
+static void on_heap_timer(struct loop *l, struct timer *t)
+{
+	/* fired in deadline order, and never before its deadline */
+	CHECK(l->now_ms >= t->deadline_ms);
+	heap_fired[n_heap_fired++] = t->deadline_ms;
+	if (t == &heap_t[5]) /* a callback may arm another: the heap is consistent here */
+		timer_arm_at(l, &heap_t[62], l->now_ms + 1);
+	if (t == &heap_t[63])
+		l->stop = true;
+}
+
+static void test_heap(void)
+{
+	struct loop l;
+	CHECK_EQ_INT(loop_init(&l), 0);
+	uint64_t base = l.now_ms;
+	/* 40 timers in a scrambled order; every 4th cancelled, every 8th (from 1) re-armed. */
+	for (int i = 0; i < 64; i++)
+		heap_t[i].cb = on_heap_timer;
+	for (int i = 0; i < 40; i++) {
+		timer_arm_at(&l, &heap_t[i], base + (uint64_t)((i * 37) % 40) + 1);
+		CHECK(timer_armed(&heap_t[i]));
+	}
+	for (int i = 0; i < 40; i += 4)
+		timer_cancel(&heap_t[i]);
+	CHECK(!timer_armed(&heap_t[0]));
+	timer_cancel(&heap_t[0]); /* twice: harmless */
+	for (int i = 1; i < 40; i += 8)
+		timer_arm_at(&l, &heap_t[i], base + 45 + (uint64_t)i);
+	CHECK_EQ_INT((int)l.heap_len, 30);
+	/* A list timer beside the heap, and the last one (on the heap) stops the loop. */
+	struct timer_list tl;
+	loop_timer_list_init(&l, &tl, 20);
+	struct timer lt = {.cb = on_heap_timer};
+	timer_arm(&l, &tl, &lt);
+	timer_arm_at(&l, &heap_t[63], base + 120);
+	CHECK_EQ_INT(loop_run(&l), 0);
+	CHECK_EQ_INT(n_heap_fired, 30 + 1 + 1 + 1); /* heap, heap_t[62], the list timer, stop */
+	for (int i = 1; i < n_heap_fired; i++)
+		CHECK(heap_fired[i - 1] <= heap_fired[i]);
+	CHECK_EQ_INT((int)l.heap_len, 0);
+	CHECK(time_now_ms() - base >= 115);
+	loop_done(&l);
+}
+
 int main(void)
 {
+	test_heap();
 	struct loop l;
 	CHECK_EQ_INT(loop_init(&l), 0);
 	struct timer t[4] = {0};
