@@ -94,6 +94,7 @@ struct h2_stream {
 	bool send_full;   /* http_x_send refused bytes: tell the handler when there is room */
 	bool too_large;   /* the header list passed the limits: 431 */
 	bool rsp_overflow; /* a response head past its limits: 500 instead */
+	bool forwarded;   /* the head is an origin's (HTTP_RESP_FORWARDED): its Date, Server */
 	int error;        /* answer this status instead of routing */
 	int status;
 	uint64_t body_bytes; /* for the access log */
@@ -786,10 +787,8 @@ static void request_complete(struct h2_conn *c, struct h2_stream *s, bool end_st
 		return;
 	}
 	http_route(c->wk, &s->req, &s->rt);
-	if (s->rt.at_once || end_stream) {
-		ready(s);
-	} else if (s->rt.handler->streams_body) {
-		s->streams = true;
+	s->streams = s->rt.handler->streams_body && !s->rt.at_once;
+	if (s->rt.at_once || end_stream || s->streams) {
 		ready(s);
 	} else if (s->req.expect_continue) {
 		/* The body would only be dropped: answer before the client sends it. */
@@ -837,21 +836,18 @@ static int submit_head(struct h2_conn *c, struct h2_stream *s, bool final, bool 
 	char status[8];
 	size_t n = 0, pos = 0, nl, vl;
 	const char *name, *value;
-	bool has_server = false, has_date = false;
+	bool own = !s->forwarded;
 
 	snprintf(status, sizeof(status), "%03d", s->status % 1000);
 #define NV(nm, nlen, v, vlen)                                                                  \
 	(nva[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(v), (nlen), (vlen), NGHTTP2_NV_FLAG_NONE})
 	NV(":status", 7, status, 3);
-	while (rec_next(&s->rsp, &pos, &name, &nl, &value, &vl)) {
-		has_server |= str_eq(name, nl, "server");
-		has_date |= str_eq(name, nl, "date");
-		NV(name, nl, value, vl);
-	}
-	if (!has_server)
+	if (own && final) {
 		NV("server", 6, "ferry", 5);
-	if (!has_date)
 		NV("date", 4, worker_date(c->wk), 29);
+	}
+	while (rec_next(&s->rsp, &pos, &name, &nl, &value, &vl))
+		NV(name, nl, value, vl);
 #undef NV
 	int rv;
 	if (final) {
@@ -874,20 +870,22 @@ static int submit_head(struct h2_conn *c, struct h2_stream *s, bool final, bool 
 	return 0;
 }
 
-static void h2_resp_start(struct http_exchange *x, int status)
+/* The reason phrase has no place in HTTP/2 (§8.3.2: :status only). */
+static void h2_resp_start(struct http_exchange *x, int status, const char *reason,
+			  size_t reason_len, unsigned flags)
 {
 	struct h2_stream *s = stream_of(x);
 	s->status = status;
+	s->forwarded = flags & HTTP_RESP_FORWARDED;
 	s->rsp_overflow = false;
 	s->n_rsp = 0;
 	buf_reset(&s->rsp);
 }
 
-static void h2_resp_header(struct http_exchange *x, const char *name, const char *value,
-			   size_t len)
+static void h2_resp_header(struct http_exchange *x, const char *name, size_t nl,
+			   const char *value, size_t len)
 {
 	struct h2_stream *s = stream_of(x);
-	size_t nl = strlen(name);
 	if (connection_specific(name, nl))
 		return;
 	if (s->n_rsp >= H2_RSP_FIELDS_MAX || rec_put(&s->rsp, name, nl, value, len, true) < 0) {
@@ -905,7 +903,7 @@ static void h2_resp_end_head(struct http_exchange *x, int64_t content_length)
 	if (content_length >= 0 && s->status >= 200 && s->status != 204) {
 		char v[24];
 		int k = snprintf(v, sizeof(v), "%lld", (long long)content_length);
-		h2_resp_header(x, "content-length", v, (size_t)k);
+		h2_resp_header(x, "content-length", 14, v, (size_t)k);
 	}
 	if (s->status < 200) {
 		/* Interim (§8.1): sent at once; 101 does not exist in HTTP/2. */
@@ -924,7 +922,8 @@ static void h2_resp_end_head(struct http_exchange *x, int64_t content_length)
 			stream_reset(c, s, NGHTTP2_INTERNAL_ERROR);
 			return;
 		}
-		bool body = !x->is_head && !no_body && content_length != 0;
+		bool body = !x->is_head && !no_body &&
+			    (content_length > 0 || content_length == HTTP_LENGTH_STREAM);
 		s->ended = !body;
 		if (!s->reset)
 			submit_head(c, s, true, body);
@@ -1111,7 +1110,11 @@ static ssize_t h2_send(struct http_exchange *x, const void *p, size_t n)
 {
 	struct h2_stream *s = stream_of(x);
 	struct h2_conn *c = s->c;
-	if (s->reset || !s->head_sent)
+	if (s->reset)
+		return -1;
+	if (n == 0)
+		return 0; /* "send what you hold": heads are submitted as they end */
+	if (!s->head_sent)
 		return -1;
 	if (!s->has_body)
 		return (ssize_t)n; /* HEAD, 204, 304: no body bytes, whatever comes */
