@@ -974,8 +974,9 @@ static void h2_resp_close(struct http_exchange *x)
 
 static void log_response(struct h2_conn *c, struct h2_stream *s)
 {
-	accesslog_write(c->wk, (const struct sockaddr *)&c->peer, c->peer_len, &s->req, s->status,
-			s->body_bytes);
+	/* A head that was not kept (431) logs as one that did not parse: "-". */
+	accesslog_write(c->wk, (const struct sockaddr *)&c->peer, c->peer_len,
+			s->req.method ? &s->req : NULL, s->status, s->body_bytes);
 	atomic_fetch_add_explicit(&c->wk->srv->requests, 1, memory_order_relaxed);
 }
 
