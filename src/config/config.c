@@ -657,7 +657,7 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	 * when nothing was passed, and what `ferry units` writes into the socket unit). */
 	struct net_addr fallback;
 	bool has_fallback = false;
-	if (nargs == 4) {
+	if (nargs >= 4) {
 		error_arg(p, &s->v[3], "'listen' takes ADDRESS|NAME [ADDRESS] [proxy-protocol] [h2c]");
 		return -EINVAL;
 	}
