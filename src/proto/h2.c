@@ -454,7 +454,7 @@ static int data_send(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *f
 	if (!out_room(c, 9 + len))
 		return c->failed ? NGHTTP2_ERR_CALLBACK_FAILURE : NGHTTP2_ERR_WOULDBLOCK;
 	char *dst = c->out.data + c->out.len + 9;
-	switch (s->src) {
+	switch (len ? s->src : SRC_NONE) { /* (an empty DATA frame: END_STREAM only) */
 	case SRC_MEM:
 		memcpy(dst, s->mem, len);
 		s->mem += len;
@@ -471,7 +471,7 @@ static int data_send(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *f
 		}
 		break;
 	case SRC_FILE: {
-		ssize_t r = len ? pread(s->file_fd, dst, len, s->file_off) : 0;
+		ssize_t r = pread(s->file_fd, dst, len, s->file_off);
 		if (r != (ssize_t)len)
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* it shrank: RST_STREAM */
 		s->file_off += (off_t)len;
