@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
 #include <pthread.h>
-#include <stdalign.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +51,7 @@
 #define H2_DISCARD_MAX (64ull << 20) /* a larger body for a non-streaming route: 413 */
 #define H2_MEM_MAX (2u << 20)  /* nghttp2's own allocations per connection */
 #define H2_SPARE_MAX 32        /* freed stream structs kept per worker */
-#define H2_ROUNDS 32           /* passes per wake-up before letting other connections run */
+#define H2_ROUNDS 32           /* rounds of a pass before the other connections' turn */
 #define H2_PPHDR_MAX 4096
 /* Token buckets (tokens, refill per second), one of each per connection. Resets: RST_STREAM
  * from the client and the stream errors it provoked (rapid reset, CVE-2023-44487, and the
@@ -138,6 +137,7 @@ struct h2_conn {
 	struct worker *wk;
 	struct timer timer;
 	enum h2_tkind tkind;
+	struct timer yield; /* the rest of a busy pass, in the loop's next iteration */
 	struct deferred defer; /* a pass asked for by a handler (kick), or the free after close */
 	nghttp2_session *ng;
 	struct h2_stream *streams, *last; /* in the order they opened */
@@ -1615,7 +1615,7 @@ static void conn_process(struct h2_conn *c)
 	bool fail = false, more = false;
 	for (unsigned round = 0;; round++) {
 		if (round == H2_ROUNDS) {
-			more = true; /* the rest after the others had their turn */
+			more = true;
 			break;
 		}
 		int in = conn_input(c);
@@ -1646,8 +1646,15 @@ static void conn_process(struct h2_conn *c)
 		c->out_off = 0;
 	}
 	conn_rearm(c);
+	/* Still busy (a fast upload): the rest once the loop has seen its other events, at the
+	 * next iteration (a deferred pass would run in this one, before them). */
 	if (more)
-		kick(c);
+		timer_arm_at(&c->wk->loop, &c->yield, c->wk->loop.now_ms + 1);
+}
+
+static void on_yield(struct loop *l, struct timer *t)
+{
+	conn_process(container_of(t, struct h2_conn, yield));
 }
 
 static void conn_close(struct h2_conn *c)
@@ -1656,6 +1663,7 @@ static void conn_close(struct h2_conn *c)
 		return;
 	c->closed = true; /* from here on nghttp2's callbacks find no stream */
 	timer_cancel(&c->timer);
+	timer_cancel(&c->yield);
 	while (c->streams)
 		stream_gone(c, c->streams);
 	nghttp2_session_del(c->ng);
@@ -1723,6 +1731,7 @@ static struct h2_conn *conn_new(struct worker *wk, const struct sockaddr *peer,
 	c->wk = wk;
 	c->w.cb = on_event;
 	c->timer.cb = on_timeout;
+	c->yield.cb = on_yield;
 	c->link.on_stop = on_stop;
 	c->tail_fd = -1;
 	if (peer_len > sizeof(c->peer))

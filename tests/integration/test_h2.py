@@ -214,14 +214,14 @@ class RawH2:
     """Frames as we write them (hyperframe + hpack), whatever the RFC says; reads frames
     back."""
 
-    def __init__(self, a, timeout=10):
+    def __init__(self, a, timeout=10, first=b""):
         self.sock = socket.create_connection(a.sockaddr, timeout=timeout * SLOW)
         on_cleanup(self.sock.close)
         self.enc = hpack.Encoder()
         self.authority = a.ferry
         self.buf = b""
         self.eof = False
-        self.sock.sendall(PREFACE + hf.SettingsFrame(0).serialize())
+        self.sock.sendall(first + PREFACE + hf.SettingsFrame(0).serialize())
 
     def block(self, path="/", method="GET", extra=(), authority=None):
         hdrs = [(":method", method), (":scheme", "http"),
@@ -386,6 +386,32 @@ def _():
     check_eq((r.version, r.status, r.body), ("HTTP/1.1", 200, SMALL), "HTTP/1.1")
     st, _, body = curl(a, "/small.txt")
     check_eq((st, body), (200, SMALL), "HTTP/2")
+
+
+@test("an HTTP/1.1 request on an h2c socket: GOAWAY(PROTOCOL_ERROR), closed")
+def _():
+    p, (a,), d, log = server()
+    c = HttpConn(a)
+    c.send(request_bytes("/small.txt"))
+    data = c.recv_all(5)
+    check(data[:9] and data[3] == 0x4, "our SETTINGS first: %r" % data[:20])
+    check_in(b"\x00\x00\x00\x01", data[-8:-4] + data[-4:], "GOAWAY(PROTOCOL_ERROR) last")
+    check(len(data) < 200 and b"HTTP/1.1" not in data, "no HTTP/1.1 answer: %r" % data)
+
+
+@test("h2c with proxy-protocol: the address of the PROXY header is the client's")
+def _():
+    d = tmpdir()
+    log = os.path.join(d, "access.log")
+    cfg = "listen h2 h2c proxy-protocol\naccess-log %s\n" % log
+    p, (a,) = activate(lambda: [tcp4()], ["--config", write_config(d, cfg)], fdnames=["h2"],
+                       dir=d)
+    raw = RawH2(a, first=b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 80\r\n")
+    raw.send(raw.headers(1, raw.block("/")))
+    f = response_or_rst(raw, 1)
+    check(isinstance(f, hf.HeadersFrame) and status_of(raw, f) == "200", "answer: %r" % f)
+    text = wait_until(lambda: read_file(log), 5 * SLOW, what="the access log").decode()
+    check(text.startswith("203.0.113.7 - - ["), "access log: %r" % text)
 
 
 # ---- malformed requests: stream errors, the connection goes on ----------------------------
