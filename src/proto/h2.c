@@ -41,7 +41,7 @@
 
 #define H2_STREAM_WINDOW 65535  /* request body bytes a stream may hold (its window) */
 #define H2_CONN_WINDOW (1 << 20) /* ... all streams of a connection together */
-#define H2_OUT_MAX 65536        /* frames waiting for the socket */
+#define H2_OUT_MAX (4 * (9 + 16384) + 4096) /* frames for the socket: 4 DATA and more */
 #define H2_SEND_MAX 65536      /* streamed response bytes a stream buffers for its window */
 #define H2_RSP_HEAD_MAX 65536  /* a response head being built */
 #define H2_RSP_FIELDS_MAX 256  /* ... and its fields */
