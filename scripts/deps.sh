@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ferry's build and tests need, only those missing.
-# Uses apt-get (with sudo when not root). Safe to run repeatedly.
+# Uses apt-get (with sudo when not root). Safe to run repeatedly. scripts/chroot-check.sh
+# proves the list on a minimal Debian 12: add a package here when that check misses one.
 set -eu
 need=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
@@ -31,5 +32,7 @@ echo "installing: ${need[*]}"
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq || true
-$sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+# Another apt on the machine (a package manager, a second checkout) may hold the lock: wait.
+apt=(apt-get -o DPkg::Lock::Timeout=600)
+$sudo "${apt[@]}" update -qq || true
+$sudo "${apt[@]}" install -y -qq --no-install-recommends "${need[@]}"

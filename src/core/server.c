@@ -566,10 +566,12 @@ static struct server_gen *reload(struct server *srv)
 static void begin_stop(struct server *srv, bool *stopping, uint64_t *deadline_ms)
 {
 	*stopping = true;
-	sd_notify("STOPPING=1\nSTATUS=stopping: finishing requests in flight");
+	/* The flag first, STOPPING=1 after: whoever hears STOPPING=1 (systemd, a test) may rely
+	 * on every response started from then on saying Connection: close. */
 	atomic_store(&srv->stopping, true);
 	*deadline_ms = time_now_ms() + server_gen(srv)->cfg->shutdown_timeout_ms;
 	wake_workers(srv);
+	sd_notify("STOPPING=1\nSTATUS=stopping: finishing requests in flight");
 }
 
 static bool workers_moved_on(struct server *srv, uint64_t id)
