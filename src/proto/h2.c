@@ -704,9 +704,10 @@ static int build_request(struct h2_conn *c, struct h2_stream *s, bool end_stream
 	}
 	if (!req->target || !http_target_valid(req->target, req->target_len, req->method_id))
 		return 400;
-	/* §8.3.1: the authority without userinfo; a Host that names another one is malformed. */
+	/* §8.3.1: an authority with userinfo (or one that is no authority), or a Host that names
+	 * another one, make the request malformed; a bad Host alone is a 400 as in HTTP/1.1. */
 	if (authority && !http_authority_valid(authority, alen))
-		return 400;
+		return -1;
 	if (hostf && !http_authority_valid(hostf, hlen))
 		return 400;
 	if (authority && hostf && !str_ieqn(authority, alen, hostf, hlen))

@@ -431,9 +431,10 @@ def _():
         ("host differs from :authority", [("host", "other.test")], None),
         ("a CR in a value", [("x-a", "a\rb")], None),
     ]
+    cases.append(("userinfo in :authority", [], "user@" + raw.authority))
     sid = 1
-    for what, extra, _ in cases:
-        raw.send(raw.headers(sid, raw.block("/small.txt", extra=extra)))
+    for what, extra, authority in cases:
+        raw.send(raw.headers(sid, raw.block("/small.txt", extra=extra, authority=authority)))
         f = response_or_rst(raw, sid)
         check(isinstance(f, hf.RstStreamFrame) and f.error_code == PROTOCOL_ERROR,
               "%s: expected RST_STREAM(PROTOCOL_ERROR), got %r" % (what, f))
@@ -460,6 +461,29 @@ def _():
     raw.send(raw.headers(sid, raw.block("/small.txt")))
     f = response_or_rst(raw, sid)
     check(isinstance(f, hf.HeadersFrame) and status_of(raw, f) == "200", "still serving: %r" % f)
+
+
+@test("request trailers end a body a file route drops (then 405); a client window of one "
+      "byte gets one-byte DATA frames")
+def _():
+    p, (a,), d, log = server()
+    raw = RawH2(a)
+    raw.send(raw.headers(1, raw.block("/small.txt", method="POST"), end_stream=False),
+             hf.DataFrame(1, b"body").serialize(),
+             raw.headers(1, raw.enc.encode([("x-trailer", "1")]), end_stream=True))
+    f = response_or_rst(raw, 1)
+    check(isinstance(f, hf.HeadersFrame) and status_of(raw, f) == "405", "after trailers: %r" % f)
+    raw = RawH2(a)
+    raw.send(hf.SettingsFrame(0, settings={hf.SettingsFrame.INITIAL_WINDOW_SIZE: 1}).serialize(),
+             raw.headers(1, raw.block("/small.txt")))
+    f = raw.until(lambda f: isinstance(f, hf.DataFrame))
+    check(f is not None and len(f.data) == 1 and f.data == SMALL[:1], "one byte: %r" % f)
+    raw.send(hf.WindowUpdateFrame(1, window_increment=100).serialize())
+    got = b"" + f.data
+    while not got.endswith(b"\n"):
+        f = raw.until(lambda f: isinstance(f, hf.DataFrame))
+        got += f.data
+    check_eq(got, SMALL, "the rest after WINDOW_UPDATE")
 
 
 @test("header limits: a header list past max-header-size -> 431; cookies in several fields "
