@@ -645,7 +645,8 @@ def vmrss_kib(pid):
 
 
 @test("proxy over h2: uploads with and without content-length reach the upstream whole "
-      "(re-framed chunked), an error page when the upstream is down, 20 concurrent streams")
+      "(re-framed chunked), 100-continue as an interim response, cookies joined, an error "
+      "page when the upstream is down, 20 concurrent streams, h2load")
 def _():
     sink = backend(UploadSinkBackend())
     echo = backend(EchoBackend())
@@ -674,6 +675,15 @@ def _():
     j = json.loads(s.data)
     check_eq((j["bytes"], j["sha256"], j["chunked"]),
              (len(body), hashlib.sha256(body).hexdigest(), True), "without a length")
+    # Expect: 100-continue goes upstream; its 100 comes back as an interim HEADERS frame.
+    sid = c.request("/up", method="POST", headers=[("content-length", "5"),
+                                                   ("expect", "100-continue")], end=False)
+    c.wait(lambda: c.streams[sid].interim, 10, "the interim 100")
+    check_eq(c.streams[sid].interim[0][":status"], "100", "interim")
+    c.send_body(sid, b"12345")
+    s = c.response(sid)
+    j = json.loads(s.data)
+    check_eq((s.headers[":status"], j["bytes"], j["sent_continue"]), ("200", 5, True), "100-continue")
     st, hdrs, data = c.get("/echo/x?y=1", headers=[("cookie", "a=1"), ("cookie", "b=2")])
     j = json.loads(data)
     hd = dict((k.lower(), v) for k, v in j["headers"])
