@@ -9,6 +9,8 @@ CFLAGS  += $(CSTD) $(WARN) $(OPT) -Isrc -pthread
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  += -DFERRY_VERSION='"$(VERSION)"'
 LDSTATIC := -static -pthread
+# nghttp2 (HTTP/2): its .a in the static release build, the .so in the sanitizer build.
+LDLIBS  := -lnghttp2
 
 B       := build
 SRCS    := $(shell find src -name '*.c' | sort)
@@ -31,18 +33,18 @@ $(B)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(B)/ferry: $(OBJS)
-	$(CC) $(OBJS) -o $@ $(LDSTATIC)
+	$(CC) $(OBJS) -o $@ $(LDSTATIC) $(LDLIBS)
 
 $(B)/libferry.a: $(LIBOBJS)
 	@rm -f $@; ar rcs $@ $^
 
 $(B)/tests/%: tests/unit/%.c $(B)/libferry.a tests/unit/test.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $< $(B)/libferry.a -o $@ -pthread
+	$(CC) $(CFLAGS) -Itests/unit $< $(B)/libferry.a -o $@ -pthread $(LDLIBS)
 
 $(B)/fuzz/replay-%: fuzz/fuzz-%.c fuzz/replay.c $(B)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) fuzz/fuzz-$*.c fuzz/replay.c $(B)/libferry.a -o $@ -pthread
+	$(CC) $(CFLAGS) fuzz/fuzz-$*.c fuzz/replay.c $(B)/libferry.a -o $@ -pthread $(LDLIBS)
 
 deps:
 	@scripts/deps.sh

@@ -10,6 +10,10 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok install
 have_cmd gcc || need+=(gcc)
 have_cmd make || need+=(make)
 have_pkg libc6-dev || need+=(libc6-dev)
+# HTTP/2: nghttp2 (its .a is linked into the static binary), and the test clients
+have_pkg libnghttp2-dev || need+=(libnghttp2-dev)
+have_cmd nghttp || need+=(nghttp2-client)
+have_pkg python3-h2 || need+=(python3-h2)
 have_cmd python3 || need+=(python3)
 have_cmd curl || need+=(curl)
 have_cmd socat || need+=(socat)

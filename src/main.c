@@ -20,6 +20,7 @@
 #include "http/handler.h"
 #include "proto/echo.h"
 #include "proto/h1.h"
+#include "proto/h2.h"
 #include "core/listeners.h"
 #include "core/log.h"
 #include "sd/notify.h"
@@ -250,10 +251,22 @@ static void http_worker_exit(struct worker *wk)
 {
 	static_worker_exit(wk);
 	h1_worker_exit(wk);
+	h2_worker_exit(wk);
+}
+
+/* Which protocol a new connection speaks: its listener says (h2c: HTTP/2 with prior
+ * knowledge); the others, and Accept=yes/inetd connections, start as HTTP/1.1. */
+static void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer,
+			    socklen_t peer_len, const struct listener *l)
+{
+	if (l && l->h2c)
+		h2_conn_start(wk, fd, peer, peer_len, l);
+	else
+		h1_conn_start(wk, fd, peer, peer_len, l);
 }
 
 static const struct server_app http_app = {
-	.conn_start = h1_conn_start,
+	.conn_start = http_conn_start,
 	.worker_gen = http_worker_gen,
 	.worker_exit = http_worker_exit,
 };

@@ -670,11 +670,24 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	char e[ECHO_SIZE], key[2 + SD_FDNAME_MAX + NET_ADDR_STRLEN];
 	struct net_addr addr;
 	bool is_addr = net_addr_parse(a->text, &addr) == 0;
-	/* A trailing `proxy-protocol`: connections come from a front proxy that sends one. */
+	/* Trailing flags, in any order: `proxy-protocol` (connections come from a front proxy
+	 * that sends a PROXY header), `h2c` (HTTP/2 with prior knowledge, RFC 9113 §3.3). */
 	size_t nargs = s->n;
-	bool proxy_protocol = false;
-	if (nargs >= 3 && strcmp(s->v[nargs - 1].text, "proxy-protocol") == 0) {
-		proxy_protocol = true;
+	bool proxy_protocol = false, h2c = false;
+	while (nargs >= 3) {
+		const char *w = s->v[nargs - 1].text;
+		bool *flag = NULL;
+		if (strcmp(w, "proxy-protocol") == 0)
+			flag = &proxy_protocol;
+		else if (strcmp(w, "h2c") == 0)
+			flag = &h2c;
+		if (!flag)
+			break;
+		if (*flag) {
+			error_arg(p, &s->v[nargs - 1], "'%s' given twice", w);
+			return -EINVAL;
+		}
+		*flag = true;
 		nargs--;
 	}
 
@@ -712,8 +725,8 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	 * when nothing was passed, and what `ferry units` writes into the socket unit). */
 	struct net_addr fallback;
 	bool has_fallback = false;
-	if (nargs == 4) {
-		error_arg(p, &s->v[3], "'listen' takes ADDRESS|NAME [ADDRESS] [proxy-protocol]");
+	if (nargs >= 4) {
+		error_arg(p, &s->v[3], "'listen' takes ADDRESS|NAME [ADDRESS] [proxy-protocol] [h2c]");
 		return -EINVAL;
 	}
 	if (nargs == 3) {
@@ -745,6 +758,7 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 		l->has_fallback = true;
 	}
 	l->proxy_protocol = proxy_protocol;
+	l->h2c = h2c;
 	l->line = s->v[0].at.line;
 	return 0;
 }
@@ -1603,7 +1617,7 @@ static const struct context site_context = {
 };
 
 static const struct directive top_directives[] = {
-	PLAIN("listen",     1, 3, "ADDRESS|NAME [ADDRESS] [proxy-protocol]", 0, dir_listen),
+	PLAIN("listen",     1, 4, "ADDRESS|NAME [ADDRESS] [proxy-protocol] [h2c]", 0, dir_listen),
 	PLAIN("include",    1, 1, "FILE|GLOB", 0, dir_include),
 	PLAIN("access-log", 1, 1, "off|stderr|PATH", DIR_ONCE, dir_access_log),
 	NUMBER("workers", "COUNT|auto", dir_workers, TOP(workers), 1, 1024),
@@ -1611,6 +1625,7 @@ static const struct directive top_directives[] = {
 	SIZE("max-request-line",      TOP(max_request_line),     256, MIB),
 	SIZE("max-header-size",       TOP(max_header_bytes),     KIB, MIB),
 	COUNT("max-header-fields",    TOP(max_header_fields),    1,   HTTP_MAX_HEADERS_HARD),
+	COUNT("h2-max-streams",       TOP(h2_max_streams),       1,   10000),
 	DURATION("header-timeout",    TOP(header_timeout_ms),    1,   DAY_MS),
 	DURATION("body-timeout",      TOP(body_timeout_ms),      1,   DAY_MS),
 	DURATION("body-total-timeout", TOP(body_total_timeout_ms), 1, DAY_MS),
@@ -1879,6 +1894,7 @@ struct config *config_new_default(void)
 	c->max_header_bytes = 16 * KIB;
 	c->max_header_fields = 100;
 	c->max_connections = 10000;
+	c->h2_max_streams = 100;
 	c->header_timeout_ms = 10 * SECOND_MS;
 	c->body_timeout_ms = 30 * SECOND_MS;
 	c->body_total_timeout_ms = 60 * SECOND_MS;

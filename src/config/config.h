@@ -29,6 +29,7 @@ struct config_listen {
 	struct net_addr addr; /* the parsed address when is_addr or has_fallback */
 	bool has_fallback;    /* `listen NAME ADDRESS`: use addr when nothing is passed as NAME */
 	bool proxy_protocol;  /* `... proxy-protocol`: connections start with a PROXY header */
+	bool h2c;             /* `... h2c`: HTTP/2 with prior knowledge (no HTTP/1.1) */
 	unsigned line;
 };
 
@@ -114,6 +115,7 @@ struct config {
 	size_t max_header_bytes; /* default 16 KiB */
 	size_t max_header_fields; /* default 100 */
 	unsigned max_connections; /* default 10000 per process */
+	unsigned h2_max_streams;  /* default 100: concurrent streams per HTTP/2 connection */
 
 	/* Timeouts in milliseconds. Only keepalive (0: no keep-alive, close after each response)
 	 * and shutdown (0: close connections at once) may be 0; the others are at least 1 ms. */

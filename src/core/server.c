@@ -26,7 +26,6 @@
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE/ENFILE */
-#define IO_BUF_SIZE 65536
 
 /* ---- connections --------------------------------------------------------------------- */
 
@@ -284,7 +283,7 @@ static int worker_init(struct server *srv, struct worker *wk, unsigned id)
 	loop_timer_list_init(&wk->loop, &wk->t_accept_pause, ACCEPT_PAUSE_MS);
 	wk->conns.next = wk->conns.prev = &wk->conns;
 	buf_init(&wk->access_log, 1 << 20);
-	wk->io_buf = xmalloc(IO_BUF_SIZE);
+	wk->io_buf = xmalloc(WORKER_IO_BUF_SIZE);
 	worker_use_gen(wk, g);
 
 	wk->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -32,6 +32,7 @@ struct listener {
 	bool inherited;
 	bool dgram;
 	bool proxy_protocol; /* connections start with a PROXY header */
+	bool h2c;            /* HTTP/2 with prior knowledge */
 };
 
 struct worker;
@@ -86,6 +87,8 @@ struct server {
 	int done_fd; /* eventfd: workers report they have finished */
 };
 
+#define WORKER_IO_BUF_SIZE 65536
+
 struct worker {
 	struct server *srv;
 	struct server_gen *gen; /* the generation this worker uses now */
@@ -110,7 +113,7 @@ struct worker {
 	time_t date_sec;   /* the second date and log_date show (worker_date) */
 	char date[32];     /* IMF-fixdate of date_sec */
 	char log_date[32]; /* the same second as the access log writes it */
-	char *io_buf;   /* scratch for echo and datagrams */
+	char *io_buf;   /* scratch (WORKER_IO_BUF_SIZE bytes) for echo, datagrams, h2 input */
 	void *app_data[4]; /* per-worker state of the layers above (index: enum worker_slot) */
 };
 
@@ -119,7 +122,7 @@ struct worker {
 const char *worker_date(struct worker *wk);
 const char *worker_log_date(struct worker *wk);
 
-enum worker_slot { WORKER_SLOT_H1, WORKER_SLOT_STATIC, WORKER_SLOT_PROXY };
+enum worker_slot { WORKER_SLOT_H1, WORKER_SLOT_STATIC, WORKER_SLOT_PROXY, WORKER_SLOT_H2 };
 
 /* Block the signals the main thread handles (call first thing in main()). */
 void server_block_signals(void);

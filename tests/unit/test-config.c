@@ -199,7 +199,22 @@ static void test_listen(void)
 		    "printable ASCII characters, no ':')\n");
 	CHECK(strstr(parse_err("listen\n"), "t.conf:1:1: 'listen' takes") != NULL);
 	CHECK(strstr(parse_err("listen a b c\n"), "t.conf:1:12: 'listen' takes") != NULL);
-	CHECK(strstr(parse_err("listen a b c d\n"), "t.conf:1:1: 'listen' takes") != NULL);
+	CHECK(strstr(parse_err("listen a b c d\n"), "t.conf:1:12: 'listen' takes") != NULL);
+	CHECK(strstr(parse_err("listen a b c d e\n"), "t.conf:1:1: 'listen' takes") != NULL);
+	CHECK(strstr(parse_err("listen a h2c h2c\n"), "t.conf:1:10: 'h2c' given twice") != NULL);
+	/* Flags in any order; h2c: HTTP/2 with prior knowledge. */
+	c = parse("listen web 127.0.0.1:8080 h2c proxy-protocol\nlisten 127.0.0.1:81 h2c\n"
+		  "listen h2c\n");
+	CHECK(c && c->n_listens == 3 && c->listens[0].h2c && c->listens[0].proxy_protocol &&
+	      c->listens[0].has_fallback && c->listens[1].h2c && !c->listens[1].proxy_protocol &&
+	      !c->listens[2].h2c && !strcmp(c->listens[2].spec, "h2c"));
+	config_free(c);
+	c = parse("h2-max-streams 7\n");
+	CHECK(c && c->h2_max_streams == 7);
+	config_free(c);
+	c = config_new_default();
+	CHECK(c->h2_max_streams == 100);
+	config_free(c);
 	c = parse("listen web 127.0.0.1:8080 proxy-protocol\nlisten 127.0.0.1:81 proxy-protocol\n"
 		  "listen plain\n");
 	CHECK(c && c->n_listens == 3 && c->listens[0].proxy_protocol && c->listens[0].has_fallback &&
