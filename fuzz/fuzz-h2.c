@@ -277,7 +277,7 @@ static void setup(void)
 {
 	gen.cfg = config_new_default();
 	gen.access_log_fd = -1;
-	gen.default_site.root_fd = -1;
+	gen.default_root_fd = -1;
 	srv.single_fd = -1;
 	atomic_store(&srv.gen, &gen);
 	wk.srv = &srv;
