@@ -9,6 +9,8 @@ CFLAGS  += $(CSTD) $(WARN) $(OPT) -Isrc -pthread
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  += -DFERRY_VERSION='"$(VERSION)"'
 LDSTATIC := -static -pthread
+# nghttp2 (HTTP/2): its .a in the static release build, the .so in the sanitizer build.
+LDLIBS  := -lnghttp2
 
 # TLS: GnuTLS and what it needs (scripts/deps.sh installs them). The release binary links
 # them statically (-static in LDSTATIC), with src/xport/p11kit_stub.c standing in for p11-kit,
@@ -19,6 +21,7 @@ STATIC  := $(filter -static,$(LDSTATIC))
 P11STUB := src/xport/p11kit_stub.c
 CFLAGS  += $(shell pkg-config --cflags gnutls 2>/dev/null)
 TLSLIBS := $(filter-out -lp11-kit,$(shell pkg-config --static --libs gnutls 2>/dev/null))
+LDLIBS  += $(TLSLIBS)
 
 B       := build
 SRCS    := $(filter-out $(P11STUB),$(shell find src -name '*.c' | sort))
@@ -43,18 +46,18 @@ $(B)/obj/%.o: %.c
 $(B)/obj/$(P11STUB:.c=.o): CFLAGS += $(shell pkg-config --cflags p11-kit-1 2>/dev/null)
 
 $(B)/ferry: $(OBJS)
-	$(CC) $(OBJS) -o $@ $(LDSTATIC) $(TLSLIBS)
+	$(CC) $(OBJS) -o $@ $(LDSTATIC) $(LDLIBS)
 
 $(B)/libferry.a: $(LIBOBJS)
 	@rm -f $@; ar rcs $@ $^
 
 $(B)/tests/%: tests/unit/%.c $(B)/libferry.a tests/unit/test.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $< $(B)/libferry.a -o $@ -pthread $(TLSLIBS)
+	$(CC) $(CFLAGS) -Itests/unit $< $(B)/libferry.a -o $@ -pthread $(LDLIBS)
 
 $(B)/fuzz/replay-%: fuzz/fuzz-%.c fuzz/replay.c $(B)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) fuzz/fuzz-$*.c fuzz/replay.c $(B)/libferry.a -o $@ -pthread $(TLSLIBS)
+	$(CC) $(CFLAGS) fuzz/fuzz-$*.c fuzz/replay.c $(B)/libferry.a -o $@ -pthread $(LDLIBS)
 
 deps:
 	@scripts/deps.sh
@@ -92,3 +95,58 @@ clean:
 	rm -rf $(B) $(SAN) build-fuzz
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# --- make install / uninstall / man --------------------------------------------------------
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, ferry(1) and ferry.conf(5) (built
+# from docs/*.md by scripts/md2man.py, their one source), bash completion, the examples, the
+# README and the licence texts of what the static binary contains (Debian's copyright file of
+# each package in LICENSE_PKGS, and the common licences it names). `make uninstall` removes
+# them. tests/integration/test_install.sh checks the installed tree.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+DOCDIR      ?= $(DATADIR)/doc/ferry
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+FERRY_BIN   ?= $(B)/ferry
+MANBUILD    ?= $(B)/man
+MANPAGES    := $(MANBUILD)/ferry.1 $(MANBUILD)/ferry.conf.5
+LICENSE_PKGS ?= libc6-dev
+EXAMPLES    := $(filter-out packaging/examples/generate.sh,$(wildcard packaging/examples/*))
+
+.PHONY: man install uninstall
+man: $(MANPAGES)
+
+# The date of a page is its source's last commit (the file's time outside git).
+$(MANBUILD)/%: docs/%.md scripts/md2man.py VERSION
+	@mkdir -p $(dir $@)
+	@d=$$(git log -1 --format=%cs -- $< 2>/dev/null); [ -n "$$d" ] || d=$$(date -u -r $< +%F); \
+	python3 scripts/md2man.py --version $(VERSION) --date $$d $< >$@.tmp && mv $@.tmp $@
+
+install: $(FERRY_BIN) $(MANPAGES)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/licenses
+	install -m 0755 $(FERRY_BIN) $(DESTDIR)$(BINDIR)/ferry
+	install -m 0644 $(MANBUILD)/ferry.1 $(DESTDIR)$(MANDIR)/man1/ferry.1
+	install -m 0644 $(MANBUILD)/ferry.conf.5 $(DESTDIR)$(MANDIR)/man5/ferry.conf.5
+	install -m 0644 packaging/completion/ferry.bash $(DESTDIR)$(BASHCOMPDIR)/ferry
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	cp -R $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	chmod -R u+rwX,go+rX,go-w $(DESTDIR)$(DOCDIR)/examples
+	@for f in $(wildcard LICENSE LICENSE.* COPYING); do \
+		echo "install -m 0644 $$f $(DESTDIR)$(DOCDIR)/"; install -m 0644 $$f $(DESTDIR)$(DOCDIR)/; done
+	@for p in $(LICENSE_PKGS); do \
+		f=/usr/share/doc/$$p/copyright; \
+		if [ ! -r $$f ]; then echo "install: warning: no $$f: the licence of $$p, which" \
+			"$(FERRY_BIN) contains, is not installed" >&2; continue; fi; \
+		echo "install -m 0644 $$f $(DESTDIR)$(DOCDIR)/licenses/$$p.copyright"; \
+		install -m 0644 $$f $(DESTDIR)$(DOCDIR)/licenses/$$p.copyright; \
+		for l in $$(grep -o '/usr/share/common-licenses/[A-Za-z0-9.+-]*' $$f | sort -u); do \
+			[ -r $$l ] && install -m 0644 $$l $(DESTDIR)$(DOCDIR)/licenses/; \
+		done; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ferry $(DESTDIR)$(MANDIR)/man1/ferry.1 \
+		$(DESTDIR)$(MANDIR)/man5/ferry.conf.5 $(DESTDIR)$(BASHCOMPDIR)/ferry
+	rm -rf $(DESTDIR)$(DOCDIR)

@@ -19,9 +19,17 @@
  *       then count the connections the server closed meanwhile (or sent anything on), print
  *       "still-open M closed C unexpected-data D", close them all and exit (0 when M == N).
  *       Needs RLIMIT_NOFILE above N.
+ *   helper ready RELOADS CMD ARGS...
+ *       For bench/sites.sh: run CMD with NOTIFY_SOCKET set to a socket of its own and print
+ *       "ready_us N": the microseconds from just before fork() to the READY=1 it sends (its
+ *       start-up: exec, config parse, roots opened, sockets, workers). Then RELOADS times: send
+ *       SIGHUP and print "reload_us N", from the signal to the READY=1 after its RELOADING=1.
+ *       Then "rss_kib N" (VmRSS), SIGTERM, and wait for it. Fails (exit 1) when it exits
+ *       first or says nothing within 30 s.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,8 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -263,6 +274,87 @@ static int cmd_hold(const char *host, const char *port, const char *path, int n)
 	return open == n ? 0 : 1;
 }
 
+/* Wait for a notify datagram holding word (READY=1, RELOADING=1); 0 when one came. */
+static int wait_notify(int fd, pid_t pid, const char *word)
+{
+	char buf[4096];
+	for (int waited = 0; waited < 30000;) {
+		struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+		if (n < 0) {
+			if (waitpid(pid, NULL, WNOHANG) == pid) {
+				fprintf(stderr, "helper ready: the server exited\n");
+				return -1;
+			}
+			waited += 100;
+			continue;
+		}
+		buf[n] = '\0';
+		for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+			if (strncmp(l, word, strlen(word)) == 0 &&
+			    (l[strlen(word)] == '\n' || l[strlen(word)] == '\0'))
+				return 0;
+	}
+	fprintf(stderr, "helper ready: no %s within 30 s\n", word);
+	return -1;
+}
+
+static int cmd_ready(int reloads, char **cmd)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	/* Abstract: nothing to clean up. */
+	int len = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "ferry-bench-ready-%d", getpid());
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, offsetof(struct sockaddr_un, sun_path) + 1 +
+						      (socklen_t)len) < 0) {
+		perror("helper ready: socket");
+		return 1;
+	}
+	char env[128];
+	snprintf(env, sizeof(env), "@%s", a.sun_path + 1);
+	setenv("NOTIFY_SOCKET", env, 1);
+	double t0 = now_us();
+	pid_t pid = fork();
+	if (pid == 0) {
+		execvp(cmd[0], cmd);
+		perror(cmd[0]);
+		_exit(127);
+	}
+	int rc = 0;
+	if (pid < 0 || wait_notify(fd, pid, "READY=1") < 0) {
+		rc = 1;
+		goto out;
+	}
+	printf("ready_us %.0f\n", now_us() - t0);
+	fflush(stdout);
+	for (int i = 0; i < reloads; i++) {
+		double t = now_us();
+		kill(pid, SIGHUP);
+		if (wait_notify(fd, pid, "RELOADING=1") < 0 || wait_notify(fd, pid, "READY=1") < 0) {
+			rc = 1;
+			goto out;
+		}
+		printf("reload_us %.0f\n", now_us() - t);
+		fflush(stdout);
+	}
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			printf("rss_kib %ld\n", strtol(line + 6, NULL, 10));
+	if (f)
+		fclose(f);
+out:
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
+	close(fd);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "port") == 0)
@@ -273,7 +365,9 @@ int main(int argc, char **argv)
 		return cmd_first_byte(argv[2], argv[3], argv[4]);
 	if (argc == 6 && strcmp(argv[1], "hold") == 0)
 		return cmd_hold(argv[2], argv[3], argv[4], atoi(argv[5]));
+	if (argc >= 4 && strcmp(argv[1], "ready") == 0)
+		return cmd_ready(atoi(argv[2]), argv + 3);
 	fprintf(stderr, "usage: helper port | first-byte HOST PORT PATH | respond-fd3 |\n"
-			"       hold HOST PORT PATH N\n");
+			"       hold HOST PORT PATH N | ready RELOADS CMD ARGS...\n");
 	return 2;
 }

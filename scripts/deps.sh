@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ferry's build and tests need, only those missing.
-# Uses apt-get (with sudo when not root). Safe to run repeatedly.
+# Uses apt-get (with sudo when not root). Safe to run repeatedly. scripts/chroot-check.sh
+# proves the list on a minimal Debian 12: add a package here when that check misses one.
 set -eu
 need=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
@@ -9,12 +10,19 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok install
 have_cmd gcc || need+=(gcc)
 have_cmd make || need+=(make)
 have_pkg libc6-dev || need+=(libc6-dev)
+# HTTP/2: nghttp2 (its .a is linked into the static binary), and the test clients
+have_pkg libnghttp2-dev || need+=(libnghttp2-dev)
+have_cmd nghttp || need+=(nghttp2-client)
+have_pkg python3-h2 || need+=(python3-h2)
 have_cmd python3 || need+=(python3)
 have_cmd curl || need+=(curl)
 have_cmd socat || need+=(socat)
 have_cmd systemd-socket-activate || need+=(systemd)
 have_cmd ip || need+=(iproute2)
 have_cmd slowhttptest || need+=(slowhttptest)
+# the man pages: rendered, linted and parsed by tests/integration/test_install.sh
+have_cmd lexgrog || need+=(man-db)
+have_cmd mandoc || need+=(mandoc)
 have_cmd wrk || need+=(wrk)
 # TLS: GnuTLS and, for the static link, every library `pkg-config --static --libs gnutls`
 # names (libunistring-dev is not among libgnutls28-dev's dependencies; p11-kit's headers are
@@ -37,5 +45,7 @@ echo "installing: ${need[*]}"
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq || true
-$sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+# Another apt on the machine (a package manager, a second checkout) may hold the lock: wait.
+apt=(apt-get -o DPkg::Lock::Timeout=600)
+$sudo "${apt[@]}" update -qq || true
+$sudo "${apt[@]}" install -y -qq --no-install-recommends "${need[@]}"

@@ -20,6 +20,7 @@
 #include "http/handler.h"
 #include "proto/echo.h"
 #include "proto/h1.h"
+#include "proto/h2.h"
 #include "core/listeners.h"
 #include "core/log.h"
 #include "sd/notify.h"
@@ -46,19 +47,20 @@ static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
-	{"serve", cmd_serve, "serve HTTP: static files or the built-in page (the default)",
+	{"serve", cmd_serve, "web server and reverse proxy: files, upstreams (the default)",
 	 "Usage: ferry [serve] [--config FILE] [--root DIR] [--listen ADDR]...\n"
 	 "\n"
 	 "Serve HTTP/1.1 on the sockets systemd passed (LISTEN_FDS), on one connection\n"
-	 "(Accept=yes, inetd), or on the addresses given. Without a root, ferry serves its\n"
-	 "built-in welcome page.\n"
+	 "(Accept=yes, inetd), or on the addresses given: static files, and with a config\n"
+	 "(ferry.conf(5)) sites by host name and reverse-proxied upstreams. Without a root,\n"
+	 "ferry serves its built-in welcome page.\n"
 	 "\n"
 	 "  -c, --config FILE   read the configuration (see ferry.conf(5))\n"
 	 "  -r, --root DIR      serve files from DIR (when the config has no site blocks)\n"
 	 "  -l, --listen ADDR   also listen on ADDR: HOST:PORT, [V6]:PORT, unix:/path,\n"
 	 "                      vsock:CID:PORT (repeatable)\n"
 	 "  -h, --help          show this help\n"},
-	{"echo", cmd_echo, "echo bytes back on every socket (TCP, UDP, Unix, vsock)",
+	{"echo", cmd_echo, "echo server: bytes back on every socket (TCP, UDP, Unix, vsock)",
 	 "Usage: ferry echo [--config FILE] [--listen ADDR]...\n"
 	 "\n"
 	 "Echo every byte back on stream sockets until EOF, and every datagram back to its\n"
@@ -72,7 +74,7 @@ static const struct command commands[] = {
 	 "Usage: ferry check CONFIG\n"
 	 "\n"
 	 "Print \"configuration OK\", or every error as file:line:col: message and exit 2.\n"},
-	{"units", cmd_units, "write systemd/quadlet units running ferry in Podman", units_usage},
+	{"units", cmd_units, "write systemd units: native, or for Podman", units_usage},
 	{"version", cmd_version, "print the version (--verbose: and the libraries linked in)",
 	 "Usage: ferry version [--verbose]\n"},
 	{"help", cmd_help, "show this help", "Usage: ferry help [COMMAND]\n"},
@@ -88,13 +90,15 @@ static const struct command *find_command(const char *name)
 
 static void main_usage(FILE *f)
 {
-	fprintf(f, "ferry %s: a web server and echo server for systemd socket activation\n\n"
+	fprintf(f, "ferry %s: a web server, reverse proxy and echo server for systemd socket\n"
+		   "activation and rootless Podman\n\n"
 		   "Usage: ferry [COMMAND] [OPTIONS]\n\nCommands:\n",
 		FERRY_VERSION);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nRun 'ferry COMMAND --help' for a command's options. "
-		   "Without a command, ferry serves.\n");
+	fprintf(f, "\nRun 'ferry COMMAND --help' for a command's options; without a command,\n"
+		   "ferry serves.\n"
+		   "Manuals: ferry(1), ferry.conf(5).\n");
 }
 
 static int cmd_help(int argc, char **argv)
@@ -173,6 +177,15 @@ static int cmd_check(int argc, char **argv)
 		buf_free(&errors);
 		return EXIT_USAGE;
 	}
+	/* `ferry serve` raises its soft limit to the hard one (raise_nofile): check against that. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    server_check_nofile(cfg, 0, rl.rlim_max, &errors) < 0) {
+		print_errors(&errors);
+		config_free(cfg);
+		buf_free(&errors);
+		return EXIT_USAGE;
+	}
 	/* The certificates too: parse, key, names, dates (warnings do not fail the check). */
 	struct buf warnings;
 	buf_init(&warnings, 1 << 20);
@@ -239,8 +252,9 @@ usage:
 	return -EINVAL;
 }
 
-/* One fd per connection: use the hard limit (systemd's default soft limit is 1024, its hard
- * limit far higher), as nginx's worker_rlimit_nofile would. */
+/* One fd per connection and one per distinct root: use the hard limit (systemd's default soft
+ * limit is 1024, its hard limit far higher), as nginx's worker_rlimit_nofile would. When even
+ * that cannot hold the roots, server_gen_new says so with the numbers. */
 static void raise_nofile(void)
 {
 	struct rlimit rl;
@@ -260,6 +274,18 @@ static void http_worker_exit(struct worker *wk)
 {
 	static_worker_exit(wk);
 	h1_worker_exit(wk);
+	h2_worker_exit(wk);
+}
+
+/* Which protocol a new connection speaks: its listener says (h2c: HTTP/2 with prior
+ * knowledge); the others, and Accept=yes/inetd connections, start as HTTP/1.1. */
+static void http_conn_start(struct worker *wk, int fd, const struct sockaddr *peer,
+			    socklen_t peer_len, const struct listener *l)
+{
+	if (l && l->h2c)
+		h2_conn_start(wk, fd, peer, peer_len, l);
+	else
+		h1_conn_start(wk, fd, peer, peer_len, l);
 }
 
 /* The sites' certificates, loaded with each generation; what does not stop serving (an
@@ -277,7 +303,7 @@ static int http_gen_init(struct server_gen *g, struct buf *err)
 }
 
 static const struct server_app http_app = {
-	.conn_start = h1_conn_start,
+	.conn_start = http_conn_start,
 	.gen_init = http_gen_init,
 	.worker_gen = http_worker_gen,
 	.worker_exit = http_worker_exit,

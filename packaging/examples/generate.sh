@@ -21,6 +21,9 @@ examples=(
 	"proxy-unix             --mode system-as=test:1000 --podman-run --name proxy-unix"
 	"proxy-one              --mode user --quadlet --name proxy-one --network proxy-one.network"
 	"proxy-any              --mode user --quadlet --name proxy-any --network mynet.network"
+	"native-system          --mode system --native --name native-system"
+	"native-user            --mode user --native --name native-user"
+	"native-proxy           --mode system --native --name native-proxy"
 )
 
 for e in "${examples[@]}"; do

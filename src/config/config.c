@@ -1,5 +1,7 @@
 /* ferry.conf: owns the directive tables (one per block context), the checks on every value, the
- * error list with file:line:col, and the per-request lookup of a site by Host.
+ * error list with file:line:col, the include directive (the files it reads, cycles, limits),
+ * and the per-request lookup of a site by Host and of a path block by prefix, through the
+ * indexes each load builds (hostmap.h, prefixmap.h).
  *
  * Parsing is statement at a time: the lexer's tokens up to a terminator (newline or ';', '{',
  * '}', end of file) form a statement whose first word names a directive. The directive's row
@@ -9,6 +11,7 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,12 +19,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/macro.h"
 #include "base/str.h"
 #include "base/xalloc.h"
+#include "config/hostmap.h"
 #include "config/lexer.h"
+#include "config/prefixmap.h"
 #include "http/parser.h"
 #include "http/path.h"
 #include "sd/listen.h"
@@ -42,6 +48,7 @@
 
 struct pos {
 	unsigned line, col; /* line 0: not seen */
+	const char *file;   /* which file (an included one, or the main one) */
 };
 
 struct arg {
@@ -57,12 +64,14 @@ struct stmt {
 	bool bad; /* the lexer reported an error inside it: its arguments are incomplete */
 };
 
-/* A string set (open addressing) for catching duplicate site names and listens in linear
- * time even in a pathological 1 MiB file. */
+/* A string set (open addressing) for catching duplicate listens, and for the distinct roots and
+ * include directories, in linear time even in a pathological 64 MiB file. (Duplicate site
+ * names are caught by the hostmap the workers match with.) */
 struct name_entry {
 	char *key;
-	const void *owner;
+	const char *file;
 	unsigned line;
+	uint32_t id;
 };
 
 struct name_set {
@@ -81,8 +90,15 @@ struct scope {
 	void *child;	  /* set by a block directive's handler: the target of its body */
 };
 
+/* A file being read: the main one, or one an include directive opened. */
+struct frame {
+	const char *name;
+	dev_t dev;
+	ino_t ino;
+};
+
 struct parser {
-	const char *filename;
+	const char *filename; /* the file being read, for messages */
 	struct buf *errors;
 	unsigned n_errors;
 	bool stop;
@@ -91,7 +107,14 @@ struct parser {
 	struct stmt stmt;
 	struct config *cfg;
 	size_t sites_cap, listens_cap;
-	struct name_set site_names, listen_specs;
+	struct name_set listen_specs;
+
+	/* include: only when reading files (config_load), never in config_parse */
+	bool can_include;
+	struct frame stack[CONFIG_MAX_INCLUDE_DEPTH + 1]; /* [0]: the main file */
+	unsigned depth;					  /* frames in use */
+	size_t total_bytes, files_cap;
+	struct name_set include_dirs;
 };
 
 enum {
@@ -124,30 +147,50 @@ struct context {
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
-static void _printf_(4, 5)
-    error_at(struct parser *p, unsigned line, unsigned col, const char *fmt, ...)
+static void _printf_(5, 0) verror(struct parser *p, const char *file, unsigned line,
+				  unsigned col, const char *fmt, va_list ap)
 {
 	if (p->stop)
 		return;
 	if (p->n_errors >= CONFIG_MAX_ERRORS) {
 		if (p->errors)
-			(void)buf_printf(p->errors, "%s:%u:%u: too many errors\n", p->filename,
-					 line, col);
+			(void)buf_printf(p->errors, "%s:%u:%u: too many errors\n", file, line, col);
 		p->stop = true;
 		return;
 	}
 	p->n_errors++;
 	if (!p->errors)
 		return;
-	va_list ap;
-	va_start(ap, fmt);
-	(void)buf_printf(p->errors, "%s:%u:%u: ", p->filename, line, col);
+	(void)buf_printf(p->errors, "%s:%u:%u: ", file, line, col);
 	(void)buf_vprintf(p->errors, fmt, ap);
 	(void)buf_appends(p->errors, "\n");
+}
+
+static void _printf_(4, 5)
+    error_at(struct parser *p, unsigned line, unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verror(p, p->filename, line, col, fmt, ap);
+	va_end(ap);
+}
+
+/* At a position remembered from an earlier statement, maybe in another file. */
+static void _printf_(3, 4) error_pos(struct parser *p, const struct pos *at, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verror(p, at->file ? at->file : p->filename, at->line, at->col, fmt, ap);
 	va_end(ap);
 }
 
 #define error_arg(p, a, ...) error_at((p), (a)->at.line, (a)->at.col, __VA_ARGS__)
+
+/* "line 4" when file is the one being read, else "other.conf:4": where something was first
+ * seen, in a message about the file being read. Use with the format "%s%s%u". */
+#define FIRST_AT(p, file, line)                                                                  \
+	(!(file) || strcmp((file), (p)->filename) == 0 ? "line " : (file)),                      \
+	    (!(file) || strcmp((file), (p)->filename) == 0 ? "" : ":"), (line)
 
 /* The length of the UTF-8 sequence at s (at most n bytes) if it is valid and encodes a
  * printable code point (not C1 controls, which some terminals obey), else 0. */
@@ -353,6 +396,11 @@ static uint64_t hash_str(const char *s)
 		h ^= (unsigned char)*s;
 		h *= 1099511628211ULL;
 	}
+	/* FNV's low bits, which pick the slot, barely differ between "s1.example.com" and
+	 * "s2.example.com": mix them (murmur3's finalizer), or thousands of such names cluster. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
 	return h;
 }
 
@@ -548,6 +596,24 @@ static int dir_access_log(struct parser *p, struct scope *sc, const struct direc
 	return 0;
 }
 
+static int dir_reload_on_change(struct parser *p, struct scope *sc,
+				const struct directive *d _unused_, const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+
+	if (strcmp(a->text, "on") == 0)
+		c->reload_on_change = true;
+	else if (strcmp(a->text, "off") == 0)
+		c->reload_on_change = false;
+	else {
+		error_arg(p, a, "'reload-on-change' takes on or off, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int dir_sandbox(struct parser *p, struct scope *sc, const struct directive *d _unused_,
 		       const struct stmt *s)
 {
@@ -605,17 +671,26 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	struct net_addr addr;
 	bool is_addr = net_addr_parse(a->text, &addr) == 0;
 	/* Trailing flags, in any order: `proxy-protocol` (connections come from a front proxy
-	 * that sends one), `tls` (TLS on these sockets). */
+	 * that sends a PROXY header), `h2c` (HTTP/2 with prior knowledge, RFC 9113 §3.3), `tls`
+	 * (TLS on these sockets, after the PROXY header if any). */
 	size_t nargs = s->n;
-	bool proxy_protocol = false, tls = false;
+	bool proxy_protocol = false, h2c = false, tls = false;
 	while (nargs >= 3) {
 		const char *w = s->v[nargs - 1].text;
-		if (!proxy_protocol && strcmp(w, "proxy-protocol") == 0)
-			proxy_protocol = true;
-		else if (!tls && strcmp(w, "tls") == 0)
-			tls = true;
-		else
+		bool *flag = NULL;
+		if (strcmp(w, "proxy-protocol") == 0)
+			flag = &proxy_protocol;
+		else if (strcmp(w, "h2c") == 0)
+			flag = &h2c;
+		else if (strcmp(w, "tls") == 0)
+			flag = &tls;
+		if (!flag)
 			break;
+		if (*flag) {
+			error_arg(p, &s->v[nargs - 1], "'%s' given twice", w);
+			return -EINVAL;
+		}
+		*flag = true;
 		nargs--;
 	}
 
@@ -642,17 +717,20 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	bool found;
 	struct name_entry *ent = set_add(&p->listen_specs, key, &found);
 	if (found) {
-		error_arg(p, a, "duplicate 'listen %s' (first at line %u)", echo(a, e), ent->line);
+		error_arg(p, a, "duplicate 'listen %s' (first at %s%s%u)", echo(a, e),
+			  FIRST_AT(p, ent->file, ent->line));
 		return -EEXIST;
 	}
 	ent->line = a->at.line;
+	ent->file = p->filename;
 
 	/* `listen NAME ADDRESS`: the sockets passed under NAME, or else ADDRESS (bound by ferry
 	 * when nothing was passed, and what `ferry units` writes into the socket unit). */
 	struct net_addr fallback;
 	bool has_fallback = false;
 	if (nargs >= 4) {
-		error_arg(p, &s->v[3], "'listen' takes ADDRESS|NAME [ADDRESS] [tls] [proxy-protocol]");
+		error_arg(p, &s->v[3],
+			  "'listen' takes ADDRESS|NAME [ADDRESS] [proxy-protocol] [h2c] [tls]");
 		return -EINVAL;
 	}
 	if (nargs == 3) {
@@ -684,7 +762,13 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 		l->has_fallback = true;
 	}
 	l->proxy_protocol = proxy_protocol;
+	l->h2c = h2c;
 	l->tls = tls;
+	if (h2c && tls) {
+		/* over TLS, HTTP/2 is what ALPN negotiates (RFC 9113 §3.2) */
+		error_arg(p, &s->v[0], "'listen ... h2c' is for plain sockets: not with tls");
+		return -EINVAL;
+	}
 	l->line = s->v[0].at.line;
 	return 0;
 }
@@ -761,6 +845,7 @@ static int dir_site(struct parser *p, struct scope *sc, const struct directive *
 	struct config_site *site = &c->sites[c->n_sites++];
 	memset(site, 0, sizeof(*site));
 	site->line = s->v[0].at.line;
+	site->file = p->filename;
 	site->http_redirect = true;
 	site->names = xcalloc(s->n, sizeof(*site->names));
 	/* The body is parsed even when a name is bad, so its own errors are reported too. */
@@ -785,21 +870,22 @@ static int dir_site(struct parser *p, struct scope *sc, const struct directive *
 			ret = -EINVAL;
 			continue;
 		}
-		bool found;
-		struct name_entry *ent = set_add(&p->site_names, name, &found);
-		if (found) {
-			if (ent->owner == site)
+		/* The index the workers match with finds duplicates too (built as we go). */
+		if (!c->hostmap)
+			c->hostmap = hostmap_new(64);
+		uint32_t other;
+		if (hostmap_add(c->hostmap, name, (uint32_t)(site - c->sites), &other) < 0) {
+			const struct config_site *o = &c->sites[other];
+			if (o == site)
 				error_arg(p, a, "site name '%s' is listed twice", echo(a, e));
 			else
 				error_arg(p, a,
-					  "site name '%s' is already used by the site at line %u",
-					  echo(a, e), ent->line);
+					  "site name '%s' is already used by the site at %s%s%u",
+					  echo(a, e), FIRST_AT(p, o->file, o->line));
 			free(name);
 			ret = -EEXIST;
 			continue;
 		}
-		ent->owner = site;
-		ent->line = site->line;
 		site->names[site->n_names++] = name;
 	}
 	return ret;
@@ -831,21 +917,21 @@ static void top_finish(struct parser *p, struct scope *sc)
 
 	/* The sites no longer move: a pointer into them stays valid. */
 	c->tls_default = tls_default_site(c);
-	for (size_t i = 0; i < c->n_listens && !c->tls_default; i++)
-		if (c->listens[i].tls)
-			error_at(p, c->listens[i].line, 1,
-				 "'listen %s ... tls' but no site has a certificate (tls CERT KEY "
-				 "inside a site block)",
-				 c->listens[i].spec);
+	for (size_t i = 0; i < c->n_listens && !c->tls_default; i++) {
+		const struct config_listen *l = &c->listens[i];
+		const struct pos at = {l->line, 1, l->file};
+		if (l->tls)
+			error_pos(p, &at, "'listen %s ... tls' but no site has a certificate (tls "
+				  "CERT KEY inside a site block)", l->spec);
+	}
 
 	if (c->max_header_bytes < c->max_request_line) {
 		/* Point at whichever of the two was written; max-header-size if both. */
 		const struct pos *at = scope_seen(sc, "max-header-size");
 		if (!at->line)
 			at = scope_seen(sc, "max-request-line");
-		error_at(p, at->line, at->col,
-			 "max-header-size (%zu) must be at least max-request-line (%zu)",
-			 c->max_header_bytes, c->max_request_line);
+		error_pos(p, at, "max-header-size (%zu) must be at least max-request-line (%zu)",
+			  c->max_header_bytes, c->max_request_line);
 	}
 }
 
@@ -902,6 +988,7 @@ static int dir_tls(struct parser *p, struct scope *sc, const struct directive *d
 	}
 	site->tls = xrealloc(site->tls, (site->n_tls + 1) * sizeof(*site->tls));
 	site->tls[site->n_tls++] = (struct config_tls){
+	    .file = p->filename,
 	    .cert = xstrdup(s->v[1].text),
 	    .key = xstrdup(s->v[2].text),
 	    .ocsp = s->n == 5 ? xstrdup(s->v[4].text) : NULL,
@@ -1244,6 +1331,377 @@ static void site_finish(struct parser *p, struct scope *sc)
 	}
 }
 
+/* ---- include ---------------------------------------------------------------------------- */
+
+static void parse_stmts(struct parser *p, struct scope *sc, const struct lexer_token *open,
+			unsigned depth);
+
+/* Read what fd holds, at most max bytes: -EFBIG past that (one byte more is read to tell, so a
+ * file of exactly max bytes passes). st (from fstat) sizes the buffer of a regular file. */
+static int read_text(int fd, const struct stat *st, size_t max, char **ret, size_t *ret_len)
+{
+	size_t len = 0, cap = 16 * 1024;
+	if (S_ISREG(st->st_mode) && st->st_size >= 0)
+		cap = (size_t)MIN((uint64_t)st->st_size + 1, (uint64_t)max + 1);
+	char *text = xmalloc(MAX(cap, (size_t)1));
+
+	for (;;) {
+		if (len == cap) {
+			if (cap > max)
+				break;
+			cap = MIN(MAX(cap * 4, (size_t)16 * 1024), max + 1);
+			text = xrealloc(text, cap);
+		}
+		ssize_t n = read(fd, text + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int r = -errno;
+			free(text);
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		/* A regular file read up to its size: no read(2) more to see its end (this halves
+		 * the system calls of 20,000 included files). */
+		if (S_ISREG(st->st_mode) && len < cap && (off_t)len >= st->st_size)
+			break;
+	}
+	if (len > max) {
+		free(text);
+		return -EFBIG;
+	}
+	*ret = text;
+	*ret_len = len;
+	return 0;
+}
+
+/* A NUL means a binary file, or a truncated one: one error says it better than a hundred about
+ * the bytes around it. */
+static bool check_nul(struct parser *p, const char *text, size_t len)
+{
+	const char *nul = len ? memchr(text, '\0', len) : NULL;
+	if (!nul)
+		return true;
+	unsigned line = 1, col = 1;
+	for (const char *q = text; q < nul; q++, col++)
+		if (*q == '\n')
+			line++, col = 0;
+	error_at(p, line, col, "NUL byte in the configuration");
+	return false;
+}
+
+static bool has_glob_chars_n(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '*' || s[i] == '?' || s[i] == '[')
+			return true;
+	return false;
+}
+
+static bool has_glob_chars(const char *s)
+{
+	return has_glob_chars_n(s, strlen(s));
+}
+
+/* path, relative to the directory of the file being read unless absolute. */
+static char *include_path(const struct parser *p, const char *path)
+{
+	const char *slash = strrchr(p->filename, '/');
+	if (path[0] == '/' || !slash)
+		return xstrdup(path);
+	size_t dl = (size_t)(slash - p->filename) + 1, pl = strlen(path);
+	char *r = xmalloc(dl + pl + 1);
+	memcpy(r, p->filename, dl);
+	memcpy(r + dl, path, pl + 1);
+	return r;
+}
+
+/* The directory an include reads from (of its file, or its pattern). The sandbox
+ * (core/confine.c) keeps these readable, for reloads. */
+static void note_include_dir(struct parser *p, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = !slash ? xstrdup(".") : xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
+	bool found;
+	set_add(&p->include_dirs, dir, &found);
+	if (found) {
+		free(dir);
+		return;
+	}
+	struct config *c = p->cfg;
+	c->include_dirs = xrealloc(c->include_dirs, (c->n_include_dirs + 1) * sizeof(char *));
+	c->include_dirs[c->n_include_dirs++] = dir;
+}
+
+/* Parse one included file at top level, in scope sc, as if it were written where its include
+ * directive is (at): name_in_dir in dir_fd (or AT_FDCWD), called path in messages. Returns < 0
+ * when a limit is reached and no more files should be read. */
+static int include_file(struct parser *p, struct scope *sc, const struct pos *at, int dir_fd,
+			const char *name_in_dir, const char *path)
+{
+	struct config *c = p->cfg;
+	char lim[32];
+	struct stat st;
+
+	if (c->n_files + 1 >= CONFIG_MAX_FILES) {
+		error_pos(p, at, "include %s: more than %d configuration files", path,
+			  CONFIG_MAX_FILES);
+		return -E2BIG;
+	}
+	int fd = openat(dir_fd, name_in_dir, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		error_pos(p, at, "include %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	for (unsigned i = 0; i < p->depth; i++) {
+		if (p->stack[i].dev != st.st_dev || p->stack[i].ino != st.st_ino)
+			continue;
+		struct buf chain;
+		buf_init(&chain, 64 * 1024);
+		for (unsigned j = i; j < p->depth; j++)
+			(void)buf_printf(&chain, "%s -> ", p->stack[j].name);
+		(void)buf_appends(&chain, path);
+		(void)buf_cstr(&chain);
+		error_pos(p, at, "include cycle: %s", chain.data);
+		buf_free(&chain);
+		close(fd);
+		return 0;
+	}
+	_cleanup_(freep) char *text = NULL;
+	size_t len = 0;
+	int r = read_text(fd, &st, CONFIG_MAX_BYTES, &text, &len);
+	close(fd);
+	if (r == -EFBIG) {
+		error_pos(p, at, "include %s: larger than %s", path,
+			  format_size(CONFIG_MAX_BYTES, lim));
+		return 0;
+	}
+	if (r < 0) {
+		error_pos(p, at, "include %s: %s", path, strerror(-r));
+		return 0;
+	}
+	if (len > CONFIG_MAX_TOTAL_BYTES - p->total_bytes) {
+		error_pos(p, at, "include %s: the configuration files together are larger than %s",
+			  path, format_size(CONFIG_MAX_TOTAL_BYTES, lim));
+		return -EFBIG;
+	}
+	p->total_bytes += len;
+
+	if (c->n_files == p->files_cap) {
+		p->files_cap = p->files_cap ? p->files_cap * 2 : 16;
+		c->files = xrealloc(c->files, p->files_cap * sizeof(*c->files));
+	}
+	char *name = c->files[c->n_files++] = xstrdup(path);
+	size_t listens0 = c->n_listens;
+
+	/* The file's own lexer and name; then back to the including file's. */
+	struct lexer outer = p->lx;
+	const char *outer_name = p->filename;
+	p->filename = name;
+	p->stack[p->depth++] = (struct frame){name, st.st_dev, st.st_ino};
+	if (check_nul(p, text, len)) {
+		lexer_init(&p->lx, text, len);
+		parse_stmts(p, sc, NULL, 0);
+		lexer_done(&p->lx);
+	}
+	p->depth--;
+	p->lx = outer;
+	p->filename = outer_name;
+	p->brace_pending = false;
+
+	/* What this file defined, but not what the files it included did (set already). */
+	for (size_t i = listens0; i < c->n_listens; i++)
+		if (!c->listens[i].file)
+			c->listens[i].file = name;
+	return 0;
+}
+
+/* Does name match pattern? `*` any run of bytes, `?` any one, `[...]` one of a set (ranges
+ * a-z, `!` or `^` first negates, `]` first is literal), `\` quotes the next byte; a name that
+ * starts with '.' needs a pattern that starts with '.', as in the shell. glob(3) would do, but
+ * statically linked it brings 160 KiB (fnmatch, locales, NSS) for this. */
+static bool glob_match(const char *pat, const char *name)
+{
+	const char *star_pat = NULL, *star_name = NULL;
+
+	if (name[0] == '.' && pat[0] != '.')
+		return false;
+	for (;;) {
+		const char *next = NULL; /* where pat goes on after matching one byte of name */
+		if (*pat == '*') {
+			star_pat = ++pat;
+			star_name = name;
+			continue;
+		}
+		if (*name == '\0' && *pat == '\0')
+			return true;
+		if (*name != '\0') {
+			if (*pat == '?') {
+				next = pat + 1;
+			} else if (*pat == '[') {
+				const char *q = pat + 1;
+				bool neg = *q == '!' || *q == '^', hit = false;
+				if (neg)
+					q++;
+				const char *first = q;
+				while (*q && (*q != ']' || q == first)) {
+					unsigned char lo = (unsigned char)*q, hi = lo;
+					if (q[1] == '-' && q[2] && q[2] != ']') {
+						hi = (unsigned char)q[2];
+						q += 2;
+					}
+					if ((unsigned char)*name >= lo && (unsigned char)*name <= hi)
+						hit = true;
+					q++;
+				}
+				if (*q == ']') {
+					if (hit != neg)
+						next = q + 1;
+				} else if (*name == '[') {
+					next = pat + 1; /* no closing ']': a literal '[' */
+				}
+			} else if (*pat == '\\' && pat[1]) {
+				if (pat[1] == *name)
+					next = pat + 2;
+			} else if (*pat && *pat == *name) {
+				next = pat + 1;
+			}
+		}
+		if (next) {
+			pat = next;
+			name++;
+			continue;
+		}
+		/* A mismatch: let the last '*' take one more byte, if there was one. */
+		if (!star_pat || *star_name == '\0')
+			return false;
+		pat = star_pat;
+		name = ++star_name;
+	}
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in d that match pattern (a last component), sorted in byte order. */
+static int list_matches(DIR *d, const char *pattern, char ***ret, size_t *ret_n)
+{
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	const struct dirent *e;
+	errno = 0;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    !glob_match(pattern, e->d_name))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[n++] = xstrdup(e->d_name);
+		errno = 0;
+	}
+	if (errno) {
+		int r = -errno;
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return r;
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_names);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* `include FILE|GLOB`: each file it names, in byte order, parsed as if written here (top level
+ * only). Wildcards only in the last component; a pattern with them may match nothing (an empty
+ * sites-enabled/), a name without them must exist. Relative to the directory of the file the
+ * directive is in. */
+static int dir_include(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+		       const struct stmt *s)
+{
+	const struct arg *a = &s->v[1];
+	const struct pos at = a->at; /* p->stmt is reused by the files read below */
+	char e[ECHO_SIZE];
+
+	if (!p->can_include) {
+		error_arg(p, a, "'include' needs the configuration to be read from a file");
+		return -EINVAL;
+	}
+	if (a->len == 0 || a->len > PATH_MAX) {
+		error_arg(p, a, "invalid include path '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	const char *slash = strrchr(a->text, '/');
+	const char *last = slash ? slash + 1 : a->text;
+	bool wild = has_glob_chars(last);
+	if (wild ? has_glob_chars_n(a->text, (size_t)(last - a->text)) : has_glob_chars(a->text)) {
+		error_arg(p, a, "include '%s': wildcards only in the last component of the path",
+			  echo(a, e));
+		return -EINVAL;
+	}
+	if (!wild && *last == '\0') {
+		error_arg(p, a, "include '%s' names a directory: add a pattern, like '%s*.conf'",
+			  echo(a, e), echo(a, e));
+		return -EINVAL;
+	}
+	if (p->depth > CONFIG_MAX_INCLUDE_DEPTH) {
+		error_arg(p, a, "include '%s': includes nested more than %d deep", echo(a, e),
+			  CONFIG_MAX_INCLUDE_DEPTH);
+		return -ELOOP;
+	}
+	_cleanup_(freep) char *path = include_path(p, a->text);
+	note_include_dir(p, path);
+	if (!wild) {
+		include_file(p, sc, &at, AT_FDCWD, path, path);
+		return 0;
+	}
+
+	/* The matches are opened relative to their directory: one path component to look up
+	 * each, not the whole path. A directory that does not exist holds none, as in nginx. */
+	char *pslash = strrchr(path, '/');
+	const char *pattern = pslash ? pslash + 1 : path;
+	size_t dl = pslash ? (size_t)(pslash - path) : 0;
+	_cleanup_(freep) char *dir = !pslash ? xstrdup(".") : xstrndup(path, dl ? dl : 1);
+	DIR *dh = opendir(dir);
+	if (!dh) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		error_pos(p, &at, "include %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	char **names = NULL;
+	size_t n = 0;
+	int r = list_matches(dh, pattern, &names, &n);
+	if (r < 0)
+		error_pos(p, &at, "include %s: %s", dir, strerror(-r));
+	struct buf full;
+	buf_init(&full, SIZE_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (!p->stop && r == 0) {
+			buf_reset(&full);
+			if (pslash)
+				(void)buf_append(&full, path, dl + 1);
+			(void)buf_appends(&full, names[i]);
+			(void)buf_cstr(&full);
+			r = include_file(p, sc, &at, dirfd(dh), names[i], full.data);
+		}
+		free(names[i]);
+	}
+	buf_free(&full);
+	free(names);
+	closedir(dh);
+	return 0;
+}
+
 /* ---- the tables ------------------------------------------------------------------------ */
 
 /* clang-format off */
@@ -1305,13 +1763,16 @@ static const struct context site_context = {
 };
 
 static const struct directive top_directives[] = {
-	PLAIN("listen",     1, 4, "ADDRESS|NAME [ADDRESS] [tls] [proxy-protocol]", 0, dir_listen),
+	PLAIN("listen",     1, 5, "ADDRESS|NAME [ADDRESS] [proxy-protocol] [h2c] [tls]", 0,
+	      dir_listen),
+	PLAIN("include",    1, 1, "FILE|GLOB", 0, dir_include),
 	PLAIN("access-log", 1, 1, "off|stderr|PATH", DIR_ONCE, dir_access_log),
 	NUMBER("workers", "COUNT|auto", dir_workers, TOP(workers), 1, 1024),
 	COUNT("max-connections",      TOP(max_connections),      1,   1000000),
 	SIZE("max-request-line",      TOP(max_request_line),     256, MIB),
 	SIZE("max-header-size",       TOP(max_header_bytes),     KIB, MIB),
 	COUNT("max-header-fields",    TOP(max_header_fields),    1,   HTTP_MAX_HEADERS_HARD),
+	COUNT("h2-max-streams",       TOP(h2_max_streams),       1,   10000),
 	DURATION("header-timeout",    TOP(header_timeout_ms),    1,   DAY_MS),
 	DURATION("body-timeout",      TOP(body_timeout_ms),      1,   DAY_MS),
 	DURATION("body-total-timeout", TOP(body_total_timeout_ms), 1, DAY_MS),
@@ -1323,6 +1784,7 @@ static const struct directive top_directives[] = {
 	/* 0: never. */
 	DURATION("idle-exit",         TOP(idle_exit_ms),         0,   DAY_MS),
 	PLAIN("sandbox",    1, 1, "on|strict|off",   DIR_ONCE, dir_sandbox),
+	PLAIN("reload-on-change", 1, 1, "on|off",    DIR_ONCE, dir_reload_on_change),
 	PLAIN("user",       1, 1, "NAME|UID[:GID]",  DIR_ONCE, dir_user),
 	PLAIN("trusted-proxies", 1, ARGS_UNBOUNDED, "CIDR...", 0, dir_trusted_proxies),
 	PLAIN("resolver",   1, 1, "ADDRESS[:PORT]",  DIR_ONCE, dir_resolver),
@@ -1363,7 +1825,7 @@ static void stmt_reset(struct stmt *s)
 	s->bad = false;
 }
 
-static void stmt_push(struct stmt *s, const struct lexer_token *t)
+static void stmt_push(struct stmt *s, const struct lexer_token *t, const char *file)
 {
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 8;
@@ -1372,7 +1834,7 @@ static void stmt_push(struct stmt *s, const struct lexer_token *t)
 	s->v[s->n++] = (struct arg){
 	    .text = xstrndup(t->text, t->len),
 	    .len = t->len,
-	    .at = {t->line, t->col},
+	    .at = {t->line, t->col, file},
 	};
 }
 
@@ -1389,7 +1851,7 @@ static void read_stmt(struct parser *p, struct lexer_token *term)
 		switch (term->kind) {
 		case LEXER_WORD:
 		case LEXER_STRING:
-			stmt_push(&p->stmt, term);
+			stmt_push(&p->stmt, term, p->filename);
 			break;
 		case LEXER_ERROR:
 			error_at(p, term->line, term->col, "%s", p->lx.error);
@@ -1489,7 +1951,8 @@ static void dispatch(struct parser *p, struct scope *sc, const struct lexer_toke
 
 	size_t i = (size_t)(d - sc->ctx->directives);
 	if ((d->flags & DIR_ONCE) && sc->seen[i].line) {
-		error_arg(p, name, "duplicate '%s' (first at line %u)", d->name, sc->seen[i].line);
+		error_arg(p, name, "duplicate '%s' (first at %s%s%u)", d->name,
+			  FIRST_AT(p, sc->seen[i].file, sc->seen[i].line));
 		goto skip;
 	}
 	if (!sc->seen[i].line)
@@ -1519,12 +1982,11 @@ skip:
 		skip_block(p, term);
 }
 
-/* Parse directives up to the '}' matching open, or to the end of the file at top level. */
-static void parse_body(struct parser *p, const struct context *ctx, void *target,
-		       const struct lexer_token *open, unsigned depth)
+/* Parse directives into scope sc up to the '}' matching open, or to the end of the file at top
+ * level (of the main file, or of an included one: the same scope). */
+static void parse_stmts(struct parser *p, struct scope *sc, const struct lexer_token *open,
+			unsigned depth)
 {
-	struct scope sc = {
-	    .ctx = ctx, .target = target, .seen = xcalloc(ctx->n, sizeof(struct pos))};
 	struct lexer_token term;
 
 	for (;;) {
@@ -1533,7 +1995,7 @@ static void parse_body(struct parser *p, const struct context *ctx, void *target
 			break;
 		if (p->stmt.n > 0) {
 			p->brace_pending = false;
-			dispatch(p, &sc, &term, depth);
+			dispatch(p, sc, &term, depth);
 		} else if (term.kind == LEXER_OPEN) {
 			/* `site x` NEWLINE `{`: the site line already got the error. */
 			if (!p->brace_pending && !p->stmt.bad)
@@ -1554,6 +2016,15 @@ static void parse_body(struct parser *p, const struct context *ctx, void *target
 			break;
 		}
 	}
+}
+
+static void parse_body(struct parser *p, const struct context *ctx, void *target,
+		       const struct lexer_token *open, unsigned depth)
+{
+	struct scope sc = {
+	    .ctx = ctx, .target = target, .seen = xcalloc(ctx->n, sizeof(struct pos))};
+
+	parse_stmts(p, &sc, open, depth);
 	if (!p->stop && ctx->finish)
 		ctx->finish(p, &sc);
 	free(sc.seen);
@@ -1571,6 +2042,7 @@ struct config *config_new_default(void)
 	c->max_header_bytes = 16 * KIB;
 	c->max_header_fields = 100;
 	c->max_connections = 10000;
+	c->h2_max_streams = 100;
 	c->header_timeout_ms = 10 * SECOND_MS;
 	c->body_timeout_ms = 30 * SECOND_MS;
 	c->body_total_timeout_ms = 60 * SECOND_MS;
@@ -1616,6 +2088,7 @@ void config_free(struct config *c)
 			proxy_free(&c->sites[i].paths[j].proxy);
 		}
 		free(c->sites[i].paths);
+		prefixmap_free(c->sites[i].path_map);
 		for (size_t j = 0; j < c->sites[i].n_tls; j++) {
 			free(c->sites[i].tls[j].cert);
 			free(c->sites[i].tls[j].key);
@@ -1625,85 +2098,135 @@ void config_free(struct config *c)
 	}
 	free(c->trusted_proxies);
 	free(c->sites);
+	hostmap_free(c->hostmap);
+	free(c->roots);
+	for (size_t i = 0; i < c->n_files; i++)
+		free(c->files[i]);
+	free(c->files);
+	for (size_t i = 0; i < c->n_include_dirs; i++)
+		free(c->include_dirs[i]);
+	free(c->include_dirs);
 	free(c);
 }
 
-int config_parse(const char *filename, const char *text, size_t len, struct config **ret,
-		 struct buf *errors)
+/* What the workers match requests with, built once the whole configuration has parsed: each
+ * site's path blocks (prefixmap.h) and the distinct roots. (The site names went into the
+ * hostmap as they were read: it finds duplicates too.) */
+static void build_indexes(struct parser *p)
+{
+	struct config *c = p->cfg;
+	struct name_set roots = {0};
+	size_t roots_cap = 0;
+	for (size_t i = 0; i < c->n_sites; i++) {
+		struct config_site *s = &c->sites[i];
+		if (s->n_paths > 0) {
+			s->path_map = prefixmap_new(s->n_paths);
+			for (size_t j = 0; j < s->n_paths; j++)
+				prefixmap_add(s->path_map, s->paths[j].prefix, s->paths[j].prefix_len,
+					      (uint32_t)j);
+			prefixmap_seal(s->path_map);
+		}
+		/* One entry per distinct root path: opened once, shared by whoever names it. */
+		for (size_t j = 0; j <= s->n_paths; j++) {
+			const char *root = j == 0 ? s->root : s->paths[j - 1].root;
+			unsigned *id = j == 0 ? &s->root_id : &s->paths[j - 1].root_id;
+			unsigned line = j == 0 ? s->line : s->paths[j - 1].line;
+			if (!root)
+				continue;
+			bool found;
+			struct name_entry *e = set_add(&roots, root, &found);
+			if (!found) {
+				if (c->n_roots == roots_cap) {
+					roots_cap = roots_cap ? roots_cap * 2 : 8;
+					c->roots = xrealloc(c->roots, roots_cap * sizeof(*c->roots));
+				}
+				e->id = (uint32_t)c->n_roots;
+				c->roots[c->n_roots++] =
+				    (struct config_root){.path = root, .file = s->file, .line = line};
+			}
+			*id = e->id;
+		}
+	}
+	set_free(&roots);
+	for (size_t i = 0; i < c->n_listens; i++)
+		if (!c->listens[i].file)
+			c->listens[i].file = c->path;
+}
+
+/* Parse the main file's text; st (its fstat) when it was read from disk, which allows include. */
+static int parse_main(const char *filename, const char *text, size_t len, const struct stat *st,
+		      struct config **ret, struct buf *errors)
 {
 	struct parser p = {.filename = filename ? filename : "<config>", .errors = errors};
+	char lim[32];
 
 	if (!text)
 		len = 0;
 	if (len > CONFIG_MAX_BYTES) {
 		if (errors)
-			(void)buf_printf(errors, "%s: larger than 1 MiB\n", p.filename);
+			(void)buf_printf(errors, "%s: larger than %s\n", p.filename,
+					 format_size(CONFIG_MAX_BYTES, lim));
 		return -EINVAL;
 	}
-	/* A NUL means a binary file, or a truncated one: one error says it better than a
-	 * hundred about the bytes around it. */
-	const char *nul = len ? memchr(text, '\0', len) : NULL;
-	if (nul) {
-		unsigned line = 1, col = 1;
-		for (const char *q = text; q < nul; q++, col++)
-			if (*q == '\n')
-				line++, col = 0;
-		error_at(&p, line, col, "NUL byte in the configuration");
+	if (!check_nul(&p, text, len))
 		return -EINVAL;
-	}
 
 	p.cfg = config_new_default();
 	if (filename)
-		p.cfg->path = xstrdup(filename);
+		p.filename = p.cfg->path = xstrdup(filename); /* sites point at it: the config's copy */
+	p.can_include = st != NULL;
+	p.stack[0] = (struct frame){p.filename, st ? st->st_dev : 0, st ? st->st_ino : 0};
+	p.depth = 1;
+	p.total_bytes = len;
 	lexer_init(&p.lx, text ? text : "", len);
 	parse_body(&p, &top_context, p.cfg, NULL, 0);
 	lexer_done(&p.lx);
 	stmt_reset(&p.stmt);
 	free(p.stmt.v);
-	set_free(&p.site_names);
 	set_free(&p.listen_specs);
+	set_free(&p.include_dirs);
 
 	if (p.n_errors > 0 || p.stop) {
 		config_free(p.cfg);
 		return -EINVAL;
 	}
+	build_indexes(&p);
 	*ret = p.cfg;
 	return 0;
+}
+
+int config_parse(const char *filename, const char *text, size_t len, struct config **ret,
+		 struct buf *errors)
+{
+	return parse_main(filename, text, len, NULL, ret, errors);
 }
 
 int config_load(const char *path, struct config **ret, struct buf *errors)
 {
 	_cleanup_(freep) char *text = NULL;
-	size_t len = 0, cap = 0;
-	int r = 0;
+	char lim[32];
+	struct stat st;
+	size_t len = 0;
+	int r;
 
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		r = -errno;
+		if (fd >= 0)
+			close(fd);
 		goto fail;
 	}
-	/* Read one byte past the limit, so that a file of exactly CONFIG_MAX_BYTES passes. */
-	for (;;) {
-		if (len == cap) {
-			if (cap > CONFIG_MAX_BYTES)
-				break;
-			cap = cap ? MIN(cap * 4, (size_t)CONFIG_MAX_BYTES + 1) : 16 * 1024;
-			text = xrealloc(text, cap);
-		}
-		ssize_t n = read(fd, text + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			close(fd);
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
+	r = read_text(fd, &st, CONFIG_MAX_BYTES, &text, &len);
 	close(fd);
-	return config_parse(path, text, len, ret, errors);
+	if (r == -EFBIG) {
+		if (errors)
+			(void)buf_printf(errors, "%s: larger than %s\n", path,
+					 format_size(CONFIG_MAX_BYTES, lim));
+		return -EINVAL;
+	}
+	if (r < 0)
+		goto fail;
+	return parse_main(path, text, len, &st, ret, errors);
 
 fail:
 	if (errors)
@@ -1715,9 +2238,6 @@ fail:
 
 const struct config_site *config_match_site(const struct config *c, const char *host, size_t len)
 {
-	const struct config_site *wild = NULL, *fallback = NULL;
-	size_t wild_len = 0;
-
 	if (!c)
 		return NULL;
 	if (!host)
@@ -1736,30 +2256,8 @@ const struct config_site *config_match_site(const struct config *c, const char *
 	if (len > 0 && host[len - 1] == '.')
 		len--;
 
-	for (size_t i = 0; i < c->n_sites; i++) {
-		const struct config_site *s = &c->sites[i];
-		for (size_t j = 0; j < s->n_names; j++) {
-			const char *name = s->names[j];
-			if (name[0] != '*') {
-				if (len > 0 && str_ieq(host, len, name))
-					return s;
-				continue;
-			}
-			if (name[1] == '\0') {
-				if (!fallback)
-					fallback = s;
-				continue;
-			}
-			/* "*.example.com" matches when host ends with ".example.com" and has at
-			 * least one byte before it. */
-			size_t n = strlen(name + 1);
-			if (len > n && n > wild_len && str_ieq(host + len - n, n, name + 1)) {
-				wild = s;
-				wild_len = n;
-			}
-		}
-	}
-	return wild ? wild : fallback;
+	uint32_t i = hostmap_find(c->hostmap, host, len);
+	return i == HOSTMAP_NONE ? NULL : &c->sites[i];
 }
 
 const struct config_site *config_tls_site(const struct config *c, const char *name, size_t len)
@@ -1771,14 +2269,8 @@ const struct config_site *config_tls_site(const struct config *c, const char *na
 const struct config_path *config_match_path(const struct config_site *s, const char *path,
 					    size_t len)
 {
-	const struct config_path *best = NULL;
-	for (size_t i = 0; i < s->n_paths; i++) {
-		const struct config_path *cp = &s->paths[i];
-		if (cp->prefix_len <= len && memcmp(cp->prefix, path, cp->prefix_len) == 0 &&
-		    (!best || cp->prefix_len > best->prefix_len))
-			best = cp;
-	}
-	return best;
+	uint32_t i = prefixmap_find(s->path_map, path, len);
+	return i == PREFIXMAP_NONE ? NULL : &s->paths[i];
 }
 
 const struct config_proxy *config_route_proxy(const struct config_site *s,

@@ -1,9 +1,10 @@
 /* ferry.conf: the parsed configuration and its loader.
  *
  * The file is a list of directives, one per line (`#` starts a comment), and blocks
- * `site NAME... { ... }`. Keywords live in tables (config.c), one per block context, so later
- * features add rows, not branches. Errors are collected, all of them, as
- * "file:line:col: message" lines. */
+ * `site NAME... { ... }`; `include GLOB` reads more files at top level. Keywords live in tables
+ * (config.c), one per block context, so later features add rows, not branches. Errors are
+ * collected, all of them, as "file:line:col: message" lines. Each load also builds the indexes
+ * the workers match requests with (hostmap.h, prefixmap.h), part of the immutable config. */
 #ifndef FERRY_CONFIG_CONFIG_H
 #define FERRY_CONFIG_CONFIG_H
 
@@ -15,18 +16,26 @@
 #include "net/addr.h"
 #include "net/cidr.h"
 
-#define CONFIG_MAX_BYTES (1024 * 1024) /* larger files are refused */
+#define CONFIG_MAX_BYTES (64 * 1024 * 1024)        /* per file: larger ones are refused */
+#define CONFIG_MAX_TOTAL_BYTES (256 * 1024 * 1024) /* all files of one load together */
+#define CONFIG_MAX_FILES 100000                    /* the main file and every included one */
+#define CONFIG_MAX_INCLUDE_DEPTH 16                /* a file including one including one ... */
 #define CONFIG_MAX_ERRORS 100          /* then one "too many errors" line, and parsing stops */
 
 struct config_listen {
+	const char *file; /* the file it is written in (config->files), or NULL */
 	char *spec;   /* as written: a FileDescriptorName ("http") or an address ("127.0.0.1:8080") */
 	bool is_addr; /* spec parses as an address (net/addr.h), else it is a name */
 	struct net_addr addr; /* the parsed address when is_addr or has_fallback */
 	bool has_fallback;    /* `listen NAME ADDRESS`: use addr when nothing is passed as NAME */
 	bool proxy_protocol;  /* `... proxy-protocol`: connections start with a PROXY header */
+	bool h2c;             /* `... h2c`: HTTP/2 with prior knowledge (no HTTP/1.1) */
 	bool tls;             /* `... tls`: TLS on these sockets (after the PROXY header, if any) */
 	unsigned line;
 };
+
+struct hostmap;
+struct prefixmap;
 
 #define CONFIG_MAX_UPSTREAMS 16 /* per `proxy` directive */
 #define CONFIG_MAX_TLS 8        /* `tls` lines per site */
@@ -64,6 +73,7 @@ struct config_path {
 	char *prefix; /* starts with '/' */
 	size_t prefix_len;
 	char *root; /* NULL: none; else its files, looked up with the whole request path */
+	unsigned root_id; /* with a root: its index in config->roots */
 	struct config_proxy proxy;
 	unsigned line;
 };
@@ -72,6 +82,7 @@ struct config_path {
  * key, and an OCSP response (DER) to staple. The files are read when a generation is built
  * (xport/tls.c), not here. */
 struct config_tls {
+	const char *file; /* the file it is written in (config->files), or NULL */
 	char *cert, *key; /* absolute paths */
 	char *ocsp;       /* NULL: none */
 	unsigned line, cert_col, key_col, ocsp_col;
@@ -90,11 +101,22 @@ struct config_site {
 	struct config_proxy proxy;
 	struct config_path *paths;
 	size_t n_paths;
+	struct prefixmap *path_map; /* the paths by prefix, when there are any (prefixmap.h) */
+	unsigned root_id; /* with a root: its index in config->roots */
 	struct config_tls *tls; /* its certificates (several: ECDSA and RSA), in file order */
 	size_t n_tls;
 	bool http_redirect; /* default on: a plain-HTTP request for a site with tls: 308 to https */
 	unsigned hsts;      /* CONFIG_HSTS_*: Strict-Transport-Security on its TLS responses */
 	uint32_t hsts_max_age; /* seconds */
+	const char *file; /* the file it is written in (config->files), or NULL */
+	unsigned line;
+};
+
+/* A distinct root directory: opened once (core/server.c), shared by every site and path block
+ * that names it. file:line is its first use, for messages. */
+struct config_root {
+	const char *path;
+	const char *file;
 	unsigned line;
 };
 
@@ -116,6 +138,7 @@ struct config {
 	size_t max_header_bytes; /* default 16 KiB */
 	size_t max_header_fields; /* default 100 */
 	unsigned max_connections; /* default 10000 per process */
+	unsigned h2_max_streams;  /* default 100: concurrent streams per HTTP/2 connection */
 
 	/* Timeouts in milliseconds. Only keepalive (0: no keep-alive, close after each response)
 	 * and shutdown (0: close connections at once) may be 0; the others are at least 1 ms. */
@@ -126,6 +149,7 @@ struct config {
 	uint32_t send_timeout_ms;      /* default 30 s: between successful writes */
 	uint32_t shutdown_timeout_ms;  /* default 10 s: graceful stop limit */
 	uint32_t idle_exit_ms;         /* default 0 (off): exit after this long without connections */
+	bool reload_on_change;         /* default off: reload when the config file changes (inotify) */
 
 	/* Reverse proxy */
 	struct cidr *trusted_proxies; /* peers whose X-Forwarded-* and Forwarded are kept */
@@ -144,6 +168,15 @@ struct config {
 	struct config_site *sites; /* in file order */
 	size_t n_sites;
 
+	/* Built once per load, read-only afterwards. */
+	struct hostmap *hostmap;    /* site names -> index in sites (hostmap.h) */
+	struct config_root *roots;  /* every distinct root path, in order of first use */
+	size_t n_roots;
+	char **files;               /* every file read: path, then the included ones in order */
+	size_t n_files;
+	char **include_dirs;        /* the directories include directives read from, distinct */
+	size_t n_include_dirs;
+
 	/* TLS */
 	unsigned max_tls_handshakes; /* default 1000 per process: more in progress are refused */
 	/* The site whose certificates a TLS client without SNI (or with a name no site with
@@ -160,15 +193,18 @@ void config_free(struct config *c);
  * 0 and *ret (with path = a copy of filename). On failure returns -EINVAL and appends every
  * error, one "filename:line:col: message\n" per error, to errors (which may be NULL); text
  * longer than CONFIG_MAX_BYTES or holding a NUL byte gets a single error. Pure: no file
- * system access (a root that does not exist is found at startup, not here). */
+ * system access (a root that does not exist is found at startup, not here), so `include`
+ * is an error here: only config_load reads included files. */
 int config_parse(const char *filename, const char *text, size_t len, struct config **ret,
 		 struct buf *errors);
 
-/* Read and parse a file; I/O errors are reported in errors as "filename: strerror". */
+/* Read and parse a file and the files it includes; I/O errors are reported in errors as
+ * "filename: strerror" (for an included file, at the include directive's file:line:col). */
 int config_load(const char *path, struct config **ret, struct buf *errors);
 
 /* The site for a Host value (port already stripped or not: this strips ":port" and a trailing
- * dot, compares case-insensitively; exact names beat wildcards beat "*"). NULL if none. */
+ * dot, compares case-insensitively; exact names beat wildcards beat "*"). NULL if none. Time
+ * independent of the number of sites (hostmap.h). */
 const struct config_site *config_match_site(const struct config *c, const char *host,
 					    size_t len);
 
@@ -177,7 +213,8 @@ const struct config_site *config_match_site(const struct config *c, const char *
  * c->tls_default. NULL when no site has certificates. */
 const struct config_site *config_tls_site(const struct config *c, const char *name, size_t len);
 
-/* The path block of site s with the longest prefix of this (normalised) path, or NULL. */
+/* The path block of site s with the longest prefix of this (normalised) path, or NULL; a
+ * binary search, not a scan over the blocks (prefixmap.h). */
 const struct config_path *config_match_path(const struct config_site *s, const char *path,
 					    size_t len);
 

@@ -111,18 +111,18 @@ int confine_apply(struct server *srv)
 
 	if (srv->config_path)
 		add_dir_of(p, srv->config_path, SANDBOX_READ);
+	/* A reload reads the included files again, and the directories they are listed from. */
+	for (size_t i = 0; i < cfg->n_include_dirs; i++)
+		add_path(p, cfg->include_dirs[i], SANDBOX_READ);
 	if (srv->cli_root)
 		add_path(p, srv->cli_root, SANDBOX_READ);
+	for (size_t i = 0; i < cfg->n_roots; i++)
+		add_path(p, cfg->roots[i].path, SANDBOX_READ);
 	for (size_t i = 0; i < cfg->n_sites; i++) {
 		const struct config_site *s = &cfg->sites[i];
-		if (s->root)
-			add_path(p, s->root, SANDBOX_READ);
 		add_proxy(p, &s->proxy, &needs_dns);
-		for (size_t j = 0; j < s->n_paths; j++) {
-			if (s->paths[j].root)
-				add_path(p, s->paths[j].root, SANDBOX_READ);
+		for (size_t j = 0; j < s->n_paths; j++)
 			add_proxy(p, &s->paths[j].proxy, &needs_dns);
-		}
 		/* certificates and keys, read again on reload (renewed files are usually
 		 * renamed into place: the directory, not the file) */
 		for (size_t j = 0; j < s->n_tls; j++) {

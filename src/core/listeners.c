@@ -25,8 +25,9 @@ struct inherited {
 	bool used;
 };
 
+/* cl: the listen line it serves (its flags), NULL for --listen. */
 static void add_listener(struct server *srv, int fd, const struct net_addr *a, const char *name,
-			 bool inherited, bool proxy_protocol, bool tls)
+			 bool inherited, const struct config_listen *cl)
 {
 	srv->listeners = xrealloc(srv->listeners, (srv->n_listeners + 1) * sizeof(*srv->listeners));
 	struct listener *l = &srv->listeners[srv->n_listeners++];
@@ -35,8 +36,9 @@ static void add_listener(struct server *srv, int fd, const struct net_addr *a, c
 	l->addr = *a;
 	l->inherited = inherited;
 	l->dgram = a->type == SOCK_DGRAM;
-	l->proxy_protocol = proxy_protocol;
-	l->tls = tls;
+	l->proxy_protocol = cl && cl->proxy_protocol;
+	l->h2c = cl && cl->h2c;
+	l->tls = cl && cl->tls;
 	snprintf(l->name, sizeof(l->name), "%s", name ? name : "");
 	/* Non-blocking accept; the inherited fd is shared with systemd, which does not mind. */
 	int fl = fcntl(fd, F_GETFL);
@@ -56,7 +58,7 @@ static bool usable(enum server_mode mode, const struct net_addr *a)
 }
 
 static int adopt_or_bind(struct server *srv, const struct net_addr *a, const char *spec,
-			 bool proxy_protocol, bool tls, struct inherited *inh, size_t n_inh,
+			 const struct config_listen *cl, struct inherited *inh, size_t n_inh,
 			 struct buf *err)
 {
 	char s[NET_ADDR_STRLEN];
@@ -70,7 +72,7 @@ static int adopt_or_bind(struct server *srv, const struct net_addr *a, const cha
 		    net_addr_equal(&inh[i].addr, a)) {
 			if (!inh[i].used)
 				add_listener(srv, inh[i].sd.fd, &inh[i].addr, inh[i].sd.name, true,
-					     proxy_protocol, tls);
+					     cl);
 			inh[i].used = true;
 			return 0;
 		}
@@ -81,7 +83,7 @@ static int adopt_or_bind(struct server *srv, const struct net_addr *a, const cha
 			   net_addr_format(a, s, sizeof(s)), strerror(-fd));
 		return fd;
 	}
-	add_listener(srv, fd, a, NULL, false, proxy_protocol, tls);
+	add_listener(srv, fd, a, NULL, false, cl);
 	return 0;
 }
 
@@ -151,8 +153,7 @@ int listeners_setup(struct server *srv, char **cli, size_t n_cli, struct buf *er
 	for (size_t i = 0; i < cfg->n_listens; i++) {
 		const struct config_listen *cl = &cfg->listens[i];
 		if (cl->is_addr) {
-			if (adopt_or_bind(srv, &cl->addr, cl->spec, cl->proxy_protocol, cl->tls, inh,
-					  n, err) < 0)
+			if (adopt_or_bind(srv, &cl->addr, cl->spec, cl, inh, n, err) < 0)
 				r = -EINVAL;
 			continue;
 		}
@@ -177,18 +178,16 @@ int listeners_setup(struct server *srv, char **cli, size_t n_cli, struct buf *er
 				continue;
 			}
 			inh[j].used = true;
-			add_listener(srv, inh[j].sd.fd, &inh[j].addr, inh[j].sd.name, true,
-				     cl->proxy_protocol, cl->tls);
+			add_listener(srv, inh[j].sd.fd, &inh[j].addr, inh[j].sd.name, true, cl);
 		}
 		if (!found && cl->has_fallback) {
-			if (adopt_or_bind(srv, &cl->addr, cl->spec, cl->proxy_protocol, cl->tls, inh, n,
-					  err) < 0)
+			if (adopt_or_bind(srv, &cl->addr, cl->spec, cl, inh, n, err) < 0)
 				r = -EINVAL;
 			continue;
 		}
 		if (!found) {
 			buf_printf(err, "%s:%u: listen %s: no socket was passed under that name; ",
-				   cfg->path ? cfg->path : "config", cl->line, cl->spec);
+				   cl->file ? cl->file : "config", cl->line, cl->spec);
 			passed_names(inh, n, err);
 			buf_appends(err, "\n");
 			r = -ENOENT;
@@ -201,7 +200,7 @@ int listeners_setup(struct server *srv, char **cli, size_t n_cli, struct buf *er
 			r = -EINVAL;
 			continue;
 		}
-		if (adopt_or_bind(srv, &a, cli[i], false, false, inh, n, err) < 0)
+		if (adopt_or_bind(srv, &a, cli[i], NULL, inh, n, err) < 0)
 			r = -EINVAL;
 	}
 	if (r < 0)
@@ -223,8 +222,7 @@ int listeners_setup(struct server *srv, char **cli, size_t n_cli, struct buf *er
 				continue;
 			}
 			inh[i].used = true;
-			add_listener(srv, inh[i].sd.fd, &inh[i].addr, inh[i].sd.name, true, false,
-				     false);
+			add_listener(srv, inh[i].sd.fd, &inh[i].addr, inh[i].sd.name, true, NULL);
 		}
 	} else {
 		for (size_t i = 0; i < n; i++) {

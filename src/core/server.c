@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,13 +20,13 @@
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "core/certwatch.h"
+#include "core/confwatch.h"
 #include "core/log.h"
 #include "http/status.h"
 #include "sd/notify.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE/ENFILE */
-#define IO_BUF_SIZE 65536
 
 /* ---- connections --------------------------------------------------------------------- */
 
@@ -283,7 +284,7 @@ static int worker_init(struct server *srv, struct worker *wk, unsigned id)
 	loop_timer_list_init(&wk->loop, &wk->t_accept_pause, ACCEPT_PAUSE_MS);
 	wk->conns.next = wk->conns.prev = &wk->conns;
 	buf_init(&wk->access_log, 1 << 20);
-	wk->io_buf = xmalloc(IO_BUF_SIZE);
+	wk->io_buf = xmalloc(WORKER_IO_BUF_SIZE);
 	worker_use_gen(wk, g);
 
 	wk->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -375,22 +376,50 @@ void server_gen_free(struct server_gen *g)
 		return;
 	if (g->tls_free)
 		g->tls_free(g->tls);
-	for (size_t i = 0; i < g->n_sites; i++) {
-		struct site_rt *rt = &g->sites[i];
-		if (rt->root_fd >= 0)
-			close(rt->root_fd);
-		for (size_t j = 0; j < rt->n_path_fds; j++)
-			if (rt->path_fds[j] >= 0)
-				close(rt->path_fds[j]);
-		free(rt->path_fds);
-	}
-	if (g->default_site.root_fd >= 0)
-		close(g->default_site.root_fd);
+	for (size_t i = 0; i < g->n_root_fds; i++)
+		if (g->root_fds[i] >= 0)
+			close(g->root_fds[i]);
+	free(g->root_fds);
+	if (g->default_root_fd >= 0)
+		close(g->default_root_fd);
 	if (g->access_log_fd > 2)
 		close(g->access_log_fd);
-	free(g->sites);
 	config_free(g->cfg);
 	free(g);
+}
+
+static unsigned workers_of(const struct config *cfg, unsigned workers)
+{
+	if (workers)
+		return workers;
+	if (cfg->workers)
+		return cfg->workers;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return cpus > 0 ? (unsigned)cpus : 1;
+}
+
+size_t server_fds_needed(const struct config *cfg, unsigned workers)
+{
+	return cfg->n_roots + SERVER_FD_RESERVE +
+	       (size_t)SERVER_FD_PER_WORKER * workers_of(cfg, workers);
+}
+
+int server_check_nofile(const struct config *cfg, size_t extra, uint64_t limit,
+			struct buf *err)
+{
+	size_t need = server_fds_needed(cfg, 0) + extra;
+	if (limit == RLIM_INFINITY || need <= limit)
+		return 0;
+	char prev[96] = "";
+	if (extra)
+		snprintf(prev, sizeof(prev), " and the %zu of the configuration being replaced",
+			 extra);
+	buf_printf(err, "%s: %zu distinct root director%s need%s as many file descriptors, %zu "
+			"with those for sockets, logs and workers%s; the limit (RLIMIT_NOFILE) is "
+			"%llu: raise it (LimitNOFILE= in the service), or let sites share roots\n",
+		   cfg->path ? cfg->path : "config", cfg->n_roots, cfg->n_roots == 1 ? "y" : "ies",
+		   cfg->n_roots == 1 ? "s" : "", need, prev, (unsigned long long)limit);
+	return -EMFILE;
 }
 
 int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
@@ -402,13 +431,19 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 	g->id = next_id++;
 	g->cfg = cfg;
 	atomic_init(&g->refs, 1);
-	g->default_site.root_fd = -1;
+	g->default_root_fd = -1;
 	g->access_log_fd = -1;
-	g->sites = xcalloc(cfg->n_sites ? cfg->n_sites : 1, sizeof(*g->sites));
-	g->n_sites = cfg->n_sites;
-	for (size_t i = 0; i < cfg->n_sites; i++)
-		g->sites[i].root_fd = -1;
+	g->root_fds = xmalloc((cfg->n_roots ? cfg->n_roots : 1) * sizeof(*g->root_fds));
+	g->n_root_fds = cfg->n_roots;
+	for (size_t i = 0; i < cfg->n_roots; i++)
+		g->root_fds[i] = -1;
 	if (srv->mode == SERVER_HTTP) {
+		/* Say it with the numbers, rather than fail on the root that hits the limit. */
+		const struct server_gen *old = server_gen(srv);
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    (r = server_check_nofile(cfg, old ? old->n_root_fds : 0, rl.rlim_cur, err)) < 0)
+			goto out;
 		if (srv->cli_root && cfg->n_sites > 0) {
 			buf_printf(err, "--root cannot be combined with site blocks in %s; set root "
 					"inside a site\n", cfg->path ? cfg->path : "the config");
@@ -417,28 +452,13 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 			int fd = open_root(srv->cli_root, NULL, 0, err);
 			if (fd < 0)
 				r = fd;
-			g->default_site.root_fd = fd;
+			g->default_root_fd = fd;
 		}
-		for (size_t i = 0; i < cfg->n_sites; i++) {
-			const struct config_site *cs = &cfg->sites[i];
-			struct site_rt *rt = &g->sites[i];
-			if (cs->root) {
-				rt->root_fd = open_root(cs->root, cfg->path, cs->line, err);
-				if (rt->root_fd < 0)
-					r = rt->root_fd;
-			}
-			if (cs->n_paths > 0)
-				rt->path_fds = xmalloc(cs->n_paths * sizeof(*rt->path_fds));
-			rt->n_path_fds = cs->n_paths;
-			for (size_t j = 0; j < cs->n_paths; j++) {
-				const struct config_path *cp = &cs->paths[j];
-				rt->path_fds[j] = -1;
-				if (!cp->root)
-					continue;
-				rt->path_fds[j] = open_root(cp->root, cfg->path, cp->line, err);
-				if (rt->path_fds[j] < 0)
-					r = rt->path_fds[j];
-			}
+		for (size_t i = 0; i < cfg->n_roots; i++) {
+			const struct config_root *cr = &cfg->roots[i];
+			g->root_fds[i] = open_root(cr->path, cr->file, cr->line, err);
+			if (g->root_fds[i] < 0)
+				r = g->root_fds[i];
 		}
 		switch (cfg->access_log) {
 		case CONFIG_LOG_OFF:
@@ -460,6 +480,7 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 		if (r == 0 && srv->app && srv->app->gen_init)
 			r = srv->app->gen_init(g, err);
 	}
+out:
 	if (r < 0) {
 		g->cfg = NULL; /* still the caller's */
 		server_gen_free(g);
@@ -473,6 +494,8 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 
 #define STATUS_INTERVAL_MS 5000
 #define RELOAD_WAIT_MS 10000
+/* reload-on-change: an editor's save is several events; reload once they stopped */
+#define RELOAD_DEBOUNCE_MS 300
 
 static void reap_children(void)
 {
@@ -530,8 +553,32 @@ static void reload_check_listens(struct server *srv, const struct config *cfg)
 		if (!have)
 			log_warning("%s:%u: listen %s: no such socket in this process; sockets come "
 				    "from the socket unit (or a restart for --listen): not applied",
-				    cfg->path ? cfg->path : "config", cl->line, cl->spec);
+				    cl->file ? cl->file : "config", cl->line, cl->spec);
 	}
+}
+
+/* reload-on-change: watch the config file when the current generation asks for it (a reload
+ * may turn it on or off). Renewed on each reload (a symbolic link may point elsewhere now):
+ * the new watch is set before the old one is read and closed, so no change in between is
+ * lost. Returns true when the old one had seen a change since. A failure is logged; SIGHUP
+ * still works. */
+static bool confwatch_update(struct server *srv, struct confwatch *cw)
+{
+	bool want = srv->config_path && server_gen(srv)->cfg->reload_on_change;
+	struct confwatch old = *cw;
+	*cw = (struct confwatch){.fd = -1};
+	if (want) {
+		const char *paths[] = {srv->config_path};
+		int r = confwatch_open(cw, paths, 1);
+		if (r < 0)
+			log_error("reload-on-change: cannot watch %s: %s (SIGHUP still reloads)",
+				  srv->config_path, strerror(-r));
+		else if (old.fd < 0)
+			log_info("reload-on-change: watching %s", srv->config_path);
+	}
+	bool changed = old.fd >= 0 && confwatch_read(&old) > 0;
+	confwatch_close(&old);
+	return changed && cw->fd >= 0;
 }
 
 /* SIGHUP: re-read the config; swap it in if valid, else keep serving the old one. Returns the
@@ -582,10 +629,12 @@ static struct server_gen *reload(struct server *srv)
 static void begin_stop(struct server *srv, bool *stopping, uint64_t *deadline_ms)
 {
 	*stopping = true;
-	sd_notify("STOPPING=1\nSTATUS=stopping: finishing requests in flight");
+	/* The flag first, STOPPING=1 after: whoever hears STOPPING=1 (systemd, a test) may rely
+	 * on every response started from then on saying Connection: close. */
 	atomic_store(&srv->stopping, true);
 	*deadline_ms = time_now_ms() + server_gen(srv)->cfg->shutdown_timeout_ms;
 	wake_workers(srv);
+	sd_notify("STOPPING=1\nSTATUS=stopping: finishing requests in flight");
 }
 
 static bool workers_moved_on(struct server *srv, uint64_t id)
@@ -674,13 +723,27 @@ int server_run(struct server *srv)
 	uint64_t deadline_ms = 0;
 	int rc = 0;
 	bool reload_pending = false;
-	struct certwatch cw;
-	certwatch_reset(&cw, server_gen(srv)->cfg, time_now_ms());
+	/* reload-on-change: a change seen, reloaded once nothing else changed for a while */
+	struct confwatch cw = {.fd = -1};
+	uint64_t change_at_ms = 0;
+	confwatch_update(srv, &cw);
+	/* renewed certificate files: reloaded once the change has settled */
+	struct certwatch certw;
+	certwatch_reset(&certw, server_gen(srv)->cfg, time_now_ms());
 	while (done < srv->n_workers) {
 		uint64_t now = time_now_ms();
 		uint64_t next = status_next_ms;
 
-		if (!stopping && certwatch_poll(&cw, server_gen(srv)->cfg, now)) {
+		if (change_at_ms && now >= change_at_ms) {
+			change_at_ms = 0;
+			if (!stopping) {
+				log_notice("reload-on-change: %s changed: reloading", srv->config_path);
+				reload_pending = true;
+			}
+		}
+		if (change_at_ms)
+			next = MIN(next, change_at_ms);
+		if (!stopping && certwatch_poll(&certw, server_gen(srv)->cfg, now)) {
 			log_notice("certificate files changed: reloading");
 			reload_pending = true;
 		}
@@ -689,13 +752,15 @@ int server_run(struct server *srv)
 			retired = reload(srv);
 			retired_deadline_ms = time_now_ms() + RELOAD_WAIT_MS;
 			idle_exit_ms = server_gen(srv)->cfg->idle_exit_ms;
+			if (confwatch_update(srv, &cw))
+				change_at_ms = time_now_ms() + RELOAD_DEBOUNCE_MS;
 			now = time_now_ms();
 			/* the files as this attempt found them: a bad one is not retried until it
 			 * changes again */
-			certwatch_reset(&cw, server_gen(srv)->cfg, now);
+			certwatch_reset(&certw, server_gen(srv)->cfg, now);
 		}
-		if (cw.next_ms)
-			next = MIN(next, cw.next_ms);
+		if (certw.next_ms)
+			next = MIN(next, certw.next_ms);
 
 		if (wd_usec && now >= wd_next_ms) {
 			/* Only vouch for workers that answered the previous ping: a stuck event loop
@@ -757,8 +822,10 @@ int server_run(struct server *srv)
 		}
 
 		int timeout = next > now ? (int)MIN(next - now, 60000u) : 0;
-		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = srv->done_fd, .events = POLLIN}};
-		int n = poll(pfd, 2, timeout);
+		struct pollfd pfd[3] = {{.fd = sfd, .events = POLLIN},
+					{.fd = srv->done_fd, .events = POLLIN},
+					{.fd = cw.fd, .events = POLLIN}}; /* -1: ignored */
+		int n = poll(pfd, 3, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			rc = 1;
@@ -768,6 +835,13 @@ int server_run(struct server *srv)
 			uint64_t v;
 			if (read(srv->done_fd, &v, sizeof(v)) == sizeof(v))
 				done += (unsigned)v;
+		}
+		if (cw.fd >= 0 && (pfd[2].revents & POLLIN)) {
+			int r = confwatch_read(&cw);
+			if (r > 0)
+				change_at_ms = time_now_ms() + RELOAD_DEBOUNCE_MS;
+			else if (r < 0)
+				log_error("reload-on-change: %s", strerror(-r));
 		}
 		if (!(pfd[0].revents & POLLIN))
 			continue;
@@ -806,6 +880,7 @@ int server_run(struct server *srv)
 out:
 	if (!stopping && srv->single_fd < 0)
 		sd_notify("STOPPING=1");
+	confwatch_close(&cw);
 	free(pinged);
 	close(sfd);
 	close(srv->done_fd);

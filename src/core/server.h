@@ -32,17 +32,11 @@ struct listener {
 	bool inherited;
 	bool dgram;
 	bool proxy_protocol; /* connections start with a PROXY header */
+	bool h2c;            /* HTTP/2 with prior knowledge */
 	bool tls;            /* then a TLS handshake */
 };
 
 struct worker;
-
-/* Per-site runtime state, parallel to config->sites. */
-struct site_rt {
-	int root_fd;   /* -1: the embedded page */
-	int *path_fds; /* parallel to the site's paths: the root of each, -1 for a block without */
-	size_t n_path_fds;
-};
 
 struct xport_tls_certs;
 
@@ -54,9 +48,11 @@ struct xport_tls_certs;
 struct server_gen {
 	uint64_t id;
 	struct config *cfg;
-	struct site_rt *sites; /* n_sites entries, parallel to cfg->sites */
-	size_t n_sites;
-	struct site_rt default_site; /* when the config has no sites */
+	/* One directory fd per distinct root (cfg->roots: a site's or path block's root_id is
+	 * its index), however many sites share it. */
+	int *root_fds;
+	size_t n_root_fds;
+	int default_root_fd;   /* --root, when the config has no sites; else -1 (embedded page) */
 	int access_log_fd;     /* -1: off; 2: stderr; else owned */
 	/* The sites' certificates (xport/tls.c), made by server_app.gen_init; NULL: none */
 	struct xport_tls_certs *tls;
@@ -104,6 +100,8 @@ struct server {
 	int done_fd; /* eventfd: workers report they have finished */
 };
 
+#define WORKER_IO_BUF_SIZE 65536
+
 struct worker {
 	struct server *srv;
 	struct server_gen *gen; /* the generation this worker uses now */
@@ -128,7 +126,7 @@ struct worker {
 	time_t date_sec;   /* the second date and log_date show (worker_date) */
 	char date[32];     /* IMF-fixdate of date_sec */
 	char log_date[32]; /* the same second as the access log writes it */
-	char *io_buf;   /* scratch for echo and datagrams */
+	char *io_buf;   /* scratch (WORKER_IO_BUF_SIZE bytes) for echo, datagrams, h2 input */
 	void *app_data[4]; /* per-worker state of the layers above (index: enum worker_slot) */
 };
 
@@ -137,7 +135,7 @@ struct worker {
 const char *worker_date(struct worker *wk);
 const char *worker_log_date(struct worker *wk);
 
-enum worker_slot { WORKER_SLOT_H1, WORKER_SLOT_STATIC, WORKER_SLOT_PROXY };
+enum worker_slot { WORKER_SLOT_H1, WORKER_SLOT_STATIC, WORKER_SLOT_PROXY, WORKER_SLOT_H2 };
 
 /* Block the signals the main thread handles (call first thing in main()). */
 void server_block_signals(void);
@@ -145,14 +143,27 @@ void server_block_signals(void);
 /* Start workers and run until stopped. Returns the process exit code. */
 int server_run(struct server *srv);
 
-/* Build a generation for cfg (taking ownership of it on success): open the site and path
- * roots (and srv->cli_root) and the access log, then srv->app->gen_init. On failure returns
- * -errno, appends what failed to err, and leaves cfg to the caller. It starts with one
- * reference, the caller's. */
+/* Build a generation for cfg (taking ownership of it on success): open each distinct root once
+ * (and srv->cli_root) and the access log, then srv->app->gen_init (the certificates). On
+ * failure returns -errno, appends what failed to err, and leaves cfg to the caller; -EMFILE
+ * (before opening anything) when RLIMIT_NOFILE cannot hold the roots (server_check_nofile),
+ * those of the generation being replaced too. It starts with one reference, the caller's. */
 int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 		   struct server_gen **ret);
 /* One more reference to g, dropped with server_gen_free. */
 void server_gen_hold(struct server_gen *g);
+
+/* File descriptors a server with cfg keeps open besides its connections: the distinct roots
+ * and a reserve for sockets, logs and each worker's loop. */
+#define SERVER_FD_RESERVE 64
+#define SERVER_FD_PER_WORKER 4
+size_t server_fds_needed(const struct config *cfg, unsigned workers);
+
+/* Whether limit (an RLIMIT_NOFILE value) holds cfg's roots, plus extra (the roots of a
+ * generation still open during a reload): -EMFILE with the numbers in err (one line, which
+ * starts with cfg's file) when not. */
+int server_check_nofile(const struct config *cfg, size_t extra, uint64_t limit,
+			struct buf *err);
 /* Drop a reference (NULL: nothing); the last one frees g and what was opened for it. */
 void server_gen_free(struct server_gen *g);
 

@@ -69,6 +69,7 @@ int loop_del(struct loop *l, struct watcher *w)
 void loop_timer_list_init(struct loop *l, struct timer_list *tl, uint64_t duration_ms)
 {
 	tl->duration_ms = duration_ms;
+	tl->heap = false;
 	tl->head = tl->tail = NULL;
 	tl->next_list = l->lists;
 	l->lists = tl;

@@ -193,8 +193,7 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 	const struct server_gen *gen = x->wk->gen;
 	const struct config *cfg = gen->cfg;
 	x->hsts = 0;
-	*rt = (struct http_route){.handler = &static_handler,
-				  .root_fd = gen->default_site.root_fd};
+	*rt = (struct http_route){.handler = &static_handler, .root_fd = gen->default_root_fd};
 	if (cfg->n_sites == 0)
 		return;
 	const char *host;
@@ -226,9 +225,12 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 		rt->handler = &proxy_handler;
 		return;
 	}
-	const struct site_rt *site = &gen->sites[cs - cfg->sites];
-	rt->root_fd = rt->path && rt->path->root ? site->path_fds[rt->path - cs->paths]
-						 : site->root_fd;
+	/* Each distinct root is opened once per generation (core/server.c), shared by every site
+	 * and block naming it. */
+	if (rt->path && rt->path->root)
+		rt->root_fd = gen->root_fds[rt->path->root_id];
+	else
+		rt->root_fd = cs->root ? gen->root_fds[cs->root_id] : -1;
 }
 
 const struct http_router route_router = {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,15 +27,75 @@
 #include "http/status.h"
 #include "handler/filecache.h"
 
+#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+
+/* Without openat2: one component at a time, following no symbolic link at all (ELOOP: a
+ * 404), which is stricter than RESOLVE_BENEATH (a link that stays inside is refused too). */
+static int open_beneath_walk(int dirfd, const char *path)
+{
+	char name[HTTP_PATH_MAX];
+	int fd = -1; /* the directory reached so far; -1: dirfd */
+	const char *p = path;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		const char *end = strchrnul(p, '/');
+		size_t n = (size_t)(end - p);
+		const char *rest = end;
+		while (*rest == '/')
+			rest++;
+		bool last = !*rest;
+		if (n == 0 || (n == 1 && p[0] == '.' && last)) /* "" or ".": the directory itself */
+			memcpy(name, ".", 2);
+		else if (n >= sizeof(name))
+			goto fail_errno_nametoolong;
+		else if (n == 2 && p[0] == '.' && p[1] == '.')
+			goto fail_exdev;
+		else {
+			memcpy(name, p, n);
+			name[n] = '\0';
+		}
+		int nfd = openat(fd < 0 ? dirfd : fd, name,
+				 last ? OPEN_FLAGS | O_NOFOLLOW
+				      : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		if (nfd < 0)
+			return -err;
+		fd = nfd;
+		if (last)
+			return fd;
+		p = rest;
+	}
+fail_errno_nametoolong:
+	if (fd >= 0)
+		close(fd);
+	return -ENAMETOOLONG;
+fail_exdev:
+	if (fd >= 0)
+		close(fd);
+	return -EXDEV;
+}
+
 /* Open path (relative) strictly beneath dirfd: no "..", no absolute symlinks, no symlink
- * that leads out, no magic links. */
+ * that leads out, no magic links. openat2 can be missing: kernels before 5.6, and seccomp
+ * filters that cannot look into its arguments, such as systemd's RestrictSUIDSGID= (which
+ * DynamicUser= implies), answer ENOSYS: then open_beneath_walk(), from then on. */
 static int open_beneath(int dirfd, const char *path)
 {
+	static _Atomic bool no_openat2;
+	if (atomic_load_explicit(&no_openat2, memory_order_relaxed))
+		return open_beneath_walk(dirfd, path);
 	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+		.flags = OPEN_FLAGS,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS) {
+		atomic_store_explicit(&no_openat2, true, memory_order_relaxed);
+		return open_beneath_walk(dirfd, path);
+	}
 	return fd < 0 ? -errno : fd;
 }
 

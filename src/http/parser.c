@@ -216,6 +216,24 @@ static enum http_method method_id(const char *m, size_t n)
 	return HTTP_M_OTHER;
 }
 
+enum http_method http_method_of(const char *m, size_t n)
+{
+	return method_id(m, n);
+}
+
+bool http_target_valid(const char *t, size_t n, enum http_method m)
+{
+	if (n == 0)
+		return false;
+	int form = parse_target(t, n, m);
+	return form >= 0 && form != FORM_ABSOLUTE;
+}
+
+bool http_authority_valid(const char *s, size_t n)
+{
+	return valid_authority(s, n, false);
+}
+
 bool http_list_has_token(const char *value, size_t len, const char *ltoken)
 {
 	const char *e;

@@ -107,6 +107,17 @@ void http_request_rebase(struct http_request *req, const char *old, const char *
 /* First header with this lower-case name, or NULL. */
 const struct http_header *http_request_header(const struct http_request *req, const char *lname);
 
+/* The method a token names (case-sensitive), HTTP_M_OTHER for any other. */
+enum http_method http_method_of(const char *m, size_t n);
+
+/* A request-target as HTTP/2 and HTTP/3 carry it (:path, or :authority for CONNECT), checked
+ * as http_parse_request checks an HTTP/1.1 one: origin-form, "*" for OPTIONS only,
+ * authority-form for CONNECT only; never absolute-form. */
+bool http_target_valid(const char *t, size_t n, enum http_method m);
+
+/* uri-host [ ":" port ], no userinfo: a valid Host value or :authority. */
+bool http_authority_valid(const char *s, size_t n);
+
 /* Does a comma-separated field value contain this token (case-insensitive, OWS around list
  * elements ignored)? ltoken must be lower-case. */
 bool http_list_has_token(const char *value, size_t len, const char *ltoken);

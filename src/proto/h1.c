@@ -28,6 +28,7 @@
 #include "net/addr.h"
 #include "net/cidr.h"
 #include "net/proxyproto.h"
+#include "proto/accesslog.h"
 #include "xport/tls.h"
 #include "xport/xport.h"
 
@@ -335,56 +336,11 @@ static void h1_resp_body_file(struct http_exchange *x, int fd, off_t off, off_t 
 
 /* ---- access log ---------------------------------------------------------------------- */
 
-static void log_escaped(struct buf *b, const char *p, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
-			char e[4] = {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
-			buf_append(b, e, 4);
-		} else {
-			buf_append(b, p + i, 1);
-		}
-	}
-}
-
-static void log_field(struct buf *b, const struct http_request *req, const char *lname)
-{
-	const struct http_header *h = req ? http_request_header(req, lname) : NULL;
-	buf_append(b, "\"", 1);
-	if (h)
-		log_escaped(b, h->value, MIN(h->value_len, (size_t)1024));
-	else
-		buf_append(b, "-", 1);
-	buf_append(b, "\"", 1);
-}
-
-/* Combined Log Format, one line per response, into the worker's buffer. req: the request's
- * own parsed head (NULL when it did not parse). */
+/* One line per response. req: the request's own parsed head (NULL when it did not parse). */
 static void access_log(struct http_conn *c, const struct http_request *req)
 {
-	struct worker *wk = c->wk;
-	if (wk->gen->access_log_fd < 0)
-		return;
-	struct buf *b = &wk->access_log;
-	char host[NET_ADDR_STRLEN];
-	net_addr_host((const struct sockaddr *)&c->peer, c->peer_len, host, sizeof(host));
-	if (buf_printf(b, "%s - - [%s] \"", host, worker_log_date(wk)) < 0)
-		return;
-	if (req) {
-		log_escaped(b, req->method, req->method_len);
-		buf_append(b, " ", 1);
-		log_escaped(b, req->target, MIN(req->target_len, (size_t)2048));
-		buf_printf(b, " HTTP/%d.%d", req->version / 10, req->version % 10);
-	} else {
-		buf_append(b, "-", 1);
-	}
-	buf_printf(b, "\" %d %llu ", c->status, (unsigned long long)c->body_bytes);
-	log_field(b, req, "referer");
-	buf_append(b, " ", 1);
-	log_field(b, req, "user-agent");
-	buf_append(b, "\n", 1);
+	accesslog_write(c->wk, (const struct sockaddr *)&c->peer, c->peer_len, req, c->status,
+			c->body_bytes);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------ */

@@ -72,6 +72,8 @@ static const int sc_allow[] = {
 	/* event loops */
 	__NR_epoll_pwait, __NR_epoll_pwait2, __NR_epoll_ctl, __NR_epoll_create1, __NR_eventfd2,
 	__NR_signalfd4, __NR_ppoll,
+	/* reload-on-change: the config's directory watched, also when a reload turns it on */
+	__NR_inotify_init1, __NR_inotify_add_watch, __NR_inotify_rm_watch,
 	/* memory (mmap and mprotect are below: no executable pages) */
 	__NR_brk, __NR_munmap, __NR_mremap, __NR_madvise,
 	/* threads and their end */

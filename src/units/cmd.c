@@ -21,17 +21,20 @@
 
 const char units_usage[] =
 	"Usage: ferry units --config FILE [--mode user|system|system-as=USER[:UID]]\n"
-	"                   [--quadlet|--podman-run|--kube] [--image REF] [--name NAME]\n"
-	"                   [--echo] [--listen ADDR]... [--network NAME] [--config-path PATH]\n"
-	"                   [--out DIR | --install]\n"
+	"                   [--quadlet|--podman-run|--kube|--native] [--image REF]\n"
+	"                   [--binary PATH] [--name NAME] [--echo] [--listen ADDR]...\n"
+	"                   [--network NAME] [--config-path PATH] [--out DIR | --install]\n"
 	"\n"
-	"Write the systemd units that run ferry in a Podman container, socket-activated:\n"
-	"NAME.socket with one ListenStream=/ListenDatagram= per 'listen ADDRESS' line of the\n"
-	"config, and NAME.container (quadlet) or NAME.service (podman run). The container\n"
-	"runs with --network=none, --read-only, as uid 65534, with the config and the\n"
-	"document roots bind-mounted read-only. A proxy upstream reached over TCP needs a\n"
-	"network (--network NAME); for a Unix-socket upstream the socket's directory is\n"
-	"bind-mounted read-write. Without --out or --install the files are printed.\n"
+	"Write the systemd units that run ferry, socket-activated: NAME.socket with one\n"
+	"ListenStream=/ListenDatagram= per 'listen ADDRESS' line of the config, and\n"
+	"NAME.container (quadlet) or NAME.service (podman run) for a Podman container, or\n"
+	"with --native a NAME.service running the ferry binary itself, hardened.\n"
+	"The container runs with --network=none, --read-only, as uid 65534, with the config\n"
+	"and the document roots bind-mounted read-only. A proxy upstream reached over TCP\n"
+	"needs a network (--network NAME); for a Unix-socket upstream the socket's directory\n"
+	"is bind-mounted read-write. The native service runs as a user allocated at start\n"
+	"(DynamicUser=), on a read-only file system, without network unless an upstream is\n"
+	"reached over TCP. Without --out or --install the files are printed.\n"
 	"\n"
 	"  -c, --config FILE     the ferry.conf to serve (read now, mounted at run time)\n"
 	"  -m, --mode MODE       user: rootless Podman in the user's manager (default);\n"
@@ -41,7 +44,11 @@ const char units_usage[] =
 	"      --quadlet         NAME.container for quadlet, Podman >= 5.4 (default)\n"
 	"      --podman-run      NAME.service running `podman run`, Podman >= 4.3\n"
 	"      --kube            NAME.yaml for `podman kube play` (ferry binds its ports)\n"
+	"      --native          NAME.service running ferry itself, no container (--mode\n"
+	"                        user or system)\n"
 	"  -i, --image REF       the image (default localhost/ferry:latest)\n"
+	"  -b, --binary PATH     with --native: the ferry to run (default\n"
+	"                        /usr/local/bin/ferry, where make install puts it)\n"
 	"  -n, --name NAME       base name of the units (default ferry)\n"
 	"      --echo            run `ferry echo` instead of `ferry serve`\n"
 	"  -l, --listen ADDR     another socket, besides the config's listen lines\n"
@@ -55,7 +62,15 @@ const char units_usage[] =
 	"                        the config path, and print the commands to run next\n"
 	"  -h, --help            show this help\n";
 
-enum { OPT_QUADLET = 256, OPT_PODMAN_RUN, OPT_KUBE, OPT_ECHO, OPT_CONFIG_PATH, OPT_INSTALL };
+enum {
+	OPT_QUADLET = 256,
+	OPT_PODMAN_RUN,
+	OPT_KUBE,
+	OPT_NATIVE,
+	OPT_ECHO,
+	OPT_CONFIG_PATH,
+	OPT_INSTALL,
+};
 
 /* uid of user from /etc/passwd (a static binary has no NSS). */
 static int passwd_uid(const char *user, uid_t *ret)
@@ -133,7 +148,7 @@ static void cmdline_add(struct buf *b, const char *opt, const char *val)
 static void make_cmdline(struct buf *b, const char *config, const struct units_opts *o,
 			 const char *mode_arg)
 {
-	static const char *const flavors[] = {"--quadlet", "--podman-run", "--kube"};
+	static const char *const flavors[] = {"--quadlet", "--podman-run", "--kube", "--native"};
 	buf_appends(b, "ferry units");
 	cmdline_add(b, "--config", config);
 	cmdline_add(b, "--mode", mode_arg ? mode_arg : "user");
@@ -142,6 +157,8 @@ static void make_cmdline(struct buf *b, const char *config, const struct units_o
 		cmdline_add(b, "--name", o->name);
 	if (o->image)
 		cmdline_add(b, "--image", o->image);
+	if (o->binary)
+		cmdline_add(b, "--binary", o->binary);
 	if (o->echo)
 		cmdline_add(b, "--echo", NULL);
 	for (size_t i = 0; i < o->n_listen; i++)
@@ -161,6 +178,8 @@ int units_cmd(int argc, char **argv)
 		{"quadlet", no_argument, NULL, OPT_QUADLET},
 		{"podman-run", no_argument, NULL, OPT_PODMAN_RUN},
 		{"kube", no_argument, NULL, OPT_KUBE},
+		{"native", no_argument, NULL, OPT_NATIVE},
+		{"binary", required_argument, NULL, 'b'},
 		{"image", required_argument, NULL, 'i'},
 		{"name", required_argument, NULL, 'n'},
 		{"echo", no_argument, NULL, OPT_ECHO},
@@ -186,7 +205,7 @@ int units_cmd(int argc, char **argv)
 
 	optind = 1;
 	opterr = 1;
-	while ((ch = getopt_long(argc, argv, "c:m:i:n:l:N:o:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:m:i:b:n:l:N:o:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config = optarg;
@@ -199,10 +218,15 @@ int units_cmd(int argc, char **argv)
 		case OPT_QUADLET:
 		case OPT_PODMAN_RUN:
 		case OPT_KUBE:
-			o.flavor = ch == OPT_QUADLET ? UNITS_QUADLET
-				   : ch == OPT_KUBE  ? UNITS_KUBE
-						     : UNITS_PODMAN_RUN;
+		case OPT_NATIVE:
+			o.flavor = ch == OPT_QUADLET  ? UNITS_QUADLET
+				   : ch == OPT_KUBE   ? UNITS_KUBE
+				   : ch == OPT_NATIVE ? UNITS_NATIVE
+						      : UNITS_PODMAN_RUN;
 			flavors++;
+			break;
+		case 'b':
+			o.binary = optarg;
 			break;
 		case 'i':
 			o.image = optarg;
@@ -245,7 +269,8 @@ int units_cmd(int argc, char **argv)
 		else if (!config)
 			fprintf(stderr, "ferry units: --config FILE is required\n");
 		else if (flavors > 1)
-			fprintf(stderr, "ferry units: choose one of --quadlet, --podman-run, --kube\n");
+			fprintf(stderr, "ferry units: choose one of --quadlet, --podman-run, --kube, "
+					"--native\n");
 		else
 			fprintf(stderr, "ferry units: choose --out DIR or --install\n");
 		fputs(units_usage, stderr);

@@ -183,31 +183,16 @@ int units_install(const struct units *u, const struct units_opts *o, const char 
 	return r;
 }
 
-void units_print_next(const struct units *u, const struct units_opts *o, const char *config_src,
-		      const char *dir, bool installed, FILE *out)
+/* What must exist before the service starts: the binary, or the image in the right store. */
+static void print_runner_step(const struct units_opts *o, FILE *out)
 {
-	const char *name = units_name(o);
 	const char *image = units_image(o);
-	const char *sc = o->mode == UNITS_USER ? "systemctl --user" : "systemctl";
-	const char *sudo = o->mode == UNITS_USER ? "" : "sudo ";
-
-	fprintf(out, "\nNext:\n");
-	if (o->flavor == UNITS_KUBE) {
-		fprintf(out, "  %sinstall -D -m 0644 %s %s\n", sudo, config_src, u->config_path);
-		fprintf(out, "  podman kube play %s/%s.yaml\n", dir, name);
-		fprintf(out, "  podman kube down %s/%s.yaml    # to stop it\n", dir, name);
+	if (o->flavor == UNITS_NATIVE) {
+		fprintf(out, "  test -x %s || sudo make install    # the binary the service runs\n",
+			o->binary ? o->binary : "/usr/local/bin/ferry");
+		if (o->mode == UNITS_USER)
+			fprintf(out, "  loginctl enable-linger \"$USER\"    # keep serving after logout\n");
 		return;
-	}
-	if (!installed) {
-		char systemd[PATH_MAX], quadlet[PATH_MAX];
-		dirs(o, o->mode == UNITS_USER ? "~" : "", systemd, quadlet, sizeof(systemd));
-		fprintf(out, "  %sinstall -D -m 0644 %s %s\n", sudo, config_src,
-			strncmp(u->config_path, "%h/", 3) == 0 ? u->config_path + 1 : u->config_path);
-		for (size_t i = 0; i < u->n_files; i++)
-			fprintf(out, "  %sinstall -D -m 0644 %s/%s %s/%s\n", sudo, dir,
-				u->files[i].name,
-				u->files[i].place == UNITS_PLACE_QUADLET ? quadlet : systemd,
-				u->files[i].name);
 	}
 	switch (o->mode) {
 	case UNITS_USER:
@@ -224,6 +209,36 @@ void units_print_next(const struct units *u, const struct units_opts *o, const c
 			o->user, image, o->user, o->user, o->user, (unsigned)o->uid);
 		break;
 	}
+}
+
+void units_print_next(const struct units *u, const struct units_opts *o, const char *config_src,
+		      const char *dir, bool installed, FILE *out)
+{
+	const char *name = units_name(o);
+	const char *sc = o->mode == UNITS_USER ? "systemctl --user" : "systemctl";
+	const char *sudo = o->mode == UNITS_USER ? "" : "sudo ";
+
+	fprintf(out, "\nNext:\n");
+	if (o->flavor == UNITS_KUBE) {
+		fprintf(out, "  %sinstall -D -m 0644 %s %s\n", sudo, config_src, u->config_path);
+		fprintf(out, "  podman kube play %s/%s.yaml\n", dir, name);
+		fprintf(out, "  podman kube down %s/%s.yaml    # to stop it\n", dir, name);
+		return;
+	}
+	if (!installed) {
+		char systemd[PATH_MAX], quadlet[PATH_MAX];
+		dirs(o, o->mode == UNITS_USER ? "~" : "", systemd, quadlet, sizeof(systemd));
+		/* %h/x is the user's ~/x */
+		bool home = strncmp(u->config_path, "%h/", 3) == 0;
+		fprintf(out, "  %sinstall -D -m 0644 %s %s%s\n", sudo, config_src, home ? "~" : "",
+			home ? u->config_path + 2 : u->config_path);
+		for (size_t i = 0; i < u->n_files; i++)
+			fprintf(out, "  %sinstall -D -m 0644 %s/%s %s/%s\n", sudo, dir,
+				u->files[i].name,
+				u->files[i].place == UNITS_PLACE_QUADLET ? quadlet : systemd,
+				u->files[i].name);
+	}
+	print_runner_step(o, out);
 	fprintf(out, "  %s%s daemon-reload\n", sudo, sc);
 	fprintf(out, "  %s%s enable --now", sudo, sc);
 	for (size_t i = 0; i < u->n_files; i++) {

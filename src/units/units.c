@@ -35,6 +35,7 @@
 #define DEFAULT_NAME "ferry"
 #define DEFAULT_IMAGE "localhost/ferry:latest"
 #define DEFAULT_PODMAN "/usr/bin/podman"
+#define DEFAULT_BINARY "/usr/local/bin/ferry"
 #define DEFAULT_FDNAME "ferry"
 
 /* One socket: from a `listen ADDRESS` line or from --listen. */
@@ -84,6 +85,8 @@ struct gen {
 	char **tls_dirs;  /* directories of the tls files (mounted read-only) */
 	size_t n_tls_dirs;
 	size_t n_unix_dirs;
+	bool unix_abstract; /* an upstream on an abstract socket (native: needs the host's netns) */
+	char describe[UNITS_NAME_MAX + 16]; /* "ferry NAME", or NAME when it says ferry already */
 };
 
 static void diag(struct gen *g, bool error, const char *fmt, ...) _printf_(3, 4);
@@ -327,7 +330,7 @@ static void add_root(struct gen *g, const char *root)
 
 /* The directory of a `tls` file (certificate, key, OCSP response), read-only at the same path:
  * the directory, not the file, so that a renewal renamed into place shows in the container. */
-static void add_tls_dir(struct gen *g, const char *file, unsigned line)
+static void add_tls_dir(struct gen *g, const char *file, const struct config_tls *t)
 {
 	const char *slash = strrchr(file, '/');
 	char *dir = xstrndup(file, slash && slash != file ? (size_t)(slash - file) : 1);
@@ -337,10 +340,10 @@ static void add_tls_dir(struct gen *g, const char *file, unsigned line)
 			return;
 		}
 	check_path(g, "tls directory", dir);
-	if (!strcmp(dir, "/")) {
+	if (!strcmp(dir, "/") && g->o->flavor != UNITS_NATIVE) {
 		diag(g, true, "%s:%u: tls %s: put the certificate files in a directory of their "
 			      "own, which the container can mount",
-		     g->cfg->path ? g->cfg->path : "config", line, file);
+		     t->file ? t->file : g->cfg->path ? g->cfg->path : "config", t->line, file);
 		free(dir);
 		return;
 	}
@@ -352,6 +355,11 @@ static void add_tls_dir(struct gen *g, const char *file, unsigned line)
 static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 {
 	const struct config *cfg = g->cfg;
+	/* The container gets the one file at CONTAINER_CONFIG; what it includes would be missing. */
+	if (cfg->n_include_dirs > 0)
+		diag(g, true, "%s: 'include': the generated units mount only this file into the "
+			      "container, not the files it includes; write the sites into one file",
+		     cfg->path ? cfg->path : "config");
 	add_mount(g, config_path, in_home, CONTAINER_CONFIG, false, false, true);
 	for (size_t i = 0; i < cfg->n_sites; i++) {
 		add_root(g, cfg->sites[i].root);
@@ -362,14 +370,19 @@ static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 	for (size_t i = 0; i < cfg->n_sites && !g->o->echo; i++) {
 		for (size_t j = 0; j < cfg->sites[i].n_tls; j++) {
 			const struct config_tls *t = &cfg->sites[i].tls[j];
-			add_tls_dir(g, t->cert, t->line);
-			add_tls_dir(g, t->key, t->line);
+			add_tls_dir(g, t->cert, t);
+			add_tls_dir(g, t->key, t);
 			if (t->ocsp)
-				add_tls_dir(g, t->ocsp, t->line);
+				add_tls_dir(g, t->ocsp, t);
 			key = key ? key : t;
 		}
 	}
-	if (key)
+	if (key && g->o->flavor == UNITS_NATIVE)
+		diag(g, false, "tls %s: the service reads the certificates and keys as the user "
+			       "systemd allocates at start (DynamicUser=): make them readable for it "
+			       "(%s too)",
+		     key->cert, key->key);
+	else if (key)
 		diag(g, false, "tls %s: the container reads the certificates and keys as uid %s: "
 			       "make them readable for that user (rootless: podman unshare chown %s "
 			       "%s)",
@@ -380,7 +393,8 @@ static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 		g->log_dir = xstrndup(p, slash && slash != p ? (size_t)(slash - p) : 1);
 		check_path(g, "access-log directory", g->log_dir);
 		add_mount(g, g->log_dir, false, g->log_dir, true, false, false);
-		diag(g, false, "access-log %s: the container writes it as uid %s; make %s writable "
+		if (g->o->flavor != UNITS_NATIVE)
+			diag(g, false, "access-log %s: the container writes it as uid %s; make %s writable "
 			       "for that user (rootless: podman unshare chown %s %s)",
 		     p, CONTAINER_USER, g->log_dir, CONTAINER_USER, g->log_dir);
 	}
@@ -400,6 +414,10 @@ static void add_upstream(struct gen *g, const struct config_upstream *up, unsign
 		return;
 	}
 	const char *p = up->spec + STRLEN("unix:");
+	if (p[0] != '/' && g->o->flavor == UNITS_NATIVE) {
+		g->unix_abstract = true;
+		return;
+	}
 	if (p[0] != '/') {
 		/* an abstract socket lives in a network namespace, and the container has its own */
 		diag(g, true, "%s:%u: proxy %s: an abstract socket cannot be reached from a "
@@ -415,7 +433,7 @@ static void add_upstream(struct gen *g, const struct config_upstream *up, unsign
 			return;
 		}
 	check_path(g, "proxy socket directory", dir);
-	if (!strcmp(dir, "/")) {
+	if (!strcmp(dir, "/") && g->o->flavor != UNITS_NATIVE) {
 		diag(g, true, "%s:%u: proxy %s: put the socket in a directory of its own, which "
 			      "the container can mount", cfgname, line, up->spec);
 		free(dir);
@@ -444,6 +462,16 @@ static void collect_upstreams(struct gen *g)
 		add_proxy(g, &cfg->sites[i].proxy);
 		for (size_t k = 0; k < cfg->sites[i].n_paths; k++)
 			add_proxy(g, &cfg->sites[i].paths[k].proxy);
+	}
+	if (g->o->flavor == UNITS_NATIVE) {
+		/* the host's network, when an upstream needs one: nothing to choose */
+		if (g->n_unix_dirs && g->o->mode == UNITS_SYSTEM)
+			diag(g, false, "proxy unix:%s/...: ferry connects as a user allocated at "
+				       "start (DynamicUser=), which needs write permission on the "
+				       "socket: make it writable for others (mode 0666 in a directory "
+				       "only the backend writes)",
+			     g->unix_dirs[0]);
+		return;
 	}
 	if (g->n_unix_dirs)
 		diag(g, false, "proxy unix:%s/...: the container connects as uid %s, which needs "
@@ -616,15 +644,16 @@ static void gen_socket(const struct gen *g, struct buf *b, size_t group)
 	const char *fdname = g->groups[group];
 	header(g, b, g->group_units[group], "sockets systemd opens for ferry");
 	out(b, "#\n"
-	       "# systemd binds these (a port below 1024 needs no privilege in the container) and\n"
+	       "# systemd binds these (a port below 1024 needs no privilege in the %s) and\n"
 	       "# starts %s.service on the first connection, passing them as fds 3, 4, ... named\n"
 	       "# \"%s\" (FileDescriptorName=); ferry matches each to its listen line, %s.\n\n",
-	    g->name, fdname, group == 0 && !strcmp(fdname, DEFAULT_FDNAME) ? "by address" : "by name");
+	    g->o->flavor == UNITS_NATIVE ? "service" : "container", g->name, fdname,
+	    group == 0 && !strcmp(fdname, DEFAULT_FDNAME) ? "by address" : "by name");
 	out(b, "[Unit]\n"
-	       "Description=ferry %s sockets (%s)\n"
+	       "Description=%s sockets (%s)\n"
 	       "Documentation=man:ferry.conf(5) man:systemd.socket(5)\n\n"
 	       "[Socket]\n",
-	    g->name, fdname);
+	    g->describe, fdname);
 	bool any6 = false;
 	for (size_t i = 0; i < g->n_socks; i++) {
 		const struct net_addr *a = &g->socks[i].addr;
@@ -679,9 +708,9 @@ static void gen_container(const struct gen *g, struct buf *b)
 	    mode_words(g), g->name, g->name);
 
 	out(b, "[Unit]\n"
-	       "Description=ferry %s (Podman container)\n"
+	       "Description=%s (Podman container)\n"
 	       "Documentation=man:ferry.conf(5) man:podman-systemd.unit(5)\n",
-	    g->name);
+	    g->describe);
 	unit_needs_sockets(g, b);
 	unit_needs_user(g, b);
 
@@ -769,9 +798,9 @@ static void gen_service(const struct gen *g, struct buf *b)
 	    mode_words(g), g->name);
 
 	out(b, "[Unit]\n"
-	       "Description=ferry %s (Podman container)\n"
+	       "Description=%s (Podman container)\n"
 	       "Documentation=man:ferry.conf(5) man:podman-run(1)\n",
-	    g->name);
+	    g->describe);
 	unit_needs_sockets(g, b);
 	unit_needs_user(g, b);
 	if (g->network && g->o->mode != UNITS_USER)
@@ -824,6 +853,226 @@ static void gen_service(const struct gen *g, struct buf *b)
 	exec_line(g, b, "ExecStopPost", "-", "rm --force --ignore --volumes");
 	service_hardening(g, b);
 	service_stop(g, b);
+}
+
+/* --- NAME.service (native) ----------------------------------------------------------------
+ * systemd runs the ferry binary itself: no Podman, no image. ferry needs no privilege and
+ * writes nothing (ACME certificates will go to StateDirectory=): it gets a user allocated at
+ * start, a read-only file system, no devices, no capabilities, a system call allow-list, and
+ * no network at all unless an upstream is reached over TCP. Each line is one that keeps ferry
+ * working; tests/integration/test_native_units.sh checks the score `systemd-analyze security`
+ * gives it and tests/e2e/native.sh runs it under systemd 257. */
+
+/* /home, /root and /run/user are hidden (ProtectHome=): what ferry reads there is bound. */
+static bool in_home_dirs(const char *p)
+{
+	static const char *const dirs[] = {"/home", "/root", "/run/user"};
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		size_t n = strlen(dirs[i]);
+		if (!strncmp(p, dirs[i], n) && (p[n] == '/' || p[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+static bool in_tmp_dirs(const char *p)
+{
+	return !strncmp(p, "/tmp/", 5) || !strcmp(p, "/tmp") || !strncmp(p, "/var/tmp/", 9) ||
+	       !strcmp(p, "/var/tmp");
+}
+
+/* The directory of a file path, in buf ("/" for a file at the top). */
+static const char *dir_of(const char *path, char *buf, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
+	snprintf(buf, size, "%.*s", (int)n, path);
+	return buf;
+}
+
+/* The paths ferry reads that ProtectHome= would hide: bound read-only at the same place
+ * (the config's directory, not the file, so an editor that replaces the file is seen by
+ * a reload). Returns how many there are; prints them when b is not NULL. */
+static size_t native_binds(const struct gen *g, const struct units *u, struct buf *b)
+{
+	size_t n = 0;
+	if (g->o->mode == UNITS_USER) {
+		/* the user manager's notify socket lives in /run/user/UID, which ProtectHome=
+		 * hides: without it, no READY=1 (the start times out) */
+		if (b)
+			out(b, "BindReadOnlyPaths=%%t/systemd/notify\n");
+		n++;
+	}
+	char cdir[4096];
+	dir_of(u->config_path, cdir, sizeof(cdir)); /* "%h/..." for the default in user mode */
+	bool spec = !strncmp(cdir, "%h/", 3);
+	if (spec || in_home_dirs(cdir)) {
+		if (b) {
+			out(b, "BindReadOnlyPaths=");
+			if (spec)
+				out(b, "%s", cdir);
+			else
+				put_path(g, b, CTX_UNIT, cdir);
+			out(b, "\n");
+		}
+		n++;
+	}
+	for (size_t i = 0; i < g->n_mounts; i++) {
+		const struct mount *m = &g->mounts[i];
+		if (m->file || m->in_home || !in_home_dirs(m->host))
+			continue; /* the config (above), or visible anyway */
+		if (b) {
+			out(b, "%s=", m->rw ? "BindPaths" : "BindReadOnlyPaths");
+			put_path(g, b, CTX_UNIT, m->host);
+			out(b, "\n");
+		}
+		n++;
+	}
+	return n;
+}
+
+/* PrivateTmp= (DynamicUser= implies it) gives the service a /tmp and /var/tmp of its own. */
+static void native_check_paths(struct gen *g, const struct units *u)
+{
+	if (in_tmp_dirs(u->config_path))
+		diag(g, true, "config path %s: a native service has a /tmp and /var/tmp of its "
+			      "own (PrivateTmp=): put the config elsewhere (--config-path)",
+		     u->config_path);
+	for (size_t i = 0; i < g->n_mounts; i++)
+		if (!g->mounts[i].in_home && !g->mounts[i].file && in_tmp_dirs(g->mounts[i].host))
+			diag(g, true, "%s: a native service has a /tmp and /var/tmp of its own "
+				      "(PrivateTmp=), where this is not: put it elsewhere",
+			     g->mounts[i].host);
+}
+
+static void gen_native(const struct gen *g, const struct units *u, struct buf *b)
+{
+	const struct units_opts *o = g->o;
+	bool system = o->mode == UNITS_SYSTEM;
+	bool net = g->net_why || g->unix_abstract;
+	char file[UNITS_NAME_MAX + 16];
+	snprintf(file, sizeof(file), "%s.service", g->name);
+	header(g, b, file, "ferry as a native service, socket-activated");
+	out(b, "#\n"
+	       "# %s runs ferry itself, no container: %s.socket starts it on\n"
+	       "# the first connection. It sees the whole file system read-only (the config, the\n"
+	       "# roots) and gets no capabilities, no devices and a system call allow-list; ferry\n"
+	       "# then confines itself further (Landlock, seccomp: the `sandbox` directive).\n\n",
+	    system ? "The system service manager" : "The user's service manager", g->name);
+
+	out(b, "[Unit]\n"
+	       "Description=%s (native service)\n"
+	       "Documentation=man:ferry(1) man:ferry.conf(5)\n",
+	    g->describe);
+	unit_needs_sockets(g, b);
+	if (g->net_why && system)
+		out(b, "# proxy %s: upstreams over TCP, once the host's network is up.\n"
+		       "Wants=network-online.target\n"
+		       "After=network-online.target\n",
+		    g->net_why->spec);
+
+	out(b, "\n[Service]\n"
+	       "# ferry sends READY=1 once it serves every socket; systemctl reload sends SIGHUP\n"
+	       "# (the default ReloadSignal=) and ferry answers RELOADING=1, then READY=1.\n"
+	       "Type=notify-reload\n"
+	       "ExecStart=");
+	put_esc(b, CTX_EXEC, o->binary ? o->binary : DEFAULT_BINARY);
+	out(b, " %s --config ", o->echo ? "echo" : "serve");
+	if (!strncmp(u->config_path, "%h/", 3))
+		out(b, "%s", u->config_path); /* already a specifier */
+	else
+		put_path(g, b, CTX_EXEC, u->config_path);
+	out(b, "\n");
+	if (system)
+		out(b, "# A user of its own, allocated at start: the config and the roots must be\n"
+		       "# readable by others (mode 0644 files, 0755 directories).\n"
+		       "DynamicUser=yes\n");
+	out(b, "# What ferry writes (nothing yet; ACME certificates later): %s/%s.\n"
+	       "StateDirectory=%s\n",
+	    system ? "/var/lib" : "~/.local/state", g->name, g->name);
+	if (g->log_dir) {
+		const char *d = g->log_dir;
+		if (system && !strncmp(d, "/var/log/", 9) && !strchr(d + 9, '/') && d[9])
+			out(b, "# The access log: systemd makes its directory, owned by ferry's user.\n"
+			       "LogsDirectory=%s\n",
+			    d + 9);
+		else if (!in_home_dirs(d)) {
+			out(b, "# The access log's directory, writable (by the service's user).\n"
+			       "ReadWritePaths=");
+			put_path(g, b, CTX_UNIT, d);
+			out(b, "\n");
+		}
+	}
+
+	out(b, "\n# The file system: read-only everywhere; /home, /root and /run/user hidden");
+	size_t binds = native_binds(g, u, NULL);
+	out(b, "%s\n", binds ? "\n# but for what ferry reads there, bound at the same place." : ".");
+	out(b, "ProtectSystem=strict\n"
+	       "ProtectHome=%s\n",
+	    binds ? "tmpfs" : "yes");
+	native_binds(g, u, b);
+	out(b, "PrivateTmp=yes\n"
+	       "PrivateMounts=yes\n"
+	       "PrivateDevices=yes\n"
+	       "DevicePolicy=closed\n"
+	       "PrivateUsers=yes\n"
+	       "PrivateIPC=yes\n"
+	       "ProtectProc=invisible\n"
+	       "ProcSubset=pid\n"
+	       "ProtectHostname=yes\n"
+	       "ProtectClock=yes\n"
+	       "ProtectKernelTunables=yes\n"
+	       "ProtectKernelModules=yes\n");
+	if (system) /* a user manager (systemd 257) fails to mask /proc/kmsg: 226/NAMESPACE */
+		out(b, "ProtectKernelLogs=yes\n");
+	out(b, "ProtectControlGroups=yes\n");
+
+	out(b, "\n# The network. ");
+	if (!net) {
+		out(b, "No upstream is reached over TCP: none at all (the sockets\n"
+		       "# systemd passed work all the same); Unix sockets only, for sd_notify%s.\n"
+		       "PrivateNetwork=yes\n",
+		    g->n_unix_dirs ? " and the upstreams" : "");
+		if (system)
+			out(b, "IPAddressDeny=any\n");
+		out(b, "RestrictAddressFamilies=AF_UNIX\n");
+	} else if (g->net_why) {
+		out(b, "proxy %s: ferry connects to its upstreams over\n"
+		       "# TCP, from the host's network.\n"
+		       "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n",
+		    g->net_why->spec);
+	} else {
+		out(b, "An upstream on an abstract Unix socket: those live in the host's\n"
+		       "# network namespace, so ferry stays in it, but with Unix sockets only.\n"
+		       "RestrictAddressFamilies=AF_UNIX\n");
+	}
+
+	out(b, "\n# No privilege, no way to gain one.\n"
+	       "NoNewPrivileges=yes\n"
+	       "CapabilityBoundingSet=\n"
+	       "AmbientCapabilities=\n"
+	       "RestrictSUIDSGID=yes\n"
+	       "RestrictNamespaces=yes\n"
+	       "RestrictRealtime=yes\n"
+	       "LockPersonality=yes\n"
+	       "MemoryDenyWriteExecute=yes\n"
+	       "UMask=0077\n"
+	       "# The system calls of a service, and those ferry's own sandbox installs itself\n"
+	       "# with (Landlock, seccomp).\n"
+	       "SystemCallArchitectures=native\n"
+	       "SystemCallFilter=@system-service landlock_create_ruleset landlock_add_rule "
+	       "landlock_restrict_self seccomp\n");
+	if (system)
+		out(b, "SystemCallFilter=~@privileged @resources\n");
+	out(b, "SystemCallErrorNumber=EPERM\n");
+	if (system)
+		out(b, "# One fd per connection; ferry's setrlimit is filtered (@resources).\n"
+		       "LimitNOFILE=524288\n");
+
+	out(b, "\n# ferry drains connections for up to shutdown-timeout after SIGTERM.\n"
+	       "TimeoutStopSec=%u\n"
+	       "Restart=on-failure\n",
+	    g->stop_s + 30);
 }
 
 /* --- NAME.yaml (podman kube play) ---------------------------------------------------------- */
@@ -989,6 +1238,25 @@ static void check_opts(struct gen *g)
 			     n, o->user ? o->user : "", o->user ? o->user : "",
 			     o->user ? o->user : "", (int)(len - 8), n);
 	}
+	if (o->flavor == UNITS_NATIVE) {
+		if (o->mode == UNITS_SYSTEM_AS)
+			diag(g, true, "--native --mode system-as=%s: a native system service runs as a "
+				      "user allocated at start (DynamicUser=): use --mode system, or "
+				      "--mode user in %s's manager",
+			     o->user ? o->user : "", o->user ? o->user : "USER");
+		if (o->image)
+			diag(g, true, "--image: a native service runs no container (--binary PATH "
+				      "names the ferry it runs)");
+		if (o->network)
+			diag(g, true, "--network: a native service uses the host's network when an "
+				      "upstream needs one");
+		if (o->binary && !path_ok(o->binary))
+			diag(g, true, "--binary '%s': an absolute path without blanks, quotes, "
+				      "backslashes, ':', ',' or ';'",
+			     o->binary);
+	} else if (o->binary) {
+		diag(g, true, "--binary: only with --native (the container runs the image's ferry)");
+	}
 	if (o->flavor == UNITS_KUBE && o->mode == UNITS_USER && !o->home && !o->config_path)
 		diag(g, true, "--kube needs the home directory or --config-path in user mode");
 }
@@ -1010,6 +1278,8 @@ int units_generate(const struct config *cfg, const struct units_opts *o, struct 
 {
 	struct gen g = {.cfg = cfg, .o = o, .diag = dg, .name = units_name(o)};
 	struct units u = {0};
+	snprintf(g.describe, sizeof(g.describe), strstr(g.name, "ferry") ? "%s" : "ferry %s",
+		 g.name);
 
 	check_opts(&g);
 	collect_socks(&g);
@@ -1037,6 +1307,8 @@ int units_generate(const struct config *cfg, const struct units_opts *o, struct 
 		snprintf(g.cid, sizeof(g.cid), "%%t/%%N.cid");
 	}
 	g.stop_s = (unsigned)((cfg->shutdown_timeout_ms + 999) / 1000) + 5;
+	if (o->flavor == UNITS_NATIVE)
+		native_check_paths(&g, &u);
 
 	if (g.r < 0)
 		goto fail;
@@ -1057,6 +1329,11 @@ int units_generate(const struct config *cfg, const struct units_opts *o, struct 
 		break;
 	case UNITS_KUBE:
 		gen_kube(&g, add_file(&u, g.name, "yaml", UNITS_PLACE_KUBE));
+		break;
+	case UNITS_NATIVE:
+		for (size_t i = 0; i < g.n_groups; i++)
+			gen_socket(&g, add_unit(&u, g.group_units[i], UNITS_PLACE_SYSTEMD), i);
+		gen_native(&g, &u, add_file(&u, g.name, "service", UNITS_PLACE_SYSTEMD));
 		break;
 	}
 	for (size_t i = 0; i < u.n_files; i++) {

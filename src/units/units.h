@@ -1,5 +1,5 @@
 /* `ferry units`: systemd, quadlet and Kubernetes files that run ferry in a Podman container,
- * generated from a parsed ferry.conf.
+ * or as a native systemd service, generated from a parsed ferry.conf.
  *
  * Generation is pure: units_generate() turns a struct config and struct units_opts into text
  * buffers, with no file system or environment access, so the output depends only on its
@@ -29,11 +29,12 @@ enum units_mode {
 	UNITS_SYSTEM_AS, /* system service with User=, rootless Podman (ports < 1024 for a user) */
 };
 
-/* What runs the container. */
+/* What runs ferry. */
 enum units_flavor {
 	UNITS_QUADLET,    /* NAME.container, for quadlet (Podman >= 5.4) */
 	UNITS_PODMAN_RUN, /* NAME.service running `podman run` (any Podman >= 4.3) */
 	UNITS_KUBE,       /* NAME.yaml for `podman kube play`: no systemd, ferry binds its ports */
+	UNITS_NATIVE,     /* NAME.service running the ferry binary itself, hardened, no Podman */
 };
 
 /* Where --install puts a file. */
@@ -67,6 +68,7 @@ struct units_opts {
 	 * quadlet .network unit. */
 	const char *network;
 	const char *podman;  /* default "/usr/bin/podman" */
+	const char *binary;  /* UNITS_NATIVE: the ferry that runs; default "/usr/local/bin/ferry" */
 	const char *cmdline; /* how the files were generated, quoted in their header; may be NULL */
 };
 

@@ -420,7 +420,7 @@ int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 	struct xport_tls_certs *certs = xcalloc(1, sizeof(*certs));
 	certs->n_sites = cfg->n_sites;
 	certs->site = xcalloc(cfg->n_sites, sizeof(*certs->site));
-	const char *file = cfg->path ? cfg->path : "config";
+	const char *main_file = cfg->path ? cfg->path : "config";
 	for (size_t i = 0; i < cfg->n_sites; i++) {
 		const struct config_site *site = &cfg->sites[i];
 		if (site->n_tls == 0)
@@ -434,7 +434,8 @@ int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 		gnutls_certificate_set_flags(certs->site[i], GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH |
 								 GNUTLS_CERTIFICATE_API_V2);
 		for (size_t j = 0; j < site->n_tls; j++) {
-			struct tls_where w = {file, &site->tls[j]};
+			const struct config_tls *t = &site->tls[j];
+			struct tls_where w = {t->file ? t->file : main_file, t};
 			struct tls_pair pair = {0};
 			int q = load_pair(&w, &pair, err);
 			if (q == 0)

@@ -2,16 +2,19 @@
 # Runs inside the booted trixie guest (nspawn.sh copies it to /var/tmp/ferry-e2e and runs it
 # with nsenter): one example, one variant, end to end under systemd 257 and Podman 5.
 #   guest.sh EXAMPLE MODE FLAVOR CHECK [FERRY_UNITS_ARG...]
-#     MODE    user | system | system-as=test       FLAVOR  quadlet | podman-run
+#     MODE    user | system | system-as=test       FLAVOR  quadlet | podman-run | native
 #     CHECK   http:PORT:BODY | echo | hosts:PORT:HOST=BODY,HOST=BODY...
 # An example with backends/ (the proxies) gets them first, as test's quadlet services: each
 # Volume=%h/DIR:...:ro is a site saying "hello CONTAINERNAME", each Volume=%h/DIR:...:rw a
-# directory chowned to the container's uid 65534 (podman unshare chown).
+# directory chowned to the container's uid 65534 (podman unshare chown); a backends/*.service
+# is a system service, started as it is.
 # Prints "ok - x" / "not ok - x" / "# note" lines; the host numbers them (TAP).
 # Steps: ferry units --install, quadlet -dryrun + systemd-analyze verify, daemon-reload, start
 # the socket, first request, the service is active with conmon as MainPID, a second request
 # reaches the same container, reload (SIGHUP) keeps serving, stop leaves nothing failed, and
-# the files are removed again.
+# the files are removed again. Native services (--native, ferry at /usr/local/bin/ferry): the
+# MainPID is ferry itself, not root for a system service; also the score of systemd-analyze
+# security, and a restart (a new MainPID serving).
 set -u
 E=/var/tmp/ferry-e2e
 example=$1 mode=$2 flavor=$3 chk=$4
@@ -79,7 +82,11 @@ request() {
 }
 
 main_pid() { sc show -P MainPID "$name.service"; }
-container_id() { pm ps -q --no-trunc --filter "name=^systemd-$name\$"; }
+if [ "$flavor" = native ]; then
+	container_id() { echo none; }
+else
+	container_id() { pm ps -q --no-trunc --filter "name=^systemd-$name\$"; }
+fi
 
 cleanup() {
 	sc stop "$name.socket" "$name.service" >/dev/null 2>&1
@@ -100,6 +107,14 @@ buser() { runuser -u test -- env HOME=/home/test XDG_RUNTIME_DIR=/run/user/$uid 
 backends_down() {
 	[ -d "$bdir" ] || return 0
 	local f
+	for f in "$bdir"/*.service; do
+		[ -e "$f" ] || continue
+		systemctl stop "$(basename "$f")" >/dev/null 2>&1
+		rm -f "/etc/systemd/system/$(basename "$f")"
+		systemctl daemon-reload
+		systemctl reset-failed "$(basename "$f")" >/dev/null 2>&1
+	done
+	ls "$bdir"/*.container >/dev/null 2>&1 || return 0
 	for f in "$bdir"/*.container; do
 		buser systemctl --user stop "$(basename "$f" .container).service" >/dev/null 2>&1
 	done
@@ -121,6 +136,18 @@ backends_down() {
 backends_up() {
 	[ -d "$bdir" ] || return 0
 	local f d cname units=() out
+	for f in "$bdir"/*.service; do
+		[ -e "$f" ] || continue
+		install -m 0644 "$f" /etc/systemd/system/
+		systemctl daemon-reload
+		if out=$(systemctl start "$(basename "$f")" 2>&1); then
+			ok "backend $(basename "$f") started (a system service)"
+		else
+			not_ok "backend $(basename "$f") started (a system service)" "$out" \
+				"$(journalctl -u "$(basename "$f")" -n 10 --no-pager -o cat)"
+		fi
+	done
+	ls "$bdir"/*.container >/dev/null 2>&1 || return 0
 	buser mkdir -p /home/test/.config/containers/systemd
 	for f in "$bdir"/*; do
 		install -o test -m 0644 "$f" /home/test/.config/containers/systemd/
@@ -198,7 +225,18 @@ pid=$(main_pid)
 state=$(sc show -P ActiveState "$name.service")
 comm=$(cat "/proc/$pid/comm" 2>/dev/null)
 cid=$(container_id)
-if [ "$state" = active ] && [ "$comm" = conmon ] && [ -n "$cid" ]; then
+if [ "$flavor" = native ]; then
+	# ferry itself; a system service's user is allocated at start (DynamicUser=), never root
+	puid=$(awk '/^Uid:/{print $2}' "/proc/$pid/status" 2>/dev/null)
+	if [ "$mode" = user ]; then want_uid=$uid; uid_ok=$([ "$puid" = "$uid" ] && echo 1); else
+		want_uid="not 0"; uid_ok=$([ -n "$puid" ] && [ "$puid" != 0 ] && echo 1); fi
+	if [ "$state" = active ] && [ "$comm" = ferry ] && [ -n "$uid_ok" ]; then
+		ok "service active, MainPID $pid is ferry, uid $puid"
+	else
+		not_ok "service active, MainPID $pid is ferry, uid $want_uid" \
+			"state=$state comm=$comm uid=$puid" "$(journal "$name.service" | tail -8)"
+	fi
+elif [ "$state" = active ] && [ "$comm" = conmon ] && [ -n "$cid" ]; then
 	ok "service active, MainPID $pid is conmon"
 else
 	not_ok "service active, MainPID $pid is conmon" "state=$state comm=$comm cid=$cid" \
@@ -207,9 +245,9 @@ fi
 
 sleep 1 # long enough for a service that fails after its first answer to show it
 if out=$(request 2) && [ "$(main_pid)" = "$pid" ] && [ "$(container_id)" = "$cid" ]; then
-	ok "second request, same MainPID and container"
+	ok "second request, same MainPID$([ "$flavor" = native ] || echo " and container")"
 else
-	not_ok "second request, same MainPID and container" "$out" \
+	not_ok "second request, same MainPID$([ "$flavor" = native ] || echo " and container")" "$out" \
 		"MainPID $(main_pid) (was $pid), container $(container_id) (was $cid)"
 fi
 
@@ -237,10 +275,60 @@ else
 		"$(journal "$name.service" | tail -5)"
 fi
 
+if [ "$flavor" = native ]; then
+	# A restart: a new ferry, serving the same sockets.
+	if out=$(sc restart "$name.service" 2>&1) && out=$(request 4) &&
+		[ "$(sc show -P ActiveState "$name.service")" = active ] &&
+		[ "$(main_pid)" != "$pid" ] && [ "$(cat "/proc/$(main_pid)/comm" 2>/dev/null)" = ferry ]; then
+		ok "restart: a new MainPID $(main_pid) serves"
+	else
+		not_ok "restart: a new MainPID serves" "$out" "MainPID $(main_pid) (was $pid)" \
+			"$(journal "$name.service" | tail -5)"
+	fi
+	# reload-on-change (when the example has it): an edit of the installed config reloads,
+	# inside the service's sandbox (inotify under SystemCallFilter=, ProtectSystem=)
+	if grep -q '^reload-on-change on' "$E/examples/$example/ferry.conf"; then
+		conf=/etc/ferry/$name.conf
+		[ "$mode" = user ] && conf=/home/test/.config/ferry/$name.conf
+		before=$(journal "$name.service" | grep -c 'changed: reloading')
+		pid2=$(main_pid)
+		echo "# edited by tests/e2e/guest.sh" >>"$conf"
+		for _ in $(seq 50); do
+			[ "$(journal "$name.service" | grep -c 'changed: reloading')" -gt "$before" ] && break
+			sleep 0.2
+		done
+		if [ "$(journal "$name.service" | grep -c 'changed: reloading')" -gt "$before" ] &&
+			out=$(request 5) && [ "$(main_pid)" = "$pid2" ]; then
+			ok "reload-on-change: an edit of $conf reloads, same MainPID"
+		else
+			not_ok "reload-on-change: an edit of $conf reloads, same MainPID" "$out" \
+				"$(journal "$name.service" | tail -5)"
+		fi
+	fi
+	# systemd-analyze security: <= 1.5 without network, <= 2.5 with a TCP upstream
+	unit=$(sc show -P FragmentPath "$name.service")
+	limit=$(grep -q '^PrivateNetwork=yes' "$unit" && echo 1.5 || echo 2.5)
+	if [ "$mode" = user ]; then
+		out=$(as systemd-analyze --user security --offline=true --no-pager "$unit" 2>&1)
+	else
+		out=$(systemd-analyze security --offline=true --no-pager "$unit" 2>&1)
+	fi
+	score=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p' <<<"$out")
+	if [ "$mode" = user ]; then
+		echo "# $tag: systemd-analyze --user security: ${score:-?} (no target for user services)"
+	elif [ -n "$score" ] && awk -v s="$score" -v l="$limit" 'BEGIN{exit !(s <= l)}'; then
+		ok "systemd-analyze security --offline=true: $score (at most $limit)"
+	else
+		not_ok "systemd-analyze security --offline=true: ${score:-?} (at most $limit)" \
+			"$(tail -3 <<<"$out")"
+	fi
+fi
+
 sc stop "$name.socket" "$name.service"
 svc=$(sc is-failed "$name.service")
 sock=$(sc is-failed "$name.socket")
-left=$(pm ps -a -q --filter "name=^systemd-$name\$")
+left=""
+[ "$flavor" = native ] || left=$(pm ps -a -q --filter "name=^systemd-$name\$")
 if [ "$svc" = inactive ] && [ "$sock" = inactive ] && [ -z "$left" ]; then
 	ok "stop leaves nothing failed, no container"
 else

@@ -1,6 +1,10 @@
 # End-to-end (sourced by run.sh): `podman kube play` of the YAML `ferry units --kube` writes.
 # No socket activation: ferry binds its own port in the pod (--listen), Podman publishes it.
 
+# kube play builds its pause image locally around catatonit; the pod is on Podman's default
+# bridge network, which netavark sets up (and publishes hostPort) with iptables.
+E2E_NEEDS[kube]="catatonit:catatonit iptables:iptables curl:curl"
+
 e2e_kube() {
 	local port dir=$E2E_TMP/kube body out
 	port=$(free_port)

@@ -69,28 +69,35 @@ wait_for() {
 	return 1
 }
 
-# apt-get install the packages whose command is missing: need CMD:PKG...
-need() {
-	local want=() p
-	for p in "$@"; do command -v "${p%%:*}" >/dev/null 2>&1 || want+=("${p#*:}"); done
-	[ ${#want[@]} -eq 0 ] && return 0
-	note "installing ${want[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}" \
-		>/dev/null 2>&1 ||
-		{ apt-get update -qq >/dev/null 2>&1 &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-				"${want[@]}" >/dev/null 2>&1; }
-}
+# What each part runs, filled in by the part's file: E2E_NEEDS[part]="WHAT:PACKAGE ...", WHAT a
+# command in PATH or an absolute path, or a PACKAGE alone (no command in PATH: dpkg is asked).
+# run.sh installs what every wanted part needs before the first part runs; `dpkg -S FILE` says
+# which package ships a command. Debian 12's podman, installed --no-install-recommends, brings
+# neither netavark (containernetworking-plugins is its first alternative) nor catatonit.
+declare -A E2E_NEEDS=()
 
-# Debian packages that have no command in PATH (netavark and aardvark-dns are Podman helpers
-# that a --no-install-recommends install of podman may leave out on a fresh machine).
-need_pkg() {
-	local want=() p
+# apt-get install what is missing: need WHAT:PACKAGE|PACKAGE...; apt's complaint as notes and
+# status 1 when that fails. Another apt on the machine holds the lock for a while: wait.
+need() {
+	local want=() p out
 	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || want+=("$p")
+		case $p in
+		/*:*) [ -x "${p%%:*}" ] || want+=("${p#*:}") ;;
+		*:*) command -v "${p%%:*}" >/dev/null 2>&1 || want+=("${p#*:}") ;;
+		*) dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || want+=("$p") ;;
+		esac
 	done
 	[ ${#want[@]} -eq 0 ] && return 0
-	need "${want[@]/#/__missing__:}"
+	mapfile -t want < <(printf '%s\n' "${want[@]}" | sort -u)
+	note "installing ${want[*]}"
+	local apt=(apt-get -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends)
+	out=$(DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${want[@]}" 2>&1) ||
+		out=$({ apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+			DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${want[@]}"; } 2>&1) || {
+		note "apt-get install ${want[*]} failed:"
+		echo "$out" | tail -5 | sed 's/^/# /'
+		return 1
+	}
 }
 
 # A private Podman store under $E2E_TMP, with runc and rlimits runc accepts (MACHINE-NOTES:

@@ -4,6 +4,15 @@
 #   e2e_podman     the httpd demo (welcome page, SIGTERM), --read-only + --user 65534 with a
 #                  bind-mounted site, echo over TCP and UDP
 
+# Every part that runs a container: Podman with runc (crun fails on this host's cgroups) and
+# netavark + aardvark-dns (lib.sh's containers.conf, the proxy's networks); build-image.sh
+# strips the binary (binutils); free_port is python3. uidmap and slirp4netns are Podman's
+# recommends for rootless use, kept for a user running the parts rootless by hand.
+E2E_NEEDS[image]="podman:podman runc:runc /usr/lib/podman/netavark:netavark \
+/usr/lib/podman/aardvark-dns:aardvark-dns readelf:binutils objcopy:binutils python3:python3 \
+newuidmap:uidmap slirp4netns:slirp4netns"
+E2E_NEEDS[podman]="systemd-socket-activate:systemd curl:curl socat:socat"
+
 # sa_start NAME SA_OPTS... -- PODMAN_RUN_ARGS...: systemd-socket-activate + podman run in the
 # background; sets SA_PID (podman's pid once the first connection arrived: same process).
 # The container gets --network=none, or --network=$SA_NETWORK.

@@ -11,6 +11,9 @@
 # Networks are created in the private store (lib.sh: network_config_dir) with names and
 # bridge interfaces of their own, and removed at the end.
 
+# netavark sets up bridge networks (internal ones too) with iptables.
+E2E_NEEDS[proxy]="systemd-socket-activate:systemd curl:curl iptables:iptables"
+
 PROXY_OPTS=(--read-only --user 65534:65534 --cap-drop=all --security-opt=no-new-privileges)
 
 # proxy_net NAME: an internal network (DNS by aardvark-dns); prints nothing, fails loudly.

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -199,7 +200,22 @@ static void test_listen(void)
 	CHECK(strstr(parse_err("listen\n"), "t.conf:1:1: 'listen' takes") != NULL);
 	CHECK(strstr(parse_err("listen a b c\n"), "t.conf:1:12: 'listen' takes") != NULL);
 	CHECK(strstr(parse_err("listen a b c d\n"), "t.conf:1:12: 'listen' takes") != NULL);
-	CHECK(strstr(parse_err("listen a b c d e\n"), "t.conf:1:1: 'listen' takes") != NULL);
+	CHECK(strstr(parse_err("listen a b c d e\n"), "t.conf:1:12: 'listen' takes") != NULL);
+	CHECK(strstr(parse_err("listen a b c d e f\n"), "t.conf:1:1: 'listen' takes") != NULL);
+	CHECK(strstr(parse_err("listen a h2c h2c\n"), "t.conf:1:10: 'h2c' given twice") != NULL);
+	/* Flags in any order; h2c: HTTP/2 with prior knowledge. */
+	c = parse("listen web 127.0.0.1:8080 h2c proxy-protocol\nlisten 127.0.0.1:81 h2c\n"
+		  "listen h2c\n");
+	CHECK(c && c->n_listens == 3 && c->listens[0].h2c && c->listens[0].proxy_protocol &&
+	      c->listens[0].has_fallback && c->listens[1].h2c && !c->listens[1].proxy_protocol &&
+	      !c->listens[2].h2c && !strcmp(c->listens[2].spec, "h2c"));
+	config_free(c);
+	c = parse("h2-max-streams 7\n");
+	CHECK(c && c->h2_max_streams == 7);
+	config_free(c);
+	c = config_new_default();
+	CHECK(c->h2_max_streams == 100);
+	config_free(c);
 	c = parse("listen web 127.0.0.1:8080 proxy-protocol\nlisten 127.0.0.1:81 proxy-protocol\n"
 		  "listen plain\n");
 	CHECK(c && c->n_listens == 3 && c->listens[0].proxy_protocol && c->listens[0].has_fallback &&
@@ -608,7 +624,7 @@ static void test_syntax(void)
 	buf_reset(&errs);
 	CHECK_EQ_INT(config_parse("t.conf", text, big, &c, &errs), -EINVAL);
 	(void)buf_cstr(&errs);
-	CHECK_STREQ(errs.data, "t.conf: larger than 1 MiB\n");
+	CHECK_STREQ(errs.data, "t.conf: larger than 64 MiB\n");
 	c = NULL;
 	CHECK_EQ_INT(config_parse("t.conf", text, big - 1, &c, &errs), 0);
 	config_free(c);
@@ -878,7 +894,7 @@ static void test_load(void)
 	buf_reset(&errs);
 	CHECK_EQ_INT(config_load(path, &c, &errs), -EINVAL);
 	(void)buf_cstr(&errs);
-	snprintf(want, sizeof(want), "%s: larger than 1 MiB\n", path);
+	snprintf(want, sizeof(want), "%s: larger than 64 MiB\n", path);
 	CHECK_STREQ(errs.data, want);
 	free(big);
 
@@ -1009,6 +1025,24 @@ static void test_body_total_timeout(void)
 		    "t.conf:1:20: 'body-total-timeout' must be between 1ms and 24h\n");
 	CHECK_STREQ(parse_err("body-total-timeout 25h\n"),
 		    "t.conf:1:20: 'body-total-timeout' must be between 1ms and 24h\n");
+}
+
+static void test_reload_on_change(void)
+{
+	struct config *c = config_new_default();
+	CHECK(!c->reload_on_change);
+	config_free(c);
+	c = parse("reload-on-change on\n");
+	CHECK(c && c->reload_on_change);
+	config_free(c);
+	c = parse("reload-on-change off\n");
+	CHECK(c && !c->reload_on_change);
+	config_free(c);
+	CHECK_STREQ(parse_err("reload-on-change yes\n"),
+		    "t.conf:1:18: 'reload-on-change' takes on or off, not 'yes'\n");
+	CHECK_STREQ(parse_err("reload-on-change on\nreload-on-change on\n"),
+		    "t.conf:2:1: duplicate 'reload-on-change' (first at line 1)\n");
+	CHECK(parse_err("site * { reload-on-change on }\n") != NULL);
 }
 
 /* `root` inside a path block: the longest prefix still wins, whichever of root and proxy the
@@ -1170,7 +1204,9 @@ static void test_tls(void)
 		    "t.conf:1:1: 'listen 127.0.0.1:443 ... tls' but no site has a certificate (tls "
 		    "CERT KEY inside a site block)\n");
 	CHECK_STREQ(parse_err("listen a tls tls\nsite a {\n tls /a /b\n}\n"),
-		    "t.conf:1:10: invalid listen address 'tls'\n");
+		    "t.conf:1:10: 'tls' given twice\n");
+	CHECK_STREQ(parse_err("listen a h2c tls\nsite a {\n tls /a /b\n}\n"),
+		    "t.conf:1:1: 'listen ... h2c' is for plain sockets: not with tls\n");
 	CHECK_STREQ(parse_err("site a {\n tls a.crt /a.key\n}\n"),
 		    "t.conf:2:6: 'tls' needs absolute paths, not 'a.crt'\n");
 	CHECK_STREQ(parse_err("site a {\n tls /a.crt a.key\n}\n"),
@@ -1224,6 +1260,319 @@ static void test_tls(void)
 	config_free(c);
 }
 
+/* ---- many sites, include ---------------------------------------------------------------- */
+
+/* The site index (hostmap) and the path index (prefixmap) against the order a linear scan gives,
+ * with generated configurations of many sites: exact names, wildcards nested three deep, a
+ * default, and a site with many path blocks. */
+static void test_many_sites(void)
+{
+	enum { N = 20000 };
+	struct buf text;
+	buf_init(&text, CONFIG_MAX_BYTES);
+	/* Wildcards first, in reverse: neither file order nor the table's order decides. */
+	for (int i = N - 1; i >= 0; i--)
+		(void)buf_printf(&text, "site *.w%d.example.org { root /w%d }\n", i, i % 3);
+	for (int i = 0; i < N; i++)
+		(void)buf_printf(&text, "site s%d.example.com www.s%d.example.com { root /s }\n", i,
+				 i);
+	(void)buf_appends(&text, "site *.a.w7.example.org { root /a-w7 }\n"
+				 "site *.b.a.w7.example.org { root /b-a-w7 }\n"
+				 "site x.b.a.w7.example.org { root /x-b-a-w7 }\n"
+				 "site *.example.org { root /org }\n"
+				 "site paths.example {\n root /p\n");
+	for (int i = 0; i < 500; i++)
+		(void)buf_printf(&text, " path /d%d/ { root /p%d }\n path /d%d/sub/ { }\n", i, i % 5,
+				 i);
+	(void)buf_appends(&text, " path / { root /root }\n path /d1 { root /d1x }\n}\n"
+				 "site * { root /default }\n");
+	(void)buf_cstr(&text);
+	struct config *c = parse(text.data);
+	buf_free(&text);
+	CHECK(c != NULL);
+	if (!c) {
+		fprintf(stderr, "%.500s", errs.data);
+		return;
+	}
+	CHECK_EQ_INT(c->n_sites, 2 * N + 6);
+	static const struct {
+		const char *host, *root;
+	} cases[] = {
+	    {"s0.example.com", "/s"},
+	    {"s9999.example.com", "/s"},
+	    {"WWW.S19999.example.com.:80", "/s"},
+	    {"s20000.example.com", "/default"},
+	    {"a.w0.example.org", "/w0"},
+	    {"x.y.w10000.example.org", "/w1"},
+	    {"a.w19999.example.org", "/w1"},
+	    {"w19999.example.org", "/org"},
+	    {"a.w20000.example.org", "/org"},
+	    {"a.w7.example.org", "/w1"},
+	    {"z.a.w7.example.org", "/a-w7"},
+	    {"z.b.a.w7.example.org", "/b-a-w7"},
+	    {"x.b.a.w7.example.org", "/x-b-a-w7"},
+	    {"b.a.w7.example.org", "/a-w7"},
+	    {"example.org", "/default"},
+	    {"paths.example", "/p"},
+	    {"", "/default"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = match(c, cases[i].host);
+		if (strcmp(got, cases[i].root) != 0)
+			fprintf(stderr, "  %s: %s, want %s\n", cases[i].host, got, cases[i].root);
+		CHECK_STREQ(got, cases[i].root);
+	}
+	/* Which site exactly: the first of the exact ones, the last of the wildcards. */
+	CHECK(config_match_site(c, "s0.example.com", 14) == &c->sites[N]);
+	CHECK(config_match_site(c, "www.s0.example.com", 18) == &c->sites[N]);
+	CHECK(config_match_site(c, "a.w0.example.org", 16) == &c->sites[N - 1]);
+
+	/* Roots: one entry per distinct path, shared. */
+	CHECK_EQ_INT(c->n_roots, 3 + 1 + 3 + 1 + 1 + 5 + 2 + 1);
+	const struct config_site *s0 = &c->sites[N], *s1 = &c->sites[2 * N - 1];
+	CHECK_STREQ(c->roots[s0->root_id].path, "/s");
+	CHECK(s0->root_id == s1->root_id);
+	CHECK(c->sites[0].root_id == c->sites[3].root_id);
+
+	const struct config_site *ps = config_match_site(c, "paths.example", 13);
+	CHECK(ps && ps->n_paths == 1002);
+	if (ps) {
+		static const struct {
+			const char *path, *root; /* NULL: a block without a root; "-": no block */
+		} paths[] = {
+		    {"/", "/root"},	   {"/x", "/root"},	   {"/d0/", "/p0"},
+		    {"/d0/x", "/p0"},	   {"/d0/sub/x", NULL},	   {"/d1", "/d1x"},
+		    {"/d1/", "/p1"},	   {"/d10", "/d1x"},	   {"/d10/", "/p0"},
+		    {"/d499/sub/", NULL},  {"/d499/subx", "/p4"},  {"/d500/", "/root"},
+		    {"/d5000/", "/root"},
+		};
+		for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+			const struct config_path *cp =
+			    config_match_path(ps, paths[i].path, strlen(paths[i].path));
+			const char *got = !cp ? "-" : cp->root;
+			if (!(got == paths[i].root ||
+			      (got && paths[i].root && strcmp(got, paths[i].root) == 0)))
+				fprintf(stderr, "  %s: %s, want %s\n", paths[i].path,
+					got ? got : "(no root)", paths[i].root ? paths[i].root : "(no root)");
+			CHECK(got == paths[i].root ||
+			      (got && paths[i].root && strcmp(got, paths[i].root) == 0));
+		}
+		CHECK(config_match_path(ps, "/", 0) == NULL);
+		const struct config_path *cp = config_match_path(ps, "/d3/a", 5);
+		CHECK(cp && strcmp(c->roots[cp->root_id].path, cp->root) == 0);
+	}
+	config_free(c);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	size_t n = strlen(text);
+	CHECK(write(fd, text, n) == (ssize_t)n);
+	close(fd);
+}
+
+/* config_load of dir/name: NULL on failure (the errors in errs, with dir/ cut out of them). */
+static struct config *load(const char *dir, const char *name)
+{
+	char path[512];
+	struct config *c = NULL;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	buf_reset(&errs);
+	int r = config_load(path, &c, &errs);
+	(void)buf_cstr(&errs);
+	/* Messages name files by path: drop the temp dir for readable expectations. */
+	struct buf out;
+	buf_init(&out, 1 << 20);
+	size_t dl = strlen(dir);
+	for (const char *p = errs.data; *p;) {
+		const char *hit = strstr(p, dir);
+		if (!hit) {
+			(void)buf_appends(&out, p);
+			break;
+		}
+		(void)buf_append(&out, p, (size_t)(hit - p));
+		p = hit + dl + (hit[dl] == '/');
+	}
+	(void)buf_cstr(&out);
+	buf_reset(&errs);
+	(void)buf_appends(&errs, out.data ? out.data : "");
+	(void)buf_cstr(&errs);
+	buf_free(&out);
+	return r == 0 ? c : NULL;
+}
+
+static const char *load_err(const char *dir, const char *name)
+{
+	struct config *c = load(dir, name);
+	if (c) {
+		config_free(c);
+		return "(parsed)";
+	}
+	return errs.data;
+}
+
+static void test_include(void)
+{
+	char dir[] = "/tmp/test-config-inc.XXXXXX";
+	char sub[600];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(sub, sizeof(sub), "%s/sites", dir);
+	CHECK(mkdir(sub, 0755) == 0);
+
+	/* In byte order, as if written at the include; relative to the including file. */
+	write_file(dir, "main.conf", "workers 2\ninclude sites/*.conf\nsite * { root /default }\n"
+				     "include empty/*.conf\ninclude none-such-dir/*\n");
+	write_file(sub, "b.conf", "site b.example { root /b }\n");
+	write_file(sub, "a.conf", "listen 127.0.0.1:8080\nsite a.example *.a.example {\n"
+				  " root /a\n path /x/ { root /ax }\n}\n");
+	write_file(sub, "c.conf.off", "bogus\n");
+	write_file(sub, ".hidden.conf", "bogus\n");
+	snprintf(sub, sizeof(sub), "%s/empty", dir);
+	CHECK(mkdir(sub, 0755) == 0);
+	struct config *c = load(dir, "main.conf");
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ_INT(c->n_sites, 3);
+		CHECK_STREQ(c->sites[0].root, "/a");
+		CHECK_STREQ(c->sites[1].root, "/b");
+		CHECK_STREQ(c->sites[2].root, "/default");
+		CHECK_STREQ(match(c, "x.a.example"), "/a");
+		CHECK_STREQ(match(c, "b.example"), "/b");
+		CHECK_STREQ(match(c, "c.example"), "/default");
+		CHECK_EQ_INT(c->n_files, 2);
+		CHECK(strstr(c->sites[0].file, "/sites/a.conf") != NULL);
+		CHECK(c->sites[2].file == c->path);
+		CHECK(c->n_listens == 1 && strstr(c->listens[0].file, "/sites/a.conf") != NULL);
+		CHECK(strstr(c->roots[c->sites[0].paths[0].root_id].file, "/sites/a.conf") != NULL);
+		CHECK_EQ_INT(c->roots[c->sites[0].paths[0].root_id].line, 4);
+		CHECK_EQ_INT(c->n_include_dirs, 3);
+	}
+	config_free(c);
+
+	/* Errors name the included file and its line:col; duplicates across files say where the
+	 * first one is. */
+	write_file(dir, "dup.conf", "workers 2\nsite a.example { root /x }\ninclude sites/*.conf\n");
+	snprintf(sub, sizeof(sub), "%s/sites", dir);
+	write_file(sub, "b.conf", "site b.example { root /b }\nworkers 3\nsite x { bogus }\n");
+	CHECK_STREQ(load_err(dir, "dup.conf"),
+		    "sites/a.conf:2:6: site name 'a.example' is already used by the site at "
+		    "dup.conf:2\n"
+		    "sites/b.conf:2:1: duplicate 'workers' (first at dup.conf:1)\n"
+		    "sites/b.conf:3:10: unknown directive 'bogus'\n");
+	write_file(sub, "b.conf", "site b.example { root /b }\n");
+
+	/* A named file must exist; one with wildcards need not match. */
+	write_file(dir, "missing.conf", "include sites/nope.conf\ninclude nope/*.conf\n");
+	CHECK_STREQ(load_err(dir, "missing.conf"),
+		    "missing.conf:1:9: include sites/nope.conf: No such file or directory\n");
+	/* Cycles, depth, wildcards in a directory, a directory, and config_parse. */
+	write_file(dir, "cycle.conf", "include sites/loop.conf\n");
+	write_file(sub, "loop.conf", "include ../cycle.conf\n");
+	CHECK_STREQ(load_err(dir, "cycle.conf"),
+		    "sites/loop.conf:1:9: include cycle: cycle.conf -> sites/loop.conf -> "
+		    "sites/../cycle.conf\n");
+	write_file(sub, "loop.conf", "include loop.conf\n");
+	CHECK_STREQ(load_err(dir, "cycle.conf"),
+		    "sites/loop.conf:1:9: include cycle: sites/loop.conf -> sites/loop.conf\n");
+	char loop[700];
+	snprintf(loop, sizeof(loop), "%s/loop.conf", sub);
+	unlink(loop);
+	char name[64];
+	for (int i = 0; i <= CONFIG_MAX_INCLUDE_DEPTH + 1; i++) {
+		snprintf(name, sizeof(name), "deep%d.conf", i);
+		char body[64];
+		snprintf(body, sizeof(body), "include deep%d.conf\n", i + 1);
+		write_file(dir, name, body);
+	}
+	CHECK_STREQ(load_err(dir, "deep0.conf"),
+		    "deep16.conf:1:9: include 'deep17.conf': includes nested more than 16 deep\n");
+	write_file(dir, "wild.conf", "include */a.conf\ninclude sites/\nsite x {\n include a\n}\n");
+	CHECK_STREQ(load_err(dir, "wild.conf"),
+		    "wild.conf:1:9: include '*/a.conf': wildcards only in the last component of "
+		    "the path\n"
+		    "wild.conf:2:9: include 'sites/' names a directory: add a pattern, like "
+		    "'sites/*.conf'\n"
+		    "wild.conf:4:2: 'include' is not allowed inside a site block (only at top "
+		    "level)\n");
+	write_file(dir, "isdir.conf", "include site[s]\n");
+	CHECK_STREQ(load_err(dir, "isdir.conf"), "isdir.conf:1:9: include sites: Is a directory\n");
+	CHECK_STREQ(parse_err("include x.conf\n"),
+		    "t.conf:1:9: 'include' needs the configuration to be read from a file\n");
+	/* A NUL in an included file is reported there. */
+	snprintf(sub, sizeof(sub), "%s/nul.conf", dir);
+	int fd = open(sub, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(write(fd, "workers 2\nab\0", 13) == 13);
+	close(fd);
+	write_file(dir, "incnul.conf", "include nul.conf\n");
+	CHECK_STREQ(load_err(dir, "incnul.conf"),
+		    "nul.conf:2:3: NUL byte in the configuration\n");
+
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+}
+
+/* The glob matcher through include: which names a pattern picks. */
+static void test_include_patterns(void)
+{
+	char dir[] = "/tmp/test-config-glob.XXXXXX", sub[64];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(sub, sizeof(sub), "%s/d", dir);
+	CHECK(mkdir(sub, 0755) == 0);
+	static const char *const files[] = {"a.conf", "b.conf", "ab.conf", "c.txt", "[x].conf",
+					    ".h.conf", "a-1.conf", "z9.conf"};
+	char body[64];
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(body, sizeof(body), "listen name%zu\n", i);
+		write_file(sub, files[i], body);
+	}
+	static const struct {
+		const char *pattern;
+		const char *want; /* the listens, in order: the files' indexes */
+	} cases[] = {
+	    {"*.conf", "4 6 0 2 1 7"},
+	    {"?.conf", "0 1"},
+	    {"[ab].conf", "0 1"},
+	    {"[!a]*.conf", "4 1 7"},
+	    {"[^a-b]*.conf", "4 7"},
+	    {"\\[x].conf", "4"},
+	    {"[[]x].conf", "4"},
+	    {".*.conf", "5"},
+	    {"*", "4 6 0 2 1 3 7"},
+	    {"a*", "6 0 2"},
+	    {"*1*", "6"},
+	    {"*.c*f", "4 6 0 2 1 7"},
+	    {"[a-", ""},
+	    {"*.none", ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char main_text[128];
+		snprintf(main_text, sizeof(main_text), "include d/%s\n", cases[i].pattern);
+		write_file(dir, "main.cf", main_text);
+		struct config *c = load(dir, "main.cf");
+		char got[128] = "";
+		if (c) {
+			for (size_t j = 0; j < c->n_listens; j++)
+				snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s",
+					 j ? " " : "", c->listens[j].spec + 4);
+		} else {
+			snprintf(got, sizeof(got), "error: %s", errs.data);
+		}
+		if (strcmp(got, cases[i].want) != 0)
+			fprintf(stderr, "  include %s: [%s], want [%s]\n", cases[i].pattern, got,
+				cases[i].want);
+		CHECK_STREQ(got, cases[i].want);
+		config_free(c);
+	}
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
 	buf_init(&errs, 1 << 20);
@@ -1245,7 +1594,11 @@ int main(void)
 	test_proxy();
 	test_proxy_idle_max();
 	test_body_total_timeout();
+	test_reload_on_change();
 	test_path_root();
+	test_many_sites();
+	test_include();
+	test_include_patterns();
 	test_tls();
 	buf_free(&errs);
 	TEST_MAIN_END();
