@@ -29,6 +29,7 @@
 #include "net/cidr.h"
 #include "net/proxyproto.h"
 #include "proto/accesslog.h"
+#include "proto/h2.h"
 #include "xport/tls.h"
 #include "xport/xport.h"
 
@@ -585,6 +586,26 @@ static void tls_start(struct http_conn *c)
 	c->state = CS_HANDSHAKE;
 }
 
+static void conn_free(struct deferred *d);
+
+/* ALPN chose HTTP/2: proto/h2.c takes the transport (and the socket's epoll registration);
+ * this connection ends without closing either. */
+static void hand_over_h2(struct http_conn *c)
+{
+	struct worker *wk = c->wk;
+	struct xport *xp = c->xp;
+	c->state = CS_CLOSED;
+	timer_cancel(&c->timer);
+	timer_cancel(&c->body_deadline);
+	req_release(c);
+	buf_give_back(wk, &c->in);
+	buf_give_back(wk, &c->out);
+	worker_conn_removed(wk, &c->link);
+	c->defer.fn = conn_free;
+	loop_defer(&wk->loop, &c->defer);
+	h2_conn_adopt(wk, xp, (const struct sockaddr *)&c->peer, c->peer_len, NULL, NULL, 0);
+}
+
 /* Until the handshake is over (within the header timeout, armed at the start). Then the
  * exchange says what the handshake said: https, and the server name. */
 static void process_handshake(struct http_conn *c)
@@ -601,7 +622,12 @@ static void process_handshake(struct http_conn *c)
 		conn_close(c);
 		return;
 	}
-	/* Here an ALPN "h2" would hand the connection to HTTP/2 (xport_tls_alpn). */
+	size_t alen;
+	const char *alpn = xport_tls_alpn(c->xp, &alen);
+	if (alpn && alen == 2 && memcmp(alpn, "h2", 2) == 0) {
+		hand_over_h2(c);
+		return;
+	}
 	/* The transport may have read the request's first bytes with the handshake's last
 	 * ones, and the socket then says nothing more: read before waiting. */
 	c->readable = true;

@@ -37,6 +37,7 @@
 #include "net/cidr.h"
 #include "net/proxyproto.h"
 #include "proto/accesslog.h"
+#include "xport/tls.h"
 #include "xport/xport.h"
 
 #define H2_STREAM_WINDOW 65535  /* request body bytes a stream may hold (its window) */
@@ -131,6 +132,9 @@ struct h2_conn {
 	struct watcher w;
 	struct xport *xp; /* &tcp, or an adopted transport */
 	struct xport tcp;
+	bool secure; /* over TLS (ALPN h2): every stream is https, with the handshake's name */
+	const char *tls_name;
+	size_t tls_name_len;
 	struct conn_link link;
 	struct worker *wk;
 	struct timer timer;
@@ -449,6 +453,9 @@ static struct h2_stream *stream_new(struct h2_conn *c, int32_t id)
 	s->x.wk = c->wk;
 	s->x.peer = (const struct sockaddr *)&c->peer;
 	s->x.peer_len = c->peer_len;
+	s->x.secure = c->secure;
+	s->x.tls_name = c->tls_name;
+	s->x.tls_name_len = c->tls_name_len;
 	s->c = c;
 	s->id = id;
 	s->state = S_HEAD;
@@ -1764,5 +1771,9 @@ void h2_conn_adopt(struct worker *wk, struct xport *xp, const struct sockaddr *p
 		return;
 	}
 	c->xp = xp;
+	if (xp->ops != &xport_tcp_ops) {
+		c->secure = true;
+		c->tls_name = xport_tls_server_name(xp, &c->tls_name_len);
+	}
 	conn_begin(c, true, data, len);
 }

@@ -66,9 +66,10 @@ static const char TLS_PRIORITY[] =
 	"-SIGN-DSA-SHA256:-SIGN-DSA-SHA384:-SIGN-DSA-SHA512:+COMP-NULL:+CTYPE-X509:"
 	"%SERVER_PRECEDENCE";
 
-/* ALPN, in the server's order of preference. HTTP/2 goes first here once proto/h2 exists;
- * proto/ reads the result with xport_tls_alpn(). */
+/* ALPN, in the server's order of preference; proto/ reads the result with xport_tls_alpn()
+ * (proto/h1.c hands an "h2" connection to proto/h2.c). */
 static const gnutls_datum_t alpn_protocols[] = {
+	{(unsigned char *)"h2", 2},
 	{(unsigned char *)"http/1.1", 8},
 };
 

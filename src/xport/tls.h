@@ -44,8 +44,8 @@ int xport_tls_new(struct server_gen *g, int fd, const void *pre, size_t pre_len,
 		  struct xport **ret);
 
 /* After the handshake: the server name the client sent (SNI; NULL: none), and the protocol
- * ALPN chose (NULL: none; "http/1.1" — proto/ hands an "h2" connection to HTTP/2 once
- * xport/tls.c offers it). Valid until the transport is closed. */
+ * ALPN chose (NULL: none; "h2" or "http/1.1": proto/h1.c hands an "h2" connection to
+ * proto/h2.c). Valid until the transport is closed. */
 const char *xport_tls_server_name(const struct xport *x, size_t *ret_len);
 const char *xport_tls_alpn(const struct xport *x, size_t *ret_len);
 

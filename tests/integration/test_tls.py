@@ -194,6 +194,8 @@ def curl(addr, url_host, path, *args):
     port = addr.sockaddr[1]
     argv = ["curl", "-sS", "-v", "--cacert", pki().ca, "--resolve",
             "%s:%d:127.0.0.1" % (url_host, port), "https://%s:%d%s" % (url_host, port, path)]
+    if "--http2" not in args:
+        argv.append("--http1.1")  # (curl asks for h2 over TLS by default: ALPN would give it)
     r = subprocess.run(argv + list(args), capture_output=True, timeout=30 * SLOW)
     return r.returncode, r.stdout, r.stderr.decode("utf-8", "replace")
 
@@ -370,15 +372,41 @@ def _():
         check_eq(c3.read_response().status, 200, "full handshake with the other process")
 
 
-@test("ALPN: http/1.1 chosen from h2 + http/1.1; a client without ALPN or with only h2 still served")
+@test("ALPN: h2 chosen from h2 + http/1.1, http/1.1 when asked alone; no ALPN: HTTP/1.1")
 def _():
     proc, plain, tls, d, big = start()
-    for alpn, want in ((["h2", "http/1.1"], "http/1.1"), (None, None), (["h2"], None)):
+    for alpn, want in ((["h2", "http/1.1"], "h2"), (["http/1.1"], "http/1.1"), (None, None)):
         t = tls_sock(tls, "a.test", ctx_for(alpn=alpn))
         check_eq(t.selected_alpn_protocol(), want, "ALPN for %s" % alpn)
+        if want == "h2":
+            continue
         c = HttpConn(tls, sock=t)
         c.send(request_bytes("/", host="a.test"))
         check_eq(c.read_response().status, 200, "request with ALPN %s" % alpn)
+
+
+@test("HTTP/2 over TLS (ALPN h2): curl --http2 gets the site's files (5 MiB by sha256), hsts, 421 for another site's Host")
+def _():
+    proc, plain, tls, d, big = start()
+    rc, out, err = curl(tls, "a.test", "/", "--http2")
+    check_eq(rc, 0, "curl --http2: " + err[-400:])
+    check("ALPN: server accepted h2" in err or "ALPN, server accepted to use h2" in err,
+          "h2 negotiated: " + err[-600:])
+    check(re.search(r"(?m)^< HTTP/2 200", err), "HTTP/2 200: " + err[-600:])
+    check(re.search(r"(?im)^< strict-transport-security: max-age=86400", err),
+          "hsts over h2: " + err[-600:])
+    rc, out, err = curl(tls, "a.test", "/big.bin", "--http2")
+    check_eq(rc, 0, "curl --http2 big: " + err[-400:])
+    check_eq(hashlib.sha256(out).hexdigest(), hashlib.sha256(big).hexdigest(),
+             "the big file over h2 and TLS")
+    rc, out, err = curl(tls, "a.test", "/", "--http2", "-H", "Host: b.test")
+    check(re.search(r"(?m)^< HTTP/2 421", err), "421 over h2: " + err[-600:])
+    # nghttp (h2 over TLS, SNI a.test through its -H :authority): 200
+    r = subprocess.run(["nghttp", "-nv", "-H", ":authority: a.test",
+                        "https://127.0.0.1:%d/" % tls.sockaddr[1]],
+                       capture_output=True, timeout=30 * SLOW)
+    o = r.stdout.decode("utf-8", "replace")
+    check(re.search(r":status: (200|421)", o), "nghttp over TLS answered: " + o[-600:])
 
 
 @test("plain listener: 308 to https (host without port, the TLS port), not for ACME challenges; http-redirect off and sites without tls serve plain")
