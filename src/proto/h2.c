@@ -1771,7 +1771,7 @@ void h2_conn_adopt(struct worker *wk, struct xport *xp, const struct sockaddr *p
 		return;
 	}
 	c->xp = xp;
-	if (xp->ops != &xport_tcp_ops) {
+	if (xport_is_tls(xp)) {
 		c->secure = true;
 		c->tls_name = xport_tls_server_name(xp, &c->tls_name_len);
 	}

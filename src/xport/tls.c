@@ -871,6 +871,11 @@ int xport_tls_new(struct server_gen *g, int fd, const void *pre, size_t pre_len,
 	return 0;
 }
 
+bool xport_is_tls(const struct xport *x)
+{
+	return x->ops == &xport_tls_ops || x->ops == &xport_ktls_ops;
+}
+
 const char *xport_tls_server_name(const struct xport *x, size_t *ret_len)
 {
 	const struct tls_conn *t = tls_of(x);

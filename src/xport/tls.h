@@ -47,6 +47,8 @@ int xport_tls_new(struct server_gen *g, int fd, const void *pre, size_t pre_len,
  * ALPN chose (NULL: none; "h2" or "http/1.1": proto/h1.c hands an "h2" connection to
  * proto/h2.c). Valid until the transport is closed. */
 const char *xport_tls_server_name(const struct xport *x, size_t *ret_len);
+/* x is a TLS transport (the two functions around it take no other). */
+bool xport_is_tls(const struct xport *x);
 const char *xport_tls_alpn(const struct xport *x, size_t *ret_len);
 
 #endif
