@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "base/buf.h"
+#include "base/xalloc.h"
 #include "config/config.h"
 #include "event/loop.h"
 #include "net/addr.h"
@@ -102,6 +103,8 @@ struct server {
 
 #define WORKER_IO_BUF_SIZE 65536
 
+enum worker_slot { WORKER_SLOT_H1, WORKER_SLOT_STATIC, WORKER_SLOT_H2, WORKER_SLOT_COUNT };
+
 struct worker {
 	struct server *srv;
 	struct server_gen *gen; /* the generation this worker uses now */
@@ -127,7 +130,7 @@ struct worker {
 	char date[32];     /* IMF-fixdate of date_sec */
 	char log_date[32]; /* the same second as the access log writes it */
 	char *io_buf;   /* scratch (WORKER_IO_BUF_SIZE bytes) for echo, datagrams, h2 input */
-	void *app_data[4]; /* per-worker state of the layers above (index: enum worker_slot) */
+	void *app_data[WORKER_SLOT_COUNT]; /* state of the layers above: worker_slot() */
 };
 
 /* The current Date value (IMF-fixdate) and the access log's time ("23/Nov/2026:14:19:13
@@ -135,7 +138,15 @@ struct worker {
 const char *worker_date(struct worker *wk);
 const char *worker_log_date(struct worker *wk);
 
-enum worker_slot { WORKER_SLOT_H1, WORKER_SLOT_STATIC, WORKER_SLOT_PROXY, WORKER_SLOT_H2 };
+
+/* The per-worker state of a layer above (zeroed, size bytes, allocated on first use; the
+ * layer frees it in its worker_exit hook). */
+static inline void *worker_slot(struct worker *wk, enum worker_slot slot, size_t size)
+{
+	if (!wk->app_data[slot])
+		wk->app_data[slot] = xcalloc(1, size);
+	return wk->app_data[slot];
+}
 
 /* Block the signals the main thread handles (call first thing in main()). */
 void server_block_signals(void);

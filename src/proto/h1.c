@@ -115,12 +115,7 @@ struct http_conn {
 
 static struct h1_worker *h1w(struct worker *wk)
 {
-	struct h1_worker *w = wk->app_data[WORKER_SLOT_H1];
-	if (!w) {
-		w = xcalloc(1, sizeof(*w));
-		wk->app_data[WORKER_SLOT_H1] = w;
-	}
-	return w;
+	return worker_slot(wk, WORKER_SLOT_H1, sizeof(struct h1_worker));
 }
 
 void h1_worker_exit(struct worker *wk)

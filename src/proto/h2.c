@@ -269,12 +269,7 @@ static void *mem_realloc(void *p, size_t size, void *ud)
 
 static struct h2_worker *h2w(struct worker *wk)
 {
-	struct h2_worker *w = wk->app_data[WORKER_SLOT_H2];
-	if (!w) {
-		w = xcalloc(1, sizeof(*w));
-		wk->app_data[WORKER_SLOT_H2] = w;
-	}
-	return w;
+	return worker_slot(wk, WORKER_SLOT_H2, sizeof(struct h2_worker));
 }
 
 void h2_worker_exit(struct worker *wk)

@@ -30,18 +30,12 @@ static ssize_t tcp_read(struct xport *x, void *buf, size_t len)
 
 static ssize_t tcp_writev(struct xport *x, const struct iovec *iov, int iovcnt, bool more)
 {
+	/* sendmsg, not writev: MSG_NOSIGNAL (a peer gone is an error, not a signal), MSG_MORE */
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
 	ssize_t n;
-	do {
-		if (more || iovcnt == 1) {
-			/* send() for MSG_MORE/MSG_NOSIGNAL; sendmsg() when there are several */
-			struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
-			n = iovcnt == 1 ? send(x->fd, iov[0].iov_base, iov[0].iov_len,
-					       MSG_NOSIGNAL | (more ? MSG_MORE : 0))
-					: sendmsg(x->fd, &m, MSG_NOSIGNAL | MSG_MORE);
-		} else {
-			n = writev(x->fd, iov, iovcnt);
-		}
-	} while (n < 0 && errno == EINTR);
+	do
+		n = sendmsg(x->fd, &m, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+	while (n < 0 && errno == EINTR);
 	return result(x, n, XPORT_WANT_WRITE);
 }
 
