@@ -91,6 +91,7 @@ struct lwatch {
 };
 
 static void on_accept(struct loop *loop, struct watcher *w, uint32_t events);
+static void worker_use_gen(struct worker *wk, struct server_gen *g);
 
 static void lwatch_enable(struct lwatch *lw, bool on)
 {
@@ -149,6 +150,11 @@ static void on_accept(struct loop *loop, struct watcher *w, uint32_t events)
 	 * start a connection that the stopping loop never serves. */
 	if (!lw->active)
 		return;
+	/* A reload is announced (READY=1) once the new generation is published: a connection
+	 * accepted after that gets it, even when the wake-up sits later in this epoll batch. */
+	struct server_gen *g = server_gen(srv);
+	if (g != wk->gen)
+		worker_use_gen(wk, g);
 	if (lw->l->dgram) {
 		atomic_fetch_add_explicit(&srv->accepted, 1, memory_order_relaxed);
 		srv->app->datagrams(wk, lw->l);
