@@ -40,7 +40,7 @@ int buf_reserve(struct buf *b, size_t n)
 	return 0;
 }
 
-int buf_append(struct buf *b, const void *p, size_t n)
+int buf_append_slow(struct buf *b, const void *p, size_t n)
 {
 	int r = buf_reserve(b, n);
 	if (r < 0)
@@ -49,11 +49,6 @@ int buf_append(struct buf *b, const void *p, size_t n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	return 0;
-}
-
-int buf_appends(struct buf *b, const char *s)
-{
-	return buf_append(b, s, strlen(s));
 }
 
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "base/macro.h"
 
@@ -19,8 +20,19 @@ void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 /* Make room for n more bytes; -ENOBUFS when len + n would pass max. */
 int buf_reserve(struct buf *b, size_t n);
-int buf_append(struct buf *b, const void *p, size_t n);
-int buf_appends(struct buf *b, const char *s);
+int buf_append_slow(struct buf *b, const void *p, size_t n);
+/* The common case (the room is there) inline, since heads are built from many short
+ * appends. max is checked too: a user may lower it below a reused buffer's cap. */
+static inline int buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (n > b->cap - b->len || b->len + n > b->max)
+		return buf_append_slow(b, p, n);
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+static inline int buf_appends(struct buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
 int buf_printf(struct buf *b, const char *fmt, ...) _printf_(2, 3);
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Drop the first n bytes. */

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 static inline bool ascii_is_digit(char c)
@@ -57,6 +58,33 @@ static inline bool str_eq(const char *p, size_t n, const char *lit)
 static inline bool str_startswith(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The decimal digits of v at dst (room for 20), not NUL-terminated; returns how many. For the
+ * per-request numbers (status, Content-Length, addresses) that printf would cost a lot for. */
+static inline size_t str_fmt_u64(char *dst, uint64_t v)
+{
+	char t[20];
+	size_t n = 0;
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	for (size_t i = 0; i < n; i++)
+		dst[i] = t[n - 1 - i];
+	return n;
+}
+
+/* An IPv4 address (4 bytes, network order) as dotted decimal, NUL-terminated (room for 16). */
+static inline size_t str_fmt_ipv4(char *dst, const unsigned char a[4])
+{
+	size_t n = 0;
+	for (int i = 0; i < 4; i++) {
+		if (i)
+			dst[n++] = '.';
+		n += str_fmt_u64(dst + n, a[i]);
+	}
+	dst[n] = '\0';
+	return n;
 }
 
 #endif

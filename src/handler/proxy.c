@@ -1170,6 +1170,11 @@ static bool x_retryable(const struct proxy_x *x)
 	       x->idempotent;
 }
 
+static void start_head(void *arg, const struct http_response *resp)
+{
+	http_resp_start_forwarded(arg, resp->status, resp->reason, resp->reason_len);
+}
+
 static void emit_field(void *arg, const char *name, size_t name_len, const char *value,
 		       size_t value_len)
 {
@@ -1185,12 +1190,10 @@ static void emit_field(void *arg, const char *name, size_t name_len, const char 
 static int x_forward_head(struct proxy_x *x, const struct http_response *resp, int64_t cl)
 {
 	struct http_exchange *c = x->c;
-	/* Checked in full first: a head is never left half written. */
-	int r = http_forward_response_each(resp, NULL, NULL);
+	/* Checked in full before start_head is called: a head is never left half written. */
+	int r = http_forward_response_each(resp, start_head, emit_field, c);
 	if (r < 0)
 		return r;
-	http_resp_start_forwarded(c, resp->status, resp->reason, resp->reason_len);
-	http_forward_response_each(resp, emit_field, c);
 	http_resp_end_head(c, cl);
 	return 0;
 }

@@ -74,14 +74,20 @@ bool http_forward_is_hop_by_hop(const char *name, size_t len)
 	/* RFC 9110 §7.6.1 names Connection, Proxy-Connection, Keep-Alive, TE,
 	 * Transfer-Encoding and Upgrade; Trailer goes too, since a proxy that re-frames
 	 * the body drops the trailer section it announces. */
-	static const char *const names[] = {
-		"connection", "keep-alive", "proxy-connection", "te",
-		"trailer",    "transfer-encoding", "upgrade",
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (str_ieq(name, len, names[i]))
-			return true;
-	return false;
+	switch (len) { /* by length first: most fields are none of these */
+	case 2:
+		return str_ieq(name, len, "te");
+	case 7:
+		return str_ieq(name, len, "trailer") || str_ieq(name, len, "upgrade");
+	case 10:
+		return str_ieq(name, len, "connection") || str_ieq(name, len, "keep-alive");
+	case 16:
+		return str_ieq(name, len, "proxy-connection");
+	case 17:
+		return str_ieq(name, len, "transfer-encoding");
+	default:
+		return false;
+	}
 }
 
 /* The connection options of a head (RFC 9110 §7.6.1): the names its Connection fields list,
@@ -153,7 +159,7 @@ static void format_peer(const struct sockaddr *sa, socklen_t len, char *xff, cha
 
 	if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+		str_fmt_ipv4(a, (const unsigned char *)&in->sin_addr);
 		strcpy(xff, a);
 		strcpy(fwd, a);
 		return;
@@ -161,7 +167,7 @@ static void format_peer(const struct sockaddr *sa, socklen_t len, char *xff, cha
 	if (sa && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], a, sizeof(a));
+			str_fmt_ipv4(a, &in6->sin6_addr.s6_addr[12]);
 			strcpy(xff, a);
 			strcpy(fwd, a);
 			return;
@@ -396,23 +402,27 @@ bool http_forward_response_keeps(const struct http_response *resp, size_t i)
 	return response_keeps(resp, &co, i);
 }
 
-int http_forward_response_each(const struct http_response *resp, http_forward_emit_fn *emit,
-			       void *arg)
+int http_forward_response_each(const struct http_response *resp, http_forward_start_fn *start,
+			       http_forward_emit_fn *emit, void *arg)
 {
-	if (resp->status < 100 || resp->status > 999 || !clean(resp->reason, resp->reason_len))
+	if (resp->status < 100 || resp->status > 999 || !clean(resp->reason, resp->reason_len) ||
+	    resp->n_headers > HTTP_MAX_HEADERS_HARD)
 		return -EINVAL;
 	struct conn_opts co;
+	bool keep[HTTP_MAX_HEADERS_HARD];
 	conn_opts_init(&co, resp->headers, resp->n_headers);
 	/* All checked before the first is given: the caller must not be left half a head. */
 	for (size_t i = 0; i < resp->n_headers; i++) {
 		const struct http_header *h = &resp->headers[i];
-		if (response_keeps(resp, &co, i) &&
-		    (!clean(h->name, h->name_len) || !clean(h->value, h->value_len)))
+		keep[i] = response_keeps(resp, &co, i);
+		if (keep[i] && (!clean(h->name, h->name_len) || !clean(h->value, h->value_len)))
 			return -EINVAL;
 	}
+	if (start)
+		start(arg, resp);
 	for (size_t i = 0; emit && i < resp->n_headers; i++) {
 		const struct http_header *h = &resp->headers[i];
-		if (response_keeps(resp, &co, i))
+		if (keep[i])
 			emit(arg, h->name, h->name_len, h->value, h->value_len);
 	}
 	return 0;

@@ -89,12 +89,15 @@ int http_forward_response(struct buf *out, const struct http_response *resp,
 			  const struct http_forward_response_opts *opts);
 
 /* The end-to-end fields of resp, one emit call each, for a protocol-neutral response head
- * (the status line, framing and Connection fields are the client protocol's). Returns 0, or
- * -EINVAL, before any emit, when the reason or a field holds a CR, LF or NUL. */
+ * (the status line, framing and Connection fields are the client protocol's). Everything is
+ * checked first: returns -EINVAL, with no call made, when the status is out of range or the
+ * reason or a kept field holds a CR, LF or NUL; otherwise start (if not NULL) is called once,
+ * then emit for each kept field, and 0 is returned. */
+typedef void http_forward_start_fn(void *arg, const struct http_response *resp);
 typedef void http_forward_emit_fn(void *arg, const char *name, size_t name_len,
 				  const char *value, size_t value_len);
-int http_forward_response_each(const struct http_response *resp, http_forward_emit_fn *emit,
-			       void *arg);
+int http_forward_response_each(const struct http_response *resp, http_forward_start_fn *start,
+			       http_forward_emit_fn *emit, void *arg);
 
 /* For callers that write the response head themselves: whether resp->headers[i] is an
  * end-to-end field that http_forward_response() would copy (Content-Length never is). */

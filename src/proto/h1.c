@@ -242,8 +242,11 @@ static void h1_resp_start(struct http_exchange *x, int status, const char *reaso
 		reason = http_status_reason(status);
 		reason_len = strlen(reason);
 	}
-	int n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", status);
-	out_append(c, line, (size_t)n);
+	/* status is 100..999 (http_resp_start's contract) */
+	memcpy(line, "HTTP/1.1 ", 9);
+	size_t n = 9 + str_fmt_u64(line + 9, (uint64_t)status);
+	line[n++] = ' ';
+	out_append(c, line, n);
 	out_append(c, reason, reason_len);
 	OUT_LIT(c, "\r\n");
 	if (status >= 200 && !(flags & HTTP_RESP_FORWARDED)) {
@@ -278,9 +281,9 @@ static void h1_resp_end_head(struct http_exchange *x, int64_t content_length)
 		return;
 	}
 	if (content_length >= 0) {
-		char v[32];
-		int n = snprintf(v, sizeof(v), "%lld", (long long)content_length);
-		h1_resp_header(x, "Content-Length", 14, v, (size_t)n);
+		char v[20];
+		size_t n = str_fmt_u64(v, (uint64_t)content_length);
+		h1_resp_header(x, "Content-Length", 14, v, n);
 		if (!c->is_head)
 			c->body_bytes = (uint64_t)content_length;
 	} else if (content_length == HTTP_LENGTH_STREAM && !c->is_head) {
