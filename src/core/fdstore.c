@@ -192,6 +192,13 @@ void fdstore_setup(struct server *srv)
 
 	if (max == 0 || !srv->app->conn_resume || srv->single_fd >= 0)
 		return;
+	/* All of it comes back in LISTEN_FDS, beside the socket unit's: no more than the next
+	 * ferry takes (sd_listen_fds_get). */
+	size_t cap = srv->n_listeners < SD_LISTEN_FDS_MAX ? SD_LISTEN_FDS_MAX - srv->n_listeners : 0;
+	if (max > cap)
+		max = (unsigned)cap;
+	if (max == 0)
+		return;
 	/* The listeners ferry bound (a socket unit keeps its own): in the store they outlive
 	 * this process, so a restart refuses no connection and loses no queued one. The old
 	 * set goes first: a listen line may be gone from the config. */
