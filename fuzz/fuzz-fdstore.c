@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(&ss0, &ss, sizeof(ss));
 	int r = fdstore_conn_name_parse(name, &key, &ss, &len);
 	if (r == 0) {
-		if (fdstore_conn_name(again, sizeof(again), key, len ? (struct sockaddr *)&ss : NULL,
-				      len) < 0 ||
+		if (fdstore_conn_name(again, sizeof(again), key,
+				      len ? (struct sockaddr *)&ss : NULL, len) < 0 ||
 		    strcmp(again, name) != 0)
 			abort();
 	} else if (r != -EINVAL || key != 0x5a5a5a5a || len != 77 ||

@@ -53,15 +53,15 @@ int fdstore_conn_name(char *buf, size_t size, uint32_t key, const struct sockadd
 		hex(addr, (const unsigned char *)&in->sin_addr, 4);
 		port = ntohs(in->sin_port);
 		fam = '4';
-	} else if (peer && peer->sa_family == AF_INET6 &&
-		   peer_len >= sizeof(struct sockaddr_in6)) {
+	} else if (peer && peer->sa_family == AF_INET6 && peer_len >= sizeof(struct sockaddr_in6)) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
 		hex(addr, (const unsigned char *)&in6->sin6_addr, 16);
 		port = ntohs(in6->sin6_port);
 		fam = '6';
 	}
 	if (fam)
-		n = snprintf(buf, size, FDSTORE_CONN_PREFIX "%08x-%c-%s-%04x", key, fam, addr, port);
+		n = snprintf(buf, size, FDSTORE_CONN_PREFIX "%08x-%c-%s-%04x", key, fam, addr,
+			     port);
 	else
 		n = snprintf(buf, size, FDSTORE_CONN_PREFIX "%08x", key);
 	return n < 0 || (size_t)n >= size ? -ENOBUFS : n;
@@ -83,8 +83,8 @@ static int unhex(const char *s, size_t n, unsigned char *out)
 	return 0;
 }
 
-int fdstore_conn_name_parse(const char *name, uint32_t *ret_key,
-			    struct sockaddr_storage *ret_peer, socklen_t *ret_peer_len)
+int fdstore_conn_name_parse(const char *name, uint32_t *ret_key, struct sockaddr_storage *ret_peer,
+			    socklen_t *ret_peer_len)
 {
 	const size_t plen = strlen(FDSTORE_CONN_PREFIX);
 	unsigned char k[4], port[2];
@@ -194,7 +194,8 @@ void fdstore_setup(struct server *srv)
 		return;
 	/* All of it comes back in LISTEN_FDS, beside the socket unit's: no more than the next
 	 * ferry takes (sd_listen_fds_get). */
-	size_t cap = srv->n_listeners < SD_LISTEN_FDS_MAX ? SD_LISTEN_FDS_MAX - srv->n_listeners : 0;
+	size_t cap =
+	    srv->n_listeners < SD_LISTEN_FDS_MAX ? SD_LISTEN_FDS_MAX - srv->n_listeners : 0;
 	if (max > cap)
 		max = (unsigned)cap;
 	if (max == 0)
@@ -211,12 +212,14 @@ void fdstore_setup(struct server *srv)
 	}
 	if (n >= max) {
 		log_warning("fd store: FileDescriptorStoreMax=%u holds no more than the %zu "
-			    "listening sockets ferry bound: connections are not handed over", max, n);
+			    "listening sockets ferry bound: connections are not handed over",
+			    max, n);
 		return;
 	}
 	sd_notify("FDSTOREREMOVE=1\nFDNAME=" FDSTORE_LISTEN_NAME);
 	if (n > 0) {
-		int r = sd_notify_with_fds("FDSTORE=1\nFDPOLL=0\nFDNAME=" FDSTORE_LISTEN_NAME, fds, n);
+		int r =
+		    sd_notify_with_fds("FDSTORE=1\nFDPOLL=0\nFDNAME=" FDSTORE_LISTEN_NAME, fds, n);
 		if (r <= 0) {
 			log_warning("fd store: cannot store the listening sockets: %s",
 				    r < 0 ? strerror(-r) : "NOTIFY_SOCKET unset");
@@ -226,7 +229,8 @@ void fdstore_setup(struct server *srv)
 	srv->fdstore_max = max;
 	atomic_store(&srv->fdstore_room, (int)(max - n));
 	log_info("fd store: up to %u fds (FileDescriptorStoreMax=): idle connections are handed "
-		 "over at a restart", max);
+		 "over at a restart",
+		 max);
 }
 
 void fdstore_resume(struct worker *wk)
@@ -267,8 +271,8 @@ int fdstore_conn_put(struct worker *wk, int fd, const struct listener *l,
 	struct server *srv = wk->srv;
 	char name[FDSTORE_NAME_MAX + 1];
 
-	if (srv->fdstore_max == 0 || !l || fdstore_conn_name(name, sizeof(name), l->key, peer,
-							    peer_len) < 0)
+	if (srv->fdstore_max == 0 || !l ||
+	    fdstore_conn_name(name, sizeof(name), l->key, peer, peer_len) < 0)
 		return -EOPNOTSUPP;
 	if (atomic_fetch_sub(&srv->fdstore_room, 1) <= 0) {
 		atomic_fetch_add(&srv->fdstore_room, 1);
@@ -291,8 +295,8 @@ void fdstore_finish(struct server *srv)
 		/* Exit only once systemd has them: it reads a dead process's messages too, but
 		 * this says so, and bounds the wait. */
 		int r = sd_notify_barrier(FDSTORE_BARRIER_MS);
-		log_notice("fd store: %u idle connection%s handed over%s", sent, sent == 1 ? "" : "s",
-			   r > 0 ? "" : " (systemd did not confirm)");
+		log_notice("fd store: %u idle connection%s handed over%s", sent,
+			   sent == 1 ? "" : "s", r > 0 ? "" : " (systemd did not confirm)");
 	}
 	for (size_t i = 0; i < srv->n_resume; i++)
 		if (srv->resume[i].fd >= 0)

@@ -44,8 +44,8 @@ int fdstore_conn_name(char *buf, size_t size, uint32_t key, const struct sockadd
 		      socklen_t peer_len);
 /* The other way: 0 with *ret_key, and the peer in *ret_peer with *ret_peer_len (0: none);
  * -EINVAL for anything else. Pure; outputs written on success only. */
-int fdstore_conn_name_parse(const char *name, uint32_t *ret_key,
-			    struct sockaddr_storage *ret_peer, socklen_t *ret_peer_len);
+int fdstore_conn_name_parse(const char *name, uint32_t *ret_key, struct sockaddr_storage *ret_peer,
+			    socklen_t *ret_peer_len);
 
 /* Main thread, after listeners_setup: read $FDSTORE, give the store the listeners ferry bound,
  * take the stored connections out of it and match each to its listener (one that is gone, or

@@ -134,8 +134,8 @@ static int send_with_fds(int fd, const char *state, const int *fds, size_t n_fds
 	size_t clen = CMSG_SPACE(sizeof(int) * n_fds);
 	char small[CMSG_SPACE(sizeof(int) * 16)];
 	char *control = clen <= sizeof(small) ? small : xmalloc(clen);
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			   .msg_controllen = clen};
+	struct msghdr m = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = clen};
 	memset(control, 0, clen);
 	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
 	c->cmsg_level = SOL_SOCKET;

@@ -12,7 +12,8 @@
 #                  connection, wrk with keep-alive during 20 restarts without an error
 #                  (tests/e2e/fdstore-client.py, in the guest's network namespace)
 
-E2E_NEEDS[native]=${E2E_NEEDS[nspawn]}
+# wrk: the fd store's load, run from the host into the guest's network namespace.
+E2E_NEEDS[native]="${E2E_NEEDS[nspawn]} wrk:wrk"
 
 e2e_native() {
 	local cache=${FERRY_E2E_CACHE:-/var/cache/ferry-e2e} rootfs out t0=$SECONDS
@@ -87,8 +88,10 @@ native_fdstore() {
 		not_ok "fd store: wrk is not installed (scripts/deps.sh installs it)"
 		return
 	fi
-	g sh -c "mkdir -p $e && printf 'listen http 127.0.0.1:8090\naccess-log off\nsite * { root /srv/www }\n' \
-		>$e/ferry.conf && chmod -R a+rX $e"
+	# (access-log off: wrk's requests would reach journald's rate limit, and with them
+	# the lines checked below)
+	g sh -c "mkdir -p $e && printf 'listen http 127.0.0.1:8090\naccess-log off\n' >$e/ferry.conf &&
+		printf 'site * { root /srv/www }\n' >>$e/ferry.conf && chmod -R a+rX $e"
 	at_exit "nsenter -t $GUEST -a sh -c 'systemctl stop fdstore.socket fdstore.service; \
 rm -rf /etc/systemd/system/fdstore.* /etc/ferry/fdstore.conf; systemctl daemon-reload; \
 systemctl reset-failed fdstore.service fdstore.socket'"
@@ -99,8 +102,8 @@ systemctl reset-failed fdstore.service fdstore.socket'"
 	fi
 	# 23 starts in a few seconds: past systemd's default start limit (5 in 10 s), which
 	# is not what this checks.
-	g sh -c 'mkdir -p /etc/systemd/system/fdstore.service.d && printf "[Unit]\nStartLimitIntervalSec=0\n" \
-		>/etc/systemd/system/fdstore.service.d/e2e.conf'
+	g sh -c 'mkdir -p /etc/systemd/system/fdstore.service.d &&
+		printf "[Unit]\nStartLimitIntervalSec=0\n" >/etc/systemd/system/fdstore.service.d/e2e.conf'
 	g systemctl daemon-reload
 	unit=$(g systemctl show -P FragmentPath fdstore.service)
 	if out=$(g grep -x 'FileDescriptorStoreMax=[0-9]*' "$unit") && [ "${out#*=}" -gt 0 ]; then
@@ -142,7 +145,8 @@ systemctl reset-failed fdstore.service fdstore.socket'"
 	if [ "$(g systemctl is-failed fdstore.service)" = inactive ]; then
 		ok "fd store: stop leaves nothing failed"
 	else
-		not_ok "fd store: stop leaves nothing failed" "$(g systemctl status fdstore.service --no-pager | tail -5)"
+		not_ok "fd store: stop leaves nothing failed" \
+			"$(g systemctl status fdstore.service --no-pager | tail -5)"
 	fi
 	g sh -c "rm -rf /etc/systemd/system/fdstore.* /etc/ferry/fdstore.conf; systemctl daemon-reload"
 }

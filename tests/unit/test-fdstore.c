@@ -56,12 +56,20 @@ static void test_names(void)
 	CHECK_EQ_INT(fdstore_conn_name(name, 12, 2, NULL, 0), -ENOBUFS);
 
 	static const char *bad[] = {
-		"", "ferry-conn-", "ferry-conn-0badcaf", "ferry-conn-0BADCAFE", "ferry-listen",
-		"ferry-conn-0badcafe-", "ferry-conn-0badcafe-4-c0000207-1f9",
-		"ferry-conn-0badcafe-4-c0000207-1f900", "ferry-conn-0badcafe-5-c0000207-1f90",
-		"ferry-conn-0badcafe-4-c000020g-1f90", "ferry-conn-0badcafe-4-c0000207_1f90",
-		"ferry-conn-0badcafe-6-c0000207-1f90", "ferry-conn-0badcafex",
-		"conn-0badcafe",
+	    "",
+	    "ferry-conn-",
+	    "ferry-conn-0badcaf",
+	    "ferry-conn-0BADCAFE",
+	    "ferry-listen",
+	    "ferry-conn-0badcafe-",
+	    "ferry-conn-0badcafe-4-c0000207-1f9",
+	    "ferry-conn-0badcafe-4-c0000207-1f900",
+	    "ferry-conn-0badcafe-5-c0000207-1f90",
+	    "ferry-conn-0badcafe-4-c000020g-1f90",
+	    "ferry-conn-0badcafe-4-c0000207_1f90",
+	    "ferry-conn-0badcafe-6-c0000207-1f90",
+	    "ferry-conn-0badcafex",
+	    "conn-0badcafe",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		key = 7;
@@ -100,7 +108,9 @@ static void test_notify_fds(void)
 		char b[CMSG_SPACE(sizeof(int) * 8)];
 	} ctl;
 	struct iovec iov = {buf, sizeof(buf) - 1};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = ctl.b,
 			   .msg_controllen = sizeof(ctl.b)};
 	ssize_t n = recvmsg(rx, &m, MSG_DONTWAIT);
 	CHECK(n > 0);
