@@ -21,6 +21,7 @@
 #include "proto/echo.h"
 #include "proto/h1.h"
 #include "proto/h2.h"
+#include "core/fdstore.h"
 #include "core/listeners.h"
 #include "core/log.h"
 #include "sd/notify.h"
@@ -304,6 +305,7 @@ static int http_gen_init(struct server_gen *g, struct buf *err)
 
 static const struct server_app http_app = {
 	.conn_start = http_conn_start,
+	.conn_resume = h1_conn_resume,
 	.gen_init = http_gen_init,
 	.worker_gen = http_worker_gen,
 	.worker_exit = http_worker_exit,
@@ -362,6 +364,7 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 		goto out;
 	}
 
+	fdstore_setup(&srv);
 	static_test_hooks();
 	if (confine_apply(&srv) < 0) {
 		rc = EXIT_RUNTIME;
@@ -372,6 +375,7 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 	srv.n_workers = gen->cfg->workers ? gen->cfg->workers : (unsigned)(cpus > 0 ? cpus : 1);
 	rc = server_run(&srv) == 0 ? 0 : EXIT_RUNTIME;
 out:
+	fdstore_finish(&srv);
 	free(srv.listeners);
 	free(o.listen);
 	buf_free(&errors);

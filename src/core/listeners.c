@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/xalloc.h"
+#include "core/fdstore.h"
 #include "core/log.h"
 #include "sd/listen.h"
 
@@ -115,6 +116,22 @@ int listeners_setup(struct server *srv, char **cli, size_t n_cli, struct buf *er
 		return r;
 	}
 	srv->single_fd = -1;
+
+	/* Connections the ferry before us handed to the fd store are not sockets to listen on:
+	 * set them aside for fdstore_setup (before the Accept=yes test below, too). */
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(fds[i].name, FDSTORE_CONN_PREFIX, strlen(FDSTORE_CONN_PREFIX)) != 0) {
+			fds[kept++] = fds[i];
+			continue;
+		}
+		srv->resume = xrealloc(srv->resume, (srv->n_resume + 1) * sizeof(*srv->resume));
+		struct fdstore_conn *fc = &srv->resume[srv->n_resume++];
+		memset(fc, 0, sizeof(*fc));
+		fc->fd = fds[i].fd;
+		memcpy(fc->name, fds[i].name, sizeof(fc->name));
+	}
+	n = kept;
 
 	struct inherited *inh = xcalloc(n ? n : 1, sizeof(*inh));
 	for (size_t i = 0; i < n; i++)
@@ -229,6 +246,13 @@ int listeners_setup(struct server *srv, char **cli, size_t n_cli, struct buf *er
 			if (inh[i].used)
 				continue;
 			char s[NET_ADDR_STRLEN];
+			if (strcmp(inh[i].sd.name, FDSTORE_LISTEN_NAME) == 0) {
+				/* bound by the ferry before us for a listen line that is gone */
+				log_info("fd %d (%s): no listen line uses it any more: closed",
+					 inh[i].sd.fd, net_addr_format(&inh[i].addr, s, sizeof(s)));
+				close(inh[i].sd.fd);
+				continue;
+			}
 			log_warning("fd %d (%s, %s) was passed but no listen line uses it",
 				    inh[i].sd.fd, inh[i].sd.name,
 				    net_addr_format(&inh[i].addr, s, sizeof(s)));

@@ -21,6 +21,7 @@
 #include "base/xalloc.h"
 #include "core/certwatch.h"
 #include "core/confwatch.h"
+#include "core/fdstore.h"
 #include "core/log.h"
 #include "http/status.h"
 #include "sd/notify.h"
@@ -241,6 +242,7 @@ static void worker_iteration_end(struct loop *loop)
 	struct worker *wk = loop->data;
 	if (wk->access_log.len)
 		flush_access_log(wk);
+	fdstore_flush(wk);
 	struct server_gen *g = server_gen(wk->srv);
 	if (g != wk->gen)
 		worker_use_gen(wk, g);
@@ -322,6 +324,7 @@ static void worker_free(struct worker *wk)
 	buf_free(&wk->access_log);
 	free(wk->io_buf);
 	free(wk->lwatch);
+	free(wk->fdstore_fds);
 	if (wk->wake.fd >= 0)
 		close(wk->wake.fd);
 	loop_done(&wk->loop);
@@ -341,10 +344,12 @@ static void *worker_main(void *arg)
 		if (wk->n_conns == 0)
 			wk->loop.stop = true;
 	}
+	fdstore_resume(wk);
 	int r = loop_run(&wk->loop);
 	if (r < 0)
 		log_error("worker %u: %s", wk->id, strerror(-r));
 	flush_access_log(wk);
+	fdstore_flush(wk);
 	if (wk->srv->app->worker_exit)
 		wk->srv->app->worker_exit(wk);
 	atomic_store(&wk->exited, true);

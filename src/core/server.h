@@ -21,6 +21,7 @@
 #include "net/addr.h"
 
 struct lwatch;
+struct fdstore_conn;
 struct worker;
 struct listener;
 
@@ -35,6 +36,7 @@ struct listener {
 	bool proxy_protocol; /* connections start with a PROXY header */
 	bool h2c;            /* HTTP/2 with prior knowledge */
 	bool tls;            /* then a TLS handshake */
+	uint32_t key;        /* fdstore_listener_key: names its connections in the fd store */
 };
 
 struct worker;
@@ -67,6 +69,11 @@ struct server_app {
 	/* A new connection, accepted on l (or the Accept=yes / inetd one: l is NULL). */
 	void (*conn_start)(struct worker *wk, int fd, const struct sockaddr *peer,
 			   socklen_t peer_len, const struct listener *l);
+	/* A connection taken back from systemd's fd store (core/fdstore.c), accepted on l by the
+	 * ferry before this one and idle between requests when it was handed over. NULL: this
+	 * app hands nothing over. */
+	void (*conn_resume)(struct worker *wk, int fd, const struct sockaddr *peer,
+			    socklen_t peer_len, const struct listener *l);
 	/* A datagram listener is readable. */
 	void (*datagrams)(struct worker *wk, const struct listener *l);
 	/* This worker now uses a new generation (e.g. drop caches keyed by its root fds). */
@@ -93,6 +100,13 @@ struct server {
 
 	unsigned n_workers;
 	struct worker *workers;
+
+	/* systemd's fd store (core/fdstore.c) */
+	unsigned fdstore_max;   /* FileDescriptorStoreMax=; 0: none, nothing handed over */
+	atomic_int fdstore_room; /* how many more fds it takes */
+	atomic_uint fdstore_sent; /* connections handed over at this stop */
+	struct fdstore_conn *resume; /* connections taken back from it at start */
+	size_t n_resume;
 
 	atomic_bool stopping;
 	atomic_uint active_conns;
@@ -131,6 +145,10 @@ struct worker {
 	char log_date[32]; /* the same second as the access log writes it */
 	char *io_buf;   /* scratch (WORKER_IO_BUF_SIZE bytes) for echo, datagrams, h2 input */
 	void *app_data[WORKER_SLOT_COUNT]; /* state of the layers above: worker_slot() */
+	/* connections on their way to the fd store: one FDSTORE=1 message per name and batch */
+	int *fdstore_fds;
+	unsigned fdstore_n;
+	char fdstore_name[256];
 };
 
 /* The current Date value (IMF-fixdate) and the access log's time ("23/Nov/2026:14:19:13

@@ -19,6 +19,7 @@
 #include "base/buf.h"
 #include "base/str.h"
 #include "base/xalloc.h"
+#include "core/fdstore.h"
 #include "core/server.h"
 #include "http/chunked.h"
 #include "http/exchange.h"
@@ -80,6 +81,7 @@ struct http_conn {
 	bool stopping;
 	bool processing; /* inside conn_process (a handler's callback must not re-enter it) */
 	bool tls;        /* the listener's: TLS after the PROXY header, if any */
+	const struct listener *l; /* accepted on it (NULL: Accept=yes / inetd) */
 	unsigned served; /* responses completed on this connection */
 
 	struct sockaddr_storage peer;
@@ -199,6 +201,22 @@ static const struct http_conn *conn_of_cx(const struct http_exchange *x)
 	return container_of(x, const struct http_conn, x);
 }
 
+/* Graceful stop under systemd's fd store (core/fdstore.c): a plain connection is handed over
+ * between requests instead of closed, so its responses keep it alive. TLS cannot be: its
+ * session state stays in this process. */
+static bool conn_handover_ok(const struct http_conn *c)
+{
+	return c->l && c->xp == &c->tcp && !c->tls && !c->peer_shut &&
+	       c->wk->srv->fdstore_max > 0;
+}
+
+/* Does a graceful stop mean this connection closes after the response in flight? */
+static bool conn_closes_at_stop(const struct http_conn *c)
+{
+	return (c->stopping || atomic_load_explicit(&c->wk->srv->stopping, memory_order_relaxed)) &&
+	       !conn_handover_ok(c);
+}
+
 /* ---- response writer ---------------------------------------------------------------- */
 
 static void out_append(struct http_conn *c, const char *p, size_t n)
@@ -295,8 +313,7 @@ static void h1_resp_end_head(struct http_exchange *x, int64_t content_length)
 			c->x.can_splice = false;
 		}
 	}
-	if (c->force_close || c->stopping ||
-	    atomic_load_explicit(&c->wk->srv->stopping, memory_order_relaxed))
+	if (c->force_close || conn_closes_at_stop(c))
 		c->keep_alive = false;
 	if (!c->keep_alive)
 		OUT_LIT(c, "Connection: close\r\n");
@@ -486,7 +503,8 @@ static void head_complete(struct http_conn *c, size_t head_len)
 {
 	const struct http_request *req = c->req;
 	c->head_len = head_len;
-	c->keep_alive = req->keep_alive && !c->stopping && cfg_of(c)->keepalive_timeout_ms > 0;
+	c->keep_alive = req->keep_alive && !conn_closes_at_stop(c) &&
+			cfg_of(c)->keepalive_timeout_ms > 0;
 	c->force_close = false;
 	c->chunked = req->chunked;
 	c->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
@@ -710,6 +728,7 @@ static void process_body(struct http_conn *c)
 /* ---- writing ------------------------------------------------------------------------- */
 
 static void linger_start(struct http_conn *c);
+static void conn_hand_over(struct http_conn *c);
 
 /* Waiting for the next request: hold nothing but the connection itself (nginx frees its
  * buffers at keep-alive too); the blocks go back to the worker's pool. */
@@ -732,12 +751,16 @@ static void response_done(struct http_conn *c)
 	buf_consume(&c->in, c->head_len);
 	c->head_len = 0;
 	c->served++;
-	if (!c->keep_alive || c->stopping) {
+	if (!c->keep_alive || conn_closes_at_stop(c)) {
 		linger_start(c);
 		return;
 	}
 	c->state = CS_HEAD;
 	if (c->in.len == 0) {
+		if (c->stopping) {
+			conn_hand_over(c);
+			return;
+		}
 		conn_idle_release(c);
 		timer_arm(&c->wk->loop, &c->wk->t_keepalive, &c->timer);
 	} else {
@@ -991,11 +1014,30 @@ static void conn_close(struct http_conn *c)
 	c->defer.fn = conn_free;
 }
 
-/* Graceful stop: idle connections close now, busy ones after their response. */
+/* Graceful stop under an fd store: the idle connection goes to systemd for the next ferry.
+ * The bytes of a request that arrived meanwhile wait in the socket, and go with it. Out of
+ * our epoll set first: the socket outlives its fd here. Without room in the store it closes,
+ * as an idle connection does at any stop. */
+static void conn_hand_over(struct http_conn *c)
+{
+	int fd = c->tcp.fd;
+	loop_del(&c->wk->loop, &c->w);
+	const struct sockaddr *peer = c->l->proxy_protocol ? (const struct sockaddr *)&c->peer : NULL;
+	if (fdstore_conn_put(c->wk, fd, c->l, peer, c->peer_len) == 0)
+		c->tcp.fd = -1; /* the store's now: conn_close leaves it open */
+	conn_close(c);
+}
+
+/* Graceful stop: idle connections close now (or go to the fd store), busy ones after their
+ * response. */
 static void on_stop(struct conn_link *link)
 {
 	struct http_conn *c = conn_of_link(link);
 	c->stopping = true;
+	if (c->state == CS_HEAD && c->in.len == 0 && conn_handover_ok(c)) {
+		conn_hand_over(c);
+		return;
+	}
 	if (c->state != CS_HEAD || c->in.len != 0)
 		return; /* in flight: answered with Connection: close, then closed */
 	if (c->served > 0) {
@@ -1011,8 +1053,10 @@ static void on_stop(struct conn_link *link)
 
 static const struct http_exchange_ops h1_ops;
 
-void h1_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len,
-		   const struct listener *l)
+/* resumed: taken back from the fd store, idle between requests (keep-alive timer, no PROXY
+ * header or handshake: neither is handed over). */
+static void conn_new(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len,
+		     const struct listener *l, bool resumed)
 {
 	struct http_conn *c = xcalloc(1, sizeof(*c));
 	c->x.ops = &h1_ops;
@@ -1027,8 +1071,10 @@ void h1_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, sockl
 	c->timer.cb = on_timeout;
 	c->body_deadline.cb = on_body_deadline;
 	c->file_fd = -1;
-	c->state = l && l->proxy_protocol ? CS_PPHDR : CS_HEAD;
-	c->tls = l && l->tls;
+	c->state = l && l->proxy_protocol && !resumed ? CS_PPHDR : CS_HEAD;
+	c->tls = l && l->tls && !resumed;
+	c->l = l;
+	c->served = resumed;
 	c->link.on_stop = on_stop;
 	if (peer_len > sizeof(c->peer))
 		peer_len = sizeof(c->peer);
@@ -1047,10 +1093,22 @@ void h1_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, sockl
 	 * TCP_DEFER_ACCEPT always): try to read before going back to epoll. */
 	c->readable = true;
 	c->writable = true;
-	timer_arm(&wk->loop, &wk->t_header, &c->timer);
+	timer_arm(&wk->loop, resumed ? &wk->t_keepalive : &wk->t_header, &c->timer);
 	if (c->tls && c->state == CS_HEAD)
 		tls_start(c);
 	conn_process(c);
+}
+
+void h1_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len,
+		   const struct listener *l)
+{
+	conn_new(wk, fd, peer, peer_len, l, false);
+}
+
+void h1_conn_resume(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len,
+		    const struct listener *l)
+{
+	conn_new(wk, fd, peer, peer_len, l, true);
 }
 
 /* ---- streaming hand-off (the reverse proxy) -------------------------------------------- */
@@ -1074,8 +1132,7 @@ static int h1_local_addr(const struct http_exchange *x, struct sockaddr_storage 
 static bool h1_keep_alive(const struct http_exchange *x)
 {
 	const struct http_conn *c = conn_of_cx(x);
-	return c->keep_alive && !c->force_close && !c->stopping &&
-	       !atomic_load_explicit(&c->wk->srv->stopping, memory_order_relaxed);
+	return c->keep_alive && !c->force_close && !conn_closes_at_stop(c);
 }
 
 static int h1_body_peek(struct http_exchange *x, const char **ret_p, size_t *ret_len)

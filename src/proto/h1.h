@@ -35,6 +35,10 @@ struct listener;
  * proxy_protocol: the connection starts with a PROXY header (v1 or v2), which must be there. */
 void h1_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len,
 		   const struct listener *l);
+/* server_app hook: a connection taken back from systemd's fd store (core/fdstore.c), idle
+ * between requests: served as keep-alive, with what it has in its socket read at once. */
+void h1_conn_resume(struct worker *wk, int fd, const struct sockaddr *peer, socklen_t peer_len,
+		    const struct listener *l);
 /* server_app hook: the worker's loop has ended (free its pools). */
 void h1_worker_exit(struct worker *wk);
 

@@ -6,6 +6,8 @@
 #include "base/xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <linux/vm_sockets.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -123,31 +126,107 @@ static int send_all(int fd, const char *state)
 	return 1;
 }
 
-int sd_notify(const char *state)
+/* One datagram with the fds as SCM_RIGHTS. */
+static int send_with_fds(int fd, const char *state, const int *fds, size_t n_fds)
+{
+	size_t n = strlen(state);
+	struct iovec iov = {.iov_base = (void *)state, .iov_len = n};
+	size_t clen = CMSG_SPACE(sizeof(int) * n_fds);
+	char small[CMSG_SPACE(sizeof(int) * 16)];
+	char *control = clen <= sizeof(small) ? small : xmalloc(clen);
+	struct msghdr m = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = clen};
+	memset(control, 0, clen);
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+	ssize_t w;
+	do
+		w = sendmsg(fd, &m, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	int r = w < 0 ? -errno : (size_t)w != n ? -EMSGSIZE : 1;
+	if (control != small)
+		free(control);
+	return r;
+}
+
+/* Send state, with fds attached when n_fds > 0, through the kept socket or one opened for
+ * this call. */
+static int notify_send(const char *state, const int *fds, size_t n_fds)
 {
 	struct notify_addr a;
 	const char *e;
 	int fd, r;
+	bool own = false;
 
-	if (!state)
+	if (!state || n_fds > SD_NOTIFY_FDS_MAX)
 		return -EINVAL;
 
 	fd = atomic_load(&notify_fd);
-	if (fd >= 0)
-		return send_all(fd, state);
-
-	e = getenv("NOTIFY_SOCKET");
-	if (!e || !*e)
-		return 0;
-	r = notify_addr_parse(e, &a);
-	if (r < 0)
-		return r;
-	fd = notify_connect(&a);
-	if (fd < 0)
-		return fd;
-	r = send_all(fd, state);
-	close(fd);
+	if (fd < 0) {
+		e = getenv("NOTIFY_SOCKET");
+		if (!e || !*e)
+			return 0;
+		r = notify_addr_parse(e, &a);
+		if (r < 0)
+			return r;
+		if (n_fds > 0 && a.sa.sa_family != AF_UNIX)
+			return -EOPNOTSUPP;
+		fd = notify_connect(&a);
+		if (fd < 0)
+			return fd;
+		own = true;
+	}
+	r = n_fds > 0 ? send_with_fds(fd, state, fds, n_fds) : send_all(fd, state);
+	if (own)
+		close(fd);
 	return r;
+}
+
+int sd_notify(const char *state)
+{
+	return notify_send(state, NULL, 0);
+}
+
+int sd_notify_with_fds(const char *state, const int *fds, size_t n_fds)
+{
+	return notify_send(state, fds, n_fds);
+}
+
+int sd_notify_barrier(unsigned timeout_ms)
+{
+	int p[2], r;
+
+	/* The manager closes its copy of the write end once it got here in its queue: then the
+	 * read end sees POLLHUP (sd_notify_barrier(3)). */
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	r = notify_send("BARRIER=1", &p[1], 1);
+	close(p[1]);
+	if (r <= 0) {
+		close(p[0]);
+		return r;
+	}
+	struct pollfd pfd = {.fd = p[0], .events = 0};
+	do
+		r = poll(&pfd, 1, (int)timeout_ms);
+	while (r < 0 && errno == EINTR);
+	close(p[0]);
+	if (r < 0)
+		return -errno;
+	return r == 0 ? -ETIMEDOUT : 1;
+}
+
+unsigned sd_fdstore_max(void)
+{
+	const char *e = getenv("FDSTORE");
+	unsigned v;
+
+	if (!e || parse_u32(e, strlen(e), &v) < 0)
+		return 0;
+	return v;
 }
 
 int sd_notifyf(const char *fmt, ...)

@@ -30,6 +30,9 @@
 #include "base/macro.h"
 #include "base/xalloc.h"
 
+/* FileDescriptorStoreMax= of a native service: what ferry hands over at a restart, and takes
+ * back with the socket unit's fds (sd/listen.c accepts at most 4096 in LISTEN_FDS). */
+#define UNITS_FDSTORE_MAX 4000u
 #define CONTAINER_CONFIG "/etc/ferry/ferry.conf"
 #define CONTAINER_USER "65534" /* nobody; ferry needs no privilege: systemd binds the ports */
 #define DEFAULT_NAME "ferry"
@@ -983,6 +986,13 @@ static void gen_native(const struct gen *g, const struct units *u, struct buf *b
 	else
 		put_path(g, b, CTX_EXEC, u->config_path);
 	out(b, "\n");
+	if (!o->echo)
+		out(b, "# A restart (or an upgrade) drops no connection: ferry hands its idle keep-alive\n"
+		       "# connections to systemd's fd store before it exits and the next ferry serves\n"
+		       "# them on (TLS ones close). The store is kept across a restart, emptied at stop.\n"
+		       "FileDescriptorStoreMax=%u\n",
+		    g->cfg->max_connections < UNITS_FDSTORE_MAX ? g->cfg->max_connections
+								: UNITS_FDSTORE_MAX);
 	if (system)
 		out(b, "# A user of its own, allocated at start: the config and the roots must be\n"
 		       "# readable by others (mode 0644 files, 0755 directories).\n"

@@ -539,6 +539,9 @@ static void test_native(void)
 		     "ExecStart=/usr/local/bin/ferry serve --config /etc/ferry/web.conf\n"));
 	CHECK(has(s, "DynamicUser=yes\n"));
 	CHECK(has(s, "StateDirectory=web\n"));
+	/* the fd store: idle connections across a restart, up to 4000 (LISTEN_FDS takes 4096) */
+	CHECK(has(s, "\nFileDescriptorStoreMax=4000\n"));
+	CHECK(!strstr(s, "FileDescriptorStorePreserve=")); /* the default (restart); systemd 254 */
 	CHECK(has(s, "ProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\n"));
 	CHECK(has(s, "PrivateDevices=yes\n") && has(s, "PrivateUsers=yes\n"));
 	CHECK(has(s, "PrivateNetwork=yes\nIPAddressDeny=any\nRestrictAddressFamilies=AF_UNIX\n"));
@@ -552,6 +555,9 @@ static void test_native(void)
 	CHECK(!strstr(s, "podman") && !strstr(s, "Bind") && !strstr(s, "network-online"));
 	CHECK_STREQ(u.config_path, "/etc/ferry/web.conf");
 	CHECK_EQ_INT(u.files[1].place, UNITS_PLACE_SYSTEMD);
+	CHECK_EQ_INT(gen("listen http 0.0.0.0:80\nmax-connections 500\nsite * { root /srv/w }\n",
+			 &o), 0);
+	CHECK(has(file("web.service"), "\nFileDescriptorStoreMax=500\n"));
 
 	/* a TCP upstream: the host's network, IPv4 and IPv6 sockets */
 	o.binary = "/opt/ferry 100%/ferry";
@@ -609,6 +615,7 @@ static void test_native(void)
 	CHECK(has(s, "PrivateNetwork=yes\nRestrictAddressFamilies=AF_UNIX\n"));
 	CHECK(!strstr(s, "DynamicUser") && !strstr(s, "IPAddressDeny") && !strstr(s, "LimitNOFILE"));
 	CHECK(!strstr(s, "~@privileged"));
+	CHECK(!strstr(s, "FileDescriptorStoreMax")); /* echo hands nothing over */
 	CHECK(!strstr(s, "ProtectKernelLogs")); /* a user manager fails to set it up */
 	CHECK(has(file("ferry.socket"), "Description=ferry sockets (ferry)\n"));
 	CHECK(has(file("ferry.socket"), "ListenDatagram=127.0.0.1:3000\n"));
@@ -617,6 +624,7 @@ static void test_native(void)
 	CHECK_EQ_INT(gen("listen 8080\nsite * { root /home/test/www }\n", &uo), 0);
 	CHECK(has(file("ferry.service"), "BindReadOnlyPaths=%h/.config/ferry\n"
 					 "BindReadOnlyPaths=%h/www\n"));
+	CHECK(has(file("ferry.service"), "\nFileDescriptorStoreMax=4000\n"));
 
 	/* what a native service cannot do */
 	struct units_opts e = {.mode = UNITS_SYSTEM_AS, .flavor = UNITS_NATIVE, .user = "test",
