@@ -26,6 +26,19 @@ BIG = (1 << 20) + 777
 SAME_FIELDS = ("content-type", "etag", "last-modified", "content-range", "accept-ranges",
                "allow", "location", "retry-after", "cache-control", "x-backend")
 
+def raw_response(req):
+    """/raw/STATUS: that status from the upstream, with fields ferry must pass on (two
+    Set-Cookie) or drop (hop-by-hop: Connection, what it names, Keep-Alive)."""
+    status = int(req.target.split("/")[2])
+    body = b"" if status in (204, 304) or req.method == "HEAD" else b"raw body %d\n" % status
+    head = ("HTTP/1.1 %d X\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2; Path=/\r\n"
+            "Connection: x-hop\r\nX-Hop: drop me\r\nKeep-Alive: timeout=5\r\n"
+            "X-End: kept\r\nETag: \"e%d\"\r\n" % (status, status))
+    if status not in (204,):
+        head += "Content-Length: %d\r\n" % (len(body) if status != 304 else 42)
+    return head.encode() + b"\r\n" + body
+
+
 _pki = []
 _env = {}
 
@@ -69,6 +82,9 @@ def env():
     ch = ChunkedBackend(trailers=[("X-Trailer", "t")])
     ch.start()
     on_cleanup(ch.stop)
+    raw = RawBackend(raw_response, close=False)
+    raw.start()
+    on_cleanup(raw.stop)
     cfg = ("listen http\nlisten https tls\nlisten h2c h2c\nsandbox off\naccess-log off\n"
            "site a.test {\n tls %s %s\n http-redirect off\n root %s\n"
            " path /api/ {\n  proxy %s\n }\n"
@@ -76,8 +92,10 @@ def env():
            " path /bad/ {\n  proxy %s\n }\n"
            " path /big/ {\n  proxy %s\n  upstream-ca %s\n }\n"
            " path /bigc/ {\n  proxy %s\n }\n"
-           " path /chunked/ {\n  proxy %s\n }\n}\n"
-           % (crt, key, root, up.url, sup.url, p.ca, bad.url, big.url, p.ca, bigc.url, ch.url))
+           " path /chunked/ {\n  proxy %s\n }\n"
+           " path /raw/ {\n  proxy %s\n }\n}\n"
+           % (crt, key, root, up.url, sup.url, p.ca, bad.url, big.url, p.ca, bigc.url, ch.url,
+              raw.url))
     proc, addrs = activate(lambda: [tcp4(), tcp4(), tcp4()],
                            ["serve", "--config", write_config(d, cfg)],
                            fdnames=["http", "https", "h2c"], dir=d)
@@ -246,6 +264,41 @@ def _():
         check_eq(hashlib.sha256(r.body).hexdigest(), want, path + ": the body")
         same("head " + path, 200, path, method="HEAD")
     check_eq(same("chunked", 200, "/chunked/x").body, b"hello, chunked world\n", "chunked")
+
+
+@test("odd and oversized requests: a query on a file, %00 -> 400, TRACE 405, a body on a GET, "
+      "an unknown Host -> 421, a 9 KiB target -> 414, a 20 KiB field -> 431")
+def _():
+    same("query", 200, "/small.txt?x=1&y")
+    same("nul", 400, "/a%00b")
+    same("trace", 405, "/small.txt", method="TRACE")
+    check_eq(same("get body", 200, "/small.txt", body=b"ignored" * 1000).body, SMALL,
+             "GET with a body")
+    same("unknown host", 421, "/", headers=[("Host", "other.test")])
+    same("long target", 414, "/" + "x" * (9 << 10))
+    same("big field", 431, "/", headers=[("X-Big", "y" * (20 << 10))])
+
+
+@test("proxied statuses 200/201/204/304/404/500 with their fields: both Set-Cookie kept, "
+      "hop-by-hop fields dropped, the same on every transport")
+def _():
+    for st in (200, 201, 204, 304, 404, 500):
+        ref = None
+        for t in TRANSPORTS:
+            r = go(t, "/raw/%d" % st)
+            what = "%s /raw/%d" % (t, st)
+            check_eq(r.status, st, what + ": status (%s)" % r.curl_err.strip())
+            check_eq(r.header_all("set-cookie"), ["a=1", "b=2; Path=/"], what + ": Set-Cookie")
+            check_eq((r.header("x-hop"), r.header("keep-alive"), r.header("x-end")),
+                     (None, None, "kept"), what + ": hop-by-hop fields")
+            check_eq(r.header("etag"), '"e%d"' % st, what + ": ETag")
+            if ref is None:
+                ref = r
+            check_eq(r.body, ref.body, what + ": body")
+            if st == 304:
+                check(r.header("content-length") in (None, "42"), what + ": Content-Length")
+            if st == 204:
+                check_eq(r.header("content-length"), None, what + ": no Content-Length")
 
 
 @test("error pages: an upstream that answers garbage -> 502 page, the same on every "

@@ -195,6 +195,52 @@ def _():
     check_eq(b.connections, 1, "upstream connections after 3 more clients")
 
 
+@test("TLS 1.2 upstream: verified, and resumed on new connections too")
+def _():
+    p0 = pki()
+    ctx = server_ctx(p0.up, p0.up_key)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    b = EchoBackend(tls=ctx, tls_name="up.test").start()
+    on_cleanup(b.stop)
+    p, a = proxy("proxy-idle-max 0\n" + site(b.url))
+    for i in range(4):
+        echo_of(get(a, "/%d" % i))
+    wait_until(lambda: b.tls_handshakes == 4, 5 * SLOW, what="4 handshakes")
+    check(b.tls_resumed >= 3, "resumed %d of 4 TLS 1.2 handshakes" % b.tls_resumed)
+
+
+@test("an upstream that closes its kept-alive TLS connection after each response: every "
+      "request still answered (a pooled connection found closed is replaced)")
+def _():
+    def script(req):
+        body = b"r%d\n" % req.conn
+        return (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
+                "close")
+    b = backend(ScriptedBackend, script=script)
+    p, a = proxy(site(b.url))
+    for i in range(6):
+        r = get(a, "/%d" % i)
+        check_eq(r.status, 200, "request %d" % i)
+    check(b.connections >= 6, "a new connection each time (%d)" % b.connections)
+    check(b.tls_resumed >= 5, "and resumed (%d of %d)" % (b.tls_resumed, b.tls_handshakes))
+
+
+@test("a response delimited by the upstream's close (no length) over TLS: whole, chunked to "
+      "an HTTP/1.1 client")
+def _():
+    body = os.urandom(300000)
+    b = backend(RawBackend, response=b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
+    p, a = proxy(site(b.url))
+    s = socket.create_connection(a.sockaddr, timeout=30 * SLOW)
+    on_cleanup(s.close)
+    s.sendall(request_bytes("/c", host="a.test"))
+    st = HttpStream(s)
+    line, fields, _ = st.read_head()
+    check_in(" 200 ", line, "status line")
+    got, chunked, _ = st.read_body(fields, limit=1 << 20)
+    check_eq((len(got), got == body, chunked), (len(body), True, True), "the body")
+
+
 @test("large bodies both ways over upstream TLS: 12 MiB up (Content-Length and chunked), "
       "10 MiB down (Content-Length and chunked)")
 def _():
