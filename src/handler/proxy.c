@@ -920,8 +920,9 @@ static int x_connect(struct proxy_x *x)
 					     &t);
 		if (q < 0) {
 			log_warning("proxy: %s: TLS: %s", up->key,
-				    q == -ENOENT ? "no CA credentials in this generation"
-						 : strerror(-q));
+				    q == -ENOENT   ? "no CA credentials in this generation"
+				    : q == -EINVAL ? "the CA certificates do not parse"
+						   : strerror(-q));
 			pc->tcp.ops->close(&pc->tcp);
 			free(pc);
 			return x_error(x, 502);

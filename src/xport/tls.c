@@ -35,6 +35,7 @@
 #include <gnutls/x509.h>
 #include <arpa/inet.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -121,16 +122,22 @@ static int tls_global_init(struct buf *err)
 /* ---- certificates -------------------------------------------------------------------- */
 
 /* The CAs https:// upstreams are verified against: the system bundle or an `upstream-ca`
- * file, one credentials object per distinct file. */
+ * file, one credentials object per distinct file. The system bundle (Debian's: 144
+ * certificates, ~28 ms to parse) is read with the generation, before the sandbox closes,
+ * but parsed only when the first connection needs it, so that a start (socket activation,
+ * idle-exit) does not pay for it; an upstream-ca file, small, is parsed at once. */
 struct tls_ca {
 	char *path; /* CONFIG_SYSTEM_CA or the upstream-ca file */
-	gnutls_certificate_credentials_t cred;
+	gnutls_datum_t pem; /* until parsed */
+	pthread_mutex_t lock; /* the parse, by the first worker that needs it */
+	_Atomic(gnutls_certificate_credentials_t) cred;
+	bool failed; /* the parse failed (under lock) */
 };
 
 struct xport_tls_certs {
 	gnutls_certificate_credentials_t *site; /* parallel to cfg->sites; NULL: no tls lines */
 	size_t n_sites;
-	struct tls_ca *cas;
+	struct tls_ca **cas;
 	size_t n_cas;
 };
 
@@ -143,9 +150,14 @@ void xport_tls_certs_free(struct xport_tls_certs *certs)
 			gnutls_certificate_free_credentials(certs->site[i]);
 	free(certs->site);
 	for (size_t i = 0; i < certs->n_cas; i++) {
-		if (certs->cas[i].cred)
-			gnutls_certificate_free_credentials(certs->cas[i].cred);
-		free(certs->cas[i].path);
+		struct tls_ca *ca = certs->cas[i];
+		gnutls_certificate_credentials_t cred = atomic_load(&ca->cred);
+		if (cred)
+			gnutls_certificate_free_credentials(cred);
+		free(ca->path);
+		free(ca->pem.data);
+		pthread_mutex_destroy(&ca->lock);
+		free(ca);
 	}
 	free(certs->cas);
 	free(certs);
@@ -469,16 +481,54 @@ static bool has_https_upstream(const struct config *cfg)
 	return false;
 }
 
+/* The credentials of CA certificates in PEM: the number of certificates (0: none), or a
+ * GnuTLS error. */
+static int ca_parse(const gnutls_datum_t *pem, gnutls_certificate_credentials_t *ret)
+{
+	gnutls_certificate_credentials_t cred;
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		return GNUTLS_E_MEMORY_ERROR;
+	int n = gnutls_certificate_set_x509_trust_mem(cred, pem, GNUTLS_X509_FMT_PEM);
+	if (n <= 0) {
+		gnutls_certificate_free_credentials(cred);
+		return n;
+	}
+	*ret = cred;
+	return n;
+}
+
+/* The CA's credentials, parsed now if they were not yet; NULL if they cannot be. */
+static gnutls_certificate_credentials_t ca_cred(struct tls_ca *ca)
+{
+	gnutls_certificate_credentials_t cred = atomic_load_explicit(&ca->cred,
+								     memory_order_acquire);
+	if (cred)
+		return cred;
+	pthread_mutex_lock(&ca->lock);
+	cred = atomic_load_explicit(&ca->cred, memory_order_relaxed);
+	if (!cred && !ca->failed) {
+		if (ca_parse(&ca->pem, &cred) > 0)
+			atomic_store_explicit(&ca->cred, cred, memory_order_release);
+		else
+			ca->failed = true;
+		free(ca->pem.data);
+		ca->pem.data = NULL;
+		ca->pem.size = 0;
+	}
+	pthread_mutex_unlock(&ca->lock);
+	return cred;
+}
+
 /* The credentials of one proxy block's CA file, loaded once per generation whatever the
- * number of blocks that name it. */
-static int load_ca(const struct config *cfg, const struct config_proxy *px,
+ * number of blocks that name it. strict (`ferry check`): the system bundle parsed too. */
+static int load_ca(const struct config *cfg, const struct config_proxy *px, bool strict,
 		   struct xport_tls_certs *certs, struct buf *err)
 {
 	if (!proxy_has_https(px))
 		return 0;
 	const char *path = px->upstream_ca ? px->upstream_ca : CONFIG_SYSTEM_CA;
 	for (size_t i = 0; i < certs->n_cas; i++)
-		if (strcmp(certs->cas[i].path, path) == 0)
+		if (strcmp(certs->cas[i]->path, path) == 0)
 			return 0;
 	const char *file = px->upstream_ca ? (px->ca_file ? px->ca_file : cfg->path) : cfg->path;
 	char where[PATH_MAX + 64];
@@ -495,32 +545,37 @@ static int load_ca(const struct config *cfg, const struct config_proxy *px,
 			   px->upstream_ca ? "" : " (name the CAs with 'upstream-ca FILE')");
 		return r;
 	}
-	gnutls_certificate_credentials_t cred;
-	if (gnutls_certificate_allocate_credentials(&cred) < 0) {
-		datum_wipe(&pem);
-		return -ENOMEM;
+	struct tls_ca *ca = xcalloc(1, sizeof(*ca));
+	pthread_mutex_init(&ca->lock, NULL);
+	ca->path = xstrdup(path);
+	certs->cas = xrealloc(certs->cas, (certs->n_cas + 1) * sizeof(*certs->cas));
+	certs->cas[certs->n_cas++] = ca;
+	if (!strict && !px->upstream_ca &&
+	    memmem(pem.data, pem.size, "-----BEGIN CERTIFICATE-----", 27)) {
+		ca->pem = pem; /* parsed by the first connection that needs it */
+		return 0;
 	}
-	int n = gnutls_certificate_set_x509_trust_mem(cred, &pem, GNUTLS_X509_FMT_PEM);
-	datum_wipe(&pem);
+	gnutls_certificate_credentials_t cred = NULL;
+	int n = ca_parse(&pem, &cred);
+	free(pem.data);
 	if (n <= 0) {
 		buf_printf(err, "%s: no PEM certificate in it (%s)\n", where,
 			   n < 0 ? gnutls_strerror(n) : "none");
-		gnutls_certificate_free_credentials(cred);
 		return -EINVAL;
 	}
-	certs->cas = xrealloc(certs->cas, (certs->n_cas + 1) * sizeof(*certs->cas));
-	certs->cas[certs->n_cas++] = (struct tls_ca){xstrdup(path), cred};
+	atomic_store(&ca->cred, cred);
 	return 0;
 }
 
-static int load_cas(const struct config *cfg, struct xport_tls_certs *certs, struct buf *err)
+static int load_cas(const struct config *cfg, bool strict, struct xport_tls_certs *certs,
+		    struct buf *err)
 {
 	int r = 0;
 	for (size_t i = 0; i < cfg->n_sites; i++) {
 		const struct config_site *s = &cfg->sites[i];
-		int q = load_ca(cfg, &s->proxy, certs, err);
+		int q = load_ca(cfg, &s->proxy, strict, certs, err);
 		for (size_t j = 0; j < s->n_paths; j++) {
-			int k = load_ca(cfg, &s->paths[j].proxy, certs, err);
+			int k = load_ca(cfg, &s->paths[j].proxy, strict, certs, err);
 			q = q < 0 ? q : k;
 		}
 		if (q < 0 && r == 0)
@@ -543,7 +598,7 @@ int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 	certs->n_sites = cfg->n_sites;
 	certs->site = xcalloc(cfg->n_sites ? cfg->n_sites : 1, sizeof(*certs->site));
 	const char *main_file = cfg->path ? cfg->path : "config";
-	r = load_cas(cfg, certs, err);
+	r = load_cas(cfg, strict, certs, err);
 	for (size_t i = 0; i < cfg->n_sites; i++) {
 		const struct config_site *site = &cfg->sites[i];
 		if (site->n_tls == 0)
@@ -1157,9 +1212,9 @@ int xport_tls_client_new(struct server_gen *g, const char *ca_path, int fd, cons
 	gnutls_certificate_credentials_t cred = NULL;
 	if (!ca_path)
 		ca_path = CONFIG_SYSTEM_CA;
-	for (size_t i = 0; certs && i < certs->n_cas; i++)
-		if (strcmp(certs->cas[i].path, ca_path) == 0)
-			cred = certs->cas[i].cred;
+	for (size_t i = 0; certs && i < certs->n_cas && !cred; i++)
+		if (strcmp(certs->cas[i]->path, ca_path) == 0 && !(cred = ca_cred(certs->cas[i])))
+			return -EINVAL;
 	if (!cred)
 		return -ENOENT;
 	struct tls_conn *t = xcalloc(1, sizeof(*t));

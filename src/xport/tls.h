@@ -58,7 +58,8 @@ const char *xport_tls_alpn(const struct xport *x, size_t *ret_len);
  * certificate's IP addresses). The handshake op runs it; ALPN offers http/1.1. resume_key
  * (NULL: none) names the cache entry of this worker from which the session is resumed and to
  * which its resumption data is saved: one per upstream and CA. Returns 0, or, fd still the
- * caller's: -ENOENT when g has no credentials for ca_path, -ENOMEM. */
+ * caller's: -ENOENT when g has no credentials for ca_path, -EINVAL when they do not parse
+ * (the system bundle is parsed by the first connection that needs it), -ENOMEM. */
 int xport_tls_client_new(struct server_gen *g, const char *ca_path, int fd, const char *name,
 			 const char *resume_key, struct xport **ret);
 /* After a failed handshake (client side): why, in words (an unknown issuer, a name
