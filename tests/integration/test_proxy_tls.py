@@ -274,6 +274,27 @@ def _():
                  (10 << 20, large_body_sha256(10 << 20)), "download (chunked=%s)" % chunked)
 
 
+@test("ferry in front of ferry: the upstream a second ferry with a TLS listener (the test "
+      "CA's certificate for up.test), a 6 MiB file, a range and a 404 through")
+def _():
+    p0 = pki()
+    d = tmpdir()
+    www = os.path.join(d, "www")
+    big = os.urandom((6 << 20) + 3)
+    write_file(os.path.join(www, "big.bin"), big)
+    ucfg = write_config(d, "listen up tls\nsandbox off\naccess-log off\nsite up.test {\n"
+                           " tls %s %s\n root %s\n}\n" % (p0.up, p0.up_key, www), "up.conf")
+    _up, (ua,) = activate(lambda: [tcp4()], ["serve", "--config", ucfg], fdnames=["up"], dir=d)
+    p, a = proxy(site("https://up.test:%d" % ua.sockaddr[1]))
+    r = get(a, "/big.bin", host="up.test", timeout=60)
+    check_eq((r.status, len(r.body), r.body == big), (200, len(big), True), "the file")
+    r = get(a, "/big.bin", host="up.test", headers=[("Range", "bytes=100-199")])
+    check_eq((r.status, r.body), (206, big[100:200]), "a range")
+    r = get(a, "/nope", host="up.test")
+    check_eq(r.status, 404, "the upstream's 404")
+    check_not_in("TLS handshake failed", p.stderr(), "log")
+
+
 @test("ferry check: https:// URLs, upstream-ca readable and PEM, upstream-ca needs https://")
 def _():
     d = tmpdir()
