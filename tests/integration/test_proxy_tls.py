@@ -295,6 +295,24 @@ def _():
     check_not_in("TLS handshake failed", p.stderr(), "log")
 
 
+@test("WebSocket through an https:// upstream: after the 101, frames both ways over TLS")
+def _():
+    ws = backend(WebSocketEchoBackend)
+    p, a = proxy(site(ws.url))
+    s = socket.create_connection(a.sockaddr, timeout=10 * SLOW)
+    on_cleanup(s.close)
+    st, line, fields = ws_handshake(s, host="ws.test", path="/chat")
+    check_in(" 101 ", line, "status line")
+    for msg in (b"hi", os.urandom(200000)):
+        ws_send(s, 0x2, msg)
+        fin, op, payload, masked = ws_recv(st)
+        check_eq((fin, op, payload == msg, len(payload)), (True, 0x2, True, len(msg)), "echo")
+    ws_send(s, 0x8, b"\x03\xe8")
+    fin, op, payload, _ = ws_recv(st)
+    check_eq(op, 0x8, "close echoed")
+    check(st.at_eof(3 * SLOW), "connection closed after the upstream closed")
+
+
 @test("ferry check: https:// URLs, upstream-ca readable and PEM, upstream-ca needs https://")
 def _():
     d = tmpdir()
