@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Upstream TLS: `proxy https://HOST:PORT` to Python ssl backends with a test CA made here:
-the certificate verified by name (SNI sent, ALPN http/1.1) or by IP address (no SNI), against
-`upstream-ca` or the system bundle; an unknown CA, a name mismatch and an expired certificate
-answered 502 with a log line that names the upstream and the reason; a handshake that never
-ends cut by proxy-connect-timeout (504); sessions resumed on new connections; kept-alive TLS
-connections reused; large bodies both ways (Content-Length and chunked); `ferry check` on
-https:// and upstream-ca; the sandbox on, with a reload."""
+"""Upstream TLS: `proxy https://HOST:PORT` to Python ssl backends (and to a second ferry with a
+TLS listener) with a test CA made here: the certificate verified by name (SNI sent, ALPN
+http/1.1), by IP address (no SNI), or for the request's host ({host}), against `upstream-ca`
+or the system bundle; an unknown CA, a name mismatch and an expired certificate answered 502
+with a log line that names the upstream and the reason; a handshake that never ends cut by
+proxy-connect-timeout (504); sessions resumed on new connections (TLS 1.3 and 1.2); kept-alive
+TLS connections reused, and replaced when the upstream closes them; large bodies both ways
+(Content-Length, chunked, close-delimited); WebSocket; `ferry check` on https:// and
+upstream-ca; the sandbox on, with a reload."""
 import hashlib
 import json
 import os
@@ -110,6 +112,19 @@ def _():
     p, a = proxy(site(b.url))
     echo_of(get(a))
     check_eq(b.tls_sni, [None], "no SNI for an IP literal")
+
+
+@test("https://{host}:PORT: the request's host is the name verified and sent as SNI")
+def _():
+    b = backend()
+    p, a = proxy("site * {\n proxy https://{host}:%d\n upstream-allow 127.0.0.0/8\n@CA@}\n"
+                 % b.port)
+    j = echo_of(get(a, "/h", host="up.test"))
+    check_eq(j["target"], "/h", "target")
+    check_eq(get(a, "/h", host="other.test").status, 502, "a host the certificate lacks")
+    check_eq(b.tls_sni, ["up.test", "other.test"], "SNI of each")
+    p.wait_stderr(r"https://other.test:%d: TLS handshake failed: .*does not match" % b.port,
+                  what="the log line")
 
 
 @test("an upstream certificate from another CA: 502, and the log names the upstream and "
