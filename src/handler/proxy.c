@@ -241,6 +241,12 @@ static struct proxy_worker *pw_get(struct worker *wk)
 		pw->t_io.duration_ms = cfg->proxy_timeout_ms;
 		pw->t_idle.duration_ms = cfg->proxy_idle_timeout_ms;
 		pw->gen_id = wk->gen->id;
+		/* TLS sessions and kept-alive TLS connections were verified against the old
+		 * generation's CAs, which the reload may have changed: start over. */
+		xport_tls_client_forget();
+		for (struct upstream *up = pw->ups; up; up = up->next)
+			while (up->tls && up->idle)
+				pconn_close(up->idle);
 		/* A changed `resolver` applies now (no-op when unchanged); the resolver stays, and
 		 * sends its lookups in flight again to the new server. */
 		if (pw->dns) {

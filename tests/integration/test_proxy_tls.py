@@ -358,7 +358,7 @@ def _():
 
 
 @test("sandbox strict: the CA file is read for each generation (start and SIGHUP reload), "
-      "requests verified before and after")
+      "requests verified before and after; after the reload a new full handshake")
 def _():
     b = backend()
     d = tmpdir()
@@ -369,6 +369,9 @@ def _():
     p.send_signal(signal.SIGHUP)
     p.wait_stderr(r"SIGHUP: reloaded", what="the reload")
     echo_of(get(a, "/after"))
+    # the reload may have changed the CAs: no session or kept-alive connection of before
+    check_eq((b.tls_handshakes, b.tls_resumed, b.connections), (2, 0, 2),
+             "handshakes, resumed, connections")
     check_not_in("TLS handshake failed", p.stderr(), "log")
     check(p.alive(), "still running")
 
