@@ -5,10 +5,10 @@ client's signature algorithms, exact name, wildcard, no SNI: the default); 421 w
 names another site than the handshake; TLS 1.0/1.1 and CBC suites refused; a large file and a
 range; keep-alive and pipelining on one TLS connection; a KeyUpdate sharing a segment with the
 next request; session resumption across workers; a PROXY header before the ClientHello; a
-stalled handshake cut by header-timeout; the limit on handshakes in progress; plain-HTTP 308 to https (not for ACME challenges, not with
-http-redirect off); hsts; `ferry check` on certificates; reload with a new certificate under
-the sandbox (strict: any syscall GnuTLS needs and seccomp lacks kills the process); the static
-binary and its library list."""
+stalled handshake cut by header-timeout; the limit on handshakes in progress; plain-HTTP 308 to
+https (not for ACME challenges, not with http-redirect off); hsts; `ferry check` on
+certificates; reload with a new certificate under the sandbox (strict: any syscall GnuTLS needs
+and seccomp lacks kills the process); the static binary and its library list."""
 import atexit
 import os
 import re
