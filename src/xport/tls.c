@@ -59,7 +59,7 @@
 #define TLS_AGAIN_MAX 64   /* records without data (tickets...) that one read steps over */
 #define TLS_CA_FILE_MAX (8 << 20) /* a CA bundle (Debian's: ~200 KiB) */
 #define TLS_RESUME_MAX 64   /* upstreams whose session a worker keeps, to resume it */
-#define TLS_RESUME_DATA_MAX 8192 /* one upstream's resumption data (a ticket and secrets) */
+#define TLS_RESUME_DATA_MAX 16384 /* one upstream's resumption data (ticket, secrets, chain) */
 
 /* Mozilla "intermediate" (TLS 1.2 and 1.3, AEAD only, forward secrecy), without its
  * finite-field DH, with the groups X25519 and P-256 and no SHA-1 or SHA-224 signatures. The
