@@ -3,10 +3,11 @@
 listener, a TLS one (HTTP/1.1 or h2 by ALPN) and an h2c one serves a table of requests (static
 files, HEAD, ranges, conditional requests, 301/404/405/412/416, the path-escape attempts of
 test_paths.py, symlinks in and out, proxied GET/POST with bodies to a plain and an https://
-upstream, error pages of a broken upstream) with curl over h1, h1+TLS, h2 and h2c
-(ferrylib.fetch); each answer must have the status the table says, and the same status,
-end-to-end fields and body as the plain HTTP/1.1 one. The proxied requests also show the
-scheme the upstream was told (X-Forwarded-Proto)."""
+upstream, error pages of a broken upstream, odd and oversized requests, proxied statuses and
+their fields) with curl over h1, h1+TLS, h2 and h2c (ferrylib.fetch); each answer must have
+the status the table says, and the same status, end-to-end fields and body as the plain
+HTTP/1.1 one. The proxied requests also show the scheme the upstream was told
+(X-Forwarded-Proto). And a mix of requests on one kept-alive connection per transport."""
 import hashlib
 import json
 import os
@@ -299,6 +300,21 @@ def _():
                 check(r.header("content-length") in (None, "42"), what + ": Content-Length")
             if st == 204:
                 check_eq(r.header("content-length"), None, what + ": no Content-Length")
+
+
+@test("keep-alive: 8 requests (files, a 404, proxied to both upstreams) on one connection "
+      "over every transport")
+def _():
+    proc, by, ca, _, _ = env()
+    paths = ["/small.txt", "/nope", "/api/k", "/sec/k", "/big.bin", "/digits.txt", "/api/k2",
+             "/sec/k2"]
+    for t in TRANSPORTS:
+        got = fetch_many(t, by[t], paths, cacert=ca)
+        check_eq([g[0] for g in got], [200, 404, 200, 200, 200, 200, 200, 200],
+                 t + ": statuses")
+        check(abs(got[4][1] - BIG) <= (BIG // 50 if t == "h2c" else 0),
+              "%s: the big file's size: %d" % (t, got[4][1]))
+        check_eq(sum(g[2] for g in got), 1, t + ": connections made")
 
 
 @test("error pages: an upstream that answers garbage -> 502 page, the same on every "

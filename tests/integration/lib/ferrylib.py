@@ -724,6 +724,46 @@ def fetch(transport, addr, path, method="GET", host="a.test", headers=(), body=N
     return r
 
 
+def fetch_many(transport, addr, paths, host="a.test", cacert=None, timeout=30):
+    """GET each path (all different) in turn with one curl over transport (as fetch), which
+    keeps its connection between them. Returns [(status, bytes of body, new connections
+    made)]. h2c: nghttp, all at once on its one connection (curl 7.88 cannot reuse a
+    prior-knowledge connection: curl/curl#10634, "Error in the HTTP2 framing layer"), which
+    rounds sizes past 1 KiB."""
+    tls = transport in TLS_TRANSPORTS
+    port = addr.sockaddr[1]
+    if transport == "h2c":
+        argv = ["nghttp", "-ns", "-t", str(int(timeout * SLOW)), "-H", ":authority: " + host]
+        argv += ["http://%s:%d%s" % (addr.sockaddr[0], port, path) for path in paths]
+        p = subprocess.run(argv, capture_output=True, timeout=timeout * SLOW + 10)
+        out = p.stdout.decode("utf-8", "replace")
+        if p.returncode != 0:
+            raise TestFailure("h2c: nghttp: %s%s" % (out[-500:], p.stderr.decode()))
+        rows = {}
+        for ln in out.split("request path", 1)[-1].splitlines():
+            f = ln.split()
+            if len(f) == 7:  # the size as nghttp prints it: 123, 4K, 1M (rounded)
+                k = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(f[5][-1], 1)
+                rows[f[6]] = (int(f[4]), int(float(f[5].rstrip("KMG")) * k))
+        check(len(rows) == len(paths), "h2c: nghttp answered %d of %d: %s"
+              % (len(rows), len(paths), out[-800:]))
+        return [rows[path] + (1 if i == 0 else 0,) for i, path in enumerate(paths)]
+    argv = ["curl", "-sS", "--path-as-is", "--max-time", str(int(timeout * SLOW)),
+            "--resolve", "%s:%d:%s" % (host, port, addr.sockaddr[0]),
+            "-w", "%{http_code} %{size_download} %{num_connects}\\n"]
+    argv += {"h1": ["--http1.1"], "h1-tls": ["--http1.1"], "h2": ["--http2"],
+             "h2c": ["--http2-prior-knowledge"]}[transport]
+    if tls:
+        argv += ["--cacert", cacert] if cacert else ["-k"]
+    for path in paths:
+        argv += ["-o", "/dev/null",
+                 "%s://%s:%d%s" % ("https" if tls else "http", host, port, path)]
+    p = subprocess.run(argv, capture_output=True, timeout=timeout * SLOW + 10)
+    if p.returncode != 0:
+        raise TestFailure("%s: curl: %s" % (transport, p.stderr.decode("utf-8", "replace")))
+    return [tuple(int(x) for x in ln.split()) for ln in p.stdout.decode().splitlines()]
+
+
 class HttpConn:
     """A raw client connection: send exact bytes, parse responses, observe closing."""
 
