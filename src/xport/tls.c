@@ -87,7 +87,7 @@ static const gnutls_datum_t alpn_protocols[] = {
 /* ---- per process --------------------------------------------------------------------- */
 
 static gnutls_priority_t priority;
-static gnutls_priority_t client_priority; /* to upstreams: the same, in GnuTLS's order */
+static gnutls_priority_t client_priority; /* to upstreams: TLS_CLIENT_PRIORITY */
 static gnutls_datum_t ticket_key;
 static atomic_uint handshakes; /* in progress, in every worker */
 
