@@ -328,6 +328,24 @@ def _():
     check(st.at_eof(3 * SLOW), "connection closed after the upstream closed")
 
 
+@test("an upstream-ca file replaced in place is loaded within seconds (no SIGHUP): the "
+      "next handshake is verified against the new CAs")
+def _():
+    b = backend()
+    d = tmpdir()
+    ca = os.path.join(d, "ca", "ca.pem")
+    write_file(ca, read_file(pki().ca))
+    p, a = proxy(site(b.url), d=d, ca=ca)
+    echo_of(get(a, "/before"))
+    tmp = ca + ".new"
+    write_file(tmp, read_file(pki().other.ca))  # a CA that did not sign the upstream's
+    os.rename(tmp, ca)
+    p.wait_stderr(r"certificate files changed: reloading", timeout=10, what="the reload")
+    p.wait_stderr(r"SIGHUP: reloaded", timeout=10, what="the reload done")
+    wait_until(lambda: get(a, "/after").status == 502, 10 * SLOW, what="502 with the new CA")
+    p.wait_stderr(r"TLS handshake failed: .*issuer is unknown", what="the reason")
+
+
 @test("ferry check: https:// URLs, upstream-ca readable and PEM, upstream-ca needs https://")
 def _():
     d = tmpdir()
