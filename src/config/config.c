@@ -1085,7 +1085,8 @@ static int parse_port(const char *s, size_t n, uint16_t *ret)
 	return 0;
 }
 
-/* unix:/path, http://HOST[:PORT], http://[V6][:PORT], http://{host}[:PORT]. */
+/* unix:/path, http://HOST[:PORT], http://[V6][:PORT], http://{host}[:PORT]; https:// the
+ * same over TLS. */
 static int parse_upstream(const char *text, struct config_upstream *u)
 {
 	memset(u, 0, sizeof(*u));
@@ -1097,9 +1098,14 @@ static int parse_upstream(const char *text, struct config_upstream *u)
 		u->spec = xstrdup(text);
 		return 0;
 	}
-	if (!str_startswith(text, "http://"))
+	const char *h;
+	if (str_startswith(text, "http://"))
+		h = text + STRLEN("http://");
+	else if (str_startswith(text, "https://"))
+		h = text + STRLEN("https://"), u->tls = true;
+	else
 		return -EINVAL;
-	const char *h = text + STRLEN("http://"), *end = h + strlen(h);
+	const char *end = h + strlen(h);
 	if (end > h && end[-1] == '/')
 		end--; /* "http://x:80/" : a path other than "/" is refused below */
 	const char *host_end, *port = NULL;
@@ -1118,7 +1124,7 @@ static int parse_upstream(const char *text, struct config_upstream *u)
 			return -EINVAL;
 		port = host_end + 1;
 	}
-	u->port = 80;
+	u->port = u->tls ? 443 : 80;
 	if (port && parse_port(port, (size_t)(end - port), &u->port) < 0)
 		return -EINVAL;
 	size_t hl = (size_t)(host_end - h);
@@ -1142,7 +1148,7 @@ static int parse_upstream(const char *text, struct config_upstream *u)
 	} else {
 		return -EINVAL;
 	}
-	snprintf(buf, sizeof(buf), "http://%s:%u", host, u->port);
+	snprintf(buf, sizeof(buf), "%s://%s:%u", u->tls ? "https" : "http", host, u->port);
 	u->spec = xstrdup(buf);
 	return 0;
 }
@@ -1172,8 +1178,8 @@ static int dir_proxy(struct parser *p, struct scope *sc, const struct directive 
 		if (parse_upstream(a->text, u) < 0) {
 			upstream_free(u);
 			error_arg(p, a,
-				  "invalid upstream '%s' (http://HOST:PORT, http://[IPv6]:PORT, "
-				  "http://{host}:PORT or unix:/path)",
+				  "invalid upstream '%s' (http[s]://HOST:PORT, http[s]://[IPv6]:PORT, "
+				  "http[s]://{host}:PORT or unix:/path)",
 				  echo(a, e));
 			ret = -EINVAL;
 			continue;
@@ -1233,6 +1239,27 @@ static int dir_proxy_protocol(struct parser *p, struct scope *sc, const struct d
 	return 0;
 }
 
+static int dir_upstream_ca(struct parser *p, struct scope *sc, const struct directive *d,
+			   const struct stmt *s)
+{
+	struct config_proxy *px = proxy_of(sc, d);
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	if (a->text[0] != '/') {
+		error_arg(p, a, "'upstream-ca' needs an absolute path, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	if (a->len > PATH_MAX) {
+		error_arg(p, a, "'upstream-ca' path is longer than %d bytes", PATH_MAX);
+		return -ENAMETOOLONG;
+	}
+	px->upstream_ca = xstrdup(a->text);
+	px->ca_file = p->filename;
+	px->ca_line = a->at.line;
+	px->ca_col = a->at.col;
+	return 0;
+}
+
 static int dir_resolver(struct parser *p, struct scope *sc, const struct directive *d _unused_,
 			const struct stmt *s)
 {
@@ -1289,13 +1316,28 @@ static void proxy_finish(struct parser *p, struct scope *sc, const struct config
 {
 	const struct pos *at;
 	if (!px->ups) {
-		const char *const lone[] = {"upstream-allow", "proxy-protocol"};
+		const char *const lone[] = {"upstream-allow", "proxy-protocol", "upstream-ca"};
 		for (size_t i = 0; i < ARRAY_SIZE(lone); i++) {
 			at = scope_seen(sc, lone[i]);
 			if (at && at->line)
 				error_at(p, at->line, at->col, "'%s' without 'proxy' in this block",
 					 lone[i]);
 		}
+		return;
+	}
+	bool any_tls = false;
+	for (size_t i = 0; i < px->n_ups; i++)
+		any_tls |= px->ups[i].tls;
+	if (px->upstream_ca && !any_tls) {
+		at = scope_seen(sc, "upstream-ca");
+		error_at(p, at->line, at->col, "'upstream-ca' without an https:// upstream");
+		return;
+	}
+	if (px->proxy_protocol && any_tls) {
+		/* The header would have to go before the ClientHello, outside TLS. */
+		at = scope_seen(sc, "proxy-protocol");
+		error_at(p, at->line, at->col,
+			 "'proxy-protocol' is not supported with an https:// upstream");
 		return;
 	}
 	for (size_t i = 0; i < px->n_ups; i++) {
@@ -1731,6 +1773,8 @@ static int dir_include(struct parser *p, struct scope *sc, const struct directiv
 	{"upstream-allow", 1, ARGS_UNBOUNDED, "CIDR...", 0, dir_upstream_allow, \
 	 offsetof(struct type, proxy), 0, 0, 0, NULL}, \
 	{"proxy-protocol", 1, 1, "v1|v2", DIR_ONCE, dir_proxy_protocol, \
+	 offsetof(struct type, proxy), 0, 0, 0, NULL}, \
+	{"upstream-ca", 1, 1, "FILE", DIR_ONCE, dir_upstream_ca, \
 	 offsetof(struct type, proxy), 0, 0, 0, NULL}
 
 static const struct directive path_directives[] = {
@@ -2064,6 +2108,7 @@ static void proxy_free(struct config_proxy *px)
 		upstream_free(&px->ups[i]);
 	free(px->ups);
 	free(px->allow);
+	free(px->upstream_ca);
 }
 
 void config_free(struct config *c)

@@ -46,10 +46,13 @@ struct prefixmap;
 /* One upstream of a `proxy` directive:
  *   http://HOST:PORT   HOST a name (resolved at run time), an IPv4 literal, or [IPv6]
  *   http://{host}:PORT the host the request names (its Host), only into upstream-allow
+ *   https://...        the same over TLS (port 443 by default): the upstream's certificate
+ *                      verified for HOST against the system CAs or `upstream-ca`
  *   unix:/path         a Unix stream socket */
 struct config_upstream {
 	char *spec;	   /* as written (normalised), for logs */
 	bool is_unix;
+	bool tls;          /* https:// */
 	bool host_tmpl;    /* {host} */
 	bool numeric;      /* addr holds the address (unix, or an IP literal) */
 	char *host;        /* a name to resolve (lower-case), when !numeric && !host_tmpl */
@@ -64,8 +67,15 @@ struct config_proxy {
 	struct cidr *allow; /* upstream-allow */
 	size_t n_allow;
 	int proxy_protocol; /* 0: off, 1 or 2 */
+	char *upstream_ca;  /* `upstream-ca FILE` (absolute): https:// upstreams trust these CAs
+			     * instead of the system's; NULL: the system bundle */
+	unsigned ca_line, ca_col;
+	const char *ca_file; /* the config file it is written in */
 	unsigned line;
 };
+
+/* The system CA bundle https:// upstreams are verified against without `upstream-ca`. */
+#define CONFIG_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
 
 /* `path PREFIX { ... }` inside a site: the longest matching prefix wins. A block has a root,
  * a proxy, or neither (then its prefix is served like the rest of the site), never both. */

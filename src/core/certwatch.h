@@ -1,5 +1,6 @@
-/* Certificates renewed in place: the main thread polls the `tls` files of the running
- * configuration and asks for a reload (as SIGHUP does) once a change has settled. */
+/* Certificates renewed in place: the main thread polls the `tls` and `upstream-ca` files of
+ * the running configuration and asks for a reload (as SIGHUP does) once a change has
+ * settled. */
 #ifndef FERRY_CORE_CERTWATCH_H
 #define FERRY_CORE_CERTWATCH_H
 

@@ -1,5 +1,6 @@
 /* From the configuration to the sandbox: which paths ferry still needs once it serves (the
- * site and path roots, the config for reloads, the certificates' directories, the access log,
+ * site and path roots, the config for reloads, the certificates' directories (and those of
+ * the CAs https:// upstreams are verified against), the access log,
  * Unix-socket upstreams, the resolver's files), which TCP ports it may connect to
  * (upstreams), and who to become. sandbox/ does the enforcing; this file only decides. */
 #include "core/confine.h"
@@ -86,6 +87,10 @@ static void add_proxy(struct paths *p, const struct config_proxy *px, bool *need
 			continue;
 		}
 		add_port(p, u->port);
+		/* https://: the CAs, read again with each generation (reload) */
+		if (u->tls)
+			add_dir_of(p, px->upstream_ca ? px->upstream_ca : CONFIG_SYSTEM_CA,
+				   SANDBOX_READ);
 		if (!u->numeric)
 			*needs_dns = true; /* a name, or {host} (which may be a name) */
 	}

@@ -16,8 +16,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +42,8 @@
 #include "net/dns.h"
 #include "net/proxyproto.h"
 #include "core/server.h"
+#include "xport/tls.h"
+#include "xport/xport.h"
 
 #define BODY_ROOM 65536        /* request body bytes waiting to go upstream */
 #define RS_MAX 65536           /* upstream bytes read ahead (and the response head limit) */
@@ -65,8 +67,11 @@ struct proxy_x;
  * config that a reload may free. */
 struct upstream {
 	struct upstream *next;
-	char *key;
+	char *key; /* the spec, and for https the CA file: also the TLS resumption cache's key */
 	bool is_unix, numeric;
+	bool tls;        /* https:// */
+	char *tls_name;  /* https: the name verified and sent as SNI (or the IP literal) */
+	char *ca;        /* https: upstream-ca (NULL: the system's) */
 	char *host; /* to resolve */
 	uint16_t port;
 	struct net_addr addrs[UP_MAX_ADDRS];
@@ -96,9 +101,12 @@ struct proxy_worker {
 	unsigned n_idle; /* idle upstream connections, all upstreams together */
 };
 
-/* An upstream connection: in use by one exchange, or idle in its upstream's pool. */
+/* An upstream connection: in use by one exchange, or idle in its upstream's pool. Its bytes
+ * move through a transport (xport/): plain, or TLS for https://; w.fd is the transport's. */
 struct pconn {
 	struct watcher w;
+	struct xport *xp; /* &tcp, or a TLS transport over it */
+	struct xport tcp;
 	struct upstream *up;
 	struct proxy_x *x;
 	struct pconn *prev, *next; /* pool */
@@ -109,7 +117,7 @@ struct pconn {
 	bool out_watched; /* EPOLLOUT registered: only while connecting or after a send blocked */
 };
 
-enum x_state { X_RESOLVE, X_CONNECT, X_EXCHANGE, X_TUNNEL };
+enum x_state { X_RESOLVE, X_CONNECT, X_HANDSHAKE, X_EXCHANGE, X_TUNNEL };
 enum body_mode { B_NONE, B_LENGTH, B_CHUNKED, B_CLOSE, B_RAW };
 #define GONE (-1) /* the exchange was freed: unwind */
 #define INTERIM_MAX 8 /* 1xx responses passed on before the final one: more is an error */
@@ -175,6 +183,8 @@ static void upstream_free(struct upstream *up)
 		pconn_close(up->idle);
 	free(up->key);
 	free(up->host);
+	free(up->tls_name);
+	free(up->ca);
 	free(up);
 }
 
@@ -189,6 +199,7 @@ static void pw_free(void *p)
 		upstream_free(up);
 	}
 	dns_resolver_free(pw->dns);
+	xport_tls_client_forget();
 	while (pw->spare) {
 		struct proxy_x *x = pw->spare;
 		pw->spare = x->next_waiter;
@@ -230,6 +241,12 @@ static struct proxy_worker *pw_get(struct worker *wk)
 		pw->t_io.duration_ms = cfg->proxy_timeout_ms;
 		pw->t_idle.duration_ms = cfg->proxy_idle_timeout_ms;
 		pw->gen_id = wk->gen->id;
+		/* TLS sessions and kept-alive TLS connections were verified against the old
+		 * generation's CAs, which the reload may have changed: start over. */
+		xport_tls_client_forget();
+		for (struct upstream *up = pw->ups; up; up = up->next)
+			while (up->tls && up->idle)
+				pconn_close(up->idle);
 		/* A changed `resolver` applies now (no-op when unchanged); the resolver stays, and
 		 * sends its lookups in flight again to the new server. */
 		if (pw->dns) {
@@ -277,10 +294,24 @@ static struct upstream *upstream_get(struct proxy_worker *pw, const char *key)
 	return up;
 }
 
-static struct upstream *upstream_of_config(struct proxy_worker *pw,
-					   const struct config_upstream *cu)
+/* An https:// upstream's TLS setup: the name its certificate must have (host without
+ * brackets), and the CAs (part of the key, so that a changed upstream-ca is a new pool). */
+static void upstream_set_tls(struct upstream *up, const char *name, const char *ca)
 {
-	struct upstream *up = upstream_get(pw, cu->spec);
+	if (up->tls)
+		return;
+	up->tls = true;
+	up->tls_name = xstrdup(name);
+	up->ca = ca ? xstrdup(ca) : NULL;
+}
+
+static struct upstream *upstream_of_config(struct proxy_worker *pw,
+					   const struct config_upstream *cu, const char *ca)
+{
+	char key[PATH_MAX + 320];
+	if (cu->tls)
+		snprintf(key, sizeof(key), "%s ca=%s", cu->spec, ca ? ca : "system");
+	struct upstream *up = upstream_get(pw, cu->tls ? key : cu->spec);
 	if (!up->numeric && !up->host) {
 		up->is_unix = cu->is_unix;
 		up->port = cu->port;
@@ -291,6 +322,18 @@ static struct upstream *upstream_of_config(struct proxy_worker *pw,
 		} else {
 			up->host = xstrdup(cu->host);
 		}
+	}
+	if (cu->tls && !up->tls) {
+		/* the host as the spec writes it, brackets off: https://HOST:PORT */
+		const char *h = cu->spec + STRLEN("https://"), *e = strrchr(h, ':');
+		char name[300];
+		size_t n = (size_t)(e - h);
+		if (h[0] == '[') {
+			h++;
+			n -= 2;
+		}
+		snprintf(name, sizeof(name), "%.*s", (int)n, h);
+		upstream_set_tls(up, name, ca);
 	}
 	return up;
 }
@@ -344,14 +387,17 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-/* The upstream for http://{host}:PORT and this request. */
+/* The upstream for http[s]://{host}:PORT and this request. */
 static struct upstream *upstream_of_host(struct proxy_worker *pw, const char *host,
-					 uint16_t port)
+					 uint16_t port, bool tls, const char *ca)
 {
-	char key[320], spec[300];
+	char key[PATH_MAX + 320], spec[300];
 	bool v6 = strchr(host, ':') != NULL;
 	snprintf(spec, sizeof(spec), v6 ? "[%s]:%u" : "%s:%u", host, port);
-	snprintf(key, sizeof(key), "{host} %s", spec);
+	if (tls)
+		snprintf(key, sizeof(key), "{host} https %s ca=%s", spec, ca ? ca : "system");
+	else
+		snprintf(key, sizeof(key), "{host} %s", spec);
 	struct upstream *up = upstream_get(pw, key);
 	if (!up->numeric && !up->host) {
 		up->port = port;
@@ -365,6 +411,8 @@ static struct upstream *upstream_of_host(struct proxy_worker *pw, const char *ho
 			up->host = xstrdup(host);
 		}
 	}
+	if (tls)
+		upstream_set_tls(up, host, ca);
 	return up;
 }
 
@@ -396,7 +444,8 @@ static void pconn_close(struct pconn *pc)
 	if (!pc->x)
 		pool_unlink(pc);
 	timer_cancel(&pc->timer);
-	close(pc->w.fd);
+	pc->xp->ops->close(pc->xp); /* the socket, and the TLS session (pc->xp then gone) */
+	pc->xp = NULL;
 	pc->w.fd = -1;
 	pc->x = NULL;
 	pc->up = NULL;
@@ -423,9 +472,19 @@ static void on_pconn_event(struct loop *l, struct watcher *w, uint32_t events)
 		x_upstream_event(pc->x, events);
 		return;
 	}
-	/* Idle: the upstream closed it, or sent bytes nobody asked for. */
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+	/* Idle: the upstream closed it, or sent bytes nobody asked for; but a TLS upstream
+	 * may send a record that is no data (a TLS 1.3 ticket or key update): read to see. */
+	if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
 		pconn_close(pc);
+	} else if (events & EPOLLIN) {
+		char b;
+		ssize_t n;
+		do
+			n = xport_read(pc->xp, &b, 1);
+		while (n == -EAGAIN && xport_pending(pc->xp));
+		if (n != -EAGAIN)
+			pconn_close(pc);
+	}
 }
 
 static void on_pconn_idle_timeout(struct loop *l, struct timer *t)
@@ -762,8 +821,15 @@ static void on_resolved(void *ctx, int err, const struct sockaddr_storage *addrs
 	}
 }
 
+static void pconn_wait_writable(struct pconn *pc);
+static int x_handshake(struct proxy_x *x);
+
 static int x_connected(struct proxy_x *x)
 {
+	if (x->pc->up->tls && !x->reused) {
+		x->state = X_HANDSHAKE; /* the connect timer still runs */
+		return x_handshake(x);
+	}
 	x->state = X_EXCHANGE;
 	timer_arm(&x->pw->wk->loop, &x->pw->t_io, &x->timer);
 	return x_run(x);
@@ -841,46 +907,83 @@ static int x_connect(struct proxy_x *x)
 		x_attach(x, pc, true);
 		return x_connected(x);
 	}
-	int fd = socket(addr->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return x_error(x, 502);
-	if (addr->family != AF_UNIX) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
 	pc = xcalloc(1, sizeof(*pc));
-	pc->w.fd = fd;
+	/* Connect first, then register: EPOLLOUT only to learn when a connect in progress ends
+	 * (a Unix socket connects at once). Watching it on a connected socket would wake the
+	 * loop each time the upstream consumes a request (Unix sockets report write space for
+	 * every message read). */
+	int r = xport_tcp_connect(&pc->tcp, addr);
+	if (r < 0) {
+		free(pc);
+		if (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM)
+			return x_error(x, 502);
+		return x_connect_failed(x, -r);
+	}
+	pc->xp = &pc->tcp;
+	if (up->tls) {
+		struct xport *t;
+		int q = xport_tls_client_new(pw->wk->gen, up->ca, pc->tcp.fd, up->tls_name, up->key,
+					     &t);
+		if (q < 0) {
+			log_warning("proxy: %s: TLS: %s", up->key,
+				    q == -ENOENT   ? "no CA credentials in this generation"
+				    : q == -EINVAL ? "the CA certificates do not parse"
+						   : strerror(-q));
+			pc->tcp.ops->close(&pc->tcp);
+			free(pc);
+			return x_error(x, 502);
+		}
+		pc->xp = t;
+	}
+	pc->w.fd = pc->xp->fd;
 	pc->w.cb = on_pconn_event;
 	pc->up = up;
 	pc->timer.cb = on_pconn_idle_timeout;
 	pc->defer.fn = pconn_free;
 	x_attach(x, pc, false);
-	/* Connect first, then register: EPOLLOUT only to learn when a connect in progress ends
-	 * (a Unix socket connects at once). Watching it on a connected socket would wake the
-	 * loop each time the upstream consumes a request (Unix sockets report write space for
-	 * every message read). */
-	int r = connect(fd, (const struct sockaddr *)&addr->sa, addr->len);
-	int err = r == 0 ? 0 : errno;
-	pc->out_watched = err == EINPROGRESS;
+	pc->out_watched = r == 0;
 	if (loop_add(l, &pc->w, EPOLLIN | EPOLLRDHUP | EPOLLET | (pc->out_watched ? EPOLLOUT : 0)) <
 	    0) {
-		close(fd);
+		pc->xp->ops->close(pc->xp);
 		free(pc);
 		x->pc = NULL;
 		return x_error(x, 502);
 	}
-	if (r == 0) {
+	if (r == 1) {
 		pc->writable = true;
 		return x_connected(x);
 	}
-	errno = err;
-	if (errno == EINPROGRESS) {
-		x->state = X_CONNECT;
-		if (!timer_armed(&x->timer) || x->timer.list != &pw->t_connect)
-			timer_arm(l, &pw->t_connect, &x->timer);
+	x->state = X_CONNECT;
+	if (!timer_armed(&x->timer) || x->timer.list != &pw->t_connect)
+		timer_arm(l, &pw->t_connect, &x->timer);
+	return 0;
+}
+
+/* https://: the TLS handshake, still under proxy-connect-timeout. A failure is the
+ * upstream's (a certificate that does not verify, no common protocol): 502, and it is said
+ * why with the upstream's name. */
+static int x_handshake(struct proxy_x *x)
+{
+	struct pconn *pc = x->pc;
+	int r = pc->xp->ops->handshake(pc->xp);
+	if (r == -EAGAIN) {
+		if (pc->xp->want & XPORT_WANT_WRITE)
+			pconn_wait_writable(pc);
+		else
+			pc->readable = false;
 		return 0;
 	}
-	return x_connect_failed(x, errno);
+	if (r < 0) {
+		struct upstream *up = pc->up;
+		bool v6 = strchr(up->tls_name, ':') != NULL;
+		log_warning(v6 ? "proxy: https://[%s]:%u: TLS handshake failed: %s"
+			       : "proxy: https://%s:%u: TLS handshake failed: %s",
+			    up->tls_name, up->port, xport_tls_error(pc->xp));
+		return x_next_upstream(x, 502);
+	}
+	x->state = X_EXCHANGE;
+	timer_arm(&x->pw->wk->loop, &x->pw->t_io, &x->timer);
+	return x_run(x);
 }
 
 static void x_upstream_event(struct proxy_x *x, uint32_t events)
@@ -888,15 +991,16 @@ static void x_upstream_event(struct proxy_x *x, uint32_t events)
 	if (x->state == X_CONNECT) {
 		if (!x->pc->writable)
 			return;
-		int err = 0;
-		socklen_t len = sizeof(err);
-		if (getsockopt(x->pc->w.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			err = errno;
+		int err = xport_tcp_connected(&x->pc->tcp);
 		if (err) {
-			x_connect_failed(x, err);
+			x_connect_failed(x, -err);
 			return;
 		}
 		x_connected(x);
+		return;
+	}
+	if (x->state == X_HANDSHAKE) {
+		x_handshake(x);
 		return;
 	}
 	if (x->state == X_EXCHANGE || x->state == X_TUNNEL)
@@ -914,6 +1018,11 @@ static void on_x_timer(struct loop *l, struct timer *t)
 	switch (x->state) {
 	case X_RESOLVE:
 	case X_CONNECT:
+	case X_HANDSHAKE:
+		if (x->state == X_HANDSHAKE)
+			log_warning("proxy: https://%s:%u: no TLS handshake within "
+				    "proxy-connect-timeout", x->cand[x->cur]->tls_name,
+				    x->cand[x->cur]->port);
 		x_unwait(x);
 		x->state = X_CONNECT;
 		if (x->pc)
@@ -990,7 +1099,8 @@ static int q_fill(struct proxy_x *x)
 			if (x->c_eof)
 				return progress;
 			if (x->q_mode == B_LENGTH && x->q_left >= SPLICE_MIN && x->state == X_EXCHANGE &&
-			    x->c->can_splice && pipe2(x->q_pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
+			    x->c->can_splice && x->pc && x->pc->xp->ops->splice_out &&
+			    pipe2(x->q_pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
 				/* A long body with nothing of it buffered: the rest goes through a
 				 * pipe, never user space. It can no longer be sent again elsewhere. */
 				x->replay_ok = false;
@@ -1049,12 +1159,14 @@ static int q_flush(struct proxy_x *x)
 	struct pconn *pc = x->pc;
 	int progress = 0;
 	while (x->rq_off < x->rq.len && pc->writable && !x->q_broken) {
-		ssize_t n = send(pc->w.fd, x->rq.data + x->rq_off, x->rq.len - x->rq_off,
-				 MSG_NOSIGNAL);
+		ssize_t n = xport_write(pc->xp, x->rq.data + x->rq_off, x->rq.len - x->rq_off,
+					false);
 		if (n < 0) {
-			if (errno == EAGAIN)
+			if (n == -EAGAIN && (pc->xp->want & XPORT_WANT_WRITE))
 				pconn_wait_writable(pc);
-			else if (errno != EINTR)
+			else if (n == -EAGAIN)
+				pc->readable = false; /* (TLS) it waits for a record first */
+			else
 				x->q_broken = true; /* the response (or the EOF) says what happened */
 			break;
 		}
@@ -1067,12 +1179,11 @@ static int q_flush(struct proxy_x *x)
 	}
 	/* Then what waits in the request pipe (it came after rq's bytes). */
 	while (x->rq_off == x->rq.len && x->q_pipe_len > 0 && pc->writable && !x->q_broken) {
-		ssize_t n = splice(x->q_pipe[0], NULL, pc->w.fd, NULL, x->q_pipe_len,
-				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		ssize_t n = pc->xp->ops->splice_out(pc->xp, x->q_pipe[0], x->q_pipe_len);
 		if (n <= 0) {
-			if (n < 0 && errno == EAGAIN)
+			if (n == -EAGAIN)
 				pconn_wait_writable(pc);
-			else if (n == 0 || errno != EINTR)
+			else
 				x->q_broken = true;
 			break;
 		}
@@ -1091,8 +1202,7 @@ static int r_splice_in(struct proxy_x *x)
 		size_t want = SPLICE_CHUNK - x->pipe_len;
 		if (x->r_mode == B_LENGTH && want > x->r_left)
 			want = (size_t)x->r_left;
-		ssize_t n = splice(pc->w.fd, NULL, x->pipe[1], NULL, want,
-				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		ssize_t n = pc->xp->ops->splice_in(pc->xp, x->pipe[1], want);
 		if (n > 0) {
 			x->pipe_len += (size_t)n;
 			x->bytes += (uint64_t)n;
@@ -1108,9 +1218,7 @@ static int r_splice_in(struct proxy_x *x)
 			progress = 1;
 			break;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
+		if (n == -EAGAIN) {
 			/* The socket is drained, or the pipe is full (it holds a limited number of
 			 * pieces, whatever their size): only an empty pipe says which. */
 			if (x->pipe_len == 0)
@@ -1135,26 +1243,28 @@ static int r_fill(struct proxy_x *x)
 		if (buf_reserve(&x->rs, MIN((size_t)16384, RS_MAX - x->rs.len)) < 0)
 			break;
 		size_t space = MIN(buf_space(&x->rs), RS_MAX - x->rs.len);
-		ssize_t n = recv(pc->w.fd, x->rs.data + x->rs.len, space, 0);
+		ssize_t n = xport_read(pc->xp, x->rs.data + x->rs.len, space);
 		if (n > 0) {
 			x->rs.len += (size_t)n;
 			x->got_bytes = true;
 			progress = 1;
 			/* A short read drained the socket: new bytes will raise a new edge, so do not
 			 * spend a recv on EAGAIN (one syscall per response). An EOF already queued
-			 * is reported once only: then read on until it shows. */
-			if ((size_t)n < space && !pc->shut) {
+			 * is reported once only: then read on until it shows. A TLS transport may
+			 * hold more than the socket does (pending). */
+			if ((size_t)n < space && !pc->shut && !xport_pending(pc->xp)) {
 				pc->readable = false;
 				break;
 			}
 			continue;
 		}
-		if (n < 0 && errno == EAGAIN) {
-			pc->readable = false;
+		if (n == -EAGAIN) {
+			if (pc->xp->want & XPORT_WANT_WRITE)
+				pconn_wait_writable(pc); /* (TLS) a record to finish sending first */
+			else
+				pc->readable = false;
 			break;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
 		x->up_eof = true; /* EOF, or reset */
 		x->up_err = n < 0;
 		progress = 1;
@@ -1290,7 +1400,8 @@ static void x_maybe_splice(struct proxy_x *x)
 {
 	bool long_body = (x->r_mode == B_LENGTH && x->r_left >= SPLICE_MIN) ||
 			 (x->r_mode == B_CLOSE && x->bytes >= SPLICE_MIN);
-	if (x->pipe[0] >= 0 || x->r_done || x->rs.len != 0 || !long_body || !x->c->can_splice)
+	if (x->pipe[0] >= 0 || x->r_done || x->rs.len != 0 || !long_body || !x->c->can_splice ||
+	    !x->pc->xp->ops->splice_in)
 		return;
 	if (pipe2(x->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
 		x->pipe[0] = x->pipe[1] = -1; /* out of fds: the buffers do it */
@@ -1529,14 +1640,14 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 				x_error(x, 400);
 				return;
 			}
-			up = upstream_of_host(pw, host, cu->port);
+			up = upstream_of_host(pw, host, cu->port, cu->tls, px->upstream_ca);
 			if (!x->allow) {
 				x->allow = xmalloc(px->n_allow * sizeof(*x->allow));
 				memcpy(x->allow, px->allow, px->n_allow * sizeof(*x->allow));
 				x->n_allow = px->n_allow;
 			}
 		} else {
-			up = upstream_of_config(pw, cu);
+			up = upstream_of_config(pw, cu, px->upstream_ca);
 		}
 		up->refs++;
 		x->cand[x->n_cand++] = up;

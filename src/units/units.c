@@ -14,7 +14,9 @@
  *   document roots     of sites and path blocks, bind-mounted read-only at the same path
  *   certificates       the directories of the `tls` files (certificate, key, OCSP response),
  *                      bind-mounted read-only at the same path: ferry reads them again there on
- *                      reload and when they change
+ *                      reload and when they change; and those of `upstream-ca` files (the
+ *                      image has no system CA bundle: https:// upstreams without upstream-ca
+ *                      get a warning)
  *   --sdnotify=container, Type=notify: ferry sends READY=1 itself, once it serves
  *   reload             SIGHUP to ferry (ReloadSignal= in quadlet, podman kill elsewhere) */
 #include "units/units.h"
@@ -333,7 +335,8 @@ static void add_root(struct gen *g, const char *root)
 
 /* The directory of a `tls` file (certificate, key, OCSP response), read-only at the same path:
  * the directory, not the file, so that a renewal renamed into place shows in the container. */
-static void add_tls_dir(struct gen *g, const char *file, const struct config_tls *t)
+static void add_file_dir(struct gen *g, const char *file, const char *where, unsigned line,
+			 const char *what)
 {
 	const char *slash = strrchr(file, '/');
 	char *dir = xstrndup(file, slash && slash != file ? (size_t)(slash - file) : 1);
@@ -344,15 +347,40 @@ static void add_tls_dir(struct gen *g, const char *file, const struct config_tls
 		}
 	check_path(g, "tls directory", dir);
 	if (!strcmp(dir, "/") && g->o->flavor != UNITS_NATIVE) {
-		diag(g, true, "%s:%u: tls %s: put the certificate files in a directory of their "
+		diag(g, true, "%s:%u: %s %s: put the certificate files in a directory of their "
 			      "own, which the container can mount",
-		     t->file ? t->file : g->cfg->path ? g->cfg->path : "config", t->line, file);
+		     where, line, what, file);
 		free(dir);
 		return;
 	}
 	g->tls_dirs = xrealloc(g->tls_dirs, (g->n_tls_dirs + 1) * sizeof(*g->tls_dirs));
 	g->tls_dirs[g->n_tls_dirs++] = dir;
 	add_mount(g, dir, false, dir, false, true, false);
+}
+
+static void add_tls_dir(struct gen *g, const char *file, const struct config_tls *t)
+{
+	add_file_dir(g, file, t->file ? t->file : g->cfg->path ? g->cfg->path : "config",
+		     t->line, "tls");
+}
+
+/* https:// upstreams: the directory of their upstream-ca, or a word on the system bundle,
+ * which the image does not have. */
+static void add_upstream_ca(struct gen *g, const struct config_proxy *px)
+{
+	bool https = false;
+	for (size_t i = 0; i < px->n_ups; i++)
+		https |= px->ups[i].tls;
+	if (!https)
+		return;
+	const char *where = g->cfg->path ? g->cfg->path : "config";
+	if (px->upstream_ca)
+		add_file_dir(g, px->upstream_ca, px->ca_file ? px->ca_file : where, px->ca_line,
+			     "upstream-ca");
+	else if (g->o->flavor != UNITS_NATIVE)
+		diag(g, false, "%s:%u: proxy https://: the image has no system CA bundle (%s): "
+			       "name the upstream's CAs with 'upstream-ca FILE'",
+		     where, px->line, CONFIG_SYSTEM_CA);
 }
 
 static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
@@ -368,6 +396,11 @@ static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 		add_root(g, cfg->sites[i].root);
 		for (size_t j = 0; j < cfg->sites[i].n_paths; j++)
 			add_root(g, cfg->sites[i].paths[j].root);
+	}
+	for (size_t i = 0; i < cfg->n_sites && !g->o->echo; i++) {
+		add_upstream_ca(g, &cfg->sites[i].proxy);
+		for (size_t j = 0; j < cfg->sites[i].n_paths; j++)
+			add_upstream_ca(g, &cfg->sites[i].paths[j].proxy);
 	}
 	const struct config_tls *key = NULL;
 	for (size_t i = 0; i < cfg->n_sites && !g->o->echo; i++) {

@@ -4,9 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "net/addr.h"
 
 static ssize_t result(struct xport *x, ssize_t n, unsigned want)
 {
@@ -94,4 +98,33 @@ void xport_tcp_init(struct xport *x, int fd)
 	x->ops = &xport_tcp_ops;
 	x->fd = fd;
 	x->want = 0;
+}
+
+int xport_tcp_connect(struct xport *x, const struct net_addr *a)
+{
+	xport_tcp_init(x, -1);
+	int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (a->family != AF_UNIX) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	int r = connect(fd, (const struct sockaddr *)&a->sa, a->len);
+	if (r < 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	x->fd = fd;
+	return r == 0 ? 1 : 0;
+}
+
+int xport_tcp_connected(const struct xport *x)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -errno;
+	return -err;
 }

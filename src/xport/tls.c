@@ -33,7 +33,9 @@
 #include <gnutls/ocsp.h>
 #include <gnutls/socket.h>
 #include <gnutls/x509.h>
+#include <arpa/inet.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -54,6 +56,10 @@
 #define TLS_READ_AHEAD (5 + 16384 + 256)    /* a whole TLS 1.2/1.3 record, header included */
 #define TLS_EXPIRY_WARN_S (14 * 24 * 3600) /* "expires soon" */
 #define TLS_NONFATAL_MAX 8 /* warning alerts in a row that one call steps over */
+#define TLS_AGAIN_MAX 64   /* records without data (tickets...) that one read steps over */
+#define TLS_CA_FILE_MAX (8 << 20) /* a CA bundle (Debian's: ~200 KiB) */
+#define TLS_RESUME_MAX 64   /* upstreams whose session a worker keeps, to resume it */
+#define TLS_RESUME_DATA_MAX 16384 /* one upstream's resumption data (ticket, secrets, chain) */
 
 /* Mozilla "intermediate" (TLS 1.2 and 1.3, AEAD only, forward secrecy), without its
  * finite-field DH, with the groups X25519 and P-256 and no SHA-1 or SHA-224 signatures. The
@@ -66,6 +72,11 @@ static const char TLS_PRIORITY[] =
 	"-SIGN-DSA-SHA256:-SIGN-DSA-SHA384:-SIGN-DSA-SHA512:+COMP-NULL:+CTYPE-X509:"
 	"%SERVER_PRECEDENCE";
 
+/* To upstreams: TLS 1.3 and 1.2 with GnuTLS's own secure defaults (servers vary more than
+ * clients do: an upstream with only RSA key exchange or finite-field DH is refused). */
+static const char TLS_CLIENT_PRIORITY[] =
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-DHE-RSA:-DHE-DSS";
+
 /* ALPN, in the server's order of preference; proto/ reads the result with xport_tls_alpn()
  * (proto/h1.c hands an "h2" connection to proto/h2.c). */
 static const gnutls_datum_t alpn_protocols[] = {
@@ -76,6 +87,7 @@ static const gnutls_datum_t alpn_protocols[] = {
 /* ---- per process --------------------------------------------------------------------- */
 
 static gnutls_priority_t priority;
+static gnutls_priority_t client_priority; /* to upstreams: TLS_CLIENT_PRIORITY */
 static gnutls_datum_t ticket_key;
 static atomic_uint handshakes; /* in progress, in every worker */
 
@@ -92,6 +104,13 @@ static int tls_global_init(struct buf *err)
 		priority = NULL;
 		return -EINVAL;
 	}
+	r = gnutls_priority_init2(&client_priority, TLS_CLIENT_PRIORITY, &where, 0);
+	if (r < 0) {
+		buf_printf(err, "tls: client priority string rejected at '%s': %s\n",
+			   where ? where : "?", gnutls_strerror(r));
+		client_priority = NULL;
+		return -EINVAL;
+	}
 	r = gnutls_session_ticket_key_generate(&ticket_key);
 	if (r < 0) {
 		buf_printf(err, "tls: session ticket key: %s\n", gnutls_strerror(r));
@@ -102,9 +121,24 @@ static int tls_global_init(struct buf *err)
 
 /* ---- certificates -------------------------------------------------------------------- */
 
+/* The CAs https:// upstreams are verified against: the system bundle or an `upstream-ca`
+ * file, one credentials object per distinct file. The system bundle (Debian's: 144
+ * certificates, ~28 ms to parse) is read with the generation, before the sandbox closes,
+ * but parsed only when the first connection needs it, so that a start (socket activation,
+ * idle-exit) does not pay for it; an upstream-ca file, small, is parsed at once. */
+struct tls_ca {
+	char *path; /* CONFIG_SYSTEM_CA or the upstream-ca file */
+	gnutls_datum_t pem; /* until parsed */
+	pthread_mutex_t lock; /* the parse, by the first worker that needs it */
+	_Atomic(gnutls_certificate_credentials_t) cred;
+	bool failed; /* the parse failed (under lock) */
+};
+
 struct xport_tls_certs {
 	gnutls_certificate_credentials_t *site; /* parallel to cfg->sites; NULL: no tls lines */
 	size_t n_sites;
+	struct tls_ca **cas;
+	size_t n_cas;
 };
 
 void xport_tls_certs_free(struct xport_tls_certs *certs)
@@ -115,11 +149,22 @@ void xport_tls_certs_free(struct xport_tls_certs *certs)
 		if (certs->site[i])
 			gnutls_certificate_free_credentials(certs->site[i]);
 	free(certs->site);
+	for (size_t i = 0; i < certs->n_cas; i++) {
+		struct tls_ca *ca = certs->cas[i];
+		gnutls_certificate_credentials_t cred = atomic_load(&ca->cred);
+		if (cred)
+			gnutls_certificate_free_credentials(cred);
+		free(ca->path);
+		free(ca->pem.data);
+		pthread_mutex_destroy(&ca->lock);
+		free(ca);
+	}
+	free(certs->cas);
 	free(certs);
 }
 
-/* The whole file, up to TLS_FILE_MAX bytes. 0 or -errno (-EFBIG when larger). */
-static int read_file(const char *path, gnutls_datum_t *ret)
+/* The whole file, up to max bytes. 0 or -errno (-EFBIG when larger). */
+static int read_file_max(const char *path, size_t max, gnutls_datum_t *ret)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -132,7 +177,7 @@ static int read_file(const char *path, gnutls_datum_t *ret)
 		close(fd);
 		return -e;
 	}
-	if (st.st_size > TLS_FILE_MAX) {
+	if ((uint64_t)st.st_size > max) {
 		close(fd);
 		return -EFBIG;
 	}
@@ -161,6 +206,11 @@ static int read_file(const char *path, gnutls_datum_t *ret)
 	ret->data = p;
 	ret->size = (unsigned)len;
 	return 0;
+}
+
+static int read_file(const char *path, gnutls_datum_t *ret)
+{
+	return read_file_max(path, TLS_FILE_MAX, ret);
 }
 
 static void datum_wipe(gnutls_datum_t *d)
@@ -408,20 +458,147 @@ out:
 	return strict ? r : 0;
 }
 
+/* ---- the CAs of https:// upstreams ---------------------------------------------------- */
+
+static bool proxy_has_https(const struct config_proxy *px)
+{
+	for (size_t i = 0; i < px->n_ups; i++)
+		if (px->ups[i].tls)
+			return true;
+	return false;
+}
+
+static bool has_https_upstream(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		const struct config_site *s = &cfg->sites[i];
+		if (proxy_has_https(&s->proxy))
+			return true;
+		for (size_t j = 0; j < s->n_paths; j++)
+			if (proxy_has_https(&s->paths[j].proxy))
+				return true;
+	}
+	return false;
+}
+
+/* The credentials of CA certificates in PEM: the number of certificates (0: none), or a
+ * GnuTLS error. */
+static int ca_parse(const gnutls_datum_t *pem, gnutls_certificate_credentials_t *ret)
+{
+	gnutls_certificate_credentials_t cred;
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		return GNUTLS_E_MEMORY_ERROR;
+	int n = gnutls_certificate_set_x509_trust_mem(cred, pem, GNUTLS_X509_FMT_PEM);
+	if (n <= 0) {
+		gnutls_certificate_free_credentials(cred);
+		return n;
+	}
+	*ret = cred;
+	return n;
+}
+
+/* The CA's credentials, parsed now if they were not yet; NULL if they cannot be. */
+static gnutls_certificate_credentials_t ca_cred(struct tls_ca *ca)
+{
+	gnutls_certificate_credentials_t cred = atomic_load_explicit(&ca->cred,
+								     memory_order_acquire);
+	if (cred)
+		return cred;
+	pthread_mutex_lock(&ca->lock);
+	cred = atomic_load_explicit(&ca->cred, memory_order_relaxed);
+	if (!cred && !ca->failed) {
+		if (ca_parse(&ca->pem, &cred) > 0)
+			atomic_store_explicit(&ca->cred, cred, memory_order_release);
+		else
+			ca->failed = true;
+		free(ca->pem.data);
+		ca->pem.data = NULL;
+		ca->pem.size = 0;
+	}
+	pthread_mutex_unlock(&ca->lock);
+	return cred;
+}
+
+/* The credentials of one proxy block's CA file, loaded once per generation whatever the
+ * number of blocks that name it. strict (`ferry check`): the system bundle parsed too. */
+static int load_ca(const struct config *cfg, const struct config_proxy *px, bool strict,
+		   struct xport_tls_certs *certs, struct buf *err)
+{
+	if (!proxy_has_https(px))
+		return 0;
+	const char *path = px->upstream_ca ? px->upstream_ca : CONFIG_SYSTEM_CA;
+	for (size_t i = 0; i < certs->n_cas; i++)
+		if (strcmp(certs->cas[i]->path, path) == 0)
+			return 0;
+	const char *file = px->upstream_ca ? (px->ca_file ? px->ca_file : cfg->path) : cfg->path;
+	char where[PATH_MAX + 64];
+	if (px->upstream_ca)
+		snprintf(where, sizeof(where), "%s:%u:%u: upstream-ca %s", file ? file : "config",
+			 px->ca_line, px->ca_col, path);
+	else
+		snprintf(where, sizeof(where), "%s:%u: proxy https://: the system CA bundle %s",
+			 file ? file : "config", px->line, path);
+	gnutls_datum_t pem = {0};
+	int r = read_file_max(path, TLS_CA_FILE_MAX, &pem);
+	if (r < 0) {
+		buf_printf(err, "%s: %s%s\n", where, strerror(-r),
+			   px->upstream_ca ? "" : " (name the CAs with 'upstream-ca FILE')");
+		return r;
+	}
+	struct tls_ca *ca = xcalloc(1, sizeof(*ca));
+	pthread_mutex_init(&ca->lock, NULL);
+	ca->path = xstrdup(path);
+	certs->cas = xrealloc(certs->cas, (certs->n_cas + 1) * sizeof(*certs->cas));
+	certs->cas[certs->n_cas++] = ca;
+	if (!strict && !px->upstream_ca &&
+	    memmem(pem.data, pem.size, "-----BEGIN CERTIFICATE-----", 27)) {
+		ca->pem = pem; /* parsed by the first connection that needs it */
+		return 0;
+	}
+	gnutls_certificate_credentials_t cred = NULL;
+	int n = ca_parse(&pem, &cred);
+	free(pem.data);
+	if (n <= 0) {
+		buf_printf(err, "%s: no PEM certificate in it (%s)\n", where,
+			   n < 0 ? gnutls_strerror(n) : "none");
+		return -EINVAL;
+	}
+	atomic_store(&ca->cred, cred);
+	return 0;
+}
+
+static int load_cas(const struct config *cfg, bool strict, struct xport_tls_certs *certs,
+		    struct buf *err)
+{
+	int r = 0;
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		const struct config_site *s = &cfg->sites[i];
+		int q = load_ca(cfg, &s->proxy, strict, certs, err);
+		for (size_t j = 0; j < s->n_paths; j++) {
+			int k = load_ca(cfg, &s->paths[j].proxy, strict, certs, err);
+			q = q < 0 ? q : k;
+		}
+		if (q < 0 && r == 0)
+			r = q;
+	}
+	return r;
+}
+
 int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 			 struct buf *warn, struct xport_tls_certs **ret)
 {
 	if (ret)
 		*ret = NULL;
-	if (!cfg->tls_default)
+	if (!cfg->tls_default && !has_https_upstream(cfg))
 		return 0;
 	int r = tls_global_init(err);
 	if (r < 0)
 		return r;
 	struct xport_tls_certs *certs = xcalloc(1, sizeof(*certs));
 	certs->n_sites = cfg->n_sites;
-	certs->site = xcalloc(cfg->n_sites, sizeof(*certs->site));
+	certs->site = xcalloc(cfg->n_sites ? cfg->n_sites : 1, sizeof(*certs->site));
 	const char *main_file = cfg->path ? cfg->path : "config";
+	r = load_cas(cfg, strict, certs, err);
 	for (size_t i = 0; i < cfg->n_sites; i++) {
 		const struct config_site *site = &cfg->sites[i];
 		if (site->n_tls == 0)
@@ -484,6 +661,12 @@ struct tls_conn {
 	char *server_name;      /* SNI, NUL-terminated (NULL: none) */
 	size_t server_name_len;
 	const struct xport_tls_certs *certs; /* gen->tls, during the handshake */
+	/* client (to an upstream) */
+	bool client;
+	bool resume_saved;      /* this connection's resumption data is in the cache */
+	struct server_gen *hold; /* the generation of the CA credentials, for the session's life */
+	char *resume_key;       /* the cache entry it resumes from and saves to */
+	char *err;              /* why the handshake failed (NULL: see gnutls_strerror) */
 };
 
 /* The connection whose GnuTLS call runs on this thread (set by every op, read by the
@@ -606,6 +789,8 @@ static void handshake_done(struct tls_conn *t)
 
 static const struct xport_ops xport_tls_ops;
 static const struct xport_ops xport_ktls_ops;
+static void client_failed(struct tls_conn *t, int r);
+static void resume_save(struct tls_conn *t);
 
 static int tls_handshake(struct xport *x)
 {
@@ -621,12 +806,18 @@ static int tls_handshake(struct xport *x)
 		return -EAGAIN;
 	}
 	if (r < 0) {
+		if (t->client) {
+			client_failed(t, r);
+			return -EPROTO;
+		}
 		/* Tell the client why (protocol_version, handshake_failure...), if the socket
 		 * takes it now: the caller closes next. */
 		gnutls_alert_send_appropriate(t->s, r);
 		return -EPROTO;
 	}
 	handshake_done(t);
+	if (t->client)
+		resume_save(t);
 	/* kTLS (when GnuTLS's configuration turns it on and the kernel has it): the kernel
 	 * encrypts, so files can go out with sendfile; and decrypts, reading the socket itself. */
 	unsigned ktls = gnutls_transport_is_ktls_enabled(t->s);
@@ -642,10 +833,23 @@ static ssize_t tls_read(struct xport *x, void *buf, size_t len)
 	cur = t;
 	ssize_t r;
 	int n = 0;
-	do
+	/* GnuTLS also says AGAIN after a record that carried no data (a TLS 1.3 ticket or key
+	 * update) without asking the socket: while bytes wait (read ahead, or a socket not
+	 * known to be drained), ask again, or an edge-triggered caller would wait for nothing. */
+	int again = 0;
+	for (;;) {
 		r = gnutls_record_recv(t->s, buf, len);
-	while (r < 0 && r != GNUTLS_E_AGAIN && !gnutls_error_is_fatal((int)r) &&
-	       r != GNUTLS_E_REHANDSHAKE && ++n < TLS_NONFATAL_MAX);
+		if (r == GNUTLS_E_AGAIN && (t->ra_len > 0 || !t->drained) &&
+		    gnutls_record_get_direction(t->s) == 0 && ++again < TLS_AGAIN_MAX)
+			continue;
+		if (r < 0 && r != GNUTLS_E_AGAIN && !gnutls_error_is_fatal((int)r) &&
+		    r != GNUTLS_E_REHANDSHAKE && ++n < TLS_NONFATAL_MAX)
+			continue;
+		break;
+	}
+	/* TLS 1.3: the server's tickets come after the handshake, among the records. */
+	if (t->client && !t->resume_saved)
+		resume_save(t);
 	if (r >= 0)
 		return r;
 	if (r == GNUTLS_E_AGAIN) {
@@ -786,6 +990,10 @@ static void tls_close(struct xport *x)
 {
 	struct tls_conn *t = tls_of(x);
 	handshake_done(t);
+	if (t->hold)
+		server_gen_free(t->hold);
+	free(t->resume_key);
+	free(t->err);
 	if (t->s)
 		gnutls_deinit(t->s);
 	if (x->fd >= 0)
@@ -893,4 +1101,170 @@ const char *xport_tls_alpn(const struct xport *x, size_t *ret_len)
 	}
 	*ret_len = p.size;
 	return (const char *)p.data;
+}
+
+/* ---- the client: TLS to an upstream ------------------------------------------------------
+ *
+ * The same transport, the other way round: the upstream's certificate is verified during the
+ * handshake (gnutls_session_set_verify_cert: the chain against the generation's CA
+ * credentials, then the name, or the address for an IP literal, which gets no SNI), ALPN
+ * offers http/1.1 only, and the session is resumed from what the last connection to the same
+ * upstream saved. The resumption cache is per worker (thread-local, no lock): one entry per
+ * upstream, at most TLS_RESUME_MAX, the least recently used dropped first. */
+
+struct resume_entry {
+	char *key; /* NULL: free slot */
+	gnutls_datum_t data;
+	uint64_t used;
+};
+
+static _Thread_local struct resume_entry resume_cache[TLS_RESUME_MAX];
+static _Thread_local uint64_t resume_clock;
+
+static void resume_entry_clear(struct resume_entry *e)
+{
+	free(e->key);
+	datum_wipe(&e->data);
+	e->key = NULL;
+	e->used = 0;
+}
+
+static struct resume_entry *resume_find(const char *key)
+{
+	for (size_t i = 0; i < TLS_RESUME_MAX; i++)
+		if (resume_cache[i].key && strcmp(resume_cache[i].key, key) == 0)
+			return &resume_cache[i];
+	return NULL;
+}
+
+/* Keep this connection's resumption data for the next connection to the same upstream, once
+ * there is some worth keeping (TLS 1.3: after the server's NewSessionTicket). */
+static void resume_save(struct tls_conn *t)
+{
+	if (t->resume_saved || !t->resume_key)
+		return;
+	const gnutls_protocol_t v = gnutls_protocol_get_version(t->s);
+	if (v == GNUTLS_TLS1_3 && !(gnutls_session_get_flags(t->s) & GNUTLS_SFLAGS_SESSION_TICKET))
+		return; /* no ticket yet: get_data2 would try to read one */
+	gnutls_datum_t d = {0};
+	if (gnutls_session_get_data2(t->s, &d) < 0)
+		return;
+	t->resume_saved = true;
+	if (d.size == 0 || d.size > TLS_RESUME_DATA_MAX) {
+		gnutls_free(d.data);
+		return;
+	}
+	struct resume_entry *e = resume_find(t->resume_key);
+	if (!e) {
+		e = &resume_cache[0];
+		for (size_t i = 0; i < TLS_RESUME_MAX; i++) {
+			if (!resume_cache[i].key) {
+				e = &resume_cache[i];
+				break;
+			}
+			if (resume_cache[i].used < e->used)
+				e = &resume_cache[i];
+		}
+		resume_entry_clear(e);
+		e->key = xstrdup(t->resume_key);
+	}
+	datum_wipe(&e->data);
+	e->data.data = xmalloc(d.size);
+	memcpy(e->data.data, d.data, d.size);
+	e->data.size = d.size;
+	e->used = ++resume_clock;
+	gnutls_memset(d.data, 0, d.size);
+	gnutls_free(d.data);
+}
+
+void xport_tls_client_forget(void)
+{
+	for (size_t i = 0; i < TLS_RESUME_MAX; i++)
+		resume_entry_clear(&resume_cache[i]);
+}
+
+/* Why the handshake failed, in words: the verification's verdict when that is what failed. */
+static void client_failed(struct tls_conn *t, int r)
+{
+	free(t->err);
+	t->err = NULL;
+	if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+		unsigned status = gnutls_session_get_verify_cert_status(t->s);
+		gnutls_datum_t out = {0};
+		if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out,
+								 0) == 0) {
+			t->err = xmalloc(out.size + 1);
+			memcpy(t->err, out.data, out.size);
+			t->err[out.size] = '\0';
+			gnutls_free(out.data);
+			return;
+		}
+	}
+	t->err = xstrdup(gnutls_strerror(r));
+}
+
+static const gnutls_datum_t alpn_client[] = {{(unsigned char *)"http/1.1", 8}};
+
+int xport_tls_client_new(struct server_gen *g, const char *ca_path, int fd, const char *name,
+			 const char *resume_key, struct xport **ret)
+{
+	const struct xport_tls_certs *certs = g->tls;
+	gnutls_certificate_credentials_t cred = NULL;
+	if (!ca_path)
+		ca_path = CONFIG_SYSTEM_CA;
+	for (size_t i = 0; certs && i < certs->n_cas && !cred; i++)
+		if (strcmp(certs->cas[i]->path, ca_path) == 0 && !(cred = ca_cred(certs->cas[i])))
+			return -EINVAL;
+	if (!cred)
+		return -ENOENT;
+	struct tls_conn *t = xcalloc(1, sizeof(*t));
+	t->x.ops = &xport_tls_ops;
+	t->x.fd = fd;
+	t->client = true;
+	t->read_ahead = false;
+	int r = gnutls_init(&t->s, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+	if (r < 0) {
+		free(t);
+		return -ENOMEM;
+	}
+	server_gen_hold(g);
+	t->hold = g;
+	gnutls_session_set_ptr(t->s, t);
+	struct in6_addr ip;
+	bool literal = inet_pton(AF_INET, name, &ip) == 1 || inet_pton(AF_INET6, name, &ip) == 1;
+	if (gnutls_priority_set(t->s, client_priority) < 0 ||
+	    gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, cred) < 0 ||
+	    gnutls_alpn_set_protocols(t->s, alpn_client, ARRAY_SIZE(alpn_client), 0) < 0 ||
+	    (!literal && gnutls_server_name_set(t->s, GNUTLS_NAME_DNS, name, strlen(name)) < 0)) {
+		t->x.fd = -1; /* still the caller's */
+		tls_close(&t->x);
+		return -ENOMEM;
+	}
+	/* The chain, then the name (a DNS name, or for a literal the certificate's IP address
+	 * entries), during the handshake: a failure is GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR. */
+	gnutls_session_set_verify_cert(t->s, name, 0);
+	gnutls_handshake_set_timeout(t->s, 0); /* the caller's connect timeout bounds it */
+	gnutls_transport_set_int(t->s, fd);
+	gnutls_transport_set_pull_function(t->s, tls_pull);
+	gnutls_transport_set_pull_timeout_function(t->s, tls_pull_timeout);
+	gnutls_transport_set_vec_push_function(t->s, tls_push);
+	if (resume_key) {
+		t->resume_key = xstrdup(resume_key);
+		struct resume_entry *e = resume_find(resume_key);
+		if (e && gnutls_session_set_data(t->s, e->data.data, e->data.size) == 0)
+			e->used = ++resume_clock;
+	}
+	*ret = &t->x;
+	return 0;
+}
+
+bool xport_tls_resumed(const struct xport *x)
+{
+	return gnutls_session_is_resumed(tls_of(x)->s) != 0;
+}
+
+const char *xport_tls_error(const struct xport *x)
+{
+	const struct tls_conn *t = tls_of(x);
+	return t->err ? t->err : "handshake failed";
 }

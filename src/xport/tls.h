@@ -51,4 +51,23 @@ const char *xport_tls_server_name(const struct xport *x, size_t *ret_len);
 bool xport_is_tls(const struct xport *x);
 const char *xport_tls_alpn(const struct xport *x, size_t *ret_len);
 
+/* A TLS transport (client side, to an https:// upstream) over the socket fd, connected or
+ * connecting, which it owns from then on. The upstream's certificate is verified against the
+ * CAs of g loaded from ca_path (NULL: the system bundle; xport_tls_certs_load loaded every
+ * one the config names) for name: a DNS name (also sent as SNI) or an IP literal (no SNI, the
+ * certificate's IP addresses). The handshake op runs it; ALPN offers http/1.1. resume_key
+ * (NULL: none) names the cache entry of this worker from which the session is resumed and to
+ * which its resumption data is saved: one per upstream and CA. Returns 0, or, fd still the
+ * caller's: -ENOENT when g has no credentials for ca_path, -EINVAL when they do not parse
+ * (the system bundle is parsed by the first connection that needs it), -ENOMEM. */
+int xport_tls_client_new(struct server_gen *g, const char *ca_path, int fd, const char *name,
+			 const char *resume_key, struct xport **ret);
+/* After a failed handshake (client side): why, in words (an unknown issuer, a name
+ * mismatch, an expired certificate, or GnuTLS's error). Valid until the transport closes. */
+const char *xport_tls_error(const struct xport *x);
+/* After the handshake: the session was resumed (no certificate sent, no verification). */
+bool xport_tls_resumed(const struct xport *x);
+/* The calling worker's resumption cache is dropped (at the worker's exit). */
+void xport_tls_client_forget(void);
+
 #endif

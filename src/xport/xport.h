@@ -75,6 +75,14 @@ static inline bool xport_pending(const struct xport *x)
 
 /* Plain stream socket (TCP, Unix, vsock): every capability, nothing buffered. */
 void xport_tcp_init(struct xport *x, int fd);
+
+struct net_addr;
+/* A new non-blocking stream socket to a (TCP_NODELAY unless a Unix socket), connecting:
+ * 1 connected, 0 in progress (writable when done: xport_tcp_connected says how it ended),
+ * -errno (x->fd is -1). */
+int xport_tcp_connect(struct xport *x, const struct net_addr *a);
+/* How a connect in progress ended: 0 or -errno (SO_ERROR). */
+int xport_tcp_connected(const struct xport *x);
 extern const struct xport_ops xport_tcp_ops;
 
 #endif

@@ -6,28 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from ferrylib import *  # noqa: E402,F401,F403
-
-SECRET = b"TOP-SECRET-7f3a9c-outside-the-root"
-
-
-def layout():
-    d = tmpdir()
-    write_file(os.path.join(d, "secret.txt"), SECRET + b"\n")
-    write_file(os.path.join(d, "outdir", "secret.txt"), SECRET + b" (dir)\n")
-    root = os.path.join(d, "www")
-    write_file(os.path.join(root, "index.html"), "<h1>index</h1>\n")
-    write_file(os.path.join(root, "etc", "passwd"), "inside-root passwd\n")
-    write_file(os.path.join(root, "a", "b.txt"), "a/b inside\n")
-    os.symlink("../secret.txt", os.path.join(root, "link-out"))
-    os.symlink(os.path.join(d, "secret.txt"), os.path.join(root, "link-abs"))
-    os.symlink(os.path.join(d, "outdir"), os.path.join(root, "dirlink-out"))
-    os.symlink("index.html", os.path.join(root, "link-in"))
-    os.symlink("a/b.txt", os.path.join(root, "link-in-sub"))
-    os.symlink("../index.html", os.path.join(root, "a", "up-but-inside"))
-    os.symlink("/proc/self/root/" + os.path.join(d, "secret.txt").lstrip("/"),
-               os.path.join(root, "link-proc"))
-    return d, root
-
+from pathcases import ESCAPES, SECRET, layout  # noqa: E402
 
 
 def server():
@@ -44,34 +23,6 @@ def no_secret(a, raw, allowed, what):
     check_not_in(SECRET, data, what)
     check(r.status in allowed, "%s: status %d, expected one of %r" % (what, r.status, allowed))
     return r
-
-
-ESCAPES = [
-    "/../secret.txt",
-    "/../../../../../../secret.txt",
-    "/%2e%2e/secret.txt",
-    "/%2E%2E/secret.txt",
-    "/%2E%2E%2Fsecret.txt",
-    "/%2e%2e%2fsecret.txt",
-    "/.%2e/secret.txt",
-    "/%2e./secret.txt",
-    "/..%2fsecret.txt",
-    "/..%5csecret.txt",
-    "/a/../../secret.txt",
-    "/a/%2e%2e/%2e%2e/secret.txt",
-    "/a/b.txt/../../../secret.txt",
-    "/./../secret.txt",
-    "/..",
-    "/../",
-    "/..%2f",
-    "/%2e%2e",
-    "/a/../..",
-    "/a/..%2f..%2fsecret.txt",
-    "/%252e%252e/secret.txt",
-    "/..;/secret.txt",
-    "/.../secret.txt",
-    "/secret.txt",
-]
 
 
 for _path in ESCAPES:

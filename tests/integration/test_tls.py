@@ -3,90 +3,35 @@
 against a test CA made here with openssl; SNI picks the site's certificate (ECDSA or RSA by the
 client's signature algorithms, exact name, wildcard, no SNI: the default); 421 when the Host
 names another site than the handshake; TLS 1.0/1.1 and CBC suites refused; a large file and a
-range; keep-alive and pipelining on one TLS connection; session resumption across workers; a
-PROXY header before the ClientHello; a stalled handshake cut by header-timeout; the limit on
-handshakes in progress; plain-HTTP 308 to https (not for ACME challenges, not with
-http-redirect off); hsts; `ferry check` on certificates; reload with a new certificate under
-the sandbox (strict: any syscall GnuTLS needs and seccomp lacks kills the process); the static
-binary and its library list."""
+range; keep-alive and pipelining on one TLS connection; a KeyUpdate sharing a segment with the
+next request; session resumption across workers; a PROXY header before the ClientHello; a
+stalled handshake cut by header-timeout; the limit on handshakes in progress; plain-HTTP 308 to
+https (not for ACME challenges, not with http-redirect off); hsts; `ferry check` on
+certificates; reload with a new certificate under the sandbox (strict: any syscall GnuTLS needs
+and seccomp lacks kills the process); the static binary and its library list."""
 import atexit
 import os
 import re
 import shutil
+import select
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from ferrylib import *  # noqa: E402,F401,F403
+from pki import Pki  # noqa: E402
 
 BIG = (5 << 20) + 12345
 
 
 # ---- the test PKI: a CA, leaves for a.test (ECDSA and RSA) and b.test (ECDSA) --------------
-
-class Pki:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="ferry-tls-pki-")
-        atexit.register(shutil.rmtree, self.dir, True)
-        self.ca_key = self.path("ca.key")
-        self.ca = self.path("ca.crt")
-        self.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                     "-nodes", "-keyout", self.ca_key, "-out", self.ca, "-days", "365",
-                     "-subj", "/CN=ferry test CA")
-        self.serial = 1
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def openssl(self, *args):
-        r = subprocess.run(["openssl"] + list(args), capture_output=True, timeout=60)
-        if r.returncode != 0:
-            raise TestFailure("openssl %s: %s" % (" ".join(args), r.stderr.decode()))
-
-    def key(self, name, kind):
-        k = self.path(name + ".key")
-        if kind == "ec":
-            self.openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-                         "-out", k)
-        else:
-            self.openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-                         "-out", k)
-        return k
-
-    def leaf(self, name, key, sans, days=365):
-        """A certificate with CN=name for key, signed by the CA; days -1: expired yesterday."""
-        csr, ext, crt = (self.path(name + s) for s in (".csr", ".ext", ".crt"))
-        self.openssl("req", "-new", "-key", key, "-subj", "/CN=" + name, "-out", csr)
-        with open(ext, "w") as f:
-            f.write("subjectAltName=%s\n" % ",".join(sans))
-        self.serial += 1
-        self.openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
-                     "-set_serial", str(self.serial), "-days", str(days), "-extfile", ext,
-                     "-out", crt)
-        return crt
-
-
-    def ocsp(self, crt, status="V"):
-        """A DER OCSP response from the CA for crt: good (V) or revoked (R), 7 days."""
-        serial = subprocess.run(["openssl", "x509", "-in", crt, "-noout", "-serial"],
-                                capture_output=True, check=True).stdout.decode()
-        serial = serial.strip().split("=")[1]
-        expiry = time.strftime("%y%m%d%H%M%SZ", time.gmtime(time.time() + 300 * 86400))
-        index = self.path("index-%s.txt" % serial)
-        with open(index, "w") as f:
-            f.write("%s\t%s\t%s\t%s\tunknown\t/CN=x\n"
-                    % (status, expiry, expiry if status == "R" else "", serial))
-        req, resp = self.path("req-%s.der" % serial), crt + ".ocsp"
-        self.openssl("ocsp", "-issuer", self.ca, "-cert", crt, "-reqout", req, "-no_nonce")
-        self.openssl("ocsp", "-index", index, "-rsigner", self.ca, "-rkey", self.ca_key,
-                     "-CA", self.ca, "-reqin", req, "-respout", resp, "-ndays", "7")
-        return resp
-
 
 _pki = []
 
@@ -370,6 +315,104 @@ def _():
         c3 = HttpConn(other, sock=t3)
         c3.send(request_bytes("/", host="a.test"))
         check_eq(c3.read_response().status, 200, "full handshake with the other process")
+
+
+class HoldingRelay:
+    """A TCP relay to addr that passes bytes at once, except while hold(n) is on: then the
+    client's bytes wait until n whole TLS records are there and leave in one send (one
+    segment), as a busy network may deliver them."""
+
+    def __init__(self, addr):
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(1)
+        self.port = self.ls.getsockname()[1]
+        self.addr = addr
+        self.want = 0
+        self.sent_held = threading.Event()
+        self.lock = threading.Lock()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+        on_cleanup(self.close)
+
+    def hold(self, n):
+        with self.lock:
+            self.want = n
+
+    @staticmethod
+    def records(b):
+        n = i = 0
+        while i + 5 <= len(b):
+            i += 5 + struct.unpack("!H", b[i + 3:i + 5])[0]
+            if i <= len(b):
+                n += 1
+        return n
+
+    def _run(self):
+        c, _ = self.ls.accept()
+        s = socket.create_connection(self.addr.sockaddr)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.socks = (c, s)
+        held = b""
+        for sock in (c, s):
+            sock.setblocking(False)
+        while True:
+            r, _, _ = select.select([c, s], [], [], 10)
+            if not r:
+                return
+            for src in r:
+                dst = s if src is c else c
+                try:
+                    d = src.recv(65536)
+                except OSError:
+                    return
+                if not d:
+                    return
+                with self.lock:
+                    want = self.want
+                if src is s or not want:
+                    dst.setblocking(True)
+                    dst.sendall(d)
+                    dst.setblocking(False)
+                    continue
+                held += d
+                if self.records(held) >= want:
+                    dst.setblocking(True)
+                    dst.sendall(held)
+                    dst.setblocking(False)
+                    held = b""
+                    self.hold(0)
+                    self.sent_held.set()
+
+    def close(self):
+        for x in getattr(self, "socks", ()) + (self.ls,):
+            x.close()
+
+
+@test("a TLS 1.3 KeyUpdate and the next request in one segment: the request is answered "
+      "(GnuTLS says AGAIN after the KeyUpdate with the request already read ahead; the "
+      "connection waited for bytes it had)")
+def _():
+    proc, plain, tls, d, big = start()
+    relay = HoldingRelay(tls)
+    out = os.path.join(d, "s_client.out")
+    f = open(out, "wb")
+    on_cleanup(f.close)
+    sc = subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % relay.port,
+                           "-servername", "a.test", "-CAfile", pki().ca, "-tls1_3"],
+                          stdin=subprocess.PIPE, stdout=f, stderr=subprocess.STDOUT)
+    on_cleanup(lambda: (sc.kill(), sc.wait()))
+    sc.stdin.write(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+    sc.stdin.flush()
+    wait_until(lambda: read_file(out).count(b"site a") >= 1, 10 * SLOW, what="response 1")
+    relay.hold(2)  # the KeyUpdate record and the request's
+    sc.stdin.write(b"k\n")  # s_client: send a KeyUpdate
+    sc.stdin.flush()
+    wait_until(lambda: b"KEYUPDATE" in read_file(out), 5 * SLOW, what="s_client's KeyUpdate")
+    sc.stdin.write(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+    sc.stdin.flush()
+    check(relay.sent_held.wait(10 * SLOW), "the relay sent both records in one segment")
+    wait_until(lambda: read_file(out).count(b"site a") >= 2, 5 * SLOW, what="response 2")
 
 
 @test("ALPN: h2 chosen from h2 + http/1.1, http/1.1 when asked alone; no ALPN: HTTP/1.1")

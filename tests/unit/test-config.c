@@ -954,8 +954,31 @@ static void test_proxy(void)
 	config_free(c);
 
 	CHECK_STREQ(parse_err("site a {\n proxy ftp://x\n}\n"),
-		    "t.conf:2:8: invalid upstream 'ftp://x' (http://HOST:PORT, http://[IPv6]:PORT, "
-		    "http://{host}:PORT or unix:/path)\n");
+		    "t.conf:2:8: invalid upstream 'ftp://x' (http[s]://HOST:PORT, "
+		    "http[s]://[IPv6]:PORT, http[s]://{host}:PORT or unix:/path)\n");
+
+	/* https:// upstreams: port 443 by default, upstream-ca beside them. */
+	c = parse("site a {\n proxy https://Up.Test https://[::1]:8443 http://b\n"
+		  " upstream-ca /etc/ca.pem\n}\n");
+	CHECK(c != NULL);
+	if (c) {
+		px = &c->sites[0].proxy;
+		CHECK_STREQ(px->ups[0].spec, "https://up.test:443");
+		CHECK(px->ups[0].tls && px->ups[0].port == 443);
+		CHECK_STREQ(px->ups[1].spec, "https://[::1]:8443");
+		CHECK(px->ups[1].tls && px->ups[1].numeric);
+		CHECK(!px->ups[2].tls && px->ups[2].port == 80);
+		CHECK_STREQ(px->upstream_ca, "/etc/ca.pem");
+		config_free(c);
+	}
+	CHECK_STREQ(parse_err("site a {\n proxy http://a\n upstream-ca /ca.pem\n}\n"),
+		    "t.conf:3:2: 'upstream-ca' without an https:// upstream\n");
+	CHECK_STREQ(parse_err("site a {\n proxy https://a\n upstream-ca ca.pem\n}\n"),
+		    "t.conf:3:14: 'upstream-ca' needs an absolute path, not 'ca.pem'\n");
+	CHECK_STREQ(parse_err("site a {\n proxy https://a\n proxy-protocol v1\n}\n"),
+		    "t.conf:3:2: 'proxy-protocol' is not supported with an https:// upstream\n");
+	CHECK_STREQ(parse_err("site a {\n root /x\n upstream-ca /ca.pem\n}\n"),
+		    "t.conf:3:2: 'upstream-ca' without 'proxy' in this block\n");
 	CHECK_STREQ(parse_err("site a {\n proxy http://{host}:80\n}\n"),
 		    "t.conf:2:2: 'proxy http://{host}:...' needs 'upstream-allow CIDR...': the "
 		    "networks requests may be forwarded into\n");

@@ -518,6 +518,20 @@ static void test_tls(void)
 	CHECK(has(y, "      mountPath: \"/etc/t\"\n      readOnly: true\n"));
 	CHECK_EQ_INT(gen("listen :443 tls\nsite a { tls /a.crt /a.key }\n", &o), -EINVAL);
 	CHECK(diag_has("tls /a.crt: put the certificate files in a directory of their own"));
+
+	/* https:// upstreams: upstream-ca's directory mounted; without it, a warning (the image
+	 * has no system CA bundle). */
+	o.flavor = UNITS_QUADLET;
+	o.config_path = NULL;
+	o.network = "backends";
+	CHECK_EQ_INT(gen("listen :80\nsite a {\n proxy https://10.0.0.5\n"
+			 " upstream-ca /etc/ferry/ca/up.pem\n}\n"
+			 "site b {\n proxy https://10.0.0.6\n}\n", &o),
+		     0);
+	CHECK(has(file("tls.container"), "Volume=/etc/ferry/ca:/etc/ferry/ca:ro,z\n"));
+	CHECK(diag_has("proxy https://: the image has no system CA bundle "
+		       "(/etc/ssl/certs/ca-certificates.crt): name the upstream's CAs with "
+		       "'upstream-ca FILE'"));
 }
 
 /* --native: NAME.service runs the ferry binary itself under systemd's sandbox. */

@@ -16,6 +16,10 @@ path, accepts in a thread and serves each connection in its own thread:
 Every backend logs each request it reads in ``.requests`` (a list of ``Request``), counts
 accepted connections in ``.connections``, and can expect a PROXY protocol header (v1 or
 v2) first on each connection (``proxy_protocol=True``: recorded in ``Request.proxy``).
+With ``tls=`` an ``ssl.SSLContext`` (server side), every connection is TLS: ``.url`` says
+https://, and ``.tls_handshakes``, ``.tls_resumed`` (sessions resumed) and ``.tls_sni``
+(the server names the clients sent, None for none), ``.tls_alpn`` (the protocols ALPN
+chose) record the handshakes.
 
     with EchoBackend() as up:                  # start() ... stop()
         cfg = "upstream %s" % up.url           # "http://127.0.0.1:PORT" / "unix:/path"
@@ -35,6 +39,7 @@ import json
 import os
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -81,7 +86,8 @@ class HttpStream:
         """True when the peer closed (nothing buffered, and recv returns EOF)."""
         if self.buf:
             return False
-        r, _, _ = select.select([self.sock], [], [], timeout)
+        pending = isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()
+        r, _, _ = ([True], 0, 0) if pending else select.select([self.sock], [], [], timeout)
         if not r:
             return False
         try:
@@ -292,11 +298,23 @@ class Backend:
     Subclasses override serve(stream, info) (one connection) or respond(stream, req) (one
     request of a keep-alive loop that the base reads)."""
 
-    def __init__(self, unix=None, host="127.0.0.1", port=0, proxy_protocol=False):
+    def __init__(self, unix=None, host="127.0.0.1", port=0, proxy_protocol=False, tls=None,
+                 tls_name=None):
         self.unix = unix
         self.host = host
         self.port = port
         self.proxy_protocol = proxy_protocol
+        self.tls = tls
+        self.tls_name = tls_name  # the host in .url (a name that resolves to host)
+        self.tls_handshakes = 0
+        self.tls_resumed = 0
+        self.tls_sni = []
+        self.tls_alpn = []
+        if tls is not None:
+            def on_sni(sock, name, ctx):
+                with self.lock:
+                    self.tls_sni.append(name)
+            tls.sni_callback = on_sni
         self.lock = threading.Lock()
         self.requests = []
         self.connections = 0
@@ -371,9 +389,11 @@ class Backend:
         """The upstream as ferry's config writes it."""
         if self.unix:
             return "unix:" + self.unix
-        if ":" in self.host:
-            return "http://[%s]:%d" % (self.host, self.port)
-        return "http://%s:%d" % (self.host, self.port)
+        scheme = "https" if self.tls else "http"
+        host = self.tls_name or self.host
+        if ":" in host:
+            return "%s://[%s]:%d" % (scheme, host, self.port)
+        return "%s://%s:%d" % (scheme, host, self.port)
 
     def connect(self, timeout=5):
         fam = socket.AF_UNIX if self.unix else (
@@ -431,9 +451,20 @@ class Backend:
             peer_s = ("[%s]:%d" if ":" in peer[0] else "%s:%d") % (peer[0], peer[1])
         else:
             peer_s = "unix"
-        stream = HttpStream(s)
         info = {"conn": n, "peer": peer_s, "proxy": None, "sock": s}
         try:
+            if self.tls is not None:
+                s.settimeout(10)
+                raw, s = s, self.tls.wrap_socket(s, server_side=True)
+                s.settimeout(None)
+                with self.lock:
+                    self._socks.discard(raw)
+                    self._socks.add(s)
+                    self.tls_handshakes += 1
+                    self.tls_resumed += 1 if s.session_reused else 0
+                    self.tls_alpn.append(s.selected_alpn_protocol())
+                info["sock"] = s
+            stream = HttpStream(s)
             if self.proxy_protocol:
                 info["proxy"] = parse_proxy_header(stream)
             self.serve(stream, info)

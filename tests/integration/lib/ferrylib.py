@@ -658,6 +658,112 @@ class ConnectionClosed(Exception):
     pass
 
 
+# ---- one request over a chosen transport (curl) ----------------------------------------------
+
+# The transports a request/response check can run over: HTTP/1.1 in clear, HTTP/1.1 over TLS,
+# HTTP/2 over TLS (ALPN h2), HTTP/2 with prior knowledge in clear (an `h2c` listener).
+TRANSPORTS = ("h1", "h1-tls", "h2", "h2c")
+TLS_TRANSPORTS = ("h1-tls", "h2")
+
+
+def fetch(transport, addr, path, method="GET", host="a.test", headers=(), body=None,
+          cacert=None, timeout=30):
+    """One request with curl over transport (see TRANSPORTS) to addr, the listener that
+    speaks it, for host (resolved to addr: SNI and :authority/Host name it), the path sent
+    as is (no dot-segment removal). HEAD leaves the body out. Returns a Response whose
+    version is "HTTP/1.1" or "HTTP/2", with .curl_rc; a request curl could not complete (a
+    stream reset, a connection closed) has status 0."""
+    if transport not in TRANSPORTS:
+        raise ValueError(transport)
+    tls = transport in TLS_TRANSPORTS
+    d = tmpdir()
+    hfile, bfile = os.path.join(d, "head"), os.path.join(d, "body")
+    port = addr.sockaddr[1]
+    argv = ["curl", "-sS", "--path-as-is", "--max-time", str(int(timeout * SLOW)),
+            "-D", hfile, "-o", bfile, "--resolve", "%s:%d:%s" % (host, port, addr.sockaddr[0]),
+            "-H", "Expect:"]
+    argv += {"h1": ["--http1.1"], "h1-tls": ["--http1.1"], "h2": ["--http2"],
+             "h2c": ["--http2-prior-knowledge"]}[transport]
+    if tls:
+        argv += ["--cacert", cacert] if cacert else ["-k"]
+    if method == "HEAD":
+        argv.append("--head")
+    elif method != "GET" or body is not None:
+        argv += ["-X", method]
+    for k, v in headers:
+        argv += ["-H", "%s: %s" % (k, v)]
+    if body is not None:
+        bpath = os.path.join(d, "req")
+        write_file(bpath, body)
+        argv += ["--data-binary", "@" + bpath]
+    argv.append("%s://%s:%d%s" % ("https" if tls else "http", host, port, path))
+    p = subprocess.run(argv, capture_output=True, timeout=timeout * SLOW + 10)
+    raw = read_file(hfile).decode("latin-1")
+    # the last head (after any 1xx)
+    blocks = [b for b in raw.split("\r\n\r\n") if b.strip()]
+    # (with --head, curl writes the head to -o too: a HEAD's body is nothing)
+    r = Response(0, "", "", [], b"" if method == "HEAD" else read_file(bfile),
+                 blocks[-1] if blocks else "")
+    r.curl_rc = p.returncode
+    r.curl_err = p.stderr.decode("utf-8", "replace")
+    if p.returncode != 0 or not blocks:
+        r.status = 0
+        return r
+    lines = blocks[-1].split("\r\n")
+    m = re.match(r"^(HTTP/[\d.]+) (\d{3}) ?(.*)$", lines[0])
+    if not m:
+        raise TestFailure("curl: bad status line %r" % lines[0])
+    r.version = "HTTP/2" if m.group(1) == "HTTP/2" else m.group(1)
+    r.status, r.reason = int(m.group(2)), m.group(3)
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        r.headers.append((k.strip(), v.strip()))
+    want = "HTTP/2" if transport in ("h2", "h2c") else "HTTP/1.1"
+    if r.version != want:
+        raise TestFailure("%s: curl spoke %s, not %s" % (transport, r.version, want))
+    return r
+
+
+def fetch_many(transport, addr, paths, host="a.test", cacert=None, timeout=30):
+    """GET each path (all different) in turn with one curl over transport (as fetch), which
+    keeps its connection between them. Returns [(status, bytes of body, new connections
+    made)]. h2c: nghttp, all at once on its one connection (curl 7.88 cannot reuse a
+    prior-knowledge connection: curl/curl#10634, "Error in the HTTP2 framing layer"), which
+    rounds sizes past 1 KiB."""
+    tls = transport in TLS_TRANSPORTS
+    port = addr.sockaddr[1]
+    if transport == "h2c":
+        argv = ["nghttp", "-ns", "-t", str(int(timeout * SLOW)), "-H", ":authority: " + host]
+        argv += ["http://%s:%d%s" % (addr.sockaddr[0], port, path) for path in paths]
+        p = subprocess.run(argv, capture_output=True, timeout=timeout * SLOW + 10)
+        out = p.stdout.decode("utf-8", "replace")
+        if p.returncode != 0:
+            raise TestFailure("h2c: nghttp: %s%s" % (out[-500:], p.stderr.decode()))
+        rows = {}
+        for ln in out.split("request path", 1)[-1].splitlines():
+            f = ln.split()
+            if len(f) == 7:  # the size as nghttp prints it: 123, 4K, 1M (rounded)
+                k = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(f[5][-1], 1)
+                rows[f[6]] = (int(f[4]), int(float(f[5].rstrip("KMG")) * k))
+        check(len(rows) == len(paths), "h2c: nghttp answered %d of %d: %s"
+              % (len(rows), len(paths), out[-800:]))
+        return [rows[path] + (1 if i == 0 else 0,) for i, path in enumerate(paths)]
+    argv = ["curl", "-sS", "--path-as-is", "--max-time", str(int(timeout * SLOW)),
+            "--resolve", "%s:%d:%s" % (host, port, addr.sockaddr[0]),
+            "-w", "%{http_code} %{size_download} %{num_connects}\\n"]
+    argv += {"h1": ["--http1.1"], "h1-tls": ["--http1.1"], "h2": ["--http2"],
+             "h2c": ["--http2-prior-knowledge"]}[transport]
+    if tls:
+        argv += ["--cacert", cacert] if cacert else ["-k"]
+    for path in paths:
+        argv += ["-o", "/dev/null",
+                 "%s://%s:%d%s" % ("https" if tls else "http", host, port, path)]
+    p = subprocess.run(argv, capture_output=True, timeout=timeout * SLOW + 10)
+    if p.returncode != 0:
+        raise TestFailure("%s: curl: %s" % (transport, p.stderr.decode("utf-8", "replace")))
+    return [tuple(int(x) for x in ln.split()) for ln in p.stdout.decode().splitlines()]
+
+
 class HttpConn:
     """A raw client connection: send exact bytes, parse responses, observe closing."""
 
