@@ -572,27 +572,61 @@ static const struct {
     {"stderr", CONFIG_LOG_STDERR},
 };
 
+static const struct {
+	const char *word;
+	enum config_log_format format;
+} access_log_formats[] = {
+    {"combined", CONFIG_LOG_COMBINED},
+    {"json", CONFIG_LOG_JSON},
+};
+
+/* `access-log off|stderr|PATH [format combined|json]` */
 static int dir_access_log(struct parser *p, struct scope *sc, const struct directive *d _unused_,
 			  const struct stmt *s)
 {
 	struct config *c = sc->target;
 	const struct arg *a = &s->v[1];
 	char e[ECHO_SIZE];
+	enum config_log log = CONFIG_LOG_FILE;
+	enum config_log_format format = CONFIG_LOG_COMBINED;
 
-	for (size_t i = 0; i < ARRAY_SIZE(access_log_words); i++) {
-		if (strcmp(a->text, access_log_words[i].word) == 0) {
-			c->access_log = access_log_words[i].log;
-			return 0;
-		}
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(access_log_words); i++)
+		if (strcmp(a->text, access_log_words[i].word) == 0)
+			log = access_log_words[i].log;
 	/* Relative paths would depend on the working directory of whoever starts ferry. */
-	if (a->text[0] != '/' || a->len > PATH_MAX) {
+	if (log == CONFIG_LOG_FILE && (a->text[0] != '/' || a->len > PATH_MAX)) {
 		error_arg(p, a, "'access-log' takes off, stderr or an absolute path, not '%s'",
 			  echo(a, e));
 		return -EINVAL;
 	}
-	c->access_log = CONFIG_LOG_FILE;
-	c->access_log_path = xstrdup(a->text);
+	if (s->n > 2) {
+		const struct arg *k = &s->v[2], *f = s->n > 3 ? &s->v[3] : NULL;
+		if (strcmp(k->text, "format") != 0) {
+			error_arg(p, k, "'access-log' takes 'format' after the destination, not '%s'",
+				  echo(k, e));
+			return -EINVAL;
+		}
+		if (!f) {
+			error_arg(p, k, "'format' takes combined or json");
+			return -EINVAL;
+		}
+		size_t i = 0;
+		while (i < ARRAY_SIZE(access_log_formats) && strcmp(f->text, access_log_formats[i].word))
+			i++;
+		if (i == ARRAY_SIZE(access_log_formats)) {
+			error_arg(p, f, "unknown access-log format '%s' (combined or json)", echo(f, e));
+			return -EINVAL;
+		}
+		if (log == CONFIG_LOG_OFF) {
+			error_arg(p, k, "'access-log off' takes no format");
+			return -EINVAL;
+		}
+		format = access_log_formats[i].format;
+	}
+	c->access_log = log;
+	c->access_log_format = format;
+	if (log == CONFIG_LOG_FILE)
+		c->access_log_path = xstrdup(a->text);
 	return 0;
 }
 
@@ -1766,7 +1800,8 @@ static const struct directive top_directives[] = {
 	PLAIN("listen",     1, 5, "ADDRESS|NAME [ADDRESS] [proxy-protocol] [h2c] [tls]", 0,
 	      dir_listen),
 	PLAIN("include",    1, 1, "FILE|GLOB", 0, dir_include),
-	PLAIN("access-log", 1, 1, "off|stderr|PATH", DIR_ONCE, dir_access_log),
+	PLAIN("access-log", 1, 3, "off|stderr|PATH [format combined|json]", DIR_ONCE,
+	      dir_access_log),
 	NUMBER("workers", "COUNT|auto", dir_workers, TOP(workers), 1, 1024),
 	COUNT("max-connections",      TOP(max_connections),      1,   1000000),
 	SIZE("max-request-line",      TOP(max_request_line),     256, MIB),

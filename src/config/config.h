@@ -121,6 +121,8 @@ struct config_root {
 };
 
 enum config_log { CONFIG_LOG_OFF, CONFIG_LOG_STDERR, CONFIG_LOG_FILE };
+/* `access-log ... format combined|json` */
+enum config_log_format { CONFIG_LOG_COMBINED, CONFIG_LOG_JSON };
 
 struct config {
 	char *path; /* the file it came from, or NULL */
@@ -132,6 +134,7 @@ struct config {
 
 	enum config_log access_log;
 	char *access_log_path; /* for CONFIG_LOG_FILE */
+	enum config_log_format access_log_format; /* default combined */
 
 	/* Limits (bytes / counts) */
 	size_t max_request_line; /* default 8 KiB */

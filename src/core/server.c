@@ -39,6 +39,7 @@ static void worker_clock(struct worker *wk)
 		http_date_format(now, wk->date);
 		gmtime_r(&now, &tm);
 		strftime(wk->log_date, sizeof(wk->log_date), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+		strftime(wk->iso_date, sizeof(wk->iso_date), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
 }
 
@@ -52,6 +53,12 @@ const char *worker_log_date(struct worker *wk)
 {
 	worker_clock(wk);
 	return wk->log_date;
+}
+
+const char *worker_iso_date(struct worker *wk)
+{
+	worker_clock(wk);
+	return wk->iso_date;
 }
 
 static void listeners_resume(struct worker *wk);

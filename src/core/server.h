@@ -129,6 +129,7 @@ struct worker {
 	time_t date_sec;   /* the second date and log_date show (worker_date) */
 	char date[32];     /* IMF-fixdate of date_sec */
 	char log_date[32]; /* the same second as the access log writes it */
+	char iso_date[24]; /* and as its json format does: 2026-11-23T14:19:13Z */
 	char *io_buf;   /* scratch (WORKER_IO_BUF_SIZE bytes) for echo, datagrams, h2 input */
 	void *app_data[WORKER_SLOT_COUNT]; /* state of the layers above: worker_slot() */
 };
@@ -137,6 +138,7 @@ struct worker {
  * +0000"), formatted once per second per worker. */
 const char *worker_date(struct worker *wk);
 const char *worker_log_date(struct worker *wk);
+const char *worker_iso_date(struct worker *wk);
 
 
 /* The per-worker state of a layer above (zeroed, size bytes, allocated on first use; the

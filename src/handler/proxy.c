@@ -28,6 +28,7 @@
 
 #include "base/buf.h"
 #include "base/str.h"
+#include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "config/config.h"
 #include "http/chunked.h"
@@ -161,6 +162,7 @@ struct proxy_x {
 	size_t co_off;
 	int status;
 	uint64_t bytes;
+	uint64_t up_start_us; /* the first connection attempt, when c->start_us is set */
 };
 
 static pthread_key_t pw_key;
@@ -836,6 +838,7 @@ static int x_connect(struct proxy_x *x)
 		return x_error(x, 403);
 
 	up->last_used_ms = l->now_ms;
+	x->c->upstream = up->key; /* for the access log (the key outlives the log line) */
 	struct pconn *pc = x->pp ? NULL : pool_take(up);
 	if (pc) {
 		x_attach(x, pc, true);
@@ -1230,6 +1233,8 @@ static int r_head(struct proxy_x *x)
 		}
 		int64_t cl = -1;
 		x->status = resp->status;
+		if (x->up_start_us)
+			x->c->upstream_us = (int64_t)(time_now_usec() - x->up_start_us);
 		x->resp_keep = resp->keep_alive;
 		x->client_close = !http_x_keep_alive(x->c) || !x->q_done;
 		switch (f) {
@@ -1588,6 +1593,9 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 		return;
 	}
 	x->connect_deadline_ms = wk->loop.now_ms + cfg->proxy_connect_timeout_ms;
+	c->upstream_us = -1;
+	if (c->start_us) /* the access log's json format wants the upstream's time */
+		x->up_start_us = time_now_usec();
 	x_connect(x);
 }
 

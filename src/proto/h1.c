@@ -2,6 +2,7 @@
  * to the handler routing chose, serializing responses (status line, Date, Connection,
  * Content-Length), keep-alive, pipelining, timeouts and lingering close. Every byte goes
  * through the connection's transport (xport/). The state table is in h1.h. */
+#include "base/timeutil.h"
 #include "base/macro.h"
 #include "proto/h1.h"
 
@@ -335,8 +336,8 @@ static void h1_resp_body_file(struct http_exchange *x, int fd, off_t off, off_t 
 /* One line per response. req: the request's own parsed head (NULL when it did not parse). */
 static void access_log(struct http_conn *c, const struct http_request *req)
 {
-	accesslog_write(c->wk, (const struct sockaddr *)&c->peer, c->peer_len, req, c->status,
-			c->body_bytes);
+	accesslog_write(c->wk, &c->x, (const struct sockaddr *)&c->peer, c->peer_len, req,
+			c->status, c->body_bytes);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------ */
@@ -488,6 +489,8 @@ static void head_complete(struct http_conn *c, size_t head_len)
 	c->chunked = req->chunked;
 	c->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
 	c->x.req = req;
+	c->x.upstream = NULL;
+	c->x.start_us = cfg_of(c)->access_log_format == CONFIG_LOG_JSON ? time_now_usec() : 0;
 	struct http_route rt;
 	http_route(&c->x, req, &rt);
 	if (rt.at_once) {
