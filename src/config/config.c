@@ -28,6 +28,7 @@
 #include "config/hostmap.h"
 #include "config/lexer.h"
 #include "config/prefixmap.h"
+#include "http/fields.h"
 #include "http/parser.h"
 #include "http/path.h"
 #include "sd/listen.h"
@@ -1323,7 +1324,8 @@ static void proxy_finish(struct parser *p, struct scope *sc, const struct config
 {
 	const struct pos *at;
 	if (!px->ups) {
-		const char *const lone[] = {"upstream-allow", "proxy-protocol"};
+		const char *const lone[] = {"upstream-allow", "proxy-protocol", "proxy-header-up",
+					    "proxy-header-down", "proxy-strip-prefix"};
 		for (size_t i = 0; i < ARRAY_SIZE(lone); i++) {
 			at = scope_seen(sc, lone[i]);
 			if (at && at->line)
@@ -1363,6 +1365,124 @@ static void site_finish(struct parser *p, struct scope *sc)
 		error_at(p, at->line, at->col,
 			 "a site has either 'root' or 'proxy' (put one of them in a 'path' block)");
 	}
+}
+
+/* ---- proxy-strip-prefix, proxy-header-up, proxy-header-down ------------------------------ */
+
+static int dir_proxy_strip_prefix(struct parser *p, struct scope *sc, const struct directive *d,
+				  const struct stmt *s _unused_)
+{
+	const struct config_path *cp = sc->target;
+	struct config_proxy *px = proxy_of(sc, d);
+	/* A prefix "/api/" keeps its '/' for the upstream: "/api/x" goes as "/x". */
+	px->strip_prefix = cp->prefix_len > 1 && cp->prefix[cp->prefix_len - 1] == '/'
+				   ? cp->prefix_len - 1
+				   : cp->prefix_len;
+	return 0;
+}
+
+/* Response fields ferry writes itself, or that frame the body: never the configuration's. */
+static bool owned_response_field(const char *name, size_t len)
+{
+	return http_forward_is_hop_by_hop(name, len) || str_ieq(name, len, "content-length");
+}
+
+/* field-value (RFC 9110 §5.5): visible characters, SP and HTAB inside, obs-text; no CR, LF,
+ * NUL or other control; nothing to strip at either end. */
+static bool valid_field_value(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return n == 0 || (v[0] != ' ' && v[0] != '\t' && v[n - 1] != ' ' && v[n - 1] != '\t');
+}
+
+/* `proxy-header-up NAME VALUE | -NAME`, `proxy-header-down ...`: d->lo tells which. */
+static int dir_proxy_header(struct parser *p, struct scope *sc, const struct directive *d,
+			    const struct stmt *s)
+{
+	struct config_proxy *px = proxy_of(sc, d);
+	const struct arg *a = &s->v[1];
+	bool up = d->lo == 0, remove = a->text[0] == '-';
+	const char *name = a->text + remove;
+	size_t name_len = a->len - remove;
+	char e[ECHO_SIZE];
+
+	bool token = name_len > 0 && name_len <= 256;
+	for (size_t i = 0; i < name_len && token; i++)
+		token = http_fields_is_token(name[i]);
+	if (!token) {
+		error_arg(p, a, "'%s' takes a field name (a token), not '%s'", d->name, echo(a, e));
+		return -EINVAL;
+	}
+	if (remove != (s->n == 2)) {
+		error_arg(p, a, remove ? "'%s -NAME' removes a field: it takes no value"
+				       : "'%s NAME' takes a value (or -NAME to remove the field)",
+			  d->name);
+		return -EINVAL;
+	}
+	bool host = up && str_ieq(name, name_len, "host");
+	if (host && remove) {
+		error_arg(p, a, "'%s -Host': an HTTP/1.1 request must carry Host; set it instead",
+			  d->name);
+		return -EINVAL;
+	}
+	if (!host && (up ? http_forward_owns_request_field(name, name_len)
+			 : owned_response_field(name, name_len))) {
+		error_arg(p, a, "'%s' cannot change %s: ferry writes it itself (hop-by-hop, framing "
+				"or forwarding field)", d->name, echo(a, e));
+		return -EPERM;
+	}
+	const struct arg *v = s->n > 2 ? &s->v[2] : NULL;
+	if (v && (!valid_field_value(v->text, v->len) || v->len > 8192)) {
+		error_arg(p, v, "invalid field value for %s: no control characters, no space at "
+				"either end, at most 8 KiB", echo(a, e));
+		return -EINVAL;
+	}
+	struct http_field_op **ops = up ? &px->hdr_up : &px->hdr_down;
+	size_t *n = up ? &px->n_hdr_up : &px->n_hdr_down;
+	for (size_t i = 0; i < *n; i++) {
+		if (str_ieqn((*ops)[i].name, (*ops)[i].name_len, name, name_len)) {
+			error_arg(p, a, "'%s' for %.*s again in this block", d->name, (int)name_len,
+				  name);
+			return -EEXIST;
+		}
+	}
+	if (host) {
+		if (px->host) {
+			error_arg(p, a, "'%s' for Host again in this block", d->name);
+			return -EEXIST;
+		}
+		if (v->len == 0) {
+			error_arg(p, v, "'%s Host' takes a non-empty value", d->name);
+			return -EINVAL;
+		}
+		px->host = xstrdup(v->text);
+		return 0;
+	}
+	if (*n >= 64) {
+		error_arg(p, a, "'%s': at most 64 fields per block", d->name);
+		return -E2BIG;
+	}
+	*ops = xrealloc(*ops, (*n + 1) * sizeof(**ops));
+	(*ops)[(*n)++] = (struct http_field_op){
+		.name = xstrndup(name, name_len),
+		.name_len = name_len,
+		.value = v ? xstrdup(v->text) : NULL,
+		.value_len = v ? v->len : 0,
+	};
+	return 0;
+}
+
+static void field_ops_free(struct http_field_op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)ops[i].name);
+		free((char *)ops[i].value);
+	}
+	free(ops);
 }
 
 /* ---- include ---------------------------------------------------------------------------- */
@@ -1765,11 +1885,17 @@ static int dir_include(struct parser *p, struct scope *sc, const struct directiv
 	{"upstream-allow", 1, ARGS_UNBOUNDED, "CIDR...", 0, dir_upstream_allow, \
 	 offsetof(struct type, proxy), 0, 0, 0, NULL}, \
 	{"proxy-protocol", 1, 1, "v1|v2", DIR_ONCE, dir_proxy_protocol, \
-	 offsetof(struct type, proxy), 0, 0, 0, NULL}
+	 offsetof(struct type, proxy), 0, 0, 0, NULL}, \
+	{"proxy-header-up", 1, 2, "NAME VALUE|-NAME", 0, dir_proxy_header, \
+	 offsetof(struct type, proxy), 0, 0, 0, NULL}, \
+	{"proxy-header-down", 1, 2, "NAME VALUE|-NAME", 0, dir_proxy_header, \
+	 offsetof(struct type, proxy), 0, 1, 1, NULL}
 
 static const struct directive path_directives[] = {
 	ROOT_ROW(config_path),
 	PROXY_ROWS(config_path),
+	{"proxy-strip-prefix", 0, 0, "", DIR_ONCE, dir_proxy_strip_prefix,
+	 offsetof(struct config_path, proxy), 0, 0, 0, NULL},
 };
 
 static const struct context path_context = {
@@ -1931,7 +2057,9 @@ static void parse_body(struct parser *p, const struct context *ctx, void *target
 
 static void arg_count_error(struct parser *p, const struct directive *d, const struct arg *name)
 {
-	if (d->min_args == d->max_args)
+	if (d->max_args == 0)
+		error_arg(p, name, "'%s' takes no arguments", d->name);
+	else if (d->min_args == d->max_args)
 		error_arg(p, name, "'%s' takes %u argument%s: %s %s", d->name, d->min_args,
 			  d->min_args == 1 ? "" : "s", d->name, d->usage);
 	else if (d->max_args == ARGS_UNBOUNDED)
@@ -2099,6 +2227,9 @@ static void proxy_free(struct config_proxy *px)
 		upstream_free(&px->ups[i]);
 	free(px->ups);
 	free(px->allow);
+	field_ops_free(px->hdr_up, px->n_hdr_up);
+	field_ops_free(px->hdr_down, px->n_hdr_down);
+	free(px->host);
 }
 
 void config_free(struct config *c)

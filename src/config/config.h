@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "http/forward.h"
 #include "net/addr.h"
 #include "net/cidr.h"
 
@@ -65,6 +66,16 @@ struct config_proxy {
 	size_t n_allow;
 	int proxy_protocol; /* 0: off, 1 or 2 */
 	unsigned line;
+	/* proxy-strip-prefix (path blocks only): the block's prefix is removed from the
+	 * normalized path sent upstream; this is its length, 0: off */
+	size_t strip_prefix;
+	/* proxy-header-up: fields set or removed toward the upstream; `Host VALUE` is host */
+	struct http_field_op *hdr_up;
+	size_t n_hdr_up;
+	char *host;
+	/* proxy-header-down: fields set or removed in the upstream's responses */
+	struct http_field_op *hdr_down;
+	size_t n_hdr_down;
 };
 
 /* `path PREFIX { ... }` inside a site: the longest matching prefix wins. A block has a root,

@@ -36,6 +36,7 @@
 #include "http/handler.h"
 #include "http/forward.h"
 #include "http/parser.h"
+#include "http/path.h"
 #include "http/response.h"
 #include "core/log.h"
 #include "event/loop.h"
@@ -163,6 +164,10 @@ struct proxy_x {
 	int status;
 	uint64_t bytes;
 	uint64_t up_start_us; /* the first connection attempt, when c->start_us is set */
+	/* proxy-header-down of the proxy block: a copy (ops, names and values in one
+	 * allocation), since a reload may free the configuration before the response comes */
+	struct http_field_op *down;
+	size_t n_down;
 };
 
 static pthread_key_t pw_key;
@@ -534,6 +539,9 @@ static void x_free(struct proxy_x *x)
 	for (unsigned i = 0; i < x->n_cand; i++)
 		x->cand[i]->refs--;
 	free(x->allow);
+	free(x->down);
+	x->down = NULL;
+	x->n_down = 0;
 	struct proxy_worker *pw = x->pw;
 	if (!pw->exiting && pw->n_spare < X_SPARE_MAX && x->rq.cap <= X_SPARE_BUF &&
 	    x->rs.cap <= X_SPARE_BUF && x->co.cap <= X_SPARE_BUF) {
@@ -1176,15 +1184,21 @@ static bool x_retryable(const struct proxy_x *x)
 static void emit_field(void *arg, const char *name, size_t name_len, const char *value,
 		       size_t value_len)
 {
-	struct http_exchange *c = arg;
+	struct proxy_x *x = arg;
+	struct http_exchange *c = x->c;
 	/* The site's `hsts` replaces the origin's (http_resp_start_forwarded wrote it). */
 	if (c->hsts && str_ieq(name, name_len, "strict-transport-security"))
 		return;
+	/* proxy-header-down names it: removed, or replaced below */
+	for (size_t i = 0; i < x->n_down; i++)
+		if (str_ieqn(x->down[i].name, x->down[i].name_len, name, name_len))
+			return;
 	http_resp_header_n(c, name, name_len, value, value_len);
 }
 
 /* The upstream's head, to the client through its protocol: status, reason and the end-to-end
- * fields (Date and Server included: the origin's). cl as http_resp_end_head takes it. */
+ * fields (Date and Server included: the origin's), with proxy-header-down's changes on a
+ * final response. cl as http_resp_end_head takes it. */
 static int x_forward_head(struct proxy_x *x, const struct http_response *resp, int64_t cl)
 {
 	struct http_exchange *c = x->c;
@@ -1192,8 +1206,16 @@ static int x_forward_head(struct proxy_x *x, const struct http_response *resp, i
 	int r = http_forward_response_each(resp, NULL, NULL);
 	if (r < 0)
 		return r;
+	size_t n_down = x->n_down;
+	if (resp->status < 200)
+		x->n_down = 0; /* interim responses pass as they are */
 	http_resp_start_forwarded(c, resp->status, resp->reason, resp->reason_len);
-	http_forward_response_each(resp, emit_field, c);
+	http_forward_response_each(resp, emit_field, x);
+	for (size_t i = 0; i < x->n_down; i++)
+		if (x->down[i].value)
+			http_resp_header_n(c, x->down[i].name, x->down[i].name_len, x->down[i].value,
+					   x->down[i].value_len);
+	x->n_down = n_down;
 	http_resp_end_head(c, cl);
 	return 0;
 }
@@ -1478,6 +1500,58 @@ static const struct http_stream_cb proxy_stream_cb = {
 
 /* ---- starting -------------------------------------------------------------------------- */
 
+/* proxy-header-down's fields, copied for the exchange (see struct proxy_x). */
+static void x_copy_down(struct proxy_x *x, const struct config_proxy *px)
+{
+	size_t size = px->n_hdr_down * sizeof(*x->down);
+	for (size_t i = 0; i < px->n_hdr_down; i++)
+		size += px->hdr_down[i].name_len + px->hdr_down[i].value_len;
+	x->down = xmalloc(size);
+	char *s = (char *)(x->down + px->n_hdr_down);
+	for (size_t i = 0; i < px->n_hdr_down; i++) {
+		const struct http_field_op *op = &px->hdr_down[i];
+		struct http_field_op *d = &x->down[i];
+		*d = *op;
+		d->name = memcpy(s, op->name, op->name_len);
+		s += op->name_len;
+		if (op->value) {
+			d->value = op->value_len ? memcpy(s, op->value, op->value_len) : s;
+			s += op->value_len;
+		}
+	}
+	x->n_down = px->n_hdr_down;
+}
+
+/* proxy-strip-prefix: the normalized path without the block's prefix (always starting with
+ * '/'), encoded again, and the query as the client sent it. NULL (400) when the target does
+ * not normalize (routing already refused those) or is not origin- or absolute-form. */
+static char *strip_target(const struct http_request *req, size_t strip, size_t *ret_len)
+{
+	char path[HTTP_PATH_MAX];
+	int n = http_path_normalize(req->target, req->target_len, path, sizeof(path));
+	if (n < 0 || (size_t)n < strip)
+		return NULL;
+	const char *rest = path + strip;
+	size_t rest_len = (size_t)n - strip;
+	const char *q = memchr(req->target, '?', req->target_len);
+	size_t q_len = q ? req->target_len - (size_t)(q - req->target) : 0;
+	size_t size = 1 + 3 * rest_len + q_len + 1;
+	char *t = xmalloc(size);
+	size_t o = 0;
+	if (rest_len == 0 || rest[0] != '/')
+		t[o++] = '/';
+	int e = http_path_encode(rest, rest_len, t + o, size - o - q_len);
+	if (e < 0) {
+		free(t);
+		return NULL;
+	}
+	o += (size_t)e;
+	if (q_len)
+		memcpy(t + o, q, q_len);
+	*ret_len = o + q_len;
+	return t;
+}
+
 static bool method_idempotent(enum http_method m)
 {
 	switch (m) {
@@ -1561,6 +1635,14 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 			return;
 		}
 	}
+	if (px->n_hdr_down)
+		x_copy_down(x, px);
+	char *target = NULL;
+	size_t target_len = 0;
+	if (px->strip_prefix && !(target = strip_target(req, px->strip_prefix, &target_len))) {
+		x_error(x, 400);
+		return;
+	}
 	struct http_forward_opts fo = {
 		.peer = plen ? peer : NULL,
 		.peer_len = plen,
@@ -1570,8 +1652,15 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 		.chunked = req->chunked,
 		.upgrade = req->upgrade,
 		.https = c->secure,
+		.host = px->host,
+		.host_len = px->host ? strlen(px->host) : 0,
+		.target = target,
+		.target_len = target_len,
+		.ops = px->hdr_up,
+		.n_ops = px->n_hdr_up,
 	};
 	int r = http_forward_request(&x->rq, req, &fo);
+	free(target);
 	if (r < 0) {
 		x_error(x, r == -EDESTADDRREQ ? 400 : 500);
 		return;
