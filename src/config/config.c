@@ -11,6 +11,7 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1345,10 +1346,13 @@ static void proxy_finish(struct parser *p, struct scope *sc, const struct config
 	}
 }
 
+static void auth_finish(struct parser *p, struct scope *sc, struct config_auth *au, bool site);
+
 static void path_finish(struct parser *p, struct scope *sc)
 {
-	const struct config_path *cp = sc->target;
+	struct config_path *cp = sc->target;
 	proxy_finish(p, sc, &cp->proxy);
+	auth_finish(p, sc, &cp->auth, false);
 	if (cp->proxy.ups && cp->root) {
 		const struct pos *at = scope_seen(sc, "root");
 		error_at(p, at->line, at->col,
@@ -1358,8 +1362,9 @@ static void path_finish(struct parser *p, struct scope *sc)
 
 static void site_finish(struct parser *p, struct scope *sc)
 {
-	const struct config_site *site = sc->target;
+	struct config_site *site = sc->target;
 	proxy_finish(p, sc, &site->proxy);
+	auth_finish(p, sc, &site->auth, true);
 	if (site->proxy.ups && site->root) {
 		const struct pos *at = scope_seen(sc, "root");
 		error_at(p, at->line, at->col,
@@ -1856,6 +1861,281 @@ static int dir_include(struct parser *p, struct scope *sc, const struct directiv
 	return 0;
 }
 
+/* ---- basic-auth, basic-auth-user, basic-auth-file ---------------------------------------- */
+
+#define AUTH_NAME_MAX 256
+#define AUTH_HASH_MAX 512
+#define AUTH_USERS_MAX 100000
+#define AUTH_FILE_MAX (16 * 1024 * 1024)
+
+static struct config_auth *auth_of(const struct scope *sc, const struct directive *d)
+{
+	return (struct config_auth *)((char *)sc->target + d->offset);
+}
+
+static int dir_basic_auth(struct parser *p, struct scope *sc, const struct directive *d,
+			  const struct stmt *s)
+{
+	struct config_auth *au = auth_of(sc, d);
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	au->line = s->v[0].at.line;
+	if (strcmp(a->text, "off") == 0) {
+		au->off = true;
+		return 0;
+	}
+	/* written into WWW-Authenticate as a quoted-string: no quote, backslash or control */
+	bool ok = a->len > 0 && a->len <= 256;
+	for (size_t i = 0; i < a->len && ok; i++) {
+		unsigned char c = (unsigned char)a->text[i];
+		ok = c >= 0x20 && c != 0x7f && c != '"' && c != '\\';
+	}
+	if (!ok) {
+		error_arg(p, a, "'basic-auth' takes a realm (no quote, backslash or control "
+				"character, at most 256 bytes) or off, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	au->realm = xstrdup(a->text);
+	return 0;
+}
+
+/* A user name, from a basic-auth-user line or a basic-auth-file: NULL, or what it should be
+ * (for the caller's message). */
+static const char *auth_check_name(const char *name, size_t name_len)
+{
+	if (name_len == 0 || name_len > AUTH_NAME_MAX)
+		return "a user name of 1 to 256 bytes";
+	for (size_t i = 0; i < name_len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f || c == ':')
+			return "a user name without ':' or control characters";
+	}
+	return NULL;
+}
+
+/* The same for a hash: a crypt(3) setting libxcrypt takes, and not a legacy method. */
+static const char *auth_check_hash(const char *hash)
+{
+	static const char want[] = "a password hash from crypt(3): yescrypt ($y$, mkpasswd -m "
+				   "yescrypt) or bcrypt ($2b$)";
+	if (strlen(hash) > AUTH_HASH_MAX || hash[0] != '$')
+		return want;
+	switch (crypt_checksalt(hash)) {
+	case CRYPT_SALT_OK:
+		return NULL;
+	case CRYPT_SALT_METHOD_LEGACY:
+		return "a hash of a current method, not a legacy one (DES, MD5, ...): yescrypt "
+		       "($y$, mkpasswd -m yescrypt) or bcrypt ($2b$)";
+	default:
+		return want;
+	}
+}
+
+static void auth_add_user(struct config_auth *au, const char *name, size_t name_len,
+			  const char *hash, const char *file, unsigned line)
+{
+	if ((au->n_users & (au->n_users - 1)) == 0) /* 0, 1, 2, 4, ...: grow */
+		au->users = xrealloc(au->users, (au->n_users ? 2 * au->n_users : 1) *
+						    sizeof(*au->users));
+	au->users[au->n_users++] = (struct config_auth_user){
+		.name = xstrndup(name, name_len),
+		.name_len = name_len,
+		.file = file,
+		.line = line,
+		.hash = xstrdup(hash),
+	};
+}
+
+static int dir_basic_auth_user(struct parser *p, struct scope *sc, const struct directive *d,
+			       const struct stmt *s)
+{
+	struct config_auth *au = auth_of(sc, d);
+	const struct arg *n = &s->v[1], *h = &s->v[2];
+	const char *msg = auth_check_name(n->text, n->len);
+	if (msg) {
+		error_arg(p, n, "'basic-auth-user' takes %s", msg);
+		return -EINVAL;
+	}
+	if ((msg = auth_check_hash(h->text))) {
+		error_arg(p, h, "'basic-auth-user' takes %s", msg); /* never echoes the hash */
+		return -EINVAL;
+	}
+	if (au->n_users >= AUTH_USERS_MAX) {
+		error_arg(p, n, "more than %d users in one block", AUTH_USERS_MAX);
+		return -E2BIG;
+	}
+	auth_add_user(au, n->text, n->len, h->text, n->at.file, n->at.line);
+	return 0;
+}
+
+/* The file's name, kept in c->auth_files (the sandbox lets a reload read it again; users
+ * point at it for messages). */
+static const char *note_auth_file(struct config *c, const char *path)
+{
+	c->auth_files = xrealloc(c->auth_files, (c->n_auth_files + 1) * sizeof(char *));
+	return c->auth_files[c->n_auth_files++] = xstrdup(path);
+}
+
+static void _printf_(5, 6) verror_at(struct parser *p, const char *file, unsigned line,
+				     unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verror(p, file ? file : p->filename, line, col, fmt, ap);
+	va_end(ap);
+}
+
+/* `basic-auth-file FILE`: "user:hash" lines (htpasswd's format, crypt(3) hashes only), '#'
+ * comments and empty lines; errors at FILE:line:col. Read now (and on every reload), so
+ * `ferry check` sees them. */
+static int dir_basic_auth_file(struct parser *p, struct scope *sc, const struct directive *d,
+			       const struct stmt *s)
+{
+	struct config_auth *au = auth_of(sc, d);
+	const struct arg *a = &s->v[1];
+	const struct pos at = a->at;
+	char e[ECHO_SIZE];
+	if (!p->can_include) {
+		error_arg(p, a, "'basic-auth-file' needs the configuration to be read from a file");
+		return -EINVAL;
+	}
+	if (a->len == 0 || a->len > PATH_MAX) {
+		error_arg(p, a, "invalid basic-auth-file path '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	_cleanup_(freep) char *path = include_path(p, a->text);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	int r = fd < 0 ? -errno : fstat(fd, &st) < 0 ? -errno : 0;
+	if (r == 0 && !S_ISREG(st.st_mode))
+		r = -EINVAL;
+	if (r == 0)
+		r = read_text(fd, &st, AUTH_FILE_MAX, &text, &len);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
+		error_pos(p, &at, "basic-auth-file %s: %s", path,
+			  r == -EINVAL ? "not a regular file" : r == -EFBIG ? "larger than 16 MiB"
+									    : strerror(-r));
+		return r;
+	}
+	const char *fname = note_auth_file(p->cfg, path);
+	unsigned line = 0;
+	size_t pos = 0;
+	while (pos < len && !p->stop) {
+		const char *l = text + pos, *nl = memchr(l, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - l) : len - pos;
+		pos += n + 1;
+		line++;
+		if (n && l[n - 1] == '\r')
+			n--;
+		size_t i = 0;
+		while (i < n && (l[i] == ' ' || l[i] == '\t'))
+			i++;
+		if (i == n || l[i] == '#')
+			continue;
+		l += i; /* leading blanks are not part of the name */
+		n -= i;
+		const char *colon = memchr(l, ':', n);
+		if (!colon) {
+			verror_at(p, fname, line, 1, "expected NAME:HASH");
+			continue;
+		}
+		size_t nlen = (size_t)(colon - l);
+		char hash[AUTH_HASH_MAX + 2];
+		size_t hlen = n - nlen - 1;
+		if (hlen > AUTH_HASH_MAX)
+			hlen = AUTH_HASH_MAX + 1;
+		memcpy(hash, colon + 1, hlen);
+		hash[hlen] = '\0';
+		const char *msg = memchr(colon + 1, '\0', n - nlen - 1) ? "no NUL byte"
+									  : auth_check_name(l, nlen);
+		if (msg) {
+			verror_at(p, fname, line, (unsigned)i + 1, "expected %s", msg);
+			continue;
+		}
+		if ((msg = auth_check_hash(hash))) {
+			verror_at(p, fname, line, (unsigned)(i + nlen + 2), "expected %s", msg);
+			continue;
+		}
+		if (au->n_users >= AUTH_USERS_MAX) {
+			verror_at(p, fname, line, 1, "more than %d users in one block", AUTH_USERS_MAX);
+			break;
+		}
+		auth_add_user(au, l, nlen, hash, fname, line);
+	}
+	free(text);
+	return 0;
+}
+
+static int auth_user_cmp(const void *a, const void *b)
+{
+	const struct config_auth_user *x = a, *y = b;
+	size_t n = MIN(x->name_len, y->name_len);
+	int c = memcmp(x->name, y->name, n);
+	return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
+}
+
+/* At a site's or path block's end: the directives agree, the users sorted, none twice. */
+static void auth_finish(struct parser *p, struct scope *sc, struct config_auth *au, bool site)
+{
+	const struct pos *at = scope_seen(sc, "basic-auth");
+	if (au->off && (site || au->n_users))
+		error_at(p, at->line, at->col, site ? "'basic-auth off' is for path blocks (a site "
+						      "without basic-auth has none)"
+						    : "'basic-auth off' with users in the same block");
+	if (!au->realm && !au->off && au->n_users) {
+		at = scope_seen(sc, "basic-auth-user");
+		if (!at || !at->line)
+			at = scope_seen(sc, "basic-auth-file");
+		error_at(p, at->line, at->col, "users without 'basic-auth REALM' in this block");
+	}
+	if (au->realm && !au->n_users)
+		error_at(p, at->line, at->col, "'basic-auth' needs users: basic-auth-user NAME HASH "
+					       "or basic-auth-file FILE");
+	if (au->n_users > 1)
+		qsort(au->users, au->n_users, sizeof(*au->users), auth_user_cmp);
+	for (size_t i = 1; i < au->n_users; i++) {
+		const struct config_auth_user *u = &au->users[i], *v = &au->users[i - 1];
+		if (auth_user_cmp(u, v) == 0) {
+			const struct config_auth_user *later =
+				u->file == v->file && u->line < v->line ? v : u;
+			const struct config_auth_user *first = later == u ? v : u;
+			verror_at(p, later->file, later->line, 1,
+				  "user '%.*s' again (first at %s:%u)", (int)MIN(u->name_len, 64),
+				  u->name, first->file, first->line);
+		}
+	}
+}
+
+static void auth_free(struct config_auth *au)
+{
+	for (size_t i = 0; i < au->n_users; i++) {
+		free(au->users[i].name);
+		explicit_bzero(au->users[i].hash, strlen(au->users[i].hash));
+		free(au->users[i].hash);
+	}
+	free(au->users);
+	free(au->realm);
+}
+
+const struct config_auth *config_route_auth(const struct config_site *s,
+					    const struct config_path *cp)
+{
+	if (cp && (cp->auth.realm || cp->auth.off))
+		return cp->auth.off ? NULL : &cp->auth;
+	return s->auth.realm ? &s->auth : NULL;
+}
+
+const struct config_auth_user *config_auth_user(const struct config_auth *a, const char *name,
+						size_t len)
+{
+	struct config_auth_user key = {.name = (char *)name, .name_len = len};
+	return bsearch(&key, a->users, a->n_users, sizeof(*a->users), auth_user_cmp);
+}
+
 /* ---- the tables ------------------------------------------------------------------------ */
 
 /* clang-format off */
@@ -1891,7 +2171,16 @@ static int dir_include(struct parser *p, struct scope *sc, const struct directiv
 	{"proxy-header-down", 1, 2, "NAME VALUE|-NAME", 0, dir_proxy_header, \
 	 offsetof(struct type, proxy), 0, 1, 1, NULL}
 
+#define AUTH_ROWS(type) \
+	{"basic-auth", 1, 1, "REALM|off", DIR_ONCE, dir_basic_auth, \
+	 offsetof(struct type, auth), 0, 0, 0, NULL}, \
+	{"basic-auth-user", 2, 2, "NAME HASH", 0, dir_basic_auth_user, \
+	 offsetof(struct type, auth), 0, 0, 0, NULL}, \
+	{"basic-auth-file", 1, 1, "FILE", 0, dir_basic_auth_file, \
+	 offsetof(struct type, auth), 0, 0, 0, NULL}
+
 static const struct directive path_directives[] = {
+	AUTH_ROWS(config_path),
 	ROOT_ROW(config_path),
 	PROXY_ROWS(config_path),
 	{"proxy-strip-prefix", 0, 0, "", DIR_ONCE, dir_proxy_strip_prefix,
@@ -1908,6 +2197,7 @@ static const struct context path_context = {
 static const struct directive site_directives[] = {
 	ROOT_ROW(config_site),
 	PROXY_ROWS(config_site),
+	AUTH_ROWS(config_site),
 	BLOCK("path", 1, 1, "PREFIX { ... }", dir_path, &path_context),
 	PLAIN("tls",           2, 4, "CERT_FILE KEY_FILE [ocsp OCSP_FILE]", 0, dir_tls),
 	PLAIN("http-redirect", 1, 1, "on|off", DIR_ONCE, dir_http_redirect),
@@ -2232,6 +2522,8 @@ static void proxy_free(struct config_proxy *px)
 	free(px->host);
 }
 
+static void auth_free(struct config_auth *au);
+
 void config_free(struct config *c)
 {
 	if (!c)
@@ -2248,10 +2540,12 @@ void config_free(struct config *c)
 		free(c->sites[i].names);
 		free(c->sites[i].root);
 		proxy_free(&c->sites[i].proxy);
+		auth_free(&c->sites[i].auth);
 		for (size_t j = 0; j < c->sites[i].n_paths; j++) {
 			free(c->sites[i].paths[j].prefix);
 			free(c->sites[i].paths[j].root);
 			proxy_free(&c->sites[i].paths[j].proxy);
+			auth_free(&c->sites[i].paths[j].auth);
 		}
 		free(c->sites[i].paths);
 		prefixmap_free(c->sites[i].path_map);
@@ -2272,6 +2566,9 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_include_dirs; i++)
 		free(c->include_dirs[i]);
 	free(c->include_dirs);
+	for (size_t i = 0; i < c->n_auth_files; i++)
+		free(c->auth_files[i]);
+	free(c->auth_files);
 	free(c);
 }
 

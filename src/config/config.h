@@ -78,6 +78,24 @@ struct config_proxy {
 	size_t n_hdr_down;
 };
 
+/* `basic-auth REALM|off`, `basic-auth-user NAME HASH`, `basic-auth-file FILE` in a site or a
+ * path block. A path block without them takes its site's; `basic-auth off` exempts it. */
+struct config_auth_user {
+	char *name;
+	size_t name_len;
+	const char *file; /* where it is defined (config->files, or a basic-auth-file) */
+	unsigned line;
+	char *hash; /* crypt(3) setting: yescrypt "$y$...", bcrypt "$2b$...", sha-crypt */
+};
+
+struct config_auth {
+	char *realm; /* NULL: not set in this block */
+	bool off;
+	struct config_auth_user *users; /* sorted by name: a binary search */
+	size_t n_users;
+	unsigned line;
+};
+
 /* `path PREFIX { ... }` inside a site: the longest matching prefix wins. A block has a root,
  * a proxy, or neither (then its prefix is served like the rest of the site), never both. */
 struct config_path {
@@ -86,6 +104,7 @@ struct config_path {
 	char *root; /* NULL: none; else its files, looked up with the whole request path */
 	unsigned root_id; /* with a root: its index in config->roots */
 	struct config_proxy proxy;
+	struct config_auth auth;
 	unsigned line;
 };
 
@@ -119,6 +138,7 @@ struct config_site {
 	bool http_redirect; /* default on: a plain-HTTP request for a site with tls: 308 to https */
 	unsigned hsts;      /* CONFIG_HSTS_*: Strict-Transport-Security on its TLS responses */
 	uint32_t hsts_max_age; /* seconds */
+	struct config_auth auth;
 	const char *file; /* the file it is written in (config->files), or NULL */
 	unsigned line;
 };
@@ -190,6 +210,8 @@ struct config {
 	size_t n_files;
 	char **include_dirs;        /* the directories include directives read from, distinct */
 	size_t n_include_dirs;
+	char **auth_files;          /* the basic-auth-file files, read again on reload */
+	size_t n_auth_files;
 
 	/* TLS */
 	unsigned max_tls_handshakes; /* default 1000 per process: more in progress are refused */
@@ -237,6 +259,14 @@ const struct config_path *config_match_path(const struct config_site *s, const c
  * one with neither) the site's own proxy, or NULL (served from the site's root). */
 const struct config_proxy *config_route_proxy(const struct config_site *s,
 					      const struct config_path *cp);
+
+/* The basic-auth a request to site s in block cp (NULL: none) must pass: cp's when it sets
+ * one, else the site's; NULL when neither does or cp says `basic-auth off`. */
+const struct config_auth *config_route_auth(const struct config_site *s,
+					    const struct config_path *cp);
+/* The user of that name, or NULL (binary search). */
+const struct config_auth_user *config_auth_user(const struct config_auth *a, const char *name,
+						size_t len);
 
 /* Parse "30s", "500ms", "2m", "1h", or bare seconds. 0 on success, -EINVAL for bad syntax,
  * -ERANGE for more than UINT32_MAX milliseconds. No bounds beyond that: directives check their

@@ -103,7 +103,13 @@ struct server {
 
 #define WORKER_IO_BUF_SIZE 65536
 
-enum worker_slot { WORKER_SLOT_H1, WORKER_SLOT_STATIC, WORKER_SLOT_H2, WORKER_SLOT_COUNT };
+enum worker_slot {
+	WORKER_SLOT_H1,
+	WORKER_SLOT_STATIC,
+	WORKER_SLOT_H2,
+	WORKER_SLOT_AUTH,
+	WORKER_SLOT_COUNT
+};
 
 struct worker {
 	struct server *srv;

@@ -13,6 +13,7 @@
 
 #include "base/macro.h"
 #include "core/server.h"
+#include "handler/auth.h"
 #include "handler/proxy.h"
 #include "handler/static.h"
 #include "http/exchange.h"
@@ -219,6 +220,21 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 			return;
 		}
 		rt->path = config_match_path(cs, path, (size_t)n);
+	}
+	/* basic-auth: before any handler sees the request (a pointer test when none) */
+	const struct config_auth *au = cs->auth.realm || cs->n_paths ? config_route_auth(cs, rt->path)
+								     : NULL;
+	if (au) {
+		int a = auth_check(x, req, au);
+		if (a < 0) {
+			route_error(rt, 400);
+			return;
+		}
+		if (a == 0) {
+			rt->handler = &auth_handler;
+			rt->auth = au;
+			return;
+		}
 	}
 	rt->proxy = config_route_proxy(cs, rt->path);
 	if (rt->proxy) {
