@@ -2136,6 +2136,63 @@ const struct config_auth_user *config_auth_user(const struct config_auth *a, con
 	return bsearch(&key, a->users, a->n_users, sizeof(*a->users), auth_user_cmp);
 }
 
+/* ---- rate-limit ------------------------------------------------------------------------ */
+
+#define RATE_MAX 1000000
+
+static int dir_rate_limit(struct parser *p, struct scope *sc, const struct directive *d,
+			  const struct stmt *s)
+{
+	struct config_rate *rl = (struct config_rate *)((char *)sc->target + d->offset);
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	rl->line = s->v[0].at.line;
+	if (strcmp(a->text, "off") == 0) {
+		if (s->n != 2) {
+			error_arg(p, &s->v[2], "'rate-limit off' takes nothing more");
+			return -EINVAL;
+		}
+		if (d->lo == 0) { /* the site's row */
+			error_arg(p, a, "'rate-limit off' is for path blocks (a site without "
+					"rate-limit has none)");
+			return -EINVAL;
+		}
+		rl->off = true;
+		return 0;
+	}
+	const char *slash = strchr(a->text, '/');
+	uint64_t n = 0, m = 0;
+	bool per_min = slash && strcmp(slash, "/m") == 0;
+	if (!slash || (!per_min && strcmp(slash, "/s") != 0) ||
+	    parse_uint(a->text, (size_t)(slash - a->text), RATE_MAX, &n) < 0 || n == 0) {
+		error_arg(p, a, "'rate-limit' takes N/s or N/m (N from 1 to %d), not '%s'", RATE_MAX,
+			  echo(a, e));
+		return -EINVAL;
+	}
+	if (s->n != 4 || strcmp(s->v[2].text, "burst") != 0) {
+		error_arg(p, s->n > 2 ? &s->v[2] : a, "'rate-limit %s' takes 'burst M' after it",
+			  echo(a, e));
+		return -EINVAL;
+	}
+	const struct arg *b = &s->v[3];
+	if (parse_uint(b->text, b->len, RATE_MAX, &m) < 0 || m == 0) {
+		error_arg(p, b, "'burst' takes a count from 1 to %d, not '%s'", RATE_MAX, echo(b, e));
+		return -EINVAL;
+	}
+	rl->per_min = (uint32_t)(per_min ? n : n * 60); /* at most 6e7: fits */
+	rl->burst = (uint32_t)m;
+	rl->id = ++p->cfg->n_rates;
+	return 0;
+}
+
+const struct config_rate *config_route_rate(const struct config_site *s,
+					    const struct config_path *cp)
+{
+	if (cp && (cp->rate.per_min || cp->rate.off))
+		return cp->rate.off ? NULL : &cp->rate;
+	return s->rate.per_min ? &s->rate : NULL;
+}
+
 /* ---- the tables ------------------------------------------------------------------------ */
 
 /* clang-format off */
@@ -2179,7 +2236,12 @@ const struct config_auth_user *config_auth_user(const struct config_auth *a, con
 	{"basic-auth-file", 1, 1, "FILE", 0, dir_basic_auth_file, \
 	 offsetof(struct type, auth), 0, 0, 0, NULL}
 
+#define RATE_ROW(type, in_path) \
+	{"rate-limit", 1, 3, "N/s|N/m burst M|off", DIR_ONCE, dir_rate_limit, \
+	 offsetof(struct type, rate), 0, in_path, in_path, NULL}
+
 static const struct directive path_directives[] = {
+	RATE_ROW(config_path, 1),
 	AUTH_ROWS(config_path),
 	ROOT_ROW(config_path),
 	PROXY_ROWS(config_path),
@@ -2198,6 +2260,7 @@ static const struct directive site_directives[] = {
 	ROOT_ROW(config_site),
 	PROXY_ROWS(config_site),
 	AUTH_ROWS(config_site),
+	RATE_ROW(config_site, 0),
 	BLOCK("path", 1, 1, "PREFIX { ... }", dir_path, &path_context),
 	PLAIN("tls",           2, 4, "CERT_FILE KEY_FILE [ocsp OCSP_FILE]", 0, dir_tls),
 	PLAIN("http-redirect", 1, 1, "on|off", DIR_ONCE, dir_http_redirect),

@@ -96,6 +96,16 @@ struct config_auth {
 	unsigned line;
 };
 
+/* `rate-limit N/s|N/m burst M | off` in a site or a path block: a token bucket per client
+ * address (handler/ratelimit.c). A path block without it takes its site's. */
+struct config_rate {
+	uint32_t per_min;  /* requests per minute the bucket refills (N/s is 60 N); 0: not set */
+	uint32_t burst;    /* its size */
+	bool off;
+	uint32_t id;       /* distinct per block in one load: buckets are per (id, address) */
+	unsigned line;
+};
+
 /* `path PREFIX { ... }` inside a site: the longest matching prefix wins. A block has a root,
  * a proxy, or neither (then its prefix is served like the rest of the site), never both. */
 struct config_path {
@@ -105,6 +115,7 @@ struct config_path {
 	unsigned root_id; /* with a root: its index in config->roots */
 	struct config_proxy proxy;
 	struct config_auth auth;
+	struct config_rate rate;
 	unsigned line;
 };
 
@@ -139,6 +150,7 @@ struct config_site {
 	unsigned hsts;      /* CONFIG_HSTS_*: Strict-Transport-Security on its TLS responses */
 	uint32_t hsts_max_age; /* seconds */
 	struct config_auth auth;
+	struct config_rate rate;
 	const char *file; /* the file it is written in (config->files), or NULL */
 	unsigned line;
 };
@@ -212,6 +224,7 @@ struct config {
 	size_t n_include_dirs;
 	char **auth_files;          /* the basic-auth-file files, read again on reload */
 	size_t n_auth_files;
+	uint32_t n_rates;           /* rate-limit lines: their ids are 1..n_rates */
 
 	/* TLS */
 	unsigned max_tls_handshakes; /* default 1000 per process: more in progress are refused */
@@ -263,6 +276,9 @@ const struct config_proxy *config_route_proxy(const struct config_site *s,
 /* The basic-auth a request to site s in block cp (NULL: none) must pass: cp's when it sets
  * one, else the site's; NULL when neither does or cp says `basic-auth off`. */
 const struct config_auth *config_route_auth(const struct config_site *s,
+					    const struct config_path *cp);
+/* The rate-limit for site s in block cp (as config_route_auth), or NULL. */
+const struct config_rate *config_route_rate(const struct config_site *s,
 					    const struct config_path *cp);
 /* The user of that name, or NULL (binary search). */
 const struct config_auth_user *config_auth_user(const struct config_auth *a, const char *name,

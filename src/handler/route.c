@@ -15,6 +15,7 @@
 #include "core/server.h"
 #include "handler/auth.h"
 #include "handler/proxy.h"
+#include "handler/ratelimit.h"
 #include "handler/static.h"
 #include "http/exchange.h"
 #include "http/handler.h"
@@ -221,7 +222,19 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 		}
 		rt->path = config_match_path(cs, path, (size_t)n);
 	}
-	/* basic-auth: before any handler sees the request (a pointer test when none) */
+	/* rate-limit, then basic-auth: before any handler sees the request (and before a
+	 * password hash is paid for); each a test of the block's fields when not configured */
+	const struct config_rate *rl = cs->rate.per_min || cs->n_paths ? config_route_rate(cs, rt->path)
+								     : NULL;
+	if (rl && !x->rate_taken) {
+		uint32_t wait = ratelimit_take(rl, x->peer, x->peer_len, x->wk->loop.now_ms);
+		if (wait) {
+			rt->handler = &ratelimit_handler;
+			rt->status = (int)wait;
+			return;
+		}
+		x->rate_taken = true;
+	}
 	const struct config_auth *au = cs->auth.realm || cs->n_paths ? config_route_auth(cs, rt->path)
 								     : NULL;
 	if (au) {

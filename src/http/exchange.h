@@ -82,6 +82,9 @@ struct http_exchange {
 	uint64_t start_us;
 	const char *upstream;
 	int64_t upstream_us;
+	/* Set by routing once the request took its rate-limit token (a request routed twice,
+	 * before and after its body, takes one); cleared by the protocol for each request. */
+	bool rate_taken;
 };
 
 enum {
