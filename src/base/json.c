@@ -40,8 +40,9 @@ int json_escape(struct buf *b, const char *p, size_t n)
 
 	while (i < n && r >= 0) {
 		unsigned char ch = s[i];
-		size_t u = ch >= 0x20 && ch != '"' && ch != '\\' && ch != 0x7f ? json_utf8_len(s + i, n - i)
-									    : 0;
+		size_t u = ch >= 0x20 && ch != '"' && ch != '\\' && ch != 0x7f
+			       ? json_utf8_len(s + i, n - i)
+			       : 0;
 		if (u) {
 			i += u;
 			run += u;
@@ -52,11 +53,21 @@ int json_escape(struct buf *b, const char *p, size_t n)
 		run = 0;
 		char e[6];
 		switch (ch) {
-		case '"':  r = r < 0 ? r : buf_append(b, "\\\"", 2); break;
-		case '\\': r = r < 0 ? r : buf_append(b, "\\\\", 2); break;
-		case '\n': r = r < 0 ? r : buf_append(b, "\\n", 2); break;
-		case '\r': r = r < 0 ? r : buf_append(b, "\\r", 2); break;
-		case '\t': r = r < 0 ? r : buf_append(b, "\\t", 2); break;
+		case '"':
+			r = r < 0 ? r : buf_append(b, "\\\"", 2);
+			break;
+		case '\\':
+			r = r < 0 ? r : buf_append(b, "\\\\", 2);
+			break;
+		case '\n':
+			r = r < 0 ? r : buf_append(b, "\\n", 2);
+			break;
+		case '\r':
+			r = r < 0 ? r : buf_append(b, "\\r", 2);
+			break;
+		case '\t':
+			r = r < 0 ? r : buf_append(b, "\\t", 2);
+			break;
 		default:
 			if (ch < 0x20 || ch == 0x7f) {
 				e[0] = '\\', e[1] = 'u', e[2] = '0', e[3] = '0';

@@ -604,7 +604,8 @@ static int dir_access_log(struct parser *p, struct scope *sc, const struct direc
 	if (s->n > 2) {
 		const struct arg *k = &s->v[2], *f = s->n > 3 ? &s->v[3] : NULL;
 		if (strcmp(k->text, "format") != 0) {
-			error_arg(p, k, "'access-log' takes 'format' after the destination, not '%s'",
+			error_arg(p, k,
+				  "'access-log' takes 'format' after the destination, not '%s'",
 				  echo(k, e));
 			return -EINVAL;
 		}
@@ -613,10 +614,12 @@ static int dir_access_log(struct parser *p, struct scope *sc, const struct direc
 			return -EINVAL;
 		}
 		size_t i = 0;
-		while (i < ARRAY_SIZE(access_log_formats) && strcmp(f->text, access_log_formats[i].word))
+		while (i < ARRAY_SIZE(access_log_formats) &&
+		       strcmp(f->text, access_log_formats[i].word) != 0)
 			i++;
 		if (i == ARRAY_SIZE(access_log_formats)) {
-			error_arg(p, f, "unknown access-log format '%s' (combined or json)", echo(f, e));
+			error_arg(p, f, "unknown access-log format '%s' (combined or json)",
+				  echo(f, e));
 			return -EINVAL;
 		}
 		if (log == CONFIG_LOG_OFF) {
@@ -1436,8 +1439,10 @@ static int dir_proxy_header(struct parser *p, struct scope *sc, const struct dir
 	}
 	if (!host && (up ? http_forward_owns_request_field(name, name_len)
 			 : owned_response_field(name, name_len))) {
-		error_arg(p, a, "'%s' cannot change %s: ferry writes it itself (hop-by-hop, framing "
-				"or forwarding field)", d->name, echo(a, e));
+		error_arg(p, a,
+			  "'%s' cannot change %s: ferry writes it itself (hop-by-hop, framing or "
+			  "forwarding field)",
+			  d->name, echo(a, e));
 		return -EPERM;
 	}
 	const struct arg *v = s->n > 2 ? &s->v[2] : NULL;
@@ -2050,8 +2055,9 @@ static int dir_basic_auth_file(struct parser *p, struct scope *sc, const struct 
 			hlen = AUTH_HASH_MAX + 1;
 		memcpy(hash, colon + 1, hlen);
 		hash[hlen] = '\0';
-		const char *msg = memchr(colon + 1, '\0', n - nlen - 1) ? "no NUL byte"
-									  : auth_check_name(l, nlen);
+		const char *msg = memchr(colon + 1, '\0', n - nlen - 1)
+					  ? "no NUL byte"
+					  : auth_check_name(l, nlen);
 		if (msg) {
 			verror_at(p, fname, line, (unsigned)i + 1, "expected %s", msg);
 			continue;
@@ -2061,7 +2067,8 @@ static int dir_basic_auth_file(struct parser *p, struct scope *sc, const struct 
 			continue;
 		}
 		if (au->n_users >= AUTH_USERS_MAX) {
-			verror_at(p, fname, line, 1, "more than %d users in one block", AUTH_USERS_MAX);
+			verror_at(p, fname, line, 1, "more than %d users in one block",
+				  AUTH_USERS_MAX);
 			break;
 		}
 		auth_add_user(au, l, nlen, hash, fname, line);
@@ -2083,9 +2090,10 @@ static void auth_finish(struct parser *p, struct scope *sc, struct config_auth *
 {
 	const struct pos *at = scope_seen(sc, "basic-auth");
 	if (au->off && (site || au->n_users))
-		error_at(p, at->line, at->col, site ? "'basic-auth off' is for path blocks (a site "
-						      "without basic-auth has none)"
-						    : "'basic-auth off' with users in the same block");
+		error_at(p, at->line, at->col, "%s",
+			 site ? "'basic-auth off' is for path blocks (a site without basic-auth "
+				"has none)"
+			      : "'basic-auth off' with users in the same block");
 	if (!au->realm && !au->off && au->n_users) {
 		at = scope_seen(sc, "basic-auth-user");
 		if (!at || !at->line)
@@ -2093,8 +2101,9 @@ static void auth_finish(struct parser *p, struct scope *sc, struct config_auth *
 		error_at(p, at->line, at->col, "users without 'basic-auth REALM' in this block");
 	}
 	if (au->realm && !au->n_users)
-		error_at(p, at->line, at->col, "'basic-auth' needs users: basic-auth-user NAME HASH "
-					       "or basic-auth-file FILE");
+		error_at(p, at->line, at->col,
+			 "'basic-auth' needs users: basic-auth-user NAME HASH or basic-auth-file "
+			 "FILE");
 	if (au->n_users > 1)
 		qsort(au->users, au->n_users, sizeof(*au->users), auth_user_cmp);
 	for (size_t i = 1; i < au->n_users; i++) {
@@ -2165,8 +2174,8 @@ static int dir_rate_limit(struct parser *p, struct scope *sc, const struct direc
 	bool per_min = slash && strcmp(slash, "/m") == 0;
 	if (!slash || (!per_min && strcmp(slash, "/s") != 0) ||
 	    parse_uint(a->text, (size_t)(slash - a->text), RATE_MAX, &n) < 0 || n == 0) {
-		error_arg(p, a, "'rate-limit' takes N/s or N/m (N from 1 to %d), not '%s'", RATE_MAX,
-			  echo(a, e));
+		error_arg(p, a, "'rate-limit' takes N/s or N/m (N from 1 to %d), not '%s'",
+			  RATE_MAX, echo(a, e));
 		return -EINVAL;
 	}
 	if (s->n != 4 || strcmp(s->v[2].text, "burst") != 0) {
@@ -2176,7 +2185,8 @@ static int dir_rate_limit(struct parser *p, struct scope *sc, const struct direc
 	}
 	const struct arg *b = &s->v[3];
 	if (parse_uint(b->text, b->len, RATE_MAX, &m) < 0 || m == 0) {
-		error_arg(p, b, "'burst' takes a count from 1 to %d, not '%s'", RATE_MAX, echo(b, e));
+		error_arg(p, b, "'burst' takes a count from 1 to %d, not '%s'", RATE_MAX,
+			  echo(b, e));
 		return -EINVAL;
 	}
 	rl->per_min = (uint32_t)(per_min ? n : n * 60); /* at most 6e7: fits */

@@ -29,7 +29,8 @@ void log_init(void)
 	if (journal || fstat(2, &st) < 0 || !S_ISREG(st.st_mode))
 		return;
 	ssize_t n = readlink("/proc/self/fd/2", file_path, sizeof(file_path) - 1);
-	/* a relative name would not survive a change of directory; "(deleted)": nothing to reopen */
+	/* a relative name would not survive a change of directory; "(deleted)": nothing to
+	 * reopen */
 	if (n <= 0 || (size_t)n >= sizeof(file_path) - 1 || file_path[0] != '/')
 		n = 0;
 	file_path[n] = '\0';

@@ -920,12 +920,12 @@ int server_run(struct server *srv)
 				}
 				begin_stop(srv, &stopping, &deadline_ms);
 				break;
-			default:
+			default: {
+				const char *name = sigabbrev_np((int)si.ssi_signo);
 				log_notice("signal %d (%s) from pid %u: ignored", (int)si.ssi_signo,
-					   sigabbrev_np((int)si.ssi_signo) ? sigabbrev_np((int)si.ssi_signo)
-									   : "RT",
-					   (unsigned)si.ssi_pid);
+					   name ? name : "RT", (unsigned)si.ssi_pid);
 				break;
+			}
 			}
 		}
 	}

@@ -92,7 +92,8 @@ int auth_check(struct http_exchange *x, const struct http_request *req,
 	if (u) {
 		cache_key(u, &c, key);
 		unsigned slot = (key[0] | (unsigned)key[1] << 8) % AUTH_CACHE_SLOTS;
-		if (aw->cache[slot].until_ms > now && ct_equal(aw->cache[slot].key, key, sizeof(key))) {
+		if (aw->cache[slot].until_ms > now &&
+		    ct_equal(aw->cache[slot].key, key, sizeof(key))) {
 			ok = 1;
 			goto out;
 		}
@@ -131,9 +132,9 @@ static void auth_serve(struct http_exchange *x, const struct http_request *req,
 }
 
 const struct http_handler auth_handler = {
-	.name = "auth",
-	.streams_body = false,
-	.serve = auth_serve,
+    .name = "auth",
+    .streams_body = false,
+    .serve = auth_serve,
 };
 
 void auth_worker_exit(struct worker *wk)

@@ -1213,8 +1213,8 @@ static int x_forward_head(struct proxy_x *x, const struct http_response *resp, i
 	http_forward_response_each(resp, emit_field, x);
 	for (size_t i = 0; i < x->n_down; i++)
 		if (x->down[i].value)
-			http_resp_header_n(c, x->down[i].name, x->down[i].name_len, x->down[i].value,
-					   x->down[i].value_len);
+			http_resp_header_n(c, x->down[i].name, x->down[i].name_len,
+					   x->down[i].value, x->down[i].value_len);
 	x->n_down = n_down;
 	http_resp_end_head(c, cl);
 	return 0;

@@ -33,7 +33,7 @@
 
 struct rl_entry {
 	uint8_t addr[8];  /* IPv4 (4 bytes) or an IPv6 /64 */
-	uint32_t id;      /* the block (see ratelimit_take); 0: empty */
+	uint32_t id;	  /* the block (see ratelimit_take); 0: empty */
 	uint64_t tokens;  /* thousandths */
 	uint64_t last_ms; /* last refill */
 };
@@ -160,7 +160,7 @@ static void ratelimit_serve(struct http_exchange *x, const struct http_request *
 }
 
 const struct http_handler ratelimit_handler = {
-	.name = "ratelimit",
-	.streams_body = false,
-	.serve = ratelimit_serve,
+    .name = "ratelimit",
+    .streams_body = false,
+    .serve = ratelimit_serve,
 };

@@ -223,9 +223,10 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 		rt->path = config_match_path(cs, path, (size_t)n);
 	}
 	/* rate-limit, then basic-auth: before any handler sees the request (and before a
-	 * password hash is paid for); each a test of the block's fields when not configured */
-	const struct config_rate *rl = cs->rate.per_min || cs->n_paths ? config_route_rate(cs, rt->path)
-								     : NULL;
+	 * password hash is paid for); a site without path blocks or either costs two tests */
+	bool paths = cs->n_paths > 0;
+	const struct config_rate *rl =
+		paths || cs->rate.per_min ? config_route_rate(cs, rt->path) : NULL;
 	if (rl && !x->rate_taken) {
 		uint32_t wait = ratelimit_take(rl, x->peer, x->peer_len, x->wk->loop.now_ms);
 		if (wait) {
@@ -235,8 +236,8 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 		}
 		x->rate_taken = true;
 	}
-	const struct config_auth *au = cs->auth.realm || cs->n_paths ? config_route_auth(cs, rt->path)
-								     : NULL;
+	const struct config_auth *au =
+		paths || cs->auth.realm ? config_route_auth(cs, rt->path) : NULL;
 	if (au) {
 		int a = auth_check(x, req, au);
 		if (a < 0) {

@@ -101,8 +101,8 @@ int http_path_encode(const char *path, size_t len, char *out, size_t outsize)
 	size_t o = 0;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)path[i];
-		bool raw = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			   (c != 0 && strchr("-._~!$&'()*+,;=:@/", c) != NULL);
+		bool raw = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || (c != 0 && strchr("-._~!$&'()*+,;=:@/", c));
 		if (o + (raw ? 1 : 3) >= outsize)
 			return -ENAMETOOLONG;
 		if (raw) {

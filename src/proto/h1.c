@@ -2,8 +2,8 @@
  * to the handler routing chose, serializing responses (status line, Date, Connection,
  * Content-Length), keep-alive, pipelining, timeouts and lingering close. Every byte goes
  * through the connection's transport (xport/). The state table is in h1.h. */
-#include "base/timeutil.h"
 #include "base/macro.h"
+#include "base/timeutil.h"
 #include "proto/h1.h"
 
 #include <errno.h>

@@ -24,10 +24,10 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "base/timeutil.h"
 #include "base/buf.h"
 #include "base/macro.h"
 #include "base/str.h"
+#include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "core/log.h"
 #include "core/server.h"

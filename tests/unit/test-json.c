@@ -27,11 +27,15 @@ int main(void)
 	CHECK_STREQ(ESC(&b, "\x01\x1f\x7f"), "\\u0001\\u001f\\u007f");
 	CHECK_STREQ(ESC(&b, "nul\0x"), "nul\\u0000x");
 	/* valid UTF-8 as it is: 2, 3 and 4 bytes */
-	CHECK_STREQ(ESC(&b, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	CHECK_STREQ(ESC(&b, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"),
+		    "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
 	/* invalid: a lone continuation, 0xff, an overlong '/', a surrogate, past U+10FFFF, a
 	 * sequence cut short: one U+FFFD per byte */
 	CHECK_STREQ(ESC(&b, "\x80"), "\xef\xbf\xbd");
-	CHECK_STREQ(ESC(&b, "a\xff" "b"), "a\xef\xbf\xbd" "b");
+	CHECK_STREQ(ESC(&b, "a\xff"
+			    "b"),
+		    "a\xef\xbf\xbd"
+		    "b");
 	CHECK_STREQ(ESC(&b, "\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");
 	CHECK_STREQ(ESC(&b, "\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 	CHECK_STREQ(ESC(&b, "\xf4\x90\x80\x80"),

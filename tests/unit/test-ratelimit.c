@@ -35,8 +35,8 @@ int main(void)
 	CHECK_EQ_INT(TAKE(&r, "192.0.2.1", t), 0);
 	CHECK_EQ_INT(TAKE(&r, "192.0.2.1", t), 0);
 	CHECK_EQ_INT(TAKE(&r, "192.0.2.1", t), 0);
-	CHECK_EQ_INT(TAKE(&r, "192.0.2.1", t), 1); /* empty: 1 s to the next token */
-	CHECK_EQ_INT(TAKE(&r, "192.0.2.2", t), 0); /* another address */
+	CHECK_EQ_INT(TAKE(&r, "192.0.2.1", t), 1);	  /* empty: 1 s to the next token */
+	CHECK_EQ_INT(TAKE(&r, "192.0.2.2", t), 0);	  /* another address */
 	CHECK_EQ_INT(TAKE(&r, "::ffff:192.0.2.1", t), 1); /* IPv4-mapped is IPv4 */
 	CHECK_EQ_INT(TAKE(&r, "192.0.2.1", t + 999), 1);
 	CHECK_EQ_INT(TAKE(&r, "192.0.2.1", t + 1000), 0); /* refilled one */
