@@ -964,6 +964,22 @@ static void top_finish(struct parser *p, struct scope *sc)
 				  "CERT KEY inside a site block)", l->spec);
 	}
 
+	if (c->metrics) {
+		const struct pos *at = scope_seen(sc, "metrics");
+		struct config_listen *ml = NULL;
+		for (size_t i = 0; i < c->n_listens && !ml; i++)
+			if (strcmp(c->listens[i].spec, c->metrics) == 0)
+				ml = &c->listens[i];
+		if (!ml)
+			error_pos(p, at, "'metrics %s': no 'listen %s' line names these sockets",
+				  c->metrics, c->metrics);
+		else if (ml->h2c)
+			error_pos(p, at, "'metrics %s': the metrics page is served over HTTP/1.1, not "
+				  "on an h2c listener", c->metrics);
+		else
+			ml->metrics = true;
+	}
+
 	if (c->max_header_bytes < c->max_request_line) {
 		/* Point at whichever of the two was written; max-header-size if both. */
 		const struct pos *at = scope_seen(sc, "max-header-size");
@@ -2203,6 +2219,24 @@ const struct config_rate *config_route_rate(const struct config_site *s,
 	return s->rate.per_min ? &s->rate : NULL;
 }
 
+/* ---- metrics --------------------------------------------------------------------------- */
+
+/* `metrics NAME`: a listen line's NAME or ADDRESS as written (top_finish checks it). */
+static int dir_metrics(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+		       const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	if (a->len == 0 || a->len > 255) {
+		error_arg(p, a, "'metrics' takes the NAME or ADDRESS of a listen line, not '%s'",
+			  echo(a, e));
+		return -EINVAL;
+	}
+	c->metrics = xstrdup(a->text);
+	return 0;
+}
+
 /* ---- the tables ------------------------------------------------------------------------ */
 
 /* clang-format off */
@@ -2289,6 +2323,7 @@ static const struct directive top_directives[] = {
 	PLAIN("listen",     1, 5, "ADDRESS|NAME [ADDRESS] [proxy-protocol] [h2c] [tls]", 0,
 	      dir_listen),
 	PLAIN("include",    1, 1, "FILE|GLOB", 0, dir_include),
+	PLAIN("metrics",    1, 1, "NAME|ADDRESS", DIR_ONCE, dir_metrics),
 	PLAIN("access-log", 1, 3, "off|stderr|PATH [format combined|json]", DIR_ONCE,
 	      dir_access_log),
 	NUMBER("workers", "COUNT|auto", dir_workers, TOP(workers), 1, 1024),
@@ -2642,6 +2677,7 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_auth_files; i++)
 		free(c->auth_files[i]);
 	free(c->auth_files);
+	free(c->metrics);
 	free(c);
 }
 

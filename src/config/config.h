@@ -32,6 +32,7 @@ struct config_listen {
 	bool proxy_protocol;  /* `... proxy-protocol`: connections start with a PROXY header */
 	bool h2c;             /* `... h2c`: HTTP/2 with prior knowledge (no HTTP/1.1) */
 	bool tls;             /* `... tls`: TLS on these sockets (after the PROXY header, if any) */
+	bool metrics;         /* named by `metrics`: these sockets serve only the metrics page */
 	unsigned line;
 };
 
@@ -225,6 +226,8 @@ struct config {
 	char **auth_files;          /* the basic-auth-file files, read again on reload */
 	size_t n_auth_files;
 	uint32_t n_rates;           /* rate-limit lines: their ids are 1..n_rates */
+
+	char *metrics; /* `metrics NAME`: the listen line (its spec) serving the metrics page */
 
 	/* TLS */
 	unsigned max_tls_handshakes; /* default 1000 per process: more in progress are refused */

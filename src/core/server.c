@@ -620,6 +620,7 @@ static struct server_gen *reload(struct server *srv)
 	if (r < 0) {
 		log_lines(LOG_ERR, "reload: ", err.data, err.len);
 		log_error("SIGHUP: reload failed: still serving the previous configuration");
+		atomic_fetch_add_explicit(&srv->reload_failures, 1, memory_order_relaxed);
 		status_line(srv, status, sizeof(status));
 		sd_notifyf("READY=1\nSTATUS=reload failed, see the log; %s", status);
 	} else {
@@ -629,6 +630,7 @@ static struct server_gen *reload(struct server *srv)
 			log_notice("reload: workers %u -> %u takes a restart; keeping %u", srv->n_workers,
 				   want, srv->n_workers);
 		old = atomic_exchange_explicit(&srv->gen, g, memory_order_acq_rel);
+		atomic_fetch_add_explicit(&srv->reloads, 1, memory_order_relaxed);
 		wake_workers(srv);
 		log_notice("SIGHUP: reloaded %s", srv->config_path ? srv->config_path : "the defaults");
 		status_line(srv, status, sizeof(status));

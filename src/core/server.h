@@ -35,6 +35,7 @@ struct listener {
 	bool proxy_protocol; /* connections start with a PROXY header */
 	bool h2c;            /* HTTP/2 with prior knowledge */
 	bool tls;            /* then a TLS handshake */
+	bool metrics;        /* serves only the metrics page (`metrics NAME`) */
 };
 
 struct worker;
@@ -98,6 +99,7 @@ struct server {
 	atomic_uint active_conns;
 	atomic_uint_fast64_t accepted; /* connections (and datagram batches) so far */
 	atomic_uint_fast64_t requests;
+	atomic_uint_fast64_t reloads, reload_failures; /* main thread writes, metrics read */
 	int done_fd; /* eventfd: workers report they have finished */
 };
 
@@ -138,7 +140,20 @@ struct worker {
 	char iso_date[24]; /* and as its json format does: 2026-11-23T14:19:13Z */
 	char *io_buf;   /* scratch (WORKER_IO_BUF_SIZE bytes) for echo, datagrams, h2 input */
 	void *app_data[WORKER_SLOT_COUNT]; /* state of the layers above: worker_slot() */
+	/* Counters for the metrics page: written by this worker only (worker_count), read by
+	 * whichever worker serves the page; relaxed atomics are plain loads and stores here. */
+	struct worker_stats {
+		atomic_uint_fast64_t status[6]; /* responses by class: [1] 1xx ... [5] 5xx, [0] other */
+		atomic_uint_fast64_t bytes;     /* response body bytes */
+	} stats;
 };
+
+/* One more in a counter of this worker's (no locked instruction: only its worker writes). */
+static inline void worker_count(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
 
 /* The current Date value (IMF-fixdate) and the access log's time ("23/Nov/2026:14:19:13
  * +0000"), formatted once per second per worker. */

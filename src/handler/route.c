@@ -14,6 +14,7 @@
 #include "base/macro.h"
 #include "core/server.h"
 #include "handler/auth.h"
+#include "handler/metrics.h"
 #include "handler/proxy.h"
 #include "handler/ratelimit.h"
 #include "handler/static.h"
@@ -196,6 +197,10 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 	const struct config *cfg = gen->cfg;
 	x->hsts = 0;
 	*rt = (struct http_route){.handler = &static_handler, .root_fd = gen->default_root_fd};
+	if (x->metrics_only) {
+		rt->handler = &metrics_handler;
+		return;
+	}
 	if (cfg->n_sites == 0)
 		return;
 	const char *host;

@@ -85,6 +85,8 @@ struct http_exchange {
 	/* Set by routing once the request took its rate-limit token (a request routed twice,
 	 * before and after its body, takes one); cleared by the protocol for each request. */
 	bool rate_taken;
+	/* Set by the protocol: the connection came on the `metrics` listener. */
+	bool metrics_only;
 };
 
 enum {

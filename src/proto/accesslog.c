@@ -106,6 +106,8 @@ void accesslog_write(struct worker *wk, const struct http_exchange *x,
 		     const struct sockaddr *peer, socklen_t peer_len,
 		     const struct http_request *req, int status, uint64_t bytes)
 {
+	worker_count(&wk->stats.status[status >= 100 && status < 600 ? status / 100 : 0], 1);
+	worker_count(&wk->stats.bytes, bytes);
 	if (wk->gen->access_log_fd < 0)
 		return;
 	struct buf *b = &wk->access_log;

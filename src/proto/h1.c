@@ -1030,6 +1030,7 @@ void h1_conn_start(struct worker *wk, int fd, const struct sockaddr *peer, sockl
 	c->file_fd = -1;
 	c->state = l && l->proxy_protocol ? CS_PPHDR : CS_HEAD;
 	c->tls = l && l->tls;
+	c->x.metrics_only = l && l->metrics;
 	c->link.on_stop = on_stop;
 	if (peer_len > sizeof(c->peer))
 		peer_len = sizeof(c->peer);
