@@ -560,9 +560,11 @@ static void reload_check_listens(struct server *srv, const struct config *cfg)
 				have = l;
 		}
 		/* What a connection starts with is the listener's, set at startup. */
-		if (have && (have->tls != cl->tls || have->proxy_protocol != cl->proxy_protocol))
-			log_warning("%s:%u: listen %s: tls and proxy-protocol take a restart to change: "
-				    "not applied", cfg->path ? cfg->path : "config", cl->line, cl->spec);
+		if (have && (have->tls != cl->tls || have->proxy_protocol != cl->proxy_protocol ||
+			     have->metrics != cl->metrics))
+			log_warning("%s:%u: listen %s: tls, proxy-protocol and metrics take a restart "
+				    "to change: not applied",
+				    cfg->path ? cfg->path : "config", cl->line, cl->spec);
 		if (!have)
 			log_warning("%s:%u: listen %s: no such socket in this process; sockets come "
 				    "from the socket unit (or a restart for --listen): not applied",
