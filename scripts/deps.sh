@@ -13,6 +13,8 @@ have_pkg libc6-dev || need+=(libc6-dev)
 # HTTP/2: nghttp2 (its .a is linked into the static binary), and the test clients
 have_pkg libnghttp2-dev || need+=(libnghttp2-dev)
 have_cmd nghttp || need+=(nghttp2-client)
+# basic-auth: libxcrypt (crypt_rn: yescrypt, bcrypt), its .a linked into the static binary
+have_pkg libcrypt-dev || need+=(libcrypt-dev)
 have_pkg python3-h2 || need+=(python3-h2)
 have_cmd python3 || need+=(python3)
 have_cmd curl || need+=(curl)

@@ -15,6 +15,7 @@
 #include "base/xalloc.h"
 #include "config/config.h"
 #include "core/confine.h"
+#include "handler/auth.h"
 #include "handler/route.h"
 #include "handler/static.h"
 #include "http/handler.h"
@@ -274,6 +275,7 @@ static void http_worker_gen(struct worker *wk)
 static void http_worker_exit(struct worker *wk)
 {
 	static_worker_exit(wk);
+	auth_worker_exit(wk);
 	h1_worker_exit(wk);
 	h2_worker_exit(wk);
 }

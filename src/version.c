@@ -4,6 +4,7 @@
  * packaging/licenses/ (installed in the image as /usr/share/licenses/ferry/). */
 #include "version.h"
 
+#include <crypt.h>
 #include <gmp.h>
 #include <gnu/libc-version.h>
 #include <gnutls/gnutls.h>
@@ -37,6 +38,7 @@ void version_print(FILE *f, bool verbose)
 		{"libunistring", "", "LGPL-3.0-or-later OR GPL-2.0-or-later", "libunistring.txt"},
 		{"GNU C Library", "", "LGPL-2.1-or-later", "glibc.txt"},
 		{"nghttp2", "", "MIT", "nghttp2.txt"},
+		{"libxcrypt", "", "LGPL-2.1-or-later", "libxcrypt.txt"},
 	};
 	snprintf(libs[0].version, sizeof(libs[0].version), "%s", gnutls_check_version(NULL));
 	snprintf(libs[1].version, sizeof(libs[1].version), "%d.%d", nettle_version_major(),
@@ -49,6 +51,9 @@ void version_print(FILE *f, bool verbose)
 		 _libunistring_version >> 16, (_libunistring_version >> 8) & 0xff);
 	snprintf(libs[6].version, sizeof(libs[6].version), "%s", gnu_get_libc_version());
 	snprintf(libs[7].version, sizeof(libs[7].version), "%s", nghttp2_version(0)->version_str);
+	/* no run-time version call: the one it was built against */
+	snprintf(libs[8].version, sizeof(libs[8].version), "%d.%d", XCRYPT_VERSION_MAJOR,
+		 XCRYPT_VERSION_MINOR);
 	fprintf(f, "\nlibraries linked in:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(libs); i++)
 		fprintf(f, "  %-26s %-8s %s (%s)\n", libs[i].name, libs[i].version, libs[i].licence,

@@ -11,6 +11,7 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,7 @@
 #include "config/hostmap.h"
 #include "config/lexer.h"
 #include "config/prefixmap.h"
+#include "http/fields.h"
 #include "http/parser.h"
 #include "http/path.h"
 #include "sd/listen.h"
@@ -572,27 +574,64 @@ static const struct {
     {"stderr", CONFIG_LOG_STDERR},
 };
 
+static const struct {
+	const char *word;
+	enum config_log_format format;
+} access_log_formats[] = {
+    {"combined", CONFIG_LOG_COMBINED},
+    {"json", CONFIG_LOG_JSON},
+};
+
+/* `access-log off|stderr|PATH [format combined|json]` */
 static int dir_access_log(struct parser *p, struct scope *sc, const struct directive *d _unused_,
 			  const struct stmt *s)
 {
 	struct config *c = sc->target;
 	const struct arg *a = &s->v[1];
 	char e[ECHO_SIZE];
+	enum config_log log = CONFIG_LOG_FILE;
+	enum config_log_format format = CONFIG_LOG_COMBINED;
 
-	for (size_t i = 0; i < ARRAY_SIZE(access_log_words); i++) {
-		if (strcmp(a->text, access_log_words[i].word) == 0) {
-			c->access_log = access_log_words[i].log;
-			return 0;
-		}
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(access_log_words); i++)
+		if (strcmp(a->text, access_log_words[i].word) == 0)
+			log = access_log_words[i].log;
 	/* Relative paths would depend on the working directory of whoever starts ferry. */
-	if (a->text[0] != '/' || a->len > PATH_MAX) {
+	if (log == CONFIG_LOG_FILE && (a->text[0] != '/' || a->len > PATH_MAX)) {
 		error_arg(p, a, "'access-log' takes off, stderr or an absolute path, not '%s'",
 			  echo(a, e));
 		return -EINVAL;
 	}
-	c->access_log = CONFIG_LOG_FILE;
-	c->access_log_path = xstrdup(a->text);
+	if (s->n > 2) {
+		const struct arg *k = &s->v[2], *f = s->n > 3 ? &s->v[3] : NULL;
+		if (strcmp(k->text, "format") != 0) {
+			error_arg(p, k,
+				  "'access-log' takes 'format' after the destination, not '%s'",
+				  echo(k, e));
+			return -EINVAL;
+		}
+		if (!f) {
+			error_arg(p, k, "'format' takes combined or json");
+			return -EINVAL;
+		}
+		size_t i = 0;
+		while (i < ARRAY_SIZE(access_log_formats) &&
+		       strcmp(f->text, access_log_formats[i].word) != 0)
+			i++;
+		if (i == ARRAY_SIZE(access_log_formats)) {
+			error_arg(p, f, "unknown access-log format '%s' (combined or json)",
+				  echo(f, e));
+			return -EINVAL;
+		}
+		if (log == CONFIG_LOG_OFF) {
+			error_arg(p, k, "'access-log off' takes no format");
+			return -EINVAL;
+		}
+		format = access_log_formats[i].format;
+	}
+	c->access_log = log;
+	c->access_log_format = format;
+	if (log == CONFIG_LOG_FILE)
+		c->access_log_path = xstrdup(a->text);
 	return 0;
 }
 
@@ -923,6 +962,22 @@ static void top_finish(struct parser *p, struct scope *sc)
 		if (l->tls)
 			error_pos(p, &at, "'listen %s ... tls' but no site has a certificate (tls "
 				  "CERT KEY inside a site block)", l->spec);
+	}
+
+	if (c->metrics) {
+		const struct pos *at = scope_seen(sc, "metrics");
+		struct config_listen *ml = NULL;
+		for (size_t i = 0; i < c->n_listens && !ml; i++)
+			if (strcmp(c->listens[i].spec, c->metrics) == 0)
+				ml = &c->listens[i];
+		if (!ml)
+			error_pos(p, at, "'metrics %s': no 'listen %s' line names these sockets",
+				  c->metrics, c->metrics);
+		else if (ml->h2c)
+			error_pos(p, at, "'metrics %s': the metrics page is served over HTTP/1.1, not "
+				  "on an h2c listener", c->metrics);
+		else
+			ml->metrics = true;
 	}
 
 	if (c->max_header_bytes < c->max_request_line) {
@@ -1316,7 +1371,9 @@ static void proxy_finish(struct parser *p, struct scope *sc, const struct config
 {
 	const struct pos *at;
 	if (!px->ups) {
-		const char *const lone[] = {"upstream-allow", "proxy-protocol", "upstream-ca"};
+		const char *const lone[] = {"upstream-allow", "proxy-protocol", "upstream-ca",
+					    "proxy-header-up", "proxy-header-down",
+					    "proxy-strip-prefix"};
 		for (size_t i = 0; i < ARRAY_SIZE(lone); i++) {
 			at = scope_seen(sc, lone[i]);
 			if (at && at->line)
@@ -1351,10 +1408,13 @@ static void proxy_finish(struct parser *p, struct scope *sc, const struct config
 	}
 }
 
+static void auth_finish(struct parser *p, struct scope *sc, struct config_auth *au, bool site);
+
 static void path_finish(struct parser *p, struct scope *sc)
 {
-	const struct config_path *cp = sc->target;
+	struct config_path *cp = sc->target;
 	proxy_finish(p, sc, &cp->proxy);
+	auth_finish(p, sc, &cp->auth, false);
 	if (cp->proxy.ups && cp->root) {
 		const struct pos *at = scope_seen(sc, "root");
 		error_at(p, at->line, at->col,
@@ -1364,13 +1424,134 @@ static void path_finish(struct parser *p, struct scope *sc)
 
 static void site_finish(struct parser *p, struct scope *sc)
 {
-	const struct config_site *site = sc->target;
+	struct config_site *site = sc->target;
 	proxy_finish(p, sc, &site->proxy);
+	auth_finish(p, sc, &site->auth, true);
 	if (site->proxy.ups && site->root) {
 		const struct pos *at = scope_seen(sc, "root");
 		error_at(p, at->line, at->col,
 			 "a site has either 'root' or 'proxy' (put one of them in a 'path' block)");
 	}
+}
+
+/* ---- proxy-strip-prefix, proxy-header-up, proxy-header-down ------------------------------ */
+
+static int dir_proxy_strip_prefix(struct parser *p, struct scope *sc, const struct directive *d,
+				  const struct stmt *s _unused_)
+{
+	const struct config_path *cp = sc->target;
+	struct config_proxy *px = proxy_of(sc, d);
+	/* A prefix "/api/" keeps its '/' for the upstream: "/api/x" goes as "/x". */
+	px->strip_prefix = cp->prefix_len > 1 && cp->prefix[cp->prefix_len - 1] == '/'
+				   ? cp->prefix_len - 1
+				   : cp->prefix_len;
+	return 0;
+}
+
+/* Response fields ferry writes itself, or that frame the body: never the configuration's. */
+static bool owned_response_field(const char *name, size_t len)
+{
+	return http_forward_is_hop_by_hop(name, len) || str_ieq(name, len, "content-length");
+}
+
+/* field-value (RFC 9110 §5.5): visible characters, SP and HTAB inside, obs-text; no CR, LF,
+ * NUL or other control; nothing to strip at either end. */
+static bool valid_field_value(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return n == 0 || (v[0] != ' ' && v[0] != '\t' && v[n - 1] != ' ' && v[n - 1] != '\t');
+}
+
+/* `proxy-header-up NAME VALUE | -NAME`, `proxy-header-down ...`: d->lo tells which. */
+static int dir_proxy_header(struct parser *p, struct scope *sc, const struct directive *d,
+			    const struct stmt *s)
+{
+	struct config_proxy *px = proxy_of(sc, d);
+	const struct arg *a = &s->v[1];
+	bool up = d->lo == 0, remove = a->text[0] == '-';
+	const char *name = a->text + remove;
+	size_t name_len = a->len - remove;
+	char e[ECHO_SIZE];
+
+	bool token = name_len > 0 && name_len <= 256;
+	for (size_t i = 0; i < name_len && token; i++)
+		token = http_fields_is_token(name[i]);
+	if (!token) {
+		error_arg(p, a, "'%s' takes a field name (a token), not '%s'", d->name, echo(a, e));
+		return -EINVAL;
+	}
+	if (remove != (s->n == 2)) {
+		error_arg(p, a, remove ? "'%s -NAME' removes a field: it takes no value"
+				       : "'%s NAME' takes a value (or -NAME to remove the field)",
+			  d->name);
+		return -EINVAL;
+	}
+	bool host = up && str_ieq(name, name_len, "host");
+	if (host && remove) {
+		error_arg(p, a, "'%s -Host': an HTTP/1.1 request must carry Host; set it instead",
+			  d->name);
+		return -EINVAL;
+	}
+	if (!host && (up ? http_forward_owns_request_field(name, name_len)
+			 : owned_response_field(name, name_len))) {
+		error_arg(p, a,
+			  "'%s' cannot change %s: ferry writes it itself (hop-by-hop, framing or "
+			  "forwarding field)",
+			  d->name, echo(a, e));
+		return -EPERM;
+	}
+	const struct arg *v = s->n > 2 ? &s->v[2] : NULL;
+	if (v && (!valid_field_value(v->text, v->len) || v->len > 8192)) {
+		error_arg(p, v, "invalid field value for %s: no control characters, no space at "
+				"either end, at most 8 KiB", echo(a, e));
+		return -EINVAL;
+	}
+	struct http_field_op **ops = up ? &px->hdr_up : &px->hdr_down;
+	size_t *n = up ? &px->n_hdr_up : &px->n_hdr_down;
+	for (size_t i = 0; i < *n; i++) {
+		if (str_ieqn((*ops)[i].name, (*ops)[i].name_len, name, name_len)) {
+			error_arg(p, a, "'%s' for %.*s again in this block", d->name, (int)name_len,
+				  name);
+			return -EEXIST;
+		}
+	}
+	if (host) {
+		if (px->host) {
+			error_arg(p, a, "'%s' for Host again in this block", d->name);
+			return -EEXIST;
+		}
+		if (v->len == 0) {
+			error_arg(p, v, "'%s Host' takes a non-empty value", d->name);
+			return -EINVAL;
+		}
+		px->host = xstrdup(v->text);
+		return 0;
+	}
+	if (*n >= 64) {
+		error_arg(p, a, "'%s': at most 64 fields per block", d->name);
+		return -E2BIG;
+	}
+	*ops = xrealloc(*ops, (*n + 1) * sizeof(**ops));
+	(*ops)[(*n)++] = (struct http_field_op){
+		.name = xstrndup(name, name_len),
+		.name_len = name_len,
+		.value = v ? xstrdup(v->text) : NULL,
+		.value_len = v ? v->len : 0,
+	};
+	return 0;
+}
+
+static void field_ops_free(struct http_field_op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)ops[i].name);
+		free((char *)ops[i].value);
+	}
+	free(ops);
 }
 
 /* ---- include ---------------------------------------------------------------------------- */
@@ -1744,6 +1925,361 @@ static int dir_include(struct parser *p, struct scope *sc, const struct directiv
 	return 0;
 }
 
+/* ---- basic-auth, basic-auth-user, basic-auth-file ---------------------------------------- */
+
+#define AUTH_NAME_MAX 256
+#define AUTH_HASH_MAX 512
+#define AUTH_USERS_MAX 100000
+#define AUTH_FILE_MAX (16 * 1024 * 1024)
+
+static struct config_auth *auth_of(const struct scope *sc, const struct directive *d)
+{
+	return (struct config_auth *)((char *)sc->target + d->offset);
+}
+
+static int dir_basic_auth(struct parser *p, struct scope *sc, const struct directive *d,
+			  const struct stmt *s)
+{
+	struct config_auth *au = auth_of(sc, d);
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	au->line = s->v[0].at.line;
+	if (strcmp(a->text, "off") == 0) {
+		au->off = true;
+		return 0;
+	}
+	/* written into WWW-Authenticate as a quoted-string: no quote, backslash or control */
+	bool ok = a->len > 0 && a->len <= 256;
+	for (size_t i = 0; i < a->len && ok; i++) {
+		unsigned char c = (unsigned char)a->text[i];
+		ok = c >= 0x20 && c != 0x7f && c != '"' && c != '\\';
+	}
+	if (!ok) {
+		error_arg(p, a, "'basic-auth' takes a realm (no quote, backslash or control "
+				"character, at most 256 bytes) or off, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	au->realm = xstrdup(a->text);
+	return 0;
+}
+
+/* A user name, from a basic-auth-user line or a basic-auth-file: NULL, or what it should be
+ * (for the caller's message). */
+static const char *auth_check_name(const char *name, size_t name_len)
+{
+	if (name_len == 0 || name_len > AUTH_NAME_MAX)
+		return "a user name of 1 to 256 bytes";
+	for (size_t i = 0; i < name_len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f || c == ':')
+			return "a user name without ':' or control characters";
+	}
+	return NULL;
+}
+
+/* The same for a hash: a crypt(3) setting libxcrypt takes, and not a legacy method. */
+static const char *auth_check_hash(const char *hash)
+{
+	static const char want[] = "a password hash from crypt(3): yescrypt ($y$, mkpasswd -m "
+				   "yescrypt) or bcrypt ($2b$)";
+	if (strlen(hash) > AUTH_HASH_MAX || hash[0] != '$')
+		return want;
+	switch (crypt_checksalt(hash)) {
+	case CRYPT_SALT_OK:
+		return NULL;
+	case CRYPT_SALT_METHOD_LEGACY:
+		return "a hash of a current method, not a legacy one (DES, MD5, ...): yescrypt "
+		       "($y$, mkpasswd -m yescrypt) or bcrypt ($2b$)";
+	default:
+		return want;
+	}
+}
+
+static void auth_add_user(struct config_auth *au, const char *name, size_t name_len,
+			  const char *hash, const char *file, unsigned line)
+{
+	if ((au->n_users & (au->n_users - 1)) == 0) /* 0, 1, 2, 4, ...: grow */
+		au->users = xrealloc(au->users, (au->n_users ? 2 * au->n_users : 1) *
+						    sizeof(*au->users));
+	au->users[au->n_users++] = (struct config_auth_user){
+		.name = xstrndup(name, name_len),
+		.name_len = name_len,
+		.file = file,
+		.line = line,
+		.hash = xstrdup(hash),
+	};
+}
+
+static int dir_basic_auth_user(struct parser *p, struct scope *sc, const struct directive *d,
+			       const struct stmt *s)
+{
+	struct config_auth *au = auth_of(sc, d);
+	const struct arg *n = &s->v[1], *h = &s->v[2];
+	const char *msg = auth_check_name(n->text, n->len);
+	if (msg) {
+		error_arg(p, n, "'basic-auth-user' takes %s", msg);
+		return -EINVAL;
+	}
+	if ((msg = auth_check_hash(h->text))) {
+		error_arg(p, h, "'basic-auth-user' takes %s", msg); /* never echoes the hash */
+		return -EINVAL;
+	}
+	if (au->n_users >= AUTH_USERS_MAX) {
+		error_arg(p, n, "more than %d users in one block", AUTH_USERS_MAX);
+		return -E2BIG;
+	}
+	auth_add_user(au, n->text, n->len, h->text, n->at.file, n->at.line);
+	return 0;
+}
+
+/* The file's name, kept in c->auth_files (the sandbox lets a reload read it again; users
+ * point at it for messages). */
+static const char *note_auth_file(struct config *c, const char *path)
+{
+	c->auth_files = xrealloc(c->auth_files, (c->n_auth_files + 1) * sizeof(char *));
+	return c->auth_files[c->n_auth_files++] = xstrdup(path);
+}
+
+static void _printf_(5, 6) verror_at(struct parser *p, const char *file, unsigned line,
+				     unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verror(p, file ? file : p->filename, line, col, fmt, ap);
+	va_end(ap);
+}
+
+/* `basic-auth-file FILE`: "user:hash" lines (htpasswd's format, crypt(3) hashes only), '#'
+ * comments and empty lines; errors at FILE:line:col. Read now (and on every reload), so
+ * `ferry check` sees them. */
+static int dir_basic_auth_file(struct parser *p, struct scope *sc, const struct directive *d,
+			       const struct stmt *s)
+{
+	struct config_auth *au = auth_of(sc, d);
+	const struct arg *a = &s->v[1];
+	const struct pos at = a->at;
+	char e[ECHO_SIZE];
+	if (!p->can_include) {
+		error_arg(p, a, "'basic-auth-file' needs the configuration to be read from a file");
+		return -EINVAL;
+	}
+	if (a->len == 0 || a->len > PATH_MAX) {
+		error_arg(p, a, "invalid basic-auth-file path '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	_cleanup_(freep) char *path = include_path(p, a->text);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	int r = fd < 0 ? -errno : fstat(fd, &st) < 0 ? -errno : 0;
+	if (r == 0 && !S_ISREG(st.st_mode))
+		r = -EINVAL;
+	if (r == 0)
+		r = read_text(fd, &st, AUTH_FILE_MAX, &text, &len);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
+		error_pos(p, &at, "basic-auth-file %s: %s", path,
+			  r == -EINVAL ? "not a regular file" : r == -EFBIG ? "larger than 16 MiB"
+									    : strerror(-r));
+		return r;
+	}
+	const char *fname = note_auth_file(p->cfg, path);
+	unsigned line = 0;
+	size_t pos = 0;
+	while (pos < len && !p->stop) {
+		const char *l = text + pos, *nl = memchr(l, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - l) : len - pos;
+		pos += n + 1;
+		line++;
+		if (n && l[n - 1] == '\r')
+			n--;
+		size_t i = 0;
+		while (i < n && (l[i] == ' ' || l[i] == '\t'))
+			i++;
+		if (i == n || l[i] == '#')
+			continue;
+		l += i; /* leading blanks are not part of the name */
+		n -= i;
+		const char *colon = memchr(l, ':', n);
+		if (!colon) {
+			verror_at(p, fname, line, 1, "expected NAME:HASH");
+			continue;
+		}
+		size_t nlen = (size_t)(colon - l);
+		char hash[AUTH_HASH_MAX + 2];
+		size_t hlen = n - nlen - 1;
+		if (hlen > AUTH_HASH_MAX)
+			hlen = AUTH_HASH_MAX + 1;
+		memcpy(hash, colon + 1, hlen);
+		hash[hlen] = '\0';
+		const char *msg = memchr(colon + 1, '\0', n - nlen - 1)
+					  ? "no NUL byte"
+					  : auth_check_name(l, nlen);
+		if (msg) {
+			verror_at(p, fname, line, (unsigned)i + 1, "expected %s", msg);
+			continue;
+		}
+		if ((msg = auth_check_hash(hash))) {
+			verror_at(p, fname, line, (unsigned)(i + nlen + 2), "expected %s", msg);
+			continue;
+		}
+		if (au->n_users >= AUTH_USERS_MAX) {
+			verror_at(p, fname, line, 1, "more than %d users in one block",
+				  AUTH_USERS_MAX);
+			break;
+		}
+		auth_add_user(au, l, nlen, hash, fname, line);
+	}
+	free(text);
+	return 0;
+}
+
+static int auth_user_cmp(const void *a, const void *b)
+{
+	const struct config_auth_user *x = a, *y = b;
+	size_t n = MIN(x->name_len, y->name_len);
+	int c = memcmp(x->name, y->name, n);
+	return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
+}
+
+/* At a site's or path block's end: the directives agree, the users sorted, none twice. */
+static void auth_finish(struct parser *p, struct scope *sc, struct config_auth *au, bool site)
+{
+	const struct pos *at = scope_seen(sc, "basic-auth");
+	if (au->off && (site || au->n_users))
+		error_at(p, at->line, at->col, "%s",
+			 site ? "'basic-auth off' is for path blocks (a site without basic-auth "
+				"has none)"
+			      : "'basic-auth off' with users in the same block");
+	if (!au->realm && !au->off && au->n_users) {
+		at = scope_seen(sc, "basic-auth-user");
+		if (!at || !at->line)
+			at = scope_seen(sc, "basic-auth-file");
+		error_at(p, at->line, at->col, "users without 'basic-auth REALM' in this block");
+	}
+	if (au->realm && !au->n_users)
+		error_at(p, at->line, at->col,
+			 "'basic-auth' needs users: basic-auth-user NAME HASH or basic-auth-file "
+			 "FILE");
+	if (au->n_users > 1)
+		qsort(au->users, au->n_users, sizeof(*au->users), auth_user_cmp);
+	for (size_t i = 1; i < au->n_users; i++) {
+		const struct config_auth_user *u = &au->users[i], *v = &au->users[i - 1];
+		if (auth_user_cmp(u, v) == 0) {
+			const struct config_auth_user *later =
+				u->file == v->file && u->line < v->line ? v : u;
+			const struct config_auth_user *first = later == u ? v : u;
+			verror_at(p, later->file, later->line, 1,
+				  "user '%.*s' again (first at %s:%u)", (int)MIN(u->name_len, 64),
+				  u->name, first->file, first->line);
+		}
+	}
+}
+
+static void auth_free(struct config_auth *au)
+{
+	for (size_t i = 0; i < au->n_users; i++) {
+		free(au->users[i].name);
+		explicit_bzero(au->users[i].hash, strlen(au->users[i].hash));
+		free(au->users[i].hash);
+	}
+	free(au->users);
+	free(au->realm);
+}
+
+const struct config_auth *config_route_auth(const struct config_site *s,
+					    const struct config_path *cp)
+{
+	if (cp && (cp->auth.realm || cp->auth.off))
+		return cp->auth.off ? NULL : &cp->auth;
+	return s->auth.realm ? &s->auth : NULL;
+}
+
+const struct config_auth_user *config_auth_user(const struct config_auth *a, const char *name,
+						size_t len)
+{
+	struct config_auth_user key = {.name = (char *)name, .name_len = len};
+	return bsearch(&key, a->users, a->n_users, sizeof(*a->users), auth_user_cmp);
+}
+
+/* ---- rate-limit ------------------------------------------------------------------------ */
+
+#define RATE_MAX 1000000
+
+static int dir_rate_limit(struct parser *p, struct scope *sc, const struct directive *d,
+			  const struct stmt *s)
+{
+	struct config_rate *rl = (struct config_rate *)((char *)sc->target + d->offset);
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	rl->line = s->v[0].at.line;
+	if (strcmp(a->text, "off") == 0) {
+		if (s->n != 2) {
+			error_arg(p, &s->v[2], "'rate-limit off' takes nothing more");
+			return -EINVAL;
+		}
+		if (d->lo == 0) { /* the site's row */
+			error_arg(p, a, "'rate-limit off' is for path blocks (a site without "
+					"rate-limit has none)");
+			return -EINVAL;
+		}
+		rl->off = true;
+		return 0;
+	}
+	const char *slash = strchr(a->text, '/');
+	uint64_t n = 0, m = 0;
+	bool per_min = slash && strcmp(slash, "/m") == 0;
+	if (!slash || (!per_min && strcmp(slash, "/s") != 0) ||
+	    parse_uint(a->text, (size_t)(slash - a->text), RATE_MAX, &n) < 0 || n == 0) {
+		error_arg(p, a, "'rate-limit' takes N/s or N/m (N from 1 to %d), not '%s'",
+			  RATE_MAX, echo(a, e));
+		return -EINVAL;
+	}
+	if (s->n != 4 || strcmp(s->v[2].text, "burst") != 0) {
+		error_arg(p, s->n > 2 ? &s->v[2] : a, "'rate-limit %s' takes 'burst M' after it",
+			  echo(a, e));
+		return -EINVAL;
+	}
+	const struct arg *b = &s->v[3];
+	if (parse_uint(b->text, b->len, RATE_MAX, &m) < 0 || m == 0) {
+		error_arg(p, b, "'burst' takes a count from 1 to %d, not '%s'", RATE_MAX,
+			  echo(b, e));
+		return -EINVAL;
+	}
+	rl->per_min = (uint32_t)(per_min ? n : n * 60); /* at most 6e7: fits */
+	rl->burst = (uint32_t)m;
+	rl->id = ++p->cfg->n_rates;
+	return 0;
+}
+
+const struct config_rate *config_route_rate(const struct config_site *s,
+					    const struct config_path *cp)
+{
+	if (cp && (cp->rate.per_min || cp->rate.off))
+		return cp->rate.off ? NULL : &cp->rate;
+	return s->rate.per_min ? &s->rate : NULL;
+}
+
+/* ---- metrics --------------------------------------------------------------------------- */
+
+/* `metrics NAME`: a listen line's NAME or ADDRESS as written (top_finish checks it). */
+static int dir_metrics(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+		       const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	if (a->len == 0 || a->len > 255) {
+		error_arg(p, a, "'metrics' takes the NAME or ADDRESS of a listen line, not '%s'",
+			  echo(a, e));
+		return -EINVAL;
+	}
+	c->metrics = xstrdup(a->text);
+	return 0;
+}
+
 /* ---- the tables ------------------------------------------------------------------------ */
 
 /* clang-format off */
@@ -1775,11 +2311,31 @@ static int dir_include(struct parser *p, struct scope *sc, const struct directiv
 	{"proxy-protocol", 1, 1, "v1|v2", DIR_ONCE, dir_proxy_protocol, \
 	 offsetof(struct type, proxy), 0, 0, 0, NULL}, \
 	{"upstream-ca", 1, 1, "FILE", DIR_ONCE, dir_upstream_ca, \
-	 offsetof(struct type, proxy), 0, 0, 0, NULL}
+	 offsetof(struct type, proxy), 0, 0, 0, NULL}, \
+	{"proxy-header-up", 1, 2, "NAME VALUE|-NAME", 0, dir_proxy_header, \
+	 offsetof(struct type, proxy), 0, 0, 0, NULL}, \
+	{"proxy-header-down", 1, 2, "NAME VALUE|-NAME", 0, dir_proxy_header, \
+	 offsetof(struct type, proxy), 0, 1, 1, NULL}
+
+#define AUTH_ROWS(type) \
+	{"basic-auth", 1, 1, "REALM|off", DIR_ONCE, dir_basic_auth, \
+	 offsetof(struct type, auth), 0, 0, 0, NULL}, \
+	{"basic-auth-user", 2, 2, "NAME HASH", 0, dir_basic_auth_user, \
+	 offsetof(struct type, auth), 0, 0, 0, NULL}, \
+	{"basic-auth-file", 1, 1, "FILE", 0, dir_basic_auth_file, \
+	 offsetof(struct type, auth), 0, 0, 0, NULL}
+
+#define RATE_ROW(type, in_path) \
+	{"rate-limit", 1, 3, "N/s|N/m burst M|off", DIR_ONCE, dir_rate_limit, \
+	 offsetof(struct type, rate), 0, in_path, in_path, NULL}
 
 static const struct directive path_directives[] = {
+	RATE_ROW(config_path, 1),
+	AUTH_ROWS(config_path),
 	ROOT_ROW(config_path),
 	PROXY_ROWS(config_path),
+	{"proxy-strip-prefix", 0, 0, "", DIR_ONCE, dir_proxy_strip_prefix,
+	 offsetof(struct config_path, proxy), 0, 0, 0, NULL},
 };
 
 static const struct context path_context = {
@@ -1792,6 +2348,8 @@ static const struct context path_context = {
 static const struct directive site_directives[] = {
 	ROOT_ROW(config_site),
 	PROXY_ROWS(config_site),
+	AUTH_ROWS(config_site),
+	RATE_ROW(config_site, 0),
 	BLOCK("path", 1, 1, "PREFIX { ... }", dir_path, &path_context),
 	PLAIN("tls",           2, 4, "CERT_FILE KEY_FILE [ocsp OCSP_FILE]", 0, dir_tls),
 	PLAIN("http-redirect", 1, 1, "on|off", DIR_ONCE, dir_http_redirect),
@@ -1810,7 +2368,9 @@ static const struct directive top_directives[] = {
 	PLAIN("listen",     1, 5, "ADDRESS|NAME [ADDRESS] [proxy-protocol] [h2c] [tls]", 0,
 	      dir_listen),
 	PLAIN("include",    1, 1, "FILE|GLOB", 0, dir_include),
-	PLAIN("access-log", 1, 1, "off|stderr|PATH", DIR_ONCE, dir_access_log),
+	PLAIN("metrics",    1, 1, "NAME|ADDRESS", DIR_ONCE, dir_metrics),
+	PLAIN("access-log", 1, 3, "off|stderr|PATH [format combined|json]", DIR_ONCE,
+	      dir_access_log),
 	NUMBER("workers", "COUNT|auto", dir_workers, TOP(workers), 1, 1024),
 	COUNT("max-connections",      TOP(max_connections),      1,   1000000),
 	SIZE("max-request-line",      TOP(max_request_line),     256, MIB),
@@ -1940,7 +2500,9 @@ static void parse_body(struct parser *p, const struct context *ctx, void *target
 
 static void arg_count_error(struct parser *p, const struct directive *d, const struct arg *name)
 {
-	if (d->min_args == d->max_args)
+	if (d->max_args == 0)
+		error_arg(p, name, "'%s' takes no arguments", d->name);
+	else if (d->min_args == d->max_args)
 		error_arg(p, name, "'%s' takes %u argument%s: %s %s", d->name, d->min_args,
 			  d->min_args == 1 ? "" : "s", d->name, d->usage);
 	else if (d->max_args == ARGS_UNBOUNDED)
@@ -2109,7 +2671,12 @@ static void proxy_free(struct config_proxy *px)
 	free(px->ups);
 	free(px->allow);
 	free(px->upstream_ca);
+	field_ops_free(px->hdr_up, px->n_hdr_up);
+	field_ops_free(px->hdr_down, px->n_hdr_down);
+	free(px->host);
 }
+
+static void auth_free(struct config_auth *au);
 
 void config_free(struct config *c)
 {
@@ -2127,10 +2694,12 @@ void config_free(struct config *c)
 		free(c->sites[i].names);
 		free(c->sites[i].root);
 		proxy_free(&c->sites[i].proxy);
+		auth_free(&c->sites[i].auth);
 		for (size_t j = 0; j < c->sites[i].n_paths; j++) {
 			free(c->sites[i].paths[j].prefix);
 			free(c->sites[i].paths[j].root);
 			proxy_free(&c->sites[i].paths[j].proxy);
+			auth_free(&c->sites[i].paths[j].auth);
 		}
 		free(c->sites[i].paths);
 		prefixmap_free(c->sites[i].path_map);
@@ -2151,6 +2720,10 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_include_dirs; i++)
 		free(c->include_dirs[i]);
 	free(c->include_dirs);
+	for (size_t i = 0; i < c->n_auth_files; i++)
+		free(c->auth_files[i]);
+	free(c->auth_files);
+	free(c->metrics);
 	free(c);
 }
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "http/forward.h"
 #include "net/addr.h"
 #include "net/cidr.h"
 
@@ -31,6 +32,7 @@ struct config_listen {
 	bool proxy_protocol;  /* `... proxy-protocol`: connections start with a PROXY header */
 	bool h2c;             /* `... h2c`: HTTP/2 with prior knowledge (no HTTP/1.1) */
 	bool tls;             /* `... tls`: TLS on these sockets (after the PROXY header, if any) */
+	bool metrics;         /* named by `metrics`: these sockets serve only the metrics page */
 	unsigned line;
 };
 
@@ -72,6 +74,44 @@ struct config_proxy {
 	unsigned ca_line, ca_col;
 	const char *ca_file; /* the config file it is written in */
 	unsigned line;
+	/* proxy-strip-prefix (path blocks only): the block's prefix is removed from the
+	 * normalized path sent upstream; this is its length, 0: off */
+	size_t strip_prefix;
+	/* proxy-header-up: fields set or removed toward the upstream; `Host VALUE` is host */
+	struct http_field_op *hdr_up;
+	size_t n_hdr_up;
+	char *host;
+	/* proxy-header-down: fields set or removed in the upstream's responses */
+	struct http_field_op *hdr_down;
+	size_t n_hdr_down;
+};
+
+/* `basic-auth REALM|off`, `basic-auth-user NAME HASH`, `basic-auth-file FILE` in a site or a
+ * path block. A path block without them takes its site's; `basic-auth off` exempts it. */
+struct config_auth_user {
+	char *name;
+	size_t name_len;
+	const char *file; /* where it is defined (config->files, or a basic-auth-file) */
+	unsigned line;
+	char *hash; /* crypt(3) setting: yescrypt "$y$...", bcrypt "$2b$...", sha-crypt */
+};
+
+struct config_auth {
+	char *realm; /* NULL: not set in this block */
+	bool off;
+	struct config_auth_user *users; /* sorted by name: a binary search */
+	size_t n_users;
+	unsigned line;
+};
+
+/* `rate-limit N/s|N/m burst M | off` in a site or a path block: a token bucket per client
+ * address (handler/ratelimit.c). A path block without it takes its site's. */
+struct config_rate {
+	uint32_t per_min;  /* requests per minute the bucket refills (N/s is 60 N); 0: not set */
+	uint32_t burst;    /* its size */
+	bool off;
+	uint32_t id;       /* distinct per block in one load: buckets are per (id, address) */
+	unsigned line;
 };
 
 /* The system CA bundle https:// upstreams are verified against without `upstream-ca`. */
@@ -85,6 +125,8 @@ struct config_path {
 	char *root; /* NULL: none; else its files, looked up with the whole request path */
 	unsigned root_id; /* with a root: its index in config->roots */
 	struct config_proxy proxy;
+	struct config_auth auth;
+	struct config_rate rate;
 	unsigned line;
 };
 
@@ -118,6 +160,8 @@ struct config_site {
 	bool http_redirect; /* default on: a plain-HTTP request for a site with tls: 308 to https */
 	unsigned hsts;      /* CONFIG_HSTS_*: Strict-Transport-Security on its TLS responses */
 	uint32_t hsts_max_age; /* seconds */
+	struct config_auth auth;
+	struct config_rate rate;
 	const char *file; /* the file it is written in (config->files), or NULL */
 	unsigned line;
 };
@@ -131,6 +175,8 @@ struct config_root {
 };
 
 enum config_log { CONFIG_LOG_OFF, CONFIG_LOG_STDERR, CONFIG_LOG_FILE };
+/* `access-log ... format combined|json` */
+enum config_log_format { CONFIG_LOG_COMBINED, CONFIG_LOG_JSON };
 
 struct config {
 	char *path; /* the file it came from, or NULL */
@@ -142,6 +188,7 @@ struct config {
 
 	enum config_log access_log;
 	char *access_log_path; /* for CONFIG_LOG_FILE */
+	enum config_log_format access_log_format; /* default combined */
 
 	/* Limits (bytes / counts) */
 	size_t max_request_line; /* default 8 KiB */
@@ -186,6 +233,11 @@ struct config {
 	size_t n_files;
 	char **include_dirs;        /* the directories include directives read from, distinct */
 	size_t n_include_dirs;
+	char **auth_files;          /* the basic-auth-file files, read again on reload */
+	size_t n_auth_files;
+	uint32_t n_rates;           /* rate-limit lines: their ids are 1..n_rates */
+
+	char *metrics; /* `metrics NAME`: the listen line (its spec) serving the metrics page */
 
 	/* TLS */
 	unsigned max_tls_handshakes; /* default 1000 per process: more in progress are refused */
@@ -233,6 +285,17 @@ const struct config_path *config_match_path(const struct config_site *s, const c
  * one with neither) the site's own proxy, or NULL (served from the site's root). */
 const struct config_proxy *config_route_proxy(const struct config_site *s,
 					      const struct config_path *cp);
+
+/* The basic-auth a request to site s in block cp (NULL: none) must pass: cp's when it sets
+ * one, else the site's; NULL when neither does or cp says `basic-auth off`. */
+const struct config_auth *config_route_auth(const struct config_site *s,
+					    const struct config_path *cp);
+/* The rate-limit for site s in block cp (as config_route_auth), or NULL. */
+const struct config_rate *config_route_rate(const struct config_site *s,
+					    const struct config_path *cp);
+/* The user of that name, or NULL (binary search). */
+const struct config_auth_user *config_auth_user(const struct config_auth *a, const char *name,
+						size_t len);
 
 /* Parse "30s", "500ms", "2m", "1h", or bare seconds. 0 on success, -EINVAL for bad syntax,
  * -ERANGE for more than UINT32_MAX milliseconds. No bounds beyond that: directives check their

@@ -139,6 +139,13 @@ int confine_apply(struct server *srv)
 	}
 	if (cfg->access_log == CONFIG_LOG_FILE)
 		add_dir_of(p, cfg->access_log_path, SANDBOX_READ | SANDBOX_WRITE);
+	/* basic-auth-file: read again on reload (edited files are often renamed into place) */
+	for (size_t i = 0; i < cfg->n_auth_files; i++)
+		add_dir_of(p, cfg->auth_files[i], SANDBOX_READ);
+	/* SIGUSR1 opens the error log again when stderr is a file (a rotation renamed it):
+	 * creating and writing files in its directory, never reading them */
+	if (log_file_path())
+		add_dir_of(p, log_file_path(), SANDBOX_WRITE);
 	/* resolv.conf also with `resolver`: its search domains and options still apply, and a
 	 * reload may drop `resolver` for its nameservers. */
 	if (needs_dns) {

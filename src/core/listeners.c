@@ -40,6 +40,7 @@ static void add_listener(struct server *srv, int fd, const struct net_addr *a, c
 	l->proxy_protocol = cl && cl->proxy_protocol;
 	l->h2c = cl && cl->h2c;
 	l->tls = cl && cl->tls;
+	l->metrics = cl && cl->metrics;
 	snprintf(l->name, sizeof(l->name), "%s", name ? name : "");
 	/* Non-blocking accept; the inherited fd is shared with systemd, which does not mind. */
 	int fl = fcntl(fd, F_GETFL);

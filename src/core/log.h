@@ -4,6 +4,7 @@
 #ifndef FERRY_LOG_H
 #define FERRY_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/macro.h"
@@ -11,6 +12,15 @@
 enum log_level { LOG_ERR = 3, LOG_WARNING = 4, LOG_NOTICE = 5, LOG_INFO = 6, LOG_DEBUG = 7 };
 
 void log_init(void);
+/* stderr's path when it is a regular file with an absolute name (NULL otherwise): the file
+ * SIGUSR1 reopens, whose directory the sandbox keeps writable. */
+const char *log_file_path(void);
+/* Open path again (append, create 0644) in place of fd, atomically (dup3): for log files a
+ * rotation renamed. 0 or -errno. */
+int log_reopen_fd(const char *path, int fd, bool cloexec);
+/* SIGUSR1: the error log again at its startup path, when it is a file. 1 reopened, 0 not a
+ * file, -errno. */
+int log_reopen(void);
 void log_msg(enum log_level level, const char *fmt, ...) _printf_(2, 3);
 /* Each line of text as its own entry (so the journal shows every one), after prefix. */
 void log_lines(enum log_level level, const char *prefix, const char *text, size_t len);

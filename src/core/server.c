@@ -40,6 +40,7 @@ static void worker_clock(struct worker *wk)
 		http_date_format(now, wk->date);
 		gmtime_r(&now, &tm);
 		strftime(wk->log_date, sizeof(wk->log_date), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+		strftime(wk->iso_date, sizeof(wk->iso_date), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
 }
 
@@ -53,6 +54,12 @@ const char *worker_log_date(struct worker *wk)
 {
 	worker_clock(wk);
 	return wk->log_date;
+}
+
+const char *worker_iso_date(struct worker *wk)
+{
+	worker_clock(wk);
+	return wk->iso_date;
 }
 
 static void listeners_resume(struct worker *wk);
@@ -558,9 +565,11 @@ static void reload_check_listens(struct server *srv, const struct config *cfg)
 				have = l;
 		}
 		/* What a connection starts with is the listener's, set at startup. */
-		if (have && (have->tls != cl->tls || have->proxy_protocol != cl->proxy_protocol))
-			log_warning("%s:%u: listen %s: tls and proxy-protocol take a restart to change: "
-				    "not applied", cfg->path ? cfg->path : "config", cl->line, cl->spec);
+		if (have && (have->tls != cl->tls || have->proxy_protocol != cl->proxy_protocol ||
+			     have->metrics != cl->metrics))
+			log_warning("%s:%u: listen %s: tls, proxy-protocol and metrics take a restart "
+				    "to change: not applied",
+				    cfg->path ? cfg->path : "config", cl->line, cl->spec);
 		if (!have)
 			log_warning("%s:%u: listen %s: no such socket in this process; sockets come "
 				    "from the socket unit (or a restart for --listen): not applied",
@@ -618,6 +627,7 @@ static struct server_gen *reload(struct server *srv)
 	if (r < 0) {
 		log_lines(LOG_ERR, "reload: ", err.data, err.len);
 		log_error("SIGHUP: reload failed: still serving the previous configuration");
+		atomic_fetch_add_explicit(&srv->reload_failures, 1, memory_order_relaxed);
 		status_line(srv, status, sizeof(status));
 		sd_notifyf("READY=1\nSTATUS=reload failed, see the log; %s", status);
 	} else {
@@ -627,6 +637,7 @@ static struct server_gen *reload(struct server *srv)
 			log_notice("reload: workers %u -> %u takes a restart; keeping %u", srv->n_workers,
 				   want, srv->n_workers);
 		old = atomic_exchange_explicit(&srv->gen, g, memory_order_acq_rel);
+		atomic_fetch_add_explicit(&srv->reloads, 1, memory_order_relaxed);
 		wake_workers(srv);
 		log_notice("SIGHUP: reloaded %s", srv->config_path ? srv->config_path : "the defaults");
 		status_line(srv, status, sizeof(status));
@@ -656,14 +667,53 @@ static bool workers_moved_on(struct server *srv, uint64_t id)
 	return true;
 }
 
+/* Every signal whose default action would end ferry, but those the kernel sends for a fault
+ * of the process (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP: blocking them
+ * would hide the fault): the main thread reads them all from its signalfd, so a stray
+ * `kill -USR2` (or a timer, a terminal resize) is logged and ignored, never fatal. SIGPIPE is
+ * ignored outright (SIG_IGN: EPIPE is what every write wants), SIGTSTP and friends keep their
+ * default (a stop, not an end). */
+static const int server_signals[] = {
+	SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT,		/* handled */
+	SIGUSR1,						/* reopen the logs */
+	SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGWINCH, SIGURG, SIGXCPU,
+	SIGXFSZ, SIGSTKFLT,					/* logged and ignored */
+};
+
 static void server_sigset(sigset_t *mask)
 {
 	sigemptyset(mask);
-	sigaddset(mask, SIGTERM);
-	sigaddset(mask, SIGINT);
-	sigaddset(mask, SIGHUP);
-	sigaddset(mask, SIGCHLD);
-	sigaddset(mask, SIGQUIT);
+	for (size_t i = 0; i < ARRAY_SIZE(server_signals); i++)
+		sigaddset(mask, server_signals[i]);
+	/* The real-time ones end a process too; glibc keeps its own below SIGRTMIN. */
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaddset(mask, sig);
+}
+
+/* SIGUSR1, as nginx: open the log files again at their names, after a rotation renamed
+ * them (logrotate's postrotate `kill -USR1`). The access log of the generation in use, then
+ * stderr when it is a file; workers keep writing through the same fd numbers, so every
+ * line lands in the old file or in the new one. */
+static void reopen_logs(struct server *srv)
+{
+	struct server_gen *g = server_gen(srv);
+	const struct config *cfg = g->cfg;
+	int n = 0;
+	if (cfg->access_log == CONFIG_LOG_FILE && g->access_log_fd > 2) {
+		int r = log_reopen_fd(cfg->access_log_path, g->access_log_fd, true);
+		if (r < 0)
+			log_error("SIGUSR1: access-log %s: %s (still writing to the old file)",
+				  cfg->access_log_path, strerror(-r));
+		else
+			n++;
+	}
+	int r = log_reopen();
+	if (r < 0)
+		log_error("SIGUSR1: error log %s: %s (still writing to the old file)",
+			  log_file_path(), strerror(-r));
+	else
+		n += r;
+	log_notice("SIGUSR1: reopened %d log file%s", n, n == 1 ? "" : "s");
 }
 
 void server_block_signals(void)
@@ -867,13 +917,24 @@ int server_run(struct server *srv)
 					break;
 				reload_pending = true; /* done below, once the last one settled */
 				break;
-			default: /* SIGTERM, SIGINT, SIGQUIT */
+			case SIGUSR1:
+				reopen_logs(srv);
+				break;
+			case SIGTERM:
+			case SIGINT:
+			case SIGQUIT:
 				if (stopping) {
 					log_notice("second signal: exiting now");
 					goto out;
 				}
 				begin_stop(srv, &stopping, &deadline_ms);
 				break;
+			default: {
+				const char *name = sigabbrev_np((int)si.ssi_signo);
+				log_notice("signal %d (%s) from pid %u: ignored", (int)si.ssi_signo,
+					   name ? name : "RT", (unsigned)si.ssi_pid);
+				break;
+			}
 			}
 		}
 	}

@@ -37,6 +37,7 @@ struct listener {
 	bool h2c;            /* HTTP/2 with prior knowledge */
 	bool tls;            /* then a TLS handshake */
 	uint32_t key;        /* fdstore_listener_key: names its connections in the fd store */
+	bool metrics;        /* serves only the metrics page (`metrics NAME`) */
 };
 
 struct worker;
@@ -112,12 +113,19 @@ struct server {
 	atomic_uint active_conns;
 	atomic_uint_fast64_t accepted; /* connections (and datagram batches) so far */
 	atomic_uint_fast64_t requests;
+	atomic_uint_fast64_t reloads, reload_failures; /* main thread writes, metrics read */
 	int done_fd; /* eventfd: workers report they have finished */
 };
 
 #define WORKER_IO_BUF_SIZE 65536
 
-enum worker_slot { WORKER_SLOT_H1, WORKER_SLOT_STATIC, WORKER_SLOT_H2, WORKER_SLOT_COUNT };
+enum worker_slot {
+	WORKER_SLOT_H1,
+	WORKER_SLOT_STATIC,
+	WORKER_SLOT_H2,
+	WORKER_SLOT_AUTH,
+	WORKER_SLOT_COUNT
+};
 
 struct worker {
 	struct server *srv;
@@ -143,18 +151,33 @@ struct worker {
 	time_t date_sec;   /* the second date and log_date show (worker_date) */
 	char date[32];     /* IMF-fixdate of date_sec */
 	char log_date[32]; /* the same second as the access log writes it */
+	char iso_date[24]; /* and as its json format does: 2026-11-23T14:19:13Z */
 	char *io_buf;   /* scratch (WORKER_IO_BUF_SIZE bytes) for echo, datagrams, h2 input */
 	void *app_data[WORKER_SLOT_COUNT]; /* state of the layers above: worker_slot() */
 	/* connections on their way to the fd store: one FDSTORE=1 message per name and batch */
 	int *fdstore_fds;
 	unsigned fdstore_n;
 	char fdstore_name[256];
+	/* Counters for the metrics page: written by this worker only (worker_count), read by
+	 * whichever worker serves the page; relaxed atomics are plain loads and stores here. */
+	struct worker_stats {
+		atomic_uint_fast64_t status[6]; /* responses by class: [1] 1xx ... [5] 5xx, [0] other */
+		atomic_uint_fast64_t bytes;     /* response body bytes */
+	} stats;
 };
+
+/* One more in a counter of this worker's (no locked instruction: only its worker writes). */
+static inline void worker_count(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
 
 /* The current Date value (IMF-fixdate) and the access log's time ("23/Nov/2026:14:19:13
  * +0000"), formatted once per second per worker. */
 const char *worker_date(struct worker *wk);
 const char *worker_log_date(struct worker *wk);
+const char *worker_iso_date(struct worker *wk);
 
 
 /* The per-worker state of a layer above (zeroed, size bytes, allocated on first use; the

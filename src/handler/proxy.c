@@ -28,6 +28,7 @@
 
 #include "base/buf.h"
 #include "base/str.h"
+#include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "config/config.h"
 #include "http/chunked.h"
@@ -35,6 +36,7 @@
 #include "http/handler.h"
 #include "http/forward.h"
 #include "http/parser.h"
+#include "http/path.h"
 #include "http/response.h"
 #include "core/log.h"
 #include "event/loop.h"
@@ -169,6 +171,11 @@ struct proxy_x {
 	size_t co_off;
 	int status;
 	uint64_t bytes;
+	uint64_t up_start_us; /* the first connection attempt, when c->start_us is set */
+	/* proxy-header-down of the proxy block: a copy (ops, names and values in one
+	 * allocation), since a reload may free the configuration before the response comes */
+	struct http_field_op *down;
+	size_t n_down;
 };
 
 static pthread_key_t pw_key;
@@ -591,6 +598,9 @@ static void x_free(struct proxy_x *x)
 	for (unsigned i = 0; i < x->n_cand; i++)
 		x->cand[i]->refs--;
 	free(x->allow);
+	free(x->down);
+	x->down = NULL;
+	x->n_down = 0;
 	struct proxy_worker *pw = x->pw;
 	if (!pw->exiting && pw->n_spare < X_SPARE_MAX && x->rq.cap <= X_SPARE_BUF &&
 	    x->rs.cap <= X_SPARE_BUF && x->co.cap <= X_SPARE_BUF) {
@@ -902,6 +912,7 @@ static int x_connect(struct proxy_x *x)
 		return x_error(x, 403);
 
 	up->last_used_ms = l->now_ms;
+	x->c->upstream = up->key; /* for the access log (the key outlives the log line) */
 	struct pconn *pc = x->pp ? NULL : pool_take(up);
 	if (pc) {
 		x_attach(x, pc, true);
@@ -1280,28 +1291,44 @@ static bool x_retryable(const struct proxy_x *x)
 	       x->idempotent;
 }
 
-static void start_head(void *arg, const struct http_response *resp)
-{
-	http_resp_start_forwarded(arg, resp->status, resp->reason, resp->reason_len);
-}
-
 static void emit_field(void *arg, const char *name, size_t name_len, const char *value,
 		       size_t value_len)
 {
-	struct http_exchange *c = arg;
+	struct proxy_x *x = arg;
+	struct http_exchange *c = x->c;
 	/* The site's `hsts` replaces the origin's (http_resp_start_forwarded wrote it). */
 	if (c->hsts && str_ieq(name, name_len, "strict-transport-security"))
 		return;
+	/* proxy-header-down names it: removed, or replaced below */
+	for (size_t i = 0; i < x->n_down; i++)
+		if (str_ieqn(x->down[i].name, x->down[i].name_len, name, name_len))
+			return;
 	http_resp_header_n(c, name, name_len, value, value_len);
 }
 
+static void start_head(void *arg, const struct http_response *resp)
+{
+	struct proxy_x *x = arg;
+	http_resp_start_forwarded(x->c, resp->status, resp->reason, resp->reason_len);
+}
+
 /* The upstream's head, to the client through its protocol: status, reason and the end-to-end
- * fields (Date and Server included: the origin's). cl as http_resp_end_head takes it. */
+ * fields (Date and Server included: the origin's), with proxy-header-down's changes on a
+ * final response. cl as http_resp_end_head takes it. */
 static int x_forward_head(struct proxy_x *x, const struct http_response *resp, int64_t cl)
 {
 	struct http_exchange *c = x->c;
+	size_t n_down = x->n_down;
+	if (resp->status < 200)
+		x->n_down = 0; /* interim responses pass as they are */
 	/* Checked in full before start_head is called: a head is never left half written. */
-	int r = http_forward_response_each(resp, start_head, emit_field, c);
+	int r = http_forward_response_each(resp, start_head, emit_field, x);
+	if (r == 0)
+		for (size_t i = 0; i < x->n_down; i++)
+			if (x->down[i].value)
+				http_resp_header_n(c, x->down[i].name, x->down[i].name_len,
+						   x->down[i].value, x->down[i].value_len);
+	x->n_down = n_down;
 	if (r < 0)
 		return r;
 	http_resp_end_head(c, cl);
@@ -1343,6 +1370,8 @@ static int r_head(struct proxy_x *x)
 		}
 		int64_t cl = -1;
 		x->status = resp->status;
+		if (x->up_start_us)
+			x->c->upstream_us = (int64_t)(time_now_usec() - x->up_start_us);
 		x->resp_keep = resp->keep_alive;
 		x->client_close = !http_x_keep_alive(x->c) || !x->q_done;
 		switch (f) {
@@ -1587,6 +1616,58 @@ static const struct http_stream_cb proxy_stream_cb = {
 
 /* ---- starting -------------------------------------------------------------------------- */
 
+/* proxy-header-down's fields, copied for the exchange (see struct proxy_x). */
+static void x_copy_down(struct proxy_x *x, const struct config_proxy *px)
+{
+	size_t size = px->n_hdr_down * sizeof(*x->down);
+	for (size_t i = 0; i < px->n_hdr_down; i++)
+		size += px->hdr_down[i].name_len + px->hdr_down[i].value_len;
+	x->down = xmalloc(size);
+	char *s = (char *)(x->down + px->n_hdr_down);
+	for (size_t i = 0; i < px->n_hdr_down; i++) {
+		const struct http_field_op *op = &px->hdr_down[i];
+		struct http_field_op *d = &x->down[i];
+		*d = *op;
+		d->name = memcpy(s, op->name, op->name_len);
+		s += op->name_len;
+		if (op->value) {
+			d->value = op->value_len ? memcpy(s, op->value, op->value_len) : s;
+			s += op->value_len;
+		}
+	}
+	x->n_down = px->n_hdr_down;
+}
+
+/* proxy-strip-prefix: the normalized path without the block's prefix (always starting with
+ * '/'), encoded again, and the query as the client sent it. NULL (400) when the target does
+ * not normalize (routing already refused those) or is not origin- or absolute-form. */
+static char *strip_target(const struct http_request *req, size_t strip, size_t *ret_len)
+{
+	char path[HTTP_PATH_MAX];
+	int n = http_path_normalize(req->target, req->target_len, path, sizeof(path));
+	if (n < 0 || (size_t)n < strip)
+		return NULL;
+	const char *rest = path + strip;
+	size_t rest_len = (size_t)n - strip;
+	const char *q = memchr(req->target, '?', req->target_len);
+	size_t q_len = q ? req->target_len - (size_t)(q - req->target) : 0;
+	size_t size = 1 + 3 * rest_len + q_len + 1;
+	char *t = xmalloc(size);
+	size_t o = 0;
+	if (rest_len == 0 || rest[0] != '/')
+		t[o++] = '/';
+	int e = http_path_encode(rest, rest_len, t + o, size - o - q_len);
+	if (e < 0) {
+		free(t);
+		return NULL;
+	}
+	o += (size_t)e;
+	if (q_len)
+		memcpy(t + o, q, q_len);
+	*ret_len = o + q_len;
+	return t;
+}
+
 static bool method_idempotent(enum http_method m)
 {
 	switch (m) {
@@ -1670,6 +1751,14 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 			return;
 		}
 	}
+	if (px->n_hdr_down)
+		x_copy_down(x, px);
+	char *target = NULL;
+	size_t target_len = 0;
+	if (px->strip_prefix && !(target = strip_target(req, px->strip_prefix, &target_len))) {
+		x_error(x, 400);
+		return;
+	}
 	struct http_forward_opts fo = {
 		.peer = plen ? peer : NULL,
 		.peer_len = plen,
@@ -1679,8 +1768,15 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 		.chunked = req->chunked,
 		.upgrade = req->upgrade,
 		.https = c->secure,
+		.host = px->host,
+		.host_len = px->host ? strlen(px->host) : 0,
+		.target = target,
+		.target_len = target_len,
+		.ops = px->hdr_up,
+		.n_ops = px->n_hdr_up,
 	};
 	int r = http_forward_request(&x->rq, req, &fo);
+	free(target);
 	if (r < 0) {
 		x_error(x, r == -EDESTADDRREQ ? 400 : 500);
 		return;
@@ -1702,6 +1798,9 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 		return;
 	}
 	x->connect_deadline_ms = wk->loop.now_ms + cfg->proxy_connect_timeout_ms;
+	c->upstream_us = -1;
+	if (c->start_us) /* the access log's json format wants the upstream's time */
+		x->up_start_us = time_now_usec();
 	x_connect(x);
 }
 

@@ -13,7 +13,10 @@
 
 #include "base/macro.h"
 #include "core/server.h"
+#include "handler/auth.h"
+#include "handler/metrics.h"
 #include "handler/proxy.h"
+#include "handler/ratelimit.h"
 #include "handler/static.h"
 #include "http/exchange.h"
 #include "http/handler.h"
@@ -194,6 +197,10 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 	const struct config *cfg = gen->cfg;
 	x->hsts = 0;
 	*rt = (struct http_route){.handler = &static_handler, .root_fd = gen->default_root_fd};
+	if (x->metrics_only) {
+		rt->handler = &metrics_handler;
+		return;
+	}
 	if (cfg->n_sites == 0)
 		return;
 	const char *host;
@@ -219,6 +226,34 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 			return;
 		}
 		rt->path = config_match_path(cs, path, (size_t)n);
+	}
+	/* rate-limit, then basic-auth: before any handler sees the request (and before a
+	 * password hash is paid for); a site without path blocks or either costs two tests */
+	bool paths = cs->n_paths > 0;
+	const struct config_rate *rl =
+		paths || cs->rate.per_min ? config_route_rate(cs, rt->path) : NULL;
+	if (rl && !x->rate_taken) {
+		uint32_t wait = ratelimit_take(rl, x->peer, x->peer_len, x->wk->loop.now_ms);
+		if (wait) {
+			rt->handler = &ratelimit_handler;
+			rt->status = (int)wait;
+			return;
+		}
+		x->rate_taken = true;
+	}
+	const struct config_auth *au =
+		paths || cs->auth.realm ? config_route_auth(cs, rt->path) : NULL;
+	if (au) {
+		int a = auth_check(x, req, au);
+		if (a < 0) {
+			route_error(rt, 400);
+			return;
+		}
+		if (a == 0) {
+			rt->handler = &auth_handler;
+			rt->auth = au;
+			return;
+		}
 	}
 	rt->proxy = config_route_proxy(cs, rt->path);
 	if (rt->proxy) {

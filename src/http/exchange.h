@@ -74,6 +74,19 @@ struct http_exchange {
 	 * 0: none), added by http_resp_start to final responses. */
 	unsigned hsts;
 	uint32_t hsts_max_age; /* seconds */
+	/* For the access log's json format. start_us: when the request's head was complete
+	 * (monotonic µs), set by the protocol only when that format is on, else 0 (and then
+	 * nobody reads a clock for it). upstream: set by the proxy, the upstream it went to
+	 * (valid until the exchange's log line is written); upstream_us: from the first
+	 * connection attempt to its response head, or -1. */
+	uint64_t start_us;
+	const char *upstream;
+	int64_t upstream_us;
+	/* Set by routing once the request took its rate-limit token (a request routed twice,
+	 * before and after its body, takes one); cleared by the protocol for each request. */
+	bool rate_taken;
+	/* Set by the protocol: the connection came on the `metrics` listener. */
+	bool metrics_only;
 };
 
 enum {

@@ -238,6 +238,19 @@ static bool rewritten(const char *name, size_t len)
 	return false;
 }
 
+bool http_forward_owns_request_field(const char *name, size_t len)
+{
+	return rewritten(name, len) || http_forward_is_hop_by_hop(name, len);
+}
+
+static bool op_names(const struct http_forward_opts *o, const char *name, size_t len)
+{
+	for (size_t i = 0; i < o->n_ops; i++)
+		if (str_ieqn(o->ops[i].name, o->ops[i].name_len, name, len))
+			return true;
+	return false;
+}
+
 static int build_request(struct buf *out, const struct http_request *req,
 			 const struct http_forward_opts *o)
 {
@@ -269,6 +282,12 @@ static int build_request(struct buf *out, const struct http_request *req,
 	 * which authority the upstream expects then. */
 	if (!o->host && (!host || host_len == 0))
 		return -EDESTADDRREQ;
+	if (o->target) {
+		if (o->target_len == 0 || o->target[0] != '/')
+			return -EINVAL;
+		target = o->target;
+		target_len = o->target_len;
+	}
 
 	if ((r = put(out, req->method, req->method_len)) < 0 || (r = buf_append(out, " ", 1)) < 0)
 		return r;
@@ -296,7 +315,17 @@ static int build_request(struct buf *out, const struct http_request *req,
 			continue;
 		if (rewritten(h->name, h->name_len))
 			continue;
+		if (o->n_ops && op_names(o, h->name, h->name_len))
+			continue;
 		if ((r = put_field(out, h->name, h->name_len, h->value, h->value_len)) < 0)
+			return r;
+	}
+	for (size_t i = 0; i < o->n_ops; i++) {
+		const struct http_field_op *op = &o->ops[i];
+		if (http_forward_owns_request_field(op->name, op->name_len))
+			return -EINVAL;
+		if (op->value &&
+		    (r = put_field(out, op->name, op->name_len, op->value, op->value_len)) < 0)
 			return r;
 	}
 

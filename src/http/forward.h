@@ -36,6 +36,21 @@
 #include "http/parser.h"
 #include "http/response.h"
 
+/* A field the configuration sets or removes on the way through the proxy (`proxy-header-up`,
+ * `proxy-header-down`): every received field of that name is dropped, and when value is not
+ * NULL this one written instead. Names and values are checked when the configuration is read
+ * (a token; no CR, LF, NUL), and never name a field the builder owns (see above). */
+struct http_field_op {
+	const char *name;
+	size_t name_len;
+	const char *value; /* NULL: remove */
+	size_t value_len;
+};
+
+/* Is this field one of those the request builder writes itself (Host, Content-Length,
+ * X-Forwarded-*, Forwarded) or a hop-by-hop one? (`proxy-header-up` may not name them.) */
+bool http_forward_owns_request_field(const char *name, size_t len);
+
 struct http_forward_opts {
 	/* The client: the TCP peer, or the source address a PROXY protocol header carried.
 	 * NULL or AF_UNIX: "unknown". IPv4-mapped IPv6 is written as IPv4. */
@@ -57,6 +72,12 @@ struct http_forward_opts {
 	 * "Connection: close" when close is set. */
 	bool upgrade;
 	bool close;
+	/* Non-NULL: the origin-form target to send instead of req's (proxy-strip-prefix). */
+	const char *target;
+	size_t target_len;
+	/* Fields to set or remove (proxy-header-up), applied to the client's fields. */
+	const struct http_field_op *ops;
+	size_t n_ops;
 };
 
 /* Append the request head to send upstream: request line, fields, empty line. The request

@@ -14,6 +14,7 @@ struct http_route;
 struct config_site;
 struct config_path;
 struct config_proxy;
+struct config_auth;
 
 struct http_handler {
 	const char *name;
@@ -34,6 +35,7 @@ struct http_route {
 	const struct config_proxy *proxy;
 	int root_fd; /* static: the directory (-1: the embedded page) */
 	int status;  /* error: the status to answer */
+	const struct config_auth *auth; /* auth_handler: the block's basic-auth (its realm) */
 	bool at_once; /* answer before reading any body, then close (a request that goes nowhere) */
 };
 

@@ -2,6 +2,7 @@
 #include "http/path.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "base/str.h"
@@ -90,6 +91,30 @@ int http_path_normalize(const char *target, size_t len, char *out, size_t outsiz
 	}
 	if (o == 0)
 		out[o++] = '/';
+	out[o] = '\0';
+	return (int)o;
+}
+
+int http_path_encode(const char *path, size_t len, char *out, size_t outsize)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)path[i];
+		bool raw = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || (c != 0 && strchr("-._~!$&'()*+,;=:@/", c));
+		if (o + (raw ? 1 : 3) >= outsize)
+			return -ENAMETOOLONG;
+		if (raw) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	if (o >= outsize)
+		return -ENAMETOOLONG;
 	out[o] = '\0';
 	return (int)o;
 }

@@ -14,4 +14,11 @@
  * climbing above "/", a path not starting with '/'; -ENAMETOOLONG when it does not fit. */
 int http_path_normalize(const char *target, size_t len, char *out, size_t outsize);
 
+/* The other way: a decoded path (as http_path_normalize writes it) as a request path again,
+ * appended to out (outsize bytes, NUL-terminated): bytes that RFC 3986 allows in a path
+ * segment (unreserved, sub-delims, ':' and '@') and '/' as they are, every other one
+ * (% ? # space, controls, non-ASCII) as %XX. Returns the length written, or -ENAMETOOLONG
+ * when it does not fit (3 * len + 1 bytes always do). */
+int http_path_encode(const char *path, size_t len, char *out, size_t outsize);
+
 #endif

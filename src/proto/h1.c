@@ -3,6 +3,7 @@
  * Content-Length), keep-alive, pipelining, timeouts and lingering close. Every byte goes
  * through the connection's transport (xport/). The state table is in h1.h. */
 #include "base/macro.h"
+#include "base/timeutil.h"
 #include "proto/h1.h"
 
 #include <errno.h>
@@ -355,8 +356,8 @@ static void h1_resp_body_file(struct http_exchange *x, int fd, off_t off, off_t 
 /* One line per response. req: the request's own parsed head (NULL when it did not parse). */
 static void access_log(struct http_conn *c, const struct http_request *req)
 {
-	accesslog_write(c->wk, (const struct sockaddr *)&c->peer, c->peer_len, req, c->status,
-			c->body_bytes);
+	accesslog_write(c->wk, &c->x, (const struct sockaddr *)&c->peer, c->peer_len, req,
+			c->status, c->body_bytes);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------ */
@@ -509,6 +510,9 @@ static void head_complete(struct http_conn *c, size_t head_len)
 	c->chunked = req->chunked;
 	c->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
 	c->x.req = req;
+	c->x.upstream = NULL;
+	c->x.rate_taken = false;
+	c->x.start_us = cfg_of(c)->access_log_format == CONFIG_LOG_JSON ? time_now_usec() : 0;
 	struct http_route rt;
 	http_route(&c->x, req, &rt);
 	if (rt.at_once) {
@@ -1075,6 +1079,7 @@ static void conn_new(struct worker *wk, int fd, const struct sockaddr *peer, soc
 	c->tls = l && l->tls && !resumed;
 	c->l = l;
 	c->served = resumed;
+	c->x.metrics_only = l && l->metrics;
 	c->link.on_stop = on_stop;
 	if (peer_len > sizeof(c->peer))
 		peer_len = sizeof(c->peer);

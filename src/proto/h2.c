@@ -27,6 +27,7 @@
 #include "base/buf.h"
 #include "base/macro.h"
 #include "base/str.h"
+#include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "core/log.h"
 #include "core/server.h"
@@ -732,6 +733,8 @@ static void request_complete(struct h2_conn *c, struct h2_stream *s, bool end_st
 	}
 	s->x.req = &s->req;
 	s->x.is_head = s->req.method_id == HTTP_M_HEAD;
+	if (cfg_of(c)->access_log_format == CONFIG_LOG_JSON)
+		s->x.start_us = time_now_usec();
 	if (st > 0) {
 		s->error = st;
 		ready(s);
@@ -926,7 +929,7 @@ static void h2_resp_close(struct http_exchange *x)
 static void log_response(struct h2_conn *c, struct h2_stream *s)
 {
 	/* A head that was not kept (431) logs as one that did not parse: "-". */
-	accesslog_write(c->wk, (const struct sockaddr *)&c->peer, c->peer_len,
+	accesslog_write(c->wk, &s->x, (const struct sockaddr *)&c->peer, c->peer_len,
 			s->req.method ? &s->req : NULL, s->status, s->body_bytes);
 	atomic_fetch_add_explicit(&c->wk->srv->requests, 1, memory_order_relaxed);
 }

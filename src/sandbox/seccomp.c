@@ -60,6 +60,8 @@ static const int sc_allow[] = {
 	/* I/O on descriptors */
 	__NR_read, __NR_write, __NR_readv, __NR_writev, __NR_pread64, __NR_lseek, __NR_close,
 	__NR_fcntl, __NR_sendfile,
+	/* SIGUSR1: a log file opened again in place of the old one's descriptor */
+	__NR_dup3,
 	/* the proxy's pass-through bodies: upstream socket -> pipe -> client socket */
 	__NR_pipe2, __NR_splice,
 	/* files: opened beneath a root, the config and the log on reload; Landlock decides */

@@ -316,7 +316,21 @@ static void test_access_log(void)
 	CHECK_STREQ(parse_err("access-log off\naccess-log /a\n"),
 		    "t.conf:2:1: duplicate 'access-log' (first at line 1)\n");
 	CHECK_STREQ(parse_err("access-log\n"),
-		    "t.conf:1:1: 'access-log' takes 1 argument: access-log off|stderr|PATH\n");
+		    "t.conf:1:1: 'access-log' takes 1 to 3 arguments: access-log "
+		    "off|stderr|PATH [format combined|json]\n");
+	/* format json */
+	CHECK_STREQ(parse_err("access-log /a format xml\n"),
+		    "t.conf:1:22: unknown access-log format 'xml' (combined or json)\n");
+	CHECK_STREQ(parse_err("access-log off format json\n"),
+		    "t.conf:1:16: 'access-log off' takes no format\n");
+	c = NULL;
+	CHECK_EQ_INT(config_parse("t.conf", "access-log /a format json\n", 26, &c, NULL), 0);
+	CHECK(c && c->access_log == CONFIG_LOG_FILE && c->access_log_format == CONFIG_LOG_JSON);
+	config_free(c);
+	c = NULL;
+	CHECK_EQ_INT(config_parse("t.conf", "access-log stderr\n", 18, &c, NULL), 0);
+	CHECK(c && c->access_log_format == CONFIG_LOG_COMBINED);
+	config_free(c);
 }
 
 static void test_timeouts(void)

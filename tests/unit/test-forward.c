@@ -630,8 +630,45 @@ static void test_response(void)
 	buf_free(&b);
 }
 
+/* proxy-header-up (ops) and proxy-strip-prefix (target) */
+static void test_ops_target(void)
+{
+	static const struct http_field_op ops[] = {
+		{"X-Env", 5, "prod", 4},
+		{"cookie", 6, NULL, 0},
+		{"X-Set", 5, "ours", 4},
+	};
+	struct http_forward_opts o = base();
+	o.ops = ops;
+	o.n_ops = ARRAY_SIZE(ops);
+	o.target = "/x?q=1";
+	o.target_len = 6;
+	const char *h = fwd("GET /api/x?q=1 HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nX-Set: theirs\r\n"
+			    "x-set: again\r\nX-Keep: k\r\n\r\n",
+			    &o);
+	CHECK(h != NULL);
+	CHECK(has(h, "GET /x?q=1 HTTP/1.1\r\nHost: h\r\n"));
+	CHECK(!has(h, "Cookie") && !has(h, "theirs") && !has(h, "again"));
+	CHECK(has(h, "\r\nX-Env: prod\r\n") && has(h, "\r\nX-Set: ours\r\n"));
+	CHECK(has(h, "\r\nX-Keep: k\r\n"));
+	/* an op naming a field ferry owns, or a target not in origin-form: refused */
+	static const struct http_field_op bad[] = {{"X-Forwarded-For", 15, "1.2.3.4", 7}};
+	o.ops = bad;
+	o.n_ops = 1;
+	int r = 0;
+	CHECK(fwd_r("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &o, &r) == NULL && r == -EINVAL);
+	o.n_ops = 0;
+	o.target = "x";
+	o.target_len = 1;
+	CHECK(fwd_r("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &o, &r) == NULL && r == -EINVAL);
+	CHECK(http_forward_owns_request_field("Forwarded", 9));
+	CHECK(http_forward_owns_request_field("TE", 2));
+	CHECK(!http_forward_owns_request_field("Cookie", 6));
+}
+
 int main(void)
 {
+	test_ops_target();
 	test_basic();
 	test_targets();
 	test_spoofing_untrusted();

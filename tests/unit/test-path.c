@@ -24,8 +24,28 @@ static void bad(const char *in, int err)
 		fprintf(stderr, "  input: %s\n", in);
 }
 
+static void enc(const char *in, const char *want)
+{
+	char out[64];
+	int n = http_path_encode(in, strlen(in), out, sizeof(out));
+	CHECK(n >= 0);
+	if (n >= 0)
+		CHECK_STREQ(out, want);
+}
+
 int main(void)
 {
+	enc("/a/b", "/a/b");
+	enc("/sp ace/%/?#", "/sp%20ace/%25/%3F%23");
+	enc("/caf\xc3\xa9", "/caf%C3%A9");
+	enc("/!$&'()*+,;=:@-._~", "/!$&'()*+,;=:@-._~");
+	enc("/\x01\x7f\"<>\\", "/%01%7F%22%3C%3E%5C");
+	{
+		char small[4];
+		CHECK_EQ_INT(http_path_encode("/a b", 4, small, sizeof(small)), -ENAMETOOLONG);
+		CHECK_EQ_INT(http_path_encode("abc", 3, small, sizeof(small)), 3);
+		CHECK_EQ_INT(http_path_encode("abcd", 4, small, sizeof(small)), -ENAMETOOLONG);
+	}
 	ok("/", "/");
 	ok("/index.html", "/index.html");
 	ok("/a/b/", "/a/b/");
