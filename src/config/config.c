@@ -28,8 +28,10 @@
 #include "config/hostmap.h"
 #include "config/lexer.h"
 #include "config/prefixmap.h"
+#include "http/fields.h"
 #include "http/parser.h"
 #include "http/path.h"
+#include "http/tmpl.h"
 #include "sd/listen.h"
 
 #define KIB ((uint64_t)1024)
@@ -55,6 +57,7 @@ struct arg {
 	char *text;
 	size_t len;
 	struct pos at;
+	bool quoted; /* written "...": its text starts one column after at.col */
 };
 
 /* One directive as written: v[0] is its name. */
@@ -935,6 +938,171 @@ static void top_finish(struct parser *p, struct scope *sc)
 	}
 }
 
+/* ---- response rules: header, redirect, try-files, error-page, index, browse, precompressed */
+
+/* The struct config_rules a directive row points at: d->offset into the scope's target. */
+static struct config_rules *rules_of(const struct scope *sc, const struct directive *d)
+{
+	return (struct config_rules *)((char *)sc->target + d->offset);
+}
+
+/* A template argument: every placeholder must be one of `allowed`; the error points at it. */
+static int check_tmpl(struct parser *p, const struct arg *a, const char *what, unsigned allowed)
+{
+	size_t off, len;
+	int r = http_tmpl_check(a->text, a->len, allowed, &off, &len);
+	if (r >= 0)
+		return r;
+	char known[64] = "";
+	for (int i = 0; i < HTTP_TMPL_N; i++)
+		if (allowed & HTTP_TMPL_BIT(i)) {
+			size_t k = strlen(known);
+			snprintf(known + k, sizeof(known) - k, "%s{%s}", k ? " " : "",
+				 http_tmpl_name(i));
+		}
+	len = MIN(len, (size_t)ECHO_MAX);
+	error_at(p, a->at.line, a->at.col + (unsigned)a->quoted + (unsigned)MIN(off, 4096u),
+		 "unknown placeholder '%.*s' in '%s' (known here: %s)", (int)len, a->text + off,
+		 what, known);
+	return -EINVAL;
+}
+
+/* Fields the protocol or ferry itself writes: framing, hop-by-hop, the ones other
+ * directives own. A `header` line can neither set nor remove them. */
+static const char *const owned_fields[] = {
+	"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
+	"proxy-connection", "te", "trailer", "date", "server", "content-range",
+	"content-encoding", "strict-transport-security", "alt-svc",
+};
+
+#define HEADER_VALUE_MAX 4096
+#define HEADER_RULES_MAX 64 /* per block */
+
+/* `header NAME VALUE` (replace: the handler's NAME fields are dropped, VALUE added) or
+ * `header -NAME` (drop). VALUE may use {host} and {path}. */
+static int dir_header(struct parser *p, struct scope *sc, const struct directive *d,
+		      const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	const struct arg *a = &s->v[1];
+	bool remove = a->text[0] == '-';
+	const char *name = a->text + remove;
+	size_t name_len = a->len - remove;
+	char e[ECHO_SIZE];
+	if (remove ? s->n != 2 : s->n != 3) {
+		error_arg(p, &s->v[remove ? 2 : 1], "'header' takes NAME VALUE or -NAME");
+		return -EINVAL;
+	}
+	bool token = name_len > 0;
+	for (size_t i = 0; i < name_len; i++)
+		token = token && http_fields_is_token(name[i]);
+	if (!token) {
+		error_arg(p, a, "'header' needs a field name, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(owned_fields); i++) {
+		if (str_ieq(name, name_len, owned_fields[i])) {
+			error_arg(p, a, "'header' cannot %s %.*s: ferry writes it itself",
+				  remove ? "remove" : "set", (int)name_len, name);
+			return -EPERM;
+		}
+	}
+	int used = 0;
+	if (!remove) {
+		const struct arg *v = &s->v[2];
+		bool ok = v->len <= HEADER_VALUE_MAX;
+		for (size_t i = 0; ok && i < v->len; i++)
+			ok = http_fields_is_value(v->text[i]);
+		if (!ok || (v->len && (v->text[0] == ' ' || v->text[v->len - 1] == ' ' ||
+				       v->text[0] == '\t' || v->text[v->len - 1] == '\t'))) {
+			error_arg(p, v, "'header' value must be at most %d bytes of visible "
+				  "characters and inner spaces", HEADER_VALUE_MAX);
+			return -EINVAL;
+		}
+		used = check_tmpl(p, v, "header",
+				  HTTP_TMPL_BIT(HTTP_TMPL_HOST) | HTTP_TMPL_BIT(HTTP_TMPL_PATH));
+		if (used < 0)
+			return used;
+	}
+	if (r->headers.n == HEADER_RULES_MAX) {
+		error_arg(p, &s->v[0], "at most %d 'header' lines per block", HEADER_RULES_MAX);
+		return -E2BIG;
+	}
+	r->headers.v = xrealloc(r->headers.v, (r->headers.n + 1) * sizeof(*r->headers.v));
+	r->headers.v[r->headers.n++] = (struct http_field_rule){
+	    .name = xstrndup(name, name_len),
+	    .name_len = name_len,
+	    .value = remove ? NULL : xstrdup(s->v[2].text),
+	    .value_len = remove ? 0 : s->v[2].len,
+	    .tmpl = used > 0,
+	};
+	return 0;
+}
+
+static void field_rules_append(struct http_field_rules *dst, const struct http_field_rules *src)
+{
+	if (!src->n)
+		return;
+	dst->v = xrealloc(dst->v, (dst->n + src->n) * sizeof(*dst->v));
+	for (size_t i = 0; i < src->n; i++) {
+		struct http_field_rule f = src->v[i];
+		f.name = xstrdup(f.name);
+		f.value = f.value ? xstrdup(f.value) : NULL;
+		dst->v[dst->n++] = f;
+	}
+}
+
+/* A path block gets the site's rules it does not set itself; `header` lines: the site's
+ * for the names it does not name itself, then its own. */
+static void rules_inherit(struct config_rules *r, const struct config_rules *site)
+{
+	if (site->headers.n) {
+		struct http_field_rules own = r->headers;
+		r->headers = (struct http_field_rules){0};
+		/* the site's, but for the names the block sets or removes itself */
+		for (size_t i = 0; i < site->headers.n; i++) {
+			const struct http_field_rule *f = &site->headers.v[i];
+			bool mine = false;
+			for (size_t j = 0; j < own.n && !mine; j++)
+				mine = str_ieqn(own.v[j].name, own.v[j].name_len, f->name,
+						f->name_len);
+			if (!mine)
+				field_rules_append(&r->headers,
+						   &(struct http_field_rules){(struct http_field_rule *)f, 1});
+		}
+		field_rules_append(&r->headers, &own);
+		for (size_t i = 0; i < own.n; i++) {
+			free(own.v[i].name);
+			free(own.v[i].value);
+		}
+		free(own.v);
+	}
+}
+
+static void rules_done(struct config_rules *r)
+{
+	r->any = r->headers.n > 0;
+}
+
+static void rules_free(struct config_rules *r)
+{
+	for (size_t i = 0; i < r->headers.n; i++) {
+		free(r->headers.v[i].name);
+		free(r->headers.v[i].value);
+	}
+	free(r->headers.v);
+}
+
+/* At the end of a site block: what its path blocks inherit, and the cross-checks. */
+static void rules_site_finish(struct parser *p, struct config_site *site)
+{
+	for (size_t i = 0; i < site->n_paths; i++) {
+		rules_inherit(&site->paths[i].rules, &site->rules);
+		rules_done(&site->paths[i].rules);
+	}
+	rules_done(&site->rules);
+}
+
 /* ---- site and path blocks ------------------------------------------------------------- */
 
 /* `root PATH` in a site or a path block: d->offset is the char * field of the scope's target. */
@@ -1322,7 +1490,8 @@ static void path_finish(struct parser *p, struct scope *sc)
 
 static void site_finish(struct parser *p, struct scope *sc)
 {
-	const struct config_site *site = sc->target;
+	struct config_site *site = sc->target;
+	rules_site_finish(p, site);
 	proxy_finish(p, sc, &site->proxy);
 	if (site->proxy.ups && site->root) {
 		const struct pos *at = scope_seen(sc, "root");
@@ -1733,9 +1902,15 @@ static int dir_include(struct parser *p, struct scope *sc, const struct directiv
 	{"proxy-protocol", 1, 1, "v1|v2", DIR_ONCE, dir_proxy_protocol, \
 	 offsetof(struct type, proxy), 0, 0, 0, NULL}
 
+/* Response rules, in site and path blocks alike: the field rules (a struct config_rules). */
+#define RULES_ROWS(type) \
+	{"header", 1, 2, "NAME VALUE|-NAME", 0, dir_header, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}
+
 static const struct directive path_directives[] = {
 	ROOT_ROW(config_path),
 	PROXY_ROWS(config_path),
+	RULES_ROWS(config_path),
 };
 
 static const struct context path_context = {
@@ -1749,6 +1924,7 @@ static const struct directive site_directives[] = {
 	ROOT_ROW(config_site),
 	PROXY_ROWS(config_site),
 	BLOCK("path", 1, 1, "PREFIX { ... }", dir_path, &path_context),
+	RULES_ROWS(config_site),
 	PLAIN("tls",           2, 4, "CERT_FILE KEY_FILE [ocsp OCSP_FILE]", 0, dir_tls),
 	PLAIN("http-redirect", 1, 1, "on|off", DIR_ONCE, dir_http_redirect),
 	PLAIN("hsts",          1, 3, "DURATION [include-subdomains] [preload]|off", DIR_ONCE,
@@ -1835,6 +2011,7 @@ static void stmt_push(struct stmt *s, const struct lexer_token *t, const char *f
 	    .text = xstrndup(t->text, t->len),
 	    .len = t->len,
 	    .at = {t->line, t->col, file},
+	    .quoted = t->kind == LEXER_STRING,
 	};
 }
 
@@ -2082,10 +2259,12 @@ void config_free(struct config *c)
 		free(c->sites[i].names);
 		free(c->sites[i].root);
 		proxy_free(&c->sites[i].proxy);
+		rules_free(&c->sites[i].rules);
 		for (size_t j = 0; j < c->sites[i].n_paths; j++) {
 			free(c->sites[i].paths[j].prefix);
 			free(c->sites[i].paths[j].root);
 			proxy_free(&c->sites[i].paths[j].proxy);
+			rules_free(&c->sites[i].paths[j].rules);
 		}
 		free(c->sites[i].paths);
 		prefixmap_free(c->sites[i].path_map);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "http/exchange.h"
 #include "net/addr.h"
 #include "net/cidr.h"
 
@@ -67,6 +68,18 @@ struct config_proxy {
 	unsigned line;
 };
 
+/* The response rules of a site or a path block (`header`, `redirect`, `try-files`,
+ * `error-page`, `index`, `browse`, `precompressed`). A path block inherits each rule of its
+ * site it does not set itself; its `header` lines come after the site's. */
+struct config_rules {
+	struct http_field_rules headers; /* `header`: NULL v when none */
+	unsigned header_line;
+	/* Once the block's end is read: does it set anything? (routing looks at nothing more
+	 * when it does not: no cost for a site without rules) */
+	bool any;
+	unsigned line;
+};
+
 /* `path PREFIX { ... }` inside a site: the longest matching prefix wins. A block has a root,
  * a proxy, or neither (then its prefix is served like the rest of the site), never both. */
 struct config_path {
@@ -75,6 +88,7 @@ struct config_path {
 	char *root; /* NULL: none; else its files, looked up with the whole request path */
 	unsigned root_id; /* with a root: its index in config->roots */
 	struct config_proxy proxy;
+	struct config_rules rules; /* its own, then what it inherits (site_finish) */
 	unsigned line;
 };
 
@@ -99,6 +113,7 @@ struct config_site {
 	size_t n_names;
 	char *root; /* NULL: the embedded default page */
 	struct config_proxy proxy;
+	struct config_rules rules;
 	struct config_path *paths;
 	size_t n_paths;
 	struct prefixmap *path_map; /* the paths by prefix, when there are any (prefixmap.h) */

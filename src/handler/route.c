@@ -193,6 +193,8 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 	const struct server_gen *gen = x->wk->gen;
 	const struct config *cfg = gen->cfg;
 	x->hsts = 0;
+	x->rules = NULL;
+	x->rules_on = false;
 	*rt = (struct http_route){.handler = &static_handler, .root_fd = gen->default_root_fd};
 	if (cfg->n_sites == 0)
 		return;
@@ -219,6 +221,11 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 			return;
 		}
 		rt->path = config_match_path(cs, path, (size_t)n);
+	}
+	const struct config_rules *rules = rt->path ? &rt->path->rules : &cs->rules;
+	if (unlikely(rules->any)) {
+		rt->rules = rules;
+		x->rules = rules->headers.n ? &rules->headers : NULL;
 	}
 	rt->proxy = config_route_proxy(cs, rt->path);
 	if (rt->proxy) {

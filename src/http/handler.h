@@ -14,6 +14,7 @@ struct http_route;
 struct config_site;
 struct config_path;
 struct config_proxy;
+struct config_rules;
 
 struct http_handler {
 	const char *name;
@@ -32,6 +33,7 @@ struct http_route {
 	const struct config_site *site; /* NULL: the config has no sites */
 	const struct config_path *path; /* the longest matching path block, or NULL */
 	const struct config_proxy *proxy;
+	const struct config_rules *rules; /* the block's response rules; NULL: it has none */
 	int root_fd; /* static: the directory (-1: the embedded page) */
 	int status;  /* error: the status to answer */
 	bool at_once; /* answer before reading any body, then close (a request that goes nowhere) */
