@@ -1039,6 +1039,52 @@ static int dir_header(struct parser *p, struct scope *sc, const struct directive
 	return 0;
 }
 
+#define REDIRECT_TARGET_MAX 4096
+
+/* `redirect [301|302|307|308] TARGET`: TARGET a path ("/new{path}") or an http(s) URL, with
+ * {scheme} {host} {path} {query}. */
+static int dir_redirect(struct parser *p, struct scope *sc, const struct directive *d,
+			const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	const struct arg *a = &s->v[s->n - 1];
+	char e[ECHO_SIZE];
+	int status = 308;
+	if (s->n == 3) {
+		const char *st = s->v[1].text;
+		if (strcmp(st, "301") && strcmp(st, "302") && strcmp(st, "307") && strcmp(st, "308")) {
+			error_arg(p, &s->v[1], "'redirect' status must be 301, 302, 307 or 308, not "
+				  "'%s'", echo(&s->v[1], e));
+			return -EINVAL;
+		}
+		status = atoi(st);
+	}
+	bool ok = a->len > 0 && a->len <= REDIRECT_TARGET_MAX;
+	for (size_t i = 0; ok && i < a->len; i++)
+		ok = http_fields_is_value(a->text[i]) && a->text[i] != ' ' && a->text[i] != '\t';
+	const char *t = a->text;
+	if (!ok || !((t[0] == '/' && t[1] != '/') || strncmp(t, "http://", 7) == 0 ||
+		     strncmp(t, "https://", 8) == 0 || strncmp(t, "{scheme}://", 11) == 0 ||
+		     strncmp(t, "{path}", 6) == 0)) {
+		error_arg(p, a, "'redirect' takes a path starting with '/' or an http:// or https:// "
+			  "URL, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	int used = check_tmpl(p, a, "redirect", HTTP_TMPL_BIT(HTTP_TMPL_HOST) |
+				HTTP_TMPL_BIT(HTTP_TMPL_PATH) | HTTP_TMPL_BIT(HTTP_TMPL_SCHEME) |
+				HTTP_TMPL_BIT(HTTP_TMPL_QUERY));
+	if (used < 0)
+		return used;
+	r->redirect = xstrdup(a->text);
+	r->redirect_len = a->len;
+	r->redirect_status = status;
+	r->redirect_tmpl = used > 0;
+	r->redirect_file = p->filename;
+	r->redirect_line = a->at.line;
+	r->redirect_col = a->at.col;
+	return 0;
+}
+
 static void field_rules_append(struct http_field_rules *dst, const struct http_field_rules *src)
 {
 	if (!src->n)
@@ -1077,11 +1123,97 @@ static void rules_inherit(struct config_rules *r, const struct config_rules *sit
 		}
 		free(own.v);
 	}
+	if (!r->redirect && site->redirect) {
+		r->redirect = xstrdup(site->redirect);
+		r->redirect_len = site->redirect_len;
+		r->redirect_status = site->redirect_status;
+		r->redirect_tmpl = site->redirect_tmpl;
+		r->redirect_file = site->redirect_file;
+		r->redirect_line = site->redirect_line;
+		r->redirect_col = site->redirect_col;
+	}
+}
+
+/* The rules of the block of site that serves the (normalised) path: the longest prefix. */
+static const struct config_rules *rules_for_path(const struct config_site *site, const char *path,
+						 size_t n)
+{
+	const struct config_path *best = NULL;
+	for (size_t i = 0; i < site->n_paths; i++) {
+		const struct config_path *cp = &site->paths[i];
+		if (cp->prefix_len <= n && memcmp(cp->prefix, path, cp->prefix_len) == 0 &&
+		    (!best || cp->prefix_len > best->prefix_len))
+			best = cp;
+	}
+	return best ? &best->rules : &site->rules;
+}
+
+/* Where a redirect sends a request of this site, when that can be told from its text alone:
+ * the same URL ("{path}", "{scheme}://{host}{path}{query}": returns NULL with *ret_self),
+ * or a fixed local path (its normalised form in out). NULL otherwise (another host or
+ * scheme, or a path made of placeholders and text). */
+static const char *redirect_local(const struct config_rules *r, char *out, size_t size,
+				  bool *ret_self)
+{
+	const char *t = r->redirect;
+	*ret_self = false;
+	if (strncmp(t, "{scheme}://{host}", 17) == 0)
+		t += 17;
+	if (t[0] != '/' && t[0] != '{')
+		return NULL;
+	if (strcmp(t, "{path}") == 0 || strcmp(t, "{path}{query}") == 0) {
+		*ret_self = true;
+		return NULL;
+	}
+	size_t n = strcspn(t, "?{");
+	if (t[n] == '{' && strcmp(t + n, "{query}") != 0)
+		return NULL;
+	if (n == 0 || http_path_normalize(t, n, out, size) < 0)
+		return NULL;
+	return out;
+}
+
+/* A redirect that sends a request back to where it came from, found from the text: a block
+ * redirecting to {path}, or to a fixed path that the same block serves (through other
+ * redirecting blocks or not). Each is reported at the redirect line that starts it. */
+static void redirect_loops(struct parser *p, const struct config_site *site)
+{
+	for (size_t b = 0; b <= site->n_paths; b++) {
+		const struct config_rules *start = b < site->n_paths ? &site->paths[b].rules
+								     : &site->rules;
+		if (!start->redirect)
+			continue;
+		const struct config_rules *cur = start;
+		for (size_t step = 0; step <= site->n_paths + 1; step++) {
+			char norm[HTTP_PATH_MAX];
+			bool self;
+			const char *to = redirect_local(cur, norm, sizeof(norm), &self);
+			if (self && cur == start) {
+				struct pos at = {start->redirect_line, start->redirect_col,
+						 start->redirect_file};
+				error_pos(p, &at, "'redirect %s' sends a request to its own URL: a "
+					  "redirect loop", start->redirect);
+			}
+			if (!to)
+				break;
+			cur = rules_for_path(site, to, strlen(to));
+			if (!cur->redirect)
+				break;
+			if (cur == start) {
+				struct pos at = {start->redirect_line, start->redirect_col,
+						 start->redirect_file};
+				error_pos(p, &at, "'redirect %s' leads back to %s, which redirects "
+					  "again: a redirect loop", start->redirect,
+					  b < site->n_paths ? "this path block" : "this site");
+				break;
+			}
+		}
+	}
 }
 
 static void rules_done(struct config_rules *r)
 {
-	r->any = r->headers.n > 0;
+	r->any = r->headers.n > 0 || r->redirect;
 }
 
 static void rules_free(struct config_rules *r)
@@ -1091,6 +1223,7 @@ static void rules_free(struct config_rules *r)
 		free(r->headers.v[i].value);
 	}
 	free(r->headers.v);
+	free(r->redirect);
 }
 
 /* At the end of a site block: what its path blocks inherit, and the cross-checks. */
@@ -1101,6 +1234,7 @@ static void rules_site_finish(struct parser *p, struct config_site *site)
 		rules_done(&site->paths[i].rules);
 	}
 	rules_done(&site->rules);
+	redirect_loops(p, site);
 }
 
 /* ---- site and path blocks ------------------------------------------------------------- */
@@ -1905,6 +2039,8 @@ static int dir_include(struct parser *p, struct scope *sc, const struct directiv
 /* Response rules, in site and path blocks alike: the field rules (a struct config_rules). */
 #define RULES_ROWS(type) \
 	{"header", 1, 2, "NAME VALUE|-NAME", 0, dir_header, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"redirect", 1, 2, "[301|302|307|308] TARGET", DIR_ONCE, dir_redirect, \
 	 offsetof(struct type, rules), 0, 0, 0, NULL}
 
 static const struct directive path_directives[] = {

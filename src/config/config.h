@@ -73,7 +73,14 @@ struct config_proxy {
  * site it does not set itself; its `header` lines come after the site's. */
 struct config_rules {
 	struct http_field_rules headers; /* `header`: NULL v when none */
-	unsigned header_line;
+	/* `redirect [STATUS] TARGET` (NULL: none): a template with {scheme} {host} {path}
+	 * {query}; where it is written (a path block may inherit its site's). */
+	char *redirect;
+	size_t redirect_len;
+	int redirect_status;
+	bool redirect_tmpl;
+	const char *redirect_file;
+	unsigned redirect_line, redirect_col;
 	/* Once the block's end is read: does it set anything? (routing looks at nothing more
 	 * when it does not: no cost for a site without rules) */
 	bool any;

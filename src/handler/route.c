@@ -14,6 +14,7 @@
 #include "base/macro.h"
 #include "core/server.h"
 #include "handler/proxy.h"
+#include "handler/rules.h"
 #include "handler/static.h"
 #include "http/exchange.h"
 #include "http/handler.h"
@@ -226,6 +227,10 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 	if (unlikely(rules->any)) {
 		rt->rules = rules;
 		x->rules = rules->headers.n ? &rules->headers : NULL;
+		if (rules->redirect) {
+			rt->handler = &rules_redirect_handler;
+			return;
+		}
 	}
 	rt->proxy = config_route_proxy(cs, rt->path);
 	if (rt->proxy) {

@@ -142,4 +142,66 @@ def t_header_errors():
     check_eq((rc, err), (0, ""), "a good config")
 
 
+# ---- redirect -------------------------------------------------------------------------------
+
+@test("redirect: statuses, placeholders, default 308, a runtime loop answered 508, h1 and h2")
+def t_redirect():
+    d = tmpdir()
+    root = os.path.join(d, "www")
+    write_file(os.path.join(root, "index.html"), "<h1>home</h1>\n")
+    p, a1, a2 = serve("""site * {
+  root %s
+  header X-Site yes
+  path /old/ { redirect 301 /new{path} }
+  path /moved/ { redirect https://example.org{path}{query} }
+  path /tmp/ { redirect 307 "{scheme}://{host}/landing{query}" }
+  path /found/ { redirect 302 /index.html }
+  path /self/ { redirect http://{host}{path}{query} }
+}
+""" % root, d)
+    for r in both(a1, a2, "/old/x.html?q=1"):
+        check_eq((r.status, r.header("location")), (301, "/new/old/x.html"), r.proto)
+        check_eq(r.header("x-site"), "yes", "%s header rules apply" % r.proto)
+    for r in both(a1, a2, "/moved/a%20b?x=1&y"):
+        check_eq((r.status, r.header("location")),
+                 (308, "https://example.org/moved/a%20b?x=1&y"), r.proto)
+    for r in both(a1, a2, "/tmp/z?k=v", host="h.example:8080"):
+        check_eq((r.status, r.header("location")), (307, "http://h.example:8080/landing?k=v"),
+                 r.proto)
+    for r in both(a1, a2, "/found/", method="HEAD"):
+        check_eq((r.status, r.header("location")), (302, "/index.html"), r.proto)
+    # a loop only the request shows: answered, never sent back to itself
+    for r in both(a1, a2, "/self/x?y=1"):
+        check_eq(r.status, 508, "%s redirect to itself" % r.proto)
+        check_eq(r.header("location"), None, r.proto)
+    for r in both(a1, a2, "/index.html"):
+        check_eq(r.status, 200, "%s outside the redirecting blocks" % r.proto)
+    p.stop()
+    p.check_sanitizers()
+
+
+@test("redirect: ferry check finds loops and bad statuses or targets, with position")
+def t_redirect_errors():
+    d = tmpdir()
+    base = "site * {\n  root /srv\n%s\n}\n"
+    check_error(d, base % "  path /a/ { redirect /a/ }", 3, 23, "redirect loop", "own path")
+    check_error(d, base % "  path /a/ { redirect /a/{query} }", 3, 23, "redirect loop",
+                "own path and query")
+    check_error(d, base % "  redirect {path}", 3, 12, "its own URL", "{path}")
+    check_error(d, base % "  redirect 301 {scheme}://{host}{path}{query}", 3, 16, "its own URL",
+                "its own URL")
+    check_error(d, base % "  redirect /x\n  path /x/ { }", 3, 12, "redirect loop",
+                "a site redirecting into itself")
+    check_error(d, base % "  path /a/ { redirect /b/c }\n  path /b/ { redirect 302 /a/ }", 3, 23,
+                "redirect loop", "a chain")
+    check_error(d, base % "  redirect 303 /x", 3, 12, "301, 302, 307 or 308", "status")
+    check_error(d, base % "  redirect /x{pth}", 3, 14, r"unknown placeholder '\{pth\}'",
+                "placeholder")
+    check_error(d, base % "  redirect //evil.example/", 3, 12, "path starting with", "target")
+    check_error(d, base % "  redirect ftp://x/", 3, 12, "path starting with", "scheme")
+    check_error(d, base % "  redirect /a\n  redirect /b", 4, 3, "redirect", "twice")
+    rc, err = ferry_check(d, base % "  path /a/ { redirect /b/ }\n  path /c/ { redirect /a{path} }")
+    check_eq((rc, err), (0, ""), "redirects that do not loop")
+
+
 main()
