@@ -850,6 +850,7 @@ static int dir_site(struct parser *p, struct scope *sc, const struct directive *
 	site->line = s->v[0].at.line;
 	site->file = p->filename;
 	site->http_redirect = true;
+	site->rules.browse = -1;
 	site->names = xcalloc(s->n, sizeof(*site->names));
 	/* The body is parsed even when a name is bad, so its own errors are reported too. */
 	sc->child = site;
@@ -1085,6 +1086,185 @@ static int dir_redirect(struct parser *p, struct scope *sc, const struct directi
 	return 0;
 }
 
+#define LIST_MAX 16 /* try-files targets, index names, error-page statuses */
+
+/* A path template in a try-files or error-page line: starts with '/' or {path}, and stays
+ * below the root whatever the request ({path} is a normalised path, so a ".." segment
+ * written here is the only way out, and it is refused). */
+static int check_path_tmpl(struct parser *p, const struct arg *a, const char *what,
+			   unsigned allowed)
+{
+	char e[ECHO_SIZE], out[HTTP_PATH_MAX], norm[HTTP_PATH_MAX];
+	int used = check_tmpl(p, a, what, allowed);
+	if (used < 0)
+		return used;
+	if (a->text[0] != '/' && strncmp(a->text, "{path}", 6) != 0) {
+		error_arg(p, a, "'%s' takes paths starting with '/' or {path}, not '%s'", what,
+			  echo(a, e));
+		return -EINVAL;
+	}
+	/* {path} at its shortest ("/"): a ".." written here, encoded or not, climbs above it */
+	struct http_tmpl_vars v = {.v = {[HTTP_TMPL_PATH] = "/"}, .len = {[HTTP_TMPL_PATH] = 1}};
+	ssize_t n = http_tmpl_expand(a->text, a->len, &v, out, sizeof(out));
+	bool dots = false;
+	for (const char *q = a->text; (q = strstr(q, "..")); q += 2)
+		dots = dots || ((q == a->text || q[-1] == '/') && (q[2] == '/' || q[2] == '\0'));
+	if (n < 0 || dots || http_path_normalize(out, (size_t)n, norm, sizeof(norm)) < 0) {
+		error_arg(p, a, "'%s' target '%s' leads outside the root", what, echo(a, e));
+		return -EINVAL;
+	}
+	return used;
+}
+
+/* `try-files TARGET... [=STATUS]`: the first TARGET naming a file (or, ending in '/', a
+ * directory with an index) below the root is served; else STATUS, or 404. */
+static int dir_try_files(struct parser *p, struct scope *sc, const struct directive *d,
+			 const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	char e[ECHO_SIZE];
+	size_t n = s->n - 1; /* the row bounds it */
+	for (size_t i = 1; i < s->n; i++) {
+		const struct arg *a = &s->v[i];
+		if (a->text[0] == '=') {
+			uint64_t st;
+			if (i != s->n - 1 || i == 1 ||
+			    parse_uint(a->text + 1, a->len - 1, 599, &st) < 0 || st < 400) {
+				error_arg(p, a, "'try-files' ends with targets, then maybe one =STATUS "
+					  "(400 to 599), not '%s'", echo(a, e));
+				return -EINVAL;
+			}
+			r->try_status = (int)st;
+			n--;
+			continue;
+		}
+		if (check_path_tmpl(p, a, "try-files", HTTP_TMPL_BIT(HTTP_TMPL_PATH)) < 0)
+			return -EINVAL;
+	}
+	r->try_files = xcalloc(n, sizeof(*r->try_files));
+	for (size_t i = 0; i < n; i++)
+		r->try_files[i] = xstrdup(s->v[i + 1].text);
+	r->n_try_files = n;
+	return 0;
+}
+
+/* `error-page STATUS... PATH`: PATH (below the block's root, or the site's) answers those
+ * statuses when ferry itself answers one of them, with that status. */
+static int dir_error_page(struct parser *p, struct scope *sc, const struct directive *d,
+			  const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	const struct arg *a = &s->v[s->n - 1];
+	char e[ECHO_SIZE], norm[HTTP_PATH_MAX];
+	if (a->text[0] != '/' || memchr(a->text, '?', a->len) ||
+	    http_path_normalize(a->text, a->len, norm, sizeof(norm)) < 0 ||
+	    norm[strlen(norm) - 1] == '/') {
+		error_arg(p, a, "'error-page' takes a file path below the root, starting with '/', "
+			  "not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	for (size_t i = 1; i + 1 < s->n; i++) {
+		uint64_t st;
+		const struct arg *sa = &s->v[i];
+		if (parse_uint(sa->text, sa->len, 599, &st) < 0 || st < 400) {
+			error_arg(p, sa, "'error-page' takes statuses from 400 to 599, not '%s'",
+				  echo(sa, e));
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < r->n_error_pages; j++) {
+			if (r->error_pages[j].status == (int)st) {
+				error_arg(p, sa, "a second 'error-page' for %d in this block", (int)st);
+				return -EEXIST;
+			}
+		}
+		r->error_pages = xrealloc(r->error_pages,
+					  (r->n_error_pages + 1) * sizeof(*r->error_pages));
+		r->error_pages[r->n_error_pages++] = (struct config_error_page){
+		    .status = (int)st,
+		    .path = xstrdup(norm),
+		};
+	}
+	return 0;
+}
+
+/* `index NAME...`: the files a directory request looks for, in order. */
+static int dir_index(struct parser *p, struct scope *sc, const struct directive *d,
+		     const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	char e[ECHO_SIZE];
+	for (size_t i = 1; i < s->n; i++) {
+		const struct arg *a = &s->v[i];
+		if (memchr(a->text, '/', a->len) || strcmp(a->text, ".") == 0 ||
+		    strcmp(a->text, "..") == 0 || a->len == 0 || a->len > 255) {
+			error_arg(p, a, "'index' takes file names (no '/'), not '%s'", echo(a, e));
+			return -EINVAL;
+		}
+	}
+	r->index = xcalloc(s->n - 1, sizeof(*r->index));
+	for (size_t i = 1; i < s->n; i++)
+		r->index[i - 1] = xstrdup(s->v[i].text);
+	r->n_index = s->n - 1;
+	return 0;
+}
+
+/* `browse [on|off]`: a listing for a directory without an index file. */
+static int dir_browse(struct parser *p, struct scope *sc, const struct directive *d,
+		      const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	char e[ECHO_SIZE];
+	if (s->n == 1 || strcmp(s->v[1].text, "on") == 0)
+		r->browse = 1;
+	else if (strcmp(s->v[1].text, "off") == 0)
+		r->browse = 0;
+	else {
+		error_arg(p, &s->v[1], "'browse' takes on or off, not '%s'", echo(&s->v[1], e));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* `precompressed CODING...`: br, zstd, gzip, in the order to prefer at equal weight. */
+static int dir_precompressed(struct parser *p, struct scope *sc, const struct directive *d,
+			     const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	char e[ECHO_SIZE];
+	for (size_t i = 1; i < s->n; i++) {
+		const struct arg *a = &s->v[i];
+		int c = http_coding_lookup(a->text, a->len);
+		if (c < 0 || a->text[0] < 'a') {
+			error_arg(p, a, "'precompressed' takes br, zstd and gzip, not '%s'",
+				  echo(a, e));
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < r->n_precompressed; j++) {
+			if (r->precompressed[j] == c) {
+				error_arg(p, a, "'%s' twice in 'precompressed'", a->text);
+				return -EEXIST;
+			}
+		}
+		r->precompressed[r->n_precompressed++] = (unsigned char)c;
+	}
+	return 0;
+}
+
+static char **strv_dup(char *const *v, size_t n)
+{
+	char **out = xcalloc(n ? n : 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrdup(v[i]);
+	return out;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void field_rules_append(struct http_field_rules *dst, const struct http_field_rules *src)
 {
 	if (!src->n)
@@ -1131,6 +1311,28 @@ static void rules_inherit(struct config_rules *r, const struct config_rules *sit
 		r->redirect_file = site->redirect_file;
 		r->redirect_line = site->redirect_line;
 		r->redirect_col = site->redirect_col;
+	}
+	if (!r->n_try_files && !r->try_status && (site->n_try_files || site->try_status)) {
+		r->try_files = strv_dup(site->try_files, site->n_try_files);
+		r->n_try_files = site->n_try_files;
+		r->try_status = site->try_status;
+	}
+	if (!r->n_error_pages && site->n_error_pages) {
+		r->error_pages = xcalloc(site->n_error_pages, sizeof(*r->error_pages));
+		for (size_t i = 0; i < site->n_error_pages; i++)
+			r->error_pages[i] = (struct config_error_page){
+			    site->error_pages[i].status, xstrdup(site->error_pages[i].path)};
+		r->n_error_pages = site->n_error_pages;
+	}
+	if (!r->n_index && site->n_index) {
+		r->index = strv_dup(site->index, site->n_index);
+		r->n_index = site->n_index;
+	}
+	if (r->browse < 0)
+		r->browse = site->browse;
+	if (!r->n_precompressed) {
+		memcpy(r->precompressed, site->precompressed, sizeof(r->precompressed));
+		r->n_precompressed = site->n_precompressed;
 	}
 }
 
@@ -1213,7 +1415,11 @@ static void redirect_loops(struct parser *p, const struct config_site *site)
 
 static void rules_done(struct config_rules *r)
 {
-	r->any = r->headers.n > 0 || r->redirect;
+	if (r->browse < 0)
+		r->browse = 0;
+	r->statics = r->n_try_files || r->try_status || r->n_index || r->browse ||
+		     r->n_precompressed;
+	r->any = r->headers.n > 0 || r->redirect || r->n_error_pages || r->statics;
 }
 
 static void rules_free(struct config_rules *r)
@@ -1224,6 +1430,11 @@ static void rules_free(struct config_rules *r)
 	}
 	free(r->headers.v);
 	free(r->redirect);
+	strv_free(r->try_files, r->n_try_files);
+	for (size_t i = 0; i < r->n_error_pages; i++)
+		free(r->error_pages[i].path);
+	free(r->error_pages);
+	strv_free(r->index, r->n_index);
 }
 
 /* At the end of a site block: what its path blocks inherit, and the cross-checks. */
@@ -1579,6 +1790,7 @@ static int dir_path(struct parser *p, struct scope *sc, const struct directive *
 	site->paths = xrealloc(site->paths, (site->n_paths + 1) * sizeof(*site->paths));
 	struct config_path *cp = &site->paths[site->n_paths++];
 	memset(cp, 0, sizeof(*cp));
+	cp->rules.browse = -1;
 	cp->prefix = xstrdup(norm);
 	cp->prefix_len = (size_t)n;
 	cp->line = s->v[0].at.line;
@@ -2041,6 +2253,16 @@ static int dir_include(struct parser *p, struct scope *sc, const struct directiv
 	{"header", 1, 2, "NAME VALUE|-NAME", 0, dir_header, \
 	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
 	{"redirect", 1, 2, "[301|302|307|308] TARGET", DIR_ONCE, dir_redirect, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"try-files", 1, LIST_MAX + 1, "TARGET... [=STATUS]", DIR_ONCE, dir_try_files, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"error-page", 2, LIST_MAX + 1, "STATUS... PATH", 0, dir_error_page, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"index", 1, LIST_MAX, "NAME...", DIR_ONCE, dir_index, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"browse", 0, 1, "[on|off]", DIR_ONCE, dir_browse, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"precompressed", 1, HTTP_CODING_N, "br|zstd|gzip...", DIR_ONCE, dir_precompressed, \
 	 offsetof(struct type, rules), 0, 0, 0, NULL}
 
 static const struct directive path_directives[] = {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "http/coding.h"
 #include "http/exchange.h"
 #include "net/addr.h"
 #include "net/cidr.h"
@@ -68,6 +69,11 @@ struct config_proxy {
 	unsigned line;
 };
 
+struct config_error_page {
+	int status;
+	char *path; /* normalised, starts with '/' */
+};
+
 /* The response rules of a site or a path block (`header`, `redirect`, `try-files`,
  * `error-page`, `index`, `browse`, `precompressed`). A path block inherits each rule of its
  * site it does not set itself; its `header` lines come after the site's. */
@@ -81,10 +87,24 @@ struct config_rules {
 	bool redirect_tmpl;
 	const char *redirect_file;
 	unsigned redirect_line, redirect_col;
+	/* `try-files TARGET... [=STATUS]`: templates with {path}, tried in order. */
+	char **try_files;
+	size_t n_try_files;
+	int try_status; /* 0: none */
+	/* `error-page STATUS... PATH`: the file (below the root) answering each status. */
+	struct config_error_page *error_pages;
+	size_t n_error_pages;
+	/* `index NAME...` (NULL: index.html) and `browse` (-1: unset, inherit; 0 off; 1 on) */
+	char **index;
+	size_t n_index;
+	int browse;
+	/* `precompressed CODING...`: http/coding.h's codings, in the order given */
+	unsigned char precompressed[HTTP_CODING_N];
+	size_t n_precompressed;
 	/* Once the block's end is read: does it set anything? (routing looks at nothing more
 	 * when it does not: no cost for a site without rules) */
 	bool any;
-	unsigned line;
+	bool statics; /* try-files, index, browse or precompressed: the static handler looks */
 };
 
 /* `path PREFIX { ... }` inside a site: the longest matching prefix wins. A block has a root,

@@ -589,7 +589,7 @@ static int x_error(struct proxy_x *x, int status)
 		return x_abort(x);
 	http_x_set_stream(c, NULL, NULL);
 	x_free(x);
-	if (status == 503) {
+	if (status == 503 && !c->error_page) { /* else the block's error-page answers */
 		static const char body[] = "<!DOCTYPE html>\n<html><head><title>503 Service "
 					   "Unavailable</title></head><body><h1>503 Service "
 					   "Unavailable</h1></body></html>\n";

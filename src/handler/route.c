@@ -196,6 +196,7 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 	x->hsts = 0;
 	x->rules = NULL;
 	x->rules_on = false;
+	x->error_page = NULL;
 	*rt = (struct http_route){.handler = &static_handler, .root_fd = gen->default_root_fd};
 	if (cfg->n_sites == 0)
 		return;
@@ -227,6 +228,15 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 	if (unlikely(rules->any)) {
 		rt->rules = rules;
 		x->rules = rules->headers.n ? &rules->headers : NULL;
+		if (rules->n_error_pages) {
+			/* below the block's root, else the site's (a proxied block's pages) */
+			x->error_page = rules_error_page;
+			x->error_page_arg = rules;
+			x->error_page_root_fd =
+				rt->path && rt->path->root ? gen->root_fds[rt->path->root_id]
+				: cs->root		   ? gen->root_fds[cs->root_id]
+							   : -1;
+		}
 		if (rules->redirect) {
 			rt->handler = &rules_redirect_handler;
 			return;

@@ -2,9 +2,15 @@
  * the request's own URL, which a client would follow forever: that is answered 508. */
 #include "handler/rules.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "base/xalloc.h"
 #include "config/config.h"
+#include "handler/static.h"
 #include "http/exchange.h"
 #include "http/handler.h"
 #include "http/parser.h"
@@ -63,3 +69,46 @@ const struct http_handler rules_redirect_handler = {
 	.streams_body = false,
 	.serve = redirect_serve,
 };
+
+#define ERROR_PAGE_MAX (1 << 20)
+
+bool rules_error_page(struct http_exchange *x, int status)
+{
+	const struct config_rules *r = x->error_page_arg;
+	const struct config_error_page *ep = NULL;
+	for (size_t i = 0; i < r->n_error_pages && !ep; i++)
+		if (r->error_pages[i].status == status)
+			ep = &r->error_pages[i];
+	if (!ep || x->error_page_root_fd < 0)
+		return false;
+	int fd = static_open(x->error_page_root_fd, ep->path);
+	if (fd < 0)
+		return false;
+	/* Read into memory: the page must go out from any state the exchange is in (a proxy's
+	 * error too), and it is small. */
+	struct stat st;
+	char *body = NULL;
+	size_t n = 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= ERROR_PAGE_MAX) {
+		body = xmalloc((size_t)st.st_size + 1);
+		while (n < (size_t)st.st_size) {
+			ssize_t k = pread(fd, body + n, (size_t)st.st_size - n, (off_t)n);
+			if (k <= 0)
+				break;
+			n += (size_t)k;
+		}
+	}
+	close(fd);
+	if (!body || n != (size_t)st.st_size) {
+		free(body);
+		return false;
+	}
+	const char *type = mime_type(ep->path, strlen(ep->path));
+	http_resp_start(x, status);
+	if (status == 405)
+		http_resp_header(x, "Allow", "GET, HEAD, OPTIONS", 18);
+	http_resp_header(x, "Content-Type", type, strlen(type));
+	http_resp_end_head(x, (int64_t)n);
+	http_resp_body_owned(x, body, n);
+	return true;
+}

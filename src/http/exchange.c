@@ -42,6 +42,12 @@ void http_resp_error(struct http_exchange *x, int status)
 	/* After most client errors the rest of what the client sent cannot be trusted. */
 	if (status >= 400 && status != 404 && status != 405 && status != 416 && status != 421)
 		http_resp_close(x);
+	if (unlikely(x->error_page) && x->req) {
+		bool (*page)(struct http_exchange *, int) = x->error_page;
+		x->error_page = NULL; /* an error while serving it gets the built-in page */
+		if (page(x, status))
+			return;
+	}
 	http_resp_start(x, status);
 	if (status == 405)
 		http_resp_header(x, "Allow", "GET, HEAD, OPTIONS", 18);

@@ -39,6 +39,7 @@ struct http_exchange_ops {
 	void (*resp_end_head)(struct http_exchange *x, int64_t content_length);
 	void (*resp_body_mem)(struct http_exchange *x, const void *p, size_t len);
 	void (*resp_body_copy)(struct http_exchange *x, const void *p, size_t len);
+	void (*resp_body_owned)(struct http_exchange *x, void *p, size_t len);
 	void (*resp_body_file)(struct http_exchange *x, int fd, off_t off, off_t len);
 	void (*resp_close)(struct http_exchange *x);
 
@@ -80,6 +81,11 @@ struct http_exchange {
 	 * and then they cost nothing); rules_on while a final response's head is built. */
 	const struct http_field_rules *rules;
 	bool rules_on;
+	/* Set by routing when the block has `error-page`s (NULL: none): http_resp_error asks it
+	 * first, once per response; true: it answered. arg and root_fd are for its use. */
+	bool (*error_page)(struct http_exchange *x, int status);
+	const void *error_page_arg;
+	int error_page_root_fd;
 };
 
 /* `header NAME VALUE` / `header -NAME`: fields the handler gives under these names are
@@ -183,6 +189,12 @@ static inline void http_resp_body_copy(struct http_exchange *x, const void *p, s
 {
 	x->ops->resp_body_copy(x, p, len);
 }
+/* Body from heap memory (malloc'd) the exchange takes and frees when the response is done
+ * (or at once for HEAD): generated bodies of any size (directory listings, error pages). */
+static inline void http_resp_body_owned(struct http_exchange *x, void *p, size_t len)
+{
+	x->ops->resp_body_owned(x, p, len);
+}
 /* Body from a file; the exchange takes ownership of fd. */
 static inline void http_resp_body_file(struct http_exchange *x, int fd, off_t off, off_t len)
 {
@@ -193,7 +205,8 @@ static inline void http_resp_close(struct http_exchange *x)
 {
 	x->ops->resp_close(x);
 }
-/* A complete small HTML error response; adds Allow for 405. */
+/* A complete small HTML error response (or the block's error page for the status); adds
+ * Allow for 405. */
 void http_resp_error(struct http_exchange *x, int status);
 
 /* ---- streaming (the proxy) ------------------------------------------------------------- */
