@@ -98,7 +98,7 @@ struct http_conn {
 	struct buf out;
 	const char *body_mem;
 	size_t body_mem_len;
-	void *body_owned; /* http_resp_body_owned: freed with the next response or the conn */
+	void *body_owned; /* http_resp_body_owned: freed once sent (or with the conn) */
 	int file_fd;
 	off_t file_off, file_end;
 
@@ -739,6 +739,8 @@ static void response_done(struct http_conn *c)
 		close(c->file_fd);
 		c->file_fd = -1;
 	}
+	free(c->body_owned); /* sent: an idle connection keeps none of it */
+	c->body_owned = NULL;
 	req_release(c);
 	buf_consume(&c->in, c->head_len);
 	c->head_len = 0;
