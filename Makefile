@@ -11,6 +11,8 @@ CFLAGS  += -DFERRY_VERSION='"$(VERSION)"'
 LDSTATIC := -static -pthread
 # nghttp2 (HTTP/2): its .a in the static release build, the .so in the sanitizer build.
 LDLIBS  := -lnghttp2
+# encode: zstd and zlib (their .a in the release build, as nghttp2's).
+LDLIBS  += -lzstd -lz
 
 # TLS: GnuTLS and what it needs (scripts/deps.sh installs them). The release binary links
 # them statically (-static in LDSTATIC), with src/xport/p11kit_stub.c standing in for p11-kit,

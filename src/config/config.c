@@ -1225,27 +1225,33 @@ static int dir_browse(struct parser *p, struct scope *sc, const struct directive
 	return 0;
 }
 
-/* `precompressed CODING...`: br, zstd, gzip, in the order to prefer at equal weight. */
-static int dir_precompressed(struct parser *p, struct scope *sc, const struct directive *d,
-			     const struct stmt *s)
+/* `precompressed CODING...` (br, zstd, gzip) and `encode CODING...` (zstd, gzip: no brotli
+ * at serve time): the codings, in the order to prefer at equal weight. d->name says which. */
+static int dir_codings(struct parser *p, struct scope *sc, const struct directive *d,
+		       const struct stmt *s)
 {
 	struct config_rules *r = rules_of(sc, d);
+	bool encode = strcmp(d->name, "encode") == 0;
+	unsigned char *list = encode ? r->encode : r->precompressed;
+	size_t *n = encode ? &r->n_encode : &r->n_precompressed;
 	char e[ECHO_SIZE];
 	for (size_t i = 1; i < s->n; i++) {
 		const struct arg *a = &s->v[i];
 		int c = http_coding_lookup(a->text, a->len);
-		if (c < 0 || a->text[0] < 'a') {
-			error_arg(p, a, "'precompressed' takes br, zstd and gzip, not '%s'",
+		if (c < 0 || a->text[0] < 'a' || (encode && c == HTTP_CODING_BR)) {
+			error_arg(p, a, "'%s' takes %s, not '%s'", d->name,
+				  encode ? "zstd and gzip (br only precompressed)"
+					 : "br, zstd and gzip",
 				  echo(a, e));
 			return -EINVAL;
 		}
-		for (size_t j = 0; j < r->n_precompressed; j++) {
-			if (r->precompressed[j] == c) {
-				error_arg(p, a, "'%s' twice in 'precompressed'", a->text);
+		for (size_t j = 0; j < *n; j++) {
+			if (list[j] == c) {
+				error_arg(p, a, "'%s' twice in '%s'", a->text, d->name);
 				return -EEXIST;
 			}
 		}
-		r->precompressed[r->n_precompressed++] = (unsigned char)c;
+		list[(*n)++] = (unsigned char)c;
 	}
 	return 0;
 }
@@ -1334,6 +1340,10 @@ static void rules_inherit(struct config_rules *r, const struct config_rules *sit
 		memcpy(r->precompressed, site->precompressed, sizeof(r->precompressed));
 		r->n_precompressed = site->n_precompressed;
 	}
+	if (!r->n_encode) {
+		memcpy(r->encode, site->encode, sizeof(r->encode));
+		r->n_encode = site->n_encode;
+	}
 }
 
 /* The rules of the block of site that serves the (normalised) path: the longest prefix. */
@@ -1418,7 +1428,7 @@ static void rules_done(struct config_rules *r)
 	if (r->browse < 0)
 		r->browse = 0;
 	r->statics = r->n_try_files || r->try_status || r->n_index || r->browse ||
-		     r->n_precompressed;
+		     r->n_precompressed || r->n_encode;
 	r->any = r->headers.n > 0 || r->redirect || r->n_error_pages || r->statics;
 }
 
@@ -2262,7 +2272,9 @@ static int dir_include(struct parser *p, struct scope *sc, const struct directiv
 	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
 	{"browse", 0, 1, "[on|off]", DIR_ONCE, dir_browse, \
 	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
-	{"precompressed", 1, HTTP_CODING_N, "br|zstd|gzip...", DIR_ONCE, dir_precompressed, \
+	{"precompressed", 1, HTTP_CODING_N, "br|zstd|gzip...", DIR_ONCE, dir_codings, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"encode", 1, HTTP_CODING_N - 1, "zstd|gzip...", DIR_ONCE, dir_codings, \
 	 offsetof(struct type, rules), 0, 0, 0, NULL}
 
 static const struct directive path_directives[] = {

@@ -101,10 +101,13 @@ struct config_rules {
 	/* `precompressed CODING...`: http/coding.h's codings, in the order given */
 	unsigned char precompressed[HTTP_CODING_N];
 	size_t n_precompressed;
+	/* `encode CODING...`: compressed at serve time (gzip, zstd), in the order given */
+	unsigned char encode[HTTP_CODING_N];
+	size_t n_encode;
 	/* Once the block's end is read: does it set anything? (routing looks at nothing more
 	 * when it does not: no cost for a site without rules) */
 	bool any;
-	bool statics; /* try-files, index, browse or precompressed: the static handler looks */
+	bool statics; /* try-files, index, browse, precompressed or encode: the static handler looks */
 };
 
 /* `path PREFIX { ... }` inside a site: the longest matching prefix wins. A block has a root,

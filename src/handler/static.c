@@ -27,6 +27,7 @@
 #include "http/path.h"
 #include "http/status.h"
 #include "config/config.h"
+#include "handler/encode.h"
 #include "handler/filecache.h"
 #include "http/coding.h"
 #include "http/tmpl.h"
@@ -651,7 +652,7 @@ static void serve_path(struct http_exchange *x, const struct http_request *req, 
 		       struct file_cache *fc, uint64_t now_ms, const struct config_rules *r,
 		       char *path, int plen)
 {
-	bool vary = r && r->n_precompressed;
+	bool vary = r && (r->n_precompressed || r->n_encode);
 	const struct fc_entry *cached = file_cache_get(fc, root_fd, path, (size_t)plen, now_ms);
 	if (cached) {
 		serve_entry(x, req, cached, vary);
@@ -769,26 +770,39 @@ static void etag_add_coding(struct validators *v, const char *suffix)
 /* With `precompressed`: the file's encoded sibling (file.br, file.zst, file.gz) the client's
  * Accept-Encoding allows, highest weight first, then the configured order. Returns false
  * when there is none (or the field is malformed or too long): identity is served. */
-static bool serve_precompressed(struct http_exchange *x, const struct http_request *req,
-				int root_fd, const struct config_rules *r, const char *path,
-				size_t plen)
+/* The codings of list (config order) the request's Accept-Encoding allows, highest weight
+ * first, then in list order, into out; their count. 0 without the field, or when it is
+ * malformed or too long (identity then). */
+static size_t accepted_codings(const struct http_request *req, const unsigned char *list,
+			       size_t n, unsigned char *out)
 {
 	const struct http_header *h = http_request_header(req, "accept-encoding");
 	uint16_t q[HTTP_CODING_N];
 	if (!h || http_accept_encoding(h->value, h->value_len, q) < 0)
-		return false;
-	bool tried[HTTP_CODING_N] = {false};
-	for (size_t k = 0; k < r->n_precompressed; k++) {
+		return 0;
+	bool taken[HTTP_CODING_N] = {false};
+	size_t k = 0;
+	for (; k < n; k++) {
 		int best = -1;
-		for (size_t j = 0; j < r->n_precompressed; j++) {
-			unsigned c = r->precompressed[j];
-			if (!tried[j] && q[c] > 0 && (best < 0 || q[c] > q[r->precompressed[best]]))
+		for (size_t j = 0; j < n; j++)
+			if (!taken[j] && q[list[j]] > 0 && (best < 0 || q[list[j]] > q[list[best]]))
 				best = (int)j;
-		}
 		if (best < 0)
 			break;
-		tried[best] = true;
-		enum http_coding c = r->precompressed[best];
+		taken[best] = true;
+		out[k] = list[best];
+	}
+	return k;
+}
+
+static bool serve_precompressed(struct http_exchange *x, const struct http_request *req,
+				int root_fd, const struct config_rules *r, const char *path,
+				size_t plen)
+{
+	unsigned char order[HTTP_CODING_N];
+	size_t n = accepted_codings(req, r->precompressed, r->n_precompressed, order);
+	for (size_t k = 0; k < n; k++) {
+		enum http_coding c = order[k];
 		char name[HTTP_PATH_MAX + 8];
 		int nl = snprintf(name, sizeof(name), "%s.%s", path, http_coding_suffix(c));
 		if (nl < 0 || (size_t)nl >= sizeof(name))
@@ -811,6 +825,80 @@ static bool serve_precompressed(struct http_exchange *x, const struct http_reque
 	return false;
 }
 
+/* With `encode`: the file (or the directory's index) compressed now, when the client takes
+ * one of the codings, its type is text-like, its size between ENCODE_MIN_SIZE and
+ * ENCODE_MAX_SIZE, and no range is asked for. Its ETag names the coding (never the identity
+ * one's, nor a precompressed file's); preconditions are checked before any CPU is spent.
+ * Returns false to serve identity. */
+static bool serve_encoded(struct http_exchange *x, const struct http_request *req, int root_fd,
+			  const struct config_rules *r, const char *path, size_t plen)
+{
+	unsigned char order[HTTP_CODING_N];
+	if (http_request_header(req, "range") ||
+	    !accepted_codings(req, r->encode, r->n_encode, order))
+		return false;
+	enum http_coding c = order[0];
+	int fd = static_open(root_fd, path);
+	if (fd < 0)
+		return false;
+	struct stat st;
+	const char *name = path;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && path[plen - 1] == '/') {
+		static const char *const default_index[] = {"index.html"};
+		char *const *names = r->n_index ? r->index : (char *const *)default_index;
+		size_t n_names = r->n_index ? r->n_index : 1;
+		int ifd = -ENOENT;
+		for (size_t i = 0; i < n_names && ifd == -ENOENT; i++) {
+			ifd = open_beneath(fd, names[i]);
+			name = names[i];
+		}
+		close(fd);
+		if (ifd < 0)
+			return false;
+		fd = ifd;
+		if (fstat(fd, &st) < 0)
+			st.st_mode = 0;
+	}
+	const char *type = mime_type(name, strlen(name));
+	if (!S_ISREG(st.st_mode) || st.st_size < ENCODE_MIN_SIZE || st.st_size > ENCODE_MAX_SIZE ||
+	    !encode_type_ok(type)) {
+		close(fd);
+		return false;
+	}
+	struct validators v;
+	validators_of(&st, &v);
+	etag_add_coding(&v, http_coding_name(c));
+	if (preconditions(req, &v)) { /* 304 or 412, no body: nothing to compress */
+		close(fd);
+		serve_file(x, req, &v, type, (uint64_t)st.st_size, -1, NULL, NULL, true);
+		return true;
+	}
+	size_t size = (size_t)st.st_size, got = 0;
+	char *in = xmalloc(size ? size : 1);
+	while (got < size) {
+		ssize_t k = pread(fd, in + got, size - got, (off_t)got);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	close(fd);
+	void *out;
+	size_t len;
+	int rc = got == size ? encode_body(c, in, size, &out, &len) : -EIO;
+	free(in);
+	if (rc < 0)
+		return false;
+	http_resp_start(x, 200);
+	http_resp_header(x, "Content-Type", type, strlen(type));
+	http_resp_header(x, "Content-Encoding", http_coding_name(c), strlen(http_coding_name(c)));
+	http_resp_header(x, "Vary", "Accept-Encoding", 15);
+	http_resp_header(x, "Last-Modified", v.last_modified, 29);
+	http_resp_header(x, "ETag", v.etag, v.etag_len);
+	http_resp_end_head(x, (int64_t)len);
+	http_resp_body_owned(x, out, len);
+	return true;
+}
+
 /* A block with try-files, index, browse or precompressed (never the fast path's cost). */
 static void serve_rules(struct http_exchange *x, const struct http_request *req, int root_fd,
 			struct file_cache *fc, uint64_t now_ms, const struct config_rules *r,
@@ -828,6 +916,8 @@ static void serve_rules(struct http_exchange *x, const struct http_request *req,
 	}
 	if (r->n_precompressed && path[plen - 1] != '/' &&
 	    serve_precompressed(x, req, root_fd, r, path, (size_t)plen))
+		return;
+	if (r->n_encode && serve_encoded(x, req, root_fd, r, path, (size_t)plen))
 		return;
 	serve_path(x, req, root_fd, fc, now_ms, r, path, plen);
 }

@@ -464,4 +464,78 @@ def t_precompressed_errors():
     check_error(d, base % "  precompressed gzip br gzip", 3, 25, "twice", "repeated")
 
 
+# ---- encode ---------------------------------------------------------------------------------
+
+HTML = b"<p>" + b"ferry compresses this text at serve time. " * 80 + b"</p>\n"
+
+
+def unzstd(b):
+    return subprocess.run(["zstd", "-d", "-c", "-q"], input=b, capture_output=True,
+                          timeout=10 * SLOW, check=True).stdout
+
+
+@test("encode: gzip and zstd at serve time for text types, never for ranges, small or binary")
+def t_encode():
+    d = tmpdir()
+    root = os.path.join(d, "www")
+    write_file(os.path.join(root, "page.html"), HTML)
+    write_file(os.path.join(root, "sub", "index.html"), HTML)
+    write_file(os.path.join(root, "tiny.txt"), "tiny\n")
+    write_file(os.path.join(root, "img.png"), os.urandom(4000))
+    write_file(os.path.join(root, "both", "x.css"), CSS)
+    write_file(os.path.join(root, "both", "x.css.gz"), b"PRECOMPRESSED")
+    p, a1, a2 = serve("""site * {
+  root %s
+  encode zstd gzip
+  path /both/ { precompressed gzip }
+}
+""" % root, d)
+    ident = get1(a1, "/page.html").header("etag")
+    for r in both(a1, a2, "/page.html", headers=[("Accept-Encoding", "gzip")]):
+        check_eq((r.status, r.header("content-encoding")), (200, "gzip"), r.proto)
+        check_eq(gzip.decompress(r.body), HTML, r.proto)
+        check(len(r.body) < len(HTML) // 4, "%s: compressed %d bytes" % (r.proto, len(r.body)))
+        check_eq(r.header("vary"), "Accept-Encoding", r.proto)
+        check_eq(r.header("content-length"), str(len(r.body)), r.proto)
+        check(r.header("etag") not in (None, ident), "%s: ETag of its own" % r.proto)
+        check_eq(r.header("content-type"), "text/html; charset=utf-8", r.proto)
+    for ae in ("zstd", "gzip, zstd", "*"):
+        for r in both(a1, a2, "/page.html", headers=[("Accept-Encoding", ae)]):
+            check_eq((r.status, r.header("content-encoding")), (200, "zstd"), r.proto + ae)
+            check_eq(unzstd(r.body), HTML, r.proto + ae)
+    for r in both(a1, a2, "/sub/", headers=[("Accept-Encoding", "gzip")]):
+        check_eq(gzip.decompress(r.body), HTML, "%s directory index" % r.proto)
+    etag = get1(a1, "/page.html", [("Accept-Encoding", "gzip")]).header("etag")
+    for r in both(a1, a2, "/page.html", headers=[("Accept-Encoding", "gzip"),
+                                                  ("If-None-Match", etag)]):
+        check_eq((r.status, r.body), (304, b""), r.proto)
+    # identity: no Accept-Encoding, a range, too small, not text, no coding it does
+    for path, hdrs, status in [("/page.html", [], 200),
+                               ("/page.html", [("Accept-Encoding", "gzip"),
+                                               ("Range", "bytes=0-9")], 206),
+                               ("/tiny.txt", [("Accept-Encoding", "gzip")], 200),
+                               ("/img.png", [("Accept-Encoding", "gzip")], 200),
+                               ("/page.html", [("Accept-Encoding", "br, deflate")], 200),
+                               ("/page.html", [("Accept-Encoding", "gzip;q=7")], 200)]:
+        for r in both(a1, a2, path, headers=hdrs):
+            what = "%s %s %r" % (r.proto, path, hdrs)
+            check_eq((r.status, r.header("content-encoding")), (status, None), what)
+            full = read_file(os.path.join(root, path.lstrip("/")))
+            check_eq(r.body, full[:10] if status == 206 else full, what)
+    # a precompressed file wins over compressing at serve time
+    for r in both(a1, a2, "/both/x.css", headers=[("Accept-Encoding", "gzip")]):
+        check_eq((r.body, r.header("content-encoding")), (b"PRECOMPRESSED", "gzip"), r.proto)
+    p.stop()
+    p.check_sanitizers()
+
+
+@test("encode: ferry check refuses brotli and unknown codings, with position")
+def t_encode_errors():
+    d = tmpdir()
+    base = "site * {\n  root /srv\n%s\n}\n"
+    check_error(d, base % "  encode gzip br", 3, 15, r"br only precompressed", "br")
+    check_error(d, base % "  encode deflate", 3, 10, "zstd and gzip", "deflate")
+    check_error(d, base % "  encode gzip gzip", 3, 15, "twice", "twice")
+
+
 main()
