@@ -653,7 +653,11 @@ static void serve_path(struct http_exchange *x, const struct http_request *req, 
 		       char *path, int plen)
 {
 	bool vary = r && (r->n_precompressed || r->n_encode);
-	const struct fc_entry *cached = file_cache_get(fc, root_fd, path, (size_t)plen, now_ms);
+	/* The cache is keyed by root and path: a directory's entry is its index.html, which a
+	 * block with index names of its own must not take (nor give) through a shared root. */
+	bool cacheable = !(r && r->n_index && path[plen - 1] == '/');
+	const struct fc_entry *cached =
+		cacheable ? file_cache_get(fc, root_fd, path, (size_t)plen, now_ms) : NULL;
 	if (cached) {
 		serve_entry(x, req, cached, vary);
 		return;
@@ -711,7 +715,9 @@ static void serve_path(struct http_exchange *x, const struct http_request *req, 
 	}
 
 	const char *type = mime_type(name, name_len);
-	const struct fc_entry *e = file_cache_put(fc, root_fd, path, (size_t)plen, fd, &st, type, now_ms);
+	const struct fc_entry *e =
+		cacheable ? file_cache_put(fc, root_fd, path, (size_t)plen, fd, &st, type, now_ms)
+			  : NULL;
 	if (e) {
 		close(fd);
 		serve_entry(x, req, e, vary);

@@ -15,6 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from ferrylib import *  # noqa: E402,F401,F403
+from backends import EchoBackend  # noqa: E402
 
 
 def serve(conf, d):
@@ -124,6 +125,32 @@ def t_header():
     # HEAD and 304 carry them as well
     r = get1(a1, "/a.txt", method="HEAD")
     check_eq(r.header("x-frame-options"), "DENY", "HEAD")
+    p.stop()
+    p.check_sanitizers()
+
+
+@test("header: on a proxied block, the upstream's fields are replaced or removed (h1, h2)")
+def t_header_proxied():
+    d = tmpdir()
+    up = EchoBackend(extra_headers=[("X-Powered-By", "php/5"), ("Cache-Control", "public"),
+                                    ("X-Kept", "yes")]).start()
+    on_cleanup(up.stop)
+    p, a1, a2 = serve("""site * {
+  header -X-Powered-By
+  header Cache-Control no-store
+  path /api/ {
+    proxy http://127.0.0.1:%d
+    header X-Api "{path}"
+  }
+}
+""" % up.port, d)
+    for r in both(a1, a2, "/api/v1?q=2"):
+        check_eq(r.status, 200, r.proto)
+        check_eq(r.all("x-powered-by"), [], "%s removed" % r.proto)
+        check_eq(r.all("cache-control"), ["no-store"], "%s replaced" % r.proto)
+        check_eq(r.header("x-kept"), "yes", "%s others kept" % r.proto)
+        check_eq(r.header("x-api"), "/api/v1", "%s the block's own" % r.proto)
+        check_eq(json.loads(r.body)["target"], "/api/v1?q=2", r.proto)
     p.stop()
     p.check_sanitizers()
 
@@ -367,6 +394,23 @@ def t_browse():
         check_eq((got["a&b<c>.txt"]["type"], got["a&b<c>.txt"]["size"]), ("file", 5), r.proto)
     for r in both(a1, a2, "/files/sp%20ace.txt"):
         check_eq((r.status, r.body), (200, b"12345"), r.proto)
+    p.stop()
+    p.check_sanitizers()
+
+
+@test("index: two sites sharing a root, with different index names, each get their own")
+def t_index_shared_root():
+    d = tmpdir()
+    root = os.path.join(d, "www")
+    write_file(os.path.join(root, "index.html"), "html\n")
+    write_file(os.path.join(root, "index.htm"), "htm\n")
+    p, a1, a2 = serve("""site a.test { root %s; index index.htm }
+site b.test { root %s }
+""" % (root, root), d)
+    for _ in range(2):  # the second round would come from the file cache
+        for host, body in (("a.test", b"htm\n"), ("b.test", b"html\n")):
+            for r in both(a1, a2, "/", host=host):
+                check_eq((r.status, r.body), (200, body), "%s %s" % (r.proto, host))
     p.stop()
     p.check_sanitizers()
 
