@@ -72,8 +72,25 @@ const struct http_handler rules_redirect_handler = {
 
 #define ERROR_PAGE_MAX (1 << 20)
 
+static const struct config_error_page *page_for(const struct http_exchange *x, int status)
+{
+	const struct config_rules *r = x->error_page_arg;
+	if (!x->error_page || x->error_page_root_fd < 0)
+		return NULL;
+	for (size_t i = 0; i < r->n_error_pages; i++)
+		if (r->error_pages[i].status == status)
+			return &r->error_pages[i];
+	return NULL;
+}
+
+bool rules_has_error_page(const struct http_exchange *x, int status)
+{
+	return page_for(x, status) != NULL;
+}
+
 bool rules_error_page(struct http_exchange *x, int status)
 {
+	/* http_resp_error cleared x->error_page before calling: look with the arg alone */
 	const struct config_rules *r = x->error_page_arg;
 	const struct config_error_page *ep = NULL;
 	for (size_t i = 0; i < r->n_error_pages && !ep; i++)
@@ -107,6 +124,8 @@ bool rules_error_page(struct http_exchange *x, int status)
 	http_resp_start(x, status);
 	if (status == 405)
 		http_resp_header(x, "Allow", "GET, HEAD, OPTIONS", 18);
+	if (status == 503) /* every upstream is down (the proxy's own 503) */
+		http_resp_header(x, "Retry-After", "2", 1);
 	http_resp_header(x, "Content-Type", type, strlen(type));
 	http_resp_end_head(x, (int64_t)n);
 	http_resp_body_owned(x, body, n);

@@ -12,5 +12,7 @@ struct http_exchange;
 /* http_exchange.error_page: the file x->error_page_arg's (a struct config_rules) error-page
  * names for status, below x->error_page_root_fd, answered with that status. */
 bool rules_error_page(struct http_exchange *x, int status);
+/* Does x's block have an error page for status? */
+bool rules_has_error_page(const struct http_exchange *x, int status);
 
 #endif

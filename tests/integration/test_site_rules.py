@@ -325,6 +325,7 @@ def t_error_page():
     for r in both(a1, a2, "/api/x"):  # 502, or 503 once the upstream is marked down
         check(r.status in (502, 503), "%s: status %d" % (r.proto, r.status))
         check_eq(r.body, b"<p>upstream trouble</p>\n", r.proto)
+        check_eq(r.header("retry-after"), "2" if r.status == 503 else None, r.proto)
     for r in both(a1, a2, "/other/x"):  # its page is missing: the built-in one
         check_eq(r.status, 404, r.proto)
         check_in(b"404 Not Found", r.body, r.proto)
