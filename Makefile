@@ -13,6 +13,8 @@ LDSTATIC := -static -pthread
 LDLIBS  := -lnghttp2
 # basic-auth: libxcrypt's crypt_rn (yescrypt, bcrypt), its .a in the static build.
 LDLIBS  += -lcrypt
+# encode: zstd and zlib (their .a in the release build, as nghttp2's).
+LDLIBS  += -lzstd -lz
 
 # TLS: GnuTLS and what it needs (scripts/deps.sh installs them). The release binary links
 # them statically (-static in LDSTATIC), with src/xport/p11kit_stub.c standing in for p11-kit,

@@ -13,6 +13,8 @@
 #include <nettle/version.h>
 #include <nghttp2/nghttp2.h>
 #include <unistring/version.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "base/macro.h"
 
@@ -39,6 +41,8 @@ void version_print(FILE *f, bool verbose)
 		{"GNU C Library", "", "LGPL-2.1-or-later", "glibc.txt"},
 		{"nghttp2", "", "MIT", "nghttp2.txt"},
 		{"libxcrypt", "", "LGPL-2.1-or-later", "libxcrypt.txt"},
+		{"zlib", "", "Zlib", "zlib.txt"},
+		{"zstd", "", "BSD-3-Clause OR GPL-2.0-only", "zstd.txt"},
 	};
 	snprintf(libs[0].version, sizeof(libs[0].version), "%s", gnutls_check_version(NULL));
 	snprintf(libs[1].version, sizeof(libs[1].version), "%d.%d", nettle_version_major(),
@@ -54,6 +58,8 @@ void version_print(FILE *f, bool verbose)
 	/* no run-time version call: the one it was built against */
 	snprintf(libs[8].version, sizeof(libs[8].version), "%d.%d", XCRYPT_VERSION_MAJOR,
 		 XCRYPT_VERSION_MINOR);
+	snprintf(libs[9].version, sizeof(libs[9].version), "%s", zlibVersion());
+	snprintf(libs[10].version, sizeof(libs[10].version), "%s", ZSTD_versionString());
 	fprintf(f, "\nlibraries linked in:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(libs); i++)
 		fprintf(f, "  %-26s %-8s %s (%s)\n", libs[i].name, libs[i].version, libs[i].licence,

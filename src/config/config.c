@@ -32,6 +32,7 @@
 #include "http/fields.h"
 #include "http/parser.h"
 #include "http/path.h"
+#include "http/tmpl.h"
 #include "sd/listen.h"
 
 #define KIB ((uint64_t)1024)
@@ -57,6 +58,7 @@ struct arg {
 	char *text;
 	size_t len;
 	struct pos at;
+	bool quoted; /* written "...": its text starts one column after at.col */
 };
 
 /* One directive as written: v[0] is its name. */
@@ -886,6 +888,7 @@ static int dir_site(struct parser *p, struct scope *sc, const struct directive *
 	site->line = s->v[0].at.line;
 	site->file = p->filename;
 	site->http_redirect = true;
+	site->rules.browse = -1;
 	site->names = xcalloc(s->n, sizeof(*site->names));
 	/* The body is parsed even when a name is bad, so its own errors are reported too. */
 	sc->child = site;
@@ -988,6 +991,525 @@ static void top_finish(struct parser *p, struct scope *sc)
 		error_pos(p, at, "max-header-size (%zu) must be at least max-request-line (%zu)",
 			  c->max_header_bytes, c->max_request_line);
 	}
+}
+
+/* ---- response rules: header, redirect, try-files, error-page, index, browse, precompressed */
+
+/* The struct config_rules a directive row points at: d->offset into the scope's target. */
+static struct config_rules *rules_of(const struct scope *sc, const struct directive *d)
+{
+	return (struct config_rules *)((char *)sc->target + d->offset);
+}
+
+/* A template argument: every placeholder must be one of `allowed`; the error points at it. */
+static int check_tmpl(struct parser *p, const struct arg *a, const char *what, unsigned allowed)
+{
+	size_t off, len;
+	int r = http_tmpl_check(a->text, a->len, allowed, &off, &len);
+	if (r >= 0)
+		return r;
+	char known[64] = "";
+	for (int i = 0; i < HTTP_TMPL_N; i++)
+		if (allowed & HTTP_TMPL_BIT(i)) {
+			size_t k = strlen(known);
+			snprintf(known + k, sizeof(known) - k, "%s{%s}", k ? " " : "",
+				 http_tmpl_name(i));
+		}
+	len = MIN(len, (size_t)ECHO_MAX);
+	error_at(p, a->at.line, a->at.col + (unsigned)a->quoted + (unsigned)MIN(off, 4096u),
+		 "unknown placeholder '%.*s' in '%s' (known here: %s)", (int)len, a->text + off,
+		 what, known);
+	return -EINVAL;
+}
+
+/* Fields the protocol or ferry itself writes: framing, hop-by-hop, the ones other
+ * directives own. A `header` line can neither set nor remove them. */
+static const char *const owned_fields[] = {
+	"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
+	"proxy-connection", "te", "trailer", "date", "server", "content-range",
+	"content-encoding", "strict-transport-security", "alt-svc",
+};
+
+#define HEADER_VALUE_MAX 4096
+#define HEADER_RULES_MAX 64 /* per block */
+
+/* `header NAME VALUE` (replace: the handler's NAME fields are dropped, VALUE added) or
+ * `header -NAME` (drop). VALUE may use {host} and {path}. */
+static int dir_header(struct parser *p, struct scope *sc, const struct directive *d,
+		      const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	const struct arg *a = &s->v[1];
+	bool remove = a->text[0] == '-';
+	const char *name = a->text + remove;
+	size_t name_len = a->len - remove;
+	char e[ECHO_SIZE];
+	if (remove ? s->n != 2 : s->n != 3) {
+		error_arg(p, &s->v[remove ? 2 : 1], "'header' takes NAME VALUE or -NAME");
+		return -EINVAL;
+	}
+	bool token = name_len > 0;
+	for (size_t i = 0; i < name_len; i++)
+		token = token && http_fields_is_token(name[i]);
+	if (!token) {
+		error_arg(p, a, "'header' needs a field name, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(owned_fields); i++) {
+		if (str_ieq(name, name_len, owned_fields[i])) {
+			error_arg(p, a, "'header' cannot %s %.*s: ferry writes it itself",
+				  remove ? "remove" : "set", (int)name_len, name);
+			return -EPERM;
+		}
+	}
+	int used = 0;
+	if (!remove) {
+		const struct arg *v = &s->v[2];
+		bool ok = v->len <= HEADER_VALUE_MAX;
+		for (size_t i = 0; ok && i < v->len; i++)
+			ok = http_fields_is_value(v->text[i]);
+		if (!ok || (v->len && (v->text[0] == ' ' || v->text[v->len - 1] == ' ' ||
+				       v->text[0] == '\t' || v->text[v->len - 1] == '\t'))) {
+			error_arg(p, v, "'header' value must be at most %d bytes of visible "
+				  "characters and inner spaces", HEADER_VALUE_MAX);
+			return -EINVAL;
+		}
+		used = check_tmpl(p, v, "header",
+				  HTTP_TMPL_BIT(HTTP_TMPL_HOST) | HTTP_TMPL_BIT(HTTP_TMPL_PATH));
+		if (used < 0)
+			return used;
+	}
+	if (r->headers.n == HEADER_RULES_MAX) {
+		error_arg(p, &s->v[0], "at most %d 'header' lines per block", HEADER_RULES_MAX);
+		return -E2BIG;
+	}
+	r->headers.v = xrealloc(r->headers.v, (r->headers.n + 1) * sizeof(*r->headers.v));
+	r->headers.v[r->headers.n++] = (struct http_field_rule){
+	    .name = xstrndup(name, name_len),
+	    .name_len = name_len,
+	    .value = remove ? NULL : xstrdup(s->v[2].text),
+	    .value_len = remove ? 0 : s->v[2].len,
+	    .tmpl = used > 0,
+	};
+	return 0;
+}
+
+#define REDIRECT_TARGET_MAX 4096
+
+/* `redirect [301|302|307|308] TARGET`: TARGET a path ("/new{path}") or an http(s) URL, with
+ * {scheme} {host} {path} {query}. */
+static int dir_redirect(struct parser *p, struct scope *sc, const struct directive *d,
+			const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	const struct arg *a = &s->v[s->n - 1];
+	char e[ECHO_SIZE];
+	int status = 308;
+	if (s->n == 3) {
+		const char *st = s->v[1].text;
+		if (strcmp(st, "301") && strcmp(st, "302") && strcmp(st, "307") && strcmp(st, "308")) {
+			error_arg(p, &s->v[1], "'redirect' status must be 301, 302, 307 or 308, not "
+				  "'%s'", echo(&s->v[1], e));
+			return -EINVAL;
+		}
+		status = atoi(st);
+	}
+	bool ok = a->len > 0 && a->len <= REDIRECT_TARGET_MAX;
+	for (size_t i = 0; ok && i < a->len; i++)
+		ok = http_fields_is_value(a->text[i]) && a->text[i] != ' ' && a->text[i] != '\t';
+	const char *t = a->text;
+	if (!ok || !((t[0] == '/' && t[1] != '/') || strncmp(t, "http://", 7) == 0 ||
+		     strncmp(t, "https://", 8) == 0 || strncmp(t, "{scheme}://", 11) == 0 ||
+		     strncmp(t, "{path}", 6) == 0)) {
+		error_arg(p, a, "'redirect' takes a path starting with '/' or an http:// or https:// "
+			  "URL, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	int used = check_tmpl(p, a, "redirect", HTTP_TMPL_BIT(HTTP_TMPL_HOST) |
+				HTTP_TMPL_BIT(HTTP_TMPL_PATH) | HTTP_TMPL_BIT(HTTP_TMPL_SCHEME) |
+				HTTP_TMPL_BIT(HTTP_TMPL_QUERY));
+	if (used < 0)
+		return used;
+	r->redirect = xstrdup(a->text);
+	r->redirect_len = a->len;
+	r->redirect_status = status;
+	r->redirect_tmpl = used > 0;
+	r->redirect_file = p->filename;
+	r->redirect_line = a->at.line;
+	r->redirect_col = a->at.col;
+	return 0;
+}
+
+#define LIST_MAX 16 /* try-files targets, index names, error-page statuses */
+
+/* A path template in a try-files or error-page line: starts with '/' or {path}, and stays
+ * below the root whatever the request ({path} is a normalised path, so a ".." segment
+ * written here is the only way out, and it is refused). */
+static int check_path_tmpl(struct parser *p, const struct arg *a, const char *what,
+			   unsigned allowed)
+{
+	char e[ECHO_SIZE], out[HTTP_PATH_MAX], norm[HTTP_PATH_MAX];
+	int used = check_tmpl(p, a, what, allowed);
+	if (used < 0)
+		return used;
+	if (a->text[0] != '/' && strncmp(a->text, "{path}", 6) != 0) {
+		error_arg(p, a, "'%s' takes paths starting with '/' or {path}, not '%s'", what,
+			  echo(a, e));
+		return -EINVAL;
+	}
+	/* {path} at its shortest ("/"): a ".." written here, encoded or not, climbs above it */
+	struct http_tmpl_vars v = {.v = {[HTTP_TMPL_PATH] = "/"}, .len = {[HTTP_TMPL_PATH] = 1}};
+	ssize_t n = http_tmpl_expand(a->text, a->len, &v, out, sizeof(out));
+	bool dots = false;
+	for (const char *q = a->text; (q = strstr(q, "..")); q += 2)
+		dots = dots || ((q == a->text || q[-1] == '/') && (q[2] == '/' || q[2] == '\0'));
+	if (n < 0 || dots || http_path_normalize(out, (size_t)n, norm, sizeof(norm)) < 0) {
+		error_arg(p, a, "'%s' target '%s' leads outside the root", what, echo(a, e));
+		return -EINVAL;
+	}
+	return used;
+}
+
+/* `try-files TARGET... [=STATUS]`: the first TARGET naming a file (or, ending in '/', a
+ * directory with an index) below the root is served; else STATUS, or 404. */
+static int dir_try_files(struct parser *p, struct scope *sc, const struct directive *d,
+			 const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	char e[ECHO_SIZE];
+	size_t n = s->n - 1; /* the row bounds it */
+	for (size_t i = 1; i < s->n; i++) {
+		const struct arg *a = &s->v[i];
+		if (a->text[0] == '=') {
+			uint64_t st;
+			if (i != s->n - 1 || i == 1 ||
+			    parse_uint(a->text + 1, a->len - 1, 599, &st) < 0 || st < 400) {
+				error_arg(p, a, "'try-files' ends with targets, then maybe one =STATUS "
+					  "(400 to 599), not '%s'", echo(a, e));
+				return -EINVAL;
+			}
+			r->try_status = (int)st;
+			n--;
+			continue;
+		}
+		if (check_path_tmpl(p, a, "try-files", HTTP_TMPL_BIT(HTTP_TMPL_PATH)) < 0)
+			return -EINVAL;
+	}
+	r->try_files = xcalloc(n, sizeof(*r->try_files));
+	for (size_t i = 0; i < n; i++)
+		r->try_files[i] = xstrdup(s->v[i + 1].text);
+	r->n_try_files = n;
+	return 0;
+}
+
+/* `error-page STATUS... PATH`: PATH (below the block's root, or the site's) answers those
+ * statuses when ferry itself answers one of them, with that status. */
+static int dir_error_page(struct parser *p, struct scope *sc, const struct directive *d,
+			  const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	const struct arg *a = &s->v[s->n - 1];
+	char e[ECHO_SIZE], norm[HTTP_PATH_MAX];
+	if (a->text[0] != '/' || memchr(a->text, '?', a->len) ||
+	    http_path_normalize(a->text, a->len, norm, sizeof(norm)) < 0 ||
+	    norm[strlen(norm) - 1] == '/') {
+		error_arg(p, a, "'error-page' takes a file path below the root, starting with '/', "
+			  "not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	for (size_t i = 1; i + 1 < s->n; i++) {
+		uint64_t st;
+		const struct arg *sa = &s->v[i];
+		if (parse_uint(sa->text, sa->len, 599, &st) < 0 || st < 400) {
+			error_arg(p, sa, "'error-page' takes statuses from 400 to 599, not '%s'",
+				  echo(sa, e));
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < r->n_error_pages; j++) {
+			if (r->error_pages[j].status == (int)st) {
+				error_arg(p, sa, "a second 'error-page' for %d in this block", (int)st);
+				return -EEXIST;
+			}
+		}
+		r->error_pages = xrealloc(r->error_pages,
+					  (r->n_error_pages + 1) * sizeof(*r->error_pages));
+		r->error_pages[r->n_error_pages++] = (struct config_error_page){
+		    .status = (int)st,
+		    .path = xstrdup(norm),
+		};
+	}
+	return 0;
+}
+
+/* `index NAME...`: the files a directory request looks for, in order. */
+static int dir_index(struct parser *p, struct scope *sc, const struct directive *d,
+		     const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	char e[ECHO_SIZE];
+	for (size_t i = 1; i < s->n; i++) {
+		const struct arg *a = &s->v[i];
+		if (memchr(a->text, '/', a->len) || strcmp(a->text, ".") == 0 ||
+		    strcmp(a->text, "..") == 0 || a->len == 0 || a->len > 255) {
+			error_arg(p, a, "'index' takes file names (no '/'), not '%s'", echo(a, e));
+			return -EINVAL;
+		}
+	}
+	r->index = xcalloc(s->n - 1, sizeof(*r->index));
+	for (size_t i = 1; i < s->n; i++)
+		r->index[i - 1] = xstrdup(s->v[i].text);
+	r->n_index = s->n - 1;
+	return 0;
+}
+
+/* `browse [on|off]`: a listing for a directory without an index file. */
+static int dir_browse(struct parser *p, struct scope *sc, const struct directive *d,
+		      const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	char e[ECHO_SIZE];
+	if (s->n == 1 || strcmp(s->v[1].text, "on") == 0)
+		r->browse = 1;
+	else if (strcmp(s->v[1].text, "off") == 0)
+		r->browse = 0;
+	else {
+		error_arg(p, &s->v[1], "'browse' takes on or off, not '%s'", echo(&s->v[1], e));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* `precompressed CODING...` (br, zstd, gzip) and `encode CODING...` (zstd, gzip: no brotli
+ * at serve time): the codings, in the order to prefer at equal weight. d->name says which. */
+static int dir_codings(struct parser *p, struct scope *sc, const struct directive *d,
+		       const struct stmt *s)
+{
+	struct config_rules *r = rules_of(sc, d);
+	bool encode = strcmp(d->name, "encode") == 0;
+	unsigned char *list = encode ? r->encode : r->precompressed;
+	size_t *n = encode ? &r->n_encode : &r->n_precompressed;
+	char e[ECHO_SIZE];
+	for (size_t i = 1; i < s->n; i++) {
+		const struct arg *a = &s->v[i];
+		int c = http_coding_lookup(a->text, a->len);
+		if (c < 0 || a->text[0] < 'a' || (encode && c == HTTP_CODING_BR)) {
+			error_arg(p, a, "'%s' takes %s, not '%s'", d->name,
+				  encode ? "zstd and gzip (br only precompressed)"
+					 : "br, zstd and gzip",
+				  echo(a, e));
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < *n; j++) {
+			if (list[j] == c) {
+				error_arg(p, a, "'%s' twice in '%s'", a->text, d->name);
+				return -EEXIST;
+			}
+		}
+		list[(*n)++] = (unsigned char)c;
+	}
+	return 0;
+}
+
+static char **strv_dup(char *const *v, size_t n)
+{
+	char **out = xcalloc(n ? n : 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrdup(v[i]);
+	return out;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void field_rules_append(struct http_field_rules *dst, const struct http_field_rules *src)
+{
+	if (!src->n)
+		return;
+	dst->v = xrealloc(dst->v, (dst->n + src->n) * sizeof(*dst->v));
+	for (size_t i = 0; i < src->n; i++) {
+		struct http_field_rule f = src->v[i];
+		f.name = xstrdup(f.name);
+		f.value = f.value ? xstrdup(f.value) : NULL;
+		dst->v[dst->n++] = f;
+	}
+}
+
+/* A path block gets the site's rules it does not set itself; `header` lines: the site's
+ * for the names it does not name itself, then its own. */
+static void rules_inherit(struct config_rules *r, const struct config_rules *site)
+{
+	if (site->headers.n) {
+		struct http_field_rules own = r->headers;
+		r->headers = (struct http_field_rules){0};
+		/* the site's, but for the names the block sets or removes itself */
+		for (size_t i = 0; i < site->headers.n; i++) {
+			const struct http_field_rule *f = &site->headers.v[i];
+			bool mine = false;
+			for (size_t j = 0; j < own.n && !mine; j++)
+				mine = str_ieqn(own.v[j].name, own.v[j].name_len, f->name,
+						f->name_len);
+			if (!mine)
+				field_rules_append(&r->headers,
+						   &(struct http_field_rules){(struct http_field_rule *)f, 1});
+		}
+		field_rules_append(&r->headers, &own);
+		for (size_t i = 0; i < own.n; i++) {
+			free(own.v[i].name);
+			free(own.v[i].value);
+		}
+		free(own.v);
+	}
+	if (!r->redirect && site->redirect) {
+		r->redirect = xstrdup(site->redirect);
+		r->redirect_len = site->redirect_len;
+		r->redirect_status = site->redirect_status;
+		r->redirect_tmpl = site->redirect_tmpl;
+		r->redirect_file = site->redirect_file;
+		r->redirect_line = site->redirect_line;
+		r->redirect_col = site->redirect_col;
+	}
+	if (!r->n_try_files && !r->try_status && (site->n_try_files || site->try_status)) {
+		r->try_files = strv_dup(site->try_files, site->n_try_files);
+		r->n_try_files = site->n_try_files;
+		r->try_status = site->try_status;
+	}
+	if (!r->n_error_pages && site->n_error_pages) {
+		r->error_pages = xcalloc(site->n_error_pages, sizeof(*r->error_pages));
+		for (size_t i = 0; i < site->n_error_pages; i++)
+			r->error_pages[i] = (struct config_error_page){
+			    site->error_pages[i].status, xstrdup(site->error_pages[i].path)};
+		r->n_error_pages = site->n_error_pages;
+	}
+	if (!r->n_index && site->n_index) {
+		r->index = strv_dup(site->index, site->n_index);
+		r->n_index = site->n_index;
+	}
+	if (r->browse < 0)
+		r->browse = site->browse;
+	if (!r->n_precompressed) {
+		memcpy(r->precompressed, site->precompressed, sizeof(r->precompressed));
+		r->n_precompressed = site->n_precompressed;
+	}
+	if (!r->n_encode) {
+		memcpy(r->encode, site->encode, sizeof(r->encode));
+		r->n_encode = site->n_encode;
+	}
+}
+
+/* The rules of the block of site that serves the (normalised) path: the longest prefix. */
+static const struct config_rules *rules_for_path(const struct config_site *site, const char *path,
+						 size_t n)
+{
+	const struct config_path *best = NULL;
+	for (size_t i = 0; i < site->n_paths; i++) {
+		const struct config_path *cp = &site->paths[i];
+		if (cp->prefix_len <= n && memcmp(cp->prefix, path, cp->prefix_len) == 0 &&
+		    (!best || cp->prefix_len > best->prefix_len))
+			best = cp;
+	}
+	return best ? &best->rules : &site->rules;
+}
+
+/* Where a redirect sends a request of this site, when that can be told from its text alone:
+ * the same URL ("{path}", "{scheme}://{host}{path}{query}": returns NULL with *ret_self),
+ * or a fixed local path (its normalised form in out). NULL otherwise (another host or
+ * scheme, or a path made of placeholders and text). */
+static const char *redirect_local(const struct config_rules *r, char *out, size_t size,
+				  bool *ret_self)
+{
+	const char *t = r->redirect;
+	*ret_self = false;
+	if (strncmp(t, "{scheme}://{host}", 17) == 0)
+		t += 17;
+	if (t[0] != '/' && t[0] != '{')
+		return NULL;
+	if (strcmp(t, "{path}") == 0 || strcmp(t, "{path}{query}") == 0) {
+		*ret_self = true;
+		return NULL;
+	}
+	size_t n = strcspn(t, "?{");
+	if (t[n] == '{' && strcmp(t + n, "{query}") != 0)
+		return NULL;
+	if (n == 0 || http_path_normalize(t, n, out, size) < 0)
+		return NULL;
+	return out;
+}
+
+/* A redirect that sends a request back to where it came from, found from the text: a block
+ * redirecting to {path}, or to a fixed path that the same block serves (through other
+ * redirecting blocks or not). Each is reported at the redirect line that starts it. */
+static void redirect_loops(struct parser *p, const struct config_site *site)
+{
+	for (size_t b = 0; b <= site->n_paths; b++) {
+		const struct config_rules *start = b < site->n_paths ? &site->paths[b].rules
+								     : &site->rules;
+		if (!start->redirect)
+			continue;
+		const struct config_rules *cur = start;
+		for (size_t step = 0; step <= site->n_paths + 1; step++) {
+			char norm[HTTP_PATH_MAX];
+			bool self;
+			const char *to = redirect_local(cur, norm, sizeof(norm), &self);
+			if (self && cur == start) {
+				struct pos at = {start->redirect_line, start->redirect_col,
+						 start->redirect_file};
+				error_pos(p, &at, "'redirect %s' sends a request to its own URL: a "
+					  "redirect loop", start->redirect);
+			}
+			if (!to)
+				break;
+			cur = rules_for_path(site, to, strlen(to));
+			if (!cur->redirect)
+				break;
+			if (cur == start) {
+				struct pos at = {start->redirect_line, start->redirect_col,
+						 start->redirect_file};
+				error_pos(p, &at, "'redirect %s' leads back to %s, which redirects "
+					  "again: a redirect loop", start->redirect,
+					  b < site->n_paths ? "this path block" : "this site");
+				break;
+			}
+		}
+	}
+}
+
+static void rules_done(struct config_rules *r)
+{
+	if (r->browse < 0)
+		r->browse = 0;
+	r->statics = r->n_try_files || r->try_status || r->n_index || r->browse ||
+		     r->n_precompressed || r->n_encode;
+	r->any = r->headers.n > 0 || r->redirect || r->n_error_pages || r->statics;
+}
+
+static void rules_free(struct config_rules *r)
+{
+	for (size_t i = 0; i < r->headers.n; i++) {
+		free(r->headers.v[i].name);
+		free(r->headers.v[i].value);
+	}
+	free(r->headers.v);
+	free(r->redirect);
+	strv_free(r->try_files, r->n_try_files);
+	for (size_t i = 0; i < r->n_error_pages; i++)
+		free(r->error_pages[i].path);
+	free(r->error_pages);
+	strv_free(r->index, r->n_index);
+}
+
+/* At the end of a site block: what its path blocks inherit, and the cross-checks. */
+static void rules_site_finish(struct parser *p, struct config_site *site)
+{
+	for (size_t i = 0; i < site->n_paths; i++) {
+		rules_inherit(&site->paths[i].rules, &site->rules);
+		rules_done(&site->paths[i].rules);
+	}
+	rules_done(&site->rules);
+	redirect_loops(p, site);
 }
 
 /* ---- site and path blocks ------------------------------------------------------------- */
@@ -1359,6 +1881,7 @@ static int dir_path(struct parser *p, struct scope *sc, const struct directive *
 	site->paths = xrealloc(site->paths, (site->n_paths + 1) * sizeof(*site->paths));
 	struct config_path *cp = &site->paths[site->n_paths++];
 	memset(cp, 0, sizeof(*cp));
+	cp->rules.browse = -1;
 	cp->prefix = xstrdup(norm);
 	cp->prefix_len = (size_t)n;
 	cp->line = s->v[0].at.line;
@@ -1425,6 +1948,7 @@ static void path_finish(struct parser *p, struct scope *sc)
 static void site_finish(struct parser *p, struct scope *sc)
 {
 	struct config_site *site = sc->target;
+	rules_site_finish(p, site);
 	proxy_finish(p, sc, &site->proxy);
 	auth_finish(p, sc, &site->auth, true);
 	if (site->proxy.ups && site->root) {
@@ -2329,6 +2853,25 @@ static int dir_metrics(struct parser *p, struct scope *sc, const struct directiv
 	{"rate-limit", 1, 3, "N/s|N/m burst M|off", DIR_ONCE, dir_rate_limit, \
 	 offsetof(struct type, rate), 0, in_path, in_path, NULL}
 
+/* Response rules, in site and path blocks alike: the field rules (a struct config_rules). */
+#define RULES_ROWS(type) \
+	{"header", 1, 2, "NAME VALUE|-NAME", 0, dir_header, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"redirect", 1, 2, "[301|302|307|308] TARGET", DIR_ONCE, dir_redirect, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"try-files", 1, LIST_MAX + 1, "TARGET... [=STATUS]", DIR_ONCE, dir_try_files, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"error-page", 2, LIST_MAX + 1, "STATUS... PATH", 0, dir_error_page, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"index", 1, LIST_MAX, "NAME...", DIR_ONCE, dir_index, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"browse", 0, 1, "[on|off]", DIR_ONCE, dir_browse, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"precompressed", 1, HTTP_CODING_N, "br|zstd|gzip...", DIR_ONCE, dir_codings, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
+	{"encode", 1, HTTP_CODING_N - 1, "zstd|gzip...", DIR_ONCE, dir_codings, \
+	 offsetof(struct type, rules), 0, 0, 0, NULL}
+
 static const struct directive path_directives[] = {
 	RATE_ROW(config_path, 1),
 	AUTH_ROWS(config_path),
@@ -2336,6 +2879,7 @@ static const struct directive path_directives[] = {
 	PROXY_ROWS(config_path),
 	{"proxy-strip-prefix", 0, 0, "", DIR_ONCE, dir_proxy_strip_prefix,
 	 offsetof(struct config_path, proxy), 0, 0, 0, NULL},
+	RULES_ROWS(config_path),
 };
 
 static const struct context path_context = {
@@ -2351,6 +2895,7 @@ static const struct directive site_directives[] = {
 	AUTH_ROWS(config_site),
 	RATE_ROW(config_site, 0),
 	BLOCK("path", 1, 1, "PREFIX { ... }", dir_path, &path_context),
+	RULES_ROWS(config_site),
 	PLAIN("tls",           2, 4, "CERT_FILE KEY_FILE [ocsp OCSP_FILE]", 0, dir_tls),
 	PLAIN("http-redirect", 1, 1, "on|off", DIR_ONCE, dir_http_redirect),
 	PLAIN("hsts",          1, 3, "DURATION [include-subdomains] [preload]|off", DIR_ONCE,
@@ -2439,6 +2984,7 @@ static void stmt_push(struct stmt *s, const struct lexer_token *t, const char *f
 	    .text = xstrndup(t->text, t->len),
 	    .len = t->len,
 	    .at = {t->line, t->col, file},
+	    .quoted = t->kind == LEXER_STRING,
 	};
 }
 
@@ -2695,11 +3241,13 @@ void config_free(struct config *c)
 		free(c->sites[i].root);
 		proxy_free(&c->sites[i].proxy);
 		auth_free(&c->sites[i].auth);
+		rules_free(&c->sites[i].rules);
 		for (size_t j = 0; j < c->sites[i].n_paths; j++) {
 			free(c->sites[i].paths[j].prefix);
 			free(c->sites[i].paths[j].root);
 			proxy_free(&c->sites[i].paths[j].proxy);
 			auth_free(&c->sites[i].paths[j].auth);
+			rules_free(&c->sites[i].paths[j].rules);
 		}
 		free(c->sites[i].paths);
 		prefixmap_free(c->sites[i].path_map);

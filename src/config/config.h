@@ -14,6 +14,8 @@
 
 #include "base/buf.h"
 #include "http/forward.h"
+#include "http/coding.h"
+#include "http/exchange.h"
 #include "net/addr.h"
 #include "net/cidr.h"
 
@@ -116,6 +118,46 @@ struct config_rate {
 
 /* The system CA bundle https:// upstreams are verified against without `upstream-ca`. */
 #define CONFIG_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
+struct config_error_page {
+	int status;
+	char *path; /* normalised, starts with '/' */
+};
+
+/* The response rules of a site or a path block (`header`, `redirect`, `try-files`,
+ * `error-page`, `index`, `browse`, `precompressed`). A path block inherits each rule of its
+ * site it does not set itself; its `header` lines come after the site's. */
+struct config_rules {
+	struct http_field_rules headers; /* `header`: NULL v when none */
+	/* `redirect [STATUS] TARGET` (NULL: none): a template with {scheme} {host} {path}
+	 * {query}; where it is written (a path block may inherit its site's). */
+	char *redirect;
+	size_t redirect_len;
+	int redirect_status;
+	bool redirect_tmpl;
+	const char *redirect_file;
+	unsigned redirect_line, redirect_col;
+	/* `try-files TARGET... [=STATUS]`: templates with {path}, tried in order. */
+	char **try_files;
+	size_t n_try_files;
+	int try_status; /* 0: none */
+	/* `error-page STATUS... PATH`: the file (below the root) answering each status. */
+	struct config_error_page *error_pages;
+	size_t n_error_pages;
+	/* `index NAME...` (NULL: index.html) and `browse` (-1: unset, inherit; 0 off; 1 on) */
+	char **index;
+	size_t n_index;
+	int browse;
+	/* `precompressed CODING...`: http/coding.h's codings, in the order given */
+	unsigned char precompressed[HTTP_CODING_N];
+	size_t n_precompressed;
+	/* `encode CODING...`: compressed at serve time (gzip, zstd), in the order given */
+	unsigned char encode[HTTP_CODING_N];
+	size_t n_encode;
+	/* Once the block's end is read: does it set anything? (routing looks at nothing more
+	 * when it does not: no cost for a site without rules) */
+	bool any;
+	bool statics; /* try-files, index, browse, precompressed or encode: the static handler looks */
+};
 
 /* `path PREFIX { ... }` inside a site: the longest matching prefix wins. A block has a root,
  * a proxy, or neither (then its prefix is served like the rest of the site), never both. */
@@ -127,6 +169,7 @@ struct config_path {
 	struct config_proxy proxy;
 	struct config_auth auth;
 	struct config_rate rate;
+	struct config_rules rules; /* its own, then what it inherits (site_finish) */
 	unsigned line;
 };
 
@@ -151,6 +194,7 @@ struct config_site {
 	size_t n_names;
 	char *root; /* NULL: the embedded default page */
 	struct config_proxy proxy;
+	struct config_rules rules;
 	struct config_path *paths;
 	size_t n_paths;
 	struct prefixmap *path_map; /* the paths by prefix, when there are any (prefixmap.h) */

@@ -56,18 +56,34 @@ void lexer_done(struct lexer *l)
 	buf_free(&l->text);
 }
 
+/* The length of a placeholder at p ("{host}": '{', a lower-case letter, letters, digits or
+ * '-', '}'), else 0. */
+static size_t placeholder_len(const char *p, const char *end)
+{
+	if (end - p < 3 || p[0] != '{' || p[1] < 'a' || p[1] > 'z')
+		return 0;
+	for (const char *q = p + 2; q < end; q++) {
+		if (*q == '}')
+			return (size_t)(q - p) + 1;
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-'))
+			return 0;
+	}
+	return 0;
+}
+
 static void lex_word(struct lexer *l, struct lexer_token *t)
 {
 	const char *start = l->p;
 	for (;;) {
 		while (l->p < l->end && is_word_char((unsigned char)*l->p))
 			advance(l);
-		/* A placeholder inside a word ("http://{host}:80") is part of it: braces open
-		 * and close blocks only as words of their own. */
-		static const char ph[] = "{host}";
-		if ((size_t)(l->end - l->p) < STRLEN(ph) || memcmp(l->p, ph, STRLEN(ph)) != 0)
+		/* A placeholder ("http://{host}:80", "{path}.html") is part of a word: braces open
+		 * and close blocks only as words of their own (whether the name is one the
+		 * directive knows is its own check). */
+		size_t n = placeholder_len(l->p, l->end);
+		if (!n)
 			break;
-		for (size_t i = 0; i < STRLEN(ph); i++)
+		for (size_t i = 0; i < n; i++)
 			advance(l);
 	}
 	(void)buf_append(&l->text, start, (size_t)(l->p - start));
@@ -174,6 +190,10 @@ void lexer_next(struct lexer *l, struct lexer_token *t)
 		t->kind = LEXER_END;
 		return;
 	case '{':
+		if (placeholder_len(l->p, l->end)) { /* "{path}.html": a word */
+			lex_word(l, t);
+			break;
+		}
 		advance(l);
 		t->kind = LEXER_OPEN;
 		return;

@@ -1,7 +1,8 @@
 /* Tokens of ferry.conf, with their line and column.
  *
  *   word     a run of anything but whitespace, control characters, '{', '}', ';', '"';
- *            it may contain '#' (only a token that starts with '#' is a comment)
+ *            it may contain '#' (only a token that starts with '#' is a comment) and
+ *            placeholders ("{path}": '{', a lower-case name, '}'), even at its start
  *   string   "..." with the escapes \" and \\ only; no newline inside
  *   { }      block delimiters
  *   end      a newline or ';': the end of a directive

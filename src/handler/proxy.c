@@ -12,6 +12,7 @@
  * an upstream, and the response likewise from what the response parser decided. */
 #include "base/macro.h"
 #include "handler/proxy.h"
+#include "handler/rules.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -658,7 +659,7 @@ static int x_error(struct proxy_x *x, int status)
 		return x_abort(x);
 	http_x_set_stream(c, NULL, NULL);
 	x_free(x);
-	if (status == 503) {
+	if (status == 503 && !rules_has_error_page(c, 503)) { /* else the block's page */
 		static const char body[] = "<!DOCTYPE html>\n<html><head><title>503 Service "
 					   "Unavailable</title></head><body><h1>503 Service "
 					   "Unavailable</h1></body></html>\n";

@@ -17,6 +17,7 @@
 #include "handler/metrics.h"
 #include "handler/proxy.h"
 #include "handler/ratelimit.h"
+#include "handler/rules.h"
 #include "handler/static.h"
 #include "http/exchange.h"
 #include "http/handler.h"
@@ -196,6 +197,9 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 	const struct server_gen *gen = x->wk->gen;
 	const struct config *cfg = gen->cfg;
 	x->hsts = 0;
+	x->rules = NULL;
+	x->rules_on = false;
+	x->error_page = NULL;
 	*rt = (struct http_route){.handler = &static_handler, .root_fd = gen->default_root_fd};
 	if (x->metrics_only) {
 		rt->handler = &metrics_handler;
@@ -227,8 +231,28 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 		}
 		rt->path = config_match_path(cs, path, (size_t)n);
 	}
-	/* rate-limit, then basic-auth: before any handler sees the request (and before a
-	 * password hash is paid for); a site without path blocks or either costs two tests */
+	/* The block's rules first (a redirect is answered before any limit or password, as
+	 * nginx's rewrite phase and Caddy's redir come first), then rate-limit, then
+	 * basic-auth: before any handler sees the request (and before a password hash is
+	 * paid for); a site without path blocks or either costs two tests */
+	const struct config_rules *rules = rt->path ? &rt->path->rules : &cs->rules;
+	if (unlikely(rules->any)) {
+		rt->rules = rules;
+		x->rules = rules->headers.n ? &rules->headers : NULL;
+		if (rules->n_error_pages) {
+			/* below the block's root, else the site's (a proxied block's pages) */
+			x->error_page = rules_error_page;
+			x->error_page_arg = rules;
+			x->error_page_root_fd =
+				rt->path && rt->path->root ? gen->root_fds[rt->path->root_id]
+				: cs->root		   ? gen->root_fds[cs->root_id]
+							   : -1;
+		}
+		if (rules->redirect) {
+			rt->handler = &rules_redirect_handler;
+			return;
+		}
+	}
 	bool paths = cs->n_paths > 0;
 	const struct config_rate *rl =
 		paths || cs->rate.per_min ? config_route_rate(cs, rt->path) : NULL;

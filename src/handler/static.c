@@ -1,6 +1,7 @@
 /* Static files: path resolution below the root, preconditions, ranges, the response. */
 #include "handler/static.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,7 +26,11 @@
 #include "http/parser.h"
 #include "http/path.h"
 #include "http/status.h"
+#include "config/config.h"
+#include "handler/encode.h"
 #include "handler/filecache.h"
+#include "http/coding.h"
+#include "http/tmpl.h"
 
 #define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
 
@@ -97,6 +102,11 @@ static int open_beneath(int dirfd, const char *path)
 		return open_beneath_walk(dirfd, path);
 	}
 	return fd < 0 ? -errno : fd;
+}
+
+int static_open(int root_fd, const char *path)
+{
+	return open_beneath(root_fd, path[0] == '/' && path[1] ? path + 1 : ".");
 }
 
 static int status_of_errno(int err)
@@ -346,7 +356,7 @@ static void redirect_dir(struct http_exchange *x, const struct http_request *req
  * sendfile, fd owned) or from mem (copied after the head: small files from the cache). */
 static void serve_file(struct http_exchange *x, const struct http_request *req,
 		       const struct validators *v, const char *type, uint64_t size, int fd,
-		       const char *mem)
+		       const char *mem, const char *coding, bool vary)
 {
 	int pre = preconditions(req, v);
 	if (pre) {
@@ -359,6 +369,8 @@ static void serve_file(struct http_exchange *x, const struct http_request *req,
 		http_resp_start(x, 304);
 		http_resp_header(x, "ETag", v->etag, v->etag_len);
 		http_resp_header(x, "Last-Modified", v->last_modified, 29);
+		if (vary)
+			http_resp_header(x, "Vary", "Accept-Encoding", 15);
 		http_resp_end_head(x, -1);
 		return;
 	}
@@ -387,6 +399,10 @@ static void serve_file(struct http_exchange *x, const struct http_request *req,
 
 	http_resp_start(x, status);
 	http_resp_header(x, "Content-Type", type, strlen(type));
+	if (coding)
+		http_resp_header(x, "Content-Encoding", coding, strlen(coding));
+	if (vary)
+		http_resp_header(x, "Vary", "Accept-Encoding", 15);
 	http_resp_header(x, "Last-Modified", v->last_modified, 29);
 	http_resp_header(x, "ETag", v->etag, v->etag_len);
 	http_resp_header(x, "Accept-Ranges", "bytes", 5);
@@ -403,9 +419,9 @@ static void serve_file(struct http_exchange *x, const struct http_request *req,
 }
 
 static void serve_entry(struct http_exchange *x, const struct http_request *req,
-			const struct fc_entry *e)
+			const struct fc_entry *e, bool vary)
 {
-	serve_file(x, req, &e->v, e->mime, e->size, -1, e->data);
+	serve_file(x, req, &e->v, e->mime, e->size, -1, e->data, NULL, vary);
 }
 
 #define FILE_CACHE_ENTRIES 256
@@ -443,7 +459,8 @@ void static_worker_gen(struct worker *wk)
 static void static_serve(struct http_exchange *x, const struct http_request *req,
 			 const struct http_route *rt)
 {
-	static_handle(x, req, rt->root_fd, worker_cache(x->wk), x->wk->loop.now_ms);
+	const struct config_rules *r = rt->rules && rt->rules->statics ? rt->rules : NULL;
+	static_handle(x, req, rt->root_fd, worker_cache(x->wk), x->wk->loop.now_ms, r);
 }
 
 const struct http_handler static_handler = {
@@ -452,8 +469,467 @@ const struct http_handler static_handler = {
 	.serve = static_serve,
 };
 
+/* ---- directory listings (browse) ----------------------------------------------------- */
+
+#define BROWSE_MAX_ENTRIES 10000
+#define BROWSE_MAX_BYTES (8 << 20)
+
+struct dirent_info {
+	char *name;
+	bool dir;
+	uint64_t size;
+	time_t mtime;
+};
+
+static int cmp_entries(const void *a, const void *b)
+{
+	return strcmp(((const struct dirent_info *)a)->name, ((const struct dirent_info *)b)->name);
+}
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes), else 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
+				     : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+	if (!len || len > n || (len == 2 && s[0] < 0xc2))
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/* Text for HTML: & < > " ' as references; bytes that are not UTF-8 as U+FFFD. */
+static void html_escape(struct buf *b, const char *s)
+{
+	for (size_t i = 0, n = strlen(s); i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t l = utf8_len((const unsigned char *)s + i, n - i);
+		if (c == '&')
+			buf_appends(b, "&amp;");
+		else if (c == '<')
+			buf_appends(b, "&lt;");
+		else if (c == '>')
+			buf_appends(b, "&gt;");
+		else if (c == '"')
+			buf_appends(b, "&quot;");
+		else if (c == '\'')
+			buf_appends(b, "&#39;");
+		else if (!l || c < 0x20 || c == 0x7f)
+			buf_appends(b, "&#xFFFD;");
+		else
+			buf_append(b, s + i, l);
+		i += l ? l : 1;
+	}
+}
+
+/* A relative URL for a name: everything but unreserved characters percent-encoded. */
+static void url_escape(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			buf_append(b, s, 1);
+		} else {
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+			buf_append(b, e, 3);
+		}
+	}
+}
+
+/* A JSON string: '"', '\\' and controls escaped; bytes that are not UTF-8 as U+FFFD. */
+static void json_escape(struct buf *b, const char *s)
+{
+	buf_appends(b, "\"");
+	for (size_t i = 0, n = strlen(s); i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t l = utf8_len((const unsigned char *)s + i, n - i);
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			buf_append(b, e, 2);
+		} else if (c < 0x20 || c == 0x7f) {
+			buf_printf(b, "\\u%04x", c);
+		} else if (!l) {
+			buf_appends(b, "\\ufffd");
+		} else {
+			buf_append(b, s + i, l);
+		}
+		i += l ? l : 1;
+	}
+	buf_appends(b, "\"");
+}
+
+/* A listing of the directory dir_fd (the request's path ends with '/'): HTML, or JSON for a
+ * client that accepts application/json. Names starting with '.' are left out; symbolic links
+ * are listed as themselves (never followed). Bounded in entries and bytes. */
+static void browse(struct http_exchange *x, const struct http_request *req, int dir_fd)
+{
+	int dfd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		http_resp_error(x, status_of_errno(-errno));
+		return;
+	}
+	struct dirent_info *v = NULL;
+	size_t n = 0, cap = 0;
+	bool truncated = false;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == BROWSE_MAX_ENTRIES) {
+			truncated = true;
+			break;
+		}
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[n++] = (struct dirent_info){xstrdup(de->d_name), S_ISDIR(st.st_mode),
+					      (uint64_t)st.st_size, st.st_mtim.tv_sec};
+	}
+	closedir(d);
+	qsort(v, n, sizeof(*v), cmp_entries);
+
+	const struct http_header *acc = http_request_header(req, "accept");
+	bool json = acc && memmem(acc->value, acc->value_len, "application/json", 16);
+	struct buf b;
+	buf_init(&b, BROWSE_MAX_BYTES);
+	if (json) {
+		buf_appends(&b, "[");
+		for (size_t i = 0; i < n; i++) {
+			buf_appends(&b, i ? ",\n{\"name\":" : "\n{\"name\":");
+			json_escape(&b, v[i].name);
+			buf_printf(&b, ",\"type\":\"%s\",\"size\":%" PRIu64 ",\"mtime\":%" PRId64 "}",
+				   v[i].dir ? "directory" : "file", v[i].size, (int64_t)v[i].mtime);
+		}
+		buf_appends(&b, "\n]\n");
+	} else {
+		buf_appends(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+				"<title>Index</title></head><body>\n<ul>\n");
+		for (size_t i = 0; i < n; i++) {
+			buf_appends(&b, "<li><a href=\"./");
+			url_escape(&b, v[i].name);
+			buf_appends(&b, v[i].dir ? "/\">" : "\">");
+			html_escape(&b, v[i].name);
+			buf_printf(&b, "%s</a>", v[i].dir ? "/" : "");
+			if (!v[i].dir)
+				buf_printf(&b, " %" PRIu64, v[i].size);
+			buf_appends(&b, "</li>\n");
+		}
+		buf_appends(&b, truncated ? "</ul>\n<p>(truncated)</p>\n</body></html>\n"
+					  : "</ul>\n</body></html>\n");
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+	if (b.len == b.max) { /* a listing cut short would look complete */
+		buf_free(&b);
+		http_resp_error(x, 500);
+		return;
+	}
+	http_resp_start(x, 200);
+	if (json)
+		http_resp_header(x, "Content-Type", "application/json", 16);
+	else
+		http_resp_header(x, "Content-Type", "text/html; charset=utf-8", 24);
+	http_resp_header(x, "Vary", "Accept", 6);
+	http_resp_header(x, "Cache-Control", "no-cache", 8);
+	http_resp_end_head(x, (int64_t)b.len);
+	http_resp_body_owned(x, TAKE_PTR(b.data), b.len);
+}
+
+/* The file (or directory index) at the normalised path below the root; r: the block's rules
+ * (index, browse, precompressed's Vary), or NULL for the defaults. */
+static void serve_path(struct http_exchange *x, const struct http_request *req, int root_fd,
+		       struct file_cache *fc, uint64_t now_ms, const struct config_rules *r,
+		       char *path, int plen)
+{
+	bool vary = r && (r->n_precompressed || r->n_encode);
+	/* The cache is keyed by root and path: a directory's entry is its index.html, which a
+	 * block with index names of its own must not take (nor give) through a shared root. */
+	bool cacheable = !(r && r->n_index && path[plen - 1] == '/');
+	const struct fc_entry *cached =
+		cacheable ? file_cache_get(fc, root_fd, path, (size_t)plen, now_ms) : NULL;
+	if (cached) {
+		serve_entry(x, req, cached, vary);
+		return;
+	}
+	const char *rel = path[1] ? path + 1 : ".";
+	int fd = open_beneath(root_fd, rel);
+	if (fd < 0) {
+		http_resp_error(x, status_of_errno(fd));
+		return;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		http_resp_error(x, 500);
+		return;
+	}
+	const char *name = path;
+	size_t name_len = (size_t)plen;
+	if (S_ISDIR(st.st_mode)) {
+		if (path[plen - 1] != '/') {
+			close(fd);
+			redirect_dir(x, req, path);
+			return;
+		}
+		static const char *const default_index[] = {"index.html"};
+		char *const *names = r && r->n_index ? r->index : (char *const *)default_index;
+		size_t n_names = r && r->n_index ? r->n_index : 1;
+		int ifd = -ENOENT;
+		for (size_t i = 0; i < n_names && ifd == -ENOENT; i++) {
+			ifd = open_beneath(fd, names[i]);
+			name = names[i];
+		}
+		if (ifd == -ENOENT && r && r->browse) {
+			browse(x, req, fd);
+			close(fd);
+			return;
+		}
+		close(fd);
+		if (ifd < 0) {
+			http_resp_error(x, ifd == -ENOENT ? 404 : status_of_errno(ifd));
+			return;
+		}
+		fd = ifd;
+		if (fstat(fd, &st) < 0) {
+			close(fd);
+			http_resp_error(x, 500);
+			return;
+		}
+		name_len = strlen(name);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		http_resp_error(x, 404);
+		return;
+	}
+
+	const char *type = mime_type(name, name_len);
+	const struct fc_entry *e =
+		cacheable ? file_cache_put(fc, root_fd, path, (size_t)plen, fd, &st, type, now_ms)
+			  : NULL;
+	if (e) {
+		close(fd);
+		serve_entry(x, req, e, vary);
+		return;
+	}
+	struct validators v;
+	validators_of(&st, &v);
+	serve_file(x, req, &v, type, (uint64_t)st.st_size, fd, NULL, NULL, vary);
+}
+
+/* ---- try-files and precompressed files ---------------------------------------------- */
+
+/* The first try-files target that exists below the root: its normalised path in out (its
+ * length), or the negated status to answer. A target that would leave the root (it cannot
+ * be normalised: ".." above '/') is skipped, and every open is RESOLVE_BENEATH. */
+static int try_files(struct http_exchange *x, int root_fd, const struct config_rules *r,
+		     char *out)
+{
+	struct http_tmpl_vars v;
+	http_x_tmpl_vars(x, &v);
+	for (size_t i = 0; i < r->n_try_files; i++) {
+		char exp[HTTP_TMPL_MAX];
+		ssize_t n = http_tmpl_expand(r->try_files[i], strlen(r->try_files[i]), &v, exp,
+					     sizeof(exp));
+		if (n < 0)
+			continue;
+		int m = http_path_normalize(exp, (size_t)n, out, HTTP_PATH_MAX);
+		if (m < 0)
+			continue;
+		int fd = static_open(root_fd, out);
+		if (fd < 0)
+			continue;
+		struct stat st;
+		bool ok = fstat(fd, &st) == 0 &&
+			  (S_ISREG(st.st_mode) || (S_ISDIR(st.st_mode) && out[m - 1] == '/'));
+		close(fd);
+		if (ok)
+			return m;
+	}
+	return -(r->try_status ? r->try_status : 404);
+}
+
+/* An ETag of its own for an encoded representation: the coding inside the quotes. */
+static void etag_add_coding(struct validators *v, const char *suffix)
+{
+	size_t n = strlen(suffix);
+	if (v->etag_len + n + 2 > sizeof(v->etag))
+		return;
+	v->etag[v->etag_len - 1] = '-';
+	memcpy(v->etag + v->etag_len, suffix, n);
+	v->etag[v->etag_len + n] = '"';
+	v->etag_len += n + 1;
+	v->etag[v->etag_len] = '\0';
+}
+
+/* With `precompressed`: the file's encoded sibling (file.br, file.zst, file.gz) the client's
+ * Accept-Encoding allows, highest weight first, then the configured order. Returns false
+ * when there is none (or the field is malformed or too long): identity is served. */
+/* The codings of list (config order) the request's Accept-Encoding allows, highest weight
+ * first, then in list order, into out; their count. 0 without the field, or when it is
+ * malformed or too long (identity then). */
+static size_t accepted_codings(const struct http_request *req, const unsigned char *list,
+			       size_t n, unsigned char *out)
+{
+	const struct http_header *h = http_request_header(req, "accept-encoding");
+	uint16_t q[HTTP_CODING_N];
+	if (!h || http_accept_encoding(h->value, h->value_len, q) < 0)
+		return 0;
+	bool taken[HTTP_CODING_N] = {false};
+	size_t k = 0;
+	for (; k < n; k++) {
+		int best = -1;
+		for (size_t j = 0; j < n; j++)
+			if (!taken[j] && q[list[j]] > 0 && (best < 0 || q[list[j]] > q[list[best]]))
+				best = (int)j;
+		if (best < 0)
+			break;
+		taken[best] = true;
+		out[k] = list[best];
+	}
+	return k;
+}
+
+static bool serve_precompressed(struct http_exchange *x, const struct http_request *req,
+				int root_fd, const struct config_rules *r, const char *path,
+				size_t plen)
+{
+	unsigned char order[HTTP_CODING_N];
+	size_t n = accepted_codings(req, r->precompressed, r->n_precompressed, order);
+	for (size_t k = 0; k < n; k++) {
+		enum http_coding c = order[k];
+		char name[HTTP_PATH_MAX + 8];
+		int nl = snprintf(name, sizeof(name), "%s.%s", path, http_coding_suffix(c));
+		if (nl < 0 || (size_t)nl >= sizeof(name))
+			continue;
+		int fd = static_open(root_fd, name);
+		if (fd < 0)
+			continue;
+		struct stat st;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			continue;
+		}
+		struct validators v;
+		validators_of(&st, &v);
+		etag_add_coding(&v, http_coding_suffix(c));
+		serve_file(x, req, &v, mime_type(path, plen), (uint64_t)st.st_size, fd, NULL,
+			   http_coding_name(c), true);
+		return true;
+	}
+	return false;
+}
+
+/* With `encode`: the file (or the directory's index) compressed now, when the client takes
+ * one of the codings, its type is text-like, its size between ENCODE_MIN_SIZE and
+ * ENCODE_MAX_SIZE, and no range is asked for. Its ETag names the coding (never the identity
+ * one's, nor a precompressed file's); preconditions are checked before any CPU is spent.
+ * Returns false to serve identity. */
+static bool serve_encoded(struct http_exchange *x, const struct http_request *req, int root_fd,
+			  const struct config_rules *r, const char *path, size_t plen)
+{
+	unsigned char order[HTTP_CODING_N];
+	if (http_request_header(req, "range") ||
+	    !accepted_codings(req, r->encode, r->n_encode, order))
+		return false;
+	enum http_coding c = order[0];
+	int fd = static_open(root_fd, path);
+	if (fd < 0)
+		return false;
+	struct stat st;
+	const char *name = path;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && path[plen - 1] == '/') {
+		static const char *const default_index[] = {"index.html"};
+		char *const *names = r->n_index ? r->index : (char *const *)default_index;
+		size_t n_names = r->n_index ? r->n_index : 1;
+		int ifd = -ENOENT;
+		for (size_t i = 0; i < n_names && ifd == -ENOENT; i++) {
+			ifd = open_beneath(fd, names[i]);
+			name = names[i];
+		}
+		close(fd);
+		if (ifd < 0)
+			return false;
+		fd = ifd;
+		if (fstat(fd, &st) < 0)
+			st.st_mode = 0;
+	}
+	const char *type = mime_type(name, strlen(name));
+	if (!S_ISREG(st.st_mode) || st.st_size < ENCODE_MIN_SIZE || st.st_size > ENCODE_MAX_SIZE ||
+	    !encode_type_ok(type)) {
+		close(fd);
+		return false;
+	}
+	struct validators v;
+	validators_of(&st, &v);
+	etag_add_coding(&v, http_coding_name(c));
+	if (preconditions(req, &v)) { /* 304 or 412, no body: nothing to compress */
+		close(fd);
+		serve_file(x, req, &v, type, (uint64_t)st.st_size, -1, NULL, NULL, true);
+		return true;
+	}
+	size_t size = (size_t)st.st_size, got = 0;
+	char *in = xmalloc(size ? size : 1);
+	while (got < size) {
+		ssize_t k = pread(fd, in + got, size - got, (off_t)got);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	close(fd);
+	void *out;
+	size_t len;
+	int rc = got == size ? encode_body(c, in, size, &out, &len) : -EIO;
+	free(in);
+	if (rc < 0)
+		return false;
+	http_resp_start(x, 200);
+	http_resp_header(x, "Content-Type", type, strlen(type));
+	http_resp_header(x, "Content-Encoding", http_coding_name(c), strlen(http_coding_name(c)));
+	http_resp_header(x, "Vary", "Accept-Encoding", 15);
+	http_resp_header(x, "Last-Modified", v.last_modified, 29);
+	http_resp_header(x, "ETag", v.etag, v.etag_len);
+	http_resp_end_head(x, (int64_t)len);
+	http_resp_body_owned(x, out, len);
+	return true;
+}
+
+/* A block with try-files, index, browse or precompressed (never the fast path's cost). */
+static void serve_rules(struct http_exchange *x, const struct http_request *req, int root_fd,
+			struct file_cache *fc, uint64_t now_ms, const struct config_rules *r,
+			char *path, int plen)
+{
+	if (r->n_try_files || r->try_status) {
+		char tried[HTTP_PATH_MAX];
+		int n = try_files(x, root_fd, r, tried);
+		if (n < 0) {
+			http_resp_error(x, -n);
+			return;
+		}
+		memcpy(path, tried, (size_t)n + 1);
+		plen = n;
+	}
+	if (r->n_precompressed && path[plen - 1] != '/' &&
+	    serve_precompressed(x, req, root_fd, r, path, (size_t)plen))
+		return;
+	if (r->n_encode && serve_encoded(x, req, root_fd, r, path, (size_t)plen))
+		return;
+	serve_path(x, req, root_fd, fc, now_ms, r, path, plen);
+}
+
 void static_handle(struct http_exchange *x, const struct http_request *req, int root_fd,
-		   struct file_cache *fc, uint64_t now_ms)
+		   struct file_cache *fc, uint64_t now_ms, const struct config_rules *rules)
 {
 	char path[HTTP_PATH_MAX];
 
@@ -487,61 +963,10 @@ void static_handle(struct http_exchange *x, const struct http_request *req, int 
 		serve_welcome(x, path);
 		return;
 	}
-
-	const struct fc_entry *cached = file_cache_get(fc, root_fd, path, (size_t)plen, now_ms);
-	if (cached) {
-		serve_entry(x, req, cached);
+	if (unlikely(rules)) {
+		serve_rules(x, req, root_fd, fc, now_ms, rules, path, plen);
 		return;
 	}
-	const char *rel = path[1] ? path + 1 : ".";
-	int fd = open_beneath(root_fd, rel);
-	if (fd < 0) {
-		http_resp_error(x, status_of_errno(fd));
-		return;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		http_resp_error(x, 500);
-		return;
-	}
-	const char *name = path;
-	size_t name_len = (size_t)plen;
-	if (S_ISDIR(st.st_mode)) {
-		if (path[plen - 1] != '/') {
-			close(fd);
-			redirect_dir(x, req, path);
-			return;
-		}
-		int ifd = open_beneath(fd, "index.html");
-		close(fd);
-		if (ifd < 0) {
-			http_resp_error(x, ifd == -ENOENT ? 404 : status_of_errno(ifd));
-			return;
-		}
-		fd = ifd;
-		if (fstat(fd, &st) < 0) {
-			close(fd);
-			http_resp_error(x, 500);
-			return;
-		}
-		name = "index.html";
-		name_len = 10;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		http_resp_error(x, 404);
-		return;
-	}
-
-	const char *type = mime_type(name, name_len);
-	const struct fc_entry *e = file_cache_put(fc, root_fd, path, (size_t)plen, fd, &st, type, now_ms);
-	if (e) {
-		close(fd);
-		serve_entry(x, req, e);
-		return;
-	}
-	struct validators v;
-	validators_of(&st, &v);
-	serve_file(x, req, &v, type, (uint64_t)st.st_size, fd, NULL);
+	serve_path(x, req, root_fd, fc, now_ms, NULL, path, plen);
 }
+

@@ -12,6 +12,7 @@ struct http_exchange;
 struct http_request;
 struct file_cache;
 struct worker;
+struct config_rules;
 
 /* The handler (http/handler.h): the route's root_fd, or the embedded page for -1. */
 extern const struct http_handler static_handler;
@@ -19,9 +20,13 @@ extern const struct http_handler static_handler;
 void static_worker_gen(struct worker *wk);
 void static_worker_exit(struct worker *wk);
 
-/* root_fd < 0: serve the embedded page. Small files come from (and go into) fc. */
+/* root_fd < 0: serve the embedded page. Small files come from (and go into) fc. rules: the
+ * block's try-files, index, browse and precompressed (NULL: none, the defaults). */
 void static_handle(struct http_exchange *x, const struct http_request *req, int root_fd,
-		   struct file_cache *fc, uint64_t now_ms);
+		   struct file_cache *fc, uint64_t now_ms, const struct config_rules *rules);
+
+/* Open path (normalised, starting with '/') strictly below root_fd: an fd, or -errno. */
+int static_open(int root_fd, const char *path);
 
 /* Content-Type for a file name, by extension; "application/octet-stream" if unknown. */
 const char *mime_type(const char *name, size_t len);

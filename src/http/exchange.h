@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "base/macro.h"
+
 struct buf;
 struct worker;
 struct http_request;
@@ -37,6 +39,7 @@ struct http_exchange_ops {
 	void (*resp_end_head)(struct http_exchange *x, int64_t content_length);
 	void (*resp_body_mem)(struct http_exchange *x, const void *p, size_t len);
 	void (*resp_body_copy)(struct http_exchange *x, const void *p, size_t len);
+	void (*resp_body_owned)(struct http_exchange *x, void *p, size_t len);
 	void (*resp_body_file)(struct http_exchange *x, int fd, off_t off, off_t len);
 	void (*resp_close)(struct http_exchange *x);
 
@@ -87,7 +90,42 @@ struct http_exchange {
 	bool rate_taken;
 	/* Set by the protocol: the connection came on the `metrics` listener. */
 	bool metrics_only;
+	/* Set by routing: the `header` rules of the request's site or path block (NULL: none,
+	 * and then they cost nothing); rules_on while a final response's head is built. */
+	const struct http_field_rules *rules;
+	bool rules_on;
+	/* Set by routing when the block has `error-page`s (NULL: none): http_resp_error asks it
+	 * first, once per response; true: it answered. arg and root_fd are for its use. */
+	bool (*error_page)(struct http_exchange *x, int status);
+	const void *error_page_arg;
+	int error_page_root_fd;
 };
+
+/* `header NAME VALUE` / `header -NAME`: fields the handler gives under these names are
+ * dropped, and, at the end of a final response's head, the values (placeholder templates,
+ * http/tmpl.h: {host} {path}) are added. Built by config/, never a field the protocol owns. */
+struct http_field_rule {
+	char *name;
+	size_t name_len;
+	char *value; /* NULL: remove */
+	size_t value_len;
+	bool tmpl; /* value has placeholders */
+};
+
+struct http_field_rules {
+	struct http_field_rule *v;
+	size_t n;
+};
+
+/* Is name one of the rules' (the handler's field is dropped)? The rules' own fields. */
+bool http_resp_rules_drop(const struct http_exchange *x, const char *name, size_t name_len);
+void http_resp_rules_add(struct http_exchange *x);
+
+struct http_tmpl_vars;
+/* The placeholders' values for x's request (http/tmpl.h): {host} as the client gave it (Host,
+ * or the authority of an absolute-form target), {path} the path as received (still
+ * percent-encoded), {query} the query with its '?' (empty when none), {scheme}. */
+void http_x_tmpl_vars(const struct http_exchange *x, struct http_tmpl_vars *ret);
 
 enum {
 	HTTP_HSTS_ON = 1 << 0,
@@ -109,6 +147,8 @@ void http_resp_hsts(struct http_exchange *x);
 static inline void http_resp_start(struct http_exchange *x, int status)
 {
 	x->ops->resp_start(x, status, NULL, 0, 0);
+	if (unlikely(x->rules))
+		x->rules_on = status >= 200 && x->req;
 	if (x->hsts && status >= 200)
 		http_resp_hsts(x);
 }
@@ -118,17 +158,24 @@ static inline void http_resp_start_forwarded(struct http_exchange *x, int status
 					     const char *reason, size_t reason_len)
 {
 	x->ops->resp_start(x, status, reason, reason_len, HTTP_RESP_FORWARDED);
+	if (unlikely(x->rules))
+		x->rules_on = status >= 200 && x->req;
 	if (x->hsts && status >= 200)
 		http_resp_hsts(x);
 }
 static inline void http_resp_header(struct http_exchange *x, const char *name, const char *value,
 				    size_t len)
 {
-	x->ops->resp_header(x, name, strlen(name), value, len);
+	size_t name_len = strlen(name);
+	if (unlikely(x->rules_on) && http_resp_rules_drop(x, name, name_len))
+		return;
+	x->ops->resp_header(x, name, name_len, value, len);
 }
 static inline void http_resp_header_n(struct http_exchange *x, const char *name, size_t name_len,
 				      const char *value, size_t len)
 {
+	if (unlikely(x->rules_on) && http_resp_rules_drop(x, name, name_len))
+		return;
 	x->ops->resp_header(x, name, name_len, value, len);
 }
 void http_resp_headerf(struct http_exchange *x, const char *name, const char *fmt, ...)
@@ -141,6 +188,8 @@ void http_resp_headerf(struct http_exchange *x, const char *name, const char *fm
  * HTTP_LENGTH_STREAM: see above. */
 static inline void http_resp_end_head(struct http_exchange *x, int64_t content_length)
 {
+	if (unlikely(x->rules_on))
+		http_resp_rules_add(x);
 	x->ops->resp_end_head(x, content_length);
 }
 /* Body from memory that outlives the response (not copied). Skipped for HEAD. */
@@ -153,6 +202,12 @@ static inline void http_resp_body_copy(struct http_exchange *x, const void *p, s
 {
 	x->ops->resp_body_copy(x, p, len);
 }
+/* Body from heap memory (malloc'd) the exchange takes and frees when the response is done
+ * (or at once for HEAD): generated bodies of any size (directory listings, error pages). */
+static inline void http_resp_body_owned(struct http_exchange *x, void *p, size_t len)
+{
+	x->ops->resp_body_owned(x, p, len);
+}
 /* Body from a file; the exchange takes ownership of fd. */
 static inline void http_resp_body_file(struct http_exchange *x, int fd, off_t off, off_t len)
 {
@@ -163,7 +218,8 @@ static inline void http_resp_close(struct http_exchange *x)
 {
 	x->ops->resp_close(x);
 }
-/* A complete small HTML error response; adds Allow for 405. */
+/* A complete small HTML error response (or the block's error page for the status); adds
+ * Allow for 405. */
 void http_resp_error(struct http_exchange *x, int status);
 
 /* ---- streaming (the proxy) ------------------------------------------------------------- */

@@ -15,6 +15,7 @@ struct config_site;
 struct config_path;
 struct config_proxy;
 struct config_auth;
+struct config_rules;
 
 struct http_handler {
 	const char *name;
@@ -33,6 +34,7 @@ struct http_route {
 	const struct config_site *site; /* NULL: the config has no sites */
 	const struct config_path *path; /* the longest matching path block, or NULL */
 	const struct config_proxy *proxy;
+	const struct config_rules *rules; /* the block's response rules; NULL: it has none */
 	int root_fd; /* static: the directory (-1: the embedded page) */
 	int status;  /* error: the status to answer */
 	const struct config_auth *auth; /* auth_handler: the block's basic-auth (its realm) */

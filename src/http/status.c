@@ -17,6 +17,7 @@ const char *http_status_reason(int status)
 	case 301: return "Moved Permanently";
 	case 302: return "Found";
 	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
 	case 308: return "Permanent Redirect";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
@@ -37,6 +38,7 @@ const char *http_status_reason(int status)
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	case 505: return "HTTP Version Not Supported";
+	case 508: return "Loop Detected";
 	default: return "Unknown";
 	}
 }

@@ -101,6 +101,7 @@ struct http_conn {
 	struct buf out;
 	const char *body_mem;
 	size_t body_mem_len;
+	void *body_owned; /* http_resp_body_owned: freed once sent (or with the conn) */
 	int file_fd;
 	off_t file_off, file_end;
 
@@ -332,6 +333,17 @@ static void h1_resp_body_mem(struct http_exchange *x, const void *p, size_t len)
 	c->body_mem_len = len;
 }
 
+static void h1_resp_body_owned(struct http_exchange *x, void *p, size_t len)
+{
+	struct http_conn *c = conn_of_x(x);
+	free(c->body_owned);
+	c->body_owned = p;
+	if (!c->is_head) {
+		c->body_mem = p;
+		c->body_mem_len = len;
+	}
+}
+
 static void h1_resp_body_copy(struct http_exchange *x, const void *p, size_t len)
 {
 	struct http_conn *c = conn_of_x(x);
@@ -370,6 +382,8 @@ static void reset_response(struct http_conn *c)
 	c->x.can_splice = c->xp->ops->splice_in && c->xp->ops->splice_out;
 	c->body_mem = NULL;
 	c->body_mem_len = 0;
+	free(c->body_owned);
+	c->body_owned = NULL;
 	c->file_fd = -1;
 	c->file_off = c->file_end = 0;
 	c->status = 0;
@@ -751,6 +765,8 @@ static void response_done(struct http_conn *c)
 		close(c->file_fd);
 		c->file_fd = -1;
 	}
+	free(c->body_owned); /* sent: an idle connection keeps none of it */
+	c->body_owned = NULL;
 	req_release(c);
 	buf_consume(&c->in, c->head_len);
 	c->head_len = 0;
@@ -989,6 +1005,7 @@ static void conn_free(struct deferred *d)
 	struct http_conn *c = container_of(d, struct http_conn, defer);
 	buf_free(&c->in);
 	buf_free(&c->out);
+	free(c->body_owned);
 	free(c);
 }
 
@@ -1359,6 +1376,7 @@ static const struct http_exchange_ops h1_ops = {
 	.resp_end_head = h1_resp_end_head,
 	.resp_body_mem = h1_resp_body_mem,
 	.resp_body_copy = h1_resp_body_copy,
+	.resp_body_owned = h1_resp_body_owned,
 	.resp_body_file = h1_resp_body_file,
 	.resp_close = h1_resp_close,
 	.set_stream = h1_set_stream,

@@ -110,6 +110,7 @@ struct h2_stream {
 	enum h2s_src src;
 	const char *mem;
 	size_t mem_len;
+	void *owned; /* http_resp_body_owned: freed with the stream */
 	struct buf out; /* SRC_BUF: copied or streamed body bytes from out_off on */
 	size_t out_off;
 	int file_fd;
@@ -492,6 +493,8 @@ static void stream_free(struct h2_conn *c, struct h2_stream *s)
 	c->n_streams--;
 	timer_cancel(&s->deadline);
 	stream_close_file(c, s);
+	free(s->owned);
+	s->owned = NULL;
 	buf_free(&s->head);
 	buf_free(&s->rsp);
 	buf_free(&s->out);
@@ -894,6 +897,18 @@ static void h2_resp_body_mem(struct http_exchange *x, const void *p, size_t len)
 	s->mem_len = len;
 }
 
+static void h2_resp_body_owned(struct http_exchange *x, void *p, size_t len)
+{
+	struct h2_stream *s = stream_of(x);
+	free(s->owned);
+	s->owned = p;
+	if (x->is_head)
+		return;
+	s->src = SRC_MEM;
+	s->mem = p;
+	s->mem_len = len;
+}
+
 static void h2_resp_body_copy(struct http_exchange *x, const void *p, size_t len)
 {
 	struct h2_stream *s = stream_of(x);
@@ -1162,6 +1177,7 @@ static const struct http_exchange_ops h2_ops = {
 	.resp_end_head = h2_resp_end_head,
 	.resp_body_mem = h2_resp_body_mem,
 	.resp_body_copy = h2_resp_body_copy,
+	.resp_body_owned = h2_resp_body_owned,
 	.resp_body_file = h2_resp_body_file,
 	.resp_close = h2_resp_close,
 	.set_stream = h2_set_stream,

@@ -1610,6 +1610,57 @@ static void test_include_patterns(void)
 	CHECK(system(cmd) == 0);
 }
 
+/* Response rules: what a path block inherits, and the lexer's placeholders. */
+static void test_rules(void)
+{
+	struct config *c = parse("site a {\n root /srv\n header X-A 1\n header X-B 2\n"
+				 " redirect 301 https://b{path}\n index i.htm\n browse\n"
+				 " error-page 404 /404.html\n precompressed gzip br\n"
+				 " path /p/ {\n  header -X-A\n  header X-C {host}\n  browse off\n"
+				 "  try-files {path}.html =410\n }\n path /q/ { index x.html }\n}\n");
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	const struct config_site *s = &c->sites[0];
+	const struct config_rules *p = &s->paths[0].rules, *q = &s->paths[1].rules;
+	CHECK(s->rules.any && s->rules.statics && s->rules.browse == 1);
+	CHECK_EQ_INT(s->rules.redirect_status, 301);
+	CHECK_STREQ(s->rules.redirect, "https://b{path}");
+	CHECK(s->rules.redirect_tmpl);
+	/* the site's X-B (X-A is the block's own: removed), then its own */
+	CHECK_EQ_INT(p->headers.n, 3);
+	if (p->headers.n == 3) {
+		CHECK_STREQ(p->headers.v[0].name, "X-B");
+		CHECK_STREQ(p->headers.v[1].name, "X-A");
+		CHECK(p->headers.v[1].value == NULL);
+		CHECK_STREQ(p->headers.v[2].value, "{host}");
+		CHECK(p->headers.v[2].tmpl && !p->headers.v[0].tmpl);
+	}
+	CHECK_EQ_INT(p->browse, 0);
+	CHECK_EQ_INT(q->browse, 1);
+	CHECK_STREQ(p->redirect, "https://b{path}");
+	CHECK_EQ_INT(p->n_try_files, 1);
+	CHECK_EQ_INT(p->try_status, 410);
+	CHECK_EQ_INT(q->n_try_files, 0);
+	CHECK_EQ_INT(p->n_index, 1);
+	CHECK(q->n_index == 1 && strcmp(q->index[0], "x.html") == 0);
+	CHECK_EQ_INT(q->n_error_pages, 1);
+	CHECK(q->n_precompressed == 2 && q->precompressed[0] == HTTP_CODING_GZIP &&
+	      q->precompressed[1] == HTTP_CODING_BR);
+	config_free(c);
+
+	c = parse("site a {\n root /srv\n header X 1\n}\nsite b {\n root /srv\n}\n");
+	CHECK(c && c->sites[0].rules.any && !c->sites[0].rules.statics && !c->sites[1].rules.any);
+	config_free(c);
+
+	/* a placeholder is part of a word; a block's brace stays one */
+	CHECK(parses("site a { root /srv; try-files {path} {path}.html /index.html }\n"));
+	CHECK_STREQ(parse_err("site a {\n root /srv\n try-files {path}{bad}\n}\n"),
+		    "t.conf:3:18: unknown placeholder '{bad}' in 'try-files' (known here: {path})\n");
+	CHECK_STREQ(parse_err("site a {\n header Content-Length 1\n}\n"),
+		    "t.conf:2:9: 'header' cannot set Content-Length: ferry writes it itself\n");
+}
+
 int main(void)
 {
 	buf_init(&errs, 1 << 20);
@@ -1637,6 +1688,7 @@ int main(void)
 	test_include();
 	test_include_patterns();
 	test_tls();
+	test_rules();
 	buf_free(&errs);
 	TEST_MAIN_END();
 }
