@@ -11,6 +11,8 @@ CFLAGS  += -DFERRY_VERSION='"$(VERSION)"'
 LDSTATIC := -static -pthread
 # nghttp2 (HTTP/2): its .a in the static release build, the .so in the sanitizer build.
 LDLIBS  := -lnghttp2
+# ACME's JSON (src/acme/): jansson, its .a in the static build.
+LDLIBS  += -ljansson
 
 # TLS: GnuTLS and what it needs (scripts/deps.sh installs them). The release binary links
 # them statically (-static in LDSTATIC), with src/xport/p11kit_stub.c standing in for p11-kit,

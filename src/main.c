@@ -28,6 +28,7 @@
 #include "units/cmd.h"
 #include "version.h"
 #include "xport/tls.h"
+#include "acme/store.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -342,6 +343,11 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 		}
 	} else {
 		cfg = config_new_default();
+	}
+	if (cfg->n_acme_sites && acme_store_prepare(cfg, &errors) < 0) {
+		/* `ferry acme` may still make it (another user, a volume mounted later) */
+		log_lines(LOG_WARNING, "", errors.data, errors.len);
+		buf_reset(&errors);
 	}
 	r = server_gen_new(&srv, cfg, &errors, &gen);
 	if (r < 0) {

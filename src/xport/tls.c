@@ -424,6 +424,7 @@ int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 	const char *main_file = cfg->path ? cfg->path : "config";
 	for (size_t i = 0; i < cfg->n_sites; i++) {
 		const struct config_site *site = &cfg->sites[i];
+		size_t loaded = 0;
 		if (site->n_tls == 0)
 			continue;
 		if (gnutls_certificate_allocate_credentials(&certs->site[i]) < 0) {
@@ -438,6 +439,14 @@ int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 			const struct config_tls *t = &site->tls[j];
 			struct tls_where w = {t->file ? t->file : main_file, t};
 			struct tls_pair pair = {0};
+			if (t->acme && access(t->cert, F_OK) < 0 && errno == ENOENT) {
+				/* not obtained yet: the site gets no credentials (below), so its
+				 * handshakes fail rather than show a certificate no client trusts */
+				buf_printf(warn, "%s:%u:%u: tls acme: site %s has no certificate yet "
+					   "(%s): its TLS handshakes fail until `ferry acme` gets one\n",
+					   w.file, t->line, t->cert_col, site->names[0], t->cert);
+				continue;
+			}
 			int q = load_pair(&w, &pair, err);
 			if (q == 0)
 				q = check_pair(&w, site, &pair, strict, err, warn);
@@ -458,6 +467,12 @@ int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 			/* the first failure's code; a missing file says more than a bad one */
 			if (q < 0 && (r == 0 || (r == -EINVAL && q != -EINVAL)))
 				r = q;
+			if (q == 0)
+				loaded++;
+		}
+		if (!loaded) { /* `tls acme` without its certificate yet */
+			gnutls_certificate_free_credentials(certs->site[i]);
+			certs->site[i] = NULL;
 		}
 	}
 	if (r < 0 || !ret) {
@@ -577,6 +592,8 @@ static int on_client_hello(gnutls_session_t s)
 	if (!site)
 		return GNUTLS_E_INTERNAL_ERROR; /* no certificates: refused by xport_tls_new */
 	gnutls_certificate_credentials_t cred = t->certs->site[site - cfg->sites];
+	if (!cred)
+		return GNUTLS_E_NO_CERTIFICATE_FOUND; /* `tls acme`, nothing obtained yet */
 	int r = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
 	if (r < 0)
 		return r;
@@ -845,9 +862,9 @@ int xport_tls_new(struct server_gen *g, int fd, const void *pre, size_t pre_len,
 		return -ENOMEM;
 	}
 	gnutls_session_set_ptr(t->s, t);
+	gnutls_certificate_credentials_t def_cred = certs->site[def - g->cfg->sites];
 	if (gnutls_priority_set(t->s, priority) < 0 ||
-	    gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE,
-				   certs->site[def - g->cfg->sites]) < 0 ||
+	    (def_cred && gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, def_cred) < 0) ||
 	    gnutls_session_ticket_enable_server(t->s, &ticket_key) < 0 ||
 	    gnutls_alpn_set_protocols(t->s, alpn_protocols, ARRAY_SIZE(alpn_protocols),
 				      GNUTLS_ALPN_SERVER_PRECEDENCE) < 0) {
