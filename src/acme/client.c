@@ -27,7 +27,7 @@
 #include "acme/store.h"
 #include "base/xalloc.h"
 
-#define NONCE_RETRIES 10   /* badNonce in a row */
+#define NONCE_RETRIES 20   /* badNonce in a row */
 #define POLL_LIMIT_S 300   /* an authorization or an order: this long at most */
 #define ACME_JOSE "application/jose+json"
 
