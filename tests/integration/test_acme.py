@@ -167,7 +167,7 @@ def _():
     check_in("tls acme: site a.test has no certificate yet", err)
 
 
-@test("no certificate yet: a warning, the site's handshakes fail; http-01 files answered over plain HTTP (not redirected, not over the site's other paths), bad tokens 404")
+@test("no certificate yet: a warning, the site's handshakes fail; http-01 files answered over plain HTTP (not redirected; the site's other paths are), bad tokens 404")
 def _():
     d = tmpdir()
     cfg = acme_conf(d)
