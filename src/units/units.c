@@ -84,6 +84,7 @@ struct gen {
 	char **unix_dirs; /* directories of Unix-socket upstreams (mounted read-write) */
 	char **tls_dirs;  /* directories of the tls files (mounted read-only) */
 	size_t n_tls_dirs;
+	const struct config_tls *acme; /* a `tls acme` line (acme-dir is mounted), or NULL */
 	size_t n_unix_dirs;
 	bool unix_abstract; /* an upstream on an abstract socket (native: needs the host's netns) */
 	char describe[UNITS_NAME_MAX + 16]; /* "ferry NAME", or NAME when it says ferry already */
@@ -370,6 +371,16 @@ static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 	for (size_t i = 0; i < cfg->n_sites && !g->o->echo; i++) {
 		for (size_t j = 0; j < cfg->sites[i].n_tls; j++) {
 			const struct config_tls *t = &cfg->sites[i].tls[j];
+			if (t->acme) {
+				/* acme-dir itself: the challenges beside the certificates */
+				if (!g->acme) {
+					check_path(g, "acme-dir", cfg->acme_dir);
+					add_mount(g, cfg->acme_dir, false, cfg->acme_dir, false, true,
+						  false);
+					g->acme = t;
+				}
+				continue;
+			}
 			add_tls_dir(g, t->cert, t);
 			add_tls_dir(g, t->key, t);
 			if (t->ocsp)
@@ -377,6 +388,12 @@ static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 			key = key ? key : t;
 		}
 	}
+	if (g->acme)
+		diag(g, false, "%s:%u: tls acme: the server reads acme-dir %s (mounted read-only); "
+			       "the units that run `ferry acme` (with network, twice a day) are not "
+			       "written yet: run `ferry acme --config FILE` where it can write %s",
+		     g->acme->file ? g->acme->file : cfg->path ? cfg->path : "config",
+		     g->acme->line, cfg->acme_dir, cfg->acme_dir);
 	if (key && g->o->flavor == UNITS_NATIVE)
 		diag(g, false, "tls %s: the service reads the certificates and keys as the user "
 			       "systemd allocates at start (DynamicUser=): make them readable for it "

@@ -510,6 +510,15 @@ static void test_tls(void)
 	CHECK(diag_has("warning: tls /etc/ferry/tls/a.crt: the container reads the certificates "
 		       "and keys as uid 65534: make them readable for that user (rootless: podman "
 		       "unshare chown 65534 /etc/ferry/keys/a.key)"));
+	/* tls acme: acme-dir itself read-only (the challenges beside the certificates) */
+	CHECK_EQ_INT(gen("listen https 0.0.0.0:443 tls\nacme-dir /srv/acme\n"
+			 "site a.example {\n tls acme\n}\nsite b.example {\n tls acme\n}\n", &o),
+		     0);
+	c = file("tls.container");
+	CHECK(has(c, "Volume=/srv/acme:/srv/acme:ro,z\n"));
+	CHECK(!strstr(c, "/srv/acme/certificates"));
+	CHECK(diag_has("t.conf:4: tls acme: the server reads acme-dir /srv/acme (mounted read-only); "
+		       "the units that run `ferry acme`"));
 	o.flavor = UNITS_KUBE;
 	o.config_path = "/etc/ferry/tls.conf";
 	CHECK_EQ_INT(gen("listen :443 tls\nsite a { tls /etc/t/a.crt /etc/t/a.key }\n", &o), 0);
