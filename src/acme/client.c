@@ -520,9 +520,15 @@ int acme_client_run(const struct config *cfg, const struct acme_options *o)
 			continue;
 		time_t start, end;
 		char w1[32], w2[32];
+		const char *missing = NULL;
 		c.site = s->names[0];
-		int q = acme_store_cert_times(s->tls[0].cert, &start, &end);
-		if (q == -ENOENT) {
+		int q = acme_store_cert_check(s->tls[0].cert, s->names, s->n_names, &start, &end,
+					      &missing);
+		if (q == 0 && missing) {
+			say(&c, false, "the certificate does not cover %s: obtaining a new one",
+			    missing);
+			due[i] = true;
+		} else if (q == -ENOENT) {
 			say(&c, false, "no certificate yet: obtaining one");
 			due[i] = true;
 		} else if (q < 0) {

@@ -128,6 +128,12 @@ int acme_store_read(const char *path, size_t max, struct buf *b)
 
 int acme_store_cert_times(const char *path, time_t *ret_start, time_t *ret_end)
 {
+	return acme_store_cert_check(path, NULL, 0, ret_start, ret_end, NULL);
+}
+
+int acme_store_cert_check(const char *path, char *const *names, size_t n_names,
+			  time_t *ret_start, time_t *ret_end, const char **ret_missing)
+{
 	struct buf b;
 	buf_init(&b, 1 << 20);
 	int r = acme_store_read(path, 1 << 20, &b);
@@ -143,6 +149,13 @@ int acme_store_cert_times(const char *path, time_t *ret_start, time_t *ret_end)
 			*ret_start = gnutls_x509_crt_get_activation_time(crt);
 			*ret_end = gnutls_x509_crt_get_expiration_time(crt);
 			r = *ret_start == (time_t)-1 || *ret_end == (time_t)-1 ? -EINVAL : 0;
+			if (ret_missing)
+				*ret_missing = NULL;
+			for (size_t i = 0; r == 0 && ret_missing && i < n_names; i++)
+				if (!gnutls_x509_crt_check_hostname2(crt, names[i], 0)) {
+					*ret_missing = names[i];
+					break;
+				}
 		}
 		gnutls_x509_crt_deinit(crt);
 	}

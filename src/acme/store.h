@@ -28,7 +28,10 @@ int acme_store_write(const char *path, const void *data, size_t len, mode_t mode
 /* Read a whole small file (at most max bytes, else -EFBIG) into b. 0 or -errno. */
 int acme_store_read(const char *path, size_t max, struct buf *b);
 
-/* The validity of the first certificate in a PEM file: 0, -ENOENT, or -EINVAL. */
+/* The validity of the first certificate in a PEM file: 0, -ENOENT, or -EINVAL. With names
+ * (n_names > 0), *ret_missing is the first of them the certificate does not cover, or NULL. */
 int acme_store_cert_times(const char *path, time_t *ret_start, time_t *ret_end);
+int acme_store_cert_check(const char *path, char *const *names, size_t n_names,
+			  time_t *ret_start, time_t *ret_end, const char **ret_missing);
 
 #endif

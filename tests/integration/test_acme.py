@@ -12,6 +12,7 @@ clear message, the old certificate still served."""
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -194,7 +195,7 @@ def _():
     check_eq(r.status, 308, "other paths still redirect")
 
 
-@test("split mode: ferry acme gets a certificate by http-01 from pebble (half the nonces rejected: badNonce retried), the running ferry serve picks it up, the chain verifies against pebble's root; the account key 0600, reused; a second run has nothing to do")
+@test("split mode: ferry acme gets a certificate by http-01 from pebble (half the nonces rejected: badNonce retried), the running ferry serve picks it up, the chain verifies against pebble's root; the account key 0600, reused; a second run has nothing to do; a name added: a new certificate")
 def _():
     d = tmpdir()
     cfg0 = acme_conf(d)
@@ -225,12 +226,23 @@ def _():
     check_not_in("account created", err)  # the same key, the same account
     all_err = first_err + err
     check_in("the CA rejected a nonce (badNonce): retrying", all_err)
+    # a name added to the site: a new certificate, though the old one is not due
+    acme_conf(d, pebble, names=NAMES + ("new.example.test",))
+    n_reloads = proc.stderr().count("reloaded")
+    proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: proc.stderr().count("reloaded") > n_reloads, 10 * SLOW,
+               what="ferry serve to reload")
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 0, "run after adding a name (stderr: %s)" % err)
+    check_in("the certificate does not cover new.example.test: obtaining a new one", err)
+    wait_until(lambda: _try_peer(tls, root, "new.example.test"), 20 * SLOW,
+               what="a certificate for the added name")
     check(proc.alive(), "ferry serve still running")
 
 
-def _try_peer(tls, root):
+def _try_peer(tls, root, name="example.test"):
     try:
-        return peer_cert(tls, root)
+        return peer_cert(tls, root, name)
     except (ssl.SSLError, OSError):
         return None
 
