@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "acme/client.h"
+#include "acme/store.h"
 #include "base/macro.h"
 #include "base/xalloc.h"
 #include "config/config.h"
@@ -28,8 +30,6 @@
 #include "units/cmd.h"
 #include "version.h"
 #include "xport/tls.h"
-#include "acme/client.h"
-#include "acme/store.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2

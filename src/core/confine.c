@@ -132,13 +132,10 @@ int confine_apply(struct server *srv)
 				add_dir_of(p, s->tls[j].ocsp, SANDBOX_READ);
 		}
 	}
-	/* http-01 key authorizations, written by `ferry acme` while the server runs */
-	if (cfg->n_acme_sites && p->n_owned < SANDBOX_MAX_PATHS) {
-		char *ch = xmalloc(strlen(cfg->acme_dir) + sizeof("/challenges"));
-		strcpy(stpcpy(ch, cfg->acme_dir), "/challenges");
-		p->owned[p->n_owned++] = ch; /* freed with the others */
-		add_path(p, ch, SANDBOX_READ);
-	}
+	/* acme-dir, not only its folders: `ferry acme` (in another container, maybe) may make
+	 * challenges/ and certificates/ after the server started */
+	if (cfg->n_acme_sites)
+		add_path(p, cfg->acme_dir, SANDBOX_READ);
 	if (cfg->access_log == CONFIG_LOG_FILE)
 		add_dir_of(p, cfg->access_log_path, SANDBOX_READ | SANDBOX_WRITE);
 	/* resolv.conf also with `resolver`: its search domains and options still apply, and a
