@@ -4,13 +4,15 @@
  *                       a badNonce error is retried with the nonce it brought
  *   §7.3   account      POST newAccount with the JWK (the same key finds the same account)
  *   §7.4   order        POST newOrder; each authorization POST-as-GET; http-01: the key
- *                       authorization into acme-dir/challenges, POST {} to the challenge,
- *                       poll the authorization; finalize with a CSR; poll the order
+ *                       authorization into acme-dir/challenges (tls-alpn-01, RFC 8737: a
+ *                       certificate there), POST {} to the challenge, poll the
+ *                       authorization; finalize with a CSR; poll the order
  *   §7.4.2 certificate  POST-as-GET: the PEM chain, stored with its key atomically
  * Polls wait as Retry-After says (else 1 s, doubling up to 10 s) within POLL_LIMIT_S. */
 #include "acme/client.h"
 
 #include <errno.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <limits.h>
@@ -269,9 +271,49 @@ static bool wait_retry(struct client *c, unsigned *backoff, time_t deadline)
 	return true;
 }
 
-/* One authorization: done when valid; else its http-01 challenge, answered and polled. */
+/* The answer to a challenge, left in acme-dir for `ferry serve`: the key authorization for
+ * http-01 (challenges/TOKEN), a self-signed certificate for tls-alpn-01
+ * (challenges/alpn-NAME.pem, its throwaway key first). The path written goes to path. */
+static int answer(struct client *c, const char *name, const char *token, char *path)
+{
+	char keyauth[ACME_KEYAUTH_MAX];
+	int n = snprintf(keyauth, sizeof(keyauth), "%s.%s", token, acme_key_thumbprint(c->acct));
+	if (!c->cfg->acme_tls_alpn) {
+		dir_path(c, path, "challenges", token);
+		return acme_store_write(path, keyauth, (size_t)n, 0644);
+	}
+	size_t len = strlen(name);
+	if (len == 0 || len > 253 || name[0] == '.' ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789.-") != len)
+		return -EINVAL; /* the CA names one of ours: lower-case DNS names */
+	char file[300];
+	snprintf(file, sizeof(file), "alpn-%s.pem", name);
+	dir_path(c, path, "challenges", file);
+	unsigned char digest[32];
+	struct acme_key *k = NULL;
+	struct buf b;
+	buf_init(&b, 64 * 1024);
+	int r = gnutls_hash_fast(GNUTLS_DIG_SHA256, keyauth, (size_t)n, digest) < 0 ? -EINVAL : 0;
+	if (r == 0)
+		r = acme_key_generate(&k);
+	if (r == 0)
+		r = acme_key_export(k, &b);
+	if (r == 0)
+		r = acme_alpn_cert(k, name, digest, &b);
+	/* 0644 like http-01's: the key only proves control while the CA validates */
+	if (r == 0)
+		r = acme_store_write(path, b.data, b.len, 0644);
+	wipe(&b);
+	buf_free(&b);
+	acme_key_free(k);
+	return r;
+}
+
+/* One authorization: done when valid; else its challenge (http-01, or tls-alpn-01 with
+ * `acme-challenge tls-alpn-01`), answered and polled. */
 static int authorize(struct client *c, const char *url)
 {
+	const char *type = c->cfg->acme_tls_alpn ? "tls-alpn-01" : "http-01";
 	char pr[700];
 	int r = post(c, url, NULL);
 	if (r < 0)
@@ -291,37 +333,36 @@ static int authorize(struct client *c, const char *url)
 	size_t i;
 	json_array_foreach(json_object_get(a, "challenges"), i, v)
 	{
-		if (strcmp(jstr(v, "type"), "http-01") == 0)
+		if (strcmp(jstr(v, "type"), type) == 0)
 			chal = v;
 	}
 	if (strcmp(status, "pending") != 0 || !chal) {
-		say(c, true, "%s: authorization is %s%s", name, status,
-		    chal ? "" : ", with no http-01 challenge");
+		say(c, true, "%s: authorization is %s%s%s%s", name, status,
+		    chal ? "" : ", with no ", chal ? "" : type, chal ? "" : " challenge");
 		json_decref(a);
 		return -EPROTO;
 	}
 	const char *token = jstr(chal, "token");
-	char chal_url[ACME_HTTPS_URL_MAX], path[PATH_MAX], keyauth[ACME_KEYAUTH_MAX];
+	char chal_url[ACME_HTTPS_URL_MAX], path[PATH_MAX];
 	snprintf(chal_url, sizeof(chal_url), "%s", jstr(chal, "url"));
 	if (!acme_token_valid(token, strlen(token))) {
-		say(c, true, "%s: the CA's http-01 token is not base64url of at most %d bytes", name,
-		    ACME_TOKEN_MAX);
+		say(c, true, "%s: the CA's %s token is not base64url of at most %d bytes", name,
+		    type, ACME_TOKEN_MAX);
 		json_decref(a);
 		return -EPROTO;
 	}
-	int n = snprintf(keyauth, sizeof(keyauth), "%s.%s", token, acme_key_thumbprint(c->acct));
-	dir_path(c, path, "challenges", token);
 	char who[256];
 	snprintf(who, sizeof(who), "%s", name);
+	r = answer(c, who, token, path);
 	json_decref(a);
-	r = acme_store_write(path, keyauth, (size_t)n, 0644);
 	if (r < 0) {
-		say(c, true, "%s: %s: %s", who, path, strerror(-r));
+		say(c, true, "%s: %s: cannot write the answer in %s: %s", who, type, c->cfg->acme_dir,
+		    strerror(-r));
 		return r;
 	}
 	r = post(c, chal_url, "{}");
 	if (r == 0 && c->resp.status != 200) {
-		say(c, true, "%s: http-01 failed: %s", who, problem(c, pr, sizeof(pr)));
+		say(c, true, "%s: %s failed: %s", who, type, problem(c, pr, sizeof(pr)));
 		r = -EPROTO;
 	}
 	unsigned backoff = 1;
@@ -346,25 +387,27 @@ static int authorize(struct client *c, const char *url)
 			json_t *err = NULL;
 			json_array_foreach(json_object_get(a, "challenges"), i, v)
 			{
-				if (strcmp(jstr(v, "type"), "http-01") == 0)
+				if (strcmp(jstr(v, "type"), type) == 0)
 					err = json_object_get(v, "error");
 			}
 			char *doc = err ? json_dumps(err, JSON_COMPACT) : NULL;
-			char type[96] = "", detail[ACME_DETAIL_MAX] = "";
+			char ptype[96] = "", detail[ACME_DETAIL_MAX] = "";
 			if (doc)
-				acme_problem_parse(doc, strlen(doc), type, sizeof(type), detail,
+				acme_problem_parse(doc, strlen(doc), ptype, sizeof(ptype), detail,
 						   sizeof(detail));
 			free(doc);
-			say(c, true, "%s: http-01 failed: %s%s%s%s", who,
-			    detail[0] ? detail : "authorization ", detail[0] ? " (" : status,
-			    detail[0] ? type : "", detail[0] ? ")" : "");
+			if (detail[0])
+				say(c, true, "%s: %s failed: %s (%s)", who, type, detail, ptype);
+			else
+				say(c, true, "%s: %s failed: the authorization is %s", who, type,
+				    status);
 			json_decref(a);
 			r = -EPROTO;
 			break;
 		}
 		json_decref(a);
 		if (!wait_retry(c, &backoff, deadline)) {
-			say(c, true, "%s: http-01: still pending after %d s", who, POLL_LIMIT_S);
+			say(c, true, "%s: %s: still pending after %d s", who, type, POLL_LIMIT_S);
 			r = -ETIMEDOUT;
 		}
 	}

@@ -33,4 +33,10 @@ int acme_jws(const struct acme_key *k, const char *kid, const char *nonce, const
 /* A CSR for names (the first as CN too), signed by k: base64url(DER) into out. */
 int acme_csr(const struct acme_key *k, char *const *names, size_t n_names, struct buf *out);
 
+/* The tls-alpn-01 answer for name (RFC 8737 §3): a self-signed certificate by k for that
+ * one name, with the critical acmeIdentifier extension holding digest (SHA-256 of the key
+ * authorization); its PEM appended to out. */
+int acme_alpn_cert(const struct acme_key *k, const char *name, const unsigned char digest[32],
+		   struct buf *out);
+
 #endif

@@ -1322,6 +1322,22 @@ static int dir_acme_email(struct parser *p, struct scope *sc, const struct direc
 	return 0;
 }
 
+/* `acme-challenge http-01|tls-alpn-01`: how `ferry acme` proves the names. */
+static int dir_acme_challenge(struct parser *p, struct scope *sc,
+			      const struct directive *d _unused_, const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	if (strcmp(a->text, "http-01") == 0 || strcmp(a->text, "tls-alpn-01") == 0) {
+		c->acme_tls_alpn = a->text[0] == 't';
+		return 0;
+	}
+	error_arg(p, a, "'acme-challenge' takes http-01 or tls-alpn-01, not '%s'%s", echo(a, e),
+		  strcmp(a->text, "dns-01") == 0 ? " (dns-01 is not supported)" : "");
+	return -EINVAL;
+}
+
 /* `acme-ca-root FILE`, `acme-dir DIR`: absolute paths. */
 static int dir_acme_path(struct parser *p, struct scope *sc, const struct directive *d,
 			 const struct stmt *s)
@@ -1923,6 +1939,7 @@ static const struct directive top_directives[] = {
 	PLAIN("acme-email", 1, 1, "ADDRESS",         DIR_ONCE, dir_acme_email),
 	PLAIN("acme-ca-root", 1, 1, "FILE",          DIR_ONCE, dir_acme_path),
 	PLAIN("acme-dir",   1, 1, "DIR",             DIR_ONCE, dir_acme_path),
+	PLAIN("acme-challenge", 1, 1, "http-01|tls-alpn-01", DIR_ONCE, dir_acme_challenge),
 	BLOCK("site", 1, ARGS_UNBOUNDED, "NAME... { ... }", dir_site, &site_context),
 };
 

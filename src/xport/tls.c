@@ -71,6 +71,8 @@ static const char TLS_PRIORITY[] =
 static const gnutls_datum_t alpn_protocols[] = {
 	{(unsigned char *)"h2", 2},
 	{(unsigned char *)"http/1.1", 8},
+	/* RFC 8737: only an ACME CA validating a tls-alpn-01 challenge offers it */
+	{(unsigned char *)"acme-tls/1", 10},
 };
 
 /* ---- per process --------------------------------------------------------------------- */
@@ -498,6 +500,7 @@ struct tls_conn {
 	size_t ra_off, ra_len;
 	char *server_name;      /* SNI, NUL-terminated (NULL: none) */
 	size_t server_name_len;
+	gnutls_certificate_credentials_t acme_cred; /* a tls-alpn-01 answer (NULL: none) */
 	const struct xport_tls_certs *certs; /* gen->tls, during the handshake */
 };
 
@@ -577,6 +580,38 @@ static unsigned want_of(gnutls_session_t s)
 	return gnutls_record_get_direction(s) ? XPORT_WANT_WRITE : XPORT_WANT_READ;
 }
 
+/* tls-alpn-01 (RFC 8737): a CA asking with ALPN "acme-tls/1" for a `tls acme` site gets the
+ * self-signed certificate `ferry acme` left in ACME_DIR/challenges/alpn-NAME.pem (key and
+ * certificate, with the acmeIdentifier extension), if there is one; else the handshake
+ * fails. */
+static int acme_alpn(struct tls_conn *t, const struct config *cfg,
+		     const struct config_site *site, const char *name, size_t len)
+{
+	char path[PATH_MAX];
+	if (!site || !site->acme || len == 0 || memchr(name, '/', len) || name[0] == '.' ||
+	    snprintf(path, sizeof(path), "%s/challenges/alpn-%.*s.pem", cfg->acme_dir, (int)len,
+		     name) >= (int)sizeof(path))
+		return GNUTLS_E_NO_CERTIFICATE_FOUND;
+	gnutls_datum_t pem = {0};
+	if (read_file(path, &pem) < 0)
+		return GNUTLS_E_NO_CERTIFICATE_FOUND;
+	int r = GNUTLS_E_NO_CERTIFICATE_FOUND;
+	if (!t->acme_cred && gnutls_certificate_allocate_credentials(&t->acme_cred) < 0)
+		t->acme_cred = NULL;
+	else if (gnutls_certificate_set_x509_key_mem(t->acme_cred, &pem, &pem,
+						     GNUTLS_X509_FMT_PEM) >= 0)
+		r = gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, t->acme_cred);
+	datum_wipe(&pem);
+	return r;
+}
+
+static bool alpn_is_acme(gnutls_session_t s)
+{
+	gnutls_datum_t p;
+	return gnutls_alpn_get_selected_protocol(s, &p) == 0 && p.size == 10 &&
+	       memcmp(p.data, "acme-tls/1", 10) == 0;
+}
+
 /* SNI -> the site's credentials, before GnuTLS chooses a suite and a certificate. */
 static int on_client_hello(gnutls_session_t s)
 {
@@ -588,6 +623,8 @@ static int on_client_hello(gnutls_session_t s)
 	if (gnutls_server_name_get(s, name, &len, &type, 0) < 0 || type != GNUTLS_NAME_DNS ||
 	    len >= sizeof(name))
 		len = 0;
+	if (alpn_is_acme(s))
+		return acme_alpn(t, cfg, config_match_site(cfg, name, len), name, len);
 	const struct config_site *site = config_tls_site(cfg, name, len);
 	if (!site)
 		return GNUTLS_E_INTERNAL_ERROR; /* no certificates: refused by xport_tls_new */
@@ -809,6 +846,8 @@ static void tls_close(struct xport *x)
 		close(x->fd);
 	free(t->ra);
 	free(t->server_name);
+	if (t->acme_cred)
+		gnutls_certificate_free_credentials(t->acme_cred);
 	free(t);
 }
 

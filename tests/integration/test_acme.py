@@ -44,7 +44,7 @@ def openssl(*args):
 class Pebble:
     """pebble + pebble-challtestsrv (DNS only) on free 127.0.0.1 ports, stopped by PID."""
 
-    def __init__(self, d, http_port, validity=None, nonce_reject=None):
+    def __init__(self, d, http_port, validity=None, nonce_reject=None, tls_port=None):
         need_pebble()
         self.dir = d
         ca_key, self.test_ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
@@ -62,7 +62,7 @@ class Pebble:
         cfg = {"listenAddress": "127.0.0.1:%d" % self.port,
                "managementListenAddress": "127.0.0.1:%d" % self.mgmt,
                "certificate": crt, "privateKey": key, "httpPort": http_port,
-               "tlsPort": free_port(), "ocspResponderURL": "",
+               "tlsPort": tls_port or free_port(), "ocspResponderURL": "",
                "externalAccountBindingRequired": False}
         if validity:
             cfg["certificateValidityPeriod"] = validity
@@ -102,13 +102,14 @@ class Pebble:
             return write_file(os.path.join(self.dir, "pebble-root.pem"), r.read())
 
 
-def acme_conf(d, pebble=None, names=NAMES, ca=None):
-    return write_config(d, "listen http\nlisten https tls\naccess-log %s/access.log\n"
+def acme_conf(d, pebble=None, names=NAMES, ca=None, extra=""):
+    ca = ca or (pebble.url if pebble else "https://127.0.0.1:9/dir")
+    root = pebble.test_ca if pebble else "/nonexistent.pem"
+    return write_config(d, "listen http\nlisten https tls\naccess-log %s/access.log\n%s"
                         "acme-dir %s/acme\nacme-ca %s\nacme-ca-root %s\n"
                         "acme-email admin@example.test\n"
                         "site %s {\n tls acme\n}\n"
-                        % (d, d, ca or (pebble.url if pebble else "https://127.0.0.1:9/dir"),
-                           pebble.test_ca if pebble else "/nonexistent.pem", " ".join(names)))
+                        % (d, extra, d, ca, root, " ".join(names)))
 
 
 def serve(d, cfg):
@@ -308,6 +309,33 @@ def _():
     check(seen.count(first) >= 1 and len(seen) - seen.count(first) >= 1,
           "requests before and after the switch (%d, %d)"
           % (seen.count(first), len(seen) - seen.count(first)))
+    check(proc.alive(), "ferry serve still running")
+
+
+@test("tls-alpn-01 (acme-challenge tls-alpn-01): pebble validates on ferry's TLS listener (ALPN acme-tls/1, the certificate ferry acme left in acme-dir), no HTTP request; the certificate is served")
+def _():
+    d = tmpdir()
+    alpn = "acme-challenge tls-alpn-01\n"
+    proc, plain, tls = serve(d, acme_conf(d, extra=alpn))
+    pebble = Pebble(d, free_port(), tls_port=tls.sockaddr[1])
+    cfg = acme_conf(d, pebble, extra=alpn)
+    obtain(d, pebble, cfg)
+    root = pebble.root()
+    wait_until(lambda: _try_peer(tls, root), 20 * SLOW, what="the certificate")
+    access = read_file(os.path.join(d, "access.log")).decode()
+    check_not_in("acme-challenge", access, "access log")
+    check(not [f for f in os.listdir(os.path.join(d, "acme", "challenges"))],
+          "the challenge certificates are removed")
+    # a client asking for acme-tls/1 with no challenge pending: no certificate, no handshake
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.set_alpn_protocols(["acme-tls/1"])
+    with socket.create_connection(tls.sockaddr, timeout=5 * SLOW) as s:
+        try:
+            ctx.wrap_socket(s, server_hostname="example.test").close()
+            raise TestFailure("an acme-tls/1 handshake without a pending challenge succeeded")
+        except (ssl.SSLError, ConnectionResetError):
+            pass
     check(proc.alive(), "ferry serve still running")
 
 

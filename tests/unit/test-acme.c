@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -135,6 +136,27 @@ static void test_jws(void)
 	char *names[] = {"a.test", "www.a.test"};
 	CHECK_EQ_INT(acme_csr(k, names, 2, &csr), 0);
 	CHECK(csr.len > 100);
+	/* tls-alpn-01: self-signed for the one name, with the critical acmeIdentifier */
+	unsigned char digest[32];
+	memset(digest, 0xab, sizeof(digest));
+	buf_reset(&pem);
+	CHECK_EQ_INT(acme_alpn_cert(k, "a.test", digest, &pem), 0);
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t d = {(unsigned char *)pem.data, (unsigned)pem.len}, ext = {0};
+	unsigned critical = 0;
+	CHECK_EQ_INT(gnutls_x509_crt_init(&crt), 0);
+	CHECK_EQ_INT(gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM), 0);
+	CHECK(gnutls_x509_crt_check_hostname2(crt, "a.test", 0) != 0);
+	CHECK(gnutls_x509_crt_check_hostname2(crt, "b.test", 0) == 0);
+	CHECK_EQ_INT(gnutls_x509_crt_get_extension_by_oid2(crt, "1.3.6.1.5.5.7.1.31", 0, &ext,
+							   &critical),
+		     0);
+	CHECK_EQ_INT(critical, 1);
+	CHECK_EQ_INT(ext.size, 34);
+	CHECK(ext.data && ext.data[0] == 0x04 && ext.data[1] == 0x20 &&
+	      memcmp(ext.data + 2, digest, 32) == 0);
+	gnutls_free(ext.data);
+	gnutls_x509_crt_deinit(crt);
 	acme_key_free(k);
 	acme_key_free(again);
 	buf_free(&pem);

@@ -1250,6 +1250,15 @@ static void test_tls(void)
 		    "t.conf:3:6: 'tls acme' is the only 'tls' line of its site\n");
 	CHECK_STREQ(parse_err("site 10.0.0.1 {\n tls acme\n}\n"),
 		    "t.conf:2:6: 'tls acme' is for DNS names, not the address 10.0.0.1\n");
+	c = parse("acme-challenge tls-alpn-01\nsite a.test {\n tls acme\n}\n");
+	CHECK(c && c->acme_tls_alpn);
+	config_free(c);
+	c = parse("acme-challenge http-01\n");
+	CHECK(c && !c->acme_tls_alpn);
+	config_free(c);
+	CHECK_STREQ(parse_err("acme-challenge dns-01\n"),
+		    "t.conf:1:16: 'acme-challenge' takes http-01 or tls-alpn-01, not 'dns-01' "
+		    "(dns-01 is not supported)\n");
 	CHECK_STREQ(parse_err("acme-dir x\n"),
 		    "t.conf:1:10: 'acme-dir' needs an absolute path, not 'x'\n");
 	CHECK_STREQ(parse_err("acme-email a@b@c\n"),
