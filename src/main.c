@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "acme/client.h"
+#include "acmeproc.h"
 #include "acme/store.h"
 #include "base/macro.h"
 #include "base/xalloc.h"
@@ -381,6 +382,9 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 		goto out;
 	}
 
+	r = acmeproc_start(&srv, o.config);
+	if (r < 0)
+		log_error("acme: cannot start the integrated ACME client: %s", strerror(-r));
 	static_test_hooks();
 	if (confine_apply(&srv) < 0) {
 		rc = EXIT_RUNTIME;

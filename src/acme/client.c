@@ -35,7 +35,7 @@
 
 struct client {
 	const struct config *cfg;
-	const struct acme_options *o;
+	struct acme_options *o;
 	struct acme_https *h;
 	struct acme_key *acct;
 	char *kid; /* the account URL */
@@ -71,6 +71,13 @@ bool acme_renewal_due(time_t start, time_t end, time_t now)
 	if (end <= start)
 		return true;
 	return now >= end - (end - start) / 3;
+}
+
+static void due_at(struct acme_options *o, time_t start, time_t end)
+{
+	time_t due = end - (end - start) / 3;
+	if (!o->next_due || due < o->next_due)
+		o->next_due = due;
 }
 
 static const char *utc(time_t t, char out[32])
@@ -541,8 +548,9 @@ out:
 	return r;
 }
 
-int acme_client_run(const struct config *cfg, const struct acme_options *o)
+int acme_client_run(const struct config *cfg, struct acme_options *o)
 {
+	o->next_due = 0;
 	struct client c = {.cfg = cfg, .o = o};
 	struct buf err;
 	buf_init(&err, 4096);
@@ -584,6 +592,7 @@ int acme_client_run(const struct config *cfg, const struct acme_options *o)
 		} else {
 			say(&c, false, "certificate valid until %s, renewal from %s: nothing to do",
 			    utc(end, w1), utc(end - (end - start) / 3, w2));
+			due_at(o, start, end);
 		}
 		n_due += due[i];
 	}
@@ -615,9 +624,11 @@ int acme_client_run(const struct config *cfg, const struct acme_options *o)
 		}
 		time_t start, end;
 		char w[32];
-		if (acme_store_cert_times(s->tls[0].cert, &start, &end) == 0)
+		if (acme_store_cert_times(s->tls[0].cert, &start, &end) == 0) {
 			say(&c, false, "certificate stored in %s, valid until %s", s->tls[0].cert,
 			    utc(end, w));
+			due_at(o, start, end);
+		}
 	}
 	if (r == 0)
 		r = (int)failed;

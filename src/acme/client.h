@@ -7,6 +7,7 @@
 #define FERRY_ACME_CLIENT_H
 
 #include <stdbool.h>
+#include <time.h>
 
 #include "config/config.h"
 
@@ -16,11 +17,13 @@ typedef void acme_log_fn(bool error, const char *line);
 struct acme_options {
 	bool force; /* renew every site, due or not */
 	acme_log_fn *log;
+	/* out: when the next certificate falls due (0: none known, e.g. all failed) */
+	time_t next_due;
 };
 
 /* Returns the number of sites that failed (0: every site has a certificate that is not due),
  * or -errno when nothing could be tried (acme-dir, the account, the CA's directory). */
-int acme_client_run(const struct config *cfg, const struct acme_options *o);
+int acme_client_run(const struct config *cfg, struct acme_options *o);
 
 /* Is a certificate valid from start to end due for renewal at now (a third of its lifetime
  * or less left)? */

@@ -1338,6 +1338,21 @@ static int dir_acme_challenge(struct parser *p, struct scope *sc,
 	return -EINVAL;
 }
 
+/* `acme-mode split|integrated`: who runs the ACME client, `ferry acme` or `ferry serve`. */
+static int dir_acme_mode(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+			 const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	if (strcmp(a->text, "split") == 0 || strcmp(a->text, "integrated") == 0) {
+		c->acme_integrated = a->text[0] == 'i';
+		return 0;
+	}
+	error_arg(p, a, "'acme-mode' takes split or integrated, not '%s'", echo(a, e));
+	return -EINVAL;
+}
+
 /* `acme-ca-root FILE`, `acme-dir DIR`: absolute paths. */
 static int dir_acme_path(struct parser *p, struct scope *sc, const struct directive *d,
 			 const struct stmt *s)
@@ -1940,6 +1955,7 @@ static const struct directive top_directives[] = {
 	PLAIN("acme-ca-root", 1, 1, "FILE",          DIR_ONCE, dir_acme_path),
 	PLAIN("acme-dir",   1, 1, "DIR",             DIR_ONCE, dir_acme_path),
 	PLAIN("acme-challenge", 1, 1, "http-01|tls-alpn-01", DIR_ONCE, dir_acme_challenge),
+	PLAIN("acme-mode",  1, 1, "split|integrated", DIR_ONCE, dir_acme_mode),
 	BLOCK("site", 1, ARGS_UNBOUNDED, "NAME... { ... }", dir_site, &site_context),
 };
 

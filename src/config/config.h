@@ -193,6 +193,7 @@ struct config {
 	char *acme_ca_root; /* PEM file trusted for the CA's own HTTPS (NULL: the system's) */
 	char *acme_dir;     /* absolute: `acme-dir`, else $STATE_DIRECTORY, else CONFIG_ACME_DIR */
 	bool acme_tls_alpn; /* `acme-challenge tls-alpn-01` (RFC 8737); default http-01 */
+	bool acme_integrated; /* `acme-mode integrated`: ferry serve runs the client itself */
 	size_t n_acme_sites; /* sites with `tls acme` */
 
 	/* TLS */

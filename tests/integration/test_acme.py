@@ -339,6 +339,33 @@ def _():
     check(proc.alive(), "ferry serve still running")
 
 
+@test("integrated mode (acme-mode integrated): ferry serve gets its certificate itself, in a child process, and serves it; the child ends with the server")
+def _():
+    d = tmpdir()
+    # the config names pebble, which needs ferry's plain port: the sockets first
+    # (systemd-socket-activate), then pebble, then the config; ferry starts on the first
+    # connection
+    proc, addrs = activate(lambda: [tcp4(), tcp4()], ["serve", "--config",
+                                                      os.path.join(d, "ferry.conf")],
+                           fdnames=["http", "https"], dir=d)
+    plain, tls = addrs
+    pebble = Pebble(d, plain.sockaddr[1])
+    acme_conf(d, pebble, extra="acme-mode integrated\n")
+    r = http_get(plain, "/", host="example.test")  # execs ferry
+    check_eq(r.status, 308, "plain HTTP to a `tls acme` site")
+    proc.wait_exec()
+    m = proc.wait_stderr(r"the ACME client runs in process (\d+)", 10)
+    child = int(m.group(1))
+    proc.wait_stderr(r"certificate stored in .*example\.test\.pem", 60)
+    root = pebble.root()
+    wait_until(lambda: _try_peer(tls, root), 20 * SLOW, what="the certificate served")
+    check(os.path.exists("/proc/%d" % child), "the ACME child waits for the next round")
+    proc.stop()
+    wait_until(lambda: not os.path.exists("/proc/%d" % child) or
+               "zombie" in read_file("/proc/%d/status" % child).decode().lower(), 10 * SLOW,
+               what="the ACME child to end with the server")
+
+
 @test("http-01 failing (nothing answers on pebble's httpPort): exit 1, `acme: example.test: ...: http-01 failed: <pebble's detail>`, no certificate")
 def _():
     d = tmpdir()

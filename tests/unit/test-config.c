@@ -1253,6 +1253,11 @@ static void test_tls(void)
 	c = parse("acme-challenge tls-alpn-01\nsite a.test {\n tls acme\n}\n");
 	CHECK(c && c->acme_tls_alpn);
 	config_free(c);
+	c = parse("acme-mode integrated\n");
+	CHECK(c && c->acme_integrated);
+	config_free(c);
+	CHECK_STREQ(parse_err("acme-mode both\n"),
+		    "t.conf:1:11: 'acme-mode' takes split or integrated, not 'both'\n");
 	c = parse("acme-challenge http-01\n");
 	CHECK(c && !c->acme_tls_alpn);
 	config_free(c);
