@@ -15,6 +15,8 @@ LDLIBS  := -lnghttp2
 LDLIBS  += -lcrypt
 # encode: zstd and zlib (their .a in the release build, as nghttp2's).
 LDLIBS  += -lzstd -lz
+# ACME's JSON (src/acme/): jansson, its .a in the static build.
+LDLIBS  += -ljansson
 
 # TLS: GnuTLS and what it needs (scripts/deps.sh installs them). The release binary links
 # them statically (-static in LDSTATIC), with src/xport/p11kit_stub.c standing in for p11-kit,

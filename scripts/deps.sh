@@ -38,6 +38,9 @@ for p in libgnutls28-dev libunistring-dev libidn2-dev nettle-dev libgmp-dev libt
 	libp11-kit-dev; do
 	have_pkg "$p" || need+=("$p")
 done
+# ACME: jansson (JSON, linked in), pebble and pebble-challtestsrv (tests/integration/test_acme.py)
+have_pkg libjansson-dev || need+=(libjansson-dev)
+have_cmd pebble || need+=(pebble)
 have_cmd openssl || need+=(openssl)
 have_cmd testssl || need+=(testssl.sh)
 # libFuzzer for the bounded fuzzing runs of make check

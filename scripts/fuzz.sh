@@ -29,7 +29,7 @@ for t in "${targets[@]}"; do
 	cp -r "fuzz/corpus/$t/." "$out/corpus/" 2>/dev/null || true
 	if ! clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-std=c17 -D_GNU_SOURCE -Isrc -DFERRY_VERSION='"fuzz"' -pthread \
-		"fuzz/fuzz-$t.c" $srcs -o "$out/fuzzer" -lnghttp2 -lcrypt -lzstd -lz $libs >"$out/build.log" 2>&1; then
+		"fuzz/fuzz-$t.c" $srcs -o "$out/fuzzer" -lnghttp2 -lcrypt -lzstd -lz -ljansson $libs >"$out/build.log" 2>&1; then
 		echo "FAIL fuzz/$t: does not build with clang-14"
 		tail -20 "$out/build.log"
 		rc=1

@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "acme/client.h"
+#include "acmeproc.h"
+#include "acme/store.h"
 #include "base/macro.h"
 #include "base/xalloc.h"
 #include "config/config.h"
@@ -46,6 +49,7 @@ static int cmd_echo(int argc, char **argv);
 static int cmd_check(int argc, char **argv);
 static int cmd_units(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
+static int cmd_acme(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
@@ -77,6 +81,17 @@ static const struct command commands[] = {
 	 "\n"
 	 "Print \"configuration OK\", or every error as file:line:col: message and exit 2.\n"},
 	{"units", cmd_units, "write systemd units: native, or for Podman", units_usage},
+	{"acme", cmd_acme, "obtain and renew the certificates of `tls acme` sites, then exit",
+	 "Usage: ferry acme --config FILE [--force]\n"
+	 "\n"
+	 "For every site with `tls acme`: obtain a certificate from acme-ca when acme-dir has\n"
+	 "none, renew it when a third of its lifetime is left, by http-01 challenges that\n"
+	 "`ferry serve` with the same configuration answers from acme-dir (it may run with no\n"
+	 "network). Exits 0 when every such site has a certificate that is not due, else 1.\n"
+	 "\n"
+	 "  -c, --config FILE   the configuration (see ferry.conf(5))\n"
+	 "  -f, --force         renew every certificate, due or not\n"
+	 "  -h, --help          show this help\n"},
 	{"version", cmd_version, "print the version (--verbose: and the libraries linked in)",
 	 "Usage: ferry version [--verbose]\n"},
 	{"help", cmd_help, "show this help", "Usage: ferry help [COMMAND]\n"},
@@ -347,6 +362,11 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 	} else {
 		cfg = config_new_default();
 	}
+	if (cfg->n_acme_sites && acme_store_prepare(cfg, &errors) < 0) {
+		/* `ferry acme` may still make it (another user, a volume mounted later) */
+		log_lines(LOG_WARNING, "", errors.data, errors.len);
+		buf_reset(&errors);
+	}
 	r = server_gen_new(&srv, cfg, &errors, &gen);
 	if (r < 0) {
 		print_errors(&errors);
@@ -366,6 +386,9 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 		goto out;
 	}
 
+	r = acmeproc_start(&srv, o.config);
+	if (r < 0)
+		log_error("acme: cannot start the integrated ACME client: %s", strerror(-r));
 	fdstore_setup(&srv);
 	static_test_hooks();
 	if (confine_apply(&srv) < 0) {
@@ -413,4 +436,62 @@ int main(int argc, char **argv)
 		}
 	}
 	return cmd_serve(argc, argv);
+}
+
+static void acme_log(bool error, const char *line)
+{
+	if (error)
+		log_error("%s", line);
+	else
+		log_info("%s", line);
+}
+
+static int cmd_acme(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"force", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *path = NULL;
+	struct acme_options o = {.log = acme_log};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'f':
+			o.force = true;
+			break;
+		case 'h':
+			fputs(find_command("acme")->usage, stdout);
+			return 0;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (!path || optind < argc) {
+		fputs(find_command("acme")->usage, stderr);
+		return EXIT_USAGE;
+	}
+	struct buf errors;
+	buf_init(&errors, 1 << 20);
+	struct config *cfg = NULL;
+	if (config_load(path, &cfg, &errors) < 0) {
+		print_errors(&errors);
+		buf_free(&errors);
+		return EXIT_USAGE;
+	}
+	buf_free(&errors);
+	if (!cfg->n_acme_sites) {
+		log_error("acme: %s has no site with `tls acme`", path);
+		config_free(cfg);
+		return EXIT_USAGE;
+	}
+	int r = acme_client_run(cfg, &o);
+	config_free(cfg);
+	return r == 0 ? 0 : 1;
 }

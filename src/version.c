@@ -11,6 +11,7 @@
 #include <idn2.h>
 #include <libtasn1.h>
 #include <nettle/version.h>
+#include <jansson.h>
 #include <nghttp2/nghttp2.h>
 #include <unistring/version.h>
 #include <zlib.h>
@@ -43,6 +44,7 @@ void version_print(FILE *f, bool verbose)
 		{"libxcrypt", "", "LGPL-2.1-or-later", "libxcrypt.txt"},
 		{"zlib", "", "Zlib", "zlib.txt"},
 		{"zstd", "", "BSD-3-Clause OR GPL-2.0-only", "zstd.txt"},
+		{"Jansson", "", "MIT", "jansson.txt"},
 	};
 	snprintf(libs[0].version, sizeof(libs[0].version), "%s", gnutls_check_version(NULL));
 	snprintf(libs[1].version, sizeof(libs[1].version), "%d.%d", nettle_version_major(),
@@ -60,6 +62,7 @@ void version_print(FILE *f, bool verbose)
 		 XCRYPT_VERSION_MINOR);
 	snprintf(libs[9].version, sizeof(libs[9].version), "%s", zlibVersion());
 	snprintf(libs[10].version, sizeof(libs[10].version), "%s", ZSTD_versionString());
+	snprintf(libs[11].version, sizeof(libs[11].version), "%s", jansson_version_str());
 	fprintf(f, "\nlibraries linked in:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(libs); i++)
 		fprintf(f, "  %-26s %-8s %s (%s)\n", libs[i].name, libs[i].version, libs[i].licence,

@@ -3,13 +3,14 @@
 # tests/integration/test_install.sh checks it offers every command and option `ferry --help`
 # and `ferry COMMAND --help` name.
 
-_ferry_commands="serve echo check units version help"
+_ferry_commands="serve echo check acme units version help"
 
 _ferry_options() {
 	case $1 in
 	serve) echo "--config --root --listen --help" ;;
 	echo) echo "--config --listen --help" ;;
 	check) echo "--config --help" ;;
+	acme) echo "--config --force --help" ;;
 	units) echo "--config --mode --quadlet --podman-run --kube --native --image --binary --name
 		--echo --listen --network --config-path --out --install --help" ;;
 	version | help) echo "" ;;

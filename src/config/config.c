@@ -941,6 +941,8 @@ static const struct pos *scope_seen(const struct scope *sc, const char *name)
 	return NULL;
 }
 
+static void acme_finish(struct parser *p, struct config *c);
+
 /* The certificates a client without SNI gets: `site *`'s, else the first site's with any. */
 static const struct config_site *tls_default_site(const struct config *c)
 {
@@ -957,6 +959,7 @@ static void top_finish(struct parser *p, struct scope *sc)
 {
 	struct config *c = sc->target;
 
+	acme_finish(p, c);
 	/* The sites no longer move: a pointer into them stays valid. */
 	c->tls_default = tls_default_site(c);
 	for (size_t i = 0; i < c->n_listens && !c->tls_default; i++) {
@@ -1544,8 +1547,29 @@ static int dir_tls(struct parser *p, struct scope *sc, const struct directive *d
 {
 	struct config_site *site = sc->target;
 	char e[ECHO_SIZE];
+	if (s->n == 2 && strcmp(s->v[1].text, "acme") == 0) {
+		if (site->acme || site->n_tls) {
+			error_arg(p, &s->v[1], "'tls acme' is the only 'tls' line of its site");
+			return -EINVAL;
+		}
+		site->acme = true;
+		site->acme_col = s->v[1].at.col;
+		site->tls = xcalloc(1, sizeof(*site->tls));
+		site->n_tls = 1;
+		/* the paths are known at the end of the file, after `acme-dir` (top_finish) */
+		site->tls[0] = (struct config_tls){.file = p->filename, .acme = true,
+						   .line = s->v[0].at.line,
+						   .cert_col = s->v[1].at.col,
+						   .key_col = s->v[1].at.col};
+		return 0;
+	}
+	if (site->acme) {
+		error_arg(p, &s->v[0], "'tls acme' is the only 'tls' line of its site");
+		return -EINVAL;
+	}
 	if (s->n != 3 && (s->n != 5 || strcmp(s->v[3].text, "ocsp") != 0)) {
-		error_arg(p, &s->v[3], "'tls' takes CERT_FILE KEY_FILE [ocsp OCSP_FILE]");
+		error_arg(p, &s->v[s->n == 2 ? 1 : 3],
+			  "'tls' takes CERT_FILE KEY_FILE [ocsp OCSP_FILE], or acme");
 		return -EINVAL;
 	}
 	for (size_t i = 1; i < s->n; i += i == 2 ? 2 : 1) {
@@ -1857,6 +1881,139 @@ static int dir_resolver(struct parser *p, struct scope *sc, const struct directi
 	c->resolver = addr;
 	c->has_resolver = true;
 	return 0;
+}
+
+/* ---- ACME ------------------------------------------------------------------------------ */
+
+/* `acme-ca URL`: the CA's directory, https:// only (the account key signs, but the directory
+ * itself says where to post: it must come over an authenticated channel). */
+static int dir_acme_ca(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+		       const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	bool ok = a->len > 8 && a->len <= 2048 && strncmp(a->text, "https://", 8) == 0;
+	for (size_t i = 0; ok && i < a->len; i++)
+		ok = (unsigned char)a->text[i] > 0x20 && (unsigned char)a->text[i] < 0x7f;
+	if (!ok) {
+		error_arg(p, a, "'acme-ca' takes an https:// URL, not '%s'", echo(a, e));
+		return -EINVAL;
+	}
+	free(c->acme_ca);
+	c->acme_ca = xstrdup(a->text);
+	return 0;
+}
+
+static int dir_acme_email(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+			  const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	const char *at = strchr(a->text, '@');
+	bool ok = at && at != a->text && at[1] && !strchr(at + 1, '@') &&
+		  a->len <= CONFIG_ACME_EMAIL_MAX;
+	for (size_t i = 0; ok && i < a->len; i++) /* it goes into a mailto: URL in JSON */
+		ok = (unsigned char)a->text[i] > 0x20 && (unsigned char)a->text[i] < 0x7f &&
+		     !strchr("\"\\<>,;:?&%", a->text[i]);
+	if (!ok) {
+		error_arg(p, a, "'acme-email' takes an address like name@example.com, not '%s'",
+			  echo(a, e));
+		return -EINVAL;
+	}
+	c->acme_email = xstrdup(a->text);
+	return 0;
+}
+
+/* `acme-challenge http-01|tls-alpn-01`: how `ferry acme` proves the names. */
+static int dir_acme_challenge(struct parser *p, struct scope *sc,
+			      const struct directive *d _unused_, const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	if (strcmp(a->text, "http-01") == 0 || strcmp(a->text, "tls-alpn-01") == 0) {
+		c->acme_tls_alpn = a->text[0] == 't';
+		return 0;
+	}
+	error_arg(p, a, "'acme-challenge' takes http-01 or tls-alpn-01, not '%s'%s", echo(a, e),
+		  strcmp(a->text, "dns-01") == 0 ? " (dns-01 is not supported)" : "");
+	return -EINVAL;
+}
+
+/* `acme-mode split|integrated`: who runs the ACME client, `ferry acme` or `ferry serve`. */
+static int dir_acme_mode(struct parser *p, struct scope *sc, const struct directive *d _unused_,
+			 const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	if (strcmp(a->text, "split") == 0 || strcmp(a->text, "integrated") == 0) {
+		c->acme_integrated = a->text[0] == 'i';
+		return 0;
+	}
+	error_arg(p, a, "'acme-mode' takes split or integrated, not '%s'", echo(a, e));
+	return -EINVAL;
+}
+
+/* `acme-ca-root FILE`, `acme-dir DIR`: absolute paths. */
+static int dir_acme_path(struct parser *p, struct scope *sc, const struct directive *d,
+			 const struct stmt *s)
+{
+	struct config *c = sc->target;
+	const struct arg *a = &s->v[1];
+	char e[ECHO_SIZE];
+	if (a->text[0] != '/' || a->len > PATH_MAX - 64) {
+		error_arg(p, a, "'%s' needs an absolute path, not '%s'", d->name, echo(a, e));
+		return -EINVAL;
+	}
+	char **f = strcmp(d->name, "acme-dir") == 0 ? &c->acme_dir : &c->acme_ca_root;
+	*f = xstrdup(a->text);
+	return 0;
+}
+
+/* The `tls acme` sites, once acme-dir is known: their certificate file, and the names an
+ * http-01 challenge can prove (no wildcard: that needs dns-01; no "*"). */
+static void acme_finish(struct parser *p, struct config *c)
+{
+	if (!c->acme_dir) {
+		/* systemd's StateDirectory= (several are separated by ':': the first) */
+		const char *sd = getenv("STATE_DIRECTORY");
+		size_t n = sd && sd[0] == '/' ? strcspn(sd, ":") : 0;
+		c->acme_dir = n && n < PATH_MAX - 64 ? xstrndup(sd, n) : xstrdup(CONFIG_ACME_DIR);
+	}
+	if (!c->acme_ca)
+		c->acme_ca = xstrdup(CONFIG_ACME_CA);
+	for (size_t i = 0; i < c->n_sites; i++) {
+		struct config_site *site = &c->sites[i];
+		if (!site->acme)
+			continue;
+		c->n_acme_sites++;
+		if (!site->n_names) /* its names were all bad: said already */
+			continue;
+		const struct pos at = {site->tls[0].line, site->acme_col, site->tls[0].file};
+		for (size_t j = 0; j < site->n_names; j++) {
+			const char *name = site->names[j];
+			if (strcmp(name, "*") == 0)
+				error_pos(p, &at, "'tls acme' needs the site's names: 'site *' has "
+					  "none a certificate can be issued for");
+			else if (name[0] == '*')
+				error_pos(p, &at, "'tls acme' cannot get a certificate for the wildcard "
+					  "%s: that needs the dns-01 challenge, which ferry does not "
+					  "support (name the hosts, or use tls CERT KEY)", name);
+			else if (name[0] == '[' || strspn(name, "0123456789.") == strlen(name))
+				error_pos(p, &at, "'tls acme' is for DNS names, not the address %s",
+					  name);
+		}
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/certificates/%s.pem", c->acme_dir,
+			 site->names[0]);
+		free(site->tls[0].cert);
+		free(site->tls[0].key);
+		site->tls[0].cert = xstrdup(path);
+		site->tls[0].key = xstrdup(path);
+	}
 }
 
 static int dir_path(struct parser *p, struct scope *sc, const struct directive *d _unused_,
@@ -2896,7 +3053,7 @@ static const struct directive site_directives[] = {
 	RATE_ROW(config_site, 0),
 	BLOCK("path", 1, 1, "PREFIX { ... }", dir_path, &path_context),
 	RULES_ROWS(config_site),
-	PLAIN("tls",           2, 4, "CERT_FILE KEY_FILE [ocsp OCSP_FILE]", 0, dir_tls),
+	PLAIN("tls",           1, 4, "CERT_FILE KEY_FILE [ocsp OCSP_FILE]|acme", 0, dir_tls),
 	PLAIN("http-redirect", 1, 1, "on|off", DIR_ONCE, dir_http_redirect),
 	PLAIN("hsts",          1, 3, "DURATION [include-subdomains] [preload]|off", DIR_ONCE,
 	      dir_hsts),
@@ -2942,6 +3099,12 @@ static const struct directive top_directives[] = {
 	DURATION("proxy-idle-timeout",    TOP(proxy_idle_timeout_ms),    1, DAY_MS),
 	NUMBER("proxy-idle-max", "COUNT|auto", dir_count_or_auto, TOP(proxy_idle_max), 0, 10000),
 	COUNT("max-tls-handshakes",       TOP(max_tls_handshakes),       1, 1000000),
+	PLAIN("acme-ca",    1, 1, "URL",             DIR_ONCE, dir_acme_ca),
+	PLAIN("acme-email", 1, 1, "ADDRESS",         DIR_ONCE, dir_acme_email),
+	PLAIN("acme-ca-root", 1, 1, "FILE",          DIR_ONCE, dir_acme_path),
+	PLAIN("acme-dir",   1, 1, "DIR",             DIR_ONCE, dir_acme_path),
+	PLAIN("acme-challenge", 1, 1, "http-01|tls-alpn-01", DIR_ONCE, dir_acme_challenge),
+	PLAIN("acme-mode",  1, 1, "split|integrated", DIR_ONCE, dir_acme_mode),
 	BLOCK("site", 1, ARGS_UNBOUNDED, "NAME... { ... }", dir_site, &site_context),
 };
 
@@ -3233,6 +3396,10 @@ void config_free(struct config *c)
 		free(c->listens[i].spec);
 	free(c->listens);
 	free(c->access_log_path);
+	free(c->acme_ca);
+	free(c->acme_email);
+	free(c->acme_ca_root);
+	free(c->acme_dir);
 	free(c->user);
 	for (size_t i = 0; i < c->n_sites; i++) {
 		for (size_t j = 0; j < c->sites[i].n_names; j++)

@@ -41,6 +41,10 @@ struct config_listen {
 struct hostmap;
 struct prefixmap;
 
+#define CONFIG_ACME_CA "https://acme-v02.api.letsencrypt.org/directory"
+#define CONFIG_ACME_DIR "/var/lib/ferry/acme"
+#define CONFIG_ACME_EMAIL_MAX 254
+
 #define CONFIG_MAX_UPSTREAMS 16 /* per `proxy` directive */
 #define CONFIG_MAX_TLS 8        /* `tls` lines per site */
 
@@ -181,6 +185,10 @@ struct config_tls {
 	char *cert, *key; /* absolute paths */
 	char *ocsp;       /* NULL: none */
 	unsigned line, cert_col, key_col, ocsp_col;
+	/* `tls acme`: cert and key are one file, ACME_DIR/certificates/NAME.pem (the key, then
+	 * the chain), written by `ferry acme`; until it exists the site has no certificate
+	 * (a warning, not an error; its handshakes fail). */
+	bool acme;
 };
 
 enum {
@@ -201,6 +209,8 @@ struct config_site {
 	unsigned root_id; /* with a root: its index in config->roots */
 	struct config_tls *tls; /* its certificates (several: ECDSA and RSA), in file order */
 	size_t n_tls;
+	bool acme;          /* `tls acme`: its certificate comes from the ACME CA (acme/) */
+	unsigned acme_col;  /* where `acme` is written (line: tls[0].line) */
 	bool http_redirect; /* default on: a plain-HTTP request for a site with tls: 308 to https */
 	unsigned hsts;      /* CONFIG_HSTS_*: Strict-Transport-Security on its TLS responses */
 	uint32_t hsts_max_age; /* seconds */
@@ -282,6 +292,15 @@ struct config {
 	uint32_t n_rates;           /* rate-limit lines: their ids are 1..n_rates */
 
 	char *metrics; /* `metrics NAME`: the listen line (its spec) serving the metrics page */
+
+	/* ACME (`tls acme` in a site; acme/acme.h) */
+	char *acme_ca;      /* directory URL (https://); default: Let's Encrypt's production */
+	char *acme_email;   /* contact for the account, or NULL */
+	char *acme_ca_root; /* PEM file trusted for the CA's own HTTPS (NULL: the system's) */
+	char *acme_dir;     /* absolute: `acme-dir`, else $STATE_DIRECTORY, else CONFIG_ACME_DIR */
+	bool acme_tls_alpn; /* `acme-challenge tls-alpn-01` (RFC 8737); default http-01 */
+	bool acme_integrated; /* `acme-mode integrated`: ferry serve runs the client itself */
+	size_t n_acme_sites; /* sites with `tls acme` */
 
 	/* TLS */
 	unsigned max_tls_handshakes; /* default 1000 per process: more in progress are refused */

@@ -137,6 +137,10 @@ int confine_apply(struct server *srv)
 				add_dir_of(p, s->tls[j].ocsp, SANDBOX_READ);
 		}
 	}
+	/* acme-dir, not only its folders: `ferry acme` (in another container, maybe) may make
+	 * challenges/ and certificates/ after the server started */
+	if (cfg->n_acme_sites)
+		add_path(p, cfg->acme_dir, SANDBOX_READ);
 	if (cfg->access_log == CONFIG_LOG_FILE)
 		add_dir_of(p, cfg->access_log_path, SANDBOX_READ | SANDBOX_WRITE);
 	/* basic-auth-file: read again on reload (edited files are often renamed into place) */

@@ -15,6 +15,7 @@
 #include "core/server.h"
 #include "handler/auth.h"
 #include "handler/metrics.h"
+#include "handler/acme.h"
 #include "handler/proxy.h"
 #include "handler/ratelimit.h"
 #include "handler/rules.h"
@@ -149,9 +150,10 @@ static const struct http_handler redirect_handler = {
 	.serve = redirect_serve,
 };
 
-#define ACME_CHALLENGE "/.well-known/acme-challenge/"
+#define ACME_CHALLENGE ACME_CHALLENGE_PREFIX
 
-/* ACME http-01 challenges must be answered over plain HTTP (next: the acme handler). */
+/* ACME http-01 challenges must be answered over plain HTTP (a site with `tls acme` answers
+ * them itself: handler/acme.c). */
 static bool acme_challenge(const struct http_request *req)
 {
 	const char *path;
@@ -216,6 +218,11 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 		return;
 	}
 	rt->site = cs;
+	/* before the scheme's redirect and any proxy: the CA asks over plain HTTP */
+	if (cs->acme && acme_challenge(req)) {
+		rt->handler = &acme_challenge_handler;
+		return;
+	}
 	if (!route_scheme(x, cfg, cs, req, rt))
 		return;
 	if (cs->n_paths > 0 && req->method_id != HTTP_M_CONNECT && req->target[0] != '*') {

@@ -243,7 +243,8 @@ void units_print_next(const struct units *u, const struct units_opts *o, const c
 	fprintf(out, "  %s%s enable --now", sudo, sc);
 	for (size_t i = 0; i < u->n_files; i++) {
 		size_t l = strlen(u->files[i].name);
-		if (l > 7 && !strcmp(u->files[i].name + l - 7, ".socket"))
+		if ((l > 7 && !strcmp(u->files[i].name + l - 7, ".socket")) ||
+		    (l > 6 && !strcmp(u->files[i].name + l - 6, ".timer")))
 			fprintf(out, " %s", u->files[i].name);
 	}
 	fprintf(out, "\n");

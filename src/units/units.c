@@ -89,6 +89,7 @@ struct gen {
 	char **unix_dirs; /* directories of Unix-socket upstreams (mounted read-write) */
 	char **tls_dirs;  /* directories of the tls files (mounted read-only) */
 	size_t n_tls_dirs;
+	const struct config_tls *acme; /* a `tls acme` line (acme-dir is mounted), or NULL */
 	size_t n_unix_dirs;
 	bool unix_abstract; /* an upstream on an abstract socket (native: needs the host's netns) */
 	char describe[UNITS_NAME_MAX + 16]; /* "ferry NAME", or NAME when it says ferry already */
@@ -383,6 +384,13 @@ static void add_upstream_ca(struct gen *g, const struct config_proxy *px)
 		     where, px->line, CONFIG_SYSTEM_CA);
 }
 
+/* The flavours and modes `ferry units` writes NAME-acme units for. */
+static bool acme_flavor(const struct units_opts *o)
+{
+	return !o->echo && o->mode != UNITS_SYSTEM_AS &&
+	       (o->flavor == UNITS_QUADLET || o->flavor == UNITS_PODMAN_RUN);
+}
+
 static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 {
 	const struct config *cfg = g->cfg;
@@ -406,6 +414,16 @@ static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 	for (size_t i = 0; i < cfg->n_sites && !g->o->echo; i++) {
 		for (size_t j = 0; j < cfg->sites[i].n_tls; j++) {
 			const struct config_tls *t = &cfg->sites[i].tls[j];
+			if (t->acme) {
+				/* acme-dir itself: the challenges beside the certificates */
+				if (!g->acme) {
+					check_path(g, "acme-dir", cfg->acme_dir);
+					add_mount(g, cfg->acme_dir, false, cfg->acme_dir, false, true,
+						  false);
+					g->acme = t;
+				}
+				continue;
+			}
 			add_tls_dir(g, t->cert, t);
 			add_tls_dir(g, t->key, t);
 			if (t->ocsp)
@@ -413,6 +431,20 @@ static void collect_mounts(struct gen *g, const char *config_path, bool in_home)
 			key = key ? key : t;
 		}
 	}
+	if (g->acme && acme_flavor(g->o))
+		diag(g, false, "%s:%u: tls acme: the server reads acme-dir %s (mounted read-only), "
+			       "%s-acme writes it as uid %s: make it writable for that user "
+			       "(rootless: podman unshare chown %s %s)",
+		     g->acme->file ? g->acme->file : cfg->path ? cfg->path : "config",
+		     g->acme->line, cfg->acme_dir, g->name, CONTAINER_USER, CONTAINER_USER,
+		     cfg->acme_dir);
+	else if (g->acme)
+		diag(g, false, "%s:%u: tls acme: the server reads acme-dir %s (mounted read-only); "
+			       "the units that run `ferry acme` (with network, twice a day) are "
+			       "written for --quadlet and --podman-run in user or system mode only: "
+			       "run `ferry acme --config FILE` where it can write %s",
+		     g->acme->file ? g->acme->file : cfg->path ? cfg->path : "config",
+		     g->acme->line, cfg->acme_dir, cfg->acme_dir);
 	if (key && g->o->flavor == UNITS_NATIVE)
 		diag(g, false, "tls %s: the service reads the certificates and keys as the user "
 			       "systemd allocates at start (DynamicUser=): make them readable for it "
@@ -1304,6 +1336,118 @@ static void check_opts(struct gen *g)
 		diag(g, true, "--kube needs the home directory or --config-path in user mode");
 }
 
+/* --- NAME-acme.container / NAME-acme.service and NAME-acme.timer (tls acme) ----------------
+ * `ferry acme` in a container of its own, with the network the server has not: the config
+ * and acme-ca-root read-only, acme-dir read-write (the server reads it: challenges and
+ * certificates). Oneshot, started by the timer twice a day. */
+
+static void acme_volumes(const struct gen *g, struct buf *b, const char *pre, const char *post)
+{
+	const struct config *cfg = g->cfg;
+	for (size_t i = 0; i < g->n_mounts; i++)
+		if (g->mounts[i].file) { /* the config, shared with the server's container */
+			struct mount m = g->mounts[i];
+			m.shared = true;
+			out(b, "%s", pre);
+			put_volume(g, b, &m);
+			out(b, "%s", post);
+		}
+	struct mount dir = {cfg->acme_dir, false, cfg->acme_dir, true, true, false};
+	out(b, "%s", pre);
+	put_volume(g, b, &dir);
+	out(b, "%s", post);
+	if (cfg->acme_ca_root) {
+		struct mount root = {cfg->acme_ca_root, false, cfg->acme_ca_root, false, true, true};
+		out(b, "%s", pre);
+		put_volume(g, b, &root);
+		out(b, "%s", post);
+	}
+}
+
+static void acme_comment(const struct gen *g, struct buf *b)
+{
+	out(b, "#\n"
+	       "# `ferry acme` gets and renews the certificates of the `tls acme` sites, with the\n"
+	       "# network %s.service does without: it writes the http-01 challenges and the\n"
+	       "# certificates into acme-dir, %s, which the server reads. Started by\n"
+	       "# %s-acme.timer; a failure leaves the current certificates in place.\n\n",
+	    g->name, g->cfg->acme_dir, g->name);
+}
+
+static void gen_acme_container(const struct gen *g, struct buf *b)
+{
+	char file[UNITS_NAME_MAX + 32];
+	snprintf(file, sizeof(file), "%s-acme.container", g->name);
+	header(g, b, file, "ferry acme in a Podman container, started by its timer");
+	acme_comment(g, b);
+	out(b, "[Unit]\n"
+	       "Description=%s: ACME certificates (Podman container)\n"
+	       "Documentation=man:ferry(1) man:ferry.conf(5)\n"
+	       "\n[Container]\n"
+	       "Image=",
+	    g->describe);
+	put_esc(b, CTX_UNIT, units_image(g->o));
+	out(b, "\n"
+	       "Pull=never\n"
+	       "Exec=acme --config " CONTAINER_CONFIG "\n"
+	       "# No Network=: Podman's default network, the CA is on the Internet.\n"
+	       "ReadOnly=true\n"
+	       "User=" CONTAINER_USER "\n"
+	       "Group=" CONTAINER_USER "\n"
+	       "NoNewPrivileges=true\n"
+	       "DropCapability=all\n");
+	acme_volumes(g, b, "Volume=", "\n");
+	out(b, "\n[Service]\n"
+	       "Type=oneshot\n");
+}
+
+static void gen_acme_service(const struct gen *g, struct buf *b)
+{
+	char file[UNITS_NAME_MAX + 32];
+	snprintf(file, sizeof(file), "%s-acme.service", g->name);
+	header(g, b, file, "ferry acme in a Podman container, started by its timer");
+	acme_comment(g, b);
+	out(b, "[Unit]\n"
+	       "Description=%s: ACME certificates (Podman container)\n"
+	       "Documentation=man:ferry(1) man:podman-run(1)\n",
+	    g->describe);
+	if (g->o->mode != UNITS_USER)
+		out(b, "Wants=network-online.target\n"
+		       "After=network-online.target\n");
+	out(b, "\n[Service]\n"
+	       "Type=oneshot\n"
+	       "ExecStart=%s run --rm --pull=never --read-only \\\n"
+	       "\t--user=" CONTAINER_USER ":" CONTAINER_USER " \\\n"
+	       "\t--security-opt=no-new-privileges \\\n"
+	       "\t--cap-drop=all \\\n",
+	    podman(g));
+	acme_volumes(g, b, "\t--volume=", " \\\n");
+	out(b, "\t");
+	put_esc(b, CTX_EXEC, units_image(g->o));
+	out(b, " acme --config " CONTAINER_CONFIG "\n");
+}
+
+static void gen_acme_timer(const struct gen *g, struct buf *b)
+{
+	char file[UNITS_NAME_MAX + 32];
+	snprintf(file, sizeof(file), "%s-acme.timer", g->name);
+	header(g, b, file, "ferry acme twice a day");
+	out(b, "#\n"
+	       "# Certificates are renewed when a third of their lifetime is left: two runs a\n"
+	       "# day, at a random time in each half (RandomizedDelaySec=), catch that in time\n"
+	       "# and spread the load on the CA. Persistent=: a run missed while the machine was\n"
+	       "# off happens at boot.\n\n"
+	       "[Unit]\n"
+	       "Description=%s: ACME certificates, twice a day\n"
+	       "\n[Timer]\n"
+	       "OnCalendar=*-*-* 00,12:00:00\n"
+	       "RandomizedDelaySec=12h\n"
+	       "Persistent=true\n"
+	       "\n[Install]\n"
+	       "WantedBy=timers.target\n",
+	    g->describe);
+}
+
 static void gen_free(struct gen *g)
 {
 	for (size_t i = 0; i < g->n_unix_dirs; i++)
@@ -1356,6 +1500,10 @@ int units_generate(const struct config *cfg, const struct units_opts *o, struct 
 	if (g.r < 0)
 		goto fail;
 
+	/* tls acme: the units that run `ferry acme` (collect_mounts warns where there are none) */
+	bool acme_units = g.acme && acme_flavor(o);
+	char acme_name[UNITS_NAME_MAX + 8];
+	snprintf(acme_name, sizeof(acme_name), "%s-acme", g.name);
 	switch (o->flavor) {
 	case UNITS_QUADLET:
 		for (size_t i = 0; i < g.n_groups; i++)
@@ -1364,11 +1512,20 @@ int units_generate(const struct config *cfg, const struct units_opts *o, struct 
 		if (o->mode == UNITS_SYSTEM_AS)
 			gen_dropin(&g, add_file(&u, g.name, "service.d/ferry-user.conf",
 						UNITS_PLACE_SYSTEMD));
+		if (acme_units) {
+			gen_acme_container(&g, add_file(&u, acme_name, "container",
+							UNITS_PLACE_QUADLET));
+			gen_acme_timer(&g, add_file(&u, acme_name, "timer", UNITS_PLACE_SYSTEMD));
+		}
 		break;
 	case UNITS_PODMAN_RUN:
 		for (size_t i = 0; i < g.n_groups; i++)
 			gen_socket(&g, add_unit(&u, g.group_units[i], UNITS_PLACE_SYSTEMD), i);
 		gen_service(&g, add_file(&u, g.name, "service", UNITS_PLACE_SYSTEMD));
+		if (acme_units) {
+			gen_acme_service(&g, add_file(&u, acme_name, "service", UNITS_PLACE_SYSTEMD));
+			gen_acme_timer(&g, add_file(&u, acme_name, "timer", UNITS_PLACE_SYSTEMD));
+		}
 		break;
 	case UNITS_KUBE:
 		gen_kube(&g, add_file(&u, g.name, "yaml", UNITS_PLACE_KUBE));

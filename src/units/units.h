@@ -17,7 +17,7 @@
 #include "config/config.h"
 
 #define UNITS_MAX_GROUPS 8 /* socket units: one per FileDescriptorName= */
-#define UNITS_MAX_FILES (UNITS_MAX_GROUPS + 3)
+#define UNITS_MAX_FILES (UNITS_MAX_GROUPS + 5) /* + service, drop-in, acme's two */
 #define UNITS_MAX_FILE_BYTES (256 * 1024) /* one generated file */
 #define UNITS_MAX_LISTEN 64               /* sockets in one .socket unit */
 #define UNITS_NAME_MAX 64                 /* --name */

@@ -82,6 +82,8 @@ static const char TLS_CLIENT_PRIORITY[] =
 static const gnutls_datum_t alpn_protocols[] = {
 	{(unsigned char *)"h2", 2},
 	{(unsigned char *)"http/1.1", 8},
+	/* RFC 8737: only an ACME CA validating a tls-alpn-01 challenge offers it */
+	{(unsigned char *)"acme-tls/1", 10},
 };
 
 /* ---- per process --------------------------------------------------------------------- */
@@ -601,6 +603,7 @@ int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 	r = load_cas(cfg, strict, certs, err);
 	for (size_t i = 0; i < cfg->n_sites; i++) {
 		const struct config_site *site = &cfg->sites[i];
+		size_t loaded = 0;
 		if (site->n_tls == 0)
 			continue;
 		if (gnutls_certificate_allocate_credentials(&certs->site[i]) < 0) {
@@ -615,6 +618,14 @@ int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 			const struct config_tls *t = &site->tls[j];
 			struct tls_where w = {t->file ? t->file : main_file, t};
 			struct tls_pair pair = {0};
+			if (t->acme && access(t->cert, F_OK) < 0 && errno == ENOENT) {
+				/* not obtained yet: the site gets no credentials (below), so its
+				 * handshakes fail rather than show a certificate no client trusts */
+				buf_printf(warn, "%s:%u:%u: tls acme: site %s has no certificate yet "
+					   "(%s): its TLS handshakes fail until `ferry acme` gets one\n",
+					   w.file, t->line, t->cert_col, site->names[0], t->cert);
+				continue;
+			}
 			int q = load_pair(&w, &pair, err);
 			if (q == 0)
 				q = check_pair(&w, site, &pair, strict, err, warn);
@@ -635,6 +646,12 @@ int xport_tls_certs_load(const struct config *cfg, bool strict, struct buf *err,
 			/* the first failure's code; a missing file says more than a bad one */
 			if (q < 0 && (r == 0 || (r == -EINVAL && q != -EINVAL)))
 				r = q;
+			if (q == 0)
+				loaded++;
+		}
+		if (!loaded) { /* `tls acme` without its certificate yet */
+			gnutls_certificate_free_credentials(certs->site[i]);
+			certs->site[i] = NULL;
 		}
 	}
 	if (r < 0 || !ret) {
@@ -660,6 +677,7 @@ struct tls_conn {
 	size_t ra_off, ra_len;
 	char *server_name;      /* SNI, NUL-terminated (NULL: none) */
 	size_t server_name_len;
+	gnutls_certificate_credentials_t acme_cred; /* a tls-alpn-01 answer (NULL: none) */
 	const struct xport_tls_certs *certs; /* gen->tls, during the handshake */
 	/* client (to an upstream) */
 	bool client;
@@ -745,6 +763,38 @@ static unsigned want_of(gnutls_session_t s)
 	return gnutls_record_get_direction(s) ? XPORT_WANT_WRITE : XPORT_WANT_READ;
 }
 
+/* tls-alpn-01 (RFC 8737): a CA asking with ALPN "acme-tls/1" for a `tls acme` site gets the
+ * self-signed certificate `ferry acme` left in ACME_DIR/challenges/alpn-NAME.pem (key and
+ * certificate, with the acmeIdentifier extension), if there is one; else the handshake
+ * fails. */
+static int acme_alpn(struct tls_conn *t, const struct config *cfg,
+		     const struct config_site *site, const char *name, size_t len)
+{
+	char path[PATH_MAX];
+	if (!site || !site->acme || len == 0 || memchr(name, '/', len) || name[0] == '.' ||
+	    snprintf(path, sizeof(path), "%s/challenges/alpn-%.*s.pem", cfg->acme_dir, (int)len,
+		     name) >= (int)sizeof(path))
+		return GNUTLS_E_NO_CERTIFICATE_FOUND;
+	gnutls_datum_t pem = {0};
+	if (read_file(path, &pem) < 0)
+		return GNUTLS_E_NO_CERTIFICATE_FOUND;
+	int r = GNUTLS_E_NO_CERTIFICATE_FOUND;
+	if (!t->acme_cred && gnutls_certificate_allocate_credentials(&t->acme_cred) < 0)
+		t->acme_cred = NULL;
+	else if (gnutls_certificate_set_x509_key_mem(t->acme_cred, &pem, &pem,
+						     GNUTLS_X509_FMT_PEM) >= 0)
+		r = gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, t->acme_cred);
+	datum_wipe(&pem);
+	return r;
+}
+
+static bool alpn_is_acme(gnutls_session_t s)
+{
+	gnutls_datum_t p;
+	return gnutls_alpn_get_selected_protocol(s, &p) == 0 && p.size == 10 &&
+	       memcmp(p.data, "acme-tls/1", 10) == 0;
+}
+
 /* SNI -> the site's credentials, before GnuTLS chooses a suite and a certificate. */
 static int on_client_hello(gnutls_session_t s)
 {
@@ -756,10 +806,14 @@ static int on_client_hello(gnutls_session_t s)
 	if (gnutls_server_name_get(s, name, &len, &type, 0) < 0 || type != GNUTLS_NAME_DNS ||
 	    len >= sizeof(name))
 		len = 0;
+	if (alpn_is_acme(s))
+		return acme_alpn(t, cfg, config_match_site(cfg, name, len), name, len);
 	const struct config_site *site = config_tls_site(cfg, name, len);
 	if (!site)
 		return GNUTLS_E_INTERNAL_ERROR; /* no certificates: refused by xport_tls_new */
 	gnutls_certificate_credentials_t cred = t->certs->site[site - cfg->sites];
+	if (!cred)
+		return GNUTLS_E_NO_CERTIFICATE_FOUND; /* `tls acme`, nothing obtained yet */
 	int r = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
 	if (r < 0)
 		return r;
@@ -1000,6 +1054,8 @@ static void tls_close(struct xport *x)
 		close(x->fd);
 	free(t->ra);
 	free(t->server_name);
+	if (t->acme_cred)
+		gnutls_certificate_free_credentials(t->acme_cred);
 	free(t);
 }
 
@@ -1053,9 +1109,9 @@ int xport_tls_new(struct server_gen *g, int fd, const void *pre, size_t pre_len,
 		return -ENOMEM;
 	}
 	gnutls_session_set_ptr(t->s, t);
+	gnutls_certificate_credentials_t def_cred = certs->site[def - g->cfg->sites];
 	if (gnutls_priority_set(t->s, priority) < 0 ||
-	    gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE,
-				   certs->site[def - g->cfg->sites]) < 0 ||
+	    (def_cred && gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, def_cred) < 0) ||
 	    gnutls_session_ticket_enable_server(t->s, &ticket_key) < 0 ||
 	    gnutls_alpn_set_protocols(t->s, alpn_protocols, ARRAY_SIZE(alpn_protocols),
 				      GNUTLS_ALPN_SERVER_PRECEDENCE) < 0) {

@@ -1249,12 +1249,63 @@ static void test_tls(void)
 	CHECK_STREQ(parse_err("site a {\n tls /a.crt a.key\n}\n"),
 		    "t.conf:2:13: 'tls' needs absolute paths, not 'a.key'\n");
 	CHECK_STREQ(parse_err("site a {\n tls /a.crt\n}\n"),
-		    "t.conf:2:2: 'tls' takes 2 to 4 arguments: tls CERT_FILE KEY_FILE [ocsp "
-		    "OCSP_FILE]\n");
+		    "t.conf:2:6: 'tls' takes CERT_FILE KEY_FILE [ocsp OCSP_FILE], or acme\n");
 	CHECK_STREQ(parse_err("site a {\n tls /a.crt /a.key /a.ocsp\n}\n"),
-		    "t.conf:2:20: 'tls' takes CERT_FILE KEY_FILE [ocsp OCSP_FILE]\n");
+		    "t.conf:2:20: 'tls' takes CERT_FILE KEY_FILE [ocsp OCSP_FILE], or acme\n");
 	CHECK_STREQ(parse_err("site a {\n tls /a.crt /a.key staple /a.ocsp\n}\n"),
-		    "t.conf:2:20: 'tls' takes CERT_FILE KEY_FILE [ocsp OCSP_FILE]\n");
+		    "t.conf:2:20: 'tls' takes CERT_FILE KEY_FILE [ocsp OCSP_FILE], or acme\n");
+	/* `tls acme`: the certificate file in acme-dir (known at the end of the file) */
+	c = parse("site a.test b.test {\n tls acme\n}\nacme-dir /x/acme\nlisten h tls\n");
+	CHECK(c && c->sites[0].acme && c->sites[0].n_tls == 1 && c->n_acme_sites == 1);
+	if (c) {
+		CHECK_STREQ(c->sites[0].tls[0].cert, "/x/acme/certificates/a.test.pem");
+		CHECK_STREQ(c->sites[0].tls[0].key, "/x/acme/certificates/a.test.pem");
+		CHECK_STREQ(c->acme_ca, CONFIG_ACME_CA);
+		CHECK(c->tls_default == &c->sites[0]);
+		config_free(c);
+	}
+	setenv("STATE_DIRECTORY", "/var/lib/f1:/var/lib/f2", 1);
+	c = parse("site a.test {\n tls acme\n}\nacme-ca https://ca.test/dir\n"
+		  "acme-email a@b.test\nacme-ca-root /ca.pem\n");
+	unsetenv("STATE_DIRECTORY");
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_STREQ(c->acme_dir, "/var/lib/f1");
+		CHECK_STREQ(c->acme_ca, "https://ca.test/dir");
+		CHECK_STREQ(c->acme_email, "a@b.test");
+		CHECK_STREQ(c->acme_ca_root, "/ca.pem");
+		config_free(c);
+	}
+	c = parse("site a.test {\n tls acme\n}\n");
+	CHECK(c && strcmp(c->acme_dir, CONFIG_ACME_DIR) == 0);
+	config_free(c);
+	CHECK_STREQ(parse_err("site *.a.test {\n tls acme\n}\n"),
+		    "t.conf:2:6: 'tls acme' cannot get a certificate for the wildcard *.a.test: "
+		    "that needs the dns-01 challenge, which ferry does not support (name the "
+		    "hosts, or use tls CERT KEY)\n");
+	CHECK_STREQ(parse_err("site a.test {\n tls /a /b\n tls acme\n}\n"),
+		    "t.conf:3:6: 'tls acme' is the only 'tls' line of its site\n");
+	CHECK_STREQ(parse_err("site 10.0.0.1 {\n tls acme\n}\n"),
+		    "t.conf:2:6: 'tls acme' is for DNS names, not the address 10.0.0.1\n");
+	c = parse("acme-challenge tls-alpn-01\nsite a.test {\n tls acme\n}\n");
+	CHECK(c && c->acme_tls_alpn);
+	config_free(c);
+	c = parse("acme-mode integrated\n");
+	CHECK(c && c->acme_integrated);
+	config_free(c);
+	CHECK_STREQ(parse_err("acme-mode both\n"),
+		    "t.conf:1:11: 'acme-mode' takes split or integrated, not 'both'\n");
+	c = parse("acme-challenge http-01\n");
+	CHECK(c && !c->acme_tls_alpn);
+	config_free(c);
+	CHECK_STREQ(parse_err("acme-challenge dns-01\n"),
+		    "t.conf:1:16: 'acme-challenge' takes http-01 or tls-alpn-01, not 'dns-01' "
+		    "(dns-01 is not supported)\n");
+	CHECK_STREQ(parse_err("acme-dir x\n"),
+		    "t.conf:1:10: 'acme-dir' needs an absolute path, not 'x'\n");
+	CHECK_STREQ(parse_err("acme-email a@b@c\n"),
+		    "t.conf:1:12: 'acme-email' takes an address like name@example.com, not "
+		    "'a@b@c'\n");
 	CHECK_STREQ(parse_err("site a {\n tls /a.crt /a.key ocsp a.ocsp\n}\n"),
 		    "t.conf:2:25: 'tls' needs absolute paths, not 'a.ocsp'\n");
 	c = parse("site a {\n tls /a.crt /a.key ocsp /a.ocsp\n tls /b.crt /b.key\n}\n");

@@ -510,6 +510,43 @@ static void test_tls(void)
 	CHECK(diag_has("warning: tls /etc/ferry/tls/a.crt: the container reads the certificates "
 		       "and keys as uid 65534: make them readable for that user (rootless: podman "
 		       "unshare chown 65534 /etc/ferry/keys/a.key)"));
+	/* tls acme: acme-dir itself read-only (the challenges beside the certificates) */
+	CHECK_EQ_INT(gen("listen https 0.0.0.0:443 tls\nacme-dir /srv/acme\n"
+			 "site a.example {\n tls acme\n}\nsite b.example {\n tls acme\n}\n", &o),
+		     0);
+	c = file("tls.container");
+	CHECK(has(c, "Volume=/srv/acme:/srv/acme:ro,z\n"));
+	CHECK(!strstr(c, "/srv/acme/certificates"));
+	CHECK(diag_has("t.conf:4: tls acme: the server reads acme-dir /srv/acme (mounted read-only), "
+		       "tls-acme writes it as uid 65534"));
+	c = file("tls-acme.container");
+	CHECK(has(c, "Exec=acme --config /etc/ferry/ferry.conf\n"));
+	CHECK(!strstr(c, "\nNetwork="));
+	CHECK(has(c, "Volume=%h/.config/ferry/tls.conf:/etc/ferry/ferry.conf:ro,z\n"
+		     "Volume=/srv/acme:/srv/acme:rw,z\n"));
+	CHECK(has(c, "[Service]\nType=oneshot\n"));
+	const char *t = file("tls-acme.timer");
+	CHECK(has(t, "OnCalendar=*-*-* 00,12:00:00\nRandomizedDelaySec=12h\nPersistent=true\n"));
+	CHECK(has(t, "WantedBy=timers.target\n"));
+	/* podman run: a oneshot service with the acme-ca-root file too */
+	o.flavor = UNITS_PODMAN_RUN;
+	CHECK_EQ_INT(gen("listen https 0.0.0.0:443 tls\nacme-dir /srv/acme\n"
+			 "acme-ca-root /etc/ferry/ca.pem\nsite a.example {\n tls acme\n}\n", &o),
+		     0);
+	c = file("tls-acme.service");
+	CHECK(has(c, "Type=oneshot\nExecStart=/usr/bin/podman run --rm --pull=never --read-only"));
+	CHECK(has(c, "\t--volume=/srv/acme:/srv/acme:rw,z \\\n"
+		     "\t--volume=/etc/ferry/ca.pem:/etc/ferry/ca.pem:ro,z \\\n"
+		     "\tlocalhost/ferry:latest acme --config /etc/ferry/ferry.conf\n"));
+	CHECK(has(file("tls-acme.timer"), "[Timer]\n"));
+	/* native: no acme units yet, a warning says so */
+	o.flavor = UNITS_NATIVE;
+	CHECK_EQ_INT(gen("listen https 0.0.0.0:443 tls\nacme-dir /srv/acme\n"
+			 "site a.example {\n tls acme\n}\n", &o),
+		     0);
+	CHECK(!*file("tls-acme.service") && !*file("tls-acme.timer"));
+	CHECK(diag_has("are written for --quadlet and --podman-run in user or system mode only"));
+	o.flavor = UNITS_QUADLET;
 	o.flavor = UNITS_KUBE;
 	o.config_path = "/etc/ferry/tls.conf";
 	CHECK_EQ_INT(gen("listen :443 tls\nsite a { tls /etc/t/a.crt /etc/t/a.key }\n", &o), 0);

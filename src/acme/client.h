@@ -1,0 +1,32 @@
+/* The ACME client (RFC 8555) of `ferry acme`: for every `tls acme` site of a config, obtain
+ * a certificate when there is none and renew it when a third of its lifetime is left, by
+ * http-01 challenges that a running `ferry serve` answers from acme-dir (split mode: this
+ * command has the network, the server may have none). Blocking (acme/https.h): it runs once
+ * and exits. */
+#ifndef FERRY_ACME_CLIENT_H
+#define FERRY_ACME_CLIENT_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "config/config.h"
+
+/* One line for the log: error or not, without a trailing newline. */
+typedef void acme_log_fn(bool error, const char *line);
+
+struct acme_options {
+	bool force; /* renew every site, due or not */
+	acme_log_fn *log;
+	/* out: when the next certificate falls due (0: none known, e.g. all failed) */
+	time_t next_due;
+};
+
+/* Returns the number of sites that failed (0: every site has a certificate that is not due),
+ * or -errno when nothing could be tried (acme-dir, the account, the CA's directory). */
+int acme_client_run(const struct config *cfg, struct acme_options *o);
+
+/* Is a certificate valid from start to end due for renewal at now (a third of its lifetime
+ * or less left)? */
+bool acme_renewal_due(time_t start, time_t end, time_t now);
+
+#endif

@@ -1,0 +1,39 @@
+/* What the ACME client and the challenge handler parse that does not come from jansson's
+ * own checks: challenge tokens, Retry-After, problem documents (RFC 7807 in RFC 8555 §6.7),
+ * base64url. Pure: no I/O, no allocation but jansson's own (freed before returning). */
+#ifndef FERRY_ACME_PARSE_H
+#define FERRY_ACME_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define ACME_TOKEN_MAX 128     /* bytes of a challenge token (Let's Encrypt's are 43) */
+#define ACME_KEYAUTH_MAX 256   /* token "." base64url(SHA-256 thumbprint): 43 + 1 + 43 */
+#define ACME_DETAIL_MAX 512    /* bytes of a problem's detail kept for the message */
+#define ACME_RETRY_MAX_S 3600  /* a longer Retry-After is capped */
+
+/* A challenge token: 1..ACME_TOKEN_MAX characters of the base64url alphabet (RFC 8555 §8.1:
+ * at least 128 bits of it, so also a safe file name: no '/', no '.', never empty). */
+bool acme_token_valid(const char *s, size_t len);
+
+/* Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, as seconds from now
+ * (a date in the past: 0), capped at ACME_RETRY_MAX_S. 0 or -EINVAL. */
+int acme_retry_after(const char *s, size_t len, time_t now, uint32_t *ret_s);
+
+/* A problem document: its type without the "urn:ietf:params:acme:error:" prefix (e.g.
+ * "badNonce"; the whole URI when it has another prefix) and its detail, each NUL-terminated,
+ * cut to their buffers and with every byte outside printable ASCII replaced by '?', so that
+ * they can go into a log line. type_size and detail_size must be at least 1. 0, or -EINVAL
+ * when the JSON is not an object (ret untouched then). */
+int acme_problem_parse(const char *json, size_t len, char *type, size_t type_size,
+		       char *detail, size_t detail_size);
+
+/* base64url without padding (RFC 7515 §2) of len bytes into out, which has room for
+ * ACME_B64URL_LEN(len) + 1 bytes; NUL-terminated. Returns the length written. */
+#define ACME_B64URL_LEN(n) (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
+size_t acme_b64url(const void *p, size_t len, char *out);
+
+#endif

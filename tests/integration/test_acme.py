@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""ACME (`tls acme`, `ferry acme`) against Debian's pebble, all on 127.0.0.1: pebble's HTTPS has
+a certificate from a test CA made here with openssl; pebble-challtestsrv answers pebble's DNS
+queries with 127.0.0.1 (-dnsserver); pebble's httpPort is ferry's plain listener;
+PEBBLE_VA_NOSLEEP=1 and pebble's 5% nonce rejection left on (badNonce retried). Split mode:
+`ferry acme` does the ACME work and writes the challenges into acme-dir, a running
+`ferry serve` (no ACME work of its own) answers them and picks up the certificate. Config
+errors; no certificate yet (handshakes fail, a warning); http-01 files served, not redirected;
+issuance, verification against pebble's root, a second run with nothing to do; renewal when a
+third of the lifetime is left; a failed http-01 with the CA's detail; CA unreachable: exit 1, a
+clear message, the old certificate still served."""
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from ferrylib import *  # noqa: E402,F401,F403
+
+NAMES = ("example.test", "www.example.test")
+
+
+def need_pebble():
+    for b in ("pebble", "pebble-challtestsrv", "openssl"):
+        if not shutil.which(b):
+            raise TestFailure("%s is not installed (scripts/deps.sh installs it)" % b)
+
+
+def openssl(*args):
+    r = subprocess.run(["openssl"] + list(args), capture_output=True, timeout=60)
+    if r.returncode != 0:
+        raise TestFailure("openssl %s: %s" % (" ".join(args), r.stderr.decode()))
+    return r.stdout
+
+
+class Pebble:
+    """pebble + pebble-challtestsrv (DNS only) on free 127.0.0.1 ports, stopped by PID."""
+
+    def __init__(self, d, http_port, validity=None, nonce_reject=None, tls_port=None):
+        need_pebble()
+        self.dir = d
+        ca_key, self.test_ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+        key, csr, crt = (os.path.join(d, n) for n in ("pebble.key", "pebble.csr", "pebble.pem"))
+        ext = write_file(os.path.join(d, "ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-days", "2", "-subj", "/CN=ferry test CA for pebble", "-keyout", ca_key,
+                "-out", self.test_ca)
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-subj", "/CN=localhost", "-keyout", key, "-out", csr)
+        openssl("x509", "-req", "-in", csr, "-CA", self.test_ca, "-CAkey", ca_key,
+                "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", crt)
+        self.port, self.mgmt = free_port(), free_port()
+        dns = free_port(type_=socket.SOCK_DGRAM)
+        cfg = {"listenAddress": "127.0.0.1:%d" % self.port,
+               "managementListenAddress": "127.0.0.1:%d" % self.mgmt,
+               "certificate": crt, "privateKey": key, "httpPort": http_port,
+               "tlsPort": tls_port or free_port(), "ocspResponderURL": "",
+               "externalAccountBindingRequired": False}
+        if validity:
+            cfg["certificateValidityPeriod"] = validity
+        import json
+        conf = write_file(os.path.join(d, "pebble.json"), json.dumps({"pebble": cfg}))
+        self.dns = Proc(["pebble-challtestsrv", "-dns01", "127.0.0.1:%d" % dns, "-http01", "",
+                         "-https01", "", "-tlsalpn01", "", "-management",
+                         "127.0.0.1:%d" % free_port(), "-defaultIPv4", "127.0.0.1",
+                         "-defaultIPv6", ""], dir=d, name="challtestsrv")
+        on_cleanup(self.dns.stop)
+        wait_until(lambda: "Starting challenge servers" in self.dns.stdout() + self.dns.stderr()
+                   or not self.dns.alive(), 10 * SLOW, what="pebble-challtestsrv to start")
+        check(self.dns.alive(), "pebble-challtestsrv exited: %s" % self.dns.stdout()[-1500:])
+        env = {"PEBBLE_VA_NOSLEEP": "1"}
+        if nonce_reject is not None:  # pebble's default: 5 (%)
+            env["PEBBLE_WFE_NONCEREJECT"] = str(nonce_reject)
+        self.proc = Proc(["pebble", "-config", conf, "-dnsserver", "127.0.0.1:%d" % dns],
+                         env=env, dir=d, name="pebble")
+        on_cleanup(self.stop)
+        wait_until(lambda: self._log().find("Listening on") >= 0 or not self.proc.alive(),
+                   10 * SLOW, what="pebble to listen")
+        check(self.proc.alive(), "pebble exited: %s" % self._log()[-1500:])
+        self.url = "https://127.0.0.1:%d/dir" % self.port
+
+    def _log(self):
+        return self.proc.stdout() + self.proc.stderr()
+
+    def stop(self):
+        if self.proc.alive():
+            self.proc.stop()
+
+    def root(self):
+        """pebble's issuing root (PEM), from its management interface."""
+        ctx = ssl.create_default_context(cafile=self.test_ca)
+        with urllib.request.urlopen("https://127.0.0.1:%d/roots/0" % self.mgmt, context=ctx,
+                                    timeout=10 * SLOW) as r:
+            return write_file(os.path.join(self.dir, "pebble-root.pem"), r.read())
+
+
+def acme_conf(d, pebble=None, names=NAMES, ca=None, extra=""):
+    ca = ca or (pebble.url if pebble else "https://127.0.0.1:9/dir")
+    root = pebble.test_ca if pebble else "/nonexistent.pem"
+    return write_config(d, "listen http\nlisten https tls\naccess-log %s/access.log\n%s"
+                        "acme-dir %s/acme\nacme-ca %s\nacme-ca-root %s\n"
+                        "acme-email admin@example.test\n"
+                        "site %s {\n tls acme\n}\n"
+                        % (d, extra, d, ca, root, " ".join(names)))
+
+
+def serve(d, cfg):
+    """ferry serve under systemd-socket-activate: (proc, plain, tls); ferry is started."""
+    proc, addrs = activate(lambda: [tcp4(), tcp4()], ["serve", "--config", cfg],
+                           fdnames=["http", "https"], dir=d)
+    r = http_get(addrs[0], "/", host="example.test")  # execs ferry
+    check_eq(r.status, 308, "plain HTTP to a `tls acme` site")
+    proc.wait_exec()
+    return proc, addrs[0], addrs[1]
+
+
+def ferry_acme(cfg, *args, timeout=120):
+    return run([FERRY, "acme", "--config", cfg] + list(args), timeout=timeout)
+
+
+def peer_cert(tls, root, name="example.test"):
+    """The certificate ferry serves for name, verified against root (PEM file): its DER."""
+    ctx = ssl.create_default_context(cafile=root)
+    with socket.create_connection(tls.sockaddr, timeout=5 * SLOW) as s:
+        with ctx.wrap_socket(s, server_hostname=name) as t:
+            return t.getpeercert(binary_form=True)
+
+
+def cert_dates(pem_path):
+    out = openssl("x509", "-in", pem_path, "-noout", "-startdate", "-enddate").decode()
+    parse = lambda k: ssl.cert_time_to_seconds(re.search(k + r"=(.*)", out).group(1).strip())
+    return parse("notBefore"), parse("notAfter")
+
+
+def obtain(d, pebble, cfg):
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 0, "ferry acme exit status (stderr: %s)" % err[-2000:])
+    check_in("no certificate yet: obtaining one", err)
+    check_in("certificate stored in %s/acme/certificates/example.test.pem" % d, err)
+    return err
+
+
+# ---- the tests ------------------------------------------------------------------------------
+
+@test("ferry check: a wildcard with tls acme names dns-01 at file:line:col; site *, tls acme beside tls CERT KEY, a bad acme-ca and acme-email are errors too")
+def _():
+    d = tmpdir()
+    cfg = write_config(d, "acme-ca http://ca.test/dir\nacme-email nobody\n"
+                       "site a.test {\n tls acme\n}\nsite *.b.test {\n tls acme\n}\n"
+                       "site * {\n tls acme\n}\nsite c.test {\n tls acme\n tls /x /y\n}\n")
+    rc, out, err = run([FERRY, "check", cfg])
+    check_eq(rc, 2, "exit status")
+    check_in("%s:1:9: 'acme-ca' takes an https:// URL" % cfg, err)
+    check_in("%s:2:12: 'acme-email' takes an address" % cfg, err)
+    check_in("%s:7:6: 'tls acme' cannot get a certificate for the wildcard *.b.test: that needs "
+             "the dns-01 challenge, which ferry does not support" % cfg, err)
+    check_in("%s:10:6: 'tls acme' needs the site's names" % cfg, err)
+    check_in("%s:14:2: 'tls acme' is the only 'tls' line of its site" % cfg, err)
+    good = write_config(d, "acme-dir %s/acme\nsite a.test {\n tls acme\n}\n" % d, name="good.conf")
+    rc, out, err = run([FERRY, "check", good])
+    check_eq(rc, 0, "exit status of a good config (stderr: %s)" % err)
+    check_in("tls acme: site a.test has no certificate yet", err)
+
+
+@test("no certificate yet: a warning, the site's handshakes fail; http-01 files answered over plain HTTP (not redirected; the site's other paths are), bad tokens 404")
+def _():
+    d = tmpdir()
+    cfg = acme_conf(d)
+    proc, plain, tls = serve(d, cfg)
+    check_in("tls acme: site example.test has no certificate yet", proc.stderr())
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(tls.sockaddr, timeout=5 * SLOW) as s:
+        try:
+            ctx.wrap_socket(s, server_hostname="example.test").close()
+            raise TestFailure("a TLS handshake for a site without its certificate succeeded")
+        except (ssl.SSLError, ConnectionResetError):
+            pass
+    token = "aB3_-x" * 7
+    write_file(os.path.join(d, "acme", "challenges", token), token + ".thumb\n")
+    r = http_get(plain, "/.well-known/acme-challenge/" + token, host="www.example.test")
+    check_eq(r.status, 200, "challenge status")
+    check_eq(r.body, (token + ".thumb").encode(), "key authorization")
+    for bad in ("x.y", "..%2fetc", "a" * 200, "", "nope"):
+        r = http_get(plain, "/.well-known/acme-challenge/" + bad, host="example.test")
+        check_eq(r.status, 404, "status for token %r" % bad)
+    r = http_get(plain, "/other", host="example.test")
+    check_eq(r.status, 308, "other paths still redirect")
+
+
+@test("split mode: ferry acme gets a certificate by http-01 from pebble (half the nonces rejected: badNonce retried), the running ferry serve picks it up, the chain verifies against pebble's root; the account key 0600, reused; a second run has nothing to do; a name added: a new certificate")
+def _():
+    d = tmpdir()
+    cfg0 = acme_conf(d)
+    proc, plain, tls = serve(d, cfg0)
+    pebble = Pebble(d, plain.sockaddr[1], nonce_reject=50)
+    cfg = acme_conf(d, pebble)  # the same config but for acme-ca, which ferry serve ignores
+    err = first_err = obtain(d, pebble, cfg)
+    check_in("account created", err)
+    key = os.path.join(d, "acme", "account", "key.pem")
+    check_eq(os.stat(key).st_mode & 0o777, 0o600, "account key mode")
+    pem = os.path.join(d, "acme", "certificates", "example.test.pem")
+    check_eq(os.stat(pem).st_mode & 0o777, 0o600, "certificate+key file mode")
+    check_eq(os.listdir(os.path.join(d, "acme", "challenges")), [], "challenges left behind")
+    root = pebble.root()
+    der = wait_until(lambda: _try_peer(tls, root), 20 * SLOW,
+                     what="ferry serve to serve the new certificate")
+    check(der, "a certificate")
+    check_eq(peer_cert(tls, root, "www.example.test"), der, "same certificate for www")
+    access = read_file(os.path.join(d, "access.log")).decode()
+    check(re.search(r'"GET /.well-known/acme-challenge/[A-Za-z0-9_-]+ HTTP/1.1" 200 ', access),
+          "pebble's validation answered 200: %s" % access[-1500:])
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 0, "second run (stderr: %s)" % err)
+    check_in("nothing to do", err)
+    check_not_in("account created", err)
+    rc, out, err = ferry_acme(cfg, "--force")
+    check_eq(rc, 0, "forced renewal (stderr: %s)" % err)
+    check_not_in("account created", err)  # the same key, the same account
+    all_err = first_err + err
+    check_in("the CA rejected a nonce (badNonce): retrying", all_err)
+    # a name added to the site: a new certificate, though the old one is not due
+    acme_conf(d, pebble, names=NAMES + ("new.example.test",))
+    n_reloads = proc.stderr().count("reloaded")
+    proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: proc.stderr().count("reloaded") > n_reloads, 10 * SLOW,
+               what="ferry serve to reload")
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 0, "run after adding a name (stderr: %s)" % err)
+    check_in("the certificate does not cover new.example.test: obtaining a new one", err)
+    wait_until(lambda: _try_peer(tls, root, "new.example.test"), 20 * SLOW,
+               what="a certificate for the added name")
+    check(proc.alive(), "ferry serve still running")
+
+
+def _try_peer(tls, root, name="example.test"):
+    try:
+        return peer_cert(tls, root, name)
+    except (ssl.SSLError, OSError):
+        return None
+
+
+@test("renewal when a third of the lifetime is left (pebble's certificateValidityPeriod 24 s): not before, then a new certificate, served without a restart and with no request failing meanwhile")
+def _():
+    d = tmpdir()
+    proc, plain, tls = serve(d, acme_conf(d))
+    pebble = Pebble(d, plain.sockaddr[1], validity=24)
+    cfg = acme_conf(d, pebble)
+    obtain(d, pebble, cfg)
+    pem = os.path.join(d, "acme", "certificates", "example.test.pem")
+    start, end = cert_dates(pem)
+    root = pebble.root()
+    first = wait_until(lambda: _try_peer(tls, root), 20 * SLOW, what="the first certificate")
+    if time.time() < end - (end - start) / 3 - 1:
+        rc, out, err = ferry_acme(cfg)
+        check_eq(rc, 0, "early run (stderr: %s)" % err)
+        check_in("nothing to do", err)
+    due = end - (end - start) / 3 + 1
+    time.sleep(max(0, due - time.time()))
+    # requests over new TLS connections all along the renewal and the reload: none fails
+    stop, seen, failures = threading.Event(), [], []
+
+    def client():
+        while not stop.is_set():
+            try:
+                # not verified here (peer_cert does that): the 24 s certificate may expire
+                # on a slow machine before the renewed one is in, which is no failure of
+                # ferry's
+                ctx = ssl.create_default_context()
+                ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+                with socket.create_connection(tls.sockaddr, timeout=5 * SLOW) as s:
+                    with ctx.wrap_socket(s, server_hostname="example.test") as t:
+                        t.sendall(b"GET / HTTP/1.1\r\nHost: example.test\r\n"
+                                  b"Connection: close\r\n\r\n")
+                        data = b""
+                        while True:
+                            chunk = t.recv(65536)
+                            if not chunk:
+                                break
+                            data += chunk
+                        if not data.startswith(b"HTTP/1.1 200 "):
+                            failures.append(data[:100])
+                        seen.append(t.getpeercert(binary_form=True))
+            except Exception as e:  # noqa: BLE001 - every failure counts
+                failures.append(repr(e))
+            time.sleep(0.02)
+
+    th = threading.Thread(target=client, daemon=True)
+    th.start()
+    on_cleanup(stop.set)
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 0, "renewal run (stderr: %s)" % err)
+    check_in(": renewing", err)
+    check(cert_dates(pem)[0] >= start, "a new certificate on disk")
+    wait_until(lambda: seen and seen[-1] != first, 20 * SLOW,
+               what="ferry serve to serve the renewed certificate")
+    stop.set()
+    th.join(10 * SLOW)
+    check_eq(failures, [], "requests that failed during the renewal")
+    check_eq(peer_cert(tls, root), seen[-1], "the renewed certificate verifies")
+    check(seen.count(first) >= 1 and len(seen) - seen.count(first) >= 1,
+          "requests before and after the switch (%d, %d)"
+          % (seen.count(first), len(seen) - seen.count(first)))
+    check(proc.alive(), "ferry serve still running")
+
+
+@test("tls-alpn-01 (acme-challenge tls-alpn-01): pebble validates on ferry's TLS listener (ALPN acme-tls/1, the certificate ferry acme left in acme-dir), no HTTP request; the certificate is served")
+def _():
+    d = tmpdir()
+    alpn = "acme-challenge tls-alpn-01\n"
+    proc, plain, tls = serve(d, acme_conf(d, extra=alpn))
+    pebble = Pebble(d, free_port(), tls_port=tls.sockaddr[1])
+    cfg = acme_conf(d, pebble, extra=alpn)
+    obtain(d, pebble, cfg)
+    root = pebble.root()
+    wait_until(lambda: _try_peer(tls, root), 20 * SLOW, what="the certificate")
+    access = read_file(os.path.join(d, "access.log")).decode()
+    check_not_in("acme-challenge", access, "access log")
+    check(not [f for f in os.listdir(os.path.join(d, "acme", "challenges"))],
+          "the challenge certificates are removed")
+    # a client asking for acme-tls/1 with no challenge pending: no certificate, no handshake
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.set_alpn_protocols(["acme-tls/1"])
+    with socket.create_connection(tls.sockaddr, timeout=5 * SLOW) as s:
+        try:
+            ctx.wrap_socket(s, server_hostname="example.test").close()
+            raise TestFailure("an acme-tls/1 handshake without a pending challenge succeeded")
+        except (ssl.SSLError, ConnectionResetError):
+            pass
+    check(proc.alive(), "ferry serve still running")
+
+
+@test("integrated mode (acme-mode integrated): ferry serve gets its certificate itself, in a child process, and serves it; the child ends with the server")
+def _():
+    d = tmpdir()
+    # the config names pebble, which needs ferry's plain port: the sockets first
+    # (systemd-socket-activate), then pebble, then the config; ferry starts on the first
+    # connection
+    proc, addrs = activate(lambda: [tcp4(), tcp4()], ["serve", "--config",
+                                                      os.path.join(d, "ferry.conf")],
+                           fdnames=["http", "https"], dir=d)
+    plain, tls = addrs
+    pebble = Pebble(d, plain.sockaddr[1])
+    acme_conf(d, pebble, extra="acme-mode integrated\n")
+    r = http_get(plain, "/", host="example.test")  # execs ferry
+    check_eq(r.status, 308, "plain HTTP to a `tls acme` site")
+    proc.wait_exec()
+    m = proc.wait_stderr(r"the ACME client runs in process (\d+)", 10)
+    child = int(m.group(1))
+    proc.wait_stderr(r"certificate stored in .*example\.test\.pem", 60)
+    root = pebble.root()
+    wait_until(lambda: _try_peer(tls, root), 20 * SLOW, what="the certificate served")
+    check(os.path.exists("/proc/%d" % child), "the ACME child waits for the next round")
+    proc.stop()
+    wait_until(lambda: not os.path.exists("/proc/%d" % child) or
+               "zombie" in read_file("/proc/%d/status" % child).decode().lower(), 10 * SLOW,
+               what="the ACME child to end with the server")
+
+
+@test("http-01 failing (nothing answers on pebble's httpPort): exit 1, `acme: example.test: ...: http-01 failed: <pebble's detail>`, no certificate")
+def _():
+    d = tmpdir()
+    pebble = Pebble(d, free_port())
+    cfg = acme_conf(d, pebble)
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 1, "exit status")
+    check(re.search(r"acme: example\.test: (www\.)?example\.test: http-01 failed: .*connection",
+                    err), "message: %s" % err[-2000:])
+    check(not os.path.exists(os.path.join(d, "acme", "certificates", "example.test.pem")),
+          "no certificate file")
+
+
+@test("CA unreachable: ferry acme exits 1 with the reason, the old certificate is still served")
+def _():
+    d = tmpdir()
+    proc, plain, tls = serve(d, acme_conf(d))
+    pebble = Pebble(d, plain.sockaddr[1])
+    cfg = acme_conf(d, pebble)
+    obtain(d, pebble, cfg)
+    root = pebble.root()
+    first = wait_until(lambda: _try_peer(tls, root), 20 * SLOW, what="the certificate")
+    pem = os.path.join(d, "acme", "certificates", "example.test.pem")
+    before = read_file(pem)
+    pebble.stop()
+    rc, out, err = ferry_acme(cfg, "--force")
+    check_eq(rc, 1, "exit status")
+    check_in("acme: GET %s: connect 127.0.0.1 port %d: Connection refused" % (pebble.url,
+                                                                          pebble.port), err)
+    check_in("1 certificate not obtained or renewed", err)
+    check_eq(read_file(pem), before, "the certificate file is untouched")
+    check_eq(peer_cert(tls, root), first, "the old certificate is served")
+
+
+if __name__ == "__main__":
+    main()
