@@ -11,6 +11,8 @@
 #include <libtasn1.h>
 #include <nettle/version.h>
 #include <nghttp2/nghttp2.h>
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
 #include <unistring/version.h>
 
 #include "base/macro.h"
@@ -37,6 +39,8 @@ void version_print(FILE *f, bool verbose)
 		{"libunistring", "", "LGPL-3.0-or-later OR GPL-2.0-or-later", "libunistring.txt"},
 		{"GNU C Library", "", "LGPL-2.1-or-later", "glibc.txt"},
 		{"nghttp2", "", "MIT", "nghttp2.txt"},
+		{"ngtcp2 (+ crypto_gnutls)", "", "MIT", "ngtcp2.txt"},
+		{"nghttp3", "", "MIT", "nghttp3.txt"},
 	};
 	snprintf(libs[0].version, sizeof(libs[0].version), "%s", gnutls_check_version(NULL));
 	snprintf(libs[1].version, sizeof(libs[1].version), "%d.%d", nettle_version_major(),
@@ -49,6 +53,8 @@ void version_print(FILE *f, bool verbose)
 		 _libunistring_version >> 16, (_libunistring_version >> 8) & 0xff);
 	snprintf(libs[6].version, sizeof(libs[6].version), "%s", gnu_get_libc_version());
 	snprintf(libs[7].version, sizeof(libs[7].version), "%s", nghttp2_version(0)->version_str);
+	snprintf(libs[8].version, sizeof(libs[8].version), "%s", ngtcp2_version(0)->version_str);
+	snprintf(libs[9].version, sizeof(libs[9].version), "%s", nghttp3_version(0)->version_str);
 	fprintf(f, "\nlibraries linked in:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(libs); i++)
 		fprintf(f, "  %-26s %-8s %s (%s)\n", libs[i].name, libs[i].version, libs[i].licence,
