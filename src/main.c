@@ -21,6 +21,7 @@
 #include "proto/echo.h"
 #include "proto/h1.h"
 #include "proto/h2.h"
+#include "proto/h3.h"
 #include "core/listeners.h"
 #include "core/log.h"
 #include "sd/notify.h"
@@ -275,6 +276,7 @@ static void http_worker_exit(struct worker *wk)
 	static_worker_exit(wk);
 	h1_worker_exit(wk);
 	h2_worker_exit(wk);
+	h3_worker_exit(wk);
 }
 
 /* Which protocol a new connection speaks: its listener says (h2c: HTTP/2 with prior
@@ -304,6 +306,7 @@ static int http_gen_init(struct server_gen *g, struct buf *err)
 
 static const struct server_app http_app = {
 	.conn_start = http_conn_start,
+	.datagrams = h3_datagrams,
 	.gen_init = http_gen_init,
 	.worker_gen = http_worker_gen,
 	.worker_exit = http_worker_exit,

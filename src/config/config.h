@@ -31,6 +31,7 @@ struct config_listen {
 	bool proxy_protocol;  /* `... proxy-protocol`: connections start with a PROXY header */
 	bool h2c;             /* `... h2c`: HTTP/2 with prior knowledge (no HTTP/1.1) */
 	bool tls;             /* `... tls`: TLS on these sockets (after the PROXY header, if any) */
+	bool quic;            /* `... quic`: a UDP socket serving HTTP/3 (the sites' certificates) */
 	unsigned line;
 };
 

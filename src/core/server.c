@@ -95,6 +95,10 @@ static void worker_use_gen(struct worker *wk, struct server_gen *g);
 
 static void lwatch_enable(struct lwatch *lw, bool on)
 {
+	/* A QUIC socket is read by the first worker only, which owns every HTTP/3 connection
+	 * (proto/h3.c: no hand-over between workers yet). */
+	if (on && lw->l->quic && lw->wk->id != 0)
+		return;
 	if (lw->active == on)
 		return;
 	/* EPOLLEXCLUSIVE forbids EPOLL_CTL_MOD: pausing is a DEL, resuming an ADD. */
@@ -113,7 +117,10 @@ static void listeners_pause(struct worker *wk)
 	struct lwatch *lws = wk->lwatch;
 	for (size_t i = 0; i < wk->srv->n_listeners; i++) {
 		timer_cancel(&lws[i].pause);
-		lwatch_enable(&lws[i], false);
+		/* A QUIC socket carries the connections that finish during a graceful stop too
+		 * (proto/h3.c takes no new ones then). */
+		if (!lws[i].l->quic)
+			lwatch_enable(&lws[i], false);
 	}
 }
 
@@ -310,7 +317,7 @@ static int worker_init(struct server *srv, struct worker *wk, unsigned id)
 		lws[i].l = &srv->listeners[i];
 		lws[i].pause.cb = on_accept_pause_end;
 		lwatch_enable(&lws[i], true);
-		if (!lws[i].active)
+		if (!lws[i].active && (!lws[i].l->quic || id == 0))
 			return -errno;
 	}
 	return 0;

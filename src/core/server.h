@@ -35,6 +35,7 @@ struct listener {
 	bool proxy_protocol; /* connections start with a PROXY header */
 	bool h2c;            /* HTTP/2 with prior knowledge */
 	bool tls;            /* then a TLS handshake */
+	bool quic;           /* a datagram socket serving HTTP/3 (proto/h3.c) */
 };
 
 struct worker;
@@ -88,6 +89,7 @@ struct server {
 
 	struct listener *listeners;
 	size_t n_listeners;
+	uint16_t quic_port; /* the UDP port HTTP/3 is served on (Alt-Svc); 0: none */
 
 	int single_fd; /* Accept=yes / inetd connection, or -1 */
 
@@ -103,7 +105,13 @@ struct server {
 
 #define WORKER_IO_BUF_SIZE 65536
 
-enum worker_slot { WORKER_SLOT_H1, WORKER_SLOT_STATIC, WORKER_SLOT_H2, WORKER_SLOT_COUNT };
+enum worker_slot {
+	WORKER_SLOT_H1,
+	WORKER_SLOT_STATIC,
+	WORKER_SLOT_H2,
+	WORKER_SLOT_H3,
+	WORKER_SLOT_COUNT
+};
 
 struct worker {
 	struct server *srv;

@@ -74,6 +74,9 @@ struct http_exchange {
 	 * 0: none), added by http_resp_start to final responses. */
 	unsigned hsts;
 	uint32_t hsts_max_age; /* seconds */
+	/* Set by the protocol on TCP TLS connections when ferry serves HTTP/3: its UDP port,
+	 * advertised by http_resp_start in final responses (Alt-Svc, RFC 7838); 0: none. */
+	uint16_t alt_svc_port;
 };
 
 enum {
@@ -92,12 +95,16 @@ enum {
 
 /* The Strict-Transport-Security field x->hsts asks for. */
 void http_resp_hsts(struct http_exchange *x);
+/* Alt-Svc: h3=":PORT" for x->alt_svc_port. */
+void http_resp_alt_svc(struct http_exchange *x);
 
 static inline void http_resp_start(struct http_exchange *x, int status)
 {
 	x->ops->resp_start(x, status, NULL, 0, 0);
 	if (x->hsts && status >= 200)
 		http_resp_hsts(x);
+	if (x->alt_svc_port && status >= 200)
+		http_resp_alt_svc(x);
 }
 /* (A forwarded response gets ferry's Strict-Transport-Security too: the handler drops the
  * origin's when x->hsts is set.) */
@@ -107,6 +114,8 @@ static inline void http_resp_start_forwarded(struct http_exchange *x, int status
 	x->ops->resp_start(x, status, reason, reason_len, HTTP_RESP_FORWARDED);
 	if (x->hsts && status >= 200)
 		http_resp_hsts(x);
+	if (x->alt_svc_port && status >= 200)
+		http_resp_alt_svc(x);
 }
 static inline void http_resp_header(struct http_exchange *x, const char *name, const char *value,
 				    size_t len)
