@@ -42,8 +42,11 @@
 #include "xport/tls.h"
 
 #define H3_CID_LEN 18               /* the server's connection IDs */
-#define H3_STREAM_WINDOW (256 << 10) /* request body bytes a stream may hold */
+#define H3_STREAM_WINDOW (256 << 10) /* request body bytes a stream may hold, at first */
 #define H3_CONN_WINDOW (1 << 20)     /* ... all streams of a connection together */
+/* ... and as ngtcp2 grows the windows for a fast client (auto-tuning) */
+#define H3_STREAM_WINDOW_MAX (1 << 20)
+#define H3_CONN_WINDOW_MAX (4 << 20)
 #define H3_OUT_MAX (256 << 10)       /* response bytes a stream holds until acknowledged */
 #define H3_CHUNK 16384
 #define H3_RSP_HEAD_MAX 65536
@@ -465,7 +468,7 @@ static struct h3_stream *stream_new(struct h3_conn *c, int64_t id)
 	s->file_fd = -1;
 	buf_init(&s->head, 2 * cfg_of(c)->max_header_bytes + 64);
 	buf_init(&s->rsp, H3_RSP_HEAD_MAX);
-	buf_init(&s->in, H3_STREAM_WINDOW);
+	buf_init(&s->in, H3_STREAM_WINDOW_MAX);
 	s->prev = c->lastst;
 	if (c->lastst)
 		c->lastst->next = s;
@@ -1818,8 +1821,8 @@ static struct h3_conn *conn_new(struct worker *wk, int fd, const ngtcp2_path *pa
 	ngtcp2_settings_default(&st);
 	st.initial_ts = now_ns();
 	st.cc_algo = NGTCP2_CC_ALGO_CUBIC;
-	st.max_window = 4 * H3_CONN_WINDOW;
-	st.max_stream_window = 4 * H3_STREAM_WINDOW;
+	st.max_window = H3_CONN_WINDOW_MAX;
+	st.max_stream_window = H3_STREAM_WINDOW_MAX;
 	st.handshake_timeout = (uint64_t)cfg->header_timeout_ms * NGTCP2_MILLISECONDS;
 	st.token = hd->token;
 	st.tokenlen = hd->tokenlen;

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""HTTP/3 (`listen NAME quic` on a UDP socket passed as systemd does, next to a TCP `tls` one):
+GET over IPv4 and IPv6 with ngtcp2's gtlsclient; the server name of the handshake selects the
+site (421 for a Host of another one); Alt-Svc on TLS responses over TCP; a large file compared
+byte for byte; error pages; the access log says HTTP/3.0; the reverse proxy (a download and an
+upload streamed through it); a reload and a graceful stop in the middle of a proxied download;
+version negotiation; a stateless reset for a packet of no connection; Retry tokens when
+max-tls-handshakes QUIC handshakes are in progress; `listen ... quic` config errors.
+
+gtlsclient exits 0 even when the connection fails: every check reads what it printed (the
+:status it got) and the bytes it downloaded."""
+import hashlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from ferrylib import *  # noqa: E402,F401,F403
+from backends import *  # noqa: E402,F401,F403
+
+BIG = (6 << 20) + 4321
+GTLS = "gtlsclient"
+
+# The sockets as systemd passes them: fds 3.. with LISTEN_FDS/LISTEN_FDNAMES, LISTEN_PID the
+# process's own (the wrapper execs ferry, keeping it).
+FDS_WRAPPER = r"""
+import fcntl, os, sys
+n = int(sys.argv[1]); fds = [int(x) for x in sys.argv[2:2 + n]]
+high = [fcntl.fcntl(f, fcntl.F_DUPFD, 100) for f in fds]
+for i, f in enumerate(high):
+    os.dup2(f, 3 + i)
+    os.set_inheritable(3 + i, True)
+    os.close(f)
+os.environ["LISTEN_FDS"] = str(n)
+os.environ["LISTEN_PID"] = str(os.getpid())
+argv = sys.argv[2 + n:]
+os.execv(argv[0], argv)
+"""
+
+
+class Pki:
+    """A self-signed certificate per site (gtlsclient does not verify: the tests check which
+    site answers, and the handshake's name through 421). gtlsclient (1.11, GnuTLS) sends the
+    server name "localhost" whatever it is told, so site b is also "localhost"."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ferry-h3-pki-")
+        on_cleanup(lambda: subprocess.run(["rm", "-rf", self.dir]))
+
+    def pair(self, name, *more):
+        key = os.path.join(self.dir, name + ".key")
+        crt = os.path.join(self.dir, name + ".crt")
+        r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                            "-days", "30", "-subj", "/CN=" + name, "-addext",
+                            "subjectAltName=" + ",".join("DNS:" + n for n in (name,) + more)], capture_output=True, timeout=60)
+        check(r.returncode == 0, "openssl: %s" % r.stderr.decode())
+        return crt, key
+
+
+class Server:
+    def __init__(self, proc, tcp, udp4, udp6, d, big, notify):
+        self.p, self.tcp, self.udp4, self.udp6 = proc, tcp, udp4, udp6
+        self.dir, self.big, self.n = d, big, notify
+        self.port4 = udp4.getsockname()[1]
+        self.port6 = udp6.getsockname()[1]
+        self.log = os.path.join(d, "access.log")
+
+
+def start(extra="", b_extra=""):
+    """ferry with `listen https tls` (TCP) and `listen quic quic` (UDP, IPv4 and IPv6); site a
+    (the default certificate) and site b (the one for gtlsclient's server name); b_extra goes
+    into site b."""
+    d = tmpdir()
+    pki = Pki()
+    a_crt, a_key = pki.pair("a.test")
+    b_crt, b_key = pki.pair("b.test", "localhost")
+    big = os.urandom(BIG)
+    write_file(os.path.join(d, "www-a", "index.html"), b"site a\n")
+    write_file(os.path.join(d, "www-a", "big.bin"), big)
+    write_file(os.path.join(d, "www-b", "index.html"), b"site b\n")
+    write_file(os.path.join(d, "www-b", "big.bin"), big)
+    cfg = write_config(d, "listen https tls\nlisten quic quic\naccess-log %s/access.log\n%s"
+                       "site a.test {\n tls %s %s\n root %s/www-a\n}\n"
+                       "site b.test localhost {\n tls %s %s\n root %s/www-b\n%s}\n"
+                       % (d, extra, a_crt, a_key, d, b_crt, b_key, d, b_extra))
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(64)
+    udp4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp4.bind(("127.0.0.1", 0))
+    udp6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    udp6.bind(("::1", 0))
+    for s in (tcp, udp4, udp6):
+        on_cleanup(s.close)
+    n = NotifySocket(d)
+    fds = [tcp.fileno(), udp4.fileno(), udp6.fileno()]
+    p = Proc([sys.executable, "-c", FDS_WRAPPER, str(len(fds))] + [str(f) for f in fds] +
+             [FERRY, "serve", "--config", cfg],
+             env={"LISTEN_FDNAMES": "https:quic:quic", "NOTIFY_SOCKET": n.env},
+             pass_fds=fds, dir=d, name="ferry")
+    n.wait_for(lambda m: "READY=1" in m, 10, "READY=1")
+    return Server(p, tcp, udp4, udp6, d, big, n)
+
+
+class H3Result:
+    def __init__(self, out, dl):
+        self.out = out
+        self.dl = dl
+        self.statuses = [int(x) for x in re.findall(r"\[:status: (\d+)\]", out)]
+        self.headers = re.findall(r"^http: stream 0x[0-9a-f]+ \[([a-z0-9-]+): (.*)\]$", out,
+                                  re.M)
+
+    def status(self):
+        check(self.statuses, "no response: %s" % _tail(self.out))
+        return self.statuses[-1]
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+    def body(self, name):
+        return read_file(os.path.join(self.dl, name), None)
+
+
+def _tail(out, n=1500):
+    return out[-n:]
+
+
+def h3(port, path, host="b.test", addr="127.0.0.1", args=(), timeout=30, popen=False):
+    """One or more requests with gtlsclient (path: a string or a list). Returns an H3Result
+    (its dl folder holds the downloaded bodies, named as the path's last segment)."""
+    dl = tempfile.mkdtemp(prefix="ferry-h3-dl-", dir=tmpdir())
+    paths = [path] if isinstance(path, str) else list(path)
+    argv = [GTLS, "--exit-on-all-streams-close", "--no-quic-dump", "--download", dl,
+            "--handshake-timeout=%ds" % (10 * SLOW), "--timeout=%ds" % (10 * SLOW)]
+    argv += list(args) + [addr, str(port)]
+    authority = host if port == 443 else "%s:%d" % (host, port)
+    argv += ["https://%s%s" % (authority, p) for p in paths]
+    if popen:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT), dl
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=timeout * SLOW)
+    return H3Result(r.stdout.decode("utf-8", "replace"), dl)
+
+
+def stop(s):
+    check_eq(s.p.stop(), 0, "ferry's exit code")
+
+
+@test("GET over IPv4 and IPv6: the page, its fields, the access log with HTTP/3.0; error "
+      "pages; several requests on one connection")
+def _():
+    s = start()
+    r = h3(s.port4, "/index.html")
+    check_eq(r.status(), 200, "status")
+    check_eq(r.body("index.html"), b"site b\n", "body over IPv4")
+    check_eq(r.header("server"), "ferry", "server field")
+    check_eq(r.header("content-length"), "7", "content-length")
+    r = h3(s.port6, "/index.html", addr="::1")
+    check_eq((r.status(), r.body("index.html")), (200, b"site b\n"), "over IPv6")
+    r = h3(s.port4, "/missing.html")
+    check_eq(r.status(), 404, "a missing file")
+    check_in("404", r.body("missing.html").decode(), "the error page")
+    r = h3(s.port4, ["/index.html", "/big.bin", "/nope"], args=["-n", "3"])
+    check_eq(sorted(r.statuses), [200, 200, 404], "three streams on one connection")
+    check_eq(r.body("big.bin"), s.big, "the large file on a shared connection")
+    wait_until(lambda: len(read_file(s.log).splitlines()) >= 6, 5, what="access log lines")
+    log = read_file(s.log).decode()
+    check_in('"GET /index.html HTTP/3.0" 200 7', log, "access log")
+    check_in('"GET /missing.html HTTP/3.0" 404', log, "access log")
+    check_in("::1 - - ", log, "the IPv6 client in the log")
+    stop(s)
+
+
+@test("the handshake's server name selects the site (not the default one); a Host of another "
+      "site is 421; Alt-Svc on TLS responses over TCP names the QUIC port")
+def _():
+    s = start()
+    r = h3(s.port4, "/index.html", host="b.test")
+    check_eq((r.status(), r.body("index.html")), (200, b"site b\n"), "site b by its name")
+    r = h3(s.port4, "/index.html", host="a.test")
+    check_eq(r.status(), 421, "a.test (the default site) asked on b's handshake")
+    port = s.tcp.getsockname()[1]
+    out = subprocess.run(["curl", "-sk", "-D", "-", "-o", "/dev/null", "--http1.1",
+                          "--resolve", "a.test:%d:127.0.0.1" % port,
+                          "https://a.test:%d/index.html" % port],
+                         capture_output=True, timeout=30 * SLOW).stdout.decode()
+    check_in('alt-svc: h3=":%d"; ma=86400' % s.port4, out.lower(), "Alt-Svc over HTTP/1.1")
+    out = subprocess.run(["curl", "-sk", "-D", "-", "-o", "/dev/null", "--http2",
+                          "--resolve", "a.test:%d:127.0.0.1" % port,
+                          "https://a.test:%d/index.html" % port],
+                         capture_output=True, timeout=30 * SLOW).stdout.decode()
+    check_in('alt-svc: h3=":%d"; ma=86400' % s.port4, out.lower(), "Alt-Svc over HTTP/2")
+    stop(s)
+
+
+@test("a large file byte for byte, and with the client's window small (flow control)")
+def _():
+    s = start()
+    r = h3(s.port4, "/big.bin")
+    check_eq(r.status(), 200, "status")
+    got = r.body("big.bin")
+    check_eq((len(got or b""), got == s.big), (BIG, True), "the whole file")
+    r = h3(s.port6, "/big.bin", addr="::1",
+           args=["--max-stream-data-bidi-local=65536", "--max-data=131072",
+                 "--max-window=131072", "--max-stream-window=65536"])
+    got = r.body("big.bin")
+    check_eq((r.status(), len(got or b""), got == s.big), (200, BIG, True),
+             "the whole file through small windows")
+    stop(s)
+
+
+def backend(b):
+    b.start()
+    on_cleanup(b.stop)
+    return b
+
+
+@test("the reverse proxy over HTTP/3: a GET, and an upload streamed to the upstream whole")
+def _():
+    echo = backend(EchoBackend())
+    sink = backend(UploadSinkBackend())
+    s = start(b_extra=" path /echo/ {\n  proxy %s\n }\n path /up/ {\n  proxy %s\n }\n"
+              % (echo.url, sink.url))
+    r = h3(s.port4, "/echo/x?y=1")
+    check_eq(r.status(), 200, "proxied GET")
+    import json
+    files = os.listdir(r.dl)
+    check(files, "a body was downloaded: %s" % _tail(r.out))
+    j = json.loads(read_file(os.path.join(r.dl, files[0])))
+    check_eq((j["method"], j["target"]), ("GET", "/echo/x?y=1"), "what the upstream got")
+    body = os.urandom(3 << 20)
+    up = os.path.join(s.dir, "upload.bin")
+    write_file(up, body)
+    r = h3(s.port4, "/up/file", args=["-m", "POST", "-d", up])
+    check_eq(r.status(), 200, "proxied upload")
+    j = json.loads(r.body("file"))
+    check_eq((j["bytes"], j["sha256"]), (len(body), hashlib.sha256(body).hexdigest()),
+             "the upload, whole")
+    stop(s)
+
+
+@test("a reload, then a graceful stop, each in the middle of a proxied download: both "
+      "downloads complete")
+def _():
+    parts = 6
+    body = os.urandom(parts * 100000)
+    slow = backend(SlowBackend(delay=0.0, body=body, body_delay=0.4, parts=parts))
+    s = start(b_extra=" path /slow/ {\n  proxy %s\n }\n" % slow.url)
+    p, dl = h3(s.port4, "/slow/slow.bin", popen=True)
+    on_cleanup(lambda: p.poll() is None and p.kill())
+    wait_until(lambda: os.path.exists(os.path.join(dl, "slow.bin")) and
+               os.path.getsize(os.path.join(dl, "slow.bin")) > 0, 10, what="first bytes")
+    s.n.drain()
+    s.p.send_signal(signal.SIGHUP)
+    s.n.wait_for(lambda m: "READY=1" in m, 10, "READY=1 after the reload")
+    check(p.poll() is None, "the download was still running at the reload")
+    out = p.communicate(timeout=30 * SLOW)[0].decode("utf-8", "replace")
+    check_in("[:status: 200]", out, "status")
+    check_eq(read_file(os.path.join(dl, "slow.bin")) == body, True, "the body across a reload")
+    # a new connection after the reload
+    r = h3(s.port4, "/index.html")
+    check_eq((r.status(), r.body("index.html")), (200, b"site b\n"), "after the reload")
+    p, dl = h3(s.port4, "/slow/slow.bin", popen=True)
+    on_cleanup(lambda: p.poll() is None and p.kill())
+    wait_until(lambda: os.path.exists(os.path.join(dl, "slow.bin")) and
+               os.path.getsize(os.path.join(dl, "slow.bin")) > 0, 10, what="first bytes")
+    s.p.send_signal(signal.SIGTERM)
+    out = p.communicate(timeout=30 * SLOW)[0].decode("utf-8", "replace")
+    check_in("[:status: 200]", out, "status")
+    check_eq(read_file(os.path.join(dl, "slow.bin")) == body, True, "the body across a stop")
+    check_eq(s.p.wait_exit(10), 0, "ferry's exit code after the graceful stop")
+
+
+@test("version negotiation for an unknown version; a stateless reset for a short-header packet "
+      "of no connection; a Retry when max-tls-handshakes QUIC handshakes are in progress")
+def _():
+    s = start()
+    r = h3(s.port4, "/index.html", args=["-v", "0x1a2a3a4a", "--preferred-versions", "v1"])
+    check_in("type=VN", r.out, "a Version Negotiation packet came")
+    check_eq((r.status(), r.body("index.html")), (200, b"site b\n"), "then v1")
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    on_cleanup(c.close)
+    c.settimeout(5 * SLOW)
+    pkt = bytes([0x40]) + os.urandom(18) + os.urandom(60)
+    c.sendto(pkt, ("127.0.0.1", s.port4))
+    reply = c.recv(2048)
+    check(0x40 <= reply[0] < 0x80, "a short-header packet (fixed bit set): %r" % reply[:1])
+    check(21 <= len(reply) < len(pkt), "smaller than what it answers: %d" % len(reply))
+    stop(s)
+    # A limit of one handshake, held by a client that never finishes its own: the next one
+    # proves its address with a Retry token first, and gets its page.
+    s = start(extra="max-tls-handshakes 1\n")
+    r = h3(s.port4, "/index.html")
+    check_eq(r.status(), 200, "a first connection (its handshake counted, then not)")
+    check_not_in("Retry", r.out, "no Retry below the limit")
+    hold = subprocess.Popen([GTLS, "--no-quic-dump", "--no-http-dump", "-r", "1.0",
+                             "--handshake-timeout=%ds" % (10 * SLOW), "127.0.0.1",
+                             str(s.port4), "https://b.test/"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    on_cleanup(lambda: hold.poll() is None and hold.kill())
+    # the holder's Initial reached the server once its handshake is counted: a Retry follows
+    def retried():
+        r2 = h3(s.port4, "/index.html")
+        return r2 if "Retry" in r2.out else False
+    r = wait_until(retried, 10, what="a Retry")
+    check_eq((r.status(), r.body("index.html")), (200, b"site b\n"), "the page after a Retry")
+    hold.kill()
+    stop(s)
+
+
+@test("config: 'quic' needs a udp: address and takes no other flag; a udp: address without "
+      "it is not for serve")
+def _():
+    d = tmpdir()
+    for text, err in [("listen 127.0.0.1:8443 quic\n", "needs a udp: address"),
+                      ("listen udp:127.0.0.1:8443 quic tls\n", "takes no other flag"),
+                      ("listen q udp:127.0.0.1:8443 quic h2c\n", "takes no other flag")]:
+        rc, _, errs = run([FERRY, "check", write_config(d, text)])
+        check(rc != 0, "%r is refused" % text)
+        check_in(err, errs, "the error for %r" % text)
+    rc, _, errs = run([FERRY, "check", write_config(d, "listen quic udp:127.0.0.1:8443 quic\n")])
+    check_eq(rc, 0, "a named quic socket with a udp: fallback: %s" % errs)
+    port = free_port(socket.AF_INET, socket.SOCK_DGRAM)
+    p = Proc([FERRY, "serve", "--listen", "udp:127.0.0.1:%d" % port], dir=d)
+    check(p.wait_exit(10 * SLOW) != 0, "a udp: --listen alone does not serve")
+    check_in("'listen ... quic'", p.stderr(), "says what serves datagrams")
+
+
+if __name__ == "__main__":
+    main()
