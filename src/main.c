@@ -269,6 +269,7 @@ static void raise_nofile(void)
 static void http_worker_gen(struct worker *wk)
 {
 	static_worker_gen(wk);
+	h3_worker_init(wk);
 }
 
 static void http_worker_exit(struct worker *wk)

@@ -95,15 +95,13 @@ static void worker_use_gen(struct worker *wk, struct server_gen *g);
 
 static void lwatch_enable(struct lwatch *lw, bool on)
 {
-	/* A QUIC socket is read by the first worker only, which owns every HTTP/3 connection
-	 * (proto/h3.c: no hand-over between workers yet). */
-	if (on && lw->l->quic && lw->wk->id != 0)
-		return;
 	if (lw->active == on)
 		return;
 	/* EPOLLEXCLUSIVE forbids EPOLL_CTL_MOD: pausing is a DEL, resuming an ADD. */
 	if (on) {
-		uint32_t ev = EPOLLIN | (lw->l->dgram ? 0 : EPOLLEXCLUSIVE);
+		/* An echo socket wakes every worker; a QUIC one, as a stream one, one worker
+		 * (proto/h3.c hands a datagram to the worker that has its connection). */
+		uint32_t ev = EPOLLIN | (lw->l->dgram && !lw->l->quic ? 0 : EPOLLEXCLUSIVE);
 		if (loop_add(&lw->wk->loop, &lw->w, ev) == 0)
 			lw->active = true;
 	} else {
@@ -317,7 +315,7 @@ static int worker_init(struct server *srv, struct worker *wk, unsigned id)
 		lws[i].l = &srv->listeners[i];
 		lws[i].pause.cb = on_accept_pause_end;
 		lwatch_enable(&lws[i], true);
-		if (!lws[i].active && (!lws[i].l->quic || id == 0))
+		if (!lws[i].active)
 			return -errno;
 	}
 	return 0;

@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +63,7 @@
 #define H3_MAP_BUCKETS 4096
 #define H3_ROUNDS 32
 #define H3_RETRY_TIMEOUT (10 * NGTCP2_SECONDS)
+#define H3_INBOX_MAX 2048 /* datagrams waiting for their worker (then dropped) */
 
 /* QUIC carries TLS 1.3 only, without the middlebox compatibility mode (RFC 9001 §8.4). */
 static const char H3_PRIORITY[] =
@@ -152,6 +155,31 @@ struct h3_conn {
 	unsigned n_streams;
 };
 
+/* A datagram read by one worker for a connection of another. */
+struct h3_pkt {
+	struct h3_pkt *next;
+	int fd;
+	struct sockaddr_storage local, remote;
+	socklen_t local_len, remote_len;
+	size_t len;
+	uint8_t data[];
+};
+
+/* Each worker's: what the others read for its connections. */
+struct h3_inbox {
+	pthread_mutex_t lock;
+	struct h3_pkt *head, *tail;
+	unsigned n;
+	struct watcher w; /* eventfd: something was put in */
+	struct worker *wk;
+};
+
+/* Per process: one inbox per worker, made with the first worker (before any thread runs),
+ * freed by the last one to exit. */
+static struct h3_inbox *inboxes;
+static unsigned n_inboxes;
+static atomic_uint inbox_users;
+
 struct h3_worker {
 	struct cid_ent *map[H3_MAP_BUCKETS];
 	uint8_t tx[H3_TX_SIZE];
@@ -202,6 +230,24 @@ static void rand_bytes(void *p, size_t n)
 }
 
 /* ---- connection IDs -> connections (per worker) ---------------------------------------- */
+
+/* The worker a packet goes to, by its destination connection ID: the first two bytes of the
+ * IDs ferry makes are their worker's index, and a client's own first ID (its Initial
+ * packets) falls on one worker as well, whichever reads it. */
+static unsigned cid_worker(const uint8_t *p, size_t n, unsigned workers)
+{
+	if (n < 2 || workers < 2)
+		return 0;
+	return ((unsigned)p[0] | (unsigned)p[1] << 8) % workers;
+}
+
+static void new_cid(const struct worker *wk, ngtcp2_cid *cid)
+{
+	cid->datalen = H3_CID_LEN;
+	rand_bytes(cid->data, H3_CID_LEN);
+	cid->data[0] = (uint8_t)(wk->id & 0xff);
+	cid->data[1] = (uint8_t)(wk->id >> 8);
+}
 
 static size_t cid_hash(const uint8_t *p, size_t n)
 {
@@ -1313,10 +1359,9 @@ static void q_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
 static int q_new_cid(ngtcp2_conn *q, ngtcp2_cid *cid, uint8_t *token, size_t cidlen, void *ud)
 {
 	struct h3_conn *c = ud;
-	do {
-		rand_bytes(cid->data, cidlen);
-		cid->datalen = cidlen;
-	} while (map_find(h3w(c->wk), cid->data, cid->datalen));
+	do
+		new_cid(c->wk, cid);
+	while (map_find(h3w(c->wk), cid->data, cid->datalen));
 	if (ngtcp2_crypto_generate_stateless_reset_token(token, secret, sizeof(secret), cid) != 0 ||
 	    conn_add_cid(c, cid) < 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
@@ -1812,9 +1857,8 @@ static struct h3_conn *conn_new(struct worker *wk, int fd, const ngtcp2_path *pa
 	c->ref.user_data = c;
 
 	ngtcp2_cid scid;
-	scid.datalen = H3_CID_LEN;
 	do
-		rand_bytes(scid.data, scid.datalen);
+		new_cid(wk, &scid);
 	while (map_find(h3w(wk), scid.data, scid.datalen));
 
 	ngtcp2_settings st;
@@ -1931,12 +1975,12 @@ static void stateless_reset(struct h3_worker *w, int fd, const ngtcp2_path *path
 		send_raw(w, fd, path, out, (size_t)n);
 }
 
-static void send_retry(struct h3_worker *w, int fd, const ngtcp2_path *path,
+static void send_retry(struct worker *wk, int fd, const ngtcp2_path *path,
 		       const ngtcp2_pkt_hd *hd)
 {
+	struct h3_worker *w = h3w(wk);
 	ngtcp2_cid scid;
-	scid.datalen = H3_CID_LEN;
-	rand_bytes(scid.data, scid.datalen);
+	new_cid(wk, &scid);
 	uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN2];
 	ngtcp2_ssize tl = ngtcp2_crypto_generate_retry_token2(
 		token, secret, sizeof(secret), hd->version, path->remote.addr,
@@ -1998,7 +2042,7 @@ static void on_datagram(struct worker *wk, int fd, const ngtcp2_path *path, cons
 	if (!pod && atomic_load_explicit(&handshakes, memory_order_relaxed) >=
 			    wk->gen->cfg->max_tls_handshakes) {
 		/* Under load: the client proves its address first (RFC 9000 §8.1.2). */
-		send_retry(w, fd, path, &hd);
+		send_retry(wk, fd, path, &hd);
 		return;
 	}
 	c = conn_new(wk, fd, path, &hd, pod, tt);
@@ -2007,6 +2051,127 @@ static void on_datagram(struct worker *wk, int fd, const ngtcp2_path *path, cons
 }
 
 /* ---- the socket ---------------------------------------------------------------------------- */
+
+/* Each connection that got packets: one pass (ACKs, responses). */
+static void run_dirty(struct h3_worker *w)
+{
+	while (w->dirty) {
+		struct h3_conn *c = w->dirty;
+		w->dirty = c->next_dirty;
+		c->dirty = false;
+		conn_process(c);
+	}
+}
+
+/* Put a datagram into its worker's inbox (dropped when that is full: QUIC resends). */
+static void hand_over(unsigned owner, int fd, const ngtcp2_path *path, const uint8_t *p,
+		      size_t n)
+{
+	struct h3_inbox *in = &inboxes[owner];
+	struct h3_pkt *k = malloc(sizeof(*k) + n);
+	if (!k)
+		return;
+	k->next = NULL;
+	k->fd = fd;
+	memcpy(&k->local, path->local.addr, path->local.addrlen);
+	k->local_len = path->local.addrlen;
+	memcpy(&k->remote, path->remote.addr, path->remote.addrlen);
+	k->remote_len = path->remote.addrlen;
+	k->len = n;
+	memcpy(k->data, p, n);
+	pthread_mutex_lock(&in->lock);
+	bool wake = in->n == 0;
+	if (in->n >= H3_INBOX_MAX) {
+		pthread_mutex_unlock(&in->lock);
+		free(k);
+		return;
+	}
+	if (in->tail)
+		in->tail->next = k;
+	else
+		in->head = k;
+	in->tail = k;
+	in->n++;
+	pthread_mutex_unlock(&in->lock);
+	if (wake) {
+		uint64_t one = 1;
+		ssize_t r = write(in->w.fd, &one, sizeof(one));
+		(void)r;
+	}
+}
+
+/* The datagrams other workers read for this one's connections. */
+static void on_inbox(struct loop *l, struct watcher *wt, uint32_t events)
+{
+	struct h3_inbox *in = container_of(wt, struct h3_inbox, w);
+	uint64_t v;
+	ssize_t r = read(wt->fd, &v, sizeof(v));
+	(void)r;
+	pthread_mutex_lock(&in->lock);
+	struct h3_pkt *k = in->head;
+	in->head = in->tail = NULL;
+	in->n = 0;
+	pthread_mutex_unlock(&in->lock);
+	pthread_once(&setup_once, setup);
+	while (k) {
+		struct h3_pkt *next = k->next;
+		ngtcp2_path path = {
+			.local = {(ngtcp2_sockaddr *)&k->local, k->local_len},
+			.remote = {(ngtcp2_sockaddr *)&k->remote, k->remote_len},
+		};
+		on_datagram(in->wk, k->fd, &path, k->data, k->len);
+		free(k);
+		k = next;
+	}
+	run_dirty(h3w(in->wk));
+}
+
+static void inbox_free_all(void)
+{
+	for (unsigned i = 0; i < n_inboxes; i++) {
+		struct h3_inbox *in = &inboxes[i];
+		struct h3_pkt *k = in->head;
+		while (k) {
+			struct h3_pkt *next = k->next;
+			free(k);
+			k = next;
+		}
+		if (in->w.fd >= 0)
+			close(in->w.fd);
+		pthread_mutex_destroy(&in->lock);
+	}
+	free(inboxes);
+	inboxes = NULL;
+	n_inboxes = 0;
+}
+
+void h3_worker_init(struct worker *wk)
+{
+	struct server *srv = wk->srv;
+	if (!srv->quic_port || srv->n_workers < 2 || wk->app_data[WORKER_SLOT_H3])
+		return;
+	h3w(wk);
+	/* worker_init runs for every worker before any of them starts: no lock needed */
+	if (!inboxes) {
+		inboxes = xcalloc(srv->n_workers, sizeof(*inboxes));
+		n_inboxes = srv->n_workers;
+		for (unsigned i = 0; i < n_inboxes; i++) {
+			pthread_mutex_init(&inboxes[i].lock, NULL);
+			inboxes[i].w.fd = -1;
+		}
+	}
+	if (wk->id >= n_inboxes)
+		return;
+	struct h3_inbox *in = &inboxes[wk->id];
+	in->wk = wk;
+	in->w.cb = on_inbox;
+	in->w.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (in->w.fd < 0 || loop_add(&wk->loop, &in->w, EPOLLIN) < 0) {
+		log_error("HTTP/3: worker %u cannot take datagrams from the others", wk->id);
+		return;
+	}
+	atomic_fetch_add_explicit(&inbox_users, 1, memory_order_relaxed);
+}
 
 void h3_datagrams(struct worker *wk, const struct listener *l)
 {
@@ -2020,6 +2185,7 @@ void h3_datagrams(struct worker *wk, const struct listener *l)
 	} rx;
 	uint8_t *data = (uint8_t *)wk->io_buf;
 	_Static_assert(H3_RX_SLOTS * H3_RX_SLOT <= WORKER_IO_BUF_SIZE, "rx slots");
+	unsigned workers = inboxes ? n_inboxes : 1;
 	for (int batch = 0; batch < 8; batch++) {
 		for (int i = 0; i < H3_RX_SLOTS; i++) {
 			rx.iov[i] = (struct iovec){data + i * H3_RX_SLOT, H3_RX_SLOT};
@@ -2065,15 +2231,22 @@ void h3_datagrams(struct worker *wk, const struct listener *l)
 				.local = {(ngtcp2_sockaddr *)&local, local_len},
 				.remote = {(ngtcp2_sockaddr *)&rx.from[i], mh->msg_namelen},
 			};
-			on_datagram(wk, l->fd, &path, data + i * H3_RX_SLOT, rx.m[i].msg_len);
+			const uint8_t *p = data + i * H3_RX_SLOT;
+			size_t len = rx.m[i].msg_len;
+			if (workers > 1) {
+				ngtcp2_version_cid vc;
+				int r = ngtcp2_pkt_decode_version_cid(&vc, p, len, H3_CID_LEN);
+				if (r != 0 && r != NGTCP2_ERR_VERSION_NEGOTIATION)
+					continue;
+				unsigned owner = cid_worker(vc.dcid, vc.dcidlen, workers);
+				if (r == 0 && owner != wk->id) {
+					hand_over(owner, l->fd, &path, p, len);
+					continue;
+				}
+			}
+			on_datagram(wk, l->fd, &path, p, len);
 		}
-		/* Each connection that got packets: one pass (ACKs, responses). */
-		while (w->dirty) {
-			struct h3_conn *c = w->dirty;
-			w->dirty = c->next_dirty;
-			c->dirty = false;
-			conn_process(c);
-		}
+		run_dirty(w);
 		if (n < H3_RX_SLOTS)
 			break;
 	}
@@ -2094,4 +2267,7 @@ void h3_worker_exit(struct worker *wk)
 	}
 	free(w);
 	wk->app_data[WORKER_SLOT_H3] = NULL;
+	if (inboxes && wk->id < n_inboxes && inboxes[wk->id].wk == wk &&
+	    atomic_fetch_sub_explicit(&inbox_users, 1, memory_order_acq_rel) == 1)
+		inbox_free_all(); /* the last worker: nobody hands over any more */
 }

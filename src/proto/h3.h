@@ -18,8 +18,9 @@
  * connection for request bodies, 256 KiB of response bytes a stream holds until the client
  * acknowledges them.
  *
- * Workers: the first worker reads the QUIC socket and owns every HTTP/3 connection (a
- * datagram is not handed between workers yet). */
+ * Workers: every worker reads the QUIC socket (EPOLLEXCLUSIVE); the connection IDs ferry
+ * makes start with their worker's index, and a datagram read by another worker than the one
+ * its destination ID names is handed to that one (its inbox: a locked list and an eventfd). */
 #ifndef FERRY_PROTO_H3_H
 #define FERRY_PROTO_H3_H
 
@@ -28,6 +29,10 @@ struct listener;
 
 /* server_app hook: the QUIC socket of l is readable. */
 void h3_datagrams(struct worker *wk, const struct listener *l);
+
+/* From server_app.worker_gen, for each worker before any runs (main thread): with several
+ * workers, each gets the inbox the others hand its connections' datagrams to. */
+void h3_worker_init(struct worker *wk);
 
 /* server_app hook: the worker's loop has ended. */
 void h3_worker_exit(struct worker *wk);

@@ -138,16 +138,35 @@ def h3(port, path, host="b.test", addr="127.0.0.1", args=(), timeout=30, popen=F
     (its dl folder holds the downloaded bodies, named as the path's last segment)."""
     dl = tempfile.mkdtemp(prefix="ferry-h3-dl-", dir=tmpdir())
     paths = [path] if isinstance(path, str) else list(path)
-    argv = [GTLS, "--exit-on-all-streams-close", "--no-quic-dump", "--download", dl,
+    argv = [GTLS, "--exit-on-all-streams-close", "--no-quic-dump", "--no-http-dump",
+            "--download", dl,
             "--handshake-timeout=%ds" % (10 * SLOW), "--timeout=%ds" % (10 * SLOW)]
     argv += list(args) + [addr, str(port)]
     authority = host if port == 443 else "%s:%d" % (host, port)
     argv += ["https://%s%s" % (authority, p) for p in paths]
+    # Its output (a line or more per packet) goes to a file: a full pipe would stall it.
+    out = dl + ".out"
+    with open(out, "wb") as f:
+        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT)
+    on_cleanup(lambda: p.poll() is None and p.kill())
     if popen:
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT), dl
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=timeout * SLOW)
-    return H3Result(r.stdout.decode("utf-8", "replace"), dl)
+        return Client(p, dl, out)
+    p.wait(timeout=timeout * SLOW)
+    return H3Result(read_file(out).decode("utf-8", "replace"), dl)
+
+
+class Client:
+    """A gtlsclient running: wait() for its H3Result."""
+
+    def __init__(self, p, dl, out):
+        self.p, self.dl, self.out = p, dl, out
+
+    def poll(self):
+        return self.p.poll()
+
+    def wait(self, timeout=30):
+        self.p.wait(timeout=timeout * SLOW)
+        return H3Result(read_file(self.out).decode("utf-8", "replace"), self.dl)
 
 
 def stop(s):
@@ -254,28 +273,26 @@ def _():
     body = os.urandom(parts * 100000)
     slow = backend(SlowBackend(delay=0.0, body=body, body_delay=0.4, parts=parts))
     s = start(b_extra=" path /slow/ {\n  proxy %s\n }\n" % slow.url)
-    p, dl = h3(s.port4, "/slow/slow.bin", popen=True)
-    on_cleanup(lambda: p.poll() is None and p.kill())
-    wait_until(lambda: os.path.exists(os.path.join(dl, "slow.bin")) and
-               os.path.getsize(os.path.join(dl, "slow.bin")) > 0, 10, what="first bytes")
+    c = h3(s.port4, "/slow/slow.bin", popen=True)
+    wait_until(lambda: os.path.exists(os.path.join(c.dl, "slow.bin")) and
+               os.path.getsize(os.path.join(c.dl, "slow.bin")) > 0, 10, what="first bytes")
     s.n.drain()
     s.p.send_signal(signal.SIGHUP)
     s.n.wait_for(lambda m: "READY=1" in m, 10, "READY=1 after the reload")
-    check(p.poll() is None, "the download was still running at the reload")
-    out = p.communicate(timeout=30 * SLOW)[0].decode("utf-8", "replace")
-    check_in("[:status: 200]", out, "status")
-    check_eq(read_file(os.path.join(dl, "slow.bin")) == body, True, "the body across a reload")
+    check(c.poll() is None, "the download was still running at the reload")
+    r = c.wait()
+    check_eq(r.status(), 200, "status")
+    check_eq(r.body("slow.bin") == body, True, "the body across a reload")
     # a new connection after the reload
     r = h3(s.port4, "/index.html")
     check_eq((r.status(), r.body("index.html")), (200, b"site b\n"), "after the reload")
-    p, dl = h3(s.port4, "/slow/slow.bin", popen=True)
-    on_cleanup(lambda: p.poll() is None and p.kill())
-    wait_until(lambda: os.path.exists(os.path.join(dl, "slow.bin")) and
-               os.path.getsize(os.path.join(dl, "slow.bin")) > 0, 10, what="first bytes")
+    c = h3(s.port4, "/slow/slow.bin", popen=True)
+    wait_until(lambda: os.path.exists(os.path.join(c.dl, "slow.bin")) and
+               os.path.getsize(os.path.join(c.dl, "slow.bin")) > 0, 10, what="first bytes")
     s.p.send_signal(signal.SIGTERM)
-    out = p.communicate(timeout=30 * SLOW)[0].decode("utf-8", "replace")
-    check_in("[:status: 200]", out, "status")
-    check_eq(read_file(os.path.join(dl, "slow.bin")) == body, True, "the body across a stop")
+    r = c.wait()
+    check_eq(r.status(), 200, "status")
+    check_eq(r.body("slow.bin") == body, True, "the body across a stop")
     check_eq(s.p.wait_exit(10), 0, "ferry's exit code after the graceful stop")
 
 
@@ -301,18 +318,47 @@ def _():
     r = h3(s.port4, "/index.html")
     check_eq(r.status(), 200, "a first connection (its handshake counted, then not)")
     check_not_in("Retry", r.out, "no Retry below the limit")
-    hold = subprocess.Popen([GTLS, "--no-quic-dump", "--no-http-dump", "-r", "1.0",
-                             "--handshake-timeout=%ds" % (10 * SLOW), "127.0.0.1",
-                             str(s.port4), "https://b.test/"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    on_cleanup(lambda: hold.poll() is None and hold.kill())
+    hold = h3(s.port4, "/", args=["-r", "1.0"], popen=True)
     # the holder's Initial reached the server once its handshake is counted: a Retry follows
     def retried():
         r2 = h3(s.port4, "/index.html")
         return r2 if "Retry" in r2.out else False
     r = wait_until(retried, 10, what="a Retry")
     check_eq((r.status(), r.body("index.html")), (200, b"site b\n"), "the page after a Retry")
-    hold.kill()
+    hold.p.kill()
+    stop(s)
+
+
+def thread_ticks(pid):
+    """utime + stime of each thread of pid, in clock ticks."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[tid] = int(fields[11]) + int(fields[12])
+    return out
+
+
+@test("four workers share the QUIC socket: a datagram read by another worker than its "
+      "connection's is handed over, so 12 concurrent connections all get their files whole, "
+      "and more than one worker does the work")
+def _():
+    s = start(extra="workers 4\n")
+    before = thread_ticks(s.p.pid)
+    runs = [h3(s.port4 if i % 2 == 0 else s.port6, ["/big.bin", "/index.html"],
+               addr="127.0.0.1" if i % 2 == 0 else "::1", popen=True) for i in range(12)]
+    for c in runs:
+        r = c.wait(60)
+        check_eq(r.statuses, [200, 200], "two responses on a connection: %s" % _tail(r.out))
+        check_eq(r.body("big.bin") == s.big, True, "the large file whole")
+        check_eq(r.body("index.html"), b"site b\n", "the page")
+    after = thread_ticks(s.p.pid)
+    busy = [t for t in after if after[t] - before.get(t, 0) >= 3]
+    diag("CPU ticks per thread: %s" % sorted(after[t] - before.get(t, 0) for t in after))
+    check(len(busy) >= 2, "more than one thread worked: %s" % after)
     stop(s)
 
 
