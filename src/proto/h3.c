@@ -114,7 +114,8 @@ struct h3_stream {
 	 * (snd, snd_off), filled up to the last one's len */
 	struct chunk *ack, *snd, *last;
 	size_t ack_off, snd_off;
-	size_t held; /* bytes in the chunks not acknowledged yet */
+	size_t held;   /* bytes in the chunks not acknowledged yet */
+	size_t unsent; /* ... not handed to nghttp3 yet */
 
 	struct buf in; /* request body bytes the streaming handler has not consumed */
 	const struct http_stream_cb *cb;
@@ -416,17 +417,21 @@ static void chunk_append(struct h3_stream *s, const void *p, size_t n)
 		memcpy(d, p, k);
 		s->last->len += k;
 		s->held += k;
+		s->unsent += k;
 		p = (const char *)p + k;
 		n -= k;
 	}
 }
 
-/* Move what the source has into the chunks, up to H3_OUT_MAX held. -1: a read failed. */
-static int fill(struct h3_stream *s)
+/* Move what the source has into the chunks: no more than the client's window for the stream
+ * lets go out (want) beyond what waits already, and H3_OUT_MAX held in all, so that a client
+ * that does not read costs no memory. -1: a read failed. */
+static int fill(struct h3_stream *s, uint64_t want)
 {
-	while (s->held < H3_OUT_MAX) {
+	while (s->held < H3_OUT_MAX && s->unsent < want) {
+		size_t cap = (size_t)MIN((uint64_t)(H3_OUT_MAX - s->held), want - s->unsent);
 		if (s->src == SRC_MEM) {
-			size_t k = MIN(s->mem_len, (size_t)(H3_OUT_MAX - s->held));
+			size_t k = MIN(s->mem_len, cap);
 			chunk_append(s, s->mem, k);
 			s->mem += k;
 			s->mem_len -= k;
@@ -444,14 +449,15 @@ static int fill(struct h3_stream *s)
 		}
 		size_t room;
 		char *d = chunk_tail(s, &room);
-		size_t want = (size_t)MIN((off_t)room, s->file_end - s->file_off);
-		ssize_t r = pread(s->file_fd, d, want, s->file_off);
+		size_t n = (size_t)MIN((off_t)MIN(room, cap), s->file_end - s->file_off);
+		ssize_t r = pread(s->file_fd, d, n, s->file_off);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			return -1; /* an error, or the file shrank: the response cannot be complete */
 		s->last->len += (size_t)r;
 		s->held += (size_t)r;
+		s->unsent += (size_t)r;
 		s->file_off += r;
 	}
 	return 0;
@@ -467,7 +473,7 @@ static void chunks_free(struct h3_stream *s)
 	}
 	s->ack = s->snd = s->last = NULL;
 	s->ack_off = s->snd_off = 0;
-	s->held = 0;
+	s->held = s->unsent = 0;
 }
 
 /* n more bytes were acknowledged. */
@@ -807,7 +813,7 @@ static nghttp3_ssize read_data(nghttp3_conn *h, int64_t id, nghttp3_vec *vec, si
 		return NGHTTP3_ERR_CALLBACK_FAILURE;
 	if (s->reset)
 		return NGHTTP3_ERR_WOULDBLOCK; /* RESET_STREAM is on its way */
-	if (fill(s) < 0) {
+	if (fill(s, ngtcp2_conn_get_max_stream_data_left(s->c->q, id)) < 0) {
 		stream_reset(s->c, s, NGHTTP3_H3_INTERNAL_ERROR);
 		return NGHTTP3_ERR_WOULDBLOCK;
 	}
@@ -819,6 +825,7 @@ static nghttp3_ssize read_data(nghttp3_conn *h, int64_t id, nghttp3_vec *vec, si
 			vec[n].len = avail;
 			n++;
 			s->snd_off += avail;
+			s->unsent -= avail;
 		}
 		if (s->snd_off == H3_CHUNK && s->snd->next) {
 			s->snd = s->snd->next;
@@ -1237,6 +1244,7 @@ static int on_begin_headers(nghttp3_conn *h, int64_t id, void *ud, void *sud)
 		return 0;
 	struct h3_stream *s = stream_new(c, id);
 	nghttp3_conn_set_stream_user_data(h, id, s);
+	ngtcp2_conn_set_stream_user_data(c->q, id, s);
 	return 0;
 }
 
@@ -1486,8 +1494,11 @@ static int q_extend_max_stream_data(ngtcp2_conn *q, int64_t id, uint64_t max, vo
 				    void *sud)
 {
 	struct h3_conn *c = ud;
+	struct h3_stream *s = sud;
 	if (c->h && nghttp3_conn_unblock_stream(c->h, id) != 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
+	if (s && s->blocked && s->src != SRC_NONE)
+		resume(s); /* fill() waited for this window */
 	return 0;
 }
 
