@@ -150,7 +150,8 @@ struct h3_conn {
 	socklen_t peer_len, local_len;
 	ngtcp2_cid cids[H3_MAX_CIDS];
 	size_t n_cids;
-	struct timer timer;
+	struct timer timer; /* ngtcp2's expiry (deadline heap) */
+	struct timer idle;  /* keepalive-timeout with no request stream open */
 	struct deferred defer;
 	struct h3_stream *streams, *lastst;
 	unsigned n_streams;
@@ -528,6 +529,7 @@ static struct h3_stream *stream_new(struct h3_conn *c, int64_t id)
 		c->streams = s;
 	c->lastst = s;
 	c->n_streams++;
+	timer_cancel(&c->idle);
 	return s;
 }
 
@@ -551,6 +553,8 @@ static void stream_free(struct h3_conn *c, struct h3_stream *s)
 	else
 		c->lastst = s->prev;
 	c->n_streams--;
+	if (c->n_streams == 0 && !c->closed)
+		timer_arm(&c->wk->loop, &c->wk->t_keepalive, &c->idle);
 	timer_cancel(&s->deadline);
 	stream_close_file(s);
 	chunks_free(s);
@@ -593,6 +597,20 @@ static void stream_drop_body(struct h3_conn *c, struct h3_stream *s)
 	if (s->in.len > 0 && !s->reset)
 		open_window(c, s->id, s->in.len);
 	buf_free(&s->in);
+}
+
+/* send-timeout: a response the client does not take (its window shut, no ACKs) is reset. */
+static void on_send_timeout(struct loop *l, struct timer *t)
+{
+	struct h3_stream *s = container_of(t, struct h3_stream, deadline);
+	stream_reset(s->c, s, NGHTTP3_H3_REQUEST_CANCELLED);
+}
+
+static void write_begins(struct h3_stream *s)
+{
+	s->state = S_WRITE;
+	s->deadline.cb = on_send_timeout;
+	timer_arm(&s->c->wk->loop, &s->c->wk->t_send, &s->deadline);
 }
 
 static void ready(struct h3_stream *s)
@@ -1024,7 +1042,7 @@ static void finish_response(struct h3_conn *c, struct h3_stream *s)
 			return;
 		}
 	}
-	s->state = S_WRITE;
+	write_begins(s);
 	s->ended = true;
 	bool body = !s->x.is_head && s->status >= 200 && s->status != 204 && s->status != 304 &&
 		    has_data(s);
@@ -1187,7 +1205,7 @@ static void h3_stream_end(struct http_exchange *x, int status, uint64_t body_byt
 		return;
 	}
 	log_response(c, s);
-	s->state = S_WRITE;
+	write_begins(s);
 	s->ended = true;
 	if (s->has_body)
 		resume(s);
@@ -1333,6 +1351,8 @@ static int on_acked_stream_data(nghttp3_conn *h, int64_t id, uint64_t n, void *u
 	if (!s)
 		return 0;
 	chunks_acked(s, n);
+	if (s->state == S_WRITE) /* progress: the send timeout starts again */
+		timer_arm(&s->c->wk->loop, &s->c->wk->t_send, &s->deadline);
 	if (s->send_full && s->held < H3_OUT_MAX) {
 		s->send_full = false;
 		if (s->cb)
@@ -1741,6 +1761,7 @@ static void conn_close_err(struct h3_conn *c, const ngtcp2_ccerr *err)
 	}
 	c->closed = true;
 	timer_cancel(&c->timer);
+	timer_cancel(&c->idle);
 	while (c->streams)
 		stream_gone(c, c->streams);
 	struct h3_worker *w = h3w(c->wk);
@@ -1801,10 +1822,8 @@ static void on_timer(struct loop *l, struct timer *t)
 	conn_process(c);
 }
 
-/* Graceful stop: GOAWAY with the last request stream taken; those finish; then close. */
-static void on_stop(struct conn_link *link)
+static void goaway(struct h3_conn *c)
 {
-	struct h3_conn *c = container_of(link, struct h3_conn, link);
 	c->stopping = true;
 	if (!c->h) {
 		conn_close(c, true, 0);
@@ -1813,6 +1832,21 @@ static void on_stop(struct conn_link *link)
 	nghttp3_conn_submit_shutdown_notice(c->h);
 	nghttp3_conn_shutdown(c->h);
 	conn_process(c);
+}
+
+/* Graceful stop: GOAWAY with the last request stream taken; those finish; then close. */
+static void on_stop(struct conn_link *link)
+{
+	goaway(container_of(link, struct h3_conn, link));
+}
+
+/* keepalive-timeout without a request (however many PINGs keep QUIC's own idle timer
+ * going): GOAWAY, then close. */
+static void on_idle(struct loop *l, struct timer *t)
+{
+	struct h3_conn *c = container_of(t, struct h3_conn, idle);
+	if (!c->stopping)
+		goaway(c);
 }
 
 /* One datagram for c. */
@@ -1859,6 +1893,7 @@ static struct h3_conn *conn_new(struct worker *wk, int fd, const ngtcp2_path *pa
 	c->wk = wk;
 	c->fd = fd;
 	c->timer.cb = on_timer;
+	c->idle.cb = on_idle;
 	c->link.on_stop = on_stop;
 	memcpy(&c->peer, path->remote.addr, path->remote.addrlen);
 	c->peer_len = path->remote.addrlen;
@@ -1890,7 +1925,8 @@ static struct h3_conn *conn_new(struct worker *wk, int fd, const ngtcp2_path *pa
 	tp.initial_max_data = H3_CONN_WINDOW;
 	tp.initial_max_streams_bidi = cfg->h2_max_streams;
 	tp.initial_max_streams_uni = 3;
-	tp.max_idle_timeout = (uint64_t)cfg->keepalive_timeout_ms * NGTCP2_MILLISECONDS;
+	/* QUIC's silent close comes after keepalive-timeout's GOAWAY (on_idle) */
+	tp.max_idle_timeout = 2 * (uint64_t)cfg->keepalive_timeout_ms * NGTCP2_MILLISECONDS;
 	tp.active_connection_id_limit = 7;
 	tp.stateless_reset_token_present = 1;
 	ngtcp2_crypto_generate_stateless_reset_token(tp.stateless_reset_token, secret,
@@ -1932,6 +1968,7 @@ static struct h3_conn *conn_new(struct worker *wk, int fd, const ngtcp2_path *pa
 		goto fail_counted;
 	conn_add_cid(c, &hd->dcid); /* the client's Initials until it has ours */
 	worker_conn_added(wk, &c->link);
+	timer_arm(&wk->loop, &wk->t_keepalive, &c->idle);
 	return c;
 fail_counted:
 	handshake_over(c);

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from ferrylib import *  # noqa: E402,F401,F403
@@ -133,13 +134,14 @@ def _tail(out, n=1500):
     return out[-n:]
 
 
-def h3(port, path, host="b.test", addr="127.0.0.1", args=(), timeout=30, popen=False):
+def h3(port, path, host="b.test", addr="127.0.0.1", args=(), timeout=30, popen=False,
+       stay=False):
     """One or more requests with gtlsclient (path: a string or a list). Returns an H3Result
     (its dl folder holds the downloaded bodies, named as the path's last segment)."""
     dl = tempfile.mkdtemp(prefix="ferry-h3-dl-", dir=tmpdir())
     paths = [path] if isinstance(path, str) else list(path)
-    argv = [GTLS, "--exit-on-all-streams-close", "--no-quic-dump", "--no-http-dump",
-            "--download", dl,
+    argv = [GTLS] + ([] if stay else ["--exit-on-all-streams-close"]) + [
+            "--no-quic-dump", "--no-http-dump", "--download", dl,
             "--handshake-timeout=%ds" % (10 * SLOW), "--timeout=%ds" % (10 * SLOW)]
     argv += list(args) + [addr, str(port)]
     authority = host if port == 443 else "%s:%d" % (host, port)
@@ -326,6 +328,21 @@ def _():
     r = wait_until(retried, 10, what="a Retry")
     check_eq((r.status(), r.body("index.html")), (200, b"site b\n"), "the page after a Retry")
     hold.p.kill()
+    stop(s)
+
+
+@test("keepalive-timeout: a connection without a request gets GOAWAY, then CONNECTION_CLOSE "
+      "with H3_NO_ERROR (before QUIC's own idle timeout)")
+def _():
+    s = start(extra="keepalive-timeout 1s\n")
+    t0 = time.monotonic()
+    r = h3(s.port4, "/index.html", stay=True, args=["--timeout=30s"])
+    took = time.monotonic() - t0
+    check_eq((r.status(), r.body("index.html")), (200, b"site b\n"), "the request first")
+    check(re.search(r"frm rx \d+ 1RTT CONNECTION_CLOSE\(0x1d\) error_code=\S*\(0x100\)", r.out),
+          "an application close with H3_NO_ERROR: %s" % _tail(r.out))
+    check(took < 10 * SLOW, "closed by the server after about 1 s, not the client's 30 s: %.1f s"
+          % took)
     stop(s)
 
 
