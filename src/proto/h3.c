@@ -40,6 +40,7 @@
 #include "http/exchange.h"
 #include "http/handler.h"
 #include "http/parser.h"
+#include "net/addr.h"
 #include "proto/accesslog.h"
 #include "xport/tls.h"
 
@@ -64,6 +65,10 @@
 #define H3_ROUNDS 32
 #define H3_RETRY_TIMEOUT (10 * NGTCP2_SECONDS)
 #define H3_INBOX_MAX 2048 /* datagrams waiting for their worker (then dropped) */
+/* Streams the client resets or stops (rapid reset, CVE-2023-44487, as in h2.c): a token
+ * bucket per connection; empty: CONNECTION_CLOSE(H3_EXCESSIVE_LOAD). */
+#define H3_RESET_BURST 200
+#define H3_RESET_RATE 30
 
 /* QUIC carries TLS 1.3 only, without the middlebox compatibility mode (RFC 9001 §8.4). */
 static const char H3_PRIORITY[] =
@@ -143,6 +148,8 @@ struct h3_conn {
 	bool counted;           /* in `handshakes` */
 	bool processing, kick_pending, closed, stopping, dirty;
 	uint64_t app_error; /* the HTTP/3 error code a failed callback left for the close */
+	unsigned reset_tokens;
+	uint64_t reset_ms;
 	struct h3_conn *next_dirty;
 	char *tls_name;
 	size_t tls_name_len;
@@ -1485,10 +1492,35 @@ static int q_stream_close(ngtcp2_conn *q, uint32_t flags, int64_t id, uint64_t c
 	return 0;
 }
 
+/* One more stream the client reset or stopped: false when that is too many. */
+static bool reset_allowed(struct h3_conn *c)
+{
+	uint64_t now = c->wk->loop.now_ms;
+	uint64_t add = (now - c->reset_ms) * H3_RESET_RATE / 1000;
+	if (add > 0) {
+		uint64_t t = c->reset_tokens + add;
+		c->reset_tokens = t >= H3_RESET_BURST ? H3_RESET_BURST : (unsigned)t;
+		c->reset_ms = c->reset_tokens == H3_RESET_BURST ? now
+								  : c->reset_ms + add * 1000 / H3_RESET_RATE;
+	}
+	if (c->reset_tokens == 0) {
+		char host[NET_ADDR_STRLEN];
+		net_addr_host((const struct sockaddr *)&c->peer, c->peer_len, host, sizeof(host));
+		log_warning("h3: %s: too many streams reset: CONNECTION_CLOSE(H3_EXCESSIVE_LOAD)",
+			    host);
+		c->app_error = NGHTTP3_H3_EXCESSIVE_LOAD;
+		return false;
+	}
+	c->reset_tokens--;
+	return true;
+}
+
 static int q_stream_reset(ngtcp2_conn *q, int64_t id, uint64_t final_size, uint64_t code,
 			  void *ud, void *sud)
 {
 	struct h3_conn *c = ud;
+	if (!reset_allowed(c))
+		return NGTCP2_ERR_CALLBACK_FAILURE;
 	if (c->h && nghttp3_conn_shutdown_stream_read(c->h, id) != 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	return 0;
@@ -1497,6 +1529,8 @@ static int q_stream_reset(ngtcp2_conn *q, int64_t id, uint64_t final_size, uint6
 static int q_stream_stop_sending(ngtcp2_conn *q, int64_t id, uint64_t code, void *ud, void *sud)
 {
 	struct h3_conn *c = ud;
+	if (!reset_allowed(c))
+		return NGTCP2_ERR_CALLBACK_FAILURE;
 	if (c->h && nghttp3_conn_shutdown_stream_read(c->h, id) != 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	return 0;
@@ -1894,6 +1928,8 @@ static struct h3_conn *conn_new(struct worker *wk, int fd, const ngtcp2_path *pa
 	c->fd = fd;
 	c->timer.cb = on_timer;
 	c->idle.cb = on_idle;
+	c->reset_tokens = H3_RESET_BURST;
+	c->reset_ms = wk->loop.now_ms;
 	c->link.on_stop = on_stop;
 	memcpy(&c->peer, path->remote.addr, path->remote.addrlen);
 	c->peer_len = path->remote.addrlen;

@@ -15,8 +15,10 @@
  *
  * Limits: h2-max-streams concurrent request streams, the header section bounded by
  * max-header-size and max-header-fields (431), 256 KiB of window per stream and 1 MiB per
- * connection for request bodies, 256 KiB of response bytes a stream holds until the client
- * acknowledges them.
+ * connection for request bodies (growing to 1 and 4 MiB), 256 KiB of response bytes a stream
+ * holds until the client acknowledges them (read ahead only as far as its window), streams
+ * reset by the client (a token bucket: CONNECTION_CLOSE(H3_EXCESSIVE_LOAD)); keepalive-timeout
+ * without a request (GOAWAY, close), send-timeout for a response not taken (reset).
  *
  * Workers: every worker reads the QUIC socket (EPOLLEXCLUSIVE); the connection IDs ferry
  * makes start with their worker's index, and a datagram read by another worker than the one
