@@ -933,9 +933,9 @@ static void top_finish(struct parser *p, struct scope *sc)
 	for (size_t i = 0; i < c->n_listens && !c->tls_default; i++) {
 		const struct config_listen *l = &c->listens[i];
 		const struct pos at = {l->line, 1, l->file};
-		if (l->tls)
-			error_pos(p, &at, "'listen %s ... tls' but no site has a certificate (tls "
-				  "CERT KEY inside a site block)", l->spec);
+		if (l->tls || l->quic)
+			error_pos(p, &at, "'listen %s ... %s' but no site has a certificate (tls "
+				  "CERT KEY inside a site block)", l->spec, l->tls ? "tls" : "quic");
 	}
 
 	if (c->max_header_bytes < c->max_request_line) {

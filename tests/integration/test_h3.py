@@ -399,8 +399,8 @@ def _():
     stop(s)
 
 
-@test("config: 'quic' needs a udp: address and takes no other flag; a udp: address without "
-      "it is not for serve")
+@test("config: 'quic' needs a udp: address, takes no other flag and needs a site with a "
+      "certificate; a udp: address without it is not for serve")
 def _():
     d = tmpdir()
     for text, err in [("listen 127.0.0.1:8443 quic\n", "needs a udp: address"),
@@ -409,7 +409,12 @@ def _():
         rc, _, errs = run([FERRY, "check", write_config(d, text)])
         check(rc != 0, "%r is refused" % text)
         check_in(err, errs, "the error for %r" % text)
-    rc, _, errs = run([FERRY, "check", write_config(d, "listen quic udp:127.0.0.1:8443 quic\n")])
+    rc, _, errs = run([FERRY, "check", write_config(d, "listen q quic\nsite a {\n root /\n}\n")])
+    check(rc != 0, "quic without a certificate is refused")
+    check_in("'listen q ... quic' but no site has a certificate", errs, "the error")
+    crt, key = Pki().pair("a.test")
+    rc, _, errs = run([FERRY, "check", write_config(
+        d, "listen quic udp:127.0.0.1:8443 quic\nsite a.test {\n tls %s %s\n}\n" % (crt, key))])
     check_eq(rc, 0, "a named quic socket with a udp: fallback: %s" % errs)
     port = free_port(socket.AF_INET, socket.SOCK_DGRAM)
     p = Proc([FERRY, "serve", "--listen", "udp:127.0.0.1:%d" % port], dir=d)
