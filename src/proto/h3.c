@@ -1690,6 +1690,7 @@ static int write_packets(struct h3_conn *c)
 		if (c->h && ngtcp2_conn_get_max_data_left(c->q)) {
 			sv = nghttp3_conn_writev_stream(c->h, &sid, &fin, vec, ARRAY_SIZE(vec));
 			if (sv < 0) {
+				log_info("h3: HTTP/3 frames: %s", nghttp3_strerror((int)sv));
 				conn_close(c, true, nghttp3_err_infer_quic_app_error_code((int)sv));
 				return -1;
 			}
@@ -1714,7 +1715,10 @@ static int write_packets(struct h3_conn *c)
 				nghttp3_conn_add_write_offset(c->h, sid, (size_t)nd);
 				continue;
 			}
-			conn_close(c, false, 0);
+			log_info("h3: writing packets: %s", ngtcp2_strerror((int)nw));
+			ngtcp2_ccerr err;
+			ngtcp2_ccerr_set_liberr(&err, (int)nw, NULL, 0);
+			conn_close_err(c, &err);
 			return -1;
 		}
 		if (nd >= 0 && sid >= 0)
@@ -1896,9 +1900,12 @@ static void conn_read(struct h3_conn *c, const ngtcp2_path *path, const uint8_t 
 			ngtcp2_ccerr err;
 			ngtcp2_ccerr_set_tls_alert(&err, ngtcp2_conn_get_tls_alert(c->q), NULL, 0);
 			conn_close_err(c, &err);
+		} else if (c->app_error) {
+			conn_close(c, true, c->app_error);
 		} else {
-			conn_close(c, true, c->app_error ? c->app_error
-							 : NGHTTP3_H3_GENERAL_PROTOCOL_ERROR);
+			ngtcp2_ccerr err;
+			ngtcp2_ccerr_set_liberr(&err, r, NULL, 0);
+			conn_close_err(c, &err);
 		}
 		return;
 	}
