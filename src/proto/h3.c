@@ -151,6 +151,7 @@ struct h3_conn {
 	unsigned reset_tokens;
 	uint64_t reset_ms;
 	struct h3_conn *next_dirty;
+	struct h3_conn *prev_all, *next_all; /* the worker's connections (h3_worker.all) */
 	char *tls_name;
 	size_t tls_name_len;
 	struct sockaddr_storage peer, local;
@@ -193,6 +194,8 @@ struct h3_worker {
 	struct cid_ent *map[H3_MAP_BUCKETS];
 	uint8_t tx[H3_TX_SIZE];
 	struct h3_conn *dirty;
+	struct h3_conn *all;
+	uint64_t gen_id; /* the generation the connections were told about */
 	bool no_gso;
 };
 
@@ -1800,6 +1803,14 @@ static void conn_close_err(struct h3_conn *c, const ngtcp2_ccerr *err)
 	c->closed = true;
 	timer_cancel(&c->timer);
 	timer_cancel(&c->idle);
+	struct h3_worker *wl = h3w(c->wk);
+	if (c->prev_all)
+		c->prev_all->next_all = c->next_all;
+	else if (wl->all == c)
+		wl->all = c->next_all;
+	if (c->next_all)
+		c->next_all->prev_all = c->prev_all;
+	c->prev_all = c->next_all = NULL;
 	while (c->streams)
 		stream_gone(c, c->streams);
 	struct h3_worker *w = h3w(c->wk);
@@ -2012,6 +2023,11 @@ static struct h3_conn *conn_new(struct worker *wk, int fd, const ngtcp2_path *pa
 	conn_add_cid(c, &hd->dcid); /* the client's Initials until it has ours */
 	worker_conn_added(wk, &c->link);
 	timer_arm(&wk->loop, &wk->t_keepalive, &c->idle);
+	struct h3_worker *w = h3w(wk);
+	c->next_all = w->all;
+	if (w->all)
+		w->all->prev_all = c;
+	w->all = c;
 	return c;
 fail_counted:
 	handshake_over(c);
@@ -2236,12 +2252,34 @@ static void inbox_free_all(void)
 	n_inboxes = 0;
 }
 
+/* A reload: each connection gets GOAWAY, finishes its requests and closes; the client's next
+ * one has the new generation's certificates (a renewed one, a new site). */
+static void goaway_all(struct h3_worker *w)
+{
+	for (struct h3_conn *c = w->all; c;) {
+		struct h3_conn *next = c->next_all;
+		if (!c->stopping && !c->closed)
+			goaway(c);
+		c = next;
+	}
+}
+
 void h3_worker_init(struct worker *wk)
 {
 	struct server *srv = wk->srv;
-	if (!srv->quic_port || srv->n_workers < 2 || wk->app_data[WORKER_SLOT_H3])
+	if (!srv->quic_port)
 		return;
-	h3w(wk);
+	struct h3_worker *w = wk->app_data[WORKER_SLOT_H3];
+	if (w) {
+		if (w->gen_id != wk->gen->id)
+			goaway_all(w);
+		w->gen_id = wk->gen->id;
+		return;
+	}
+	w = h3w(wk);
+	w->gen_id = wk->gen->id;
+	if (srv->n_workers < 2)
+		return;
 	/* worker_init runs for every worker before any of them starts: no lock needed */
 	if (!inboxes) {
 		inboxes = xcalloc(srv->n_workers, sizeof(*inboxes));

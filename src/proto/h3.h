@@ -10,8 +10,8 @@
  * QUIC: version negotiation for versions ngtcp2 does not speak; a stateless reset for a
  * short-header packet of no connection; address validation with a Retry token when
  * max-tls-handshakes QUIC handshakes are in progress; 0-RTT off (no session tickets);
- * migration and NAT rebinding as ngtcp2 does them. Graceful stop: GOAWAY, the streams in
- * flight finish, then CONNECTION_CLOSE(H3_NO_ERROR).
+ * migration and NAT rebinding as ngtcp2 does them. Graceful stop and reload: GOAWAY, the
+ * streams in flight finish, then CONNECTION_CLOSE(H3_NO_ERROR).
  *
  * Limits: h2-max-streams concurrent request streams, the header section bounded by
  * max-header-size and max-header-fields (431), 256 KiB of window per stream and 1 MiB per
@@ -32,8 +32,9 @@ struct listener;
 /* server_app hook: the QUIC socket of l is readable. */
 void h3_datagrams(struct worker *wk, const struct listener *l);
 
-/* From server_app.worker_gen, for each worker before any runs (main thread): with several
- * workers, each gets the inbox the others hand its connections' datagrams to. */
+/* From server_app.worker_gen: first for each worker before any runs (main thread): with
+ * several workers, each gets the inbox the others hand its connections' datagrams to; then at
+ * each reload (the worker's thread): GOAWAY on its connections. */
 void h3_worker_init(struct worker *wk);
 
 /* server_app hook: the worker's loop has ended. */

@@ -271,22 +271,26 @@ def _():
 
 
 @test("a reload, then a graceful stop, each in the middle of a proxied download: both "
-      "downloads complete")
+      "downloads complete, and the connection closes after its GOAWAY")
 def _():
     parts = 6
     body = os.urandom(parts * 100000)
     slow = backend(SlowBackend(delay=0.0, body=body, body_delay=0.4, parts=parts))
     s = start(b_extra=" path /slow/ {\n  proxy %s\n }\n" % slow.url)
-    c = h3(s.port4, "/slow/slow.bin", popen=True)
+    # The client stays connected after its request: the server closes (GOAWAY at the reload,
+    # CONNECTION_CLOSE once the stream is over), not keepalive-timeout (60 s) later.
+    c = h3(s.port4, "/slow/slow.bin", popen=True, stay=True, args=["--timeout=120s"])
     wait_until(lambda: os.path.exists(os.path.join(c.dl, "slow.bin")) and
                os.path.getsize(os.path.join(c.dl, "slow.bin")) > 0, 10, what="first bytes")
     s.n.drain()
     s.p.send_signal(signal.SIGHUP)
     s.n.wait_for(lambda m: "READY=1" in m, 10, "READY=1 after the reload")
     check(c.poll() is None, "the download was still running at the reload")
-    r = c.wait()
+    r = c.wait(20)
     check_eq(r.status(), 200, "status")
     check_eq(r.body("slow.bin") == body, True, "the body across a reload")
+    check(re.search(r"frm rx \d+ 1RTT CONNECTION_CLOSE\(0x1d\) error_code=\S*\(0x100\)", r.out),
+          "closed by the server after the reload's GOAWAY: %s" % _tail(r.out))
     # a new connection after the reload
     r = h3(s.port4, "/index.html")
     check_eq((r.status(), r.body("index.html")), (200, b"site b\n"), "after the reload")
