@@ -1,11 +1,13 @@
 /* h3load: a small HTTP/3 load generator on ngtcp2 (with its GnuTLS crypto helper) and nghttp3,
  * for bench/ (Debian 12 has none). Not part of ferry.
  *
- *   h3load [-c CONNS] [-m STREAMS] [-n REQUESTS] [-s SNI] ADDR PORT AUTHORITY PATH
+ *   h3load [-c CONNS] [-m STREAMS] [-n REQUESTS] [-s SNI] [-H 'NAME: VALUE']... ADDR PORT
+ *          AUTHORITY PATH
  *
  * CONNS connections (default 1) to ADDR:PORT (an IPv4 or IPv6 literal), each with up to STREAMS
  * requests in flight (default 10), REQUESTS GET requests in all (default 100), ":authority"
- * AUTHORITY and ":path" PATH; the server name SNI (default: AUTHORITY without its port). The
+ * AUTHORITY and ":path" PATH, and the -H fields (lower-case names); the server name SNI
+ * (default: AUTHORITY without its port). The
  * certificate is not verified. One thread, one UDP socket per connection, poll(2).
  * Prints one line: requests done, 2xx, failed, body bytes, seconds, requests/s, MB/s;
  * exits 1 when any request failed or did not complete.
@@ -48,6 +50,9 @@ struct conn {
 };
 
 static const char *authority, *path, *sni;
+#define MAX_FIELDS 16
+static nghttp3_nv extra[MAX_FIELDS];
+static size_t n_extra;
 static unsigned total, started, finished, ok2xx, failed_reqs, per_conn = 10;
 static uint64_t body_bytes;
 static gnutls_certificate_credentials_t cred;
@@ -75,7 +80,7 @@ static void start_requests(struct conn *c)
 		int64_t sid;
 		if (ngtcp2_conn_open_bidi_stream(c->q, &sid, NULL) != 0)
 			return; /* no stream credit now: extend_max_local_streams_bidi */
-		const nghttp3_nv nva[] = {
+		nghttp3_nv nva[5 + MAX_FIELDS] = {
 			{(uint8_t *)":method", (uint8_t *)"GET", 7, 3, NGHTTP3_NV_FLAG_NONE},
 			{(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, NGHTTP3_NV_FLAG_NONE},
 			{(uint8_t *)":authority", (uint8_t *)authority, 10, strlen(authority),
@@ -83,7 +88,8 @@ static void start_requests(struct conn *c)
 			{(uint8_t *)":path", (uint8_t *)path, 5, strlen(path), NGHTTP3_NV_FLAG_NONE},
 			{(uint8_t *)"user-agent", (uint8_t *)"h3load", 10, 6, NGHTTP3_NV_FLAG_NONE},
 		};
-		if (nghttp3_conn_submit_request(c->h, sid, nva, 5, NULL, NULL) != 0)
+		memcpy(nva + 5, extra, n_extra * sizeof(*extra));
+		if (nghttp3_conn_submit_request(c->h, sid, nva, 5 + n_extra, NULL, NULL) != 0)
 			return;
 		started++;
 		c->in_flight++;
@@ -375,8 +381,20 @@ int main(int argc, char **argv)
 	unsigned nconns = 1;
 	int opt;
 	total = 100;
-	while ((opt = getopt(argc, argv, "c:m:n:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:m:n:s:H:")) != -1) {
 		switch (opt) {
+		case 'H': {
+			char *colon = strchr(optarg, ':');
+			if (!colon || colon == optarg || n_extra == MAX_FIELDS)
+				goto usage;
+			const char *v = colon + 1;
+			while (*v == ' ')
+				v++;
+			extra[n_extra++] = (nghttp3_nv){(uint8_t *)optarg, (uint8_t *)v,
+							(size_t)(colon - optarg), strlen(v),
+							NGHTTP3_NV_FLAG_NONE};
+			break;
+		}
 		case 'c':
 			nconns = (unsigned)atoi(optarg);
 			break;
@@ -508,7 +526,7 @@ int main(int argc, char **argv)
 	       finished / secs, body_bytes / secs / 1e6);
 	return failed_reqs || missing ? 1 : 0;
 usage:
-	fprintf(stderr, "usage: h3load [-c CONNS] [-m STREAMS] [-n REQUESTS] [-s SNI] ADDR PORT "
-			"AUTHORITY PATH\n");
+	fprintf(stderr, "usage: h3load [-c CONNS] [-m STREAMS] [-n REQUESTS] [-s SNI] "
+			"[-H 'NAME: VALUE']... ADDR PORT AUTHORITY PATH\n");
 	return 2;
 }
