@@ -9,8 +9,10 @@ CFLAGS  += $(CSTD) $(WARN) $(OPT) -Isrc -pthread
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  += -DFERRY_VERSION='"$(VERSION)"'
 LDSTATIC := -static -pthread
-# nghttp2 (HTTP/2): its .a in the static release build, the .so in the sanitizer build.
-LDLIBS  := -lnghttp2
+# nghttp2 (HTTP/2), ngtcp2 with its GnuTLS crypto helper (QUIC) and nghttp3 (HTTP/3): their
+# .a in the static release build, the .so in the sanitizer build. The crypto helper comes
+# before ngtcp2 and GnuTLS, which it calls.
+LDLIBS  := -lngtcp2_crypto_gnutls -lngtcp2 -lnghttp3 -lnghttp2
 # basic-auth: libxcrypt's crypt_rn (yescrypt, bcrypt), its .a in the static build.
 LDLIBS  += -lcrypt
 # encode: zstd and zlib (their .a in the release build, as nghttp2's).

@@ -48,13 +48,27 @@ have_cmd clang-14 || need+=(clang-14)
 have_pkg libfuzzer-14-dev || need+=(libfuzzer-14-dev)
 have_pkg libclang-rt-14-dev || need+=(libclang-rt-14-dev)
 for extra in ${FERRY_EXTRA_PKGS:-}; do have_pkg "$extra" || need+=("$extra"); done
+# HTTP/3: ngtcp2 (QUIC, with its GnuTLS crypto helper) and nghttp3 1.x come from Debian's
+# bookworm-backports (bookworm's own are pre-1.0); their .a files link into the static binary.
+# ngtcp2-client's gtlsclient is the tests' HTTP/3 client.
+bp=()
+for p in libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev ngtcp2-client; do
+	have_pkg "$p" || bp+=("$p")
+done
 
-[ ${#need[@]} -eq 0 ] && exit 0
-echo "installing: ${need[*]}"
+[ ${#need[@]} -eq 0 ] && [ ${#bp[@]} -eq 0 ] && exit 0
+echo "installing: ${need[*]} ${bp[*]}"
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
 # Another apt on the machine (a package manager, a second checkout) may hold the lock: wait.
 apt=(apt-get -o DPkg::Lock::Timeout=600)
+if [ ${#bp[@]} -gt 0 ] && ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
+		'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' |
+		$sudo tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null
+fi
 $sudo "${apt[@]}" update -qq || true
-$sudo "${apt[@]}" install -y -qq --no-install-recommends "${need[@]}"
+[ ${#need[@]} -eq 0 ] || $sudo "${apt[@]}" install -y -qq --no-install-recommends "${need[@]}"
+[ ${#bp[@]} -eq 0 ] || $sudo "${apt[@]}" install -y -qq --no-install-recommends \
+	-t bookworm-backports "${bp[@]}"

@@ -26,6 +26,7 @@
 #include "proto/h1.h"
 #include "proto/h2.h"
 #include "core/fdstore.h"
+#include "proto/h3.h"
 #include "core/listeners.h"
 #include "core/log.h"
 #include "sd/notify.h"
@@ -285,6 +286,7 @@ static void raise_nofile(void)
 static void http_worker_gen(struct worker *wk)
 {
 	static_worker_gen(wk);
+	h3_worker_init(wk);
 }
 
 static void http_worker_exit(struct worker *wk)
@@ -293,6 +295,7 @@ static void http_worker_exit(struct worker *wk)
 	auth_worker_exit(wk);
 	h1_worker_exit(wk);
 	h2_worker_exit(wk);
+	h3_worker_exit(wk);
 }
 
 /* Which protocol a new connection speaks: its listener says (h2c: HTTP/2 with prior
@@ -323,6 +326,7 @@ static int http_gen_init(struct server_gen *g, struct buf *err)
 static const struct server_app http_app = {
 	.conn_start = http_conn_start,
 	.conn_resume = h1_conn_resume,
+	.datagrams = h3_datagrams,
 	.gen_init = http_gen_init,
 	.worker_gen = http_worker_gen,
 	.worker_exit = http_worker_exit,

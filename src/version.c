@@ -13,6 +13,8 @@
 #include <nettle/version.h>
 #include <jansson.h>
 #include <nghttp2/nghttp2.h>
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
 #include <unistring/version.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -45,6 +47,8 @@ void version_print(FILE *f, bool verbose)
 		{"zlib", "", "Zlib", "zlib.txt"},
 		{"zstd", "", "BSD-3-Clause OR GPL-2.0-only", "zstd.txt"},
 		{"Jansson", "", "MIT", "jansson.txt"},
+		{"ngtcp2 (+ crypto_gnutls)", "", "MIT", "ngtcp2.txt"},
+		{"nghttp3", "", "MIT", "nghttp3.txt"},
 	};
 	snprintf(libs[0].version, sizeof(libs[0].version), "%s", gnutls_check_version(NULL));
 	snprintf(libs[1].version, sizeof(libs[1].version), "%d.%d", nettle_version_major(),
@@ -63,6 +67,8 @@ void version_print(FILE *f, bool verbose)
 	snprintf(libs[9].version, sizeof(libs[9].version), "%s", zlibVersion());
 	snprintf(libs[10].version, sizeof(libs[10].version), "%s", ZSTD_versionString());
 	snprintf(libs[11].version, sizeof(libs[11].version), "%s", jansson_version_str());
+	snprintf(libs[12].version, sizeof(libs[12].version), "%s", ngtcp2_version(0)->version_str);
+	snprintf(libs[13].version, sizeof(libs[13].version), "%s", nghttp3_version(0)->version_str);
 	fprintf(f, "\nlibraries linked in:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(libs); i++)
 		fprintf(f, "  %-26s %-8s %s (%s)\n", libs[i].name, libs[i].version, libs[i].licence,

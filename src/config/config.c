@@ -713,9 +713,10 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	bool is_addr = net_addr_parse(a->text, &addr) == 0;
 	/* Trailing flags, in any order: `proxy-protocol` (connections come from a front proxy
 	 * that sends a PROXY header), `h2c` (HTTP/2 with prior knowledge, RFC 9113 §3.3), `tls`
-	 * (TLS on these sockets, after the PROXY header if any). */
+	 * (TLS on these sockets, after the PROXY header if any), `quic` (a UDP socket: HTTP/3 over
+	 * QUIC, RFC 9114, with the sites' certificates). */
 	size_t nargs = s->n;
-	bool proxy_protocol = false, h2c = false, tls = false;
+	bool proxy_protocol = false, h2c = false, tls = false, quic = false;
 	while (nargs >= 3) {
 		const char *w = s->v[nargs - 1].text;
 		bool *flag = NULL;
@@ -725,6 +726,8 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 			flag = &h2c;
 		else if (strcmp(w, "tls") == 0)
 			flag = &tls;
+		else if (strcmp(w, "quic") == 0)
+			flag = &quic;
 		if (!flag)
 			break;
 		if (*flag) {
@@ -771,7 +774,7 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	bool has_fallback = false;
 	if (nargs >= 4) {
 		error_arg(p, &s->v[3],
-			  "'listen' takes ADDRESS|NAME [ADDRESS] [proxy-protocol] [h2c] [tls]");
+			  "'listen' takes ADDRESS|NAME [ADDRESS] [proxy-protocol] [h2c] [tls] [quic]");
 		return -EINVAL;
 	}
 	if (nargs == 3) {
@@ -805,9 +808,19 @@ static int dir_listen(struct parser *p, struct scope *sc, const struct directive
 	l->proxy_protocol = proxy_protocol;
 	l->h2c = h2c;
 	l->tls = tls;
+	l->quic = quic;
 	if (h2c && tls) {
 		/* over TLS, HTTP/2 is what ALPN negotiates (RFC 9113 §3.2) */
 		error_arg(p, &s->v[0], "'listen ... h2c' is for plain sockets: not with tls");
+		return -EINVAL;
+	}
+	if (quic && (h2c || tls || proxy_protocol)) {
+		/* QUIC has its own TLS (RFC 9001) and carries only HTTP/3 */
+		error_arg(p, &s->v[0], "'listen ... quic' takes no other flag");
+		return -EINVAL;
+	}
+	if (quic && (is_addr || has_fallback) && l->addr.type != SOCK_DGRAM) {
+		error_arg(p, has_fallback ? &s->v[2] : a, "'listen ... quic' needs a udp: address");
 		return -EINVAL;
 	}
 	l->line = s->v[0].at.line;
@@ -965,9 +978,9 @@ static void top_finish(struct parser *p, struct scope *sc)
 	for (size_t i = 0; i < c->n_listens && !c->tls_default; i++) {
 		const struct config_listen *l = &c->listens[i];
 		const struct pos at = {l->line, 1, l->file};
-		if (l->tls)
-			error_pos(p, &at, "'listen %s ... tls' but no site has a certificate (tls "
-				  "CERT KEY inside a site block)", l->spec);
+		if (l->tls || l->quic)
+			error_pos(p, &at, "'listen %s ... %s' but no site has a certificate (tls "
+				  "CERT KEY inside a site block)", l->spec, l->tls ? "tls" : "quic");
 	}
 
 	if (c->metrics) {
@@ -3067,7 +3080,7 @@ static const struct context site_context = {
 };
 
 static const struct directive top_directives[] = {
-	PLAIN("listen",     1, 5, "ADDRESS|NAME [ADDRESS] [proxy-protocol] [h2c] [tls]", 0,
+	PLAIN("listen",     1, 5, "ADDRESS|NAME [ADDRESS] [proxy-protocol] [h2c] [tls] [quic]", 0,
 	      dir_listen),
 	PLAIN("include",    1, 1, "FILE|GLOB", 0, dir_include),
 	PLAIN("metrics",    1, 1, "NAME|ADDRESS", DIR_ONCE, dir_metrics),

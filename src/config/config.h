@@ -35,6 +35,7 @@ struct config_listen {
 	bool h2c;             /* `... h2c`: HTTP/2 with prior knowledge (no HTTP/1.1) */
 	bool tls;             /* `... tls`: TLS on these sockets (after the PROXY header, if any) */
 	bool metrics;         /* named by `metrics`: these sockets serve only the metrics page */
+	bool quic;            /* `... quic`: a UDP socket serving HTTP/3 (the sites' certificates) */
 	unsigned line;
 };
 

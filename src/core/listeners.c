@@ -41,6 +41,23 @@ static void add_listener(struct server *srv, int fd, const struct net_addr *a, c
 	l->h2c = cl && cl->h2c;
 	l->tls = cl && cl->tls;
 	l->metrics = cl && cl->metrics;
+	l->quic = cl && cl->quic && a->type == SOCK_DGRAM;
+	if (l->quic) {
+		/* proto/h3.c answers from the address a datagram came to (a wildcard socket) */
+		int one = 1;
+		if (a->family == AF_INET6) {
+			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+			setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+		} else if (a->family == AF_INET) {
+			setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+		}
+	}
+	if (l->quic && !srv->quic_port) {
+		if (a->family == AF_INET)
+			srv->quic_port = ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+		else if (a->family == AF_INET6)
+			srv->quic_port = ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+	}
 	snprintf(l->name, sizeof(l->name), "%s", name ? name : "");
 	/* Non-blocking accept; the inherited fd is shared with systemd, which does not mind. */
 	int fl = fcntl(fd, F_GETFL);
@@ -53,10 +70,19 @@ static void add_listener(struct server *srv, int fd, const struct net_addr *a, c
 	}
 }
 
-/* May this socket be served in this mode? HTTP serves stream sockets only. */
-static bool usable(enum server_mode mode, const struct net_addr *a)
+/* May this socket be served in this mode? HTTP serves stream sockets, and datagram ones
+ * under a `listen ... quic` line (HTTP/3); a quic line, datagram sockets only. */
+static bool usable(enum server_mode mode, const struct net_addr *a, const struct config_listen *cl)
 {
+	if (cl && cl->quic)
+		return a->type == SOCK_DGRAM;
 	return mode == SERVER_ECHO || a->type == SOCK_STREAM;
+}
+
+static const char *unusable_why(const struct config_listen *cl)
+{
+	return cl && cl->quic ? "'quic' is for datagram (UDP) sockets"
+			      : "datagram sockets are for 'ferry echo' or 'listen ... quic' only";
 }
 
 static int adopt_or_bind(struct server *srv, const struct net_addr *a, const char *spec,
@@ -64,8 +90,8 @@ static int adopt_or_bind(struct server *srv, const struct net_addr *a, const cha
 			 struct buf *err)
 {
 	char s[NET_ADDR_STRLEN];
-	if (!usable(srv->mode, a)) {
-		buf_printf(err, "listen %s: datagram sockets are for 'ferry echo' only\n", spec);
+	if (!usable(srv->mode, a, cl)) {
+		buf_printf(err, "listen %s: %s\n", spec, unusable_why(cl));
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n_inh; i++) {
@@ -182,10 +208,9 @@ int listeners_setup(struct server *srv, char **cli, size_t n_cli, struct buf *er
 			found = true;
 			if (inh[j].used)
 				continue;
-			if (!usable(srv->mode, &inh[j].addr)) {
-				buf_printf(err, "listen %s: fd %d is a datagram socket; datagram "
-						"sockets are for 'ferry echo' only\n",
-					   cl->spec, inh[j].sd.fd);
+			if (!usable(srv->mode, &inh[j].addr, cl)) {
+				buf_printf(err, "listen %s: fd %d: %s\n", cl->spec, inh[j].sd.fd,
+					   unusable_why(cl));
 				r = -EINVAL;
 				continue;
 			}
@@ -229,9 +254,9 @@ int listeners_setup(struct server *srv, char **cli, size_t n_cli, struct buf *er
 		for (size_t i = 0; i < n; i++) {
 			char s[NET_ADDR_STRLEN];
 			net_addr_format(&inh[i].addr, s, sizeof(s));
-			if (!usable(srv->mode, &inh[i].addr)) {
+			if (!usable(srv->mode, &inh[i].addr, NULL)) {
 				log_warning("ignoring fd %d (%s, %s): datagram sockets are for "
-					    "'ferry echo' only", inh[i].sd.fd, inh[i].sd.name, s);
+					    "'ferry echo' or 'listen ... quic' only", inh[i].sd.fd, inh[i].sd.name, s);
 				continue;
 			}
 			if (!inh[i].listening && inh[i].addr.type == SOCK_STREAM) {

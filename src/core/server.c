@@ -107,7 +107,9 @@ static void lwatch_enable(struct lwatch *lw, bool on)
 		return;
 	/* EPOLLEXCLUSIVE forbids EPOLL_CTL_MOD: pausing is a DEL, resuming an ADD. */
 	if (on) {
-		uint32_t ev = EPOLLIN | (lw->l->dgram ? 0 : EPOLLEXCLUSIVE);
+		/* An echo socket wakes every worker; a QUIC one, as a stream one, one worker
+		 * (proto/h3.c hands a datagram to the worker that has its connection). */
+		uint32_t ev = EPOLLIN | (lw->l->dgram && !lw->l->quic ? 0 : EPOLLEXCLUSIVE);
 		if (loop_add(&lw->wk->loop, &lw->w, ev) == 0)
 			lw->active = true;
 	} else {
@@ -121,7 +123,10 @@ static void listeners_pause(struct worker *wk)
 	struct lwatch *lws = wk->lwatch;
 	for (size_t i = 0; i < wk->srv->n_listeners; i++) {
 		timer_cancel(&lws[i].pause);
-		lwatch_enable(&lws[i], false);
+		/* A QUIC socket carries the connections that finish during a graceful stop too
+		 * (proto/h3.c takes no new ones then). */
+		if (!lws[i].l->quic)
+			lwatch_enable(&lws[i], false);
 	}
 }
 

@@ -38,6 +38,7 @@ struct listener {
 	bool tls;            /* then a TLS handshake */
 	uint32_t key;        /* fdstore_listener_key: names its connections in the fd store */
 	bool metrics;        /* serves only the metrics page (`metrics NAME`) */
+	bool quic;           /* a datagram socket serving HTTP/3 (proto/h3.c) */
 };
 
 struct worker;
@@ -96,6 +97,7 @@ struct server {
 
 	struct listener *listeners;
 	size_t n_listeners;
+	uint16_t quic_port; /* the UDP port HTTP/3 is served on (Alt-Svc); 0: none */
 
 	int single_fd; /* Accept=yes / inetd connection, or -1 */
 
@@ -124,6 +126,7 @@ enum worker_slot {
 	WORKER_SLOT_STATIC,
 	WORKER_SLOT_H2,
 	WORKER_SLOT_AUTH,
+	WORKER_SLOT_H3,
 	WORKER_SLOT_COUNT
 };
 

@@ -32,6 +32,11 @@ void http_resp_hsts(struct http_exchange *x)
 			  x->hsts & HTTP_HSTS_PRELOAD ? "; preload" : "");
 }
 
+void http_resp_alt_svc(struct http_exchange *x)
+{
+	http_resp_headerf(x, "Alt-Svc", "h3=\":%u\"; ma=86400", (unsigned)x->alt_svc_port);
+}
+
 void http_resp_error(struct http_exchange *x, int status)
 {
 	static const char fmt[] = "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"

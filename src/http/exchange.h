@@ -99,6 +99,9 @@ struct http_exchange {
 	bool (*error_page)(struct http_exchange *x, int status);
 	const void *error_page_arg;
 	int error_page_root_fd;
+	/* Set by the protocol on TCP TLS connections when ferry serves HTTP/3: its UDP port,
+	 * advertised by http_resp_start in final responses (Alt-Svc, RFC 7838); 0: none. */
+	uint16_t alt_svc_port;
 };
 
 /* `header NAME VALUE` / `header -NAME`: fields the handler gives under these names are
@@ -143,6 +146,8 @@ enum {
 
 /* The Strict-Transport-Security field x->hsts asks for. */
 void http_resp_hsts(struct http_exchange *x);
+/* Alt-Svc: h3=":PORT" for x->alt_svc_port. */
+void http_resp_alt_svc(struct http_exchange *x);
 
 static inline void http_resp_start(struct http_exchange *x, int status)
 {
@@ -151,6 +156,8 @@ static inline void http_resp_start(struct http_exchange *x, int status)
 		x->rules_on = status >= 200 && x->req;
 	if (x->hsts && status >= 200)
 		http_resp_hsts(x);
+	if (x->alt_svc_port && status >= 200)
+		http_resp_alt_svc(x);
 }
 /* (A forwarded response gets ferry's Strict-Transport-Security too: the handler drops the
  * origin's when x->hsts is set.) */
@@ -162,6 +169,8 @@ static inline void http_resp_start_forwarded(struct http_exchange *x, int status
 		x->rules_on = status >= 200 && x->req;
 	if (x->hsts && status >= 200)
 		http_resp_hsts(x);
+	if (x->alt_svc_port && status >= 200)
+		http_resp_alt_svc(x);
 }
 static inline void http_resp_header(struct http_exchange *x, const char *name, const char *value,
 				    size_t len)

@@ -666,6 +666,7 @@ static void process_handshake(struct http_conn *c)
 	 * ones, and the socket then says nothing more: read before waiting. */
 	c->readable = true;
 	c->x.secure = true;
+	c->x.alt_svc_port = c->wk->srv->quic_port;
 	c->x.tls_name = xport_tls_server_name(c->xp, &c->x.tls_name_len);
 	c->x.can_splice = c->xp->ops->splice_in && c->xp->ops->splice_out;
 	c->state = CS_HEAD;

@@ -451,6 +451,7 @@ static struct h2_stream *stream_new(struct h2_conn *c, int32_t id)
 	s->x.peer = (const struct sockaddr *)&c->peer;
 	s->x.peer_len = c->peer_len;
 	s->x.secure = c->secure;
+	s->x.alt_svc_port = c->secure ? c->wk->srv->quic_port : 0;
 	s->x.tls_name = c->tls_name;
 	s->x.tls_name_len = c->tls_name_len;
 	s->c = c;

@@ -69,7 +69,7 @@ static const int sc_allow[] = {
 	__NR_faccessat, __NR_faccessat2,
 	/* sockets already open */
 	__NR_accept4, __NR_accept, __NR_recvfrom, __NR_recvmsg, __NR_sendto, __NR_sendmsg,
-	__NR_sendmmsg, __NR_shutdown, __NR_getsockopt, __NR_setsockopt, __NR_getsockname,
+	__NR_sendmmsg, __NR_recvmmsg, __NR_shutdown, __NR_getsockopt, __NR_setsockopt, __NR_getsockname,
 	__NR_getpeername,
 	/* event loops */
 	__NR_epoll_pwait, __NR_epoll_pwait2, __NR_epoll_ctl, __NR_epoll_create1, __NR_eventfd2,

@@ -49,6 +49,7 @@ struct sock {
 	const char *spec;   /* as written, for messages */
 	const char *fdname; /* `listen NAME ADDRESS`: NAME; else NULL (the default name) */
 	bool from_cli;      /* --listen, not a config line */
+	bool quic;          /* `listen ... quic`: a datagram socket serve takes (HTTP/3) */
 };
 
 /* One bind mount: host path = container path, except for the config. */
@@ -220,7 +221,7 @@ static unsigned addr_port(const struct net_addr *a)
 }
 
 static void add_sock(struct gen *g, const struct net_addr *a, const char *spec,
-		     const char *fdname, bool from_cli)
+		     const char *fdname, bool from_cli, bool quic)
 {
 	for (size_t i = 0; i < g->n_socks; i++)
 		if (net_addr_equal(&g->socks[i].addr, a))
@@ -230,7 +231,8 @@ static void add_sock(struct gen *g, const struct net_addr *a, const char *spec,
 		return;
 	}
 	g->socks[g->n_socks++] =
-		(struct sock){.addr = *a, .spec = spec, .fdname = fdname, .from_cli = from_cli};
+		(struct sock){.addr = *a, .spec = spec, .fdname = fdname, .from_cli = from_cli,
+			      .quic = quic};
 }
 
 static void collect_socks(struct gen *g)
@@ -249,7 +251,8 @@ static void collect_socks(struct gen *g)
 				diag(g, true, "%s:%u: listen %s: a socket unit is named after it: "
 					      "use letters, digits, '_', '.' or '-'",
 				     cfgname, l->line, l->spec);
-			add_sock(g, &l->addr, l->spec, l->has_fallback ? l->spec : NULL, false);
+			add_sock(g, &l->addr, l->spec, l->has_fallback ? l->spec : NULL, false,
+				 l->quic);
 			continue;
 		}
 		if (!g->fdname) {
@@ -266,7 +269,7 @@ static void collect_socks(struct gen *g)
 			diag(g, true, "--listen %s: not an address", g->o->listen[i]);
 			continue;
 		}
-		add_sock(g, &a, g->o->listen[i], NULL, true);
+		add_sock(g, &a, g->o->listen[i], NULL, true, false);
 	}
 	if (!g->fdname)
 		g->fdname = DEFAULT_FDNAME;
@@ -297,9 +300,9 @@ static void collect_socks(struct gen *g)
 
 	for (size_t i = 0; i < g->n_socks; i++) {
 		const struct net_addr *a = &g->socks[i].addr;
-		if (!g->o->echo && a->type == SOCK_DGRAM)
+		if (!g->o->echo && a->type == SOCK_DGRAM && !g->socks[i].quic)
 			diag(g, true, "listen %s: datagram sockets are for 'ferry echo' only "
-				      "(ferry units --echo)", g->socks[i].spec);
+				      "(ferry units --echo) or 'listen ... quic'", g->socks[i].spec);
 		if (g->o->flavor != UNITS_KUBE)
 			continue;
 		if (a->family != AF_INET && a->family != AF_INET6)

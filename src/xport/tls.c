@@ -1135,6 +1135,15 @@ int xport_tls_new(struct server_gen *g, int fd, const void *pre, size_t pre_len,
 	return 0;
 }
 
+gnutls_certificate_credentials_t xport_tls_site_credentials(const struct server_gen *g,
+							    const char *name, size_t len)
+{
+	const struct config_site *site = config_tls_site(g->cfg, name, len);
+	if (!g->tls || !site)
+		return NULL;
+	return g->tls->site[site - g->cfg->sites];
+}
+
 bool xport_is_tls(const struct xport *x)
 {
 	return x->ops == &xport_tls_ops || x->ops == &xport_ktls_ops;

@@ -13,6 +13,7 @@
 #ifndef FERRY_XPORT_TLS_H
 #define FERRY_XPORT_TLS_H
 
+#include <gnutls/gnutls.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -49,6 +50,12 @@ int xport_tls_new(struct server_gen *g, int fd, const void *pre, size_t pre_len,
 const char *xport_tls_server_name(const struct xport *x, size_t *ret_len);
 /* x is a TLS transport (the two functions around it take no other). */
 bool xport_is_tls(const struct xport *x);
+
+/* For QUIC (proto/h3.c), whose TLS sessions are its own (RFC 9001): the certificates of the
+ * site a server name selects (config_tls_site; len 0: the default one). NULL: none. Valid as
+ * long as g. */
+gnutls_certificate_credentials_t xport_tls_site_credentials(const struct server_gen *g,
+							    const char *name, size_t len);
 const char *xport_tls_alpn(const struct xport *x, size_t *ret_len);
 
 /* A TLS transport (client side, to an https:// upstream) over the socket fd, connected or

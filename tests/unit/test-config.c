@@ -210,6 +210,23 @@ static void test_listen(void)
 	      c->listens[0].has_fallback && c->listens[1].h2c && !c->listens[1].proxy_protocol &&
 	      !c->listens[2].h2c && !strcmp(c->listens[2].spec, "h2c"));
 	config_free(c);
+	/* quic: a UDP socket for HTTP/3, named or by its udp: address; no other flag with it. */
+	c = parse("listen quic udp:[::]:443 quic\nlisten udp:127.0.0.1:8443 quic\nlisten q2 quic\n"
+		  "site a {\n tls /a /b\n}\n");
+	CHECK(c && c->n_listens == 3 && c->listens[0].quic && c->listens[0].has_fallback &&
+	      c->listens[0].addr.type == SOCK_DGRAM && c->listens[1].quic &&
+	      c->listens[1].is_addr && c->listens[2].quic && !c->listens[2].is_addr);
+	config_free(c);
+	CHECK(strstr(parse_err("listen 127.0.0.1:443 quic\n"),
+		     "t.conf:1:8: 'listen ... quic' needs a udp: address") != NULL);
+	CHECK(strstr(parse_err("listen q :443 quic\n"), "'listen ... quic' needs a udp: address") !=
+	      NULL);
+	CHECK(strstr(parse_err("listen udp:127.0.0.1:443 quic tls\n"),
+		     "'listen ... quic' takes no other flag") != NULL);
+	CHECK(strstr(parse_err("listen q quic proxy-protocol\n"),
+		     "'listen ... quic' takes no other flag") != NULL);
+	CHECK(strstr(parse_err("listen q quic\nsite a {\n root /srv\n}\n"),
+		     "'listen q ... quic' but no site has a certificate") != NULL);
 	c = parse("h2-max-streams 7\n");
 	CHECK(c && c->h2_max_streams == 7);
 	config_free(c);
