@@ -762,7 +762,7 @@ def _():
     write_config(d, "listen https\nsite a.test www.a.test {\n tls %s/a.crt %s/a.key\n"
                  " root %s\n}\n" % (certs, certs, a))
     proc.send_signal(signal.SIGHUP)
-    proc.wait_stderr(r"listen https: tls and proxy-protocol take a restart", what="the warning")
+    proc.wait_stderr(r"listen https: tls, proxy-protocol and metrics take a restart", what="the warning")
     check_eq(tls_get(tls, "/").status, 200, "still TLS")
 
 
