@@ -44,7 +44,7 @@ REPLAYS := $(FUZZ_T:%=$(B)/fuzz/replay-%)
 SAN     := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all check unit integration replay deps demo fuzz clean bench san image e2e
+.PHONY: print-ldlibs all check unit integration replay deps demo fuzz clean bench san image e2e
 all: $(B)/ferry
 
 $(B)/obj/%.o: %.c
@@ -69,6 +69,10 @@ $(B)/fuzz/replay-%: fuzz/fuzz-%.c fuzz/replay.c $(B)/libferry.a
 
 deps:
 	@scripts/deps.sh
+
+# The libraries every link names (scripts/fuzz.sh links its targets with them).
+print-ldlibs:
+	@echo $(LDLIBS)
 
 # Everything the test runner needs, for one build flavour.
 tests-built: $(B)/ferry $(UNITS) $(REPLAYS)

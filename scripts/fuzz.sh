@@ -18,18 +18,37 @@ if [ ${#targets[@]} -eq 0 ]; then
 	done
 fi
 # Not the p11-kit stub: the fuzzers link the real GnuTLS (and p11-kit) dynamically, with
-# the libraries the Makefile names (TLSLIBS).
-srcs=$(find src -name '*.c' ! -name main.c ! -name p11kit_stub.c | sort)
-libs=$(pkg-config --static --libs gnutls | sed 's/-lp11-kit//')
+# the libraries the Makefile names (LDLIBS, without -lp11-kit's stand-in).
+libs=$(make -s --no-print-directory print-ldlibs)
+# ferry's sources compiled once (instrumented, not linked with libFuzzer's main), into one
+# archive every target links.
+san="-g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all"
+cflags="$san -std=c17 -D_GNU_SOURCE -Isrc -pthread $(pkg-config --cflags gnutls)"
+obj=build-fuzz/obj
+rm -rf "$obj" && mkdir -p "$obj"
+compile() { # one source file into $obj
+	# shellcheck disable=SC2086 # word list
+	clang-14 $cflags -DFERRY_VERSION='"fuzz"' -fsanitize=fuzzer-no-link -c "$1" \
+		-o "$obj/$(echo "$1" | tr / _).o"
+}
+export -f compile
+export cflags obj
+if ! find src -name '*.c' ! -name main.c ! -name p11kit_stub.c | sort |
+	xargs -P "$(nproc)" -n 1 bash -c 'compile "$1"' _ 2>"$obj/build.log" ||
+	! ar rcs build-fuzz/libferry.a "$obj"/*.o 2>>"$obj/build.log"; then
+	echo "FAIL fuzz: ferry's sources do not build with clang-14"
+	tail -20 "$obj/build.log"
+	exit 1
+fi
 rc=0
 for t in "${targets[@]}"; do
 	out=build-fuzz/$t
 	rm -rf "$out"
 	mkdir -p "$out/corpus" "$out/artifacts"
 	cp -r "fuzz/corpus/$t/." "$out/corpus/" 2>/dev/null || true
-	if ! clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-std=c17 -D_GNU_SOURCE -Isrc -DFERRY_VERSION='"fuzz"' -pthread \
-		"fuzz/fuzz-$t.c" $srcs -o "$out/fuzzer" -lnghttp2 -lcrypt -lzstd -lz -ljansson $libs >"$out/build.log" 2>&1; then
+	# shellcheck disable=SC2086 # word lists
+	if ! clang-14 $cflags -DFERRY_VERSION='"fuzz"' -fsanitize=fuzzer "fuzz/fuzz-$t.c" build-fuzz/libferry.a \
+		-o "$out/fuzzer" $libs >"$out/build.log" 2>&1; then
 		echo "FAIL fuzz/$t: does not build with clang-14"
 		tail -20 "$out/build.log"
 		rc=1
