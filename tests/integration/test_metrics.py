@@ -6,6 +6,7 @@ most 62 sites (then site="other"); the other listeners never serve it; `ferry ch
 at their positions."""
 import os
 import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -79,9 +80,10 @@ def _():
     check_eq(http_get(a, "/metrics").status, 404, "no metrics on the site's listener")
     check_eq(http_get(m, "/").status, 404, "only /metrics on the metrics listener")
     check_eq(http_get(m, "/metrics", method="POST").status, 405, "POST")
-    v = scrape(m)
-    check_eq(v['ferry_responses_total{code="2xx"}'] - v0['ferry_responses_total{code="2xx"}'],
-             3 + 1, "2xx: three pages and the first scrape")
+    v = settle(m, lambda v_: (site(v_, "*", "2xx"), site(v_, "*", "4xx"), site(v_, "", "4xx"))
+               == (3, 2, 2), "the responses counted")
+    check(v['ferry_responses_total{code="2xx"}'] - v0['ferry_responses_total{code="2xx"}'] >=
+          3 + 1, "2xx: three pages and the first scrape")
     check_eq(v['ferry_responses_total{code="4xx"}'] - v0['ferry_responses_total{code="4xx"}'],
              4, "4xx")
     check(v["ferry_response_body_bytes_total"] - v0["ferry_response_body_bytes_total"] >= 33,
@@ -204,6 +206,23 @@ def _():
     check_eq(len(names), 64, "\"\", 62 names and other")
     check_in('ferry_upstream_up{upstream="unix:%s"}' % sock.replace("\\", "\\\\").replace(
         '"', '\\"'), "\n".join(v), "escaped upstream label")
+
+
+@test("HTTP/2 streams are counted by site too (h2c, one connection, two streams)")
+def _():
+    d = tmpdir()
+    root = os.path.join(d, "www")
+    write_file(os.path.join(root, "index.html"), "0123456789\n")
+    cfg = ("listen h2 h2c\nlisten metrics\nmetrics metrics\naccess-log off\n"
+           "site * {\n root %s\n}\n" % root)
+    p, (a, m) = activate(lambda: [tcp4(), tcp4()], ["--config", write_config(d, cfg)],
+                         fdnames=["h2", "metrics"], dir=d)
+    out = subprocess.run(["nghttp", "-n", "http://%s/index.html" % a.ferry,
+                          "http://%s/missing" % a.ferry], capture_output=True, timeout=30 * SLOW)
+    check_eq(out.returncode, 0, "nghttp")
+    v = settle(m, lambda v_: site(v_, "*", "4xx") == 1, "the h2 streams counted")
+    check_eq((site(v, "*", "2xx"), v['ferry_site_response_body_bytes_total{site="*"}'] >= 11),
+             (1, True), "the default site, by its name")
 
 
 @test("ferry check: metrics naming no listen line, or an h2c one, at its position")
