@@ -386,6 +386,8 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 		log_lines(LOG_ERR, "", errors.data, errors.len);
 		sd_notify("STATUS=failed to set up sockets");
 		server_gen_free(gen);
+		stats_names_free(&srv.site_names);
+		stats_names_free(&srv.upstream_names);
 		rc = EXIT_RUNTIME;
 		goto out;
 	}

@@ -67,6 +67,8 @@ struct config_upstream {
 	char *host;        /* a name to resolve (lower-case), when !numeric && !host_tmpl */
 	uint16_t port;
 	struct net_addr addr;
+	/* its series on the metrics page (core/stats.h): set when its generation is built */
+	unsigned stats_slot;
 };
 
 /* What `proxy` and its companion directives say for a site or a path block. */
@@ -219,6 +221,8 @@ struct config_site {
 	struct config_rate rate;
 	const char *file; /* the file it is written in (config->files), or NULL */
 	unsigned line;
+	/* its series on the metrics page (core/stats.h): set when its generation is built */
+	unsigned stats_slot;
 };
 
 /* A distinct root directory: opened once (core/server.c), shared by every site and path block

@@ -445,6 +445,28 @@ int server_check_nofile(const struct config *cfg, size_t extra, uint64_t limit,
 	return -EMFILE;
 }
 
+/* The metrics page's slots of cfg's sites (by first name) and upstreams (by spec): a name
+ * keeps its slot for the life of the process, whatever the generation (core/stats.h). */
+static void gen_stats_slots(struct server *srv, struct config *cfg)
+{
+	struct stats_names *sn = &srv->site_names, *un = &srv->upstream_names;
+	stats_names_slot(sn, STATS_SITES, ""); /* STATS_SITE_NONE, first */
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		struct config_site *cs = &cfg->sites[i];
+		cs->stats_slot = cs->n_names ? stats_names_slot(sn, STATS_SITES, cs->names[0])
+					     : STATS_SITE_NONE;
+		for (size_t k = 0; k < cs->n_paths; k++) {
+			struct config_proxy *px = &cs->paths[k].proxy;
+			for (size_t u = 0; u < px->n_ups; u++)
+				px->ups[u].stats_slot = stats_names_slot(un, STATS_UPSTREAMS,
+									 px->ups[u].spec);
+		}
+		for (size_t u = 0; u < cs->proxy.n_ups; u++)
+			cs->proxy.ups[u].stats_slot = stats_names_slot(un, STATS_UPSTREAMS,
+								       cs->proxy.ups[u].spec);
+	}
+}
+
 int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 		   struct server_gen **ret)
 {
@@ -509,6 +531,7 @@ out:
 		server_gen_free(g);
 		return r;
 	}
+	gen_stats_slots(srv, cfg);
 	*ret = g;
 	return 0;
 }
@@ -750,6 +773,8 @@ int server_run(struct server *srv)
 
 	if (srv->single_fd >= 0)
 		srv->n_workers = 1;
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		srv->metrics |= srv->listeners[i].metrics;
 	srv->workers = xcalloc(srv->n_workers, sizeof(*srv->workers));
 	for (unsigned i = 0; i < srv->n_workers; i++) {
 		int r = worker_init(srv, &srv->workers[i], i);
@@ -953,6 +978,8 @@ int server_run(struct server *srv)
 		srv->workers = NULL;
 		server_gen_free(retired);
 		server_gen_free(atomic_exchange(&srv->gen, NULL));
+		stats_names_free(&srv->site_names);
+		stats_names_free(&srv->upstream_names);
 	}
 out:
 	if (!stopping && srv->single_fd < 0)

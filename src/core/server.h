@@ -17,6 +17,7 @@
 #include "base/buf.h"
 #include "base/xalloc.h"
 #include "config/config.h"
+#include "core/stats.h"
 #include "event/loop.h"
 #include "net/addr.h"
 
@@ -116,6 +117,12 @@ struct server {
 	atomic_uint_fast64_t accepted; /* connections (and datagram batches) so far */
 	atomic_uint_fast64_t requests;
 	atomic_uint_fast64_t reloads, reload_failures; /* main thread writes, metrics read */
+	/* A listener serves the metrics page (set before the workers start): only then are
+	 * responses counted by site and upstream times measured. */
+	bool metrics;
+	/* The metrics page's label values by slot (core/stats.h), named as each generation is
+	 * built: the sites' first names (slot 0: ""), the upstreams' specs. */
+	struct stats_names site_names, upstream_names;
 	int done_fd; /* eventfd: workers report they have finished */
 };
 
@@ -161,20 +168,10 @@ struct worker {
 	int *fdstore_fds;
 	unsigned fdstore_n;
 	char fdstore_name[256];
-	/* Counters for the metrics page: written by this worker only (worker_count), read by
+	/* Counters for the metrics page (core/stats.h): written by this worker only, read by
 	 * whichever worker serves the page; relaxed atomics are plain loads and stores here. */
-	struct worker_stats {
-		atomic_uint_fast64_t status[6]; /* responses by class: [1] 1xx ... [5] 5xx, [0] other */
-		atomic_uint_fast64_t bytes;     /* response body bytes */
-	} stats;
+	struct worker_stats stats;
 };
-
-/* One more in a counter of this worker's (no locked instruction: only its worker writes). */
-static inline void worker_count(atomic_uint_fast64_t *c, uint64_t n)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-			      memory_order_relaxed);
-}
 
 /* The current Date value (IMF-fixdate) and the access log's time ("23/Nov/2026:14:19:13
  * +0000"), formatted once per second per worker. */

@@ -83,6 +83,7 @@ struct upstream {
 	bool resolving;
 	struct proxy_x *waiters; /* exchanges waiting for the name */
 	uint64_t down_until_ms;
+	unsigned stats_slot; /* its series on the metrics page: its config's (core/stats.h) */
 	struct pconn *idle; /* most recently used first */
 	unsigned n_idle;
 	unsigned refs; /* exchanges that may use it */
@@ -730,7 +731,9 @@ static int up_resolve(struct proxy_worker *pw, struct upstream *up);
  * up again (a container that restarted may have a new address). */
 static void up_failed(struct proxy_x *x, struct upstream *up)
 {
-	up->down_until_ms = x->pw->wk->loop.now_ms + DOWN_MS;
+	struct worker *wk = x->pw->wk;
+	up->down_until_ms = wk->loop.now_ms + DOWN_MS;
+	worker_set(&wk->stats.up[up->stats_slot].down_until_ms, up->down_until_ms);
 	if (!up->numeric) {
 		/* Ask at once: new addresses end the down time (see on_resolved). */
 		up->expires_ms = 0;
@@ -800,6 +803,7 @@ static void on_resolved(void *ctx, int err, const struct sockaddr_storage *addrs
 		if (m != up->n_addrs || memcmp(fresh, up->addrs, m * sizeof(fresh[0])) != 0) {
 			/* New addresses: what failed before says nothing about them. */
 			up->down_until_ms = 0;
+			worker_set(&pw->wk->stats.up[up->stats_slot].down_until_ms, 0);
 			while (up->idle)
 				pconn_close(up->idle);
 		}
@@ -1371,8 +1375,13 @@ static int r_head(struct proxy_x *x)
 		}
 		int64_t cl = -1;
 		x->status = resp->status;
-		if (x->up_start_us)
-			x->c->upstream_us = (int64_t)(time_now_usec() - x->up_start_us);
+		if (x->up_start_us) {
+			uint64_t us = time_now_usec() - x->up_start_us;
+			x->c->upstream_us = (int64_t)us;
+			struct worker *wk = x->pw->wk;
+			if (wk->srv->metrics)
+				stats_observe(&wk->stats.up[x->cand[x->cur]->stats_slot], us);
+		}
 		x->resp_keep = resp->keep_alive;
 		x->client_close = !http_x_keep_alive(x->c) || !x->q_done;
 		switch (f) {
@@ -1731,6 +1740,7 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 		} else {
 			up = upstream_of_config(pw, cu, px->upstream_ca);
 		}
+		up->stats_slot = cu->stats_slot;
 		up->refs++;
 		x->cand[x->n_cand++] = up;
 	}
@@ -1800,7 +1810,8 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 	}
 	x->connect_deadline_ms = wk->loop.now_ms + cfg->proxy_connect_timeout_ms;
 	c->upstream_us = -1;
-	if (c->start_us) /* the access log's json format wants the upstream's time */
+	/* the access log's json format and the metrics page want the upstream's time */
+	if (c->start_us || wk->srv->metrics)
 		x->up_start_us = time_now_usec();
 	x_connect(x);
 }

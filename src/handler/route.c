@@ -202,6 +202,7 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 	x->rules = NULL;
 	x->rules_on = false;
 	x->error_page = NULL;
+	x->stats_site = 0;
 	*rt = (struct http_route){.handler = &static_handler, .root_fd = gen->default_root_fd};
 	if (x->metrics_only) {
 		rt->handler = &metrics_handler;
@@ -218,6 +219,7 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 		return;
 	}
 	rt->site = cs;
+	x->stats_site = cs->stats_slot;
 	/* before the scheme's redirect and any proxy: the CA asks over plain HTTP */
 	if (cs->acme && acme_challenge(req)) {
 		rt->handler = &acme_challenge_handler;

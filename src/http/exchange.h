@@ -90,6 +90,9 @@ struct http_exchange {
 	bool rate_taken;
 	/* Set by the protocol: the connection came on the `metrics` listener. */
 	bool metrics_only;
+	/* Set by routing: the matched site's slot in the metrics page's counters (core/stats.h;
+	 * 0: none); cleared by the protocol for each request. */
+	unsigned stats_site;
 	/* Set by routing: the `header` rules of the request's site or path block (NULL: none,
 	 * and then they cost nothing); rules_on while a final response's head is built. */
 	const struct http_field_rules *rules;

@@ -106,8 +106,15 @@ void accesslog_write(struct worker *wk, const struct http_exchange *x,
 		     const struct sockaddr *peer, socklen_t peer_len,
 		     const struct http_request *req, int status, uint64_t bytes)
 {
-	worker_count(&wk->stats.status[status >= 100 && status < 600 ? status / 100 : 0], 1);
+	unsigned class = status >= 100 && status < 600 ? (unsigned)status / 100 : 0;
+	worker_count(&wk->stats.status[class], 1);
 	worker_count(&wk->stats.bytes, bytes);
+	if (wk->srv->metrics) {
+		/* by site too: only for a server with a metrics page */
+		struct stats_site *ss = &wk->stats.site[x && req ? x->stats_site : STATS_SITE_NONE];
+		worker_count(&ss->status[class], 1);
+		worker_count(&ss->bytes, bytes);
+	}
 	if (wk->gen->access_log_fd < 0)
 		return;
 	struct buf *b = &wk->access_log;

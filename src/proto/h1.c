@@ -526,6 +526,7 @@ static void head_complete(struct http_conn *c, size_t head_len)
 	c->x.req = req;
 	c->x.upstream = NULL;
 	c->x.rate_taken = false;
+	c->x.stats_site = 0;
 	c->x.start_us = cfg_of(c)->access_log_format == CONFIG_LOG_JSON ? time_now_usec() : 0;
 	struct http_route rt;
 	http_route(&c->x, req, &rt);
