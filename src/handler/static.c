@@ -776,37 +776,12 @@ static void etag_add_coding(struct validators *v, const char *suffix)
 /* With `precompressed`: the file's encoded sibling (file.br, file.zst, file.gz) the client's
  * Accept-Encoding allows, highest weight first, then the configured order. Returns false
  * when there is none (or the field is malformed or too long): identity is served. */
-/* The codings of list (config order) the request's Accept-Encoding allows, highest weight
- * first, then in list order, into out; their count. 0 without the field, or when it is
- * malformed or too long (identity then). */
-static size_t accepted_codings(const struct http_request *req, const unsigned char *list,
-			       size_t n, unsigned char *out)
-{
-	const struct http_header *h = http_request_header(req, "accept-encoding");
-	uint16_t q[HTTP_CODING_N];
-	if (!h || http_accept_encoding(h->value, h->value_len, q) < 0)
-		return 0;
-	bool taken[HTTP_CODING_N] = {false};
-	size_t k = 0;
-	for (; k < n; k++) {
-		int best = -1;
-		for (size_t j = 0; j < n; j++)
-			if (!taken[j] && q[list[j]] > 0 && (best < 0 || q[list[j]] > q[list[best]]))
-				best = (int)j;
-		if (best < 0)
-			break;
-		taken[best] = true;
-		out[k] = list[best];
-	}
-	return k;
-}
-
 static bool serve_precompressed(struct http_exchange *x, const struct http_request *req,
 				int root_fd, const struct config_rules *r, const char *path,
 				size_t plen)
 {
 	unsigned char order[HTTP_CODING_N];
-	size_t n = accepted_codings(req, r->precompressed, r->n_precompressed, order);
+	size_t n = encode_accepted(req, r->precompressed, r->n_precompressed, order);
 	for (size_t k = 0; k < n; k++) {
 		enum http_coding c = order[k];
 		char name[HTTP_PATH_MAX + 8];
@@ -841,7 +816,7 @@ static bool serve_encoded(struct http_exchange *x, const struct http_request *re
 {
 	unsigned char order[HTTP_CODING_N];
 	if (http_request_header(req, "range") ||
-	    !accepted_codings(req, r->encode, r->n_encode, order))
+	    !encode_accepted(req, r->encode, r->n_encode, order))
 		return false;
 	enum http_coding c = order[0];
 	int fd = static_open(root_fd, path);
