@@ -1,4 +1,5 @@
-/* gzip (zlib's deflate with a gzip wrapper) and zstd of a whole body, in one call each. */
+/* gzip (zlib's deflate with a gzip wrapper) and zstd: a whole body in one call each, or a
+ * stream through a struct encoder. */
 #include "handler/encode.h"
 
 #include <errno.h>
@@ -7,13 +8,38 @@
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <limits.h>
 
+#include "base/macro.h"
 #include "base/str.h"
 #include "base/xalloc.h"
+#include "http/parser.h"
 
 bool encode_supported(enum http_coding c)
 {
 	return c == HTTP_CODING_GZIP || c == HTTP_CODING_ZSTD;
+}
+
+size_t encode_accepted(const struct http_request *req, const unsigned char *list, size_t n,
+		       unsigned char *out)
+{
+	const struct http_header *h = http_request_header(req, "accept-encoding");
+	uint16_t q[HTTP_CODING_N];
+	if (!h || http_accept_encoding(h->value, h->value_len, q) < 0)
+		return 0;
+	bool taken[HTTP_CODING_N] = {false};
+	size_t k = 0;
+	for (; k < n; k++) {
+		int best = -1;
+		for (size_t j = 0; j < n; j++)
+			if (!taken[j] && q[list[j]] > 0 && (best < 0 || q[list[j]] > q[list[best]]))
+				best = (int)j;
+		if (best < 0)
+			break;
+		taken[best] = true;
+		out[k] = list[best];
+	}
+	return k;
 }
 
 bool encode_type_ok(const char *type)
@@ -85,4 +111,115 @@ int encode_body(enum http_coding c, const void *in, size_t n, void **ret, size_t
 	*ret = out;
 	*ret_len = len;
 	return 0;
+}
+
+struct encoder {
+	enum http_coding coding;
+	bool ended;
+	z_stream z;       /* gzip */
+	ZSTD_CCtx *zstd;  /* zstd */
+};
+
+struct encoder *encoder_new(enum http_coding c)
+{
+	if (!encode_supported(c))
+		return NULL;
+	struct encoder *e = xcalloc(1, sizeof(*e));
+	e->coding = c;
+	if (c == HTTP_CODING_GZIP) {
+		/* memLevel 8, window 2^15: zlib's 256 KiB of state, as nginx's gzip */
+		if (deflateInit2(&e->z, ENCODE_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
+				 Z_DEFAULT_STRATEGY) != Z_OK) {
+			free(e);
+			return NULL;
+		}
+		return e;
+	}
+	e->zstd = ZSTD_createCCtx();
+	if (!e->zstd ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(e->zstd, ZSTD_c_compressionLevel,
+						ENCODE_ZSTD_LEVEL)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(e->zstd, ZSTD_c_windowLog,
+						ENCODE_ZSTD_WINDOW_LOG)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(e->zstd, ZSTD_c_checksumFlag, 1))) {
+		ZSTD_freeCCtx(e->zstd);
+		free(e);
+		return NULL;
+	}
+	return e;
+}
+
+void encoder_free(struct encoder *e)
+{
+	if (!e)
+		return;
+	if (e->coding == HTTP_CODING_GZIP)
+		deflateEnd(&e->z);
+	else
+		ZSTD_freeCCtx(e->zstd);
+	free(e);
+}
+
+static int gzip_run(struct encoder *e, const void *in, size_t n, size_t *ret_in, void *out,
+		    size_t cap, size_t *ret_out, enum encode_op op)
+{
+	static const int flush[] = {[ENCODE_RUN] = Z_NO_FLUSH, [ENCODE_FLUSH] = Z_SYNC_FLUSH,
+				    [ENCODE_END] = Z_FINISH};
+	z_stream *z = &e->z;
+	n = MIN(n, (size_t)UINT_MAX);
+	cap = MIN(cap, (size_t)UINT_MAX);
+	z->next_in = (unsigned char *)(uintptr_t)in;
+	z->avail_in = (uInt)n;
+	z->next_out = out;
+	z->avail_out = (uInt)cap;
+	int r = deflate(z, flush[op]);
+	*ret_in = n - z->avail_in;
+	*ret_out = cap - z->avail_out;
+	if (r == Z_STREAM_END)
+		return 1;
+	if (r != Z_OK && r != Z_BUF_ERROR) /* Z_BUF_ERROR: no progress possible, not fatal */
+		return -EIO;
+	if (z->avail_in > 0)
+		return 0;
+	switch (op) {
+	case ENCODE_RUN:
+		return 1;
+	case ENCODE_FLUSH:
+		/* zlib: with room left in out, the flush is complete */
+		return z->avail_out > 0 ? 1 : 0;
+	default:
+		return 0; /* Z_FINISH goes on until Z_STREAM_END */
+	}
+}
+
+static int zstd_run(struct encoder *e, const void *in, size_t n, size_t *ret_in, void *out,
+		    size_t cap, size_t *ret_out, enum encode_op op)
+{
+	static const ZSTD_EndDirective dir[] = {[ENCODE_RUN] = ZSTD_e_continue,
+						[ENCODE_FLUSH] = ZSTD_e_flush,
+						[ENCODE_END] = ZSTD_e_end};
+	ZSTD_inBuffer ib = {in, n, 0};
+	ZSTD_outBuffer ob = {out, cap, 0};
+	size_t left = ZSTD_compressStream2(e->zstd, &ob, &ib, dir[op]);
+	*ret_in = ib.pos;
+	*ret_out = ob.pos;
+	if (ZSTD_isError(left))
+		return -EIO;
+	if (ib.pos < n)
+		return 0;
+	return op == ENCODE_RUN || left == 0 ? 1 : 0;
+}
+
+int encoder_run(struct encoder *e, const void *in, size_t n, size_t *ret_in, void *out,
+		size_t cap, size_t *ret_out, enum encode_op op)
+{
+	if (e->ended) {
+		*ret_in = *ret_out = 0;
+		return n ? -EIO : 1;
+	}
+	int r = e->coding == HTTP_CODING_GZIP ? gzip_run(e, in, n, ret_in, out, cap, ret_out, op)
+					      : zstd_run(e, in, n, ret_in, out, cap, ret_out, op);
+	if (r == 1 && op == ENCODE_END)
+		e->ended = true;
+	return r;
 }

@@ -1,5 +1,7 @@
-/* On-the-fly compression of static bodies (`encode gzip zstd`): whole bodies in memory,
- * bounded in size, with Debian's static zlib and libzstd. */
+/* On-the-fly compression (`encode gzip zstd`) with Debian's static zlib and libzstd: a whole
+ * small static body in one call (encode_body), or a body filter for streamed responses (struct
+ * encoder: proxied bodies, large files), which compresses as the bytes come, flushes when
+ * asked, and holds a bounded state per response. */
 #ifndef FERRY_HANDLER_ENCODE_H
 #define FERRY_HANDLER_ENCODE_H
 
@@ -9,16 +11,47 @@
 #include "http/coding.h"
 
 #define ENCODE_MIN_SIZE 256            /* smaller bodies go out as they are */
-#define ENCODE_MAX_SIZE (2 << 20)      /* larger ones too: the body is compressed in memory */
+#define ENCODE_MAX_SIZE (2 << 20)      /* larger ones are streamed through a struct encoder */
 #define ENCODE_GZIP_LEVEL 6
 #define ENCODE_ZSTD_LEVEL 3
+/* A streamed zstd body's window (2^19 = 512 KiB): the compressor's state per response is
+ * about 2.0 MB whatever the body's length (ZSTD_estimateCStreamSize; 3.6 MB with level 3's
+ * default 2 MiB window). zlib's at level 6 is about 270 KB. */
+#define ENCODE_ZSTD_WINDOW_LOG 19
 
 /* Is the coding one encode can do (gzip, zstd)? */
 bool encode_supported(enum http_coding c);
+struct http_request;
+/* The codings of list (config order) the request's Accept-Encoding allows, highest weight
+ * first, then in list order, into out; their count. 0 without the field, or when it is
+ * malformed or too long (identity then). */
+size_t encode_accepted(const struct http_request *req, const unsigned char *list, size_t n,
+		       unsigned char *out);
 /* Is a body of this Content-Type worth compressing (text, JSON, XML, SVG, JS, wasm)? */
 bool encode_type_ok(const char *type);
 /* Compress in[0..n) into a new malloc'd buffer. -E2BIG when the result would not be
  * smaller, -EINVAL for a coding it cannot do, -EIO when the library fails. */
 int encode_body(enum http_coding c, const void *in, size_t n, void **ret, size_t *ret_len);
+
+/* ---- streaming -------------------------------------------------------------------------- */
+
+enum encode_op {
+	ENCODE_RUN,   /* more input follows: output when the library has a block ready */
+	ENCODE_FLUSH, /* everything given so far out, decodable (a slow body is not held back) */
+	ENCODE_END,   /* the body ends: the rest and the trailer out */
+};
+
+struct encoder;
+
+/* A compressor for one response body (a z_stream, a ZSTD_CCtx). NULL for a coding it cannot
+ * do, or when the library fails to start one. */
+struct encoder *encoder_new(enum http_coding c);
+void encoder_free(struct encoder *e);
+/* Compress in[0..n) into out[0..cap): *ret_in input bytes taken, *ret_out output bytes
+ * written. Returns 1 when op is done (all input taken; for FLUSH and END all output given),
+ * 0 when out was filled first (call again with the rest and more room), -EIO. After END is
+ * done, the encoder takes nothing more. */
+int encoder_run(struct encoder *e, const void *in, size_t n, size_t *ret_in, void *out,
+		size_t cap, size_t *ret_out, enum encode_op op);
 
 #endif

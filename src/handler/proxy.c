@@ -32,6 +32,7 @@
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "config/config.h"
+#include "handler/encode.h"
 #include "http/chunked.h"
 #include "http/exchange.h"
 #include "http/handler.h"
@@ -53,6 +54,7 @@
 #define CO_MAX (RS_MAX + 4096) /* bytes waiting to go to the client */
 #define X_SPARE_MAX 8          /* freed exchanges kept per worker, buffers and all */
 #define SPLICE_MIN (256 * 1024) /* a body this long passes through a pipe, never user space */
+#define ENC_IN_MAX 65536       /* de-framed body bytes waiting for the encoder */
 #define SPLICE_CHUNK (64 * 1024) /* bytes moved per splice call (a default pipe holds 64 KiB) */
 #define X_SPARE_BUF 16384      /* ... when none of their buffers grew past this */
 #define RETRY_MS 100           /* a Unix socket that is not there yet */
@@ -178,6 +180,20 @@ struct proxy_x {
 	 * allocation), since a reload may free the configuration before the response comes */
 	struct http_field_op *down;
 	size_t n_down;
+
+	/* `encode`: the coding the client takes (-1: none), set at the request. At the final
+	 * head: enc_hdr, the response is eligible and goes out encoded (Content-Encoding, no
+	 * Content-Length, a weak ETag); enc_vary, eligible whatever the client takes (Vary);
+	 * enc, the encoder (none for a response without a body). The de-framed body waits in
+	 * eb for the encoder, whose output goes to co: rs -> eb -> enc -> co, each bounded, so
+	 * the upstream is not read while compressed bytes wait for the client. */
+	bool enc_block; /* the block has `encode` */
+	int enc_coding;
+	bool enc_hdr, enc_vary;
+	bool enc_flushed; /* nothing given to the encoder since its last flush */
+	bool enc_ended;
+	struct encoder *enc;
+	struct buf eb;
 };
 
 static pthread_key_t pw_key;
@@ -594,6 +610,9 @@ static void x_pipe_close(struct proxy_x *x)
 static void x_free(struct proxy_x *x)
 {
 	x_pipe_close(x);
+	encoder_free(x->enc);
+	x->enc = NULL;
+	buf_free(&x->eb);
 	x_unwait(x);
 	timer_cancel(&x->timer);
 	x_release_upstream(x, false);
@@ -1308,6 +1327,21 @@ static void emit_field(void *arg, const char *name, size_t name_len, const char 
 	for (size_t i = 0; i < x->n_down; i++)
 		if (str_ieqn(x->down[i].name, x->down[i].name_len, name, name_len))
 			return;
+	if (x->enc_hdr) {
+		/* Encoded: no byte ranges of it, and its ETag cannot be the identity's strong
+		 * one (RFC 9110 §8.8.3.3: a weak one, as nginx does). */
+		if (str_ieq(name, name_len, "accept-ranges"))
+			return;
+		if (str_ieq(name, name_len, "etag") && value_len > 0 && value[0] == '"') {
+			char weak[512];
+			if (value_len + 2 > sizeof(weak))
+				return;
+			memcpy(weak, "W/", 2);
+			memcpy(weak + 2, value, value_len);
+			http_resp_header_n(c, name, name_len, weak, value_len + 2);
+			return;
+		}
+	}
 	http_resp_header_n(c, name, name_len, value, value_len);
 }
 
@@ -1336,8 +1370,79 @@ static int x_forward_head(struct proxy_x *x, const struct http_response *resp, i
 	x->n_down = n_down;
 	if (r < 0)
 		return r;
+	if (resp->status >= 200 && x->enc_vary)
+		http_resp_header(c, "Vary", "Accept-Encoding", 15);
+	if (resp->status >= 200 && x->enc_hdr) {
+		const char *name = http_coding_name((enum http_coding)x->enc_coding);
+		http_resp_header(c, "Content-Encoding", name, strlen(name));
+	}
 	http_resp_end_head(c, cl);
 	return 0;
+}
+
+/* Does a comma-separated field value hold this token (alone, or with "=...")? */
+static bool value_has_token(const char *v, size_t n, const char *tok)
+{
+	size_t tl = strlen(tok);
+	for (size_t i = 0; i < n;) {
+		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		size_t s = i;
+		while (i < n && v[i] != ',' && v[i] != '=' && v[i] != ' ' && v[i] != '\t')
+			i++;
+		if (str_ieqn(v + s, i - s, tok, tl))
+			return true;
+		while (i < n && v[i] != ',')
+			i++; /* (a quoted "," in a parameter value only starts a token that fails) */
+	}
+	return false;
+}
+
+/* `encode` for a final response: worth compressing (a body the client would see, of a
+ * text-like type, not encoded already, not a range, not too small, no `no-transform`)?
+ * Then it varies by Accept-Encoding; and when the client takes a coding, it is encoded. */
+static void x_encode_decide(struct proxy_x *x, const struct http_response *resp, int framing)
+{
+	int s = resp->status;
+	if (s < 200 || s == 204 || s == 206 || s == 304 || framing == HTTP_FRAMING_TUNNEL)
+		return;
+	if (framing == HTTP_FRAMING_LENGTH && resp->content_length < ENCODE_MIN_SIZE)
+		return;
+	if (framing == HTTP_FRAMING_NONE && resp->content_length >= 0 &&
+	    resp->content_length < ENCODE_MIN_SIZE) /* HEAD: the size it would have */
+		return;
+	bool type_ok = false;
+	for (size_t i = 0; i < resp->n_headers; i++) {
+		const struct http_header *h = &resp->headers[i];
+		if (str_ieq(h->name, h->name_len, "content-encoding") ||
+		    str_ieq(h->name, h->name_len, "content-range"))
+			return;
+		if (str_ieq(h->name, h->name_len, "cache-control") &&
+		    value_has_token(h->value, h->value_len, "no-transform"))
+			return;
+		if (str_ieq(h->name, h->name_len, "content-type")) {
+			char t[128];
+			size_t n = MIN(h->value_len, sizeof(t) - 1);
+			for (size_t k = 0; k < n; k++) /* (media types are case-insensitive) */
+				t[k] = (char)(h->value[k] >= 'A' && h->value[k] <= 'Z'
+						      ? h->value[k] + 32 : h->value[k]);
+			t[n] = '\0';
+			type_ok = encode_type_ok(t);
+		}
+	}
+	if (!type_ok)
+		return;
+	x->enc_vary = true;
+	if (x->enc_coding < 0)
+		return;
+	if (framing != HTTP_FRAMING_NONE) {
+		x->enc = encoder_new((enum http_coding)x->enc_coding);
+		if (!x->enc)
+			return; /* (the library could not start one: identity) */
+		buf_init(&x->eb, ENC_IN_MAX);
+		x->enc_flushed = true;
+	}
+	x->enc_hdr = true;
 }
 
 static int r_head(struct proxy_x *x)
@@ -1418,6 +1523,11 @@ static int r_head(struct proxy_x *x)
 			x->resp_keep = false;
 			break;
 		}
+		if (x->enc_block && x->state != X_TUNNEL) {
+			x_encode_decide(x, resp, f);
+			if (x->enc_hdr) /* (HEAD too: the head a GET would get) */
+				cl = HTTP_LENGTH_STREAM;
+		}
 		if (x->client_close)
 			http_resp_close(x->c);
 		if (x_forward_head(x, resp, cl) < 0)
@@ -1452,6 +1562,79 @@ static bool passes_through(const struct proxy_x *x)
 	return x->r_mode == B_LENGTH || x->r_mode == B_RAW || x->r_mode == B_CLOSE;
 }
 
+/* An encoded body: rs -> eb, de-framed; eb -> the encoder -> co. The encoder is flushed
+ * whenever the upstream has nothing more for now (a slow stream goes out as it comes), and
+ * ended with the body. */
+static int r_encode(struct proxy_x *x)
+{
+	int progress = 0;
+	while (!x->r_done && x->rs.len > 0 && x->eb.len < ENC_IN_MAX) {
+		size_t n = MIN(x->rs.len, ENC_IN_MAX - x->eb.len), used;
+		if (x->r_mode == B_CHUNKED) {
+			size_t dlen;
+			ssize_t r = http_chunked_decode(&x->r_ch, x->rs.data, n, &dlen);
+			if (r < 0)
+				return x_abort(x);
+			if (dlen > 0 && buf_append(&x->eb, x->rs.data, dlen) < 0)
+				return x_abort(x);
+			used = (size_t)r;
+			x->r_done = http_chunked_done(&x->r_ch);
+		} else {
+			if (x->r_mode == B_LENGTH && n > x->r_left)
+				n = (size_t)x->r_left;
+			if (buf_append(&x->eb, x->rs.data, n) < 0)
+				return x_abort(x);
+			used = n;
+			if (x->r_mode == B_LENGTH) {
+				x->r_left -= n;
+				x->r_done = x->r_left == 0;
+			}
+		}
+		buf_consume(&x->rs, used);
+		progress = 1;
+		if (used == 0)
+			break;
+	}
+	if (!x->r_done && x->up_eof && x->rs.len == 0) {
+		if (x->r_mode == B_CLOSE && !x->up_err)
+			x->r_done = true;
+		else
+			return x_abort(x); /* cut short: the client must not take it as complete */
+	}
+	while (!x->enc_ended) {
+		enum encode_op op = ENCODE_RUN;
+		if (x->r_done)
+			op = ENCODE_END;
+		else if (x->rs.len == 0 && !x->pc->readable && !x->enc_flushed)
+			op = ENCODE_FLUSH;
+		if (op == ENCODE_RUN && x->eb.len == 0)
+			break;
+		if (x->co.len + 64 > CO_MAX || buf_reserve(&x->co, CO_MAX - x->co.len) < 0)
+			break; /* the client has not taken what waits: read no more upstream */
+		size_t in, out;
+		int r = encoder_run(x->enc, x->eb.data, x->eb.len, &in, x->co.data + x->co.len,
+				    CO_MAX - x->co.len, &out, op);
+		if (r < 0)
+			return x_abort(x);
+		buf_consume(&x->eb, in);
+		x->co.len += out;
+		x->bytes += out;
+		if (in || out)
+			progress = 1;
+		if (in)
+			x->enc_flushed = false;
+		if (r == 1 && op == ENCODE_FLUSH)
+			x->enc_flushed = true;
+		if (r == 1 && op == ENCODE_END)
+			x->enc_ended = true;
+		if (r == 1 && op != ENCODE_RUN)
+			break;
+		if (r == 0 && !in && !out)
+			break;
+	}
+	return progress;
+}
+
 /* rs -> co: the head (to the client's protocol), then the body, de-framed. */
 static int r_process(struct proxy_x *x)
 {
@@ -1461,6 +1644,10 @@ static int r_process(struct proxy_x *x)
 		if (r <= 0 || !x->head_done)
 			return r;
 		progress = 1;
+	}
+	if (x->enc) {
+		int r = r_encode(x);
+		return r == GONE ? GONE : r | progress;
 	}
 	while (!x->r_done && x->rs.len > 0) {
 		if (x->co.len == 0 && passes_through(x) &&
@@ -1574,7 +1761,7 @@ static int x_check_done(struct proxy_x *x)
 			return x_abort(x);
 		return 0;
 	}
-	if (!x->r_done || !flushed_client)
+	if (!x->r_done || !flushed_client || (x->enc && !x->enc_ended))
 		return 0;
 	bool complete = x->q_done && flushed_up && !x->q_broken;
 	bool reuse = complete && x->resp_keep && !x->up_eof && x->rs.len == 0 && !x->pp &&
@@ -1764,6 +1951,15 @@ static void proxy_serve(struct http_exchange *c, const struct http_request *req,
 	}
 	if (px->n_hdr_down)
 		x_copy_down(x, px);
+	/* `encode`: the coding is chosen now, while the request is at hand (ranges: never) */
+	x->enc_coding = -1;
+	if (rt->rules && rt->rules->n_encode) {
+		unsigned char order[HTTP_CODING_N];
+		x->enc_block = true;
+		if (!http_request_header(req, "range") &&
+		    encode_accepted(req, rt->rules->encode, rt->rules->n_encode, order))
+			x->enc_coding = order[0];
+	}
 	char *target = NULL;
 	size_t target_len = 0;
 	if (px->strip_prefix && !(target = strip_target(req, px->strip_prefix, &target_len))) {

@@ -299,6 +299,11 @@ static void route(struct http_exchange *x, const struct http_request *req, struc
 		rt->root_fd = gen->root_fds[rt->path->root_id];
 	else
 		rt->root_fd = cs->root ? gen->root_fds[cs->root_id] : -1;
+	/* `encode`: a large file is compressed as it is sent, by the streaming variant (a
+	 * bodiless GET only: it never reads a body) */
+	if (unlikely(rt->rules) && rt->rules->n_encode && rt->root_fd >= 0 &&
+	    req->method_id == HTTP_M_GET && !req->chunked && req->content_length <= 0)
+		rt->handler = &static_stream_handler;
 }
 
 const struct http_router route_router = {

@@ -456,11 +456,14 @@ void static_worker_gen(struct worker *wk)
 	static_worker_exit(wk);
 }
 
+/* What serve_encoded did: nothing (identity follows), answered, or began a stream. */
+enum { ENC_NO, ENC_SERVED, ENC_STREAMING };
+
 static void static_serve(struct http_exchange *x, const struct http_request *req,
 			 const struct http_route *rt)
 {
 	const struct config_rules *r = rt->rules && rt->rules->statics ? rt->rules : NULL;
-	static_handle(x, req, rt->root_fd, worker_cache(x->wk), x->wk->loop.now_ms, r);
+	static_handle(x, req, rt->root_fd, worker_cache(x->wk), x->wk->loop.now_ms, r, false);
 }
 
 const struct http_handler static_handler = {
@@ -468,6 +471,144 @@ const struct http_handler static_handler = {
 	.streams_body = false,
 	.serve = static_serve,
 };
+
+/* The same for a bodiless GET in a block with `encode` (route.c chooses it): the exchange is
+ * the handler's from the head on, so that a large file can be compressed as it is sent
+ * (struct file_stream); any other answer is sent as the plain handler's would be. */
+static void static_stream_serve(struct http_exchange *x, const struct http_request *req,
+				const struct http_route *rt)
+{
+	const struct config_rules *r = rt->rules && rt->rules->statics ? rt->rules : NULL;
+	if (!static_handle(x, req, rt->root_fd, worker_cache(x->wk), x->wk->loop.now_ms, r, true))
+		http_x_stream_respond(x);
+}
+
+const struct http_handler static_stream_handler = {
+	.name = "static",
+	.streams_body = true,
+	.serve = static_stream_serve,
+};
+
+/* ---- a large file compressed as it is sent ----------------------------------------------- */
+
+#define FS_CHUNK 65536 /* file bytes read at a time, and compressed bytes held for the client */
+
+/* One response: the file read FS_CHUNK at a time (pread), compressed into out, given to the
+ * client as it takes it (http_x_send; its event says when there is room again): memory is
+ * the encoder's state and two buffers, whatever the file's size. */
+struct file_stream {
+	struct http_exchange *x;
+	int fd;
+	uint64_t off, size; /* read so far, of */
+	struct encoder *enc;
+	size_t in_off, in_len, out_off, out_len;
+	uint64_t bytes; /* compressed bytes given to the client */
+	bool ended;     /* the encoder's end is in out */
+	struct timer timer; /* send-timeout: a client that takes nothing for that long */
+	char in[FS_CHUNK], out[FS_CHUNK];
+};
+
+static void fs_free(struct file_stream *fs)
+{
+	timer_cancel(&fs->timer);
+	encoder_free(fs->enc);
+	close(fs->fd);
+	free(fs);
+}
+
+/* The file changed under us (shorter now) or the encoder failed: a body cut short must not
+ * look complete. */
+static void fs_abort(struct file_stream *fs)
+{
+	struct http_exchange *x = fs->x;
+	http_x_set_stream(x, NULL, NULL);
+	fs_free(fs);
+	http_x_stream_abort(x);
+}
+
+static void fs_pump(void *arg)
+{
+	struct file_stream *fs = arg;
+	struct http_exchange *x = fs->x;
+	for (;;) {
+		if (fs->out_off < fs->out_len) {
+			ssize_t n = http_x_send(x, fs->out + fs->out_off, fs->out_len - fs->out_off);
+			if (n < 0) {
+				fs_abort(fs);
+				return;
+			}
+			if (n == 0)
+				return; /* the event comes when the client has taken some */
+			fs->out_off += (size_t)n;
+			timer_arm(&x->wk->loop, &x->wk->t_send, &fs->timer);
+			continue;
+		}
+		fs->out_off = fs->out_len = 0;
+		if (fs->ended) {
+			uint64_t bytes = fs->bytes;
+			http_x_set_stream(x, NULL, NULL);
+			fs_free(fs);
+			http_x_stream_end(x, 200, bytes, true);
+			return;
+		}
+		if (fs->in_off == fs->in_len && fs->off < fs->size) {
+			size_t want = (size_t)MIN((uint64_t)FS_CHUNK, fs->size - fs->off);
+			ssize_t k = pread(fs->fd, fs->in, want, (off_t)fs->off);
+			if (k <= 0) {
+				fs_abort(fs);
+				return;
+			}
+			fs->in_off = 0;
+			fs->in_len = (size_t)k;
+			fs->off += (uint64_t)k;
+		}
+		enum encode_op op = fs->off == fs->size ? ENCODE_END : ENCODE_RUN;
+		size_t in, out;
+		int r = encoder_run(fs->enc, fs->in + fs->in_off, fs->in_len - fs->in_off, &in,
+				    fs->out, sizeof(fs->out), &out, op);
+		if (r < 0) {
+			fs_abort(fs);
+			return;
+		}
+		fs->in_off += in;
+		fs->out_len = out;
+		fs->bytes += out;
+		if (r == 1 && op == ENCODE_END)
+			fs->ended = true;
+	}
+}
+
+static void fs_gone(void *arg)
+{
+	fs_free(arg);
+}
+
+static void on_fs_timer(struct loop *l, struct timer *t)
+{
+	fs_abort(container_of(t, struct file_stream, timer));
+}
+
+static const struct http_stream_cb fs_stream_cb = {
+	.event = fs_pump,
+	.abort = fs_gone,
+};
+
+/* A stream of fd (owned by it once it exists) for x, which it takes now: before the head,
+ * so that the protocol sends the head as a streamed response's. NULL when the library cannot
+ * start an encoder. */
+static struct file_stream *file_stream_new(struct http_exchange *x, enum http_coding c, int fd,
+					   const struct stat *st)
+{
+	struct encoder *enc = encoder_new(c);
+	if (!enc)
+		return NULL;
+	struct file_stream *fs = xmalloc(sizeof(*fs));
+	*fs = (struct file_stream){.x = x, .fd = fd, .size = (uint64_t)st->st_size, .enc = enc};
+	fs->timer.cb = on_fs_timer;
+	timer_arm(&x->wk->loop, &x->wk->t_send, &fs->timer);
+	http_x_set_stream(x, &fs_stream_cb, fs);
+	return fs;
+}
 
 /* ---- directory listings (browse) ----------------------------------------------------- */
 
@@ -776,37 +917,12 @@ static void etag_add_coding(struct validators *v, const char *suffix)
 /* With `precompressed`: the file's encoded sibling (file.br, file.zst, file.gz) the client's
  * Accept-Encoding allows, highest weight first, then the configured order. Returns false
  * when there is none (or the field is malformed or too long): identity is served. */
-/* The codings of list (config order) the request's Accept-Encoding allows, highest weight
- * first, then in list order, into out; their count. 0 without the field, or when it is
- * malformed or too long (identity then). */
-static size_t accepted_codings(const struct http_request *req, const unsigned char *list,
-			       size_t n, unsigned char *out)
-{
-	const struct http_header *h = http_request_header(req, "accept-encoding");
-	uint16_t q[HTTP_CODING_N];
-	if (!h || http_accept_encoding(h->value, h->value_len, q) < 0)
-		return 0;
-	bool taken[HTTP_CODING_N] = {false};
-	size_t k = 0;
-	for (; k < n; k++) {
-		int best = -1;
-		for (size_t j = 0; j < n; j++)
-			if (!taken[j] && q[list[j]] > 0 && (best < 0 || q[list[j]] > q[list[best]]))
-				best = (int)j;
-		if (best < 0)
-			break;
-		taken[best] = true;
-		out[k] = list[best];
-	}
-	return k;
-}
-
 static bool serve_precompressed(struct http_exchange *x, const struct http_request *req,
 				int root_fd, const struct config_rules *r, const char *path,
 				size_t plen)
 {
 	unsigned char order[HTTP_CODING_N];
-	size_t n = accepted_codings(req, r->precompressed, r->n_precompressed, order);
+	size_t n = encode_accepted(req, r->precompressed, r->n_precompressed, order);
 	for (size_t k = 0; k < n; k++) {
 		enum http_coding c = order[k];
 		char name[HTTP_PATH_MAX + 8];
@@ -832,21 +948,29 @@ static bool serve_precompressed(struct http_exchange *x, const struct http_reque
 }
 
 /* With `encode`: the file (or the directory's index) compressed now, when the client takes
- * one of the codings, its type is text-like, its size between ENCODE_MIN_SIZE and
- * ENCODE_MAX_SIZE, and no range is asked for. Its ETag names the coding (never the identity
- * one's, nor a precompressed file's); preconditions are checked before any CPU is spent.
- * Returns false to serve identity. */
-static bool serve_encoded(struct http_exchange *x, const struct http_request *req, int root_fd,
-			  const struct config_rules *r, const char *path, size_t plen)
+ * one of the codings, its type is text-like, it has at least ENCODE_MIN_SIZE bytes, and no
+ * range is asked for. Up to ENCODE_MAX_SIZE it is compressed whole into memory; a larger one
+ * streams through an encoder when the exchange is the handler's (stream: the streaming
+ * variant of the handler, static_stream_handler), else it goes out as it is. Its ETag names
+ * the coding (never the identity one's, nor a precompressed file's); preconditions are
+ * checked before any CPU is spent. Returns ENC_NO to serve identity, ENC_SERVED, or
+ * ENC_STREAMING (the exchange is held until the stream ends). */
+struct file_stream;
+static struct file_stream *file_stream_new(struct http_exchange *x, enum http_coding c, int fd,
+					   const struct stat *st);
+static void fs_pump(void *arg);
+
+static int serve_encoded(struct http_exchange *x, const struct http_request *req, int root_fd,
+			 const struct config_rules *r, const char *path, size_t plen, bool stream)
 {
 	unsigned char order[HTTP_CODING_N];
 	if (http_request_header(req, "range") ||
-	    !accepted_codings(req, r->encode, r->n_encode, order))
-		return false;
+	    !encode_accepted(req, r->encode, r->n_encode, order))
+		return ENC_NO;
 	enum http_coding c = order[0];
 	int fd = static_open(root_fd, path);
 	if (fd < 0)
-		return false;
+		return ENC_NO;
 	struct stat st;
 	const char *name = path;
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && path[plen - 1] == '/') {
@@ -860,16 +984,17 @@ static bool serve_encoded(struct http_exchange *x, const struct http_request *re
 		}
 		close(fd);
 		if (ifd < 0)
-			return false;
+			return ENC_NO;
 		fd = ifd;
 		if (fstat(fd, &st) < 0)
 			st.st_mode = 0;
 	}
 	const char *type = mime_type(name, strlen(name));
-	if (!S_ISREG(st.st_mode) || st.st_size < ENCODE_MIN_SIZE || st.st_size > ENCODE_MAX_SIZE ||
-	    !encode_type_ok(type)) {
+	bool large = st.st_size > ENCODE_MAX_SIZE;
+	if (!S_ISREG(st.st_mode) || st.st_size < ENCODE_MIN_SIZE ||
+	    (large && !stream && !x->is_head) || !encode_type_ok(type)) {
 		close(fd);
-		return false;
+		return ENC_NO;
 	}
 	struct validators v;
 	validators_of(&st, &v);
@@ -877,7 +1002,29 @@ static bool serve_encoded(struct http_exchange *x, const struct http_request *re
 	if (preconditions(req, &v)) { /* 304 or 412, no body: nothing to compress */
 		close(fd);
 		serve_file(x, req, &v, type, (uint64_t)st.st_size, -1, NULL, NULL, true);
-		return true;
+		return ENC_SERVED;
+	}
+	if (large) {
+		/* (HEAD: the head alone; a stream takes the exchange before its head) */
+		struct file_stream *fs = x->is_head ? NULL : file_stream_new(x, c, fd, &st);
+		if (!fs && !x->is_head) {
+			close(fd);
+			return ENC_NO; /* the library could not start an encoder */
+		}
+		http_resp_start(x, 200);
+		http_resp_header(x, "Content-Type", type, strlen(type));
+		http_resp_header(x, "Content-Encoding", http_coding_name(c),
+				 strlen(http_coding_name(c)));
+		http_resp_header(x, "Vary", "Accept-Encoding", 15);
+		http_resp_header(x, "Last-Modified", v.last_modified, 29);
+		http_resp_header(x, "ETag", v.etag, v.etag_len);
+		http_resp_end_head(x, HTTP_LENGTH_STREAM);
+		if (!fs) {
+			close(fd);
+			return ENC_SERVED;
+		}
+		fs_pump(fs);
+		return ENC_STREAMING;
 	}
 	size_t size = (size_t)st.st_size, got = 0;
 	char *in = xmalloc(size ? size : 1);
@@ -893,7 +1040,7 @@ static bool serve_encoded(struct http_exchange *x, const struct http_request *re
 	int rc = got == size ? encode_body(c, in, size, &out, &len) : -EIO;
 	free(in);
 	if (rc < 0)
-		return false;
+		return ENC_NO;
 	http_resp_start(x, 200);
 	http_resp_header(x, "Content-Type", type, strlen(type));
 	http_resp_header(x, "Content-Encoding", http_coding_name(c), strlen(http_coding_name(c)));
@@ -902,34 +1049,40 @@ static bool serve_encoded(struct http_exchange *x, const struct http_request *re
 	http_resp_header(x, "ETag", v.etag, v.etag_len);
 	http_resp_end_head(x, (int64_t)len);
 	http_resp_body_owned(x, out, len);
-	return true;
+	return ENC_SERVED;
 }
 
-/* A block with try-files, index, browse or precompressed (never the fast path's cost). */
-static void serve_rules(struct http_exchange *x, const struct http_request *req, int root_fd,
+/* A block with try-files, index, browse or precompressed (never the fast path's cost).
+ * true: the exchange is held by a stream (serve_encoded). */
+static bool serve_rules(struct http_exchange *x, const struct http_request *req, int root_fd,
 			struct file_cache *fc, uint64_t now_ms, const struct config_rules *r,
-			char *path, int plen)
+			char *path, int plen, bool stream)
 {
 	if (r->n_try_files || r->try_status) {
 		char tried[HTTP_PATH_MAX];
 		int n = try_files(x, root_fd, r, tried);
 		if (n < 0) {
 			http_resp_error(x, -n);
-			return;
+			return false;
 		}
 		memcpy(path, tried, (size_t)n + 1);
 		plen = n;
 	}
 	if (r->n_precompressed && path[plen - 1] != '/' &&
 	    serve_precompressed(x, req, root_fd, r, path, (size_t)plen))
-		return;
-	if (r->n_encode && serve_encoded(x, req, root_fd, r, path, (size_t)plen))
-		return;
+		return false;
+	if (r->n_encode) {
+		int e = serve_encoded(x, req, root_fd, r, path, (size_t)plen, stream);
+		if (e != ENC_NO)
+			return e == ENC_STREAMING;
+	}
 	serve_path(x, req, root_fd, fc, now_ms, r, path, plen);
+	return false;
 }
 
-void static_handle(struct http_exchange *x, const struct http_request *req, int root_fd,
-		   struct file_cache *fc, uint64_t now_ms, const struct config_rules *rules)
+bool static_handle(struct http_exchange *x, const struct http_request *req, int root_fd,
+		   struct file_cache *fc, uint64_t now_ms, const struct config_rules *rules,
+		   bool stream)
 {
 	char path[HTTP_PATH_MAX];
 
@@ -941,32 +1094,31 @@ void static_handle(struct http_exchange *x, const struct http_request *req, int 
 		http_resp_start(x, 204);
 		http_resp_header(x, "Allow", "GET, HEAD, OPTIONS", 18);
 		http_resp_end_head(x, -1);
-		return;
+		return false;
 	default:
 		http_resp_error(x, 405);
-		return;
+		return false;
 	}
 	if (unlikely(bypass_path_checks) && root_fd >= 0) {
 		serve_bypassed(x, req, root_fd);
-		return;
+		return false;
 	}
 	if (req->target_len == 1 && req->target[0] == '*') {
 		http_resp_error(x, 400);
-		return;
+		return false;
 	}
 	int plen = http_path_normalize(req->target, req->target_len, path, sizeof(path));
 	if (plen < 0) {
 		http_resp_error(x, plen == -ENAMETOOLONG ? 414 : 400);
-		return;
+		return false;
 	}
 	if (root_fd < 0) {
 		serve_welcome(x, path);
-		return;
+		return false;
 	}
-	if (unlikely(rules)) {
-		serve_rules(x, req, root_fd, fc, now_ms, rules, path, plen);
-		return;
-	}
+	if (unlikely(rules))
+		return serve_rules(x, req, root_fd, fc, now_ms, rules, path, plen, stream);
 	serve_path(x, req, root_fd, fc, now_ms, NULL, path, plen);
+	return false;
 }
 
