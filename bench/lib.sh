@@ -35,8 +35,8 @@ bench_args() {
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 
 # bench_install_deps [CHECK:PACKAGE ...]: install what is missing of nginx, wrk, curl, gcc and
-# taskset, and of the extra requirements: CHECK is an absolute path that must be executable or a
-# command that must be found, PACKAGE the Debian package that provides it.
+# taskset, and of the extra requirements: CHECK is an absolute path that must exist (a program or
+# a header) or a command that must be found, PACKAGE the Debian package that provides it.
 bench_install_deps() {
 	local need=() sudo="" made_policy=0 req
 	[ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -46,7 +46,7 @@ bench_install_deps() {
 	have_cmd taskset || need+=(util-linux)
 	for req in "$@"; do
 		case ${req%%:*} in
-		/*) [ -x "${req%%:*}" ] || need+=("${req#*:}") ;;
+		/*) [ -e "${req%%:*}" ] || need+=("${req#*:}") ;;
 		*) have_cmd "${req%%:*}" || need+=("${req#*:}") ;;
 		esac
 	done
@@ -115,6 +115,22 @@ bench_setup() {
 
 	HELPER=$TMP/helper
 	gcc -O2 -Wall -Wextra -static -o "$HELPER" "$HERE/helper.c" || die "cannot build bench/helper.c"
+}
+
+# build_tlsclient: build bench/tlsclient.c (the TLS and HTTP/2 client of tls.sh and idle.sh, on
+# the system's libgnutls) into $TMP and print its path.
+build_tlsclient() {
+	gcc -O2 -Wall -Wextra -o "$TMP/tlsclient" "$HERE/tlsclient.c" -lgnutls ||
+		die "cannot build bench/tlsclient.c (libgnutls28-dev missing?)"
+	echo "$TMP/tlsclient"
+}
+
+# make_cert CERT KEY: a self-signed ECDSA P-256 certificate for localhost and 127.0.0.1.
+make_cert() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+		-subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+		-keyout "$2" -out "$1" 2>"$TMP/openssl.err" || { cat "$TMP/openssl.err" >&2; die "openssl could not make a certificate"; }
+	chmod 644 "$1" "$2" # nginx's master reads them as root, ferry as whoever runs the script
 }
 
 bench_cleanup() {
