@@ -8,11 +8,16 @@
 #   FERRY_OLD=/path/to/old/ferry bench/idle.sh
 #                                  also measures a second ferry binary, "ferry (old)"
 #
-# Each server in turn gets N idle HTTP/1.1 keep-alive connections: bench/helper.c `hold` (pinned
-# to CPU $CLIENT_CPU) opens them one after the other, sends one complete GET of a 612-byte
-# index.html on each and reads the whole response, then leaves them all open and idle until the
-# script has read the server's memory, then checks that the server closed none of them and
-# closes them. Per server: VmRSS (/proc/PID/status) after one warm-up request ("before"), with
+# Each server in turn gets N idle connections, of the kind MODE says:
+#   h1   HTTP/1.1 keep-alive connections (bench/helper.c `hold`)
+#   tls  HTTP/1.1 keep-alive connections over TLS 1.3 (bench/tlsclient.c `hold ... tls`: a full
+#        handshake with ALPN http/1.1, GnuTLS, X25519)
+#   h2   HTTP/2 connections over TLS 1.3 (bench/tlsclient.c `hold ... h2`: ALPN h2, the
+#        preface, an empty SETTINGS, one GET on stream 1, the server's SETTINGS ACK awaited)
+# The client (pinned to CPU $CLIENT_CPU) opens them one after the other, sends one complete GET
+# of a 612-byte index.html on each and reads the whole response, then leaves them all open and
+# idle until the script has read the server's memory, then checks that the server closed none
+# of them (and sent nothing on them: no ping, no record) and closes them. Per server: VmRSS (/proc/PID/status) after one warm-up request ("before"), with
 # the N connections open and idle, and after closing them; and (with - before) / N, the memory
 # one idle connection costs, in KiB. The count of ESTABLISHED server-side sockets on the port
 # (/proc/net/tcp) is checked to be N while the RSS is read.
@@ -20,18 +25,22 @@
 #   ferry   started by systemd-socket-activate on 127.0.0.1 (the warm-up connection makes it exec
 #           ferry), its defaults but for: workers 1, access-log off, keepalive-timeout
 #           $KEEPALIVE (default 60s: the connections must outlive the measurement) and, only when
-#           N + 64 exceeds its default of 10000, max-connections N + 64.
+#           N + 64 exceeds its default of 10000, max-connections N + 64. tls and h2: also
+#           `listen https tls` (the socket passed as https) and site * { tls CERT KEY; root DIR }
+#           with an ECDSA P-256 certificate made by openssl in the temp dir.
 #   nginx   (Debian's) worker_processes 1, access_log off, keepalive_timeout $KEEPALIVE (default
 #           75s), worker_connections N + N/8 + 64 (default 512, never set lower: nginx closes
 #           idle keep-alive connections when fewer than 1/16 of its slots are free) and
 #           worker_rlimit_nofile 256 above that;
-#           its RSS is the worker process's (the master holds no connection).
+#           its RSS is the worker process's (the master holds no connection). tls: `listen ...
+#           ssl`, h2: `listen ... ssl http2`, with the same certificate and `ssl_protocols
+#           TLSv1.2 TLSv1.3` (nginx 1.22's default has no TLS 1.3); idle HTTP/2 connections
+#           follow keepalive_timeout too (http2_idle_timeout is obsolete since nginx 1.19.7).
 # RLIMIT_NOFILE is raised (ulimit -n, inherited by the client and the servers) to N + N/8 + 320
 # when it is lower. What each server was set to is printed with the results.
-# MODE says what the idle connections are: h1 (plain HTTP/1.1) is the only one so far; tls
-# (HTTP/1.1 over TLS) and h2 (HTTP/2 over TLS) are planned and exit with "not supported yet".
-# With --record the report replaces the block between the bench-idle markers in
-# bench/RESULTS.md.
+# Target (issue 10) for tls and h2: per idle connection ≤ 0.5× nginx's.
+# With --record the report replaces the block of MODE in bench/RESULTS.md (between the
+# bench-idle markers for h1, bench-idle-tls for tls, bench-idle-h2 for h2).
 #
 # Knobs (environment): N=2000 MODE=h1 KEEPALIVE=600s SETTLE=1 (seconds to wait before each RSS
 # reading) SERVER_CPU=1 CLIENT_CPU=0 FERRY=build/ferry FERRY_OLD= (unset: none)
@@ -57,9 +66,10 @@ BODY_SIZE=612
 
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, not '$N'"
 case $MODE in
-h1) ;;
-tls | h2) die "MODE=$MODE is not supported yet: only MODE=h1 (plain HTTP/1.1 keep-alive connections) works for now" ;;
-*) die "unknown MODE '$MODE' (h1; tls and h2 are planned)" ;;
+h1) WHAT="HTTP/1.1 keep-alive connections" ;;
+tls) WHAT="HTTP/1.1 keep-alive connections over TLS 1.3" ;;
+h2) WHAT="HTTP/2 connections over TLS 1.3" ;;
+*) die "unknown MODE '$MODE' (h1, tls or h2)" ;;
 esac
 
 # nginx's worker_connections: room for the N connections, never below its default of 512. When
@@ -77,8 +87,19 @@ if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt $NOFILE ]; then
 fi
 NOFILE_SET=$(ulimit -Sn)
 
-bench_install_deps systemd-socket-activate:systemd
+if [ "$MODE" = h1 ]; then
+	bench_install_deps systemd-socket-activate:systemd
+else
+	bench_install_deps systemd-socket-activate:systemd openssl:openssl \
+		/usr/include/gnutls/gnutls.h:libgnutls28-dev
+fi
 bench_setup ferry-bench-idle "servers and the client"
+if [ "$MODE" != h1 ]; then
+	TLSCLIENT=$(build_tlsclient)
+	make_cert "$TMP/cert.pem" "$TMP/key.pem"
+fi
+SCHEME=http
+[ "$MODE" = h1 ] || SCHEME=https
 
 # ---- the file ---------------------------------------------------------------------------------
 WWW=$TMP/www
@@ -97,7 +118,8 @@ SERVERS+=(nginx)
 # What each server is set to beyond its defaults, for the report.
 declare -A SETTINGS
 
-# ferry's configuration for MODE. (tls and h2 will add a certificate and their listener here.)
+# ferry's configuration for MODE (tls and h2: the TLS listener and the site with the certificate;
+# h1: the root is given with --root).
 FERRY_MAXCONN_DEFAULT=10000
 ferry_conf() {
 	local f=$TMP/ferry.conf
@@ -107,6 +129,10 @@ ferry_conf() {
 		echo "access-log off"
 		echo "keepalive-timeout $KEEPALIVE"
 		[ $((N + 64)) -le $FERRY_MAXCONN_DEFAULT ] || echo "max-connections $((N + 64))"
+		if [ "$MODE" != h1 ]; then
+			echo "listen https tls"
+			printf 'site * {\n    tls %s %s\n    root %s\n}\n' "$TMP/cert.pem" "$TMP/key.pem" "$WWW"
+		fi
 	} >"$f"
 	SETTINGS[ferry]="\`workers 1\`, \`access-log off\`, \`keepalive-timeout $KEEPALIVE\` (default 60s)"
 	if [ $((N + 64)) -le $FERRY_MAXCONN_DEFAULT ]; then
@@ -114,13 +140,23 @@ ferry_conf() {
 	else
 		SETTINGS[ferry]+=", \`max-connections $((N + 64))\` (default $FERRY_MAXCONN_DEFAULT)"
 	fi
+	[ "$MODE" = h1 ] || SETTINGS[ferry]+=", \`listen https tls\` and \`site * { tls CERT KEY; root DIR }\` (ECDSA P-256)"
 	SETTINGS[ferry]+="; otherwise its defaults (sandbox on, ...); started by systemd-socket-activate on 127.0.0.1"
 }
 
 # nginx_conf NAME WORKER_CONNECTIONS: the private nginx in $TMP/NAME.
 nginx_conf() {
-	local name=$1 conns=$2 dir=$TMP/$1
+	local name=$1 conns=$2 dir=$TMP/$1 listen tls=""
 	mkdir -p "$dir/logs" "$dir/tmp"
+	case $MODE in
+	h1) listen="" ;;
+	tls) listen=" ssl" ;;
+	h2) listen=" ssl http2" ;;
+	esac
+	[ "$MODE" = h1 ] || tls="
+        ssl_certificate $TMP/cert.pem;
+        ssl_certificate_key $TMP/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;"
 	cat >"$dir/nginx.conf" <<EOF
 # Private nginx for bench/idle.sh ($MODE): one worker, $conns connection slots, long keep-alive.
 worker_processes 1;
@@ -143,13 +179,13 @@ http {
     uwsgi_temp_path $dir/tmp/uwsgi;
     scgi_temp_path $dir/tmp/scgi;
     server {
-        listen 127.0.0.1:${PORT[$name]};
-        root $WWW;
+        listen 127.0.0.1:${PORT[$name]}$listen;
+        root $WWW;$tls
     }
 }
 EOF
 	[ "$name" = nginx ] || return 0
-	SETTINGS[nginx]="\`worker_processes 1\`, \`access_log off\`, \`keepalive_timeout $KEEPALIVE\` (default 75s), \`worker_connections $NGINX_CONNS\` (default 512; nginx closes idle keep-alive connections when fewer than 1/16 of these slots are free, hence N + N/8 + 64), \`worker_rlimit_nofile $NOFILE\`; otherwise its defaults; started directly (master + worker)"
+	SETTINGS[nginx]="$([ "$MODE" = h1 ] || echo "\`listen 127.0.0.1:PORT$listen\` with the same certificate and \`ssl_protocols TLSv1.2 TLSv1.3\` (1.22's default lacks TLS 1.3), ")\`worker_processes 1\`, \`access_log off\`, \`keepalive_timeout $KEEPALIVE\` (default 75s), \`worker_connections $NGINX_CONNS\` (default 512; nginx closes idle keep-alive connections when fewer than 1/16 of these slots are free, hence N + N/8 + 64), \`worker_rlimit_nofile $NOFILE\`; otherwise its defaults; started directly (master + worker)"
 }
 
 # The PIDs whose memory counts: ferry's one process, nginx's worker (not its master).
@@ -171,8 +207,13 @@ start_servers() {
 		case $s in
 		ferry | ferry-old)
 			LOG[$s]=$TMP/$s.log
-			taskset -c "$SERVER_CPU" systemd-socket-activate -l "127.0.0.1:${PORT[$s]}" -- \
-				"$(ferry_bin "$s")" serve --config "$TMP/ferry.conf" --root "$WWW" >"${LOG[$s]}" 2>&1 &
+			if [ "$MODE" = h1 ]; then
+				taskset -c "$SERVER_CPU" systemd-socket-activate -l "127.0.0.1:${PORT[$s]}" -- \
+					"$(ferry_bin "$s")" serve --config "$TMP/ferry.conf" --root "$WWW" >"${LOG[$s]}" 2>&1 &
+			else
+				taskset -c "$SERVER_CPU" systemd-socket-activate -l "127.0.0.1:${PORT[$s]}" --fdname=https -- \
+					"$(ferry_bin "$s")" serve --config "$TMP/ferry.conf" >"${LOG[$s]}" 2>&1 &
+			fi
 			PID[$s]=$!
 			STARTED_PIDS+=("${PID[$s]}")
 			wait_listening "${PORT[$s]}" || server_failed "$s" "systemd-socket-activate did not listen on ${PORT[$s]}"
@@ -189,8 +230,8 @@ start_servers() {
 # 200 with the whole file, and the process is the server.
 warm_up() {
 	local s=$1 out exe
-	out=$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{size_download}' \
-		"http://127.0.0.1:${PORT[$s]}/index.html") || true
+	out=$(curl -sk -o /dev/null --max-time 10 -w '%{http_code} %{size_download}' \
+		"$SCHEME://127.0.0.1:${PORT[$s]}/index.html") || true
 	[ "$out" = "200 $BODY_SIZE" ] || server_failed "$s" "the warm-up GET gave '$out' (want 200 $BODY_SIZE)"
 	alive "${PID[$s]}" || server_failed "$s" "process ${PID[$s]} is gone after the warm-up"
 	case $s in
@@ -210,11 +251,11 @@ established() {
 }
 
 # The client for MODE that holds N connections to server NAME (helper hold: see bench/helper.c).
-# tls and h2 will need a client of their own here (a TLS handshake; an HTTP/2 preface, SETTINGS
-# and one stream), with the same protocol on stdin/stdout.
+# tls and h2: bench/tlsclient.c hold, with the same protocol on stdin/stdout.
 hold_client() {
 	case $MODE in
 	h1) taskset -c "$CLIENT_CPU" "$HELPER" hold 127.0.0.1 "${PORT[$1]}" /index.html "$N" ;;
+	*) taskset -c "$CLIENT_CPU" "$TLSCLIENT" hold 127.0.0.1 "${PORT[$1]}" /index.html "$N" "$MODE" ;;
 	esac
 }
 
@@ -281,7 +322,7 @@ if [ "$NGINX_CONNS" -gt 512 ]; then
 	PORT[nginx-512]=$(free_port)
 	nginx_conf nginx-512 512
 	start_nginx nginx-512 "$SERVER_CPU"
-	wait_http "http://127.0.0.1:${PORT[nginx-512]}/index.html" "${PID[nginx-512]}" ||
+	wait_http "$SCHEME://127.0.0.1:${PORT[nginx-512]}/index.html" "${PID[nginx-512]}" ||
 		server_failed nginx-512 "did not answer 200 within 10 s"
 	warm_up nginx-512
 	sleep "$SETTLE"
@@ -303,7 +344,7 @@ REPORT=$TMP/report.md
 	[ "$OLD" = 1 ] && echo "Also $FERRY_OLD_DESC, with the same configuration."
 	echo "Run: \`N=$N MODE=$MODE KEEPALIVE=$KEEPALIVE$([ "$OLD" = 1 ] && echo " FERRY_OLD=$FERRY_OLD_SRC") bench/idle.sh\`; CPU busy before the run: $LOAD_BEFORE."
 	echo
-	echo "| $N idle HTTP/1.1 keep-alive connections ($MODE) | RSS before (after 1 request) | RSS with $N idle connections | RSS after closing them | **per idle connection** |"
+	echo "| $N idle $WHAT (MODE=$MODE) | RSS before (after 1 request) | RSS with $N idle connections | RSS after closing them | **per idle connection** |"
 	echo "|---|---:|---:|---:|---:|"
 	for s in "${SERVERS[@]}"; do
 		echo "| $(label "$s") | ${RSS_BEFORE[$s]} KiB | ${RSS_HELD[$s]} KiB | ${RSS_CLOSED[$s]} KiB | **$(fmt "$(per_conn "$s")" %.2f) KiB** |"
@@ -312,8 +353,12 @@ REPORT=$TMP/report.md
 	[ -z "$SLOT_KIB" ] || echo "| nginx (worker), with the connection slot each connection needs | | | | $(fmt "$(awk -v a="$(per_conn nginx)" -v b="$SLOT_KIB" 'BEGIN {print a + b}')" %.2f) KiB |"
 	[ "$OLD" = 1 ] && echo "| ferry new / old | $(ratio "${RSS_BEFORE[ferry]}" "${RSS_BEFORE[ferry-old]}" %.3f) | $(ratio "${RSS_HELD[ferry]}" "${RSS_HELD[ferry-old]}" %.3f) | | $(ratio "$(per_conn ferry)" "$(per_conn ferry-old)" %.3f) |"
 	echo
+	if [ "$MODE" != h1 ]; then
+		R_CONN=$(ratio "$(per_conn ferry)" "$(per_conn nginx)" %.6f)
+		echo "- **Per idle connection, ferry/nginx: $(fmt "$R_CONN" %.3f)** (target ≤ 0.5: $(verdict "$R_CONN" "<=" 0.5))."
+	fi
 	echo "- Per idle connection = (RSS with the connections − RSS before) / $N; VmRSS from /proc/PID/status (ferry: its one process; nginx: its worker). Kernel socket buffers are not in it."
-	echo "- Each connection sent one complete \`GET /index.html\` (612 bytes, 200) and read the whole response, then stayed open and idle; the RSS was read $SETTLE s after the last one opened. Then: $(for s in "${SERVERS[@]}"; do printf '%s: %s established server-side sockets, the client found %s; ' "$(label "$s")" "${EST[$s]}" "${STILL[$s]}"; done | sed 's/; $//')."
+	echo "- Each connection $(case $MODE in tls) echo "made a full TLS 1.3 handshake (GnuTLS client, X25519, ALPN http/1.1), then " ;; h2) echo "made a full TLS 1.3 handshake (GnuTLS client, X25519, ALPN h2) and sent the HTTP/2 preface and an empty SETTINGS, then " ;; esac)sent one complete \`GET /index.html\` (612 bytes, 200) and read the whole response$([ "$MODE" = h2 ] && echo " and the server's SETTINGS ACK"), then stayed open and idle; the RSS was read $SETTLE s after the last one opened. Then: $(for s in "${SERVERS[@]}"; do printf '%s: %s established server-side sockets, the client found %s; ' "$(label "$s")" "${EST[$s]}" "${STILL[$s]}"; done | sed 's/; $//')."
 	echo "- ferry: ${SETTINGS[ferry]}."
 	echo "- nginx: ${SETTINGS[nginx]}. nginx allocates its worker_connections slots when the worker starts, so part of what a connection costs it is already in \"before\"$([ -z "$SLOT_KIB" ] || echo ": the same nginx with the default 512 slots had a worker RSS of ${RSS_BEFORE[nginx-512]} KiB after one request, against ${RSS_BEFORE[nginx]} KiB with $NGINX_CONNS, so $(fmt "$SLOT_KIB" %.2f) KiB per slot, added in the row \"with the connection slot\"")."
 	echo "- RLIMIT_NOFILE: $NOFILE_SET for the client and ferry (ferry also raises its soft limit to the hard one itself); nginx's worker: its \`worker_rlimit_nofile $NOFILE\`."
@@ -323,8 +368,17 @@ echo
 cat "$REPORT"
 
 if [ "$RECORD" = 1 ]; then
-	record_report '<!-- bench-idle:begin -->' '<!-- bench-idle:end -->' "## Memory per idle connection
+	case $MODE in
+	h1)
+		record_report '<!-- bench-idle:begin -->' '<!-- bench-idle:end -->' "## Memory per idle connection
 
 Produced by \`bench/idle.sh --record\` (run by hand; \`make bench\` does not run it); see the
 header of bench/idle.sh."
+		;;
+	*)
+		record_report "<!-- bench-idle-$MODE:begin -->" "<!-- bench-idle-$MODE:end -->" "## Memory per idle $WHAT
+
+Produced by \`MODE=$MODE bench/idle.sh --record\` (run by hand); see the header of bench/idle.sh."
+		;;
+	esac
 fi

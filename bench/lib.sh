@@ -253,12 +253,13 @@ server_failed() {
 
 free_port() { "$HELPER" port; }
 
-# Wait (bounded, ~10 s) until URL answers 200; fail if the PID dies first.
+# Wait (bounded, ~10 s) until URL (http or https, the certificate not checked) answers 200;
+# fail if the PID dies first.
 wait_http() {
 	local url=$1 pid=$2 i
 	for ((i = 0; i < 200; i++)); do
 		alive "$pid" || return 1
-		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" 2>/dev/null)" = 200 ] && return 0
+		[ "$(curl -sk -o /dev/null -w '%{http_code}' --max-time 1 "$url" 2>/dev/null)" = 200 ] && return 0
 		sleep 0.05
 	done
 	return 1

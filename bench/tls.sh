@@ -234,20 +234,9 @@ start_servers() {
 		esac
 	done
 	for s in "${SERVERS[@]}"; do
-		wait_https "https://127.0.0.1:${PORT[$s]}/index.html" "${PID[$s]}" ||
+		wait_http "https://127.0.0.1:${PORT[$s]}/index.html" "${PID[$s]}" ||
 			server_failed "$s" "did not answer 200 over TLS on 127.0.0.1:${PORT[$s]} within 10 s"
 	done
-}
-
-# Wait (bounded, ~10 s) until URL answers 200 over TLS; fail if the PID dies first.
-wait_https() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		alive "$2" || return 1
-		[ "$(curl -sk -o /dev/null -w '%{http_code}' --max-time 1 "$1" 2>/dev/null)" = 200 ] && return 0
-		sleep 0.05
-	done
-	return 1
 }
 
 # What each server sends over TLS: 200 with the whole file, over HTTP/1.1 and HTTP/2.
