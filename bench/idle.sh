@@ -376,7 +376,7 @@ Produced by \`bench/idle.sh --record\` (run by hand; \`make bench\` does not run
 header of bench/idle.sh."
 		;;
 	*)
-		record_report "<!-- bench-idle-$MODE:begin -->" "<!-- bench-idle-$MODE:end -->" "## Memory per idle $WHAT
+		record_report "<!-- bench-idle-$MODE:begin -->" "<!-- bench-idle-$MODE:end -->" "## Memory per idle connection: $WHAT
 
 Produced by \`MODE=$MODE bench/idle.sh --record\` (run by hand); see the header of bench/idle.sh."
 		;;
