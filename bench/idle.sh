@@ -17,9 +17,9 @@
 # The client (pinned to CPU $CLIENT_CPU) opens them one after the other, sends one complete GET
 # of a 612-byte index.html on each and reads the whole response, then leaves them all open and
 # idle until the script has read the server's memory, then checks that the server closed none
-# of them (and sent nothing on them: no ping, no record) and closes them. Per server: VmRSS (/proc/PID/status) after one warm-up request ("before"), with
-# the N connections open and idle, and after closing them; and (with - before) / N, the memory
-# one idle connection costs, in KiB. The count of ESTABLISHED server-side sockets on the port
+# of them (and sent nothing on them: no ping, no record) and closes them. Per server: VmRSS
+# (/proc/PID/status) after one warm-up request ("before"), with the N connections open and idle,
+# and after closing them; and (with - before) / N, the memory one idle connection costs, in KiB. The count of ESTABLISHED server-side sockets on the port
 # (/proc/net/tcp) is checked to be N while the RSS is read.
 # The servers, one worker each, pinned to CPU $SERVER_CPU, serving the same file:
 #   ferry   started by systemd-socket-activate on 127.0.0.1 (the warm-up connection makes it exec
@@ -42,7 +42,7 @@
 # With --record the report replaces the block of MODE in bench/RESULTS.md (between the
 # bench-idle markers for h1, bench-idle-tls for tls, bench-idle-h2 for h2).
 #
-# Knobs (environment): N=2000 MODE=h1 KEEPALIVE=600s SETTLE=1 (seconds to wait before each RSS
+# Knobs (environment): N=2000 MODE=h1 (h1, tls or h2) KEEPALIVE=600s SETTLE=1 (seconds to wait before each RSS
 # reading) SERVER_CPU=1 CLIENT_CPU=0 FERRY=build/ferry FERRY_OLD= (unset: none)
 # NGINX=/usr/sbin/nginx KEEP_TMP=1.
 set -Eeuo pipefail
