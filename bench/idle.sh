@@ -42,8 +42,8 @@
 # With --record the report replaces the block of MODE in bench/RESULTS.md (between the
 # bench-idle markers for h1, bench-idle-tls for tls, bench-idle-h2 for h2).
 #
-# Knobs (environment): N=2000 MODE=h1 (h1, tls or h2) KEEPALIVE=600s SETTLE=1 (seconds to wait before each RSS
-# reading) SERVER_CPU=1 CLIENT_CPU=0 FERRY=build/ferry FERRY_OLD= (unset: none)
+# Knobs (environment): N=2000 MODE=h1 (h1, tls or h2) KEEPALIVE=600s SETTLE=1 (seconds to wait
+# before each RSS reading) SERVER_CPU=1 CLIENT_CPU=0 FERRY=build/ferry FERRY_OLD= (unset: none)
 # NGINX=/usr/sbin/nginx KEEP_TMP=1.
 set -Eeuo pipefail
 
