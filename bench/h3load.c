@@ -59,7 +59,7 @@ struct conn {
 /* One request stream (its nghttp3 stream user data). */
 struct req {
 	uint64_t bytes;
-	bool ok; /* a 2xx status */
+	unsigned status;
 };
 
 static const char *authority, *path, *sni;
@@ -121,8 +121,11 @@ static int h_recv_header(nghttp3_conn *h, int64_t sid, int32_t token, nghttp3_rc
 {
 	if (token == NGHTTP3_QPACK_TOKEN__STATUS) {
 		nghttp3_vec v = nghttp3_rcbuf_get_buf(value);
-		if (sud && v.len == 3 && v.base[0] == '2')
-			((struct req *)sud)->ok = true;
+		if (sud && v.len == 3 && v.base[0] >= '1' && v.base[0] <= '5' &&
+		    v.base[1] >= '0' && v.base[1] <= '9' && v.base[2] >= '0' && v.base[2] <= '9')
+			((struct req *)sud)->status = (unsigned)(v.base[0] - '0') * 100 +
+						      (unsigned)(v.base[1] - '0') * 10 +
+						      (unsigned)(v.base[2] - '0');
 	}
 	return 0;
 }
@@ -155,11 +158,16 @@ static int h_stream_close(nghttp3_conn *h, int64_t sid, uint64_t code, void *ud,
 		return 0;
 	finished++;
 	c->in_flight--;
-	if (r && r->ok && code == NGHTTP3_H3_NO_ERROR &&
-	    (want_bytes < 0 || r->bytes == (uint64_t)want_bytes))
+	if (r && r->status / 100 == 2 && code == NGHTTP3_H3_NO_ERROR &&
+	    (want_bytes < 0 || r->bytes == (uint64_t)want_bytes)) {
 		good++;
-	else
-		failed_reqs++;
+	} else {
+		if (failed_reqs++ == 0) /* say why, once */
+			fprintf(stderr, "h3load: first failed request: status %u, %llu body bytes, "
+					"stream closed with error code 0x%llx\n",
+				r ? r->status : 0, r ? (unsigned long long)r->bytes : 0ull,
+				(unsigned long long)code);
+	}
 	free(r);
 	start_requests(c);
 	return 0;
@@ -283,10 +291,12 @@ static int conn_open(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 	c->fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	if (c->fd < 0 || connect(c->fd, sa, salen) < 0)
 		return -1;
-	/* A burst of a 1 MiB response must not overflow the default buffer (capped by
-	 * net.core.rmem_max; a drop is a loss to ngtcp2, and slows the connection down). */
+	/* A burst of a 1 MiB response must not overflow the default buffer (a drop is a loss
+	 * to ngtcp2, and slows the connection down): beyond net.core.rmem_max when allowed
+	 * (CAP_NET_ADMIN), as quic-go does for its server. */
 	int sz = 4 << 20;
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	memcpy(&c->remote, sa, salen);
 	c->remote_len = salen;
 	c->local_len = sizeof(c->local);
