@@ -309,6 +309,7 @@ static int conn_open(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 	ngtcp2_settings st;
 	ngtcp2_settings_default(&st);
 	st.initial_ts = now_ns();
+	st.handshake_timeout = 10 * NGTCP2_SECONDS;
 	st.max_window = 24 << 20;
 	st.max_stream_window = 16 << 20;
 	ngtcp2_transport_params tp;
@@ -582,7 +583,7 @@ int main(int argc, char **argv)
 			struct conn *c = &conns[i];
 			if (c->done)
 				continue;
-			if (pfd[i].revents & POLLIN)
+			if (pfd[i].revents & (POLLIN | POLLERR)) /* recv also takes a pending error */
 				conn_read(c);
 			now = now_ns(); /* ngtcp2's clock must not go back */
 			if (!c->done && ngtcp2_conn_get_expiry(c->q) <= now &&
@@ -595,14 +596,19 @@ int main(int argc, char **argv)
 		}
 	}
 	double secs = (double)(now_ns() - t0) / 1e9;
+	if (deadline && total > started)
+		total = started; /* every connection failed before the time was up */
 	unsigned missing = total - finished;
-	for (unsigned i = 0; i < nconns; i++)
+	for (unsigned i = 0; i < nconns; i++) {
+		if (!conns[i].failed && !conns[i].h)
+			failed_conns++; /* its handshake did not complete in time */
 		conn_close(&conns[i]);
+	}
 	printf("requests %u done, %u good, %u failed, %u not done; %u connections failed; "
 	       "%llu body bytes; %.3f s; %.0f req/s; %.2f MB/s\n",
 	       finished, good, failed_reqs, missing, failed_conns, (unsigned long long)body_bytes,
 	       secs, finished / secs, body_bytes / secs / 1e6);
-	return failed_reqs || missing || failed_conns ? 1 : 0;
+	return failed_reqs || missing || failed_conns || !finished ? 1 : 0;
 usage:
 	fprintf(stderr, "usage: h3load [-c CONNS] [-m STREAMS] [-n REQUESTS | -d SECONDS] "
 			"[-b BYTES] [-s SNI] [-H 'NAME: VALUE']... ADDR PORT AUTHORITY PATH\n");
