@@ -72,10 +72,14 @@ for v in DURATION WARMUP; do
 done
 
 # caddy's package comes with a system service: bench_install_deps installs it with every
-# service start denied (policy-rc.d), as nginx.
-bench_install_deps "$CADDY:caddy" h2load:nghttp2-client openssl:openssl \
-	/usr/include/ngtcp2/ngtcp2_crypto_gnutls.h:libngtcp2-crypto-gnutls-dev \
-	/usr/include/nghttp3/nghttp3.h:libnghttp3-dev /usr/include/gnutls/gnutls.h:libgnutls28-dev
+# service start denied (policy-rc.d), as nginx. h3load's headers: bench_install_deps checks
+# executables, so a missing header is turned into a check that fails.
+DEV=()
+for h in ngtcp2/ngtcp2_crypto_gnutls.h:libngtcp2-crypto-gnutls-dev nghttp3/nghttp3.h:libnghttp3-dev \
+	gnutls/gnutls.h:libgnutls28-dev; do
+	[ -f "/usr/include/${h%%:*}" ] || DEV+=("/nonexistent/${h%%:*}:${h#*:}")
+done
+bench_install_deps "$CADDY:caddy" h2load:nghttp2-client openssl:openssl "${DEV[@]}"
 bench_setup ferry-bench-h3 "servers and the load generators"
 [ "${FERRY_OLD:-}" = "" ] || log "note: FERRY_OLD is not measured by this script"
 
@@ -140,6 +144,7 @@ start_servers() {
 			file_server
 		}
 	EOF
+	"$CADDY" fmt --overwrite "$TMP/Caddyfile" # (else it warns that the file is not formatted)
 	"$CADDY" validate --adapter caddyfile --config "$TMP/Caddyfile" >"$TMP/caddy-validate.log" 2>&1 ||
 		{ cat "$TMP/caddy-validate.log" >&2; die "caddy validate failed on $TMP/Caddyfile"; }
 	# Its data and config folders (it writes autosave.json, locks) go to $TMP, not to $HOME.
