@@ -1,16 +1,22 @@
 /* h3load: a small HTTP/3 load generator on ngtcp2 (with its GnuTLS crypto helper) and nghttp3,
  * for bench/ (Debian 12 has none). Not part of ferry.
  *
- *   h3load [-c CONNS] [-m STREAMS] [-n REQUESTS] [-s SNI] [-H 'NAME: VALUE']... ADDR PORT
- *          AUTHORITY PATH
+ *   h3load [-c CONNS] [-m STREAMS] [-n REQUESTS | -d SECONDS] [-b BYTES] [-s SNI]
+ *          [-H 'NAME: VALUE']... ADDR PORT AUTHORITY PATH
  *
- * CONNS connections (default 1) to ADDR:PORT (an IPv4 or IPv6 literal), each with up to STREAMS
- * requests in flight (default 10), REQUESTS GET requests in all (default 100), ":authority"
- * AUTHORITY and ":path" PATH, and the -H fields (lower-case names); the server name SNI
- * (default: AUTHORITY without its port). The
- * certificate is not verified. One thread, one UDP socket per connection, poll(2).
- * Prints one line: requests done, 2xx, failed, body bytes, seconds, requests/s, MB/s;
- * exits 1 when any request failed or did not complete.
+ * CONNS connections (default 1) to ADDR:PORT (an IPv4 or IPv6 literal), opened together at the
+ * start and kept to the end, each with up to STREAMS requests in flight (default 10): many
+ * requests over a few connections (-c 4 -m 32) or many connections (-c 256 -m 1). REQUESTS GET
+ * requests in all (default 100), or with -d as many as SECONDS allow (no new request after
+ * that; those in flight finish). ":authority" AUTHORITY and ":path" PATH, and the -H fields
+ * (lower-case names); the server name SNI (default: AUTHORITY without its port). The
+ * certificate is not verified. A request counts as good when it gets a 2xx status, ends without
+ * a stream error and, with -b, has exactly BYTES of body. At the end every connection is closed
+ * with CONNECTION_CLOSE (H3_NO_ERROR), so that the server does not keep it to its idle timeout.
+ * One thread, one UDP socket per connection, poll(2).
+ * Prints one line: requests done, good (2xx of the right size), failed, not done, connections
+ * that failed, body bytes, seconds (from the first handshake to the last response), requests/s,
+ * MB/s (10^6 bytes of body per second); exits 1 when any request failed or did not complete.
  *
  * Build: gcc -O2 -Wall -Wextra -Wno-unused-parameter -o h3load bench/h3load.c -lngtcp2_crypto_gnutls -lngtcp2 -lnghttp3 -lgnutls
  */
@@ -26,6 +32,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,12 +56,19 @@ struct conn {
 	bool done, failed;
 };
 
+/* One request stream (its nghttp3 stream user data). */
+struct req {
+	uint64_t bytes;
+	unsigned status;
+};
+
 static const char *authority, *path, *sni;
 #define MAX_FIELDS 16
 static nghttp3_nv extra[MAX_FIELDS];
 static size_t n_extra;
-static unsigned total, started, finished, ok2xx, failed_reqs, per_conn = 10;
-static uint64_t body_bytes;
+static unsigned total, started, finished, good, failed_reqs, failed_conns, per_conn = 10;
+static uint64_t body_bytes, deadline;
+static long long want_bytes = -1;
 static gnutls_certificate_credentials_t cred;
 static ngtcp2_callbacks qcb;
 static nghttp3_callbacks hcb;
@@ -73,13 +87,17 @@ static void rnd(void *p, size_t n)
 
 /* ---- requests ------------------------------------------------------------------------- */
 
-/* One stream's status, kept as its user data (no allocation: 0 or the status). */
 static void start_requests(struct conn *c)
 {
 	while (c->h && started < total && c->in_flight < per_conn) {
 		int64_t sid;
-		if (ngtcp2_conn_open_bidi_stream(c->q, &sid, NULL) != 0)
+		struct req *r = calloc(1, sizeof(*r));
+		if (!r)
+			return;
+		if (ngtcp2_conn_open_bidi_stream(c->q, &sid, NULL) != 0) {
+			free(r);
 			return; /* no stream credit now: extend_max_local_streams_bidi */
+		}
 		nghttp3_nv nva[5 + MAX_FIELDS] = {
 			{(uint8_t *)":method", (uint8_t *)"GET", 7, 3, NGHTTP3_NV_FLAG_NONE},
 			{(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, NGHTTP3_NV_FLAG_NONE},
@@ -89,8 +107,10 @@ static void start_requests(struct conn *c)
 			{(uint8_t *)"user-agent", (uint8_t *)"h3load", 10, 6, NGHTTP3_NV_FLAG_NONE},
 		};
 		memcpy(nva + 5, extra, n_extra * sizeof(*extra));
-		if (nghttp3_conn_submit_request(c->h, sid, nva, 5 + n_extra, NULL, NULL) != 0)
+		if (nghttp3_conn_submit_request(c->h, sid, nva, 5 + n_extra, NULL, r) != 0) {
+			free(r);
 			return;
+		}
 		started++;
 		c->in_flight++;
 	}
@@ -101,8 +121,11 @@ static int h_recv_header(nghttp3_conn *h, int64_t sid, int32_t token, nghttp3_rc
 {
 	if (token == NGHTTP3_QPACK_TOKEN__STATUS) {
 		nghttp3_vec v = nghttp3_rcbuf_get_buf(value);
-		if (v.len == 3 && v.base[0] == '2')
-			nghttp3_conn_set_stream_user_data(h, sid, (void *)(uintptr_t)2);
+		if (sud && v.len == 3 && v.base[0] >= '1' && v.base[0] <= '5' &&
+		    v.base[1] >= '0' && v.base[1] <= '9' && v.base[2] >= '0' && v.base[2] <= '9')
+			((struct req *)sud)->status = (unsigned)(v.base[0] - '0') * 100 +
+						      (unsigned)(v.base[1] - '0') * 10 +
+						      (unsigned)(v.base[2] - '0');
 	}
 	return 0;
 }
@@ -112,6 +135,8 @@ static int h_recv_data(nghttp3_conn *h, int64_t sid, const uint8_t *data, size_t
 {
 	struct conn *c = ud;
 	body_bytes += len;
+	if (sud)
+		((struct req *)sud)->bytes += len;
 	ngtcp2_conn_extend_max_stream_offset(c->q, sid, len);
 	ngtcp2_conn_extend_max_offset(c->q, len);
 	return 0;
@@ -128,14 +153,22 @@ static int h_deferred_consume(nghttp3_conn *h, int64_t sid, size_t n, void *ud, 
 static int h_stream_close(nghttp3_conn *h, int64_t sid, uint64_t code, void *ud, void *sud)
 {
 	struct conn *c = ud;
+	struct req *r = sud;
 	if (!ngtcp2_is_bidi_stream(sid))
 		return 0;
 	finished++;
 	c->in_flight--;
-	if ((uintptr_t)sud == 2 && code == NGHTTP3_H3_NO_ERROR)
-		ok2xx++;
-	else
-		failed_reqs++;
+	if (r && r->status / 100 == 2 && code == NGHTTP3_H3_NO_ERROR &&
+	    (want_bytes < 0 || r->bytes == (uint64_t)want_bytes)) {
+		good++;
+	} else {
+		if (failed_reqs++ == 0) /* say why, once */
+			fprintf(stderr, "h3load: first failed request: status %u, %llu body bytes, "
+					"stream closed with error code 0x%llx\n",
+				r ? r->status : 0, r ? (unsigned long long)r->bytes : 0ull,
+				(unsigned long long)code);
+	}
+	free(r);
 	start_requests(c);
 	return 0;
 }
@@ -258,6 +291,12 @@ static int conn_open(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 	c->fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	if (c->fd < 0 || connect(c->fd, sa, salen) < 0)
 		return -1;
+	/* A burst of a 1 MiB response must not overflow the default buffer (a drop is a loss
+	 * to ngtcp2, and slows the connection down): beyond net.core.rmem_max when allowed
+	 * (CAP_NET_ADMIN), as quic-go does for its server. */
+	int sz = 4 << 20;
+	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	memcpy(&c->remote, sa, salen);
 	c->remote_len = salen;
 	c->local_len = sizeof(c->local);
@@ -270,6 +309,7 @@ static int conn_open(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 	ngtcp2_settings st;
 	ngtcp2_settings_default(&st);
 	st.initial_ts = now_ns();
+	st.handshake_timeout = 10 * NGTCP2_SECONDS;
 	st.max_window = 24 << 20;
 	st.max_stream_window = 16 << 20;
 	ngtcp2_transport_params tp;
@@ -304,6 +344,7 @@ static void conn_fail(struct conn *c)
 	if (c->done)
 		return;
 	c->done = c->failed = true;
+	failed_conns++;
 	failed_reqs += c->in_flight;
 	finished += c->in_flight;
 	c->in_flight = 0;
@@ -376,12 +417,30 @@ static void conn_read(struct conn *c)
 	}
 }
 
+/* CONNECTION_CLOSE with H3_NO_ERROR, sent once (the connection is not used after it). */
+static void conn_close(struct conn *c)
+{
+	uint8_t buf[PKT];
+	ngtcp2_path_storage ps;
+	ngtcp2_pkt_info pi;
+	ngtcp2_ccerr ce;
+	if (c->failed || !c->q)
+		return;
+	ngtcp2_path_storage_zero(&ps);
+	ngtcp2_ccerr_set_application_error(&ce, NGHTTP3_H3_NO_ERROR, NULL, 0);
+	ngtcp2_ssize n = ngtcp2_conn_write_connection_close(c->q, &ps.path, &pi, buf, sizeof(buf),
+							    &ce, now_ns());
+	if (n > 0)
+		(void)send(c->fd, buf, (size_t)n, 0);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned nconns = 1;
 	int opt;
 	total = 100;
-	while ((opt = getopt(argc, argv, "c:m:n:s:H:")) != -1) {
+	double duration = 0;
+	while ((opt = getopt(argc, argv, "b:c:d:m:n:s:H:")) != -1) {
 		switch (opt) {
 		case 'H': {
 			char *colon = strchr(optarg, ':');
@@ -403,6 +462,16 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			total = (unsigned)atoi(optarg);
+			break;
+		case 'd':
+			duration = atof(optarg);
+			if (duration <= 0)
+				goto usage;
+			break;
+		case 'b':
+			want_bytes = atoll(optarg);
+			if (want_bytes < 0)
+				goto usage;
 			break;
 		case 's':
 			sni = optarg;
@@ -477,6 +546,10 @@ int main(int argc, char **argv)
 	if (!conns || !pfd)
 		return 1;
 	uint64_t t0 = now_ns();
+	if (duration > 0) {
+		total = UINT_MAX;
+		deadline = t0 + (uint64_t)(duration * 1e9);
+	}
 	for (unsigned i = 0; i < nconns; i++) {
 		if (conn_open(&conns[i], (struct sockaddr *)&ss, sl) < 0) {
 			fprintf(stderr, "h3load: connection %u: cannot set up\n", i);
@@ -486,6 +559,8 @@ int main(int argc, char **argv)
 	}
 	while (finished < total) {
 		uint64_t now = now_ns(), next = UINT64_MAX;
+		if (deadline && now >= deadline && total > started)
+			total = started; /* time is up: no new request, those in flight finish */
 		unsigned live = 0;
 		for (unsigned i = 0; i < nconns; i++) {
 			pfd[i].fd = conns[i].done ? -1 : conns[i].fd;
@@ -498,6 +573,8 @@ int main(int argc, char **argv)
 		}
 		if (live == 0)
 			break;
+		if (deadline && total > started && deadline < next)
+			next = deadline;
 		int ms = next == UINT64_MAX ? 1000 : next <= now ? 0 : (int)((next - now) / 1000000 + 1);
 		if (poll(pfd, nconns, ms) < 0 && errno != EINTR)
 			break;
@@ -506,7 +583,7 @@ int main(int argc, char **argv)
 			struct conn *c = &conns[i];
 			if (c->done)
 				continue;
-			if (pfd[i].revents & POLLIN)
+			if (pfd[i].revents & (POLLIN | POLLERR)) /* recv also takes a pending error */
 				conn_read(c);
 			now = now_ns(); /* ngtcp2's clock must not go back */
 			if (!c->done && ngtcp2_conn_get_expiry(c->q) <= now &&
@@ -519,14 +596,21 @@ int main(int argc, char **argv)
 		}
 	}
 	double secs = (double)(now_ns() - t0) / 1e9;
+	if (deadline && total > started)
+		total = started; /* every connection failed before the time was up */
 	unsigned missing = total - finished;
-	printf("requests %u done, %u 2xx, %u failed, %u not done; %llu body bytes; %.3f s; "
-	       "%.0f req/s; %.2f MB/s\n",
-	       finished, ok2xx, failed_reqs, missing, (unsigned long long)body_bytes, secs,
-	       finished / secs, body_bytes / secs / 1e6);
-	return failed_reqs || missing ? 1 : 0;
+	for (unsigned i = 0; i < nconns; i++) {
+		if (!conns[i].failed && !conns[i].h)
+			failed_conns++; /* its handshake did not complete in time */
+		conn_close(&conns[i]);
+	}
+	printf("requests %u done, %u good, %u failed, %u not done; %u connections failed; "
+	       "%llu body bytes; %.3f s; %.0f req/s; %.2f MB/s\n",
+	       finished, good, failed_reqs, missing, failed_conns, (unsigned long long)body_bytes,
+	       secs, finished / secs, body_bytes / secs / 1e6);
+	return failed_reqs || missing || failed_conns || !finished ? 1 : 0;
 usage:
-	fprintf(stderr, "usage: h3load [-c CONNS] [-m STREAMS] [-n REQUESTS] [-s SNI] "
-			"[-H 'NAME: VALUE']... ADDR PORT AUTHORITY PATH\n");
+	fprintf(stderr, "usage: h3load [-c CONNS] [-m STREAMS] [-n REQUESTS | -d SECONDS] "
+			"[-b BYTES] [-s SNI] [-H 'NAME: VALUE']... ADDR PORT AUTHORITY PATH\n");
 	return 2;
 }
