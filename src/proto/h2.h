@@ -16,7 +16,8 @@
  * on_stream_close). A response that ends before its request (an early error, a proxied
  * response with the upload still coming) is followed by RST_STREAM(NO_ERROR) (§8.1).
  *
- * The connection: idle (no stream) -> keepalive timer (header timer before the first one);
+ * The connection: idle (no stream) -> keepalive timer (header timer before the first one),
+ * and after 500 ms idle the pages of nghttp2's frame buffer go back to the kernel;
  * graceful stop -> GOAWAY(last stream), the streams in flight finish, then close.
  *
  * Limits: h2-max-streams concurrent streams (SETTINGS_MAX_CONCURRENT_STREAMS), the header

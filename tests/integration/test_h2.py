@@ -106,6 +106,7 @@ class H2Client:
         self.goaway = None  # ConnectionTerminated
         self.eof = False
         self.unacked = 0
+        self.pings = []  # the data of the PING ACKs received
         self.flush()
 
     def flush(self):
@@ -177,6 +178,8 @@ class H2Client:
                 s.reset = ev.error_code
         elif isinstance(ev, h2.events.ConnectionTerminated):
             self.goaway = ev
+        elif isinstance(ev, h2.events.PingAckReceived):
+            self.pings.append(ev.ping_data)
 
     def ack(self):
         for n, sid in getattr(self, "unacked_by", []):
@@ -694,6 +697,38 @@ def _():
     out = subprocess.run(["h2load", "-c2", "-m10", "-n400", "http://%s/echo/h2load" % a.ferry],
                          capture_output=True, timeout=60 * SLOW).stdout.decode()
     check_in("status codes: 400 2xx", out, "h2load through the proxy")
+
+
+@test("after idle spells long enough for ferry to drop the pages of nghttp2's frame buffer "
+      "(500 ms), the responses are whole (6 KiB header blocks across its pages, a PING, 4 MiB)")
+def _():
+    # Each response leaves the connection idle (no stream, nothing queued); idle for 500 ms
+    # (H2_RELEASE_MS), ferry drops the pages of nghttp2's frame buffer, and the next HEADERS
+    # is packed into them again. The pause is the condition itself: ferry's idle time.
+    idle = 0.7
+    big = [("x-big-%d" % i, os.urandom(500).hex()) for i in range(6)]
+    echo = backend(EchoBackend(extra_headers=big))
+    p, (a,), d, log = server(sandbox=False, site="site * {\n proxy %s\n}\n" % echo.url)
+    p2, (a2,), d2, log2 = server()
+    big_file = read_file(os.path.join(d2, "www", "big.bin"))
+    c = H2Client(a)
+    for i in range(3):
+        st, hdrs, data = c.get("/echo/%d" % i)
+        check_eq((st, json.loads(data)["target"]), (200, "/echo/%d" % i), "response %d" % i)
+        for k, v in big:
+            check_eq(hdrs.get(k), v, "%s of response %d" % (k, i))
+        c.conn.ping(b"idle%04d" % i)
+        c.flush()
+        c.wait(lambda: b"idle%04d" % i in c.pings, 5, "the PING ACK %d" % i)
+        time.sleep(idle)
+    c2 = H2Client(a2)
+    for i in range(2):
+        st, hdrs, data = c2.get("/big.bin")
+        check_eq((st, len(data), sha(data)), (200, BIG, sha(big_file)), "4 MiB, %d" % i)
+        time.sleep(idle)
+        st, hdrs, data = c2.get("/small.txt")
+        check_eq((st, data), (200, SMALL), "small, %d" % i)
+        time.sleep(idle)
 
 
 @test("proxy over h2: a 64 MiB streamed download (sha256) with ferry's RSS bounded; a client "
