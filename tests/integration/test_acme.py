@@ -400,5 +400,48 @@ def _():
     check_eq(peer_cert(tls, root), first, "the old certificate is served")
 
 
+@test("a crash mid-write (ferry acme killed with its new certificate in a temporary file, before the rename): the old certificate file is intact and still served; the next run removes the leftover and renews")
+def _():
+    d = tmpdir()
+    proc, plain, tls = serve(d, acme_conf(d))
+    pebble = Pebble(d, plain.sockaddr[1])
+    cfg = acme_conf(d, pebble)
+    obtain(d, pebble, cfg)
+    root = pebble.root()
+    first = wait_until(lambda: _try_peer(tls, root), 20 * SLOW, what="the certificate")
+    certs = os.path.join(d, "acme", "certificates")
+    pem = os.path.join(certs, "example.test.pem")
+    before = read_file(pem)
+    # the test hook stops the process (SIGSTOP) after the temporary file is written and
+    # fsync'ed, just before the rename: a deterministic crash point
+    crash = Proc([FERRY, "acme", "--config", cfg, "--force"], dir=d, name="acme-crash",
+                 env={"FERRY_TEST_STOP_BEFORE_RENAME": "/certificates/example.test.pem"})
+
+    def stopped():
+        try:
+            stat = read_file("/proc/%d/stat" % crash.pid).decode()
+        except OSError:
+            return False
+        return stat[stat.rindex(")") + 2] == "T" or not crash.alive()
+    wait_until(stopped, 60 * SLOW, what="ferry acme to reach the rename")
+    check(crash.alive(), "ferry acme stopped before the rename (stderr: %s)"
+          % crash.stderr()[-2000:])
+    tmp = "example.test.pem.tmp.%d" % crash.pid
+    check_eq(sorted(os.listdir(certs)), ["example.test.pem", tmp], "files in certificates/")
+    check_in(b"-----END CERTIFICATE-----", read_file(os.path.join(certs, tmp)),
+             "the new certificate, complete in the temporary file")
+    os.kill(crash.pid, signal.SIGKILL)
+    crash.wait_exit(10)
+    check_eq(read_file(pem), before, "the certificate file after the crash")
+    check_eq(peer_cert(tls, root), first, "the old certificate is served")
+    rc, out, err = ferry_acme(cfg, "--force")
+    check_eq(rc, 0, "the run after the crash (stderr: %s)" % err[-2000:])
+    check_eq(os.listdir(certs), ["example.test.pem"], "files in certificates/ after it")
+    check(read_file(pem) != before, "a new certificate file")
+    wait_until(lambda: _try_peer(tls, root) not in (None, first), 20 * SLOW,
+               what="the new certificate served")
+    check(proc.alive(), "ferry serve still running")
+
+
 if __name__ == "__main__":
     main()
