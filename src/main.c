@@ -349,7 +349,7 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 		return r > 0 ? 0 : EXIT_USAGE;
 	}
 
-	struct server srv = {.mode = mode, .single_fd = -1, .config_path = o.config,
+	struct server srv = {.mode = mode, .single_fd = -1, .status_fd = -1, .config_path = o.config,
 			     .cli_root = o.root, .app = mode == SERVER_ECHO ? &echo_app : &http_app};
 	http_router_install(&route_router);
 	struct buf errors;

@@ -551,6 +551,8 @@ out:
 int acme_client_run(const struct config *cfg, struct acme_options *o)
 {
 	o->next_due = 0;
+	o->n_ok = o->n_failed = 0;
+	o->first_failed = NULL;
 	struct client c = {.cfg = cfg, .o = o};
 	struct buf err;
 	buf_init(&err, 4096);
@@ -593,6 +595,7 @@ int acme_client_run(const struct config *cfg, struct acme_options *o)
 			say(&c, false, "certificate valid until %s, renewal from %s: nothing to do",
 			    utc(end, w1), utc(end - (end - start) / 3, w2));
 			due_at(o, start, end);
+			o->n_ok++;
 		}
 		n_due += due[i];
 	}
@@ -622,6 +625,8 @@ int acme_client_run(const struct config *cfg, struct acme_options *o)
 			failed++;
 			continue;
 		}
+		due[i] = false; /* done */
+		o->n_ok++;
 		time_t start, end;
 		char w[32];
 		if (acme_store_cert_times(s->tls[0].cert, &start, &end) == 0) {
@@ -640,6 +645,9 @@ int acme_client_run(const struct config *cfg, struct acme_options *o)
 	buf_free(&c.jws);
 	buf_free(&c.err);
 done:
+	for (size_t i = 0; i < cfg->n_sites; i++) /* those still due: not obtained */
+		if (due[i] && !o->n_failed++)
+			o->first_failed = cfg->sites[i].names[0];
 	acme_key_free(c.acct);
 	free(c.kid);
 	free(due);

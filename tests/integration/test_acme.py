@@ -44,7 +44,7 @@ def openssl(*args):
 class Pebble:
     """pebble + pebble-challtestsrv (DNS only) on free 127.0.0.1 ports, stopped by PID."""
 
-    def __init__(self, d, http_port, validity=None, nonce_reject=None, tls_port=None):
+    def __init__(self, d, http_port, validity=None, nonce_reject=None, tls_port=None, port=None):
         need_pebble()
         self.dir = d
         ca_key, self.test_ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
@@ -57,7 +57,7 @@ class Pebble:
                 "-subj", "/CN=localhost", "-keyout", key, "-out", csr)
         openssl("x509", "-req", "-in", csr, "-CA", self.test_ca, "-CAkey", ca_key,
                 "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", crt)
-        self.port, self.mgmt = free_port(), free_port()
+        self.port, self.mgmt = port or free_port(), free_port()
         dns = free_port(type_=socket.SOCK_DGRAM)
         cfg = {"listenAddress": "127.0.0.1:%d" % self.port,
                "managementListenAddress": "127.0.0.1:%d" % self.mgmt,
@@ -364,6 +364,91 @@ def _():
     wait_until(lambda: not os.path.exists("/proc/%d" % child) or
                "zombie" in read_file("/proc/%d/status" % child).decode().lower(), 10 * SLOW,
                what="the ACME child to end with the server")
+
+
+@test("integrated mode, CA unreachable (acme-retry 1s): the child retries with a doubling backoff, STATUS= says what is pending and why; the CA up: the certificate, STATUS= says so; at renewal the CA down again: the old certificate keeps serving, then the renewed one, with no request failing")
+def _():
+    d = tmpdir()
+    n = NotifySocket(d)
+    proc, addrs = activate(lambda: [tcp4(), tcp4()], ["serve", "--config",
+                                                      os.path.join(d, "ferry.conf")],
+                           fdnames=["http", "https"], dir=d, setenv={"NOTIFY_SOCKET": n.env})
+    plain, tls = addrs
+    down = Pebble(d, plain.sockaddr[1])  # its test CA and its port, for the config
+    down.stop()
+    acme_conf(d, down, extra="acme-mode integrated\nacme-retry 1s\n")
+    r = http_get(plain, "/", host="example.test")  # execs ferry
+    check_eq(r.status, 308, "plain HTTP to a `tls acme` site")
+    proc.wait_exec()
+    n.wait_for(lambda m: "READY=1" in m, 10, what="READY=1")
+    refused = "GET %s: connect 127.0.0.1 port %d: Connection refused" % (down.url, down.port)
+    m = n.wait_for(lambda m: "waiting for a certificate" in m, 30,
+                   what="STATUS= with the pending certificate")
+    check_in("acme: example.test: waiting for a certificate (next try in 1 s: %s)" % refused,
+             kv(m).get("STATUS", ""), "STATUS=")
+    proc.wait_stderr(r"acme: trying again in 2 s", 30)
+    waits = [int(w) for w in re.findall(r"acme: trying again in (\d+) s", proc.stderr())]
+    check_eq(waits[:2], [1, 2], "the first waits (doubling)")
+    check_in("acme: " + refused, proc.stderr())
+    # the CA comes up, on the same port: certificates valid 20 s, renewal due after ~13 s
+    up = Pebble(d, plain.sockaddr[1], port=down.port, validity=20)
+    m = n.wait_for(lambda m: "certificate ok" in m, 60, what="STATUS= with the certificate")
+    check(re.search(r"; acme: 1 certificate ok, next renewal \d{4}-\d\d-\d\d \d\d:\d\d UTC$",
+                    kv(m)["STATUS"]), "STATUS=%s" % kv(m)["STATUS"])
+    root = up.root()
+    first = wait_until(lambda: _try_peer(tls, root), 20 * SLOW, what="the certificate served")
+    pem = os.path.join(d, "acme", "certificates", "example.test.pem")
+    start, end = cert_dates(pem)
+
+    # requests all along: none may fail while the CA is down at renewal time
+    stop, seen, failures = threading.Event(), [], []
+
+    def client():
+        while not stop.is_set():
+            try:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+                with socket.create_connection(tls.sockaddr, timeout=5 * SLOW) as s:
+                    with ctx.wrap_socket(s, server_hostname="example.test") as t:
+                        t.sendall(b"GET / HTTP/1.1\r\nHost: example.test\r\n"
+                                  b"Connection: close\r\n\r\n")
+                        data = b""
+                        while True:
+                            chunk = t.recv(65536)
+                            if not chunk:
+                                break
+                            data += chunk
+                        if not data.startswith(b"HTTP/1.1 200 "):
+                            failures.append(data[:100])
+                        seen.append(t.getpeercert(binary_form=True))
+            except Exception as e:  # noqa: BLE001 - every failure counts
+                failures.append(repr(e))
+            time.sleep(0.05)
+
+    th = threading.Thread(target=client, daemon=True)
+    th.start()
+    on_cleanup(stop.set)
+    n.drain()
+    n.messages.clear()  # from here on, only what the renewal brings
+    up.stop()
+    n_tries = proc.stderr().count("acme: trying again in")
+    wait_until(lambda: proc.stderr().count("acme: trying again in") > n_tries, 40 * SLOW,
+               what="the renewal to fail with the CA down")
+    check(time.time() >= end - (end - start) / 3 - 1, "the renewal was due")
+    m = n.wait_for(lambda m: "waiting for a certificate (next try in 1 s: %s)" % refused in m,
+                   10, what="STATUS= with the failing renewal")
+    check_eq(_try_peer(tls, root), first, "the old certificate, served while the CA is down")
+    n.drain()
+    n.messages.clear()
+    back = Pebble(d, plain.sockaddr[1], port=down.port, validity=20)
+    root2 = back.root()
+    wait_until(lambda: _try_peer(tls, root2), 30 * SLOW, what="the renewed certificate served")
+    n.wait_for(lambda m: "certificate ok" in m, 10, what="STATUS= with the renewed certificate")
+    stop.set()
+    th.join(10 * SLOW)
+    check_eq(failures, [], "requests that failed")
+    check(first in seen, "requests served with the old certificate")
+    check(proc.alive(), "ferry serve still running")
 
 
 @test("http-01 failing (nothing answers on pebble's httpPort): exit 1, `acme: example.test: ...: http-01 failed: <pebble's detail>`, no certificate")
