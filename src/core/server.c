@@ -857,6 +857,7 @@ int server_run(struct server *srv)
 	confwatch_update(srv, &cw);
 	/* renewed certificate files: reloaded once the change has settled */
 	struct certwatch certw;
+	certwatch_init(&certw);
 	certwatch_reset(&certw, server_gen(srv)->cfg, time_now_ms());
 	while (done < srv->n_workers) {
 		uint64_t now = time_now_ms();
@@ -950,11 +951,12 @@ int server_run(struct server *srv)
 		}
 
 		int timeout = next > now ? (int)MIN(next - now, 60000u) : 0;
-		struct pollfd pfd[4] = {{.fd = sfd, .events = POLLIN},
+		struct pollfd pfd[5] = {{.fd = sfd, .events = POLLIN},
 					{.fd = srv->done_fd, .events = POLLIN},
 					{.fd = cw.fd, .events = POLLIN}, /* -1: ignored */
-					{.fd = srv->status_fd, .events = POLLIN}};
-		int n = poll(pfd, 4, timeout);
+					{.fd = srv->status_fd, .events = POLLIN},
+					{.fd = certw.cw.fd, .events = POLLIN}};
+		int n = poll(pfd, 5, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			rc = 1;
@@ -972,6 +974,8 @@ int server_run(struct server *srv)
 			else if (r < 0)
 				log_error("reload-on-change: %s", strerror(-r));
 		}
+		if (certw.cw.fd >= 0 && (pfd[4].revents & POLLIN))
+			certwatch_event(&certw, time_now_ms());
 		if (srv->status_fd >= 0 && pfd[3].revents && status_fd_read(srv) && !stopping) {
 			status_line(srv, status, sizeof(status));
 			sd_notifyf("STATUS=%s", status);
@@ -1027,6 +1031,7 @@ out:
 	if (!stopping && srv->single_fd < 0)
 		sd_notify("STOPPING=1");
 	confwatch_close(&cw);
+	certwatch_close(&certw);
 	if (srv->status_fd >= 0)
 		close(srv->status_fd);
 	srv->status_fd = -1;

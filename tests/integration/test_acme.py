@@ -85,7 +85,18 @@ class Pebble:
         wait_until(lambda: self._log().find("Listening on") >= 0 or not self.proc.alive(),
                    10 * SLOW, what="pebble to listen")
         check(self.proc.alive(), "pebble exited: %s" % self._log()[-1500:])
+        # pebble logs "Listening on" before it binds: wait for the port itself
+        wait_until(lambda: self._accepts() or not self.proc.alive(), 10 * SLOW,
+                   what="pebble's port to accept")
+        check(self.proc.alive(), "pebble exited: %s" % self._log()[-1500:])
         self.url = "https://127.0.0.1:%d/dir" % self.port
+
+    def _accepts(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def _log(self):
         return self.proc.stdout() + self.proc.stderr()
