@@ -1,6 +1,8 @@
 /* acme-dir's layout and its atomic writes (store.h). */
 #include "acme/store.h"
 
+#include "acme/parse.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -198,6 +200,32 @@ int acme_store_cert_check(const char *path, char *const *names, size_t n_names,
 					break;
 				}
 		}
+		gnutls_x509_crt_deinit(crt);
+	}
+	buf_free(&b);
+	return r;
+}
+
+int acme_store_cert_ari_id(const char *path, char *out, size_t size)
+{
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	int r = acme_store_read(path, 1 << 20, &b);
+	if (r < 0) {
+		buf_free(&b);
+		return r;
+	}
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t d = {(unsigned char *)b.data, (unsigned)b.len};
+	r = -EINVAL;
+	if (gnutls_x509_crt_init(&crt) == 0) {
+		unsigned char aki[256], serial[64];
+		size_t aki_len = sizeof(aki), serial_len = sizeof(serial);
+		unsigned critical;
+		if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM) == 0 &&
+		    gnutls_x509_crt_get_authority_key_id(crt, aki, &aki_len, &critical) == 0 &&
+		    gnutls_x509_crt_get_serial(crt, serial, &serial_len) == 0)
+			r = acme_ari_cert_id(aki, aki_len, serial, serial_len, out, size);
 		gnutls_x509_crt_deinit(crt);
 	}
 	buf_free(&b);

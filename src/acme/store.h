@@ -37,4 +37,9 @@ int acme_store_cert_times(const char *path, time_t *ret_start, time_t *ret_end);
 int acme_store_cert_check(const char *path, char *const *names, size_t n_names,
 			  time_t *ret_start, time_t *ret_end, const char **ret_missing);
 
+/* The ARI identifier (acme_ari_cert_id(), RFC 9773 §4.1) of the first certificate in a PEM
+ * file. 0, -ENOENT, -EINVAL (not a certificate, or one with no authority key identifier),
+ * -ENOSPC. */
+int acme_store_cert_ari_id(const char *path, char *out, size_t size);
+
 #endif

@@ -8,7 +8,10 @@ PEBBLE_VA_NOSLEEP=1 and pebble's 5% nonce rejection left on (badNonce retried). 
 errors; no certificate yet (handshakes fail, a warning); http-01 files served, not redirected;
 issuance, verification against pebble's root, a second run with nothing to do; renewal when a
 third of the lifetime is left; a failed http-01 with the CA's detail; CA unreachable: exit 1, a
-clear message, the old certificate still served."""
+clear message, the old certificate still served; integrated mode with the CA down (backoff,
+STATUS= on a fake NOTIFY_SOCKET, the old certificate served, then the renewal); a crash
+mid-write (a test hook stops ferry acme before the rename, the test kills it); ARI through a
+renewalInfo of our own beside pebble's directory (Debian's pebble 2.4 has none)."""
 import os
 import re
 import shutil
@@ -537,6 +540,119 @@ def _():
     wait_until(lambda: _try_peer(tls, root) not in (None, first), 20 * SLOW,
                what="the new certificate served")
     check(proc.alive(), "ferry serve still running")
+
+
+class FakeARI:
+    """pebble's directory (Debian's pebble 2.4 has no ARI) with a renewalInfo of our own:
+    an HTTPS server on 127.0.0.1 with pebble's localhost certificate. GET /dir is pebble's
+    directory plus renewalInfo; GET /ari/ID answers self.window (start, end as RFC 3339,
+    or None: 404) and records ID."""
+
+    def __init__(self, pebble):
+        import http.server
+        import json
+        fake = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if self.path == "/dir":
+                    ctx = ssl.create_default_context(cafile=pebble.test_ca)
+                    with urllib.request.urlopen(pebble.url, context=ctx, timeout=10) as r:
+                        d = json.loads(r.read())
+                    d["renewalInfo"] = "https://127.0.0.1:%d/ari/" % fake.port
+                    self._send(200, json.dumps(d).encode())
+                elif self.path.startswith("/ari/"):
+                    fake.asked.append(self.path[5:])
+                    if fake.window is None:
+                        self._send(404, b'{"type": "urn:ietf:params:acme:error:malformed"}')
+                    else:
+                        self._send(200, json.dumps({
+                            "suggestedWindow": {"start": fake.window[0], "end": fake.window[1]},
+                            "explanationURL": "https://ca.test/incident"}).encode())
+                else:
+                    self._send(404, b"{}")
+
+            def _send(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.window, self.asked = None, []
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(pebble.dir, "pebble.pem"),
+                            os.path.join(pebble.dir, "pebble.key"))
+        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
+        self.port = self.srv.server_address[1]
+        self.url = "https://127.0.0.1:%d/dir" % self.port
+        th = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        th.start()
+        on_cleanup(self.srv.shutdown)
+
+
+def ari_cert_id(pem_path):
+    """RFC 9773 §4.1: base64url(AKI keyIdentifier) "." base64url(serial's DER value bytes)."""
+    import base64
+    out = openssl("x509", "-in", pem_path, "-noout", "-serial", "-ext",
+                  "authorityKeyIdentifier").decode()
+    serial = bytes.fromhex(re.search(r"serial=([0-9A-F]+)", out).group(1).zfill(2))
+    if serial[0] & 0x80:
+        serial = b"\0" + serial
+    aki = bytes.fromhex(re.search(r"(?:keyid:)?((?:[0-9A-F]{2}:)+[0-9A-F]{2})", out.split(
+        "Authority Key Identifier", 1)[1]).group(1).replace(":", ""))
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    return b64(aki) + "." + b64(serial)
+
+
+@test("ARI (RFC 9773, a renewalInfo beside pebble's directory): the certificate's ID asked; a window in the future: nothing to do; a window already open: renewed though a third of the lifetime is far; no window (404): the usual rule")
+def _():
+    d = tmpdir()
+    proc, plain, tls = serve(d, acme_conf(d))
+    pebble = Pebble(d, plain.sockaddr[1])
+    ari = FakeARI(pebble)
+    cfg = acme_conf(d, pebble, ca=ari.url)
+    obtain(d, pebble, cfg)
+    pem = os.path.join(d, "acme", "certificates", "example.test.pem")
+    cert_id = ari_cert_id(pem)
+    fmt = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    now = time.time()
+    # a window in the future: not due (pebble's certificates last 5 years)
+    ari.window = (fmt(now + 86400), fmt(now + 2 * 86400))
+    before = read_file(pem)
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 0, "run with a future window (stderr: %s)" % err[-2000:])
+    check_eq(ari.asked, [cert_id], "the renewalInfo asked for (RFC 9773 certID)")
+    check_in("nothing to do", err)
+    check_in("acme: example.test: the CA suggests renewing between %s and %s (ARI, "
+             "https://ca.test/incident)\n" % (time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                              time.gmtime(now + 86400)),
+                                               time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                             time.gmtime(now + 2 * 86400))),
+             err)
+    check_eq(read_file(pem), before, "no renewal")
+    # no window: the usual rule
+    ari.window = None
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 0, "run without a window (stderr: %s)" % err[-2000:])
+    check_in("HTTP status 404, no suggested window: renewing by the usual rule", err)
+    check_eq(read_file(pem), before, "no renewal")
+    # a window already open (the CA wants it replaced, e.g. before a revocation): renewed
+    ari.window = (fmt(now - 3600), fmt(now - 60))
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 0, "run with an open window (stderr: %s)" % err[-2000:])
+    check_in("(ARI, https://ca.test/incident): renewing", err)
+    check_in("certificate stored in %s" % pem, err)
+    check(read_file(pem) != before, "a new certificate")
+    check(ari_cert_id(pem) != cert_id, "a new certificate ID")
+    root = pebble.root()
+    wait_until(lambda: _try_peer(tls, root) is not None and
+               ssl.DER_cert_to_PEM_cert(_try_peer(tls, root)).encode() in read_file(pem),
+               20 * SLOW, what="the renewed certificate served")
 
 
 if __name__ == "__main__":
