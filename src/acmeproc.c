@@ -72,9 +72,12 @@ static void round_status(const struct acme_options *o, int r, unsigned wait)
 		char more[48] = "";
 		if (o->n_failed > 1)
 			snprintf(more, sizeof(more), " (and %zu more)", o->n_failed - 1);
-		status("acme: %s%s: waiting for a certificate (next try in %u s: %s)",
-		       o->first_failed ? o->first_failed : "?", more, wait,
-		       reason[0] ? reason : "see the log");
+		if (o->first_failed)
+			status("acme: %s%s: waiting for a certificate (next try in %u s: %s)",
+			       o->first_failed, more, wait, reason[0] ? reason : "see the log");
+		else /* acme-dir unusable: no site was tried */
+			status("acme: failing (next try in %u s: %s)", wait,
+			       reason[0] ? reason : "see the log");
 		return;
 	}
 	char when[32] = "none";
