@@ -44,7 +44,7 @@ struct client {
 	char *kid; /* the account URL */
 	char nonce[256];
 	char new_nonce[ACME_HTTPS_URL_MAX], new_account[ACME_HTTPS_URL_MAX],
-		new_order[ACME_HTTPS_URL_MAX], renewal_info[ACME_HTTPS_URL_MAX];
+	    new_order[ACME_HTTPS_URL_MAX], renewal_info[ACME_HTTPS_URL_MAX];
 	struct acme_resp resp;
 	struct buf jws, err;
 	const char *site; /* the name messages are about */
@@ -445,8 +445,10 @@ static bool ari_due(struct client *c, const struct config_site *s, time_t now, t
 	if (c->resp.status != 200 ||
 	    acme_ari_parse(c->resp.body.data ? c->resp.body.data : "", c->resp.body.len, &start,
 			   &end, why, sizeof(why)) < 0) {
-		say(c, false, "ARI: GET %s: HTTP status %d, no suggested window: renewing by the "
-			      "usual rule", url, c->resp.status);
+		say(c, false,
+		    "ARI: GET %s: HTTP status %d, no suggested window: renewing by the "
+		    "usual rule",
+		    url, c->resp.status);
 		return false;
 	}
 	/* RFC 9773 §4.2: a uniformly random time in the window; one already past: now */
@@ -608,7 +610,7 @@ int acme_client_run(const struct config *cfg, struct acme_options *o)
 	/* which sites need work, before any network */
 	size_t n_due = 0, n_ari = 0;
 	bool *due = xcalloc(cfg->n_sites + 1, sizeof(*due));
-	bool *ari = xcalloc(cfg->n_sites + 1, sizeof(*ari));  /* has one, not due: ask ARI */
+	bool *ari = xcalloc(cfg->n_sites + 1, sizeof(*ari));	 /* has one, not due: ask ARI */
 	time_t *when = xcalloc(cfg->n_sites + 1, sizeof(*when)); /* its renewal time */
 	time_t now = time(NULL);
 	for (size_t i = 0; i < cfg->n_sites; i++) {

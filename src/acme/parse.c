@@ -135,16 +135,16 @@ int acme_rfc3339_parse(const char *s, size_t len, time_t *ret)
 	}
 	if (i != len)
 		return -EINVAL;
-	int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + (sec == 60 ? 59 : sec) -
-		    off;
+	int64_t t =
+	    days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + (sec == 60 ? 59 : sec) - off;
 	if (t < 0 || (sizeof(time_t) < 8 && t > INT32_MAX))
 		return -EINVAL;
 	*ret = (time_t)t;
 	return 0;
 }
 
-int acme_ari_parse(const char *json, size_t len, time_t *ret_start, time_t *ret_end,
-		   char *url, size_t url_size)
+int acme_ari_parse(const char *json, size_t len, time_t *ret_start, time_t *ret_end, char *url,
+		   size_t url_size)
 {
 	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
 	json_t *w = json_is_object(root) ? json_object_get(root, "suggestedWindow") : NULL;
@@ -157,7 +157,8 @@ int acme_ari_parse(const char *json, size_t len, time_t *ret_start, time_t *ret_
 	    start < end) {
 		*ret_start = start;
 		*ret_end = end;
-		safe_copy(url, url_size, json_string_value(json_object_get(root, "explanationURL")));
+		safe_copy(url, url_size,
+			  json_string_value(json_object_get(root, "explanationURL")));
 		r = 0;
 	}
 	json_decref(root);

@@ -1,6 +1,7 @@
 /* What the ACME client and the challenge handler parse that does not come from jansson's
  * own checks: challenge tokens, Retry-After, problem documents (RFC 7807 in RFC 8555 §6.7),
- * ACME Renewal Information (RFC 9773) and its RFC 3339 times, base64url. Pure: no I/O, no allocation but jansson's own (freed before returning). */
+ * ACME Renewal Information (RFC 9773) and its RFC 3339 times, base64url. Pure: no I/O, no
+ * allocation but jansson's own (freed before returning). */
 #ifndef FERRY_ACME_PARSE_H
 #define FERRY_ACME_PARSE_H
 
@@ -40,8 +41,8 @@ int acme_rfc3339_parse(const char *s, size_t len, time_t *ret);
 /* A renewalInfo response (RFC 9773 §4.2): {"suggestedWindow": {"start": T, "end": T},
  * "explanationURL": URL?}. The window's times, start before end; the URL as
  * acme_problem_parse() copies strings (empty when absent). 0 or -EINVAL (ret untouched). */
-int acme_ari_parse(const char *json, size_t len, time_t *ret_start, time_t *ret_end,
-		   char *url, size_t url_size);
+int acme_ari_parse(const char *json, size_t len, time_t *ret_start, time_t *ret_end, char *url,
+		   size_t url_size);
 
 /* The ARI certificate identifier (RFC 9773 §4.1): base64url(the authority key identifier's
  * keyIdentifier) "." base64url(the serial number's DER INTEGER value bytes), into out of

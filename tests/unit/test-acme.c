@@ -208,10 +208,10 @@ static void test_ari(void)
 	CHECK_EQ_INT(acme_rfc3339_parse("2024-02-29T00:00:00Z", 20, &t), 0);
 	CHECK_EQ_INT(t, 1709164800);
 	static const char *const bad[] = {
-		"2023-02-29T00:00:00Z", "2025-13-01T00:00:00Z", "2025-01-32T00:00:00Z",
-		"2025-01-02T24:00:00Z", "2025-01-02T03:04:05",  "2025-01-02 03:04:05Z",
-		"2025-01-02T03:04:05.Z", "2025-01-02T03:04:05+0100", "1969-12-31T23:59:59Z",
-		"2025-01-02T03:04:05Zx", "+025-01-02T03:04:05Z", "",
+	    "2023-02-29T00:00:00Z",  "2025-13-01T00:00:00Z",	 "2025-01-32T00:00:00Z",
+	    "2025-01-02T24:00:00Z",  "2025-01-02T03:04:05",	 "2025-01-02 03:04:05Z",
+	    "2025-01-02T03:04:05.Z", "2025-01-02T03:04:05+0100", "1969-12-31T23:59:59Z",
+	    "2025-01-02T03:04:05Zx", "+025-01-02T03:04:05Z",	 "",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK_EQ_INT(acme_rfc3339_parse(bad[i], strlen(bad[i]), &t), -EINVAL);
@@ -229,21 +229,23 @@ static void test_ari(void)
 	CHECK_EQ_INT(acme_ari_parse(j, strlen(j), &s, &e, url, sizeof(url)), 0);
 	CHECK_STREQ(url, "");
 	static const char *const bad_ari[] = {
-		"{}", "[]", "{\"suggestedWindow\": 1}",
-		"{\"suggestedWindow\": {\"start\": \"2025-01-02T04:00:00Z\"}}",
-		/* end before start, equal, a number, a duplicate key */
-		"{\"suggestedWindow\": {\"start\": \"2025-01-03T04:00:00Z\", \"end\": "
-		"\"2025-01-02T04:00:00Z\"}}",
-		"{\"suggestedWindow\": {\"start\": \"2025-01-03T04:00:00Z\", \"end\": "
-		"\"2025-01-03T04:00:00Z\"}}",
-		"{\"suggestedWindow\": {\"start\": 1, \"end\": 2}}",
-		"{\"suggestedWindow\": {\"start\": \"2025-01-02T04:00:00Z\", \"end\": "
-		"\"2025-01-03T04:00:00Z\", \"end\": \"2025-01-04T04:00:00Z\"}}",
+	    "{}",
+	    "[]",
+	    "{\"suggestedWindow\": 1}",
+	    "{\"suggestedWindow\": {\"start\": \"2025-01-02T04:00:00Z\"}}",
+	    /* end before start, equal, a number, a duplicate key */
+	    "{\"suggestedWindow\": {\"start\": \"2025-01-03T04:00:00Z\", \"end\": "
+	    "\"2025-01-02T04:00:00Z\"}}",
+	    "{\"suggestedWindow\": {\"start\": \"2025-01-03T04:00:00Z\", \"end\": "
+	    "\"2025-01-03T04:00:00Z\"}}",
+	    "{\"suggestedWindow\": {\"start\": 1, \"end\": 2}}",
+	    "{\"suggestedWindow\": {\"start\": \"2025-01-02T04:00:00Z\", \"end\": "
+	    "\"2025-01-03T04:00:00Z\", \"end\": \"2025-01-04T04:00:00Z\"}}",
 	};
 	for (size_t i = 0; i < sizeof(bad_ari) / sizeof(bad_ari[0]); i++)
-		CHECK_EQ_INT(acme_ari_parse(bad_ari[i], strlen(bad_ari[i]), &s, &e, url,
-					    sizeof(url)),
-			     -EINVAL);
+		CHECK_EQ_INT(
+		    acme_ari_parse(bad_ari[i], strlen(bad_ari[i]), &s, &e, url, sizeof(url)),
+		    -EINVAL);
 
 	/* RFC 9773 §4.1's example: keyIdentifier 69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:AE:2C:
 	 * DE:01:C8:D4, serial 00:87:65:43:21 */
