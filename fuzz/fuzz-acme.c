@@ -1,8 +1,9 @@
 /* libFuzzer target for what src/acme/parse.c reads from a CA or a request: the first byte
- * picks the parser (problem documents through jansson, Retry-After, challenge tokens), the
- * rest is its input. Invariants: the problem's type and detail are NUL-terminated, within
- * their buffers and printable ASCII; a Retry-After is at most ACME_RETRY_MAX_S; a valid
- * token is base64url only. Any broken invariant aborts. */
+ * picks the parser (problem documents through jansson, Retry-After, challenge tokens, ARI
+ * renewalInfo documents), the rest is its input. Invariants: the problem's type and detail
+ * are NUL-terminated, within their buffers and printable ASCII; a Retry-After is at most
+ * ACME_RETRY_MAX_S; a valid token is base64url only; an ARI window starts before it ends,
+ * not before 1970, and its explanationURL is printable. Any broken invariant aborts. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	const char *p = (const char *)data + 1;
 	size_t n = size - 1;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0: {
 		char type[16], detail[ACME_DETAIL_MAX];
 		memset(type, 'X', sizeof(type));
@@ -47,6 +48,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t s = 0;
 		if (acme_retry_after(p, n, 1700000000, &s) == 0)
 			require(s <= ACME_RETRY_MAX_S);
+		break;
+	}
+	case 3: {
+		time_t start = -1, end = -1;
+		char url[32];
+		memset(url, 'X', sizeof(url));
+		if (acme_ari_parse(p, n, &start, &end, url, sizeof(url)) == 0) {
+			require(start >= 0 && start < end);
+			printable(url, sizeof(url));
+		}
 		break;
 	}
 	default:

@@ -349,8 +349,12 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 		return r > 0 ? 0 : EXIT_USAGE;
 	}
 
-	struct server srv = {.mode = mode, .single_fd = -1, .config_path = o.config,
-			     .cli_root = o.root, .app = mode == SERVER_ECHO ? &echo_app : &http_app};
+	struct server srv = {.mode = mode,
+			     .single_fd = -1,
+			     .status_fd = -1,
+			     .config_path = o.config,
+			     .cli_root = o.root,
+			     .app = mode == SERVER_ECHO ? &echo_app : &http_app};
 	http_router_install(&route_router);
 	struct buf errors;
 	buf_init(&errors, 1 << 20);

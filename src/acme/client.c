@@ -1,5 +1,8 @@
 /* The ACME client (client.h), RFC 8555 section by section:
- *   §7.1.1 directory    GET acme-ca: newNonce, newAccount, newOrder
+ *   §7.1.1 directory    GET acme-ca: newNonce, newAccount, newOrder (and renewalInfo)
+ *   RFC 9773 ARI        where the directory has renewalInfo: GET renewalInfo/CERT-ID for
+ *                       every certificate not due by the third-of-its-lifetime rule; a
+ *                       random time in the suggested window replaces that rule's time
  *   §7.2   nonces       HEAD newNonce when none is left; every response brings the next;
  *                       a badNonce error is retried with the nonce it brought
  *   §7.3   account      POST newAccount with the JWK (the same key finds the same account)
@@ -41,7 +44,7 @@ struct client {
 	char *kid; /* the account URL */
 	char nonce[256];
 	char new_nonce[ACME_HTTPS_URL_MAX], new_account[ACME_HTTPS_URL_MAX],
-		new_order[ACME_HTTPS_URL_MAX];
+	    new_order[ACME_HTTPS_URL_MAX], renewal_info[ACME_HTTPS_URL_MAX];
 	struct acme_resp resp;
 	struct buf jws, err;
 	const char *site; /* the name messages are about */
@@ -71,13 +74,6 @@ bool acme_renewal_due(time_t start, time_t end, time_t now)
 	if (end <= start)
 		return true;
 	return now >= end - (end - start) / 3;
-}
-
-static void due_at(struct acme_options *o, time_t start, time_t end)
-{
-	time_t due = end - (end - start) / 3;
-	if (!o->next_due || due < o->next_due)
-		o->next_due = due;
 }
 
 static const char *utc(time_t t, char out[32])
@@ -192,6 +188,7 @@ static int directory(struct client *c)
 	copy_url(c->new_nonce, dir, "newNonce");
 	copy_url(c->new_account, dir, "newAccount");
 	copy_url(c->new_order, dir, "newOrder");
+	copy_url(c->renewal_info, dir, "renewalInfo");
 	json_decref(dir);
 	if (!c->new_nonce[0] || !c->new_account[0] || !c->new_order[0]) {
 		say(c, true, "directory %s: no newNonce, newAccount or newOrder", c->cfg->acme_ca);
@@ -422,6 +419,53 @@ static int authorize(struct client *c, const char *url)
 	return r;
 }
 
+/* ARI (RFC 9773) for a site whose certificate is not due by the third-of-its-lifetime rule:
+ * true when the CA's suggested window says renew now. *when becomes the window's random
+ * time otherwise. Any failure keeps the rule (*when untouched), with a line in the log. */
+static bool ari_due(struct client *c, const struct config_site *s, time_t now, time_t *when)
+{
+	char id[512], url[ACME_HTTPS_URL_MAX + 512], why[ACME_ARI_URL_MAX], w1[32], w2[32];
+	int r = acme_store_cert_ari_id(s->tls[0].cert, id, sizeof(id));
+	if (r < 0) {
+		say(c, false, "ARI: no certificate identifier (%s): renewing by the usual rule",
+		    strerror(-r));
+		return false;
+	}
+	size_t n = strlen(c->renewal_info);
+	snprintf(url, sizeof(url), "%s%s%s", c->renewal_info,
+		 n && c->renewal_info[n - 1] == '/' ? "" : "/", id);
+	buf_reset(&c->err);
+	r = acme_https_request(c->h, "GET", url, NULL, NULL, 0, &c->resp, &c->err);
+	time_t start, end;
+	if (r < 0) {
+		buf_cstr(&c->err);
+		say(c, false, "ARI: GET %s: %s: renewing by the usual rule", url, c->err.data);
+		return false;
+	}
+	if (c->resp.status != 200 ||
+	    acme_ari_parse(c->resp.body.data ? c->resp.body.data : "", c->resp.body.len, &start,
+			   &end, why, sizeof(why)) < 0) {
+		say(c, false,
+		    "ARI: GET %s: HTTP status %d, no suggested window: renewing by the "
+		    "usual rule",
+		    url, c->resp.status);
+		return false;
+	}
+	/* RFC 9773 §4.2: a uniformly random time in the window; one already past: now */
+	uint64_t rnd = 0;
+	gnutls_rnd(GNUTLS_RND_NONCE, &rnd, sizeof(rnd));
+	time_t at = start + (time_t)(rnd % (uint64_t)(end - start));
+	if (at <= now) {
+		say(c, false, "the CA suggests renewing between %s and %s (ARI%s%s): renewing",
+		    utc(start, w1), utc(end, w2), why[0] ? ", " : "", why);
+		return true;
+	}
+	say(c, false, "the CA suggests renewing between %s and %s (ARI%s%s)", utc(start, w1),
+	    utc(end, w2), why[0] ? ", " : "", why);
+	*when = at;
+	return false;
+}
+
 /* Store the key and the chain in one file, atomically. */
 static int store_cert(struct client *c, const struct acme_key *key, const char *chain,
 		      size_t len, const char *path)
@@ -551,6 +595,8 @@ out:
 int acme_client_run(const struct config *cfg, struct acme_options *o)
 {
 	o->next_due = 0;
+	o->n_ok = o->n_failed = 0;
+	o->first_failed = NULL;
 	struct client c = {.cfg = cfg, .o = o};
 	struct buf err;
 	buf_init(&err, 4096);
@@ -562,8 +608,10 @@ int acme_client_run(const struct config *cfg, struct acme_options *o)
 		return r;
 	}
 	/* which sites need work, before any network */
-	size_t n_due = 0;
+	size_t n_due = 0, n_ari = 0;
 	bool *due = xcalloc(cfg->n_sites + 1, sizeof(*due));
+	bool *ari = xcalloc(cfg->n_sites + 1, sizeof(*ari));	 /* has one, not due: ask ARI */
+	time_t *when = xcalloc(cfg->n_sites + 1, sizeof(*when)); /* its renewal time */
 	time_t now = time(NULL);
 	for (size_t i = 0; i < cfg->n_sites; i++) {
 		const struct config_site *s = &cfg->sites[i];
@@ -592,25 +640,43 @@ int acme_client_run(const struct config *cfg, struct acme_options *o)
 		} else {
 			say(&c, false, "certificate valid until %s, renewal from %s: nothing to do",
 			    utc(end, w1), utc(end - (end - start) / 3, w2));
-			due_at(o, start, end);
+			when[i] = end - (end - start) / 3;
+			ari[i] = true;
+			n_ari++;
 		}
 		n_due += due[i];
 	}
 	c.site = NULL;
-	if (n_due == 0)
+	if (n_due == 0 && n_ari == 0)
 		goto done;
 	buf_reset(&err);
 	r = acme_https_new(cfg->acme_ca_root, &err, &c.h);
 	if (r < 0) {
 		buf_cstr(&err);
 		say(&c, true, "acme-ca-root %s", err.data);
+		if (n_due == 0) /* only ARI was to be asked: nothing is missing */
+			r = 0;
 		goto done;
 	}
 	acme_resp_init(&c.resp);
 	buf_init(&c.jws, 4 << 20);
 	buf_init(&c.err, 4096);
 	r = directory(&c);
-	if (r == 0)
+	for (size_t i = 0; r == 0 && c.renewal_info[0] && i < cfg->n_sites; i++) {
+		if (!ari[i])
+			continue;
+		c.site = cfg->sites[i].names[0];
+		if (ari_due(&c, &cfg->sites[i], now, &when[i])) {
+			due[i] = true;
+			n_due++;
+		}
+	}
+	c.site = NULL;
+	if (r < 0 && n_due == 0) {
+		say(&c, false, "no renewal information from the CA; no certificate is due");
+		r = 0;
+	}
+	if (r == 0 && n_due > 0)
 		r = account(&c);
 	size_t failed = 0;
 	for (size_t i = 0; r == 0 && i < cfg->n_sites; i++) {
@@ -622,12 +688,14 @@ int acme_client_run(const struct config *cfg, struct acme_options *o)
 			failed++;
 			continue;
 		}
+		due[i] = false; /* done */
 		time_t start, end;
 		char w[32];
+		when[i] = 0;
 		if (acme_store_cert_times(s->tls[0].cert, &start, &end) == 0) {
 			say(&c, false, "certificate stored in %s, valid until %s", s->tls[0].cert,
 			    utc(end, w));
-			due_at(o, start, end);
+			when[i] = end - (end - start) / 3;
 		}
 	}
 	if (r == 0)
@@ -640,6 +708,20 @@ int acme_client_run(const struct config *cfg, struct acme_options *o)
 	buf_free(&c.jws);
 	buf_free(&c.err);
 done:
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		if (!cfg->sites[i].acme || !cfg->sites[i].n_names)
+			continue;
+		if (due[i]) { /* still due: not obtained */
+			if (!o->n_failed++)
+				o->first_failed = cfg->sites[i].names[0];
+			continue;
+		}
+		o->n_ok++;
+		if (when[i] && (!o->next_due || when[i] < o->next_due))
+			o->next_due = when[i];
+	}
+	free(ari);
+	free(when);
 	acme_key_free(c.acct);
 	free(c.kid);
 	free(due);

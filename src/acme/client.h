@@ -19,6 +19,10 @@ struct acme_options {
 	acme_log_fn *log;
 	/* out: when the next certificate falls due (0: none known, e.g. all failed) */
 	time_t next_due;
+	/* out: the sites with a certificate that is not due (renewed or not), those that need
+	 * one and did not get it, and the first of these (its first name, from the config) */
+	size_t n_ok, n_failed;
+	const char *first_failed;
 };
 
 /* Returns the number of sites that failed (0: every site has a certificate that is not due),

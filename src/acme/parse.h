@@ -1,6 +1,7 @@
 /* What the ACME client and the challenge handler parse that does not come from jansson's
  * own checks: challenge tokens, Retry-After, problem documents (RFC 7807 in RFC 8555 §6.7),
- * base64url. Pure: no I/O, no allocation but jansson's own (freed before returning). */
+ * ACME Renewal Information (RFC 9773) and its RFC 3339 times, base64url. Pure: no I/O, no
+ * allocation but jansson's own (freed before returning). */
 #ifndef FERRY_ACME_PARSE_H
 #define FERRY_ACME_PARSE_H
 
@@ -30,6 +31,24 @@ int acme_retry_after(const char *s, size_t len, time_t now, uint32_t *ret_s);
  * when the JSON is not an object (ret untouched then). */
 int acme_problem_parse(const char *json, size_t len, char *type, size_t type_size,
 		       char *detail, size_t detail_size);
+
+/* An RFC 3339 date-time ("2025-01-02T03:04:05Z", "...05.123+01:00"; 't' and 'z' too), as
+ * seconds since the epoch (fractions dropped). Years 1970 to 9999. 0 or -EINVAL. */
+int acme_rfc3339_parse(const char *s, size_t len, time_t *ret);
+
+#define ACME_ARI_URL_MAX 512 /* bytes of an explanationURL kept for the log */
+
+/* A renewalInfo response (RFC 9773 §4.2): {"suggestedWindow": {"start": T, "end": T},
+ * "explanationURL": URL?}. The window's times, start before end; the URL as
+ * acme_problem_parse() copies strings (empty when absent). 0 or -EINVAL (ret untouched). */
+int acme_ari_parse(const char *json, size_t len, time_t *ret_start, time_t *ret_end, char *url,
+		   size_t url_size);
+
+/* The ARI certificate identifier (RFC 9773 §4.1): base64url(the authority key identifier's
+ * keyIdentifier) "." base64url(the serial number's DER INTEGER value bytes), into out of
+ * size bytes. 0, or -EINVAL when either is empty, -ENOSPC when out is too small. */
+int acme_ari_cert_id(const void *aki, size_t aki_len, const void *serial, size_t serial_len,
+		     char *out, size_t size);
 
 /* base64url without padding (RFC 7515 §2) of len bytes into out, which has room for
  * ACME_B64URL_LEN(len) + 1 bytes; NUL-terminated. Returns the length written. */

@@ -3118,6 +3118,7 @@ static const struct directive top_directives[] = {
 	PLAIN("acme-dir",   1, 1, "DIR",             DIR_ONCE, dir_acme_path),
 	PLAIN("acme-challenge", 1, 1, "http-01|tls-alpn-01", DIR_ONCE, dir_acme_challenge),
 	PLAIN("acme-mode",  1, 1, "split|integrated", DIR_ONCE, dir_acme_mode),
+	DURATION("acme-retry",        TOP(acme_retry_ms),        SECOND_MS, DAY_MS),
 	BLOCK("site", 1, ARGS_UNBOUNDED, "NAME... { ... }", dir_site, &site_context),
 };
 
@@ -3380,6 +3381,7 @@ struct config *config_new_default(void)
 	c->proxy_connect_timeout_ms = 5 * SECOND_MS;
 	c->proxy_timeout_ms = 60 * SECOND_MS;
 	c->proxy_idle_timeout_ms = 30 * SECOND_MS;
+	c->acme_retry_ms = 60 * SECOND_MS;
 	c->proxy_idle_max = CONFIG_AUTO;
 	c->max_tls_handshakes = 1000;
 	c->sandbox = true;

@@ -9,7 +9,9 @@
 #include <limits.h>
 #include <stddef.h>
 
-#define CONFWATCH_MAX 8 /* watched names: the config, its link target (and includes, later) */
+/* watched names: the config and its link target; certwatch.c's certificate, key, OCSP and
+ * upstream-ca files and theirs (more: certwatch polls only) */
+#define CONFWATCH_MAX 48
 
 struct confwatch {
 	int fd; /* the inotify descriptor, for poll(2); -1 when closed */

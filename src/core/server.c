@@ -564,9 +564,46 @@ static void status_line(struct server *srv, char *buf, size_t size)
 		n += snprintf(buf + n, size - (size_t)n, "%s%s", i ? ", " : ": ", label);
 	}
 	if (n > 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, "; %u connections, %llu requests",
-			 atomic_load(&srv->active_conns),
-			 (unsigned long long)atomic_load(&srv->requests));
+		n += snprintf(buf + n, size - (size_t)n, "; %u connections, %llu requests",
+			      atomic_load(&srv->active_conns),
+			      (unsigned long long)atomic_load(&srv->requests));
+	if (srv->status_extra[0] && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, "; %s", srv->status_extra);
+}
+
+/* The helper's status lines (server.h: status_fd): keep the last whole one. True when it
+ * changed. At EOF (the helper is gone) the pipe is closed and what it said last stays. */
+static bool status_fd_read(struct server *srv)
+{
+	char buf[4096];
+	bool changed = false;
+	for (;;) {
+		ssize_t n = read(srv->status_fd, buf, sizeof(buf) - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0 || errno != EAGAIN) {
+				close(srv->status_fd);
+				srv->status_fd = -1;
+			}
+			return changed;
+		}
+		buf[n] = '\0';
+		/* the helper writes each line whole (less than PIPE_BUF): the last one counts */
+		char *end = strrchr(buf, '\n');
+		if (!end)
+			continue;
+		*end = '\0';
+		char *line = strrchr(buf, '\n');
+		line = line ? line + 1 : buf;
+		for (char *c = line; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = ' ';
+		size_t len = strnlen(line, sizeof(srv->status_extra) - 1);
+		memcpy(srv->status_extra, line, len);
+		srv->status_extra[len] = '\0';
+		changed = true;
+	}
 }
 
 static void wake_workers(struct server *srv)
@@ -651,7 +688,7 @@ static struct server_gen *reload(struct server *srv)
 		if (r < 0)
 			config_free(cfg);
 	}
-	char status[600];
+	char status[1200];
 	if (r < 0) {
 		log_lines(LOG_ERR, "reload: ", err.data, err.len);
 		log_error("SIGHUP: reload failed: still serving the previous configuration");
@@ -820,6 +857,7 @@ int server_run(struct server *srv)
 	confwatch_update(srv, &cw);
 	/* renewed certificate files: reloaded once the change has settled */
 	struct certwatch certw;
+	certwatch_init(&certw);
 	certwatch_reset(&certw, server_gen(srv)->cfg, time_now_ms());
 	while (done < srv->n_workers) {
 		uint64_t now = time_now_ms();
@@ -913,10 +951,12 @@ int server_run(struct server *srv)
 		}
 
 		int timeout = next > now ? (int)MIN(next - now, 60000u) : 0;
-		struct pollfd pfd[3] = {{.fd = sfd, .events = POLLIN},
+		struct pollfd pfd[5] = {{.fd = sfd, .events = POLLIN},
 					{.fd = srv->done_fd, .events = POLLIN},
-					{.fd = cw.fd, .events = POLLIN}}; /* -1: ignored */
-		int n = poll(pfd, 3, timeout);
+					{.fd = cw.fd, .events = POLLIN}, /* -1: ignored */
+					{.fd = srv->status_fd, .events = POLLIN},
+					{.fd = certw.cw.fd, .events = POLLIN}};
+		int n = poll(pfd, 5, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			rc = 1;
@@ -933,6 +973,12 @@ int server_run(struct server *srv)
 				change_at_ms = time_now_ms() + RELOAD_DEBOUNCE_MS;
 			else if (r < 0)
 				log_error("reload-on-change: %s", strerror(-r));
+		}
+		if (certw.cw.fd >= 0 && (pfd[4].revents & POLLIN))
+			certwatch_event(&certw, time_now_ms());
+		if (srv->status_fd >= 0 && pfd[3].revents && status_fd_read(srv) && !stopping) {
+			status_line(srv, status, sizeof(status));
+			sd_notifyf("STATUS=%s", status);
 		}
 		if (!(pfd[0].revents & POLLIN))
 			continue;
@@ -985,6 +1031,10 @@ out:
 	if (!stopping && srv->single_fd < 0)
 		sd_notify("STOPPING=1");
 	confwatch_close(&cw);
+	certwatch_close(&certw);
+	if (srv->status_fd >= 0)
+		close(srv->status_fd);
+	srv->status_fd = -1;
 	free(pinged);
 	close(sfd);
 	close(srv->done_fd);

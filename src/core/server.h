@@ -124,6 +124,10 @@ struct server {
 	 * built: the sites' first names (slot 0: ""), the upstreams' specs. */
 	struct stats_names site_names, upstream_names;
 	int done_fd; /* eventfd: workers report they have finished */
+	/* A helper process's state for STATUS= (the integrated ACME client, acmeproc.c): lines
+	 * on a pipe, the last one kept; -1: none */
+	int status_fd;
+	char status_extra[512];
 };
 
 #define WORKER_IO_BUF_SIZE 65536

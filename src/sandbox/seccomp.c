@@ -76,6 +76,9 @@ static const int sc_allow[] = {
 	__NR_signalfd4, __NR_ppoll,
 	/* reload-on-change: the config's directory watched, also when a reload turns it on */
 	__NR_inotify_init1, __NR_inotify_add_watch, __NR_inotify_rm_watch,
+	/* and, with the certificate files' (core/certwatch.c), their symbolic links' targets:
+	 * realpath(3) reads every component of a path as a link */
+	__NR_readlinkat,
 	/* memory (mmap and mprotect are below: no executable pages) */
 	__NR_brk, __NR_munmap, __NR_mremap, __NR_madvise,
 	/* threads and their end */
@@ -95,13 +98,14 @@ static const int sc_allow[] = {
 	/* the legacy entry points glibc or a future caller may still use */
 	__NR_open, __NR_stat, __NR_lstat, __NR_access, __NR_poll, __NR_epoll_wait, __NR_time,
 	__NR_getdents, /* LeakSanitizer lists /proc/self/task with it */
+	__NR_readlink,
 #endif
 #ifdef SANITIZER_BUILD
 	/* ASan/UBSan/LSan: LeakSanitizer stops the world at exit with a cloned tracer that
 	 * ptraces every thread; reports read /proc/self/maps and /proc/self/exe, and abort. */
-	__NR_ptrace, __NR_prctl, __NR_readlinkat, __NR_prlimit64, __NR_kill, __NR_tgkill,
+	__NR_ptrace, __NR_prctl, __NR_prlimit64, __NR_kill, __NR_tgkill,
 #ifdef __x86_64__
-	__NR_readlink, __NR_arch_prctl,
+	__NR_arch_prctl,
 #endif
 #endif
 };

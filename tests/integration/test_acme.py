@@ -8,7 +8,10 @@ PEBBLE_VA_NOSLEEP=1 and pebble's 5% nonce rejection left on (badNonce retried). 
 errors; no certificate yet (handshakes fail, a warning); http-01 files served, not redirected;
 issuance, verification against pebble's root, a second run with nothing to do; renewal when a
 third of the lifetime is left; a failed http-01 with the CA's detail; CA unreachable: exit 1, a
-clear message, the old certificate still served."""
+clear message, the old certificate still served; integrated mode with the CA down (backoff,
+STATUS= on a fake NOTIFY_SOCKET, the old certificate served, then the renewal); a crash
+mid-write (a test hook stops ferry acme before the rename, the test kills it); ARI through a
+renewalInfo of our own beside pebble's directory (Debian's pebble 2.4 has none)."""
 import os
 import re
 import shutil
@@ -44,7 +47,7 @@ def openssl(*args):
 class Pebble:
     """pebble + pebble-challtestsrv (DNS only) on free 127.0.0.1 ports, stopped by PID."""
 
-    def __init__(self, d, http_port, validity=None, nonce_reject=None, tls_port=None):
+    def __init__(self, d, http_port, validity=None, nonce_reject=None, tls_port=None, port=None):
         need_pebble()
         self.dir = d
         ca_key, self.test_ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
@@ -57,7 +60,7 @@ class Pebble:
                 "-subj", "/CN=localhost", "-keyout", key, "-out", csr)
         openssl("x509", "-req", "-in", csr, "-CA", self.test_ca, "-CAkey", ca_key,
                 "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", crt)
-        self.port, self.mgmt = free_port(), free_port()
+        self.port, self.mgmt = port or free_port(), free_port()
         dns = free_port(type_=socket.SOCK_DGRAM)
         cfg = {"listenAddress": "127.0.0.1:%d" % self.port,
                "managementListenAddress": "127.0.0.1:%d" % self.mgmt,
@@ -85,7 +88,18 @@ class Pebble:
         wait_until(lambda: self._log().find("Listening on") >= 0 or not self.proc.alive(),
                    10 * SLOW, what="pebble to listen")
         check(self.proc.alive(), "pebble exited: %s" % self._log()[-1500:])
+        # pebble logs "Listening on" before it binds: wait for the port itself
+        wait_until(lambda: self._accepts() or not self.proc.alive(), 10 * SLOW,
+                   what="pebble's port to accept")
+        check(self.proc.alive(), "pebble exited: %s" % self._log()[-1500:])
         self.url = "https://127.0.0.1:%d/dir" % self.port
+
+    def _accepts(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def _log(self):
         return self.proc.stdout() + self.proc.stderr()
@@ -366,6 +380,91 @@ def _():
                what="the ACME child to end with the server")
 
 
+@test("integrated mode, CA unreachable (acme-retry 1s): the child retries with a doubling backoff, STATUS= says what is pending and why; the CA up: the certificate, STATUS= says so; at renewal the CA down again: the old certificate keeps serving, then the renewed one, with no request failing")
+def _():
+    d = tmpdir()
+    n = NotifySocket(d)
+    proc, addrs = activate(lambda: [tcp4(), tcp4()], ["serve", "--config",
+                                                      os.path.join(d, "ferry.conf")],
+                           fdnames=["http", "https"], dir=d, setenv={"NOTIFY_SOCKET": n.env})
+    plain, tls = addrs
+    down = Pebble(d, plain.sockaddr[1])  # its test CA and its port, for the config
+    down.stop()
+    acme_conf(d, down, extra="acme-mode integrated\nacme-retry 1s\n")
+    r = http_get(plain, "/", host="example.test")  # execs ferry
+    check_eq(r.status, 308, "plain HTTP to a `tls acme` site")
+    proc.wait_exec()
+    n.wait_for(lambda m: "READY=1" in m, 10, what="READY=1")
+    refused = "GET %s: connect 127.0.0.1 port %d: Connection refused" % (down.url, down.port)
+    m = n.wait_for(lambda m: "waiting for a certificate" in m, 30,
+                   what="STATUS= with the pending certificate")
+    check_in("acme: example.test: waiting for a certificate (next try in 1 s: %s)" % refused,
+             kv(m).get("STATUS", ""), "STATUS=")
+    proc.wait_stderr(r"acme: trying again in 2 s", 30)
+    waits = [int(w) for w in re.findall(r"acme: trying again in (\d+) s", proc.stderr())]
+    check_eq(waits[:2], [1, 2], "the first waits (doubling)")
+    check_in("acme: " + refused, proc.stderr())
+    # the CA comes up, on the same port: certificates valid 20 s, renewal due after ~13 s
+    up = Pebble(d, plain.sockaddr[1], port=down.port, validity=20)
+    m = n.wait_for(lambda m: "certificate ok" in m, 60, what="STATUS= with the certificate")
+    check(re.search(r"; acme: 1 certificate ok, next renewal \d{4}-\d\d-\d\d \d\d:\d\d UTC$",
+                    kv(m)["STATUS"]), "STATUS=%s" % kv(m)["STATUS"])
+    root = up.root()
+    first = wait_until(lambda: _try_peer(tls, root), 20 * SLOW, what="the certificate served")
+    pem = os.path.join(d, "acme", "certificates", "example.test.pem")
+    start, end = cert_dates(pem)
+
+    # requests all along: none may fail while the CA is down at renewal time
+    stop, seen, failures = threading.Event(), [], []
+
+    def client():
+        while not stop.is_set():
+            try:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+                with socket.create_connection(tls.sockaddr, timeout=5 * SLOW) as s:
+                    with ctx.wrap_socket(s, server_hostname="example.test") as t:
+                        t.sendall(b"GET / HTTP/1.1\r\nHost: example.test\r\n"
+                                  b"Connection: close\r\n\r\n")
+                        data = b""
+                        while True:
+                            chunk = t.recv(65536)
+                            if not chunk:
+                                break
+                            data += chunk
+                        if not data.startswith(b"HTTP/1.1 200 "):
+                            failures.append(data[:100])
+                        seen.append(t.getpeercert(binary_form=True))
+            except Exception as e:  # noqa: BLE001 - every failure counts
+                failures.append(repr(e))
+            time.sleep(0.05)
+
+    th = threading.Thread(target=client, daemon=True)
+    th.start()
+    on_cleanup(stop.set)
+    n.drain()
+    n.messages.clear()  # from here on, only what the renewal brings
+    up.stop()
+    n_tries = proc.stderr().count("acme: trying again in")
+    wait_until(lambda: proc.stderr().count("acme: trying again in") > n_tries, 40 * SLOW,
+               what="the renewal to fail with the CA down")
+    check(time.time() >= end - (end - start) / 3 - 1, "the renewal was due")
+    m = n.wait_for(lambda m: "waiting for a certificate (next try in 1 s: %s)" % refused in m,
+                   10, what="STATUS= with the failing renewal")
+    check_eq(_try_peer(tls, root), first, "the old certificate, served while the CA is down")
+    n.drain()
+    n.messages.clear()
+    back = Pebble(d, plain.sockaddr[1], port=down.port, validity=20)
+    root2 = back.root()
+    wait_until(lambda: _try_peer(tls, root2), 30 * SLOW, what="the renewed certificate served")
+    n.wait_for(lambda m: "certificate ok" in m, 10, what="STATUS= with the renewed certificate")
+    stop.set()
+    th.join(10 * SLOW)
+    check_eq(failures, [], "requests that failed")
+    check(first in seen, "requests served with the old certificate")
+    check(proc.alive(), "ferry serve still running")
+
+
 @test("http-01 failing (nothing answers on pebble's httpPort): exit 1, `acme: example.test: ...: http-01 failed: <pebble's detail>`, no certificate")
 def _():
     d = tmpdir()
@@ -398,6 +497,162 @@ def _():
     check_in("1 certificate not obtained or renewed", err)
     check_eq(read_file(pem), before, "the certificate file is untouched")
     check_eq(peer_cert(tls, root), first, "the old certificate is served")
+
+
+@test("a crash mid-write (ferry acme killed with its new certificate in a temporary file, before the rename): the old certificate file is intact and still served; the next run removes the leftover and renews")
+def _():
+    d = tmpdir()
+    proc, plain, tls = serve(d, acme_conf(d))
+    pebble = Pebble(d, plain.sockaddr[1])
+    cfg = acme_conf(d, pebble)
+    obtain(d, pebble, cfg)
+    root = pebble.root()
+    first = wait_until(lambda: _try_peer(tls, root), 20 * SLOW, what="the certificate")
+    certs = os.path.join(d, "acme", "certificates")
+    pem = os.path.join(certs, "example.test.pem")
+    before = read_file(pem)
+    # the test hook stops the process (SIGSTOP) after the temporary file is written and
+    # fsync'ed, just before the rename: a deterministic crash point
+    crash = Proc([FERRY, "acme", "--config", cfg, "--force"], dir=d, name="acme-crash",
+                 env={"FERRY_TEST_STOP_BEFORE_RENAME": "/certificates/example.test.pem"})
+
+    def stopped():
+        try:
+            stat = read_file("/proc/%d/stat" % crash.pid).decode()
+        except OSError:
+            return False
+        return stat[stat.rindex(")") + 2] == "T" or not crash.alive()
+    wait_until(stopped, 60 * SLOW, what="ferry acme to reach the rename")
+    check(crash.alive(), "ferry acme stopped before the rename (stderr: %s)"
+          % crash.stderr()[-2000:])
+    tmp = "example.test.pem.tmp.%d" % crash.pid
+    check_eq(sorted(os.listdir(certs)), ["example.test.pem", tmp], "files in certificates/")
+    check_in(b"-----END CERTIFICATE-----", read_file(os.path.join(certs, tmp)),
+             "the new certificate, complete in the temporary file")
+    os.kill(crash.pid, signal.SIGKILL)
+    crash.wait_exit(10)
+    check_eq(read_file(pem), before, "the certificate file after the crash")
+    check_eq(peer_cert(tls, root), first, "the old certificate is served")
+    rc, out, err = ferry_acme(cfg, "--force")
+    check_eq(rc, 0, "the run after the crash (stderr: %s)" % err[-2000:])
+    check_eq(os.listdir(certs), ["example.test.pem"], "files in certificates/ after it")
+    check(read_file(pem) != before, "a new certificate file")
+    wait_until(lambda: _try_peer(tls, root) not in (None, first), 20 * SLOW,
+               what="the new certificate served")
+    check(proc.alive(), "ferry serve still running")
+
+
+class FakeARI:
+    """pebble's directory (Debian's pebble 2.4 has no ARI) with a renewalInfo of our own:
+    an HTTPS server on 127.0.0.1 with pebble's localhost certificate. GET /dir is pebble's
+    directory plus renewalInfo; GET /ari/ID answers self.window (start, end as RFC 3339,
+    or None: 404) and records ID."""
+
+    def __init__(self, pebble):
+        import http.server
+        import json
+        fake = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if self.path == "/dir":
+                    ctx = ssl.create_default_context(cafile=pebble.test_ca)
+                    with urllib.request.urlopen(pebble.url, context=ctx, timeout=10) as r:
+                        d = json.loads(r.read())
+                    d["renewalInfo"] = "https://127.0.0.1:%d/ari/" % fake.port
+                    self._send(200, json.dumps(d).encode())
+                elif self.path.startswith("/ari/"):
+                    fake.asked.append(self.path[5:])
+                    if fake.window is None:
+                        self._send(404, b'{"type": "urn:ietf:params:acme:error:malformed"}')
+                    else:
+                        self._send(200, json.dumps({
+                            "suggestedWindow": {"start": fake.window[0], "end": fake.window[1]},
+                            "explanationURL": "https://ca.test/incident"}).encode())
+                else:
+                    self._send(404, b"{}")
+
+            def _send(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.window, self.asked = None, []
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(pebble.dir, "pebble.pem"),
+                            os.path.join(pebble.dir, "pebble.key"))
+        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
+        self.port = self.srv.server_address[1]
+        self.url = "https://127.0.0.1:%d/dir" % self.port
+        th = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        th.start()
+        on_cleanup(self.srv.shutdown)
+
+
+def ari_cert_id(pem_path):
+    """RFC 9773 §4.1: base64url(AKI keyIdentifier) "." base64url(serial's DER value bytes)."""
+    import base64
+    out = openssl("x509", "-in", pem_path, "-noout", "-serial", "-ext",
+                  "authorityKeyIdentifier").decode()
+    serial = bytes.fromhex(re.search(r"serial=([0-9A-F]+)", out).group(1).zfill(2))
+    if serial[0] & 0x80:
+        serial = b"\0" + serial
+    aki = bytes.fromhex(re.search(r"(?:keyid:)?((?:[0-9A-F]{2}:)+[0-9A-F]{2})", out.split(
+        "Authority Key Identifier", 1)[1]).group(1).replace(":", ""))
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    return b64(aki) + "." + b64(serial)
+
+
+@test("ARI (RFC 9773, a renewalInfo beside pebble's directory): the certificate's ID asked; a window in the future: nothing to do; a window already open: renewed though a third of the lifetime is far; no window (404): the usual rule")
+def _():
+    d = tmpdir()
+    proc, plain, tls = serve(d, acme_conf(d))
+    pebble = Pebble(d, plain.sockaddr[1])
+    ari = FakeARI(pebble)
+    cfg = acme_conf(d, pebble, ca=ari.url)
+    obtain(d, pebble, cfg)
+    pem = os.path.join(d, "acme", "certificates", "example.test.pem")
+    cert_id = ari_cert_id(pem)
+    fmt = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    now = time.time()
+    # a window in the future: not due (pebble's certificates last 5 years)
+    ari.window = (fmt(now + 86400), fmt(now + 2 * 86400))
+    before = read_file(pem)
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 0, "run with a future window (stderr: %s)" % err[-2000:])
+    check_eq(ari.asked, [cert_id], "the renewalInfo asked for (RFC 9773 certID)")
+    check_in("nothing to do", err)
+    check_in("acme: example.test: the CA suggests renewing between %s and %s (ARI, "
+             "https://ca.test/incident)\n" % (time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                              time.gmtime(now + 86400)),
+                                               time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                             time.gmtime(now + 2 * 86400))),
+             err)
+    check_eq(read_file(pem), before, "no renewal")
+    # no window: the usual rule
+    ari.window = None
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 0, "run without a window (stderr: %s)" % err[-2000:])
+    check_in("HTTP status 404, no suggested window: renewing by the usual rule", err)
+    check_eq(read_file(pem), before, "no renewal")
+    # a window already open (the CA wants it replaced, e.g. before a revocation): renewed
+    ari.window = (fmt(now - 3600), fmt(now - 60))
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 0, "run with an open window (stderr: %s)" % err[-2000:])
+    check_in("(ARI, https://ca.test/incident): renewing", err)
+    check_in("certificate stored in %s" % pem, err)
+    check(read_file(pem) != before, "a new certificate")
+    check(ari_cert_id(pem) != cert_id, "a new certificate ID")
+    root = pebble.root()
+    wait_until(lambda: _try_peer(tls, root) is not None and
+               ssl.DER_cert_to_PEM_cert(_try_peer(tls, root)).encode() in read_file(pem),
+               20 * SLOW, what="the renewed certificate served")
 
 
 if __name__ == "__main__":

@@ -802,6 +802,52 @@ def _():
     check_eq(tls_get(tls, "/").status, 200, "served")
 
 
+@test("certificate files renamed into place: inotify brings them in well under 2 s (the stat poll's period); a whole directory swapped (no event on the watched names): the 2 s poll still finds it")
+def _():
+    p = pki()
+    d = tmpdir()
+    certs = os.path.join(d, "certs")
+    os.makedirs(certs)
+    shutil.copy(p.a_ec, os.path.join(certs, "a.crt"))
+    shutil.copy(p.a_ec_key, os.path.join(certs, "a.key"))
+    a, b, pl, big = make_roots(d)
+    cfg = write_config(d, "listen https tls\nsite a.test www.a.test {\n tls %s/a.crt %s/a.key\n"
+                       " root %s\n}\n" % (certs, certs, a))
+    proc, (tls,) = activate(lambda: [tcp4()], ["serve", "--config", cfg], fdnames=["https"],
+                            dir=d)
+    check_eq(served_cert(tls, "-servername", "a.test")[0], "a-ec", "before")
+    took = []
+    for n, name in enumerate(("a-ec-2", "a-ec-3")):
+        key = p.key(name, "ec")
+        crt = p.leaf(name, key, ["DNS:a.test", "DNS:www.a.test"])
+        shutil.copy(key, os.path.join(certs, "a.key.new"))
+        shutil.copy(crt, os.path.join(certs, "a.crt.new"))
+        t0 = time.monotonic()
+        os.rename(os.path.join(certs, "a.key.new"), os.path.join(certs, "a.key"))
+        os.rename(os.path.join(certs, "a.crt.new"), os.path.join(certs, "a.crt"))
+        wait_until(lambda: proc.stderr().count("certificate files changed") > n, 5 * SLOW,
+                   interval=0.005, what="the change to be seen")
+        took.append(time.monotonic() - t0)
+        proc.wait_stderr(r"reloaded" + r"[\s\S]*reloaded" * n, timeout=10, what="the reload")
+        wait_until(lambda: served_cert(tls, "-servername", "a.test")[0] == name, 5 * SLOW,
+                   what="the renewed certificate to be served")
+    diag("renamed into place -> 'certificate files changed': %s s"
+         % ", ".join("%.3f" % t for t in took))
+    for t in took:
+        check(t < 1.2 * SLOW, "seen after %.3f s: not inotify's speed (the poll takes 2-4 s)" % t)
+    # a directory swapped in: the watched directory is now certs.old, no event names a.crt
+    new = os.path.join(d, "certs.new")
+    os.makedirs(new)
+    key = p.key("a-ec-4", "ec")
+    shutil.copy(key, os.path.join(new, "a.key"))
+    shutil.copy(p.leaf("a-ec-4", key, ["DNS:a.test", "DNS:www.a.test"]), os.path.join(new, "a.crt"))
+    os.rename(certs, os.path.join(d, "certs.old"))
+    os.rename(new, certs)
+    wait_until(lambda: served_cert(tls, "-servername", "a.test")[0] == "a-ec-4", 10 * SLOW,
+               what="the poll to find the swapped directory")
+    check_eq(tls_get(tls, "/").status, 200, "served")
+
+
 @test("sandbox strict: TLS 1.2 and 1.3, resumption, a large file, reload: nothing outside the seccomp list")
 def _():
     proc, plain, tls, d, big = start("sandbox strict\nworkers 2\n")

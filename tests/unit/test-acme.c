@@ -192,11 +192,81 @@ static void test_store(void)
 	buf_free(&b);
 }
 
+static void test_ari(void)
+{
+	time_t t = 0, s = 0, e = 0;
+	CHECK_EQ_INT(acme_rfc3339_parse("1970-01-01T00:00:00Z", 20, &t), 0);
+	CHECK_EQ_INT(t, 0);
+	CHECK_EQ_INT(acme_rfc3339_parse("2025-01-02T03:04:05Z", 20, &t), 0);
+	CHECK_EQ_INT(t, 1735787045);
+	CHECK_EQ_INT(acme_rfc3339_parse("2025-01-02t03:04:05.999z", 24, &t), 0);
+	CHECK_EQ_INT(t, 1735787045);
+	CHECK_EQ_INT(acme_rfc3339_parse("2025-01-02T04:04:05+01:00", 25, &t), 0);
+	CHECK_EQ_INT(t, 1735787045);
+	CHECK_EQ_INT(acme_rfc3339_parse("2025-01-01T23:04:05-04:00", 25, &t), 0);
+	CHECK_EQ_INT(t, 1735787045);
+	CHECK_EQ_INT(acme_rfc3339_parse("2024-02-29T00:00:00Z", 20, &t), 0);
+	CHECK_EQ_INT(t, 1709164800);
+	static const char *const bad[] = {
+	    "2023-02-29T00:00:00Z",  "2025-13-01T00:00:00Z",	 "2025-01-32T00:00:00Z",
+	    "2025-01-02T24:00:00Z",  "2025-01-02T03:04:05",	 "2025-01-02 03:04:05Z",
+	    "2025-01-02T03:04:05.Z", "2025-01-02T03:04:05+0100", "1969-12-31T23:59:59Z",
+	    "2025-01-02T03:04:05Zx", "+025-01-02T03:04:05Z",	 "",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_EQ_INT(acme_rfc3339_parse(bad[i], strlen(bad[i]), &t), -EINVAL);
+
+	char url[64];
+	const char *j = "{\"suggestedWindow\": {\"start\": \"2025-01-02T04:00:00Z\", "
+			"\"end\": \"2025-01-03T04:00:00Z\"}, "
+			"\"explanationURL\": \"https://ca.test/why\\u0007\"}";
+	CHECK_EQ_INT(acme_ari_parse(j, strlen(j), &s, &e, url, sizeof(url)), 0);
+	CHECK_EQ_INT(s, 1735790400);
+	CHECK_EQ_INT(e, 1735790400 + 86400);
+	CHECK_STREQ(url, "https://ca.test/why?");
+	j = "{\"suggestedWindow\": {\"start\": \"2025-01-02T04:00:00Z\", "
+	    "\"end\": \"2025-01-03T04:00:00Z\"}}";
+	CHECK_EQ_INT(acme_ari_parse(j, strlen(j), &s, &e, url, sizeof(url)), 0);
+	CHECK_STREQ(url, "");
+	static const char *const bad_ari[] = {
+	    "{}",
+	    "[]",
+	    "{\"suggestedWindow\": 1}",
+	    "{\"suggestedWindow\": {\"start\": \"2025-01-02T04:00:00Z\"}}",
+	    /* end before start, equal, a number, a duplicate key */
+	    "{\"suggestedWindow\": {\"start\": \"2025-01-03T04:00:00Z\", \"end\": "
+	    "\"2025-01-02T04:00:00Z\"}}",
+	    "{\"suggestedWindow\": {\"start\": \"2025-01-03T04:00:00Z\", \"end\": "
+	    "\"2025-01-03T04:00:00Z\"}}",
+	    "{\"suggestedWindow\": {\"start\": 1, \"end\": 2}}",
+	    "{\"suggestedWindow\": {\"start\": \"2025-01-02T04:00:00Z\", \"end\": "
+	    "\"2025-01-03T04:00:00Z\", \"end\": \"2025-01-04T04:00:00Z\"}}",
+	};
+	for (size_t i = 0; i < sizeof(bad_ari) / sizeof(bad_ari[0]); i++)
+		CHECK_EQ_INT(
+		    acme_ari_parse(bad_ari[i], strlen(bad_ari[i]), &s, &e, url, sizeof(url)),
+		    -EINVAL);
+
+	/* RFC 9773 §4.1's example: keyIdentifier 69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:AE:2C:
+	 * DE:01:C8:D4, serial 00:87:65:43:21 */
+	static const unsigned char aki[] = {0x69, 0x88, 0x5B, 0x6B, 0x87, 0x46, 0x40,
+					    0x41, 0xE1, 0xB3, 0x7B, 0x84, 0x7B, 0xA0,
+					    0xAE, 0x2C, 0xDE, 0x01, 0xC8, 0xD4};
+	static const unsigned char serial[] = {0x00, 0x87, 0x65, 0x43, 0x21};
+	char id[64];
+	CHECK_EQ_INT(acme_ari_cert_id(aki, sizeof(aki), serial, sizeof(serial), id, sizeof(id)), 0);
+	CHECK_STREQ(id, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+	CHECK_EQ_INT(acme_ari_cert_id(aki, sizeof(aki), serial, sizeof(serial), id, 35), -ENOSPC);
+	CHECK_EQ_INT(acme_ari_cert_id(aki, sizeof(aki), serial, sizeof(serial), id, 36), 0);
+	CHECK_EQ_INT(acme_ari_cert_id(aki, 0, serial, sizeof(serial), id, sizeof(id)), -EINVAL);
+}
+
 int main(void)
 {
 	test_token();
 	test_retry_after();
 	test_problem();
+	test_ari();
 	test_b64url();
 	test_renewal();
 	test_jws();

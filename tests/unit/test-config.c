@@ -1310,6 +1310,13 @@ static void test_tls(void)
 	c = parse("acme-mode integrated\n");
 	CHECK(c && c->acme_integrated);
 	config_free(c);
+	c = parse("acme-mode integrated\n");
+	CHECK(c && c->acme_retry_ms == 60000);
+	config_free(c);
+	c = parse("acme-retry 2s\n");
+	CHECK(c && c->acme_retry_ms == 2000);
+	config_free(c);
+	CHECK(strstr(parse_err("acme-retry 10ms\n"), "acme-retry") != NULL);
 	CHECK_STREQ(parse_err("acme-mode both\n"),
 		    "t.conf:1:11: 'acme-mode' takes split or integrated, not 'both'\n");
 	c = parse("acme-challenge http-01\n");
