@@ -3,7 +3,8 @@
 # with nsenter): one example, one variant, end to end under systemd 257 and Podman 5.
 #   guest.sh EXAMPLE MODE FLAVOR CHECK [FERRY_UNITS_ARG...]
 #     MODE    user | system | system-as=test       FLAVOR  quadlet | podman-run | native
-#     CHECK   http:PORT:BODY | echo | hosts:PORT:HOST=BODY,HOST=BODY...
+#     CHECK   http:PORT:BODY | echo | hosts:PORT:HOST=BODY,HOST=BODY... |
+#             https:HOST=BODY,HOST=BODY...  (ports 80, 443/TCP and 443/UDP; the CA in $E/pki)
 # An example with backends/ (the proxies) gets them first, as test's quadlet services: each
 # Volume=%h/DIR:...:ro is a site saying "hello CONTAINERNAME", each Volume=%h/DIR:...:rw a
 # directory chowned to the container's uid 65534 (podman unshare chown); a backends/*.service
@@ -12,7 +13,10 @@
 # Steps: ferry units --install, quadlet -dryrun + systemd-analyze verify, daemon-reload, start
 # the socket, first request, the service is active with conmon as MainPID, a second request
 # reaches the same container, reload (SIGHUP) keeps serving, stop leaves nothing failed, and
-# the files are removed again. Native services (--native, ferry at /usr/local/bin/ferry): the
+# the files are removed again. https (the Caddy examples 3 and 4): each request is, per HOST,
+# a 308 to https on port 80, then HTTP/1.1, HTTP/2 and HTTP/3 on 443 verified against the test
+# CA, each from its own source address 127.0.N.K (request N); after the second request, the
+# access log has those addresses with the protocol, and responses carry Alt-Svc h3. Native services (--native, ferry at /usr/local/bin/ferry): the
 # MainPID is ferry itself, not root for a system service; also the score of systemd-analyze
 # security, and a restart (a new MainPID serving).
 set -u
@@ -73,12 +77,66 @@ request() {
 			[ "$got" = "${pair#*=}" ] || { echo "Host ${pair%%=*}: got: $got"; return 1; }
 		done
 		;;
+	https:*)
+		local pair host body got v k=0
+		IFS=, read -r -a pairs <<<"${chk#https:}"
+		for pair in "${pairs[@]}"; do
+			host=${pair%%=*} body=${pair#*=}
+			got=$(curl -sS --max-time 30 -o /dev/null -w '%{http_code} %{redirect_url}' \
+				--resolve "$host:80:127.0.0.1" "http://$host/" 2>&1)
+			[ "$got" = "308 https://$host/" ] || { echo "http://$host/: got: $got"; return 1; }
+			for v in 1.1 2 3; do
+				k=$((k + 1))
+				got=$(curl -sS --max-time 30 "$(proto_opt $v)" --cacert "$E/pki/ca.crt" \
+					--interface "127.0.$1.$k" --resolve "$host:443:127.0.0.1" \
+					-w '\n%{http_version}' "https://$host/" 2>&1)
+				[ "${got##*$'\n'}" = "$v" ] && [ "${got%$'\n'*}" = "$body"$'\n' ] || {
+					echo "https://$host/ over HTTP/$v from 127.0.$1.$k: got: $got"
+					return 1
+				}
+			done
+		done
+		;;
 	echo)
 		local got
 		got=$(echo "hello $1" | timeout 30 socat -t 25 - tcp4:127.0.0.1:3000 2>&1)
 		[ "$got" = "hello $1" ] || { echo "got: $got"; return 1; }
 		;;
 	esac
+}
+
+proto_opt() { case $1 in 1.1) echo --http1.1 ;; 2) echo --http2 ;; 3) echo --http3-only ;; esac; }
+
+# https: request N's lines in the access log (the journal), each with its client's own
+# address and protocol, and the h3 advertisement on TCP.
+https_checks() {
+	local n=$1 pairs pair host k=0 v want miss log hdr
+	IFS=, read -r -a pairs <<<"${chk#https:}"
+	host=${pairs[0]%%=*}
+	hdr=$(curl -sS --max-time 30 --http2 --cacert "$E/pki/ca.crt" -D - -o /dev/null \
+		--resolve "$host:443:127.0.0.1" "https://$host/" 2>&1)
+	if grep -qi '^alt-svc: h3=":443"' <<<"$hdr"; then ok "Alt-Svc advertises h3 on 443"; else
+		not_ok "Alt-Svc advertises h3 on 443" "$hdr"; fi
+	want=()
+	for pair in "${pairs[@]}"; do
+		for v in 1.1 2.0 3.0; do
+			k=$((k + 1))
+			want+=("127\\.0\\.$n\\.$k - .*\"GET / HTTP/$v\" 200 ")
+		done
+	done
+	for _ in $(seq 50); do
+		log=$(journalctl -b --no-pager -o cat 2>&1)
+		miss=()
+		for v in "${want[@]}"; do grep -Eq "(^|[ :])$v" <<<"$log" || miss+=("$v"); done
+		[ ${#miss[@]} -eq 0 ] && break
+		sleep 0.2
+	done
+	if [ ${#miss[@]} -eq 0 ]; then
+		ok "access log: the clients' own addresses 127.0.$n.1-$k, HTTP/1.1, HTTP/2.0 and HTTP/3.0"
+	else
+		not_ok "access log: the clients' own addresses 127.0.$n.1-$k with their protocol" \
+			"missing: ${miss[*]}" "$(grep -E '"GET ' <<<"$log" | tail -8)"
+	fi
 }
 
 main_pid() { sc show -P MainPID "$name.service"; }
@@ -250,6 +308,8 @@ else
 	not_ok "second request, same MainPID$([ "$flavor" = native ] || echo " and container")" "$out" \
 		"MainPID $(main_pid) (was $pid), container $(container_id) (was $cid)"
 fi
+
+[[ $chk == https:* ]] && https_checks 2
 
 if [ "$chk" = echo ]; then
 	# Every other socket of the unit, as in the Podman tutorial.
