@@ -16,7 +16,8 @@
 # the files are removed again. https (the Caddy examples 3 and 4): each request is, per HOST,
 # a 308 to https on port 80, then HTTP/1.1, HTTP/2 and HTTP/3 on 443 verified against the test
 # CA, each from its own source address 127.0.N.K (request N); after the second request, the
-# access log has those addresses with the protocol, and responses carry Alt-Svc h3. Native services (--native, ferry at /usr/local/bin/ferry): the
+# access log has those addresses with the protocol, and responses carry Alt-Svc h3; a reload
+# while curl keeps asking on all three protocols fails no request. Native services (--native, ferry at /usr/local/bin/ferry): the
 # MainPID is ferry itself, not root for a system service; also the score of systemd-analyze
 # security, and a restart (a new MainPID serving).
 set -u
@@ -117,6 +118,19 @@ https_checks() {
 		--resolve "$host:443:127.0.0.1" "https://$host/" 2>&1)
 	if grep -qi '^alt-svc: h3=":443"' <<<"$hdr"; then ok "Alt-Svc advertises h3 on 443"; else
 		not_ok "Alt-Svc advertises h3 on 443" "$hdr"; fi
+	# The sockets are dual-stack ([::]:PORT, BindIPv6Only=both): IPv6 too.
+	miss=()
+	for v in 1.1 2 3; do
+		log=$(curl -sS --max-time 30 "$(proto_opt $v)" --cacert "$E/pki/ca.crt" \
+			--resolve "$host:443:[::1]" -w '\n%{http_version}' "https://$host/" 2>&1)
+		[ "${log##*$'\n'}" = "$v" ] && [ "${log%$'\n'*}" = "${pairs[0]#*=}"$'\n' ] ||
+			miss+=("HTTP/$v: $log")
+	done
+	log=$(curl -sS --max-time 30 -o /dev/null -w '%{http_code} %{redirect_url}' \
+		--resolve "$host:80:[::1]" "http://$host/" 2>&1)
+	[ "$log" = "308 https://$host/" ] || miss+=("http://$host/: $log")
+	if [ ${#miss[@]} -eq 0 ]; then ok "over IPv6 (::1): the redirect, HTTP/1.1, HTTP/2, HTTP/3"
+	else not_ok "over IPv6 (::1): the redirect, HTTP/1.1, HTTP/2, HTTP/3" "${miss[@]}"; fi
 	want=()
 	for pair in "${pairs[@]}"; do
 		for v in 1.1 2.0 3.0; do
@@ -137,6 +151,70 @@ https_checks() {
 		not_ok "access log: the clients' own addresses 127.0.$n.1-$k with their protocol" \
 			"missing: ${miss[*]}" "$(grep -E '"GET ' <<<"$log" | tail -8)"
 	fi
+}
+
+# https: a reload while clients keep asking, on each protocol, 10 requests per connection
+# (curl moves to a new connection after the GOAWAY): no request may fail.
+reload_under_load() {
+	local pairs host d v i pids=() urls=() before=() n bad out
+	IFS=, read -r -a pairs <<<"${chk#https:}"
+	host=${pairs[0]%%=*}
+	d=$(mktemp -d /var/tmp/ferry-e2e-load.XXXXXX)
+	for i in $(seq 10); do urls+=(-o /dev/null "https://$host/"); done
+	for v in 1.1 2 3; do
+		(
+			while [ ! -e "$d/stop" ]; do
+				curl -sS --max-time 20 "$(proto_opt $v)" --cacert "$E/pki/ca.crt" \
+					--resolve "$host:443:127.0.0.1" -w '%{http_code}\n' "${urls[@]}" \
+					>>"$d/$v.codes" 2>>"$d/$v.err" || echo "curl exit $?" >>"$d/$v.err"
+			done
+		) &
+		pids+=($!)
+	done
+	codes() { local c; c=$(grep -c '^200$' "$d/$1.codes" 2>/dev/null); echo "${c:-0}"; }
+	# Every client has been answered before the reload, and again 20 times after it.
+	for _ in $(seq 100); do
+		[ "$(codes 1.1)" -gt 0 ] && [ "$(codes 2)" -gt 0 ] && [ "$(codes 3)" -gt 0 ] && break
+		sleep 0.1
+	done
+	for v in 1.1 2 3; do before+=("$(codes $v)"); done
+	local reloads
+	reloads=$(journalctl -b --no-pager -o cat | grep -c 'SIGHUP: reloaded')
+	out=$(sc reload "$name.service" 2>&1)
+	for _ in $(seq 200); do
+		[ "$(codes 1.1)" -ge $((before[0] + 20)) ] && [ "$(codes 2)" -ge $((before[1] + 20)) ] &&
+			[ "$(codes 3)" -ge $((before[2] + 20)) ] && break
+		sleep 0.1
+	done
+	touch "$d/stop"
+	wait "${pids[@]}"
+	n="" bad=""
+	for v in 1.1 2 3; do
+		n+=" HTTP/$v $(codes $v)"
+		bad+=$(grep -v '^200$' "$d/$v.codes" | sort | uniq -c | sed "s|^|HTTP/$v: |")
+		[ -s "$d/$v.err" ] && bad+=$(sed "s|^|HTTP/$v: |" "$d/$v.err" | sort | uniq -c | head -5)
+	done
+	local i=0 ok_all=1
+	for v in 1.1 2 3; do
+		[ "$(codes $v)" -ge $((before[i] + 20)) ] || ok_all=""
+		i=$((i + 1))
+	done
+	# the reload did happen (ferry logs it once done)
+	for _ in $(seq 50); do
+		[ "$(journalctl -b --no-pager -o cat | grep -c 'SIGHUP: reloaded')" -gt "$reloads" ] &&
+			break
+		sleep 0.2
+	done
+	[ "$(journalctl -b --no-pager -o cat | grep -c 'SIGHUP: reloaded')" -gt "$reloads" ] ||
+		bad+="ferry did not log 'SIGHUP: reloaded'"
+	if [ -z "$bad" ] && [ -n "$ok_all" ] && [ "$(main_pid)" = "$pid" ]; then
+		ok "reload under load: ferry reloaded, no request failed (answered:$n), same MainPID"
+	else
+		not_ok "reload under load: no request failed, 20 more each after it, same MainPID" \
+			"answered:$n (before the reload: ${before[*]})" "$out" "$bad" \
+			"MainPID $(main_pid) (was $pid)"
+	fi
+	rm -rf "$d"
 }
 
 main_pid() { sc show -P MainPID "$name.service"; }
@@ -327,6 +405,8 @@ if [ "$chk" = echo ]; then
 		echo "ok - $tag: echo over vsock # SKIP no vsock loopback (vsock_loopback) here"
 	fi
 fi
+
+[[ $chk == https:* ]] && reload_under_load
 
 if out=$(sc reload "$name.service" 2>&1) && out=$(request 3) && [ "$(main_pid)" = "$pid" ]; then
 	ok "reload (SIGHUP) keeps serving, same MainPID"
