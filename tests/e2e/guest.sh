@@ -156,7 +156,7 @@ https_checks() {
 # https: a reload while clients keep asking, on each protocol, 10 requests per connection
 # (curl moves to a new connection after the GOAWAY): no request may fail.
 reload_under_load() {
-	local pairs host d v i pids=() urls=() before=() n bad out
+	local pairs host d v i pids=() urls=() seen=() n bad out
 	IFS=, read -r -a pairs <<<"${chk#https:}"
 	host=${pairs[0]%%=*}
 	d=$(mktemp -d /var/tmp/ferry-e2e-load.XXXXXX)
@@ -177,13 +177,13 @@ reload_under_load() {
 		[ "$(codes 1.1)" -gt 0 ] && [ "$(codes 2)" -gt 0 ] && [ "$(codes 3)" -gt 0 ] && break
 		sleep 0.1
 	done
-	for v in 1.1 2 3; do before+=("$(codes $v)"); done
+	for v in 1.1 2 3; do seen+=("$(codes $v)"); done
 	local reloads
 	reloads=$(journalctl -b --no-pager -o cat | grep -c 'SIGHUP: reloaded')
 	out=$(sc reload "$name.service" 2>&1)
 	for _ in $(seq 200); do
-		[ "$(codes 1.1)" -ge $((before[0] + 20)) ] && [ "$(codes 2)" -ge $((before[1] + 20)) ] &&
-			[ "$(codes 3)" -ge $((before[2] + 20)) ] && break
+		[ "$(codes 1.1)" -ge $((seen[0] + 20)) ] && [ "$(codes 2)" -ge $((seen[1] + 20)) ] &&
+			[ "$(codes 3)" -ge $((seen[2] + 20)) ] && break
 		sleep 0.1
 	done
 	touch "$d/stop"
@@ -196,7 +196,7 @@ reload_under_load() {
 	done
 	local i=0 ok_all=1
 	for v in 1.1 2 3; do
-		[ "$(codes $v)" -ge $((before[i] + 20)) ] || ok_all=""
+		[ "$(codes $v)" -ge $((seen[i] + 20)) ] || ok_all=""
 		i=$((i + 1))
 	done
 	# the reload did happen (ferry logs it once done)
@@ -211,7 +211,7 @@ reload_under_load() {
 		ok "reload under load: ferry reloaded, no request failed (answered:$n), same MainPID"
 	else
 		not_ok "reload under load: no request failed, 20 more each after it, same MainPID" \
-			"answered:$n (before the reload: ${before[*]})" "$out" "$bad" \
+			"answered:$n (before the reload: ${seen[*]})" "$out" "$bad" \
 			"MainPID $(main_pid) (was $pid)"
 	fi
 	rm -rf "$d"
