@@ -16,10 +16,11 @@
 # the files are removed again. https (the Caddy examples 3 and 4): each request is, per HOST,
 # a 308 to https on port 80, then HTTP/1.1, HTTP/2 and HTTP/3 on 443 verified against the test
 # CA, each from its own source address 127.0.N.K (request N); after the second request, the
-# access log has those addresses with the protocol, and responses carry Alt-Svc h3; a reload
-# while curl keeps asking on all three protocols fails no request. Native services (--native, ferry at /usr/local/bin/ferry): the
-# MainPID is ferry itself, not root for a system service; also the score of systemd-analyze
-# security, and a restart (a new MainPID serving).
+# access log has those addresses with the protocol, responses carry Alt-Svc h3, and all of it
+# works over ::1 too; a reload while curl keeps asking on all three protocols fails no
+# request. Native services (--native, ferry at /usr/local/bin/ferry): the MainPID is ferry
+# itself, not root for a system service; also the score of systemd-analyze security, and a
+# restart (a new MainPID serving).
 set -u
 E=/var/tmp/ferry-e2e
 example=$1 mode=$2 flavor=$3 chk=$4
@@ -108,8 +109,8 @@ request() {
 
 proto_opt() { case $1 in 1.1) echo --http1.1 ;; 2) echo --http2 ;; 3) echo --http3-only ;; esac; }
 
-# https: request N's lines in the access log (the journal), each with its client's own
-# address and protocol, and the h3 advertisement on TCP.
+# https: the h3 advertisement on TCP; the redirect and the three protocols over IPv6; request
+# N's lines in the access log (the journal), each with its client's own address and protocol.
 https_checks() {
 	local n=$1 pairs pair host k=0 v want miss log hdr
 	IFS=, read -r -a pairs <<<"${chk#https:}"
