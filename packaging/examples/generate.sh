@@ -26,6 +26,7 @@ examples=(
 	"native-proxy           --mode system --native --name native-proxy"
 	"caddy-example3         --mode user --quadlet --name caddy-example3"
 	"caddy-example4         --mode user --quadlet --name caddy-example4 --network mynet.network"
+	"caddy-example3-acme    --mode user --quadlet --name caddy-example3-acme"
 )
 
 for e in "${examples[@]}"; do

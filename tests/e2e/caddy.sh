@@ -9,9 +9,47 @@
 # The certificates are files made here with openssl (a test CA, as tests/integration/lib/
 # pki.py does), in ~test/tls, mounted read-only, readable by the container's uid 65534.
 # Ports 80 and 443 for the user's manager: net.ipv4.ip_unprivileged_port_start=80 in the
-# guest's own network namespace (the host's is untouched).
+# guest's own network namespace (the host's is untouched). Then caddy-example3-acme: the
+# certificate from pebble (run in the guest's network namespace) by the generated acme
+# oneshot, http-01 answered through the socket unit's port 80 by the server, which has no
+# network, verified against pebble's root over all three protocols.
 
-E2E_NEEDS[caddy]="${E2E_NEEDS[nspawn]} openssl:openssl"
+E2E_NEEDS[caddy]="${E2E_NEEDS[nspawn]} openssl:openssl pebble:pebble"
+
+# caddy_pebble DIR: pebble and pebble-challtestsrv (the host's binaries) in the guest's
+# network namespace only: the ACME directory on the guest's 127.0.0.1:14000, every name
+# resolving to 127.0.0.1 (so http-01 is validated on the guest's port 80: the socket unit).
+# pebble's own HTTPS has a certificate from a test CA made here (DIR/pebble-ca.pem); its
+# issuing root, once it runs, goes to DIR/ca.crt.
+caddy_pebble() {
+	local d=$1 pid
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=ferry e2e CA for pebble" -keyout "$d/pebble-ca.key" -out "$d/pebble-ca.pem" &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+			-keyout "$d/pebble.key" -out "$d/pebble.csr" &&
+		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/pebble.ext" &&
+		openssl x509 -req -in "$d/pebble.csr" -CA "$d/pebble-ca.pem" -CAkey "$d/pebble-ca.key" \
+			-set_serial 1 -days 2 -extfile "$d/pebble.ext" -out "$d/pebble.pem" || return 1
+	printf '{"pebble": {"listenAddress": "127.0.0.1:14000", "managementListenAddress":
+"127.0.0.1:15000", "certificate": "%s", "privateKey": "%s", "httpPort": 80, "tlsPort": 443,
+"ocspResponderURL": "", "externalAccountBindingRequired": false}}\n' \
+		"$d/pebble.pem" "$d/pebble.key" >"$d/pebble.json"
+	nsenter -t "$GUEST" -n pebble-challtestsrv -dns01 127.0.0.1:8053 -http01 "" -https01 "" \
+		-tlsalpn01 "" -management 127.0.0.1:8055 -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
+		</dev/null >"$d/challtestsrv.log" 2>&1 &
+	pid=$!
+	at_exit "kill $pid"
+	PEBBLE_VA_NOSLEEP=1 nsenter -t "$GUEST" -n pebble -config "$d/pebble.json" \
+		-dnsserver 127.0.0.1:8053 </dev/null >"$d/pebble.log" 2>&1 &
+	pid=$!
+	at_exit "kill $pid"
+	if ! wait_for "grep -q 'Listening on' $d/pebble.log && grep -q 'Starting challenge servers' $d/challtestsrv.log" 20; then
+		tail -5 "$d/pebble.log" "$d/challtestsrv.log"
+		return 1
+	fi
+	nsenter -t "$GUEST" -n curl -sS --max-time 20 --cacert "$d/pebble-ca.pem" \
+		-o "$d/ca.crt" https://127.0.0.1:15000/roots/0
+}
 
 # caddy_pki DIR NAME...: a CA (ca.crt) and, per NAME, NAME.crt + NAME.key (ECDSA P-256).
 caddy_pki() {
@@ -114,6 +152,38 @@ e2e_caddy() {
 			--network mynet.network
 	else
 		not_ok "caddy: certificate files in ~test/tls" "$out"
+	fi
+
+	# The same example, the certificate from ACME: pebble in the guest, the acme oneshot
+	# (caddy-example3-acme-acme.container) with the guest's network (a drop-in: the guest
+	# has no network but loopback, where pebble is; elsewhere it is Podman's default
+	# network, and the CA on the Internet), the server with Network=none.
+	local ae=$e/examples/caddy-example3-acme qd=/home/test/.config/containers/systemd
+	if ! out=$(caddy_pebble "$E2E_TMP" 2>&1); then
+		not_ok "caddy: pebble and pebble-challtestsrv in the guest's network" "$out"
+	else
+		printf 'acme-ca https://127.0.0.1:14000/dir\nacme-ca-root /home/test/pebble/ca.pem\n' \
+			>>"$ae/ferry.conf"
+		cp "$E2E_TMP/ca.crt" "$e/pki/ca.crt"
+		cp "$E2E_TMP/pebble-ca.pem" "$e/pki/pebble-ca.pem"
+		chmod -R a+rX "$e"
+		g runuser -u test -- sh -c "rm -rf ~/acme ~/pebble && mkdir -p ~/acme ~/pebble $qd/caddy-example3-acme-acme.container.d &&
+			cp /var/tmp/ferry-e2e/pki/pebble-ca.pem ~/pebble/ca.pem &&
+			printf '[Container]\nNetwork=host\n' >$qd/caddy-example3-acme-acme.container.d/e2e.conf"
+		g runuser -u test -- env XDG_RUNTIME_DIR=/run/user/1000 \
+			DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus systemd-run --user --wait \
+			--pipe --quiet podman unshare chown 65534:65534 /home/test/acme
+		guest_tap caddy-example3-acme user quadlet "https:example.com=Hello world"
+		# The acme oneshot wants the system's network-online.target, as it should for a CA
+		# on the Internet; this guest has no network to be online with, and Podman's unit
+		# waiting for it fails (the oneshot ran anyway: Wants=).
+		g runuser -u test -- env XDG_RUNTIME_DIR=/run/user/1000 \
+			DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus systemctl --user \
+			reset-failed podman-user-wait-network-online.service >/dev/null 2>&1
+		g rm -rf "$qd/caddy-example3-acme-acme.container.d"
+		g runuser -u test -- env XDG_RUNTIME_DIR=/run/user/1000 \
+			DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus systemd-run --user --wait \
+			--pipe --quiet podman unshare rm -rf /home/test/acme /home/test/pebble
 	fi
 
 	out=$(g systemctl --failed --plain --no-legend 2>&1; g runuser -u test -- env \
