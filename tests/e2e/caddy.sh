@@ -22,7 +22,7 @@ E2E_NEEDS[caddy]="${E2E_NEEDS[nspawn]} openssl:openssl pebble:pebble"
 # pebble's own HTTPS has a certificate from a test CA made here (DIR/pebble-ca.pem); its
 # issuing root, once it runs, goes to DIR/ca.crt.
 caddy_pebble() {
-	local d=$1 pid
+	local d=$1
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 		-subj "/CN=ferry e2e CA for pebble" -keyout "$d/pebble-ca.key" -out "$d/pebble-ca.pem" &&
 		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
@@ -37,12 +37,12 @@ caddy_pebble() {
 	nsenter -t "$GUEST" -n pebble-challtestsrv -dns01 127.0.0.1:8053 -http01 "" -https01 "" \
 		-tlsalpn01 "" -management 127.0.0.1:8055 -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
 		</dev/null >"$d/challtestsrv.log" 2>&1 &
-	pid=$!
-	at_exit "kill $pid"
+	PEBBLE_PIDS=$!
 	PEBBLE_VA_NOSLEEP=1 nsenter -t "$GUEST" -n pebble -config "$d/pebble.json" \
 		-dnsserver 127.0.0.1:8053 </dev/null >"$d/pebble.log" 2>&1 &
-	pid=$!
-	at_exit "kill $pid"
+	PEBBLE_PIDS+=" $!"
+	# (nsenter execs them: these are their pids)
+	at_exit "kill $PEBBLE_PIDS"
 	if ! wait_for "grep -q 'Listening on' $d/pebble.log && grep -q 'Starting challenge servers' $d/challtestsrv.log" 20; then
 		tail -5 "$d/pebble.log" "$d/challtestsrv.log"
 		return 1
@@ -159,8 +159,11 @@ e2e_caddy() {
 	# has no network but loopback, where pebble is; elsewhere it is Podman's default
 	# network, and the CA on the Internet), the server with Network=none.
 	local ae=$e/examples/caddy-example3-acme qd=/home/test/.config/containers/systemd
-	if ! out=$(caddy_pebble "$E2E_TMP" 2>&1); then
-		not_ok "caddy: pebble and pebble-challtestsrv in the guest's network" "$out"
+	# Not in $(...): its background processes and their cleanup belong to this shell.
+	PEBBLE_PIDS=""
+	if ! caddy_pebble "$E2E_TMP" >"$E2E_TMP/pebble-setup.log" 2>&1; then
+		not_ok "caddy: pebble and pebble-challtestsrv in the guest's network" \
+			"$(tail -8 "$E2E_TMP/pebble-setup.log")"
 	else
 		printf 'acme-ca https://127.0.0.1:14000/dir\nacme-ca-root /home/test/pebble/ca.pem\n' \
 			>>"$ae/ferry.conf"
@@ -185,6 +188,7 @@ e2e_caddy() {
 			DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus systemd-run --user --wait \
 			--pipe --quiet podman unshare rm -rf /home/test/acme /home/test/pebble
 	fi
+	[ -n "$PEBBLE_PIDS" ] && kill $PEBBLE_PIDS 2>/dev/null
 
 	out=$(g systemctl --failed --plain --no-legend 2>&1; g runuser -u test -- env \
 		XDG_RUNTIME_DIR=/run/user/1000 systemctl --user --failed --plain --no-legend 2>&1)
