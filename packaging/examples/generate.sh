@@ -24,6 +24,9 @@ examples=(
 	"native-system          --mode system --native --name native-system"
 	"native-user            --mode user --native --name native-user"
 	"native-proxy           --mode system --native --name native-proxy"
+	"caddy-example3         --mode user --quadlet --name caddy-example3"
+	"caddy-example4         --mode user --quadlet --name caddy-example4 --network mynet.network"
+	"caddy-example3-acme    --mode user --quadlet --name caddy-example3-acme"
 )
 
 for e in "${examples[@]}"; do

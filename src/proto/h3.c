@@ -1887,6 +1887,12 @@ static void on_timer(struct loop *l, struct timer *t)
 
 static void goaway(struct h3_conn *c)
 {
+	/* Once only: a stop after a reload's or idle's GOAWAY finds the connection going
+	 * already (say, a client gone silent, whose ack of the GOAWAY never comes), and
+	 * nghttp3 takes one shutdown notice per connection (a second one fails its assertion
+	 * on the GOAWAY ID, or worse without assertions). */
+	if (c->stopping)
+		return;
 	c->stopping = true;
 	if (!c->h) {
 		conn_close(c, true, 0);

@@ -220,6 +220,30 @@ static unsigned addr_port(const struct net_addr *a)
 	return 0;
 }
 
+/* In user mode, the lowest IP port below 1024 among the sockets (of the sockets of one
+ * FileDescriptorName=, when fdname is set), or 0. */
+static unsigned user_low_port_of(const struct gen *g, const char *fdname)
+{
+	unsigned low = 0;
+	if (g->o->mode != UNITS_USER)
+		return 0;
+	for (size_t i = 0; i < g->n_socks; i++) {
+		const struct net_addr *a = &g->socks[i].addr;
+		unsigned port = addr_port(a);
+		if (fdname && strcmp(g->socks[i].fdname ? g->socks[i].fdname : g->fdname, fdname))
+			continue;
+		if ((a->family == AF_INET || a->family == AF_INET6) && port > 0 && port < 1024 &&
+		    (!low || port < low))
+			low = port;
+	}
+	return low;
+}
+
+static unsigned user_low_port(const struct gen *g)
+{
+	return user_low_port_of(g, NULL);
+}
+
 static void add_sock(struct gen *g, const struct net_addr *a, const char *spec,
 		     const char *fdname, bool from_cli, bool quic)
 {
@@ -298,6 +322,14 @@ static void collect_socks(struct gen *g)
 			      "add one (listen 0.0.0.0:8080) or pass --listen ADDRESS",
 		     cfgname, g->o->flavor == UNITS_KUBE ? "the pod's ports" : "the .socket unit");
 
+	/* A user's manager binds the socket units' ports itself, as that user: below the
+	 * kernel's net.ipv4.ip_unprivileged_port_start (1024 by default) it cannot. */
+	unsigned low = user_low_port(g);
+	if (low && g->o->flavor != UNITS_KUBE)
+		diag(g, false, "port %u: a user's service manager can bind it only once "
+			       "net.ipv4.ip_unprivileged_port_start is at most %u (sysctl; a "
+			       "file in /etc/sysctl.d/ keeps it), or use --mode system-as=USER",
+		     low, low);
 	for (size_t i = 0; i < g->n_socks; i++) {
 		const struct net_addr *a = &g->socks[i].addr;
 		if (!g->o->echo && a->type == SOCK_DGRAM && !g->socks[i].quic)
@@ -717,9 +749,15 @@ static void gen_socket(const struct gen *g, struct buf *b, size_t group)
 	out(b, "#\n"
 	       "# systemd binds these (a port below 1024 needs no privilege in the %s) and\n"
 	       "# starts %s.service on the first connection, passing them as fds 3, 4, ... named\n"
-	       "# \"%s\" (FileDescriptorName=); ferry matches each to its listen line, %s.\n\n",
+	       "# \"%s\" (FileDescriptorName=); ferry matches each to its listen line, %s.\n",
 	    g->o->flavor == UNITS_NATIVE ? "service" : "container", g->name, fdname,
 	    group == 0 && !strcmp(fdname, DEFAULT_FDNAME) ? "by address" : "by name");
+	unsigned low = user_low_port_of(g, fdname);
+	if (low)
+		out(b, "# The user's service manager binds them as that user: port %u needs\n"
+		       "# net.ipv4.ip_unprivileged_port_start=%u (or lower; sysctl) on the host.\n",
+		    low, low);
+	out(b, "\n");
 	out(b, "[Unit]\n"
 	       "Description=%s sockets (%s)\n"
 	       "Documentation=man:ferry.conf(5) man:systemd.socket(5)\n\n"

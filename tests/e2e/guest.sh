@@ -3,7 +3,8 @@
 # with nsenter): one example, one variant, end to end under systemd 257 and Podman 5.
 #   guest.sh EXAMPLE MODE FLAVOR CHECK [FERRY_UNITS_ARG...]
 #     MODE    user | system | system-as=test       FLAVOR  quadlet | podman-run | native
-#     CHECK   http:PORT:BODY | echo | hosts:PORT:HOST=BODY,HOST=BODY...
+#     CHECK   http:PORT:BODY | echo | hosts:PORT:HOST=BODY,HOST=BODY... |
+#             https:HOST=BODY,HOST=BODY...  (ports 80, 443/TCP and 443/UDP; the CA in $E/pki)
 # An example with backends/ (the proxies) gets them first, as test's quadlet services: each
 # Volume=%h/DIR:...:ro is a site saying "hello CONTAINERNAME", each Volume=%h/DIR:...:rw a
 # directory chowned to the container's uid 65534 (podman unshare chown); a backends/*.service
@@ -12,8 +13,14 @@
 # Steps: ferry units --install, quadlet -dryrun + systemd-analyze verify, daemon-reload, start
 # the socket, first request, the service is active with conmon as MainPID, a second request
 # reaches the same container, reload (SIGHUP) keeps serving, stop leaves nothing failed, and
-# the files are removed again. Native services (--native, ferry at /usr/local/bin/ferry): the
-# MainPID is ferry itself, not root for a system service; also the score of systemd-analyze
+# the files are removed again. https (the Caddy examples 3 and 4): each request is, per HOST,
+# a 308 to https on port 80, then HTTP/1.1, HTTP/2 and HTTP/3 on 443 verified against the test
+# CA, each from its own source address 127.0.N.K (request N); after the second request, the
+# access log has those addresses with the protocol, responses carry Alt-Svc h3, and all of it
+# works over ::1 too; a reload while curl keeps asking (HTTP/1.1, HTTP/2) fails no request;
+# with `tls acme`, NAME-acme.service first gets the certificate (the CA's root is then
+# $E/pki/ca.crt). Native services (--native, ferry at /usr/local/bin/ferry): the MainPID
+# is ferry itself, not root for a system service; also the score of systemd-analyze
 # security, and a restart (a new MainPID serving).
 set -u
 E=/var/tmp/ferry-e2e
@@ -73,12 +80,145 @@ request() {
 			[ "$got" = "${pair#*=}" ] || { echo "Host ${pair%%=*}: got: $got"; return 1; }
 		done
 		;;
+	https:*)
+		local pair host body got v k=0
+		IFS=, read -r -a pairs <<<"${chk#https:}"
+		for pair in "${pairs[@]}"; do
+			host=${pair%%=*} body=${pair#*=}
+			got=$(curl -sS --max-time 30 -o /dev/null -w '%{http_code} %{redirect_url}' \
+				--resolve "$host:80:127.0.0.1" "http://$host/" 2>&1)
+			[ "$got" = "308 https://$host/" ] || { echo "http://$host/: got: $got"; return 1; }
+			for v in 1.1 2 3; do
+				k=$((k + 1))
+				got=$(curl -sS --max-time 30 "$(proto_opt $v)" --cacert "$E/pki/ca.crt" \
+					--interface "127.0.$1.$k" --resolve "$host:443:127.0.0.1" \
+					-w '\n%{http_version}' "https://$host/" 2>&1)
+				[ "${got##*$'\n'}" = "$v" ] && [ "${got%$'\n'*}" = "$body"$'\n' ] || {
+					echo "https://$host/ over HTTP/$v from 127.0.$1.$k: got: $got"
+					return 1
+				}
+			done
+		done
+		;;
 	echo)
 		local got
 		got=$(echo "hello $1" | timeout 30 socat -t 25 - tcp4:127.0.0.1:3000 2>&1)
 		[ "$got" = "hello $1" ] || { echo "got: $got"; return 1; }
 		;;
 	esac
+}
+
+proto_opt() { case $1 in 1.1) echo --http1.1 ;; 2) echo --http2 ;; 3) echo --http3-only ;; esac; }
+
+# https: the h3 advertisement on TCP; the redirect and the three protocols over IPv6; request
+# N's lines in the access log (the journal), each with its client's own address and protocol.
+https_checks() {
+	local n=$1 pairs pair host k=0 v want miss log hdr
+	IFS=, read -r -a pairs <<<"${chk#https:}"
+	host=${pairs[0]%%=*}
+	hdr=$(curl -sS --max-time 30 --http2 --cacert "$E/pki/ca.crt" -D - -o /dev/null \
+		--resolve "$host:443:127.0.0.1" "https://$host/" 2>&1)
+	if grep -qi '^alt-svc: h3=":443"' <<<"$hdr"; then ok "Alt-Svc advertises h3 on 443"; else
+		not_ok "Alt-Svc advertises h3 on 443" "$hdr"; fi
+	# The sockets are dual-stack ([::]:PORT, BindIPv6Only=both): IPv6 too.
+	miss=()
+	for v in 1.1 2 3; do
+		log=$(curl -sS --max-time 30 "$(proto_opt $v)" --cacert "$E/pki/ca.crt" \
+			--resolve "$host:443:[::1]" -w '\n%{http_version}' "https://$host/" 2>&1)
+		[ "${log##*$'\n'}" = "$v" ] && [ "${log%$'\n'*}" = "${pairs[0]#*=}"$'\n' ] ||
+			miss+=("HTTP/$v: $log")
+	done
+	log=$(curl -sS --max-time 30 -o /dev/null -w '%{http_code} %{redirect_url}' \
+		--resolve "$host:80:[::1]" "http://$host/" 2>&1)
+	[ "$log" = "308 https://$host/" ] || miss+=("http://$host/: $log")
+	if [ ${#miss[@]} -eq 0 ]; then ok "over IPv6 (::1): the redirect, HTTP/1.1, HTTP/2, HTTP/3"
+	else not_ok "over IPv6 (::1): the redirect, HTTP/1.1, HTTP/2, HTTP/3" "${miss[@]}"; fi
+	want=()
+	for pair in "${pairs[@]}"; do
+		for v in 1.1 2.0 3.0; do
+			k=$((k + 1))
+			want+=("127\\.0\\.$n\\.$k - .*\"GET / HTTP/$v\" 200 ")
+		done
+	done
+	for _ in $(seq 50); do
+		log=$(journalctl -b --no-pager -o cat 2>&1)
+		miss=()
+		for v in "${want[@]}"; do grep -Eq "(^|[ :])$v" <<<"$log" || miss+=("$v"); done
+		[ ${#miss[@]} -eq 0 ] && break
+		sleep 0.2
+	done
+	if [ ${#miss[@]} -eq 0 ]; then
+		ok "access log: the clients' own addresses 127.0.$n.1-$k, HTTP/1.1, HTTP/2.0 and HTTP/3.0"
+	else
+		not_ok "access log: the clients' own addresses 127.0.$n.1-$k with their protocol" \
+			"missing: ${miss[*]}" "$(grep -E '"GET ' <<<"$log" | tail -8)"
+	fi
+}
+
+# https: a reload while clients keep asking, 10 requests per connection (curl moves to a new
+# connection after the GOAWAY): no request may fail. HTTP/1.1 and HTTP/2 only: with two
+# workers, about one HTTP/3 connection in a few hundred from this curl stalls for good
+# (under load, reload or not; not with `workers 1`), a bug of its own.
+reload_under_load() {
+	local pairs host d v i pids=() urls=() seen=() n bad out
+	IFS=, read -r -a pairs <<<"${chk#https:}"
+	host=${pairs[0]%%=*}
+	d=$(mktemp -d /var/tmp/ferry-e2e-load.XXXXXX)
+	for i in $(seq 10); do urls+=(-o /dev/null "https://$host/"); done
+	for v in 1.1 2; do
+		(
+			while [ ! -e "$d/stop" ]; do
+				curl -sS --max-time 20 "$(proto_opt $v)" --cacert "$E/pki/ca.crt" \
+					--resolve "$host:443:127.0.0.1" -w '%{http_code}\n' "${urls[@]}" \
+					>>"$d/$v.codes" 2>>"$d/$v.err" || echo "curl exit $?" >>"$d/$v.err"
+			done
+		) &
+		pids+=($!)
+	done
+	codes() { local c; c=$(grep -c '^200$' "$d/$1.codes" 2>/dev/null); echo "${c:-0}"; }
+	# Every client has been answered before the reload, and again 20 times after it.
+	for _ in $(seq 100); do
+		[ "$(codes 1.1)" -gt 0 ] && [ "$(codes 2)" -gt 0 ] && break
+		sleep 0.1
+	done
+	for v in 1.1 2; do seen+=("$(codes $v)"); done
+	local reloads
+	reloads=$(journalctl -b --no-pager -o cat | grep -c 'SIGHUP: reloaded')
+	out=$(sc reload "$name.service" 2>&1)
+	for _ in $(seq 200); do
+		[ "$(codes 1.1)" -ge $((seen[0] + 20)) ] && [ "$(codes 2)" -ge $((seen[1] + 20)) ] &&
+			break
+		sleep 0.1
+	done
+	touch "$d/stop"
+	wait "${pids[@]}"
+	n="" bad=""
+	for v in 1.1 2; do
+		n+=" HTTP/$v $(codes $v)"
+		bad+=$(grep -v '^200$' "$d/$v.codes" | sort | uniq -c | sed "s|^|HTTP/$v: |")
+		[ -s "$d/$v.err" ] && bad+=$(sed "s|^|HTTP/$v: |" "$d/$v.err" | sort | uniq -c | head -5)
+	done
+	local i=0 ok_all=1
+	for v in 1.1 2; do
+		[ "$(codes $v)" -ge $((seen[i] + 20)) ] || ok_all=""
+		i=$((i + 1))
+	done
+	# the reload did happen (ferry logs it once done)
+	for _ in $(seq 50); do
+		[ "$(journalctl -b --no-pager -o cat | grep -c 'SIGHUP: reloaded')" -gt "$reloads" ] &&
+			break
+		sleep 0.2
+	done
+	[ "$(journalctl -b --no-pager -o cat | grep -c 'SIGHUP: reloaded')" -gt "$reloads" ] ||
+		bad+="ferry did not log 'SIGHUP: reloaded'"
+	if [ -z "$bad" ] && [ -n "$ok_all" ] && [ "$(main_pid)" = "$pid" ]; then
+		ok "reload under load: ferry reloaded, no request failed (answered:$n), same MainPID"
+	else
+		not_ok "reload under load: no request failed, 20 more each after it, same MainPID" \
+			"answered:$n (before the reload: ${seen[*]})" "$out" "$bad" \
+			"MainPID $(main_pid) (was $pid)"
+	fi
+	rm -rf "$d"
 }
 
 main_pid() { sc show -P MainPID "$name.service"; }
@@ -92,12 +232,16 @@ cleanup() {
 	sc stop "$name.socket" "$name.service" >/dev/null 2>&1
 	if [ "$mode" = user ]; then
 		rm -f /home/test/.config/systemd/user/$name.* /home/test/.config/containers/systemd/$name.* \
+			/home/test/.config/containers/systemd/$name-acme.{container,timer} \
+			/home/test/.config/systemd/user/$name-acme.{service,timer} \
 			/home/test/.config/ferry/$name.conf
 	else
-		rm -rf /etc/systemd/system/$name.* /etc/containers/systemd/$name.* /etc/ferry/$name.conf
+		rm -rf /etc/systemd/system/$name.* /etc/containers/systemd/$name.* \
+			/etc/containers/systemd/$name-acme.{container,timer} \
+			/etc/systemd/system/$name-acme.{service,timer} /etc/ferry/$name.conf
 	fi
 	sc daemon-reload
-	sc reset-failed "$name.service" "$name.socket" >/dev/null 2>&1
+	sc reset-failed "$name.service" "$name.socket" "$name-acme.service" >/dev/null 2>&1
 }
 
 # The backends, as test's user services (the proxy examples).
@@ -214,6 +358,31 @@ if out=$(sc start "$name.socket" 2>&1); then ok "start $name.socket"; else
 	exit 0
 fi
 
+# `tls acme` (split mode): the acme oneshot gets the certificate (the CA validates through the
+# socket's port 80, which starts the server), and the server picks it up by itself.
+if [ "$(sc show -P LoadState "$name-acme.service")" = loaded ]; then
+	if out=$(sc start "$name-acme.service" 2>&1); then
+		ok "$name-acme.service (ferry acme) got the certificate"
+	else
+		not_ok "$name-acme.service (ferry acme) got the certificate" "$out" \
+			"$(journal "$name-acme.service" | tail -12)"
+	fi
+	host=${chk#https:}
+	host=${host%%=*}
+	t0=$SECONDS
+	until out=$(curl -sS --max-time 10 --cacert "$E/pki/ca.crt" --resolve "$host:443:127.0.0.1" \
+		-o /dev/null "https://$host/" 2>&1); do
+		[ $((SECONDS - t0)) -lt 30 ] || break
+		sleep 0.2
+	done
+	if [ -z "$out" ]; then
+		ok "the server serves the new certificate, no restart ($((SECONDS - t0)) s after)"
+	else
+		not_ok "the server serves the new certificate, no restart" "$out" \
+			"$(journal "$name.service" | tail -8)"
+	fi
+fi
+
 if out=$(request 1); then ok "first request"; else
 	not_ok "first request" "$out" "$(journal "$name.service" | tail -8)"
 	cleanup
@@ -251,6 +420,8 @@ else
 		"MainPID $(main_pid) (was $pid), container $(container_id) (was $cid)"
 fi
 
+[[ $chk == https:* ]] && https_checks 2
+
 if [ "$chk" = echo ]; then
 	# Every other socket of the unit, as in the Podman tutorial.
 	for t in "tcp6:[::1]:3000" "udp4:127.0.0.1:3000" "udp6:[::1]:3000" \
@@ -267,6 +438,8 @@ if [ "$chk" = echo ]; then
 		echo "ok - $tag: echo over vsock # SKIP no vsock loopback (vsock_loopback) here"
 	fi
 fi
+
+[[ $chk == https:* ]] && reload_under_load
 
 if out=$(sc reload "$name.service" 2>&1) && out=$(request 3) && [ "$(main_pid)" = "$pid" ]; then
 	ok "reload (SIGHUP) keeps serving, same MainPID"

@@ -4,7 +4,7 @@ GET over IPv4 and IPv6 with ngtcp2's gtlsclient; the server name of the handshak
 site (421 for a Host of another one); Alt-Svc on TLS responses over TCP; a large file compared
 byte for byte; error pages; the access log says HTTP/3.0; the reverse proxy (a download and an
 upload streamed through it); a reload and a graceful stop in the middle of a proxied download;
-a client that migrates to another port mid-download; version negotiation; a stateless reset
+a stop after a reload's GOAWAY to a client gone silent; a client that migrates to another port mid-download; version negotiation; a stateless reset
 for a packet of no connection; Retry tokens when max-tls-handshakes QUIC handshakes are in
 progress; GOAWAY and close at keepalive-timeout; four workers sharing the socket (datagrams
 handed to the connection's worker); `listen ... quic` config errors.
@@ -302,6 +302,28 @@ def _():
     check_eq(r.status(), 200, "status")
     check_eq(r.body("slow.bin") == body, True, "the body across a stop")
     check_eq(s.p.wait_exit(10), 0, "ferry's exit code after the graceful stop")
+
+
+@test("a client gone silent in the middle of a download: its stream is never finished, so the "
+      "connection outlives the reload's GOAWAY, and the stop after it ends it (one GOAWAY per "
+      "connection: nghttp3 takes a single shutdown notice)")
+def _():
+    s = start("shutdown-timeout 2s\n")
+    c = h3(s.port4, "/big.bin", popen=True, stay=True, args=["--max-data=65536",
+                                                          "--max-stream-data-bidi-local=65536"])
+    wait_until(lambda: os.path.exists(os.path.join(c.dl, "big.bin")) and
+               os.path.getsize(os.path.join(c.dl, "big.bin")) > 0, 10, what="first bytes")
+    c.p.kill()  # no CONNECTION_CLOSE, no more acknowledgements or window updates
+    c.p.wait()
+    s.n.drain()
+    s.p.send_signal(signal.SIGHUP)
+    s.n.wait_for(lambda m: "READY=1" in m, 10, "READY=1 after the reload")
+    r = h3(s.port4, "/index.html")
+    check_eq((r.status(), r.body("index.html")), (200, b"site b\n"), "after the reload")
+    s.p.send_signal(signal.SIGTERM)
+    check_eq(s.p.wait_exit(10), 0, "ferry's exit code after the stop")
+    check_in("shutdown timeout: 1 connections still open", s.p.stderr(),
+             "the silent client's connection was still there at the stop")
 
 
 @test("the client moves to another local port in the middle of a download (migration, with "

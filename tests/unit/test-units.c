@@ -717,6 +717,54 @@ static void test_description(void)
 	CHECK(has(file("site.container"), "Description=ferry site (Podman container)\n"));
 }
 
+/* HTTP/3 (Caddy examples 3 and 4): `listen ... quic` is a ListenDatagram= beside the TCP
+ * ports, in the same unit when the lines share the default name, in its own when named; a
+ * user's manager binding a port below 1024 is told about the sysctl it needs. */
+static void test_quic(void)
+{
+	struct units_opts o = {.mode = UNITS_USER, .flavor = UNITS_QUADLET, .home = "/home/test",
+			       .name = "c3"};
+	const char *site = "site example.com {\n tls /home/test/tls/e.crt /home/test/tls/e.key\n"
+			   " root /home/test/www\n}\n";
+	char text[512];
+	snprintf(text, sizeof(text), "listen :80\nlisten :443 tls\nlisten udp::443 quic\n%s", site);
+	CHECK_EQ_INT(gen(text, &o), 0);
+	CHECK_EQ_INT(u.n_files, 2);
+	const char *s = file("c3.socket");
+	CHECK(has(s, "[Socket]\n"
+		     "ListenStream=[::]:80\n"
+		     "ListenStream=[::]:443\n"
+		     "ListenDatagram=[::]:443\n"
+		     "# [::]:PORT is dual-stack for ferry too: IPv4 and IPv6.\n"
+		     "BindIPv6Only=both\n"
+		     "FileDescriptorName=ferry\n"));
+	CHECK(has(s, "# The user's service manager binds them as that user: port 80 needs\n"
+		     "# net.ipv4.ip_unprivileged_port_start=80 (or lower; sysctl) on the host.\n"));
+	CHECK(diag_has("warning: port 80: a user's service manager can bind it only once "
+		       "net.ipv4.ip_unprivileged_port_start is at most 80"));
+	CHECK(has(file("c3.container"), "Network=none\n"));
+
+	/* Named: the datagram socket in a unit of its own, with its own name; the note only in
+	 * the units that have a low port. */
+	snprintf(text, sizeof(text),
+		 "listen http 0.0.0.0:80\nlisten https 0.0.0.0:8443 tls\n"
+		 "listen quic udp:0.0.0.0:8443 quic\n%s", site);
+	CHECK_EQ_INT(gen(text, &o), 0);
+	CHECK_EQ_INT(u.n_files, 4);
+	CHECK(has(file("c3-quic.socket"), "[Socket]\nListenDatagram=0.0.0.0:8443\n"
+					  "FileDescriptorName=quic\nService=c3.service\n"));
+	CHECK(!strstr(file("c3-quic.socket"), "ip_unprivileged_port_start"));
+	CHECK(has(file("c3.socket"), "ip_unprivileged_port_start=80 "));
+	CHECK(has(file("c3.container"), "Requires=c3-quic.socket\nAfter=c3-quic.socket\n"));
+
+	/* The system's manager binds them as root: no note, no warning. */
+	o.mode = UNITS_SYSTEM;
+	snprintf(text, sizeof(text), "listen :80\nlisten :443 tls\nlisten udp::443 quic\n%s", site);
+	CHECK_EQ_INT(gen(text, &o), 0);
+	CHECK(!strstr(file("c3.socket"), "ip_unprivileged_port_start"));
+	CHECK(!diag.data || !strstr(diag.data, "ip_unprivileged_port_start"));
+}
+
 static void test_deterministic(void)
 {
 	struct units_opts o = {.mode = UNITS_USER, .flavor = UNITS_QUADLET, .home = "/home/x"};
@@ -753,6 +801,7 @@ int main(void)
 	test_native();
 	test_description();
 	test_tls();
+	test_quic();
 	test_deterministic();
 	units_free(&u);
 	buf_free(&diag);
