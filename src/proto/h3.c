@@ -214,6 +214,8 @@ static void conn_process(struct h3_conn *c);
 static void conn_close(struct h3_conn *c, bool send_close, uint64_t app_error);
 static void conn_close_err(struct h3_conn *c, const ngtcp2_ccerr *err);
 static void kick(struct h3_conn *c);
+static void send_retry(struct worker *wk, int fd, const ngtcp2_path *path,
+		       const ngtcp2_pkt_hd *hd);
 
 static struct h3_worker *h3w(struct worker *wk)
 {
@@ -1924,7 +1926,17 @@ static void conn_read(struct h3_conn *c, const ngtcp2_path *path, const uint8_t 
 	ngtcp2_pkt_info pi = {0};
 	int r = ngtcp2_conn_read_pkt(c->q, path, &pi, p, n, now_ns());
 	if (r != 0) {
-		if (r == NGTCP2_ERR_DRAINING || r == NGTCP2_ERR_DROP_CONN || r == NGTCP2_ERR_RETRY) {
+		if (r == NGTCP2_ERR_RETRY) {
+			/* The client's first flight came out of order (its ClientHello spans two
+			 * datagrams, and another worker handed the first one over late): ngtcp2
+			 * buffers nothing before the address is validated. A Retry makes the
+			 * client send it all again, to a connection ID of this worker; dropping
+			 * the packet silently instead leaves the client to its loss timers. */
+			ngtcp2_pkt_hd hd;
+			if (ngtcp2_accept(&hd, p, n) == 0 && hd.type == NGTCP2_PKT_INITIAL)
+				send_retry(c->wk, c->fd, path, &hd);
+			conn_close(c, false, 0);
+		} else if (r == NGTCP2_ERR_DRAINING || r == NGTCP2_ERR_DROP_CONN) {
 			conn_close(c, false, 0);
 		} else if (r == NGTCP2_ERR_CRYPTO) {
 			/* a TLS alert (no certificate for the name, no ALPN h3): CRYPTO_ERROR */

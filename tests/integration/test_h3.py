@@ -7,18 +7,21 @@ upload streamed through it); a reload and a graceful stop in the middle of a pro
 a stop after a reload's GOAWAY to a client gone silent; a client that migrates to another port mid-download; version negotiation; a stateless reset
 for a packet of no connection; Retry tokens when max-tls-handshakes QUIC handshakes are in
 progress; GOAWAY and close at keepalive-timeout; four workers sharing the socket (datagrams
-handed to the connection's worker); `listen ... quic` config errors.
+handed to the connection's worker); a Retry for a first flight that came out of order
+(the client's two ClientHello datagrams swapped by a relay); `listen ... quic` config errors.
 
 gtlsclient exits 0 even when the connection fails: every check reads what it printed (the
 :status it got) and the bytes it downloaded."""
 import hashlib
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -422,6 +425,68 @@ def _():
     busy = [t for t in after if after[t] - before.get(t, 0) >= 3]
     diag("CPU ticks per thread: %s" % sorted(after[t] - before.get(t, 0) for t in after))
     check(len(busy) >= 2, "more than one thread worked: %s" % after)
+    stop(s)
+
+
+class SwapRelay:
+    """A UDP relay on 127.0.0.1 in front of ferry's port that delivers the client's first two
+    datagrams in the other order (as when two workers read them and one hands its datagram
+    over to the other late), and records the first byte of each datagram ferry sends back."""
+
+    def __init__(self, port):
+        self.down = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.down.bind(("127.0.0.1", 0))
+        self.up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.up.connect(("127.0.0.1", port))
+        self.port = self.down.getsockname()[1]
+        self.back, self.n, self.done = [], 0, False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+        on_cleanup(self.close)
+
+    def run(self):
+        client, held = None, None
+        while not self.done:
+            r, _, _ = select.select([self.down, self.up], [], [], 0.1)
+            if self.down in r:
+                d, client = self.down.recvfrom(65535)
+                self.n += 1
+                if self.n == 1:
+                    held = d
+                    continue
+                self.up.send(d)
+                if held is not None:
+                    self.up.send(held)
+                    held = None
+            if self.up in r:
+                d = self.up.recv(65535)
+                self.back.append(d[0])
+                self.down.sendto(d, client)
+
+    def close(self):
+        self.done = True
+        self.t.join(5)
+        self.down.close()
+        self.up.close()
+
+
+@test("a ClientHello in two datagrams that reach ferry in the other order (as when, with "
+      "several workers, one reads the first and hands it over late) gets a Retry at once, not "
+      "a dropped packet the client must wait out, and the request completes")
+def _():
+    # One worker: the relay does the reordering, always (with two, which worker reads which
+    # datagram would decide whether the test sees it).
+    s = start()
+    relay = SwapRelay(s.port4)
+    # FFDHE8192's key share makes gtlsclient's ClientHello longer than one datagram
+    t0 = time.monotonic()
+    r = h3(relay.port, "/index.html", args=["--groups=-GROUP-ALL:+GROUP-FFDHE8192:+GROUP-X25519"])
+    took = time.monotonic() - t0
+    check_eq(r.status(), 200, "the response: %s" % _tail(r.out))
+    check_eq(r.body("index.html"), b"site b\n", "the page")
+    check(relay.n >= 2, "the client's first flight was two datagrams or more")
+    check(any(b & 0xf0 == 0xf0 for b in relay.back),
+          "a Retry came back (first bytes %s, %.2f s)" % ([hex(b) for b in relay.back[:8]], took))
     stop(s)
 
 
