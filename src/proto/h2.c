@@ -35,6 +35,7 @@
 #include "http/exchange.h"
 #include "http/handler.h"
 #include "http/parser.h"
+#include "http/reqhead.h"
 #include "net/addr.h"
 #include "net/cidr.h"
 #include "net/proxyproto.h"
@@ -599,184 +600,22 @@ static void on_stream_deadline(struct loop *l, struct timer *t)
 
 /* ---- the request head ---------------------------------------------------------------------- */
 
-struct rec {
-	uint32_t name_len, value_len;
-};
-
-static int rec_put(struct buf *b, const char *name, size_t nl, const char *value, size_t vl,
-		   bool lower)
+/* The field records of s->head -> s->req (its views point into s->head, which no longer
+ * grows): 0, a status to answer, or -1: malformed, a stream error (http/reqhead.h). */
+static int build_request(struct h2_stream *s, bool end_stream)
 {
-	struct rec r = {(uint32_t)nl, (uint32_t)vl};
-	if (buf_reserve(b, sizeof(r) + nl + vl) < 0)
-		return -ENOBUFS;
-	memcpy(b->data + b->len, &r, sizeof(r));
-	char *p = b->data + b->len + sizeof(r);
-	for (size_t i = 0; i < nl; i++)
-		p[i] = lower ? ascii_lower(name[i]) : name[i];
-	memcpy(p + nl, value, vl);
-	b->len += sizeof(r) + nl + vl;
-	return 0;
-}
-
-/* The record at *pos of b: its name and value; false at the end. */
-static bool rec_next(const struct buf *b, size_t *pos, const char **name, size_t *nl,
-		     const char **value, size_t *vl)
-{
-	struct rec r;
-	if (*pos + sizeof(r) > b->len)
-		return false;
-	memcpy(&r, b->data + *pos, sizeof(r));
-	*name = b->data + *pos + sizeof(r);
-	*nl = r.name_len;
-	*value = *name + r.name_len;
-	*vl = r.value_len;
-	*pos += sizeof(r) + r.name_len + r.value_len;
-	return true;
-}
-
-static bool parse_length(const char *v, size_t n, int64_t *ret)
-{
-	int64_t x = 0;
-	if (n == 0 || n > 18)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (!ascii_is_digit(v[i]))
-			return false;
-		x = x * 10 + (v[i] - '0');
-	}
-	*ret = x;
-	return true;
-}
-
-/* The fields of s->head -> s->req (its views point into s->head, which no longer grows).
- * Returns 0, a status to answer (400, 417, 431), or -1: malformed (RFC 9113 §8.1.1), a stream
- * error. What nghttp2 already checked (§8.2, §8.3) is not checked again. */
-static int build_request(struct h2_conn *c, struct h2_stream *s, bool end_stream)
-{
-	struct http_request *req = &s->req;
-	const char *name, *value, *authority = NULL, *hostf = NULL;
-	size_t nl, vl, alen = 0, hlen = 0, n_cookies = 0, cookie_len = 0, pos;
-	bool expect_continue = false;
-
-	memset(req, 0, offsetof(struct http_request, headers));
-	req->n_headers = 0;
-	req->version = 20;
-	req->host = NULL;
-	req->host_len = 0;
-	req->content_length = -1;
-	req->chunked = req->expect_continue = req->upgrade = false;
-	req->keep_alive = true;
-	if (s->too_large)
+	if (s->too_large) {
+		http_reqhead_reset(&s->req, 20);
 		return 431;
-
-	/* The cookie-pairs of several cookie fields, as one field (RFC 9113 §8.2.3), for
-	 * handlers and HTTP/1.1 upstreams: a record appended before any view points into the
-	 * buffer, which stands for the parts. */
-	for (pos = 0; rec_next(&s->head, &pos, &name, &nl, &value, &vl);)
-		if (str_eq(name, nl, "cookie"))
-			n_cookies++, cookie_len += vl + 2;
-	size_t joined = SIZE_MAX;
-	if (n_cookies > 1) {
-		size_t end = s->head.len, at = 0;
-		if (buf_reserve(&s->head, sizeof(struct rec) + 6 + cookie_len) < 0)
-			return 431;
-		char *dst = s->head.data + end + sizeof(struct rec) + 6;
-		for (pos = 0; rec_next(&s->head, &pos, &name, &nl, &value, &vl);) {
-			if (!str_eq(name, nl, "cookie"))
-				continue;
-			if (at) {
-				memcpy(dst + at, "; ", 2);
-				at += 2;
-			}
-			memcpy(dst + at, value, vl);
-			at += vl;
-		}
-		struct rec r = {6, (uint32_t)at};
-		memcpy(s->head.data + end, &r, sizeof(r));
-		memcpy(s->head.data + end + sizeof(r), "cookie", 6);
-		s->head.len = end + sizeof(r) + 6 + at;
-		joined = end;
 	}
-
-	for (pos = 0;;) {
-		size_t at = pos;
-		if (!rec_next(&s->head, &pos, &name, &nl, &value, &vl))
-			break;
-		if (nl > 0 && name[0] == ':') {
-			if (str_eq(name, nl, ":method")) {
-				req->method = value;
-				req->method_len = vl;
-			} else if (str_eq(name, nl, ":path")) {
-				req->target = value;
-				req->target_len = vl;
-			} else if (str_eq(name, nl, ":authority")) {
-				authority = value;
-				alen = vl;
-			}
-			continue; /* :scheme: any (nghttp2 checked it is there and well-formed) */
-		}
-		if (n_cookies > 1 && at != joined && str_eq(name, nl, "cookie"))
-			continue; /* a part: the joined field stands for it */
-		if (req->n_headers == HTTP_MAX_HEADERS_HARD)
-			return 431;
-		struct http_header *h = &req->headers[req->n_headers++];
-		h->name = name;
-		h->name_len = nl;
-		h->value = value;
-		h->value_len = vl;
-		switch (nl) {
-		case 4:
-			if (str_eq(name, 4, "host")) {
-				if (hostf)
-					return -1; /* two Host fields: which authority? */
-				hostf = value;
-				hlen = vl;
-			}
-			break;
-		case 6:
-			if (str_eq(name, 6, "expect")) {
-				if (!str_ieq(value, vl, "100-continue"))
-					return 417;
-				expect_continue = true;
-			}
-			break;
-		case 14:
-			if (str_eq(name, 14, "content-length") &&
-			    !parse_length(value, vl, &req->content_length))
-				return -1; /* nghttp2 takes only digits; this is a backstop */
-			break;
-		}
-	}
-	if (!req->method)
-		return -1;
-	req->method_id = http_method_of(req->method, req->method_len);
-	if (req->method_id == HTTP_M_CONNECT) {
-		/* CONNECT (§8.5): the authority is the target; extended CONNECT is not offered. */
-		req->target = authority;
-		req->target_len = alen;
-	}
-	if (!req->target || !http_target_valid(req->target, req->target_len, req->method_id))
-		return 400;
-	/* §8.3.1: an authority with userinfo (or one that is no authority), or a Host that names
-	 * another one, make the request malformed; a bad Host alone is a 400 as in HTTP/1.1. */
-	if (authority && !http_authority_valid(authority, alen))
-		return -1;
-	if (hostf && !http_authority_valid(hostf, hlen))
-		return 400;
-	if (authority && hostf && !str_ieqn(authority, alen, hostf, hlen))
-		return -1;
-	req->host = authority ? authority : hostf;
-	req->host_len = authority ? alen : hlen;
-	req->chunked = !end_stream && req->content_length < 0;
-	req->expect_continue = expect_continue;
-	return 0;
+	return http_reqhead_build(&s->head, &s->req, 20, end_stream);
 }
 
 /* The header block of a request ended: check it, route it, and decide when to serve it. */
 static void request_complete(struct h2_conn *c, struct h2_stream *s, bool end_stream)
 {
 	s->remote_done = end_stream;
-	int st = build_request(c, s, end_stream);
+	int st = build_request(s, end_stream);
 	if (st < 0) {
 		stream_reset(c, s, NGHTTP2_PROTOCOL_ERROR);
 		return;
@@ -821,17 +660,6 @@ static void remote_end(struct h2_conn *c, struct h2_stream *s)
 
 /* ---- the response -------------------------------------------------------------------------- */
 
-static bool connection_specific(const char *name, size_t n)
-{
-	/* RFC 9113 §8.2.2: never in HTTP/2, whatever a handler (or an upstream) says. */
-	static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
-					    "transfer-encoding", "upgrade"};
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (str_ieq(name, n, names[i]))
-			return true;
-	return false;
-}
-
 /* The head in s->rsp as HEADERS: final with a data provider (with_body) or END_STREAM, or
  * interim. */
 static int submit_head(struct h2_conn *c, struct h2_stream *s, bool final, bool with_body)
@@ -850,7 +678,7 @@ static int submit_head(struct h2_conn *c, struct h2_stream *s, bool final, bool 
 		NV("server", 6, "ferry", 5);
 		NV("date", 4, worker_date(c->wk), 29);
 	}
-	while (rec_next(&s->rsp, &pos, &name, &nl, &value, &vl))
+	while (http_rec_next(&s->rsp, &pos, &name, &nl, &value, &vl))
 		NV(name, nl, value, vl);
 #undef NV
 	int rv;
@@ -890,9 +718,10 @@ static void h2_resp_header(struct http_exchange *x, const char *name, size_t nl,
 			   const char *value, size_t len)
 {
 	struct h2_stream *s = stream_of(x);
-	if (connection_specific(name, nl))
+	if (http_reqhead_connection_specific(name, nl)) /* RFC 9113 §8.2.2 */
 		return;
-	if (s->n_rsp >= H2_RSP_FIELDS_MAX || rec_put(&s->rsp, name, nl, value, len, true) < 0) {
+	if (s->n_rsp >= H2_RSP_FIELDS_MAX ||
+	    http_rec_put(&s->rsp, name, nl, value, len, true) < 0) {
 		s->rsp_overflow = true;
 		return;
 	}
@@ -1305,7 +1134,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 	/* Past the limits: the rest is decoded (HPACK needs it) but not kept, and the answer is
 	 * 431 (RFC 9113 §10.5.1). */
 	if (s->hdr_bytes > cfg->max_header_bytes || s->n_fields > cfg->max_header_fields ||
-	    rec_put(&s->head, (const char *)name, nl, (const char *)value, vl, false) < 0) {
+	    http_rec_put(&s->head, (const char *)name, nl, (const char *)value, vl, false) < 0) {
 		s->too_large = true;
 		buf_free(&s->head);
 	}

@@ -41,6 +41,7 @@
 #include "http/exchange.h"
 #include "http/handler.h"
 #include "http/parser.h"
+#include "http/reqhead.h"
 #include "net/addr.h"
 #include "proto/accesslog.h"
 #include "xport/tls.h"
@@ -642,159 +643,15 @@ static void on_stream_deadline(struct loop *l, struct timer *t)
 
 /* ---- the request head ---------------------------------------------------------------------- */
 
-struct rec {
-	uint32_t name_len, value_len;
-};
-
-static int rec_put(struct buf *b, const char *name, size_t nl, const char *value, size_t vl,
-		   bool lower)
-{
-	struct rec r = {(uint32_t)nl, (uint32_t)vl};
-	if (buf_reserve(b, sizeof(r) + nl + vl) < 0)
-		return -ENOBUFS;
-	memcpy(b->data + b->len, &r, sizeof(r));
-	char *p = b->data + b->len + sizeof(r);
-	for (size_t i = 0; i < nl; i++)
-		p[i] = lower ? ascii_lower(name[i]) : name[i];
-	memcpy(p + nl, value, vl);
-	b->len += sizeof(r) + nl + vl;
-	return 0;
-}
-
-static bool rec_next(const struct buf *b, size_t *pos, const char **name, size_t *nl,
-		     const char **value, size_t *vl)
-{
-	struct rec r;
-	if (*pos + sizeof(r) > b->len)
-		return false;
-	memcpy(&r, b->data + *pos, sizeof(r));
-	*name = b->data + *pos + sizeof(r);
-	*nl = r.name_len;
-	*value = *name + r.name_len;
-	*vl = r.value_len;
-	*pos += sizeof(r) + r.name_len + r.value_len;
-	return true;
-}
-
-static bool parse_length(const char *v, size_t n, int64_t *ret)
-{
-	int64_t x = 0;
-	if (n == 0 || n > 18)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (!ascii_is_digit(v[i]))
-			return false;
-		x = x * 10 + (v[i] - '0');
-	}
-	*ret = x;
-	return true;
-}
-
-/* s->head -> s->req. 0, a status to answer, or -1: malformed (RFC 9114 §4.1.2). nghttp3 has
- * checked the pseudo-header fields, connection-specific fields, upper-case names and TE
- * (§4.2, §4.3). */
+/* s->head -> s->req: 0, a status to answer, or -1: malformed (RFC 9114 §4.1.2), a stream
+ * error (http/reqhead.h). */
 static int build_request(struct h3_stream *s, bool end_stream)
 {
-	struct http_request *req = &s->req;
-	const char *name, *value, *authority = NULL, *hostf = NULL;
-	size_t nl, vl, alen = 0, hlen = 0, n_cookies = 0, cookie_len = 0, pos;
-	bool expect_continue = false;
-
-	memset(req, 0, offsetof(struct http_request, headers));
-	req->n_headers = 0;
-	req->version = 30;
-	req->content_length = -1;
-	req->keep_alive = true;
-	if (s->too_large)
+	if (s->too_large) {
+		http_reqhead_reset(&s->req, 30);
 		return 431;
-
-	/* Cookie fields joined as one (RFC 9114 §4.2.1), as h2.c does. */
-	for (pos = 0; rec_next(&s->head, &pos, &name, &nl, &value, &vl);)
-		if (str_eq(name, nl, "cookie"))
-			n_cookies++, cookie_len += vl + 2;
-	size_t joined = SIZE_MAX;
-	if (n_cookies > 1) {
-		size_t end = s->head.len, at = 0;
-		if (buf_reserve(&s->head, sizeof(struct rec) + 6 + cookie_len) < 0)
-			return 431;
-		char *dst = s->head.data + end + sizeof(struct rec) + 6;
-		for (pos = 0; rec_next(&s->head, &pos, &name, &nl, &value, &vl);) {
-			if (!str_eq(name, nl, "cookie"))
-				continue;
-			if (at) {
-				memcpy(dst + at, "; ", 2);
-				at += 2;
-			}
-			memcpy(dst + at, value, vl);
-			at += vl;
-		}
-		struct rec r = {6, (uint32_t)at};
-		memcpy(s->head.data + end, &r, sizeof(r));
-		memcpy(s->head.data + end + sizeof(r), "cookie", 6);
-		s->head.len = end + sizeof(r) + 6 + at;
-		joined = end;
 	}
-
-	for (pos = 0;;) {
-		size_t at = pos;
-		if (!rec_next(&s->head, &pos, &name, &nl, &value, &vl))
-			break;
-		if (nl > 0 && name[0] == ':') {
-			if (str_eq(name, nl, ":method")) {
-				req->method = value;
-				req->method_len = vl;
-			} else if (str_eq(name, nl, ":path")) {
-				req->target = value;
-				req->target_len = vl;
-			} else if (str_eq(name, nl, ":authority")) {
-				authority = value;
-				alen = vl;
-			}
-			continue;
-		}
-		if (n_cookies > 1 && at != joined && str_eq(name, nl, "cookie"))
-			continue;
-		if (req->n_headers == HTTP_MAX_HEADERS_HARD)
-			return 431;
-		struct http_header *h = &req->headers[req->n_headers++];
-		h->name = name;
-		h->name_len = nl;
-		h->value = value;
-		h->value_len = vl;
-		if (str_eq(name, nl, "host")) {
-			if (hostf)
-				return -1;
-			hostf = value;
-			hlen = vl;
-		} else if (str_eq(name, nl, "expect")) {
-			if (!str_ieq(value, vl, "100-continue"))
-				return 417;
-			expect_continue = true;
-		} else if (str_eq(name, nl, "content-length") &&
-			   !parse_length(value, vl, &req->content_length)) {
-			return -1;
-		}
-	}
-	if (!req->method)
-		return -1;
-	req->method_id = http_method_of(req->method, req->method_len);
-	if (req->method_id == HTTP_M_CONNECT) {
-		req->target = authority;
-		req->target_len = alen;
-	}
-	if (!req->target || !http_target_valid(req->target, req->target_len, req->method_id))
-		return 400;
-	if (authority && !http_authority_valid(authority, alen))
-		return -1;
-	if (hostf && !http_authority_valid(hostf, hlen))
-		return 400;
-	if (authority && hostf && !str_ieqn(authority, alen, hostf, hlen))
-		return -1;
-	req->host = authority ? authority : hostf;
-	req->host_len = authority ? alen : hlen;
-	req->chunked = !end_stream && req->content_length < 0;
-	req->expect_continue = expect_continue;
-	return 0;
+	return http_reqhead_build(&s->head, &s->req, 30, end_stream);
 }
 
 static void request_complete(struct h3_conn *c, struct h3_stream *s, bool end_stream)
@@ -829,16 +686,6 @@ static void request_complete(struct h3_conn *c, struct h3_stream *s, bool end_st
 }
 
 /* ---- the response -------------------------------------------------------------------------- */
-
-static bool connection_specific(const char *name, size_t n)
-{
-	static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
-					    "transfer-encoding", "upgrade"};
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (str_ieq(name, n, names[i]))
-			return true;
-	return false;
-}
 
 static nghttp3_ssize read_data(nghttp3_conn *h, int64_t id, nghttp3_vec *vec, size_t veccnt,
 			       uint32_t *pflags, void *ud, void *sud)
@@ -906,7 +753,7 @@ static int submit_head(struct h3_conn *c, struct h3_stream *s, bool final, bool 
 		NV("server", 6, "ferry", 5);
 		NV("date", 4, worker_date(c->wk), 29);
 	}
-	while (rec_next(&s->rsp, &pos, &name, &nl, &value, &vl))
+	while (http_rec_next(&s->rsp, &pos, &name, &nl, &value, &vl))
 		NV(name, nl, value, vl);
 #undef NV
 	int rv;
@@ -949,9 +796,10 @@ static void h3_resp_header(struct http_exchange *x, const char *name, size_t nl,
 			   const char *value, size_t len)
 {
 	struct h3_stream *s = stream_of(x);
-	if (connection_specific(name, nl))
+	if (http_reqhead_connection_specific(name, nl)) /* RFC 9114 §4.2 */
 		return;
-	if (s->n_rsp >= H3_RSP_FIELDS_MAX || rec_put(&s->rsp, name, nl, value, len, true) < 0) {
+	if (s->n_rsp >= H3_RSP_FIELDS_MAX ||
+	    http_rec_put(&s->rsp, name, nl, value, len, true) < 0) {
 		s->rsp_overflow = true;
 		return;
 	}
@@ -1303,7 +1151,8 @@ static int on_recv_header(nghttp3_conn *h, int64_t id, int32_t token, nghttp3_rc
 	const struct config *cfg = cfg_of(c);
 	s->hdr_bytes += n.len + v.len + 32;
 	if (++s->n_fields > cfg->max_header_fields || s->hdr_bytes > cfg->max_header_bytes ||
-	    rec_put(&s->head, (const char *)n.base, n.len, (const char *)v.base, v.len, false) < 0) {
+	    http_rec_put(&s->head, (const char *)n.base, n.len, (const char *)v.base, v.len,
+			 false) < 0) {
 		s->too_large = true;
 		buf_free(&s->head);
 	}
