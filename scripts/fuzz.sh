@@ -25,20 +25,27 @@ libs=$(make -s --no-print-directory print-ldlibs)
 san="-g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all"
 cflags="$san -std=c17 -D_GNU_SOURCE -Isrc -pthread $(pkg-config --cflags gnutls)"
 obj=build-fuzz/obj
-rm -rf "$obj" && mkdir -p "$obj"
-compile() { # one source file into $obj
-	# shellcheck disable=SC2086 # word list
-	clang-14 $cflags -DFERRY_VERSION='"fuzz"' -fsanitize=fuzzer-no-link -c "$1" \
-		-o "$obj/$(echo "$1" | tr / _).o"
-}
-export -f compile
-export cflags obj
-if ! find src -name '*.c' ! -name main.c ! -name p11kit_stub.c | sort |
-	xargs -P "$(nproc)" -n 1 bash -c 'compile "$1"' _ 2>"$obj/build.log" ||
-	! ar rcs build-fuzz/libferry.a "$obj"/*.o 2>>"$obj/build.log"; then
-	echo "FAIL fuzz: ferry's sources do not build with clang-14"
-	tail -20 "$obj/build.log"
-	exit 1
+# Kept between runs (make check runs one target a call) while nothing in src/ and this script
+# is newer than the archive; rebuilt whole otherwise.
+lib=build-fuzz/libferry.a
+if [ ! -f "$lib" ] || [ -n "$(find src scripts/fuzz.sh -newer "$lib" -print -quit)" ]; then
+	rm -rf "$obj" "$lib" "$lib.tmp" && mkdir -p "$obj"
+	compile() { # one source file into $obj
+		# shellcheck disable=SC2086 # word list
+		clang-14 $cflags -DFERRY_VERSION='"fuzz"' -fsanitize=fuzzer-no-link -c "$1" \
+			-o "$obj/$(echo "$1" | tr / _).o"
+	}
+	export -f compile
+	export cflags obj
+	if ! find src -name '*.c' ! -name main.c ! -name p11kit_stub.c | sort |
+		xargs -P "$(nproc)" -n 1 bash -c 'compile "$1"' _ 2>"$obj/build.log" ||
+		! ar rcs "$lib.tmp" "$obj"/*.o 2>>"$obj/build.log"; then
+		echo "FAIL fuzz: ferry's sources do not build with clang-14"
+		tail -20 "$obj/build.log"
+		rm -f "$lib.tmp"
+		exit 1
+	fi
+	mv "$lib.tmp" "$lib"
 fi
 rc=0
 for t in "${targets[@]}"; do
@@ -47,7 +54,7 @@ for t in "${targets[@]}"; do
 	mkdir -p "$out/corpus" "$out/artifacts"
 	cp -r "fuzz/corpus/$t/." "$out/corpus/" 2>/dev/null || true
 	# shellcheck disable=SC2086 # word lists
-	if ! clang-14 $cflags -DFERRY_VERSION='"fuzz"' -fsanitize=fuzzer "fuzz/fuzz-$t.c" build-fuzz/libferry.a \
+	if ! clang-14 $cflags -DFERRY_VERSION='"fuzz"' -fsanitize=fuzzer "fuzz/fuzz-$t.c" "$lib" \
 		-o "$out/fuzzer" $libs >"$out/build.log" 2>&1; then
 		echo "FAIL fuzz/$t: does not build with clang-14"
 		tail -20 "$out/build.log"
