@@ -15,9 +15,8 @@ LDSTATIC := -static -pthread
 LDLIBS  := -lngtcp2_crypto_gnutls -lngtcp2 -lnghttp3 -lnghttp2
 # basic-auth: libxcrypt's crypt_rn (yescrypt, bcrypt), its .a in the static build.
 LDLIBS  += -lcrypt
-# encode: brotli's encoder (before the common part it calls, then libm: its log2), zstd and
-# zlib (their .a in the release build, as nghttp2's).
-LDLIBS  += -lbrotlienc -lbrotlicommon -lm -lzstd -lz
+# encode: zstd and zlib (their .a in the release build, as nghttp2's).
+LDLIBS  += -lzstd -lz
 # ACME's JSON (src/acme/): jansson, its .a in the static build.
 LDLIBS  += -ljansson
 
@@ -60,8 +59,6 @@ $(B)/ferry: $(OBJS)
 $(B)/libferry.a: $(LIBOBJS)
 	@rm -f $@; ar rcs $@ $^
 
-# test-encode decodes br with brotli's decoder (only the tests link it)
-$(B)/tests/test-encode: LDLIBS += -lbrotlidec -lbrotlicommon
 $(B)/tests/%: tests/unit/%.c $(B)/libferry.a tests/unit/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $< $(B)/libferry.a -o $@ -pthread $(LDLIBS)

@@ -4,7 +4,6 @@
  * packaging/licenses/ (installed in the image as /usr/share/licenses/ferry/). */
 #include "version.h"
 
-#include <brotli/encode.h>
 #include <crypt.h>
 #include <gmp.h>
 #include <gnu/libc-version.h>
@@ -50,7 +49,6 @@ void version_print(FILE *f, bool verbose)
 		{"Jansson", "", "MIT", "jansson.txt"},
 		{"ngtcp2 (+ crypto_gnutls)", "", "MIT", "ngtcp2.txt"},
 		{"nghttp3", "", "MIT", "nghttp3.txt"},
-		{"brotli (encoder)", "", "MIT", "brotli.txt"},
 	};
 	snprintf(libs[0].version, sizeof(libs[0].version), "%s", gnutls_check_version(NULL));
 	snprintf(libs[1].version, sizeof(libs[1].version), "%d.%d", nettle_version_major(),
@@ -71,9 +69,6 @@ void version_print(FILE *f, bool verbose)
 	snprintf(libs[11].version, sizeof(libs[11].version), "%s", jansson_version_str());
 	snprintf(libs[12].version, sizeof(libs[12].version), "%s", ngtcp2_version(0)->version_str);
 	snprintf(libs[13].version, sizeof(libs[13].version), "%s", nghttp3_version(0)->version_str);
-	uint32_t bv = BrotliEncoderVersion(); /* (major << 24) | (minor << 12) | patch */
-	snprintf(libs[14].version, sizeof(libs[14].version), "%u.%u.%u", bv >> 24,
-		 (bv >> 12) & 0xfff, bv & 0xfff);
 	fprintf(f, "\nlibraries linked in:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(libs); i++)
 		fprintf(f, "  %-26s %-8s %s (%s)\n", libs[i].name, libs[i].version, libs[i].licence,

@@ -1,8 +1,7 @@
-/* gzip (zlib's deflate with a gzip wrapper), zstd and br (brotli's encoder): a whole body in
- * one call each, or a stream through a struct encoder. */
+/* gzip (zlib's deflate with a gzip wrapper) and zstd: a whole body in one call each, or a
+ * stream through a struct encoder. */
 #include "handler/encode.h"
 
-#include <brotli/encode.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,7 +17,7 @@
 
 bool encode_supported(enum http_coding c)
 {
-	return c == HTTP_CODING_GZIP || c == HTTP_CODING_ZSTD || c == HTTP_CODING_BR;
+	return c == HTTP_CODING_GZIP || c == HTTP_CODING_ZSTD;
 }
 
 size_t encode_accepted(const struct http_request *req, const unsigned char *list, size_t n,
@@ -96,30 +95,12 @@ static int zstd_body(const void *in, size_t n, void **ret, size_t *ret_len)
 	return 0;
 }
 
-static int br_body(const void *in, size_t n, void **ret, size_t *ret_len)
-{
-	size_t cap = BrotliEncoderMaxCompressedSize(n);
-	if (cap == 0)
-		return -E2BIG; /* past what brotli can bound */
-	uint8_t *out = xmalloc(cap);
-	size_t len = cap;
-	if (!BrotliEncoderCompress(ENCODE_BR_QUALITY, ENCODE_BR_WINDOW_LOG, BROTLI_MODE_GENERIC,
-				   n, in, &len, out)) {
-		free(out);
-		return -EIO;
-	}
-	*ret = out;
-	*ret_len = len;
-	return 0;
-}
-
 int encode_body(enum http_coding c, const void *in, size_t n, void **ret, size_t *ret_len)
 {
 	void *out;
 	size_t len;
 	int r = c == HTTP_CODING_GZIP ? gzip_body(in, n, &out, &len)
 		: c == HTTP_CODING_ZSTD ? zstd_body(in, n, &out, &len)
-		: c == HTTP_CODING_BR	? br_body(in, n, &out, &len)
 					: -EINVAL;
 	if (r < 0)
 		return r;
@@ -137,7 +118,6 @@ struct encoder {
 	bool ended;
 	z_stream z;       /* gzip */
 	ZSTD_CCtx *zstd;  /* zstd */
-	BrotliEncoderState *br; /* br */
 };
 
 struct encoder *encoder_new(enum http_coding c)
@@ -150,18 +130,6 @@ struct encoder *encoder_new(enum http_coding c)
 		/* memLevel 8, window 2^15: zlib's 256 KiB of state, as nginx's gzip */
 		if (deflateInit2(&e->z, ENCODE_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
 				 Z_DEFAULT_STRATEGY) != Z_OK) {
-			free(e);
-			return NULL;
-		}
-		return e;
-	}
-	if (c == HTTP_CODING_BR) {
-		e->br = BrotliEncoderCreateInstance(NULL, NULL, NULL);
-		if (!e->br ||
-		    !BrotliEncoderSetParameter(e->br, BROTLI_PARAM_QUALITY, ENCODE_BR_QUALITY) ||
-		    !BrotliEncoderSetParameter(e->br, BROTLI_PARAM_LGWIN, ENCODE_BR_WINDOW_LOG)) {
-			if (e->br)
-				BrotliEncoderDestroyInstance(e->br);
 			free(e);
 			return NULL;
 		}
@@ -187,8 +155,6 @@ void encoder_free(struct encoder *e)
 		return;
 	if (e->coding == HTTP_CODING_GZIP)
 		deflateEnd(&e->z);
-	else if (e->coding == HTTP_CODING_BR)
-		BrotliEncoderDestroyInstance(e->br);
 	else
 		ZSTD_freeCCtx(e->zstd);
 	free(e);
@@ -244,35 +210,6 @@ static int zstd_run(struct encoder *e, const void *in, size_t n, size_t *ret_in,
 	return op == ENCODE_RUN || left == 0 ? 1 : 0;
 }
 
-/* brotli: a FLUSH or FINISH, once begun, goes on with the same op and the input not yet
- * taken until it is done (which is how the caller calls again after a 0). */
-static int br_run(struct encoder *e, const void *in, size_t n, size_t *ret_in, void *out,
-		  size_t cap, size_t *ret_out, enum encode_op op)
-{
-	static const BrotliEncoderOperation bop[] = {[ENCODE_RUN] = BROTLI_OPERATION_PROCESS,
-						     [ENCODE_FLUSH] = BROTLI_OPERATION_FLUSH,
-						     [ENCODE_END] = BROTLI_OPERATION_FINISH};
-	size_t avail_in = n, avail_out = cap;
-	const uint8_t *next_in = in;
-	uint8_t *next_out = out;
-	BROTLI_BOOL ok = BrotliEncoderCompressStream(e->br, bop[op], &avail_in, &next_in,
-						     &avail_out, &next_out, NULL);
-	*ret_in = n - avail_in;
-	*ret_out = cap - avail_out;
-	if (!ok)
-		return -EIO;
-	if (avail_in > 0)
-		return 0;
-	switch (op) {
-	case ENCODE_RUN:
-		return 1;
-	case ENCODE_FLUSH:
-		return BrotliEncoderHasMoreOutput(e->br) ? 0 : 1;
-	default:
-		return BrotliEncoderIsFinished(e->br) ? 1 : 0;
-	}
-}
-
 int encoder_run(struct encoder *e, const void *in, size_t n, size_t *ret_in, void *out,
 		size_t cap, size_t *ret_out, enum encode_op op)
 {
@@ -281,8 +218,7 @@ int encoder_run(struct encoder *e, const void *in, size_t n, size_t *ret_in, voi
 		return n ? -EIO : 1;
 	}
 	int r = e->coding == HTTP_CODING_GZIP ? gzip_run(e, in, n, ret_in, out, cap, ret_out, op)
-		: e->coding == HTTP_CODING_BR	? br_run(e, in, n, ret_in, out, cap, ret_out, op)
-						: zstd_run(e, in, n, ret_in, out, cap, ret_out, op);
+					      : zstd_run(e, in, n, ret_in, out, cap, ret_out, op);
 	if (r == 1 && op == ENCODE_END)
 		e->ended = true;
 	return r;
