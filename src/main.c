@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "core/confine.h"
 #include "handler/auth.h"
+#include "handler/encode.h"
 #include "handler/route.h"
 #include "handler/static.h"
 #include "http/handler.h"
@@ -296,6 +297,7 @@ static void http_worker_exit(struct worker *wk)
 	h1_worker_exit(wk);
 	h2_worker_exit(wk);
 	h3_worker_exit(wk);
+	encode_thread_end();
 }
 
 /* Which protocol a new connection speaks: its listener says (h2c: HTTP/2 with prior

@@ -32,6 +32,8 @@ bool encode_type_ok(const char *type);
 /* Compress in[0..n) into a new malloc'd buffer. -E2BIG when the result would not be
  * smaller, -EINVAL for a coding it cannot do, -EIO when the library fails. */
 int encode_body(enum http_coding c, const void *in, size_t n, void **ret, size_t *ret_len);
+/* Frees this thread's encode_body state (a worker's exit). */
+void encode_thread_end(void);
 
 /* ---- streaming -------------------------------------------------------------------------- */
 
