@@ -106,11 +106,11 @@ void accesslog_write(struct worker *wk, const struct http_exchange *x,
 		     const struct sockaddr *peer, socklen_t peer_len,
 		     const struct http_request *req, int status, uint64_t bytes)
 {
-	unsigned class = status >= 100 && status < 600 ? (unsigned)status / 100 : 0;
-	worker_count(&wk->stats.status[class], 1);
-	worker_count(&wk->stats.bytes, bytes);
 	if (wk->srv->metrics) {
-		/* by site too: only for a server with a metrics page */
+		/* only a server with a metrics page counts (its listeners are set at startup) */
+		unsigned class = status >= 100 && status < 600 ? (unsigned)status / 100 : 0;
+		worker_count(&wk->stats.status[class], 1);
+		worker_count(&wk->stats.bytes, bytes);
 		struct stats_site *ss = &wk->stats.site[x && req ? x->stats_site : STATS_SITE_NONE];
 		worker_count(&ss->status[class], 1);
 		worker_count(&ss->bytes, bytes);

@@ -812,9 +812,9 @@ static void h3_resp_end_head(struct http_exchange *x, int64_t content_length)
 	struct h3_conn *c = s->c;
 	bool no_body = s->status == 204 || s->status == 304 || s->status < 200;
 	if (content_length >= 0 && s->status >= 200 && s->status != 204) {
-		char v[24];
-		int k = snprintf(v, sizeof(v), "%lld", (long long)content_length);
-		h3_resp_header(x, "content-length", 14, v, (size_t)k);
+		char v[20];
+		size_t k = str_fmt_u64(v, (uint64_t)content_length);
+		h3_resp_header(x, "content-length", 14, v, k);
 	}
 	if (s->status < 200) {
 		if (s->status != 101 && !s->rsp_overflow && !s->reset)
