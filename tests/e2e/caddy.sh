@@ -84,36 +84,10 @@ caddy_tls() {
 }
 
 e2e_caddy() {
-	local cache=${FERRY_E2E_CACHE:-/var/cache/ferry-e2e} rootfs out t0=$SECONDS
-	rootfs=$cache/rootfs
-	if [ ! -d /sys/fs/cgroup/systemd ] || [ ! -d /sys/fs/cgroup/unified ]; then
-		skip "caddy: boot the trixie guest" "expects the hybrid cgroup layout of MACHINE-NOTES.md"
-		return
-	fi
-	# One run at a time on the cached rootfs (as nspawn.sh; reopening fd 8 after another
-	# part lets that part's lock go).
-	mkdir -p "$cache"
-	exec 8>>"$cache/.lock"
-	if ! flock -n 8; then
-		note "another e2e run uses $cache: waiting for it (at most 900 s)"
-		if ! flock -w 900 8; then
-			not_ok "caddy: $cache still in use by another run after 900 s"
-			return
-		fi
-	fi
-	at_exit "flock -u 8"
-	if ! nspawn_rootfs "$cache"; then
-		not_ok "caddy: debootstrap trixie rootfs"
-		return
-	fi
-
-	local e=$rootfs/var/tmp/ferry-e2e
-	rm -rf "$e"
+	local rootfs e out t0=$SECONDS
+	nspawn_prepare caddy || return
+	rootfs=$NSPAWN_ROOTFS e=$NSPAWN_E
 	mkdir -p "$e/pki"
-	at_exit "rm -rf $e"
-	cp "$FERRY" "$e/ferry"
-	cp -r packaging/examples "$e/examples"
-	cp tests/e2e/guest.sh "$e/guest.sh"
 	if ! out=$(caddy_pki "$e/pki" example.com whoami.example.com static.example.com 2>&1); then
 		not_ok "caddy: a test CA and certificates (openssl)" "$out"
 		return

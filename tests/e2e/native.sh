@@ -16,36 +16,9 @@
 E2E_NEEDS[native]="${E2E_NEEDS[nspawn]} wrk:wrk"
 
 e2e_native() {
-	local cache=${FERRY_E2E_CACHE:-/var/cache/ferry-e2e} rootfs out t0=$SECONDS
-	rootfs=$cache/rootfs
-	if [ ! -d /sys/fs/cgroup/systemd ] || [ ! -d /sys/fs/cgroup/unified ]; then
-		skip "native: boot the trixie guest" "expects the hybrid cgroup layout of MACHINE-NOTES.md"
-		return
-	fi
-	# One run at a time on the cached rootfs (as nspawn.sh; this part's lock replaces that
-	# part's when both run: reopening fd 8 lets the first go).
-	mkdir -p "$cache"
-	exec 8>>"$cache/.lock"
-	if ! flock -n 8; then
-		note "another e2e run uses $cache: waiting for it (at most 900 s)"
-		if ! flock -w 900 8; then
-			not_ok "native: $cache still in use by another run after 900 s"
-			return
-		fi
-	fi
-	at_exit "flock -u 8"
-	if ! nspawn_rootfs "$cache"; then
-		not_ok "native: debootstrap trixie rootfs"
-		return
-	fi
-
-	local e=$rootfs/var/tmp/ferry-e2e
-	rm -rf "$e"
-	mkdir -p "$e"
-	at_exit "rm -rf $e"
-	cp "$FERRY" "$e/ferry"
-	cp -r packaging/examples "$e/examples"
-	cp tests/e2e/guest.sh "$e/guest.sh"
+	local rootfs e out t0=$SECONDS
+	nspawn_prepare native || return
+	rootfs=$NSPAWN_ROOTFS e=$NSPAWN_E
 	chmod -R a+rX "$e"
 	# Where the units expect it (and the only place a DynamicUser= service with
 	# PrivateTmp= can run it from: /var/tmp is its own).

@@ -167,37 +167,46 @@ guest_tap() {
 	done < <(g timeout 300 /var/tmp/ferry-e2e/guest.sh "$@" 2>&1)
 }
 
-e2e_nspawn() {
-	local cache=${FERRY_E2E_CACHE:-/var/cache/ferry-e2e} rootfs out t0=$SECONDS
-	rootfs=$cache/rootfs
+# nspawn_prepare PART: what a part that boots the guest does first: skip (return 1) without the
+# hybrid cgroup layout, take the cached rootfs's lock (another run on this machine may be
+# building or booting it: one at a time; reopening fd 8 lets an earlier part's lock go), build
+# the rootfs once, and fill the guest's /var/tmp/ferry-e2e afresh with ferry, the examples and
+# the guest script. Sets NSPAWN_ROOTFS and NSPAWN_E (that folder, seen from the host); 1 when
+# the part cannot go on (already reported).
+nspawn_prepare() {
+	local part=$1 cache=${FERRY_E2E_CACHE:-/var/cache/ferry-e2e}
 	if [ ! -d /sys/fs/cgroup/systemd ] || [ ! -d /sys/fs/cgroup/unified ]; then
-		skip "nspawn: boot the trixie guest" "expects the hybrid cgroup layout of MACHINE-NOTES.md"
-		return
+		skip "$part: boot the trixie guest" "expects the hybrid cgroup layout of MACHINE-NOTES.md"
+		return 1
 	fi
-	# Another run on this machine may be building or booting the same rootfs: one at a time.
 	mkdir -p "$cache"
 	exec 8>>"$cache/.lock"
 	if ! flock -n 8; then
 		note "another e2e run uses $cache: waiting for it (at most 900 s)"
 		if ! flock -w 900 8; then
-			not_ok "nspawn: $cache still in use by another run after 900 s"
-			return
+			not_ok "$part: $cache still in use by another run after 900 s"
+			return 1
 		fi
 	fi
 	at_exit "flock -u 8"
 	if ! nspawn_rootfs "$cache"; then
-		not_ok "nspawn: debootstrap trixie rootfs"
-		return
+		not_ok "$part: debootstrap trixie rootfs"
+		return 1
 	fi
+	NSPAWN_ROOTFS=$cache/rootfs
+	NSPAWN_E=$NSPAWN_ROOTFS/var/tmp/ferry-e2e
+	rm -rf "$NSPAWN_E"
+	mkdir -p "$NSPAWN_E"
+	at_exit "rm -rf $NSPAWN_E"
+	cp "$FERRY" "$NSPAWN_E/ferry"
+	cp -r packaging/examples "$NSPAWN_E/examples"
+	cp tests/e2e/guest.sh "$NSPAWN_E/guest.sh"
+}
 
-	# What the guest needs, fresh each run: ferry, the image, the examples, the guest script.
-	local e=$rootfs/var/tmp/ferry-e2e
-	rm -rf "$e"
-	mkdir -p "$e"
-	at_exit "rm -rf $e"
-	cp "$FERRY" "$e/ferry"
-	cp -r packaging/examples "$e/examples"
-	cp tests/e2e/guest.sh "$e/guest.sh"
+e2e_nspawn() {
+	local rootfs e out t0=$SECONDS
+	nspawn_prepare nspawn || return
+	rootfs=$NSPAWN_ROOTFS e=$NSPAWN_E
 	if ! out=$($PODMAN save --format oci-archive -o "$e/ferry.tar" localhost/ferry:latest 2>&1); then
 		not_ok "nspawn: podman save the image" "$out"
 		return
