@@ -403,13 +403,12 @@ static int run_server(int argc, char **argv, enum server_mode mode)
 		log_error("acme: cannot start the integrated ACME client: %s", strerror(-r));
 	fdstore_setup(&srv);
 	static_test_hooks();
+	srv.n_workers = server_workers(gen->cfg);
 	if (confine_apply(&srv) < 0) {
 		rc = EXIT_RUNTIME;
 		goto out;
 	}
 
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	srv.n_workers = gen->cfg->workers ? gen->cfg->workers : (unsigned)(cpus > 0 ? cpus : 1);
 	rc = server_run(&srv) == 0 ? 0 : EXIT_RUNTIME;
 out:
 	fdstore_finish(&srv);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,14 +412,29 @@ void server_gen_free(struct server_gen *g)
 	free(g);
 }
 
+/* The CPUs this process may run on (a cpuset or `taskset` counts, as for nginx's
+ * `worker_processes auto`), else those online. Asked before the sandbox, which hides /sys. */
+static unsigned cpus_usable(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return cpus > 0 ? (unsigned)cpus : 1;
+}
+
 static unsigned workers_of(const struct config *cfg, unsigned workers)
 {
 	if (workers)
 		return workers;
 	if (cfg->workers)
 		return cfg->workers;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	return cpus > 0 ? (unsigned)cpus : 1;
+	return cpus_usable();
+}
+
+unsigned server_workers(const struct config *cfg)
+{
+	return workers_of(cfg, 0);
 }
 
 size_t server_fds_needed(const struct config *cfg, unsigned workers)

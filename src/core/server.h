@@ -209,6 +209,9 @@ int server_gen_new(struct server *srv, struct config *cfg, struct buf *err,
 /* One more reference to g, dropped with server_gen_free. */
 void server_gen_hold(struct server_gen *g);
 
+/* The workers a config asks for: `workers N`, else one per CPU this process may use. */
+unsigned server_workers(const struct config *cfg);
+
 /* File descriptors a server with cfg keeps open besides its connections: the distinct roots
  * and a reserve for sockets, logs and each worker's loop. */
 #define SERVER_FD_RESERVE 64

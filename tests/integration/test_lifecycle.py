@@ -42,6 +42,28 @@ def stop_signal(p, n, sig=signal.SIGTERM):
     n.wait_for(lambda m: "STOPPING=1" in m.split("\n"), what="STOPPING=1 after signal %d" % sig)
 
 
+def threads_with_cpus(cpus):
+    """ferry's threads (the main one and its workers) under `workers auto` (the default), run
+    with `taskset -c CPUS`, once it has answered a request."""
+    d = tmpdir()
+    write_file(os.path.join(d, "www", "index.html"), "index\n")
+    p, (a,) = activate(lambda: [tcp4()], ["serve", "--root", os.path.join(d, "www")], dir=d,
+                       wrapper=["taskset", "-c", cpus])
+    check_eq(http_get(a).status, 200, "request")
+    n = len(os.listdir("/proc/%d/task" % p.pid))
+    p.stop()
+    return n
+
+
+@test("workers auto: one worker per CPU ferry may run on (its affinity), not per CPU online")
+def _():
+    if len(os.sched_getaffinity(0)) < 2:
+        raise Skip("needs 2 CPUs to run on")
+    one = threads_with_cpus("0")
+    two = threads_with_cpus(",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:2]))
+    check_eq(two - one, 1, "threads with 2 CPUs (%d) minus with 1 (%d)" % (two, one))
+
+
 @test("graceful stop: a 5 MiB download in flight at SIGTERM completes byte-exact, exit 0")
 def _():
     p, a, n, data = start()
