@@ -57,6 +57,8 @@
 #define H2_SPARE_MAX 32        /* freed stream structs kept per worker */
 #define H2_ROUNDS 32           /* rounds of a pass before the other connections' turn */
 #define H2_PPHDR_MAX 4096
+#define H2_GONE_MAX 4          /* streams the client closed, remembered after nghttp2 forgets */
+#define H2_PREFACE_LEN 24      /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
 /* Token buckets (tokens, refill per second), one of each per connection. Resets: RST_STREAM
  * from the client and the stream errors it provoked (rapid reset, CVE-2023-44487, and the
  * "made you reset" kind); nghttp2's own limit (1000, 33/s) stays behind it. Floods: frames
@@ -170,6 +172,17 @@ struct h2_conn {
 
 	struct buf pp; /* the PROXY header as it comes */
 	struct bucket resets, floods;
+	/* The client's stream IDs (RFC 9113 §5.1.1): the highest a HEADERS frame used, and the
+	 * last run of IDs it skipped over to get there (0, 0: none), which are closed unused. */
+	int32_t sid_max, skip_lo, skip_hi;
+	/* The last streams that closed after the client ended or reset them (nghttp2 forgets
+	 * closed streams: no_closed_streams); a ring. */
+	int32_t gone[H2_GONE_MAX];
+	unsigned gone_next;
+	/* Frame boundaries in what the client sends (see feed): the bytes of the preface or of
+	 * a frame's payload still to pass, and a frame header as it comes. */
+	uint32_t fr_skip;
+	uint8_t fr_hd[9], fr_have;
 	size_t mem; /* nghttp2's allocations */
 	/* nghttp2's frame buffer (one frame being packed, 16 KiB), page-aligned: its pages go
 	 * back to the kernel while the connection is idle (see release_framebuf). */
@@ -1078,6 +1091,56 @@ static struct h2_stream *stream_get(nghttp2_session *ng, int32_t id)
 	return id ? nghttp2_session_get_stream_user_data(ng, id) : NULL;
 }
 
+/* A HEADERS frame's stream ID. A new stream must have a higher ID than every stream before
+ * it, and the IDs it skips are closed (RFC 9113 §5.1.1): HEADERS on one of those opens no
+ * stream, a connection error PROTOCOL_ERROR. nghttp2 ignores such a frame (it cannot tell
+ * it from trailers sent on a stream it reset), so it is caught here; a lower ID a stream did
+ * use is left to nghttp2. Only the last skipped run is kept: clients skip none. */
+static void stream_ids(struct h2_conn *c, int32_t id)
+{
+	if (id <= 0 || !(id & 1))
+		return; /* stream 0 or a server's ID: nghttp2's error */
+	if (id > c->sid_max) {
+		if (id > c->sid_max + 2) {
+			c->skip_lo = c->sid_max + 2;
+			c->skip_hi = id - 2;
+		}
+		c->sid_max = id;
+	} else if (id >= c->skip_lo && id <= c->skip_hi && !c->goaway) {
+		char host[NET_ADDR_STRLEN];
+		net_addr_host((const struct sockaddr *)&c->peer, c->peer_len, host, sizeof(host));
+		log_info("h2: %s: HEADERS on stream %d after stream %d: GOAWAY(PROTOCOL_ERROR)",
+			 host, (int)id, (int)c->sid_max);
+		c->goaway = true;
+		nghttp2_session_terminate_session(c->ng, NGHTTP2_PROTOCOL_ERROR);
+	}
+}
+
+static void gone_add(struct h2_conn *c, int32_t id)
+{
+	c->gone[c->gone_next++ % H2_GONE_MAX] = id;
+}
+
+/* DATA or HEADERS on a stream nghttp2 no longer has (RFC 9113 §5.1, "closed"): after the
+ * client's END_STREAM a connection error STREAM_CLOSED; after its RST_STREAM a stream error
+ * STREAM_CLOSED, which this treats as a connection error (§5.4.1 allows it; nghttp2 does
+ * not send RST_STREAM for the newest stream once it is closed). A stream only ferry reset,
+ * or one closed too long ago to be remembered, is left to nghttp2, which ignores the frame,
+ * as the RFC asks after sending RST_STREAM. */
+static void closed_stream_frame(struct h2_conn *c, int32_t id)
+{
+	if (id <= 0 || id > c->sid_max || !(id & 1) || c->goaway ||
+	    nghttp2_session_find_stream(c->ng, id))
+		return;
+	for (unsigned i = 0; i < H2_GONE_MAX; i++) {
+		if (c->gone[i] == id) {
+			c->goaway = true;
+			nghttp2_session_terminate_session(c->ng, NGHTTP2_STREAM_CLOSED);
+			return;
+		}
+	}
+}
+
 static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *ud)
 {
 	struct h2_conn *c = ud;
@@ -1094,6 +1157,10 @@ static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void 
 		costs = hd->length == 0;
 		break;
 	case NGHTTP2_HEADERS:
+		closed_stream_frame(c, hd->stream_id);
+		stream_ids(c, hd->stream_id);
+		costs = false;
+		break;
 	case NGHTTP2_RST_STREAM: /* its own bucket */
 	case NGHTTP2_WINDOW_UPDATE:
 	case NGHTTP2_GOAWAY:
@@ -1160,6 +1227,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
 			remote_end(c, s);
 		break;
 	case NGHTTP2_RST_STREAM:
+		gone_add(c, frame->hd.stream_id);
 		if (!bucket_take(&c->resets, c->wk->loop.now_ms, H2_RESET_BURST, H2_RESET_RATE))
 			calm(c, "stream resets");
 		break;
@@ -1235,6 +1303,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 {
 	struct h2_conn *c = ud;
 	struct h2_stream *s = c->closed ? NULL : stream_get(ng, id);
+	if (s && s->remote_done)
+		gone_add(c, id);
 	if (s)
 		stream_gone(c, s);
 	return 0;
@@ -1292,10 +1362,10 @@ static void release_framebuf(struct h2_conn *c)
 
 /* ---- the connection ----------------------------------------------------------------------- */
 
-/* Feed bytes to the session. 0, or -1: fatal, the connection ends (with a GOAWAY first when
- * the peer broke the protocol in a way nghttp2 does not answer itself). */
-static int feed(struct h2_conn *c, const void *p, size_t n)
+static int feed_ng(struct h2_conn *c, const uint8_t *p, size_t n)
 {
+	if (n == 0)
+		return 0;
 	ssize_t r = nghttp2_session_mem_recv(c->ng, p, n);
 	if (r >= 0)
 		return 0;
@@ -1315,6 +1385,43 @@ static int feed(struct h2_conn *c, const void *p, size_t n)
 	nghttp2_session_send(c->ng);
 	flush(c);
 	return -1;
+}
+
+/* Feed bytes to the session. 0, or -1: fatal, the connection ends (with a GOAWAY first when
+ * the peer broke the protocol in a way nghttp2 does not answer itself). nghttp2 skips a DATA
+ * frame on a stream it forgot without a callback, so the frame headers are followed here:
+ * before each DATA frame what came before it is fed, and then its stream is checked
+ * (closed_stream_frame); a HEADERS frame is checked in on_begin_frame. */
+static int feed(struct h2_conn *c, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t i = 0, fed = 0;
+	while (i < n) {
+		if (c->fr_skip > 0) {
+			size_t k = MIN((size_t)c->fr_skip, n - i);
+			c->fr_skip -= (uint32_t)k;
+			i += k;
+			continue;
+		}
+		size_t start = i, k = MIN(sizeof(c->fr_hd) - c->fr_have, n - i);
+		memcpy(c->fr_hd + c->fr_have, b + i, k);
+		c->fr_have += (uint8_t)k;
+		i += k;
+		if (c->fr_have < sizeof(c->fr_hd))
+			break;
+		const uint8_t *h = c->fr_hd;
+		c->fr_have = 0;
+		c->fr_skip = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
+		if (h[3] != NGHTTP2_DATA)
+			continue;
+		/* (a header that began in an earlier call: what came before it is fed) */
+		if (feed_ng(c, b + fed, start - fed) < 0)
+			return -1;
+		fed = start;
+		closed_stream_frame(c, (int32_t)((uint32_t)(h[5] & 0x7f) << 24 | (uint32_t)h[6] << 16 |
+						  (uint32_t)h[7] << 8 | h[8]));
+	}
+	return feed_ng(c, b + fed, n - fed);
 }
 
 /* A listener with proxy-protocol: the PROXY header first, then the client preface. */
@@ -1625,6 +1732,8 @@ static struct h2_conn *conn_new(struct worker *wk, const struct sockaddr *peer,
 	buf_init(&c->pp, H2_PPHDR_MAX);
 	c->resets = (struct bucket){H2_RESET_BURST, wk->loop.now_ms};
 	c->floods = (struct bucket){H2_FLOOD_BURST, wk->loop.now_ms};
+	c->sid_max = -1; /* the first stream may be 1 */
+	c->fr_skip = H2_PREFACE_LEN;
 	nghttp2_mem mem = {c, mem_malloc, mem_free, mem_calloc, mem_realloc};
 	c->in_new = true;
 	int r = nghttp2_session_server_new3(&c->ng, callbacks, c, options, &mem);

@@ -466,6 +466,83 @@ def _():
     check(isinstance(f, hf.HeadersFrame) and status_of(raw, f) == "200", "still serving: %r" % f)
 
 
+def frame(type_, flags, sid, payload):
+    """A raw frame, whatever it says."""
+    return len(payload).to_bytes(3, "big") + bytes([type_, flags]) + sid.to_bytes(4, "big") + payload
+
+
+def goaway_code(raw):
+    f = raw.goaway()
+    return f.error_code if f is not None else None
+
+
+STREAM_CLOSED = 0x5
+F_DATA, F_HEADERS, F_PRIORITY, F_RST, F_PING, F_WU = 0x0, 0x1, 0x2, 0x3, 0x6, 0x8
+END_STREAM, END_HEADERS = 0x1, 0x4
+
+
+@test("stream states (RFC 9113 5.1, 5.1.1): a stream ID below one used before -> "
+      "GOAWAY(PROTOCOL_ERROR); DATA or HEADERS on a stream the client ended or reset -> "
+      "GOAWAY(STREAM_CLOSED); WINDOW_UPDATE, RST_STREAM, PRIORITY there are fine; DATA and "
+      "trailers on a stream ferry reset are ignored")
+def _():
+    p, (a,), d, log = server()
+
+    def done(raw, sid):
+        """The response to sid, whole."""
+        check(raw.until(lambda f: f.stream_id == sid and "END_STREAM" in f.flags) is not None,
+              "response on stream %d" % sid)
+
+    def pong(raw):
+        raw.send(frame(F_PING, 0, 0, b"12345678"))
+        f = raw.until(lambda f: isinstance(f, (hf.PingFrame, hf.GoAwayFrame)))
+        return isinstance(f, hf.PingFrame) and "ACK" in f.flags
+
+    raw = RawH2(a)
+    raw.send(frame(F_HEADERS, END_HEADERS | END_STREAM, 5, raw.block("/small.txt")),
+             frame(F_HEADERS, END_HEADERS | END_STREAM, 3, raw.block("/small.txt")))
+    check_eq(goaway_code(raw), PROTOCOL_ERROR, "HEADERS on 3 after 5: GOAWAY code")
+
+    for what, then in [("DATA", lambda r: frame(F_DATA, END_STREAM, 1, b"x")),
+                       ("HEADERS", lambda r: frame(F_HEADERS, END_HEADERS | END_STREAM, 1,
+                                                   r.block("/small.txt")))]:
+        raw = RawH2(a)
+        raw.send(frame(F_HEADERS, END_HEADERS | END_STREAM, 1, raw.block("/small.txt")))
+        done(raw, 1)
+        raw.send(then(raw))
+        check_eq(goaway_code(raw), STREAM_CLOSED, "%s on a closed stream: GOAWAY code" % what)
+
+    for what, then in [("DATA", lambda r: frame(F_DATA, END_STREAM, 1, b"x")),
+                       ("HEADERS", lambda r: frame(F_HEADERS, END_HEADERS | END_STREAM, 1,
+                                                   r.enc.encode([("x-t", "1")])))]:
+        raw = RawH2(a)
+        raw.send(frame(F_HEADERS, END_HEADERS, 1, raw.block("/small.txt", method="POST")),
+                 frame(F_RST, 0, 1, CANCEL.to_bytes(4, "big")))
+        check(pong(raw), "after the client's RST_STREAM: PING answered")
+        raw.send(then(raw))
+        check_eq(goaway_code(raw), STREAM_CLOSED, "%s after the client's RST_STREAM" % what)
+
+    raw = RawH2(a)
+    raw.send(frame(F_HEADERS, END_HEADERS | END_STREAM, 1, raw.block("/small.txt")))
+    done(raw, 1)
+    raw.send(frame(F_WU, 0, 1, (1024).to_bytes(4, "big")), frame(F_RST, 0, 1, bytes(4)),
+             frame(F_PRIORITY, 0, 1, bytes(4) + b"\x10"))
+    check(pong(raw), "WINDOW_UPDATE, RST_STREAM, PRIORITY on a closed stream: still served")
+
+    # A body a file route would only drop, announced with 100-continue: the response comes
+    # first, then ferry's RST_STREAM(NO_ERROR); what the client still sends there is ignored.
+    raw = RawH2(a)
+    raw.send(frame(F_HEADERS, END_HEADERS, 1, raw.block("/small.txt", method="PUT", extra=[
+        ("expect", "100-continue"), ("content-length", "4")])))
+    f = raw.until(is_rst(1))
+    check(f is not None and f.error_code == 0, "RST_STREAM(NO_ERROR) after the response: %r" % f)
+    raw.send(frame(F_DATA, 0, 1, b"late"),
+             frame(F_HEADERS, END_HEADERS | END_STREAM, 1, raw.enc.encode([("x-t", "1")])))
+    check(pong(raw), "DATA and trailers on a stream ferry reset: ignored")
+    raw.send(frame(F_HEADERS, END_HEADERS | END_STREAM, 3, raw.block("/small.txt")))
+    done(raw, 3)
+
+
 @test("request trailers end a body a file route drops (then 405); a client window of one "
       "byte gets one-byte DATA frames")
 def _():
