@@ -2,7 +2,7 @@
  * because Debian 12 has none that sends arbitrary request fields (ngtcp2-client's gtlsclient
  * cannot). Not part of ferry; its QUIC wiring follows bench/h3load.c.
  *
- *   h3client [-s SNI] [-a AUTHORITY] [-t SECONDS] [-o FILE] [-p] ADDR PORT REQUEST...
+ *   h3client [-s SNI] [-a AUTHORITY] [-t SECONDS] [-o FILE] [-w PREFIX] [-p] ADDR PORT REQUEST...
  *   REQUEST: [-X METHOD] [-H 'NAME: VALUE']... [-d DATA | -D FILE] PATH
  *
  * One QUIC connection to ADDR:PORT (an IPv4 or IPv6 literal), server name SNI (default
@@ -20,6 +20,9 @@
  *   trailer NAME: VALUE
  *   body LENGTH                (then exactly LENGTH bytes of body and a "\n")
  *   result ok | result reset 0xCODE | result incomplete
+ *
+ * With -w, each request's body bytes are also written to PREFIX.N as they arrive (flushed at
+ * each DATA frame), so that a test can watch a response stream.
  *
  * "ok" is a response ended by the server with H3_NO_ERROR. Exit status: 0 when every request
  * is ok, 1 when a stream or the connection failed or SECONDS (default 20) passed first (what
@@ -68,6 +71,7 @@ struct req {
 	char *head; /* the printed status, header and trailer lines */
 	size_t head_len;
 	FILE *headf;
+	FILE *tee; /* -w: the body as it comes */
 	uint8_t *resp;
 	size_t resp_len, resp_cap;
 };
@@ -194,6 +198,8 @@ static int h_recv_data(nghttp3_conn *h, int64_t sid, const uint8_t *data, size_t
 	}
 	memcpy(r->resp + r->resp_len, data, len);
 	r->resp_len += len;
+	if (r->tee && (fwrite(data, 1, len, r->tee) != len || fflush(r->tee) != 0))
+		fail("cannot write the -w file");
 	return 0;
 }
 
@@ -624,10 +630,13 @@ static void print_results(FILE *out)
 	for (size_t i = 0; i < nreqs; i++) {
 		struct req *r = &reqs[i];
 		fclose(r->headf);
+		if (r->tee)
+			fclose(r->tee);
 		fprintf(out, "request %zu %s %s\n", i, r->method, r->path);
 		fwrite(r->head, 1, r->head_len, out);
 		fprintf(out, "body %zu\n", r->resp_len);
-		fwrite(r->resp, 1, r->resp_len, out);
+		if (r->resp_len)
+			fwrite(r->resp, 1, r->resp_len, out);
 		fputc('\n', out);
 		if (r->closed && r->ended && r->code == NGHTTP3_H3_NO_ERROR && !r->too_big)
 			fprintf(out, "result ok\n");
@@ -640,10 +649,10 @@ static void print_results(FILE *out)
 
 int main(int argc, char **argv)
 {
-	const char *outpath = NULL;
+	const char *outpath = NULL, *teepath = NULL;
 	double timeout = 20;
 	int opt;
-	while ((opt = getopt(argc, argv, "+s:a:t:o:p")) != -1) {
+	while ((opt = getopt(argc, argv, "+s:a:t:o:w:p")) != -1) {
 		switch (opt) {
 		case 's':
 			sni = optarg;
@@ -658,6 +667,9 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			outpath = optarg;
+			break;
+		case 'w':
+			teepath = optarg;
 			break;
 		case 'p':
 			parallel = true;
@@ -680,6 +692,14 @@ int main(int argc, char **argv)
 		r->headf = open_memstream(&r->head, &r->head_len);
 		if (!r->headf)
 			abort();
+		if (teepath) {
+			char name[4096];
+			snprintf(name, sizeof(name), "%s.%zu", teepath, nreqs - 1);
+			if (!(r->tee = fopen(name, "we"))) {
+				perror(name);
+				return 1;
+			}
+		}
 	}
 
 	struct sockaddr_storage ss = {0};
@@ -764,7 +784,7 @@ int main(int argc, char **argv)
 	close(fd);
 	return ok ? 0 : 1;
 usage:
-	fprintf(stderr, "usage: h3client [-s SNI] [-a AUTHORITY] [-t SECONDS] [-o FILE] [-p] ADDR "
+	fprintf(stderr, "usage: h3client [-s SNI] [-a AUTHORITY] [-t SECONDS] [-o FILE] [-w PREFIX] [-p] ADDR "
 			"PORT REQUEST...\n"
 			"  REQUEST: [-X METHOD] [-H 'NAME: VALUE']... [-d DATA | -D FILE] PATH\n");
 	return 2;

@@ -113,14 +113,50 @@ def parse_output(out):
     return resps
 
 
-def h3_requests(addr, port, reqs, sni="localhost", authority="localhost", parallel=False,
-                timeout=20, want_ok=True):
-    """One connection, reqs (H3Req, or path strings) one after the other (all at once with
-    parallel). Returns [Resp]; with want_ok, a request that did not end well fails the test."""
+class H3Run:
+    """An h3client running (h3_start): wait() for its [Resp]."""
+
+    def __init__(self, argv, nreqs, files, timeout, want_ok):
+        self.nreqs, self.files, self.timeout, self.want_ok = nreqs, files, timeout, want_ok
+        d = tmpdir()
+        self.out = tempfile.NamedTemporaryFile(prefix="h3out-", dir=d, delete=False)
+        self.err = tempfile.NamedTemporaryFile(prefix="h3err-", dir=d, delete=False)
+        self.p = subprocess.Popen(argv, stdout=self.out, stderr=self.err,
+                                  stdin=subprocess.DEVNULL)
+        on_cleanup(lambda: self.p.poll() is None and self.p.kill())
+
+    def wait(self):
+        rc = self.p.wait(timeout=self.timeout * SLOW + 10)
+        for f in self.files:
+            os.unlink(f)
+        self.out.close()
+        self.err.close()
+        with open(self.out.name, "rb") as f:
+            out = f.read()
+        with open(self.err.name, "rb") as f:
+            err = f.read().decode("utf-8", "replace")
+        check(rc in (0, 1), "h3client: exit %d: %s" % (rc, err))
+        resps = parse_output(out)
+        check(len(resps) == self.nreqs, "h3client printed %d responses for %d requests: %s"
+              % (len(resps), self.nreqs, err))
+        if self.want_ok:
+            bad = [x for x in resps if x.result != "ok"]
+            check(rc == 0 and not bad, "h3client: exit %d, %r: %s" % (rc, bad, err))
+        self.rc, self.stderr = rc, err
+        return resps
+
+
+def h3_start(addr, port, reqs, sni="localhost", authority="localhost", parallel=False,
+             timeout=20, want_ok=True, tee=None):
+    """Start h3client: one connection, reqs (H3Req, or path strings) one after the other
+    (all at once with parallel); with tee, request N's body also goes to TEE.N as it comes.
+    Returns an H3Run."""
     check(os.access(H3CLIENT, os.X_OK), "no %s: build it with make" % H3CLIENT)
     argv = [H3CLIENT, "-s", sni, "-a", authority, "-t", str(int(timeout * SLOW))]
     if parallel:
         argv.append("-p")
+    if tee:
+        argv += ["-w", tee]
     argv += [addr, str(port)]
     files = []
     for q in reqs:
@@ -139,25 +175,21 @@ def h3_requests(addr, port, reqs, sni="localhost", authority="localhost", parall
             files.append(f.name)
             argv += ["-D", f.name]
         argv.append(q.path)
-    r = subprocess.run(argv, capture_output=True, timeout=timeout * SLOW + 10)
-    for f in files:
-        os.unlink(f)
-    check(r.returncode in (0, 1), "h3client: exit %d: %s" % (r.returncode, r.stderr.decode()))
-    resps = parse_output(r.stdout)
-    check(len(resps) == len(reqs), "h3client printed %d responses for %d requests"
-          % (len(resps), len(reqs)))
-    if want_ok:
-        bad = [x for x in resps if x.result != "ok"]
-        check(r.returncode == 0 and not bad, "h3client: exit %d, %r: %s"
-              % (r.returncode, bad, r.stderr.decode()))
-    return resps
+    return H3Run(argv, len(reqs), files, timeout, want_ok)
+
+
+def h3_requests(addr, port, reqs, **kw):
+    """h3_start, then wait: [Resp]. With want_ok (default), a request that did not end well
+    (or a failed connection) fails the test."""
+    return h3_start(addr, port, reqs, **kw).wait()
 
 
 class H3Server:
     """ferry with `listen quic quic` on a UDP socket of 127.0.0.1 (and ::1), plus the TCP
     listeners named in tcp (each `listen NAME` line is the caller's, in extra or conf; their
     addresses in self.tcp[NAME] as (host, port)). conf is the rest of the configuration,
-    with %(crt)s, %(key)s, %(dir)s and %(root)s (DIR/www, created) filled in."""
+    with %(crt)s, %(key)s, %(dir)s and %(root)s (DIR/www, created) filled in, as in top (the
+    top-level lines before it)."""
 
     def __init__(self, conf, tcp=(), top="access-log off\n", log_stderr=False):
         self.dir = d = tmpdir()
@@ -184,8 +216,8 @@ class H3Server:
             self.tcp[n] = t.getsockname()
         for s in socks:
             on_cleanup(s.close)
-        text = "listen quic quic\n" + "".join("listen %s\n" % n for n in tcp) + top + \
-            (conf % subst)
+        text = "listen quic quic\n" + "".join("listen %s\n" % n for n in tcp) + \
+            (top % subst) + (conf % subst)
         self.config = write_config(d, text)
         self.notify = NotifySocket(d)
         fds = [s.fileno() for s in socks]
@@ -193,11 +225,18 @@ class H3Server:
                       [str(f) for f in fds] + [FERRY, "serve", "--config", self.config],
                       env={"LISTEN_FDNAMES": ":".join(names), "NOTIFY_SOCKET": self.notify.env},
                       pass_fds=fds, dir=d, name="ferry")
-        self.notify.wait_for(lambda m: "READY=1" in m, 10 * SLOW, "READY=1")
+        try:
+            self.notify.wait_for(lambda m: "READY=1" in m, 10, "READY=1")
+        except TestFailure as e:
+            raise TestFailure("%s; ferry said: %s" % (e, self.p.stderr()[-2000:]))
 
     def requests(self, reqs, v6=False, **kw):
         return h3_requests("::1" if v6 else "127.0.0.1", self.port6 if v6 else self.port4,
                            reqs, **kw)
+
+    def start(self, reqs, v6=False, **kw):
+        return h3_start("::1" if v6 else "127.0.0.1", self.port6 if v6 else self.port4,
+                        reqs, **kw)
 
     def get(self, path, headers=(), method="GET", body=None, authority=None, **kw):
         return self.requests([H3Req(path, method, headers, body, authority)], **kw)[0]
