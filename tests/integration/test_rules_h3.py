@@ -506,7 +506,11 @@ def _():
     stop(s)
 
 
+SCRAPES = [0]  # each scrape is a TCP connection of its own
+
+
 def scrape(addr):
+    SCRAPES[0] += 1
     c = http.client.HTTPConnection(addr[0], addr[1], timeout=10 * SLOW)
     try:
         c.request("GET", "/metrics")
@@ -523,13 +527,15 @@ def scrape(addr):
     return vals
 
 
-@test("metrics: HTTP/3 streams counted by site and status class, their body bytes")
+@test("metrics: HTTP/3 streams counted by site and status class, their body bytes; a QUIC "
+      "connection is one connection accepted, whatever its datagrams")
 def _():
     s = H3Server(site(""), tcp=["metrics"], top="metrics metrics\naccess-log off\n")
     write_file(os.path.join(s.root, "index.html"), "0123456789\n")
     m = s.tcp["metrics"]
     key = 'ferry_site_responses_total{site="*",code="%s"}'
     v0 = scrape(m)
+    n0 = SCRAPES[0]
     s.requests(["/index.html", "/missing", "/index.html"])
     v = wait_until(lambda: (lambda x: x.get(key % "4xx") == 1 and x)(scrape(m)), 5 * SLOW,
                    what="the h3 streams counted")
@@ -537,6 +543,9 @@ def _():
     check(v['ferry_site_response_body_bytes_total{site="*"}'] >= 22, "body bytes")
     check(v['ferry_responses_total{code="2xx"}'] - v0['ferry_responses_total{code="2xx"}'] >= 2,
           "all responses")
+    acc = "ferry_connections_accepted_total"
+    check_eq(v[acc] - v0[acc], 1 + SCRAPES[0] - n0, "connections accepted: the QUIC one and "
+             "each scrape's")
     stop(s)
 
 
