@@ -244,6 +244,10 @@ def _():
     check_eq((nm.status, nm.body, nm.header("vary")), (304, b"", "Accept-Encoding"),
              "304 on the encoded ETag")
     check_eq((other.status, other.body), (200, gz), "the identity ETag does not match gzip")
+    # a huge Accept-Encoding (past the element bound, in one QPACK field) gets identity
+    huge = s.get("/style.css", headers=[("accept-encoding", ", ".join(["gzip;q=0.5"] * 1200))])
+    check_eq((huge.status, huge.header("content-encoding"), huge.body), (200, None, CSS),
+             "a huge Accept-Encoding")
     stop(s)
 
 
@@ -275,6 +279,14 @@ def _():
     check_eq(hashlib.sha256(unzstd(big.body)).digest(), hashlib.sha256(BIG).digest(), "big")
     check_eq((pre.header("content-encoding"), pre.body), ("gzip", b"PRECOMPRESSED"),
              "precompressed wins")
+    head, nm = s.requests([H3Req("/page.html", method="HEAD",
+                                 headers=[("accept-encoding", "gzip")]),
+                           H3Req("/page.html", headers=[("accept-encoding", "gzip"),
+                                                        ("if-none-match", g.header("etag"))])])
+    check_eq((head.status, head.header("content-encoding"), head.header("etag"), head.body),
+             (200, "gzip", g.header("etag"), b""), "HEAD: the encoded head, no body")
+    check_eq((nm.status, nm.header("vary"), nm.body), (304, "Accept-Encoding", b""),
+             "304 on the encoded ETag")
     stop(s)
 
 
@@ -286,7 +298,8 @@ GZIPPED = gzip.compress(TEXT)
 
 
 class Upstream(Backend):
-    """/text (Content-Length), /chunked, /gz (Content-Encoding: gzip), /range (206); /slow
+    """/text (Content-Length), /chunked, /gz (Content-Encoding: gzip), /range (206), /cut
+    (closes halfway through its body); /slow
     sends PART1 chunked, waits for `release` (or gives up after a while), then PART2."""
 
     def __init__(self, **kw):
@@ -310,6 +323,10 @@ class Upstream(Backend):
         elif path == "/range":
             self.send_response(s, 206, TEXT[:1000], html + [
                 ("Content-Range", "bytes 0-999/%d" % len(TEXT))])
+        elif path == "/cut":  # half the body it promises, then its close
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n"
+                      b"\r\n%s" % (len(TEXT), TEXT[:len(TEXT) // 2]))
+            return False
         elif path == "/slow":
             s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
                       b"Transfer-Encoding: chunked\r\n\r\n")
@@ -322,7 +339,8 @@ class Upstream(Backend):
 
 
 @test("encode proxied: gzip and zstd as the body streams (a slow upstream's first piece "
-      "arrives before its end), already-encoded and 206 bodies and Range requests as they are")
+      "arrives before its end), already-encoded and 206 bodies and Range requests as they "
+      "are; a body cut short resets the stream")
 def _():
     up = backend(Upstream())
     s = H3Server("site * {\n" + SITE_TLS + " encode zstd gzip\n proxy http://127.0.0.1:%d\n}\n"
@@ -364,6 +382,14 @@ def _():
     check(early is True, "streamed")
     check_eq((r.header("content-encoding"), zlib.decompress(r.body, wbits=31)),
              ("gzip", PART1 + PART2), "the whole slow body")
+    # an upstream body cut short: the stream is reset, never ended as if the gzip were whole;
+    # the connection goes on
+    cut, after = s.requests([H3Req("/cut", headers=[("accept-encoding", "gzip")]), "/text"],
+                            want_ok=False)
+    # (the reset may come before the head left, which it then discards)
+    check(cut.result.startswith("reset "), "cut: stream %s, status %s" % (cut.result, cut.status))
+    check_eq(cut.header("content-encoding"), "gzip" if cut.status else None, "cut: head")
+    check_eq((after.result, after.status, after.body), ("ok", 200, TEXT), "the next stream")
     stop(s)
 
 
@@ -439,6 +465,11 @@ def _():
         check_eq(r.header("www-authenticate"), 'Basic realm="Staff only", charset="UTF-8"',
                  "the challenge")
     check_eq((rs[1].body, rs[6].body), (b"<p>in</p>\n", b"<p>public</p>\n"), "bodies")
+    # a 3 MiB upload without credentials: 401 before the body, and the connection goes on
+    up, nxt = s.requests([H3Req("/", method="POST", body=os.urandom(3 << 20)),
+                          H3Req("/", headers=[basic("alice", "wonderland")])], want_ok=False)
+    check_eq((up.status, up.header("www-authenticate") is not None), (401, True), "upload")
+    check_eq((nxt.result, nxt.status), ("ok", 200), "the next stream on the connection")
     stop(s)
     check_not_in("$y$", read_file(os.path.join(s.dir, "access.log")).decode(), "no hash logged")
 
