@@ -295,6 +295,8 @@ TEXT = b"".join(b"<li>line %d of the text ferry compresses on its way through</l
 PART1 = b"<p>" + b"the first piece of a slow body. " * 200 + b"</p>\n"
 PART2 = b"<p>" + b"and the rest, once the test saw the first. " * 200 + b"</p>\n"
 GZIPPED = gzip.compress(TEXT)
+# text that compresses to about 3/4: an encoded body larger than every window on the way
+NOISY = base64.encodebytes(os.urandom(3 << 20))
 
 
 class Upstream(Backend):
@@ -323,6 +325,8 @@ class Upstream(Backend):
         elif path == "/range":
             self.send_response(s, 206, TEXT[:1000], html + [
                 ("Content-Range", "bytes 0-999/%d" % len(TEXT))])
+        elif path == "/noisy":
+            self.send_response(s, 200, NOISY, [("Content-Type", "text/plain")])
         elif path == "/cut":  # half the body it promises, then its close
             s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n"
                       b"\r\n%s" % (len(TEXT), TEXT[:len(TEXT) // 2]))
@@ -390,6 +394,24 @@ def _():
     check(cut.result.startswith("reset "), "cut: stream %s, status %s" % (cut.result, cut.status))
     check_eq(cut.header("content-encoding"), "gzip" if cut.status else None, "cut: head")
     check_eq((after.result, after.status, after.body), ("ok", 200, TEXT), "the next stream")
+    stop(s)
+
+
+@test("encode and a slow HTTP/3 reader: a static file and a proxied body larger than the "
+      "flow-control windows, the client not reading for a while, arrive whole")
+def _():
+    up = backend(Upstream())
+    s = H3Server("site * {\n" + SITE_TLS + " root %(root)s\n encode gzip zstd\n"
+                 " path /up/ {\n  proxy http://127.0.0.1:" + str(up.port) + "\n"
+                 "  proxy-strip-prefix\n }\n}\n")
+    write_file(os.path.join(s.root, "noisy.txt"), NOISY)
+    want = hashlib.sha256(NOISY).digest()
+    for path, coding in (("/noisy.txt", "gzip"), ("/up/noisy", "zstd")):
+        r, = s.requests([H3Req(path, headers=[("accept-encoding", coding)])], pause_ms=700)
+        check_eq((r.status, r.header("content-encoding")), (200, coding), path)
+        check(len(r.body) > 2 << 20, "%s: %d encoded bytes, more than the windows"
+              % (path, len(r.body)))
+        check_eq(hashlib.sha256(decode(coding, r.body)).digest(), want, path)
     stop(s)
 
 

@@ -2,7 +2,8 @@
  * because Debian 12 has none that sends arbitrary request fields (ngtcp2-client's gtlsclient
  * cannot). Not part of ferry; its QUIC wiring follows bench/h3load.c.
  *
- *   h3client [-s SNI] [-a AUTHORITY] [-t SECONDS] [-o FILE] [-w PREFIX] [-p] ADDR PORT REQUEST...
+ *   h3client [-s SNI] [-a AUTHORITY] [-t SECONDS] [-o FILE] [-w PREFIX] [-P MS] [-p] ADDR PORT
+ *            REQUEST...
  *   REQUEST: [-X METHOD] [-H 'NAME: VALUE']... [-d DATA | -D FILE] PATH
  *
  * One QUIC connection to ADDR:PORT (an IPv4 or IPv6 literal), server name SNI (default
@@ -23,6 +24,9 @@
  *
  * With -w, each request's body bytes are also written to PREFIX.N as they arrive (flushed at
  * each DATA frame), so that a test can watch a response stream.
+ *
+ * With -P, the client stops reading its socket for MS milliseconds once the first body bytes
+ * arrive (a slow reader: the server's flow-control windows fill and its packets queue or drop).
  *
  * "ok" is a response ended by the server with H3_NO_ERROR. Exit status: 0 when every request
  * is ok, 1 when a stream or the connection failed or SECONDS (default 20) passed first (what
@@ -90,6 +94,8 @@ static gnutls_session_t tls;
 static gnutls_certificate_credentials_t cred;
 static ngtcp2_crypto_conn_ref cref;
 static bool conn_failed;
+static uint64_t pause_ns, paused_until; /* -P */
+static bool paused;
 static const char *fail_why;
 
 static uint64_t now_ns(void)
@@ -180,6 +186,10 @@ static int h_recv_data(nghttp3_conn *h, int64_t sid, const uint8_t *data, size_t
 	struct req *r = sud;
 	ngtcp2_conn_extend_max_stream_offset(qc, sid, len);
 	ngtcp2_conn_extend_max_offset(qc, len);
+	if (pause_ns && !paused && len) {
+		paused = true;
+		paused_until = now_ns() + pause_ns;
+	}
 	if (!r || r->too_big)
 		return 0;
 	if (r->resp_len + len > MAX_BODY) {
@@ -652,7 +662,7 @@ int main(int argc, char **argv)
 	const char *outpath = NULL, *teepath = NULL;
 	double timeout = 20;
 	int opt;
-	while ((opt = getopt(argc, argv, "+s:a:t:o:w:p")) != -1) {
+	while ((opt = getopt(argc, argv, "+s:a:t:o:w:P:p")) != -1) {
 		switch (opt) {
 		case 's':
 			sni = optarg;
@@ -670,6 +680,9 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			teepath = optarg;
+			break;
+		case 'P':
+			pause_ns = (uint64_t)(atof(optarg) * 1e6);
 			break;
 		case 'p':
 			parallel = true;
@@ -742,8 +755,11 @@ int main(int argc, char **argv)
 		}
 		if (next > deadline)
 			next = deadline;
+		bool hold = paused_until > now; /* -P: the socket is not read meanwhile */
+		if (hold && paused_until < next)
+			next = paused_until;
 		int ms = next <= now ? 0 : (int)((next - now) / 1000000 + 1);
-		struct pollfd pfd = {fd, POLLIN, 0};
+		struct pollfd pfd = {hold ? -1 : fd, POLLIN, 0};
 		if (poll(&pfd, 1, ms) < 0 && errno != EINTR) {
 			fail("poll failed");
 			break;
@@ -784,7 +800,7 @@ int main(int argc, char **argv)
 	close(fd);
 	return ok ? 0 : 1;
 usage:
-	fprintf(stderr, "usage: h3client [-s SNI] [-a AUTHORITY] [-t SECONDS] [-o FILE] [-w PREFIX] [-p] ADDR "
+	fprintf(stderr, "usage: h3client [-s SNI] [-a AUTHORITY] [-t SECONDS] [-o FILE] [-w PREFIX] [-P MS] [-p] ADDR "
 			"PORT REQUEST...\n"
 			"  REQUEST: [-X METHOD] [-H 'NAME: VALUE']... [-d DATA | -D FILE] PATH\n");
 	return 2;

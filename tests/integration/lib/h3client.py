@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 from ferrylib import (FERRY, SLOW, NotifySocket, Proc, TestFailure, check, on_cleanup,
                       tmpdir, write_config)
@@ -147,9 +148,10 @@ class H3Run:
 
 
 def h3_start(addr, port, reqs, sni="localhost", authority="localhost", parallel=False,
-             timeout=20, want_ok=True, tee=None):
+             timeout=20, want_ok=True, tee=None, pause_ms=None):
     """Start h3client: one connection, reqs (H3Req, or path strings) one after the other
-    (all at once with parallel); with tee, request N's body also goes to TEE.N as it comes.
+    (all at once with parallel); with tee, request N's body also goes to TEE.N as it comes;
+    with pause_ms, the client stops reading for that long once the first body bytes came.
     Returns an H3Run."""
     check(os.access(H3CLIENT, os.X_OK), "no %s: build it with make" % H3CLIENT)
     argv = [H3CLIENT, "-s", sni, "-a", authority, "-t", str(int(timeout * SLOW))]
@@ -157,6 +159,8 @@ def h3_start(addr, port, reqs, sni="localhost", authority="localhost", parallel=
         argv.append("-p")
     if tee:
         argv += ["-w", tee]
+    if pause_ms:
+        argv += ["-P", str(pause_ms)]
     argv += [addr, str(port)]
     files = []
     for q in reqs:
@@ -225,10 +229,14 @@ class H3Server:
                       [str(f) for f in fds] + [FERRY, "serve", "--config", self.config],
                       env={"LISTEN_FDNAMES": ":".join(names), "NOTIFY_SOCKET": self.notify.env},
                       pass_fds=fds, dir=d, name="ferry")
-        try:
-            self.notify.wait_for(lambda m: "READY=1" in m, 10, "READY=1")
-        except TestFailure as e:
-            raise TestFailure("%s; ferry said: %s" % (e, self.p.stderr()[-2000:]))
+        deadline = time.monotonic() + 10 * SLOW
+        while True:
+            try:
+                self.notify.wait_for(lambda m: "READY=1" in m, 0.2, "READY=1")
+                break
+            except TestFailure as e:
+                if not self.p.alive() or time.monotonic() > deadline:
+                    raise TestFailure("%s; ferry said: %s" % (e, self.p.stderr()[-2000:]))
 
     def requests(self, reqs, v6=False, **kw):
         return h3_requests("::1" if v6 else "127.0.0.1", self.port6 if v6 else self.port4,
