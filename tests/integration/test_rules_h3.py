@@ -96,6 +96,12 @@ def _():
     check_eq((r3.all("x-powered-by"), r3.all("cache-control"), r3.header("x-kept"),
               r3.header("x-up")), ([], ["no-store"], "yes", "/up/v1"), "proxied fields")
     check_eq(json.loads(r3.body)["target"], "/up/v1?q=2", "the upstream's target")
+    # no :authority: {host} is the Host field (RFC 9114 4.3.1); neither is a malformed request
+    h, bad = s.requests([H3Req("/a.txt", authority="", headers=[("host", "h.example:99")]),
+                         H3Req("/a.txt", authority="")], want_ok=False)
+    check_eq((h.result, h.status, h.header("x-where")), ("ok", 200, "h.example:99 at /a.txt"),
+             "{host} from the Host field")
+    check_eq((bad.result, bad.status), ("reset 0x10e", None), "H3_MESSAGE_ERROR")
     stop(s)
 
 
@@ -532,7 +538,7 @@ def _():
     log = os.path.join(s.dir, "access.log")
     s.requests([H3Req("/index.html?a=b", authority="Example.test:8443",
                       headers=[("user-agent", '"q"'), ("referer", "https://r.example/")]),
-                "/missing", H3Req("/up/x", method="POST", body=b"hello")])
+                "/missing", H3Req("/up/x", method="POST", body=b"hello")], parallel=True)
     s.get("/index.html", v6=True)
 
     def got():

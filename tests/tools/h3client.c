@@ -10,7 +10,7 @@
  * "localhost"), ALPN h3, the certificate not verified. Each REQUEST is one stream: METHOD
  * (default GET), ":scheme" https, ":authority" AUTHORITY (default "localhost"), ":path" PATH,
  * the -H fields (names lower-cased; a pseudo-field such as ':authority: x' replaces the
- * default one) and, with -d or -D, a body (and its content-length unless -H gave one).
+ * default one, ':authority:' with no value leaves it out) and, with -d or -D, a body (and its content-length unless -H gave one).
  * Requests go one after the other, each once the previous one is over; with -p all at once.
  *
  * Prints, for each request in command-line order (to FILE with -o, else to stdout):
@@ -66,6 +66,7 @@ struct req {
 	const char *method, *path;
 	nghttp3_nv nv[4 + MAX_FIELDS];
 	size_t nnv;
+	bool omit[4]; /* a default pseudo-field left out (-H ':authority:') */
 	uint8_t *body; /* the request body (NULL: none) */
 	size_t body_len;
 	char clen[24];
@@ -573,6 +574,11 @@ static int parse_request(int argc, char **argv, int *i, struct req *r)
 			r->path = a;
 			(*i)++;
 			r->method = (const char *)r->nv[0].value;
+			for (size_t k = 4; k-- > 0;)
+				if (r->omit[k]) {
+					memmove(&r->nv[k], &r->nv[k + 1], (r->nnv - k - 1) * sizeof(r->nv[0]));
+					r->nnv--;
+				}
 			if (r->body && !has_clen) {
 				if (r->nnv == 4 + MAX_FIELDS)
 					return -1;
@@ -624,6 +630,8 @@ static int parse_request(int argc, char **argv, int *i, struct req *r)
 				if (r->nnv == 4 + MAX_FIELDS)
 					return -1;
 				k = r->nnv++;
+			} else {
+				r->omit[k] = *val == '\0';
 			}
 			set_nv(&r->nv[k], v, nlen, val);
 			break;
