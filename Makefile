@@ -67,6 +67,15 @@ $(B)/fuzz/replay-%: fuzz/fuzz-%.c fuzz/replay.c $(B)/libferry.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) fuzz/fuzz-$*.c fuzz/replay.c $(B)/libferry.a -o $@ -pthread $(LDLIBS)
 
+# The tests' HTTP/3 client (tests/tools/h3client.c; Debian 12 has none that sends any field),
+# on the libraries ferry links, dynamically (it is no part of the release binary).
+TOOLS   := $(B)/tools/h3client
+TOOLLIBS := -lngtcp2_crypto_gnutls -lngtcp2 -lnghttp3 $(shell pkg-config --libs gnutls 2>/dev/null)
+
+$(B)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(filter-out -static,$(LDSTATIC)) $(TOOLLIBS)
+
 deps:
 	@scripts/deps.sh
 
@@ -75,7 +84,7 @@ print-ldlibs:
 	@echo $(LDLIBS)
 
 # Everything the test runner needs, for one build flavour.
-tests-built: $(B)/ferry $(UNITS) $(REPLAYS)
+tests-built: $(B)/ferry $(UNITS) $(REPLAYS) $(TOOLS)
 
 check: deps
 	@$(MAKE) --no-print-directory tests-built
@@ -83,7 +92,7 @@ check: deps
 	@FERRY_FUZZ_SECONDS=$${FERRY_FUZZ_SECONDS:-10} FERRY_E2E=$${FERRY_E2E:-1} tests/run.sh $(B) $(SAN)
 
 # Quick loop while developing: normal build only.
-test: $(B)/ferry $(UNITS) $(REPLAYS)
+test: $(B)/ferry $(UNITS) $(REPLAYS) $(TOOLS)
 	@tests/run.sh $(B)
 
 demo: deps $(B)/ferry

@@ -52,7 +52,8 @@ have_pkg libclang-rt-14-dev || need+=(libclang-rt-14-dev)
 for extra in ${FERRY_EXTRA_PKGS:-}; do have_pkg "$extra" || need+=("$extra"); done
 # HTTP/3: ngtcp2 (QUIC, with its GnuTLS crypto helper) and nghttp3 1.x come from Debian's
 # bookworm-backports (bookworm's own are pre-1.0); their .a files link into the static binary.
-# ngtcp2-client's gtlsclient is the tests' HTTP/3 client.
+# ngtcp2-client's gtlsclient is one of the tests' HTTP/3 clients; the other, for any request
+# field and body, is tests/tools/h3client.c (make builds it on these libraries and GnuTLS).
 bp=()
 for p in libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev ngtcp2-client; do
 	have_pkg "$p" || bp+=("$p")

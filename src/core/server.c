@@ -75,6 +75,11 @@ void worker_conn_added(struct worker *wk, struct conn_link *link)
 	atomic_fetch_add_explicit(&wk->srv->active_conns, 1, memory_order_relaxed);
 }
 
+void worker_conn_accepted(struct worker *wk)
+{
+	atomic_fetch_add_explicit(&wk->srv->accepted, 1, memory_order_relaxed);
+}
+
 void worker_conn_removed(struct worker *wk, struct conn_link *link)
 {
 	link->prev->next = link->next;
@@ -170,7 +175,9 @@ static void on_accept(struct loop *loop, struct watcher *w, uint32_t events)
 	if (g != wk->gen)
 		worker_use_gen(wk, g);
 	if (lw->l->dgram) {
-		atomic_fetch_add_explicit(&srv->accepted, 1, memory_order_relaxed);
+		/* Activity for idle-exit; the connections the protocol makes of these datagrams
+		 * count themselves (worker_conn_accepted). */
+		atomic_fetch_add_explicit(&srv->datagram_batches, 1, memory_order_relaxed);
 		srv->app->datagrams(wk, lw->l);
 		return;
 	}
@@ -857,7 +864,7 @@ int server_run(struct server *srv)
 
 	/* idle-exit: no connection for that long -> stop; systemd starts us on the next one. */
 	uint32_t idle_exit_ms = server_gen(srv)->cfg->idle_exit_ms;
-	uint64_t idle_since_ms = time_now_ms(), last_accepted = 0;
+	uint64_t idle_since_ms = time_now_ms(), last_activity = 0;
 
 	struct server_gen *retired = NULL;
 	uint64_t retired_deadline_ms = 0;
@@ -946,9 +953,9 @@ int server_run(struct server *srv)
 			}
 		}
 		if (idle_exit_ms && !stopping && srv->single_fd < 0) {
-			uint64_t acc = atomic_load(&srv->accepted);
-			if (atomic_load(&srv->active_conns) > 0 || acc != last_accepted) {
-				last_accepted = acc;
+			uint64_t act = atomic_load(&srv->accepted) + atomic_load(&srv->datagram_batches);
+			if (atomic_load(&srv->active_conns) > 0 || act != last_activity) {
+				last_activity = act;
 				idle_since_ms = now;
 			} else if (now - idle_since_ms >= idle_exit_ms) {
 				log_notice("idle for %u ms: exiting (socket activation starts ferry "

@@ -114,7 +114,9 @@ struct server {
 
 	atomic_bool stopping;
 	atomic_uint active_conns;
-	atomic_uint_fast64_t accepted; /* connections (and datagram batches) so far */
+	atomic_uint_fast64_t accepted; /* connections so far (ferry_connections_accepted_total) */
+	atomic_uint_fast64_t datagram_batches; /* wake-ups of datagram sockets: activity for
+						  * idle-exit, not connections */
 	atomic_uint_fast64_t requests;
 	atomic_uint_fast64_t reloads, reload_failures; /* main thread writes, metrics read */
 	/* A listener serves the metrics page (set before the workers start): only then are
@@ -234,6 +236,9 @@ static inline struct server_gen *server_gen(struct server *srv)
 
 /* Connection bookkeeping shared by HTTP and echo connections. */
 void worker_conn_added(struct worker *wk, struct conn_link *link);
+/* A connection a protocol accepted on a datagram socket (a QUIC one: its first Initial
+ * packet), counted as an accept(2) on a stream socket is. */
+void worker_conn_accepted(struct worker *wk);
 void worker_conn_removed(struct worker *wk, struct conn_link *link);
 
 #endif

@@ -1903,6 +1903,7 @@ static struct h3_conn *conn_new(struct worker *wk, int fd, const ngtcp2_path *pa
 		goto fail_counted;
 	conn_add_cid(c, &hd->dcid); /* the client's Initials until it has ours */
 	worker_conn_added(wk, &c->link);
+	worker_conn_accepted(wk);
 	timer_arm(&wk->loop, &wk->t_keepalive, &c->idle);
 	struct h3_worker *w = h3w(wk);
 	c->next_all = w->all;
