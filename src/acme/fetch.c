@@ -52,7 +52,7 @@ struct acme_fetch {
 	/* the request in flight */
 	enum fetch_state state;
 	const char *method;
-	char host[256], port[8], authority[300];
+	char host[ACME_URL_HOST_MAX + 1], port[8], authority[ACME_URL_HOST_MAX + 9];
 	uint16_t port_n;
 	struct net_addr addrs[DNS_MAX_ADDRS];
 	unsigned n_addrs, cur;
@@ -180,52 +180,6 @@ static void fail_later(struct acme_fetch *f, int r)
 {
 	f->result = r;
 	loop_defer(f->loop, &f->later);
-}
-
-/* "https://host[:port]/path" -> host (brackets dropped), port, path ("/" when none). */
-static int url_split(struct acme_fetch *f, const char *url, const char **ret_path)
-{
-	if (strncmp(url, "https://", 8) != 0)
-		return -EINVAL;
-	const char *a = url + 8, *e = a + strcspn(a, "/?#");
-	size_t alen = (size_t)(e - a);
-	if (alen == 0 || alen >= sizeof(f->authority) || memchr(a, '@', alen))
-		return -EINVAL;
-	memcpy(f->authority, a, alen);
-	f->authority[alen] = '\0';
-	const char *hs = a, *he, *colon;
-	if (*a == '[') {
-		he = memchr(a, ']', alen);
-		if (!he)
-			return -EINVAL;
-		hs = a + 1;
-		colon = he + 1 < e && he[1] == ':' ? he + 1 : NULL;
-		if (!colon && he + 1 != e)
-			return -EINVAL;
-	} else {
-		colon = memchr(a, ':', alen);
-		he = colon ? colon : e;
-	}
-	size_t hl = (size_t)(he - hs);
-	if (hl == 0 || hl >= sizeof(f->host))
-		return -EINVAL;
-	memcpy(f->host, hs, hl);
-	f->host[hl] = '\0';
-	size_t pl = colon ? (size_t)(e - colon - 1) : 0;
-	if (colon && (pl == 0 || pl >= sizeof(f->port) || strspn(colon + 1, "0123456789") < pl))
-		return -EINVAL;
-	if (colon) {
-		memcpy(f->port, colon + 1, pl);
-		f->port[pl] = '\0';
-	} else {
-		snprintf(f->port, sizeof(f->port), "443");
-	}
-	unsigned long p = strtoul(f->port, NULL, 10);
-	if (p == 0 || p > 65535)
-		return -EINVAL;
-	f->port_n = (uint16_t)p;
-	*ret_path = *e == '/' ? e : "/";
-	return 0;
 }
 
 static void add_addr(struct acme_fetch *f, const struct sockaddr_storage *ss, socklen_t len)
@@ -551,7 +505,7 @@ void acme_fetch_request(struct acme_fetch *f, const char *method, const char *ur
 			const char *content_type, const char *body, size_t len,
 			struct acme_resp *resp, struct buf *err, acme_fetch_cb *cb, void *ctx)
 {
-	const char *path;
+	struct acme_url u;
 	f->method = method;
 	f->resp = resp;
 	f->err = err;
@@ -567,21 +521,21 @@ void acme_fetch_request(struct acme_fetch *f, const char *method, const char *ur
 	resp->status = 0;
 	resp->nonce[0] = resp->location[0] = resp->content_type[0] = '\0';
 	resp->has_retry_after = false;
-	if (strlen(url) >= ACME_FETCH_URL_MAX || url_split(f, url, &path) < 0) {
+	size_t ulen = strlen(url);
+	if (ulen >= ACME_FETCH_URL_MAX || acme_url_parse(url, ulen, &u) < 0) {
 		buf_printf(err, "not an https:// URL: %.200s", url);
 		fail_later(f, -EINVAL);
 		return;
 	}
-	for (const char *c = path; *c; c++)
-		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f) {
-			buf_printf(err, "bad character in URL %.200s", url);
-			fail_later(f, -EINVAL);
-			return;
-		}
+	memcpy(f->host, u.host, sizeof(f->host));
+	memcpy(f->authority, u.authority, sizeof(f->authority));
+	f->port_n = u.port;
+	snprintf(f->port, sizeof(f->port), "%u", u.port);
 	buf_printf(&f->out,
-		   "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ferry/%s (acme)\r\n"
+		   "%s %s%.*s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ferry/%s (acme)\r\n"
 		   "Accept: */*\r\nConnection: close\r\n",
-		   method, path, f->authority, FERRY_VERSION);
+		   method, u.path_len && u.path[0] == '/' ? "" : "/", (int)u.path_len, u.path,
+		   f->authority, FERRY_VERSION);
 	if (body)
 		buf_printf(&f->out, "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type,
 			   len);
