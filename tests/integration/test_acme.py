@@ -11,7 +11,10 @@ third of the lifetime is left; a failed http-01 with the CA's detail; CA unreach
 clear message, the old certificate still served; integrated mode with the CA down (backoff,
 STATUS= on a fake NOTIFY_SOCKET, the old certificate served, then the renewal); a crash
 mid-write (a test hook stops ferry acme before the rename, the test kills it); ARI through a
-renewalInfo of our own beside pebble's directory (Debian's pebble 2.4 has none)."""
+renewalInfo of our own beside pebble's directory (Debian's pebble 2.4 has none), and the
+newOrder's "replaces" seen by that directory, which forwards the rest to pebble; the CA's
+name through ferry's own resolver (a test hosts file); a CA that accepts and never answers
+(acme-timeout); a CA whose certificate does not verify (issuer, name)."""
 import os
 import re
 import shutil
@@ -606,16 +609,21 @@ class FakeARI:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.path == fake.new_order_path:
-                    payload = json.loads(b64dec(json.loads(body)["payload"]))
+                if self.path != fake.new_order_path:
+                    self._forward("POST", body)
+                    return
+                payload = json.loads(b64dec(json.loads(body)["payload"]))
+                if fake.already_replaced and "replaces" in payload:
                     fake.orders.append(payload)
-                    if fake.already_replaced and "replaces" in payload:
-                        self._send(409, json.dumps({
-                            "type": "urn:ietf:params:acme:error:alreadyReplaced",
-                            "detail": "already replaced (a test)"}).encode(),
-                            ctype="application/problem+json")
-                        return
-                self._forward("POST", body)
+                    self._send(409, json.dumps({
+                        "type": "urn:ietf:params:acme:error:alreadyReplaced",
+                        "detail": "already replaced (a test)"}).encode(),
+                        ctype="application/problem+json")
+                    return
+                st, data = self._forward("POST", body)
+                # pebble rejects some nonces (badNonce): ferry sends that order again
+                if not (st == 400 and b"badNonce" in data):
+                    fake.orders.append(payload)
 
             def _forward(self, method, body):
                 st, hdrs, data = to_pebble(method, self.path, body,
@@ -628,6 +636,7 @@ class FakeARI:
                 self.end_headers()
                 if method != "HEAD":
                     self.wfile.write(data)
+                return st, data
 
             def _send(self, status, body, ctype="application/json"):
                 self.send_response(status)
@@ -670,7 +679,8 @@ def ari_cert_id(pem_path):
 def _():
     d = tmpdir()
     proc, plain, tls = serve(d, acme_conf(d))
-    pebble = Pebble(d, plain.sockaddr[1])
+    # half the nonces rejected: an order sent again after badNonce keeps its "replaces"
+    pebble = Pebble(d, plain.sockaddr[1], nonce_reject=50)
     ari = FakeARI(pebble)
     cfg = acme_conf(d, pebble, ca=ari.url)
     obtain(d, pebble, cfg)
@@ -819,6 +829,60 @@ def _():
     th.join(5)
     for t in held:
         t.close()
+
+
+@test("the CA's certificate verified: signed by another CA than acme-ca-root, or for another name than the URL's (the name through ferry's resolver): no request is sent, exit 1, GnuTLS's reason")
+def _():
+    d = tmpdir()
+    key, crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", key, "-out", crt)
+    other = os.path.join(d, "other.pem")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-days", "2", "-subj", "/CN=other", "-keyout", os.path.join(d, "other.key"),
+            "-out", other)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(8)
+    on_cleanup(lsn.close)
+    port = lsn.getsockname()[1]
+    requests, stop = [], threading.Event()
+
+    def serve():
+        lsn.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = lsn.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(5 * SLOW)
+                t = ctx.wrap_socket(c, server_side=True)
+                requests.append(t.recv(4096))
+                t.close()
+            except (ssl.SSLError, OSError):
+                c.close()
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    on_cleanup(stop.set)
+    hosts = write_file(os.path.join(d, "hosts"), "127.0.0.1 ca.test\n")
+    env = {"FERRY_INSECURE_TEST_HOSTS": hosts,
+           "FERRY_INSECURE_TEST_RESOLV_CONF": write_file(os.path.join(d, "resolv.conf"), "")}
+    for url, root, why in (("https://127.0.0.1:%d/dir" % port, other, "issuer is unknown"),
+                           ("https://ca.test:%d/dir" % port, crt, "does not match")):
+        cfg = write_config(d, "listen http\nacme-dir %s/acme\nacme-ca %s\nacme-ca-root %s\n"
+                           "acme-timeout 5s\nsite example.test {\n tls acme\n}\n"
+                           % (d, url, root))
+        rc, out, err = ferry_acme(cfg, timeout=60, env=env)
+        check_eq(rc, 1, "exit status (stderr: %s)" % err[-2000:])
+        m = re.search(r"acme: GET %s: TLS to [a-z0-9.]+:%d: (.*)" % (re.escape(url), port), err)
+        check(m and why in m.group(1), "the reason (%s): %s" % (why, err[-2000:]))
+    stop.set()
+    th.join(5)
+    check_eq([r for r in requests if r], [], "requests that reached the server")
 
 
 if __name__ == "__main__":
