@@ -14,7 +14,7 @@ mid-write (a test hook stops ferry acme before the rename, the test kills it); A
 renewalInfo of our own beside pebble's directory (Debian's pebble 2.4 has none), and the
 newOrder's "replaces" seen by that directory, which forwards the rest to pebble; the CA's
 name through ferry's own resolver (a test hosts file); a CA that accepts and never answers
-(acme-timeout); a CA whose certificate does not verify (issuer, name)."""
+(acme-timeout); a CA whose certificate does not verify (issuer, name); an answer over 1 MiB."""
 import os
 import re
 import shutil
@@ -883,6 +883,60 @@ def _():
     stop.set()
     th.join(5)
     check_eq([r for r in requests if r], [], "requests that reached the server")
+
+
+@test("a CA whose answer is larger than 1 MiB: ferry acme stops reading at the limit, exit 1, with the reason")
+def _():
+    d = tmpdir()
+    key, crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", key, "-out", crt)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(8)
+    on_cleanup(lsn.close)
+    port = lsn.getsockname()[1]
+    sent, stop = [], threading.Event()
+
+    def serve():
+        lsn.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = lsn.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(10 * SLOW)
+                t = ctx.wrap_socket(c, server_side=True)
+                t.recv(4096)
+                body = b"{" + b" " * (3 << 20) + b"}"
+                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(body))
+                n = 0
+                while n < len(body):
+                    n += t.send(body[n:n + 65536])
+                sent.append(n)
+                t.close()
+            except (ssl.SSLError, OSError):
+                sent.append(-1)
+                c.close()
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    on_cleanup(stop.set)
+    url = "https://127.0.0.1:%d/dir" % port
+    cfg = write_config(d, "listen http\nacme-dir %s/acme\nacme-ca %s\nacme-ca-root %s\n"
+                       "acme-timeout 20s\nsite example.test {\n tls acme\n}\n" % (d, url, crt))
+    rc, out, err = ferry_acme(cfg, timeout=60)
+    check_eq(rc, 1, "exit status (stderr: %s)" % err[-2000:])
+    check_in("acme: GET %s: response from 127.0.0.1:%d larger than 1048576 bytes" % (url, port),
+             err)
+    wait_until(lambda: sent, 10 * SLOW, what="the server to be done with the connection")
+    check_eq(len(sent), 1, "connections the server answered")
+    stop.set()
+    th.join(5)
 
 
 if __name__ == "__main__":
