@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -117,9 +118,19 @@ class Pebble:
     def root(self):
         """pebble's issuing root (PEM), from its management interface."""
         ctx = ssl.create_default_context(cafile=self.test_ca)
-        with urllib.request.urlopen("https://127.0.0.1:%d/roots/0" % self.mgmt, context=ctx,
-                                    timeout=10 * SLOW) as r:
-            return write_file(os.path.join(self.dir, "pebble-root.pem"), r.read())
+
+        def fetch():
+            try:
+                with urllib.request.urlopen("https://127.0.0.1:%d/roots/0" % self.mgmt,
+                                            context=ctx, timeout=10 * SLOW) as r:
+                    return r.read()
+            except urllib.error.URLError as e:
+                # the management listener may start after the one we waited for
+                if isinstance(e.reason, ConnectionRefusedError) and self.proc.alive():
+                    return None
+                raise
+        pem = wait_until(fetch, 10 * SLOW, what="pebble's management interface")
+        return write_file(os.path.join(self.dir, "pebble-root.pem"), pem)
 
 
 def acme_conf(d, pebble=None, names=NAMES, ca=None, extra=""):
