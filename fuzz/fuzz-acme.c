@@ -1,9 +1,11 @@
 /* libFuzzer target for what src/acme/parse.c reads from a CA or a request: the first byte
  * picks the parser (problem documents through jansson, Retry-After, challenge tokens, ARI
- * renewalInfo documents), the rest is its input. Invariants: the problem's type and detail
+ * renewalInfo documents; 'U': the CA's URLs), the rest is its input. Invariants: the problem's type and detail
  * are NUL-terminated, within their buffers and printable ASCII; a Retry-After is at most
  * ACME_RETRY_MAX_S; a valid token is base64url only; an ARI window starts before it ends,
- * not before 1970, and its explanationURL is printable. Any broken invariant aborts. */
+ * not before 1970, and its explanationURL is printable; a URL's host and authority are
+ * NUL-terminated and printable, its port not 0, its path within the input and without a
+ * space. Any broken invariant aborts. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +35,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	const char *p = (const char *)data + 1;
 	size_t n = size - 1;
+	if (data[0] == 'U') {
+		struct acme_url u;
+		if (acme_url_parse(p, n, &u) == 0) {
+			printable(u.host, sizeof(u.host));
+			printable(u.authority, sizeof(u.authority));
+			require(u.host[0] && u.port != 0);
+			require(u.path >= p && u.path + u.path_len <= p + n);
+			require(!memchr(u.path, ' ', u.path_len));
+		}
+		return 0;
+	}
 	switch (data[0] % 4) {
 	case 0: {
 		char type[16], detail[ACME_DETAIL_MAX];

@@ -1,5 +1,6 @@
-/* The integrated mode's child (acmeproc.h): a loop of acme_client_run() over the config file
- * read anew each round (a reload's sites apply at the next one), sleeping until the next
+/* The integrated mode's child (acmeproc.h): an event loop of its own that runs a round of
+ * the ACME client (acme/client.h: non-blocking, on this loop) over the config file read
+ * anew each round (a reload's sites apply at the next one), then waits (a timer) until the next
  * certificate falls due (at most 12 h), with up to 10% of jitter so that many servers do not
  * ask the CA at once, or after a failure `acme-retry` (1 min), doubling up to 6 h. After each
  * round one line goes up a pipe to the server, which puts it in its STATUS= (the child is
@@ -22,9 +23,11 @@
 
 #include "acme/client.h"
 #include "base/buf.h"
+#include "base/macro.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "event/loop.h"
 
 #define ROUND_MAX_S (12 * 3600)
 #define RETRY_MAX_S (6 * 3600)
@@ -88,44 +91,78 @@ static void round_status(const struct acme_options *o, int r, unsigned wait)
 	       when);
 }
 
-/* retry: the next wait after a failure, 0 for the first one (acme-retry). */
-static unsigned one_round(const char *config_path, unsigned *retry)
+struct rounds {
+	struct loop loop;
+	const char *config_path;
+	unsigned retry; /* the next wait after a failure, 0 for the first one (acme-retry) */
+	struct config *cfg;
+	struct acme_options o;
+	struct acme_client *client;
+	struct timer timer; /* the next round */
+};
+
+static void round_start(struct loop *l, struct timer *t);
+
+static void round_wait(struct rounds *rs, unsigned wait)
 {
+	timer_arm_at(&rs->loop, &rs->timer, rs->loop.now_ms + (uint64_t)wait * 1000);
+}
+
+/* A round is over: what it says in the log and up the pipe, and when the next one is. */
+static void round_done(void *ctx, int r)
+{
+	struct rounds *rs = ctx;
+	const struct config *cfg = rs->cfg;
+	const struct acme_options *o = &rs->o;
+	unsigned wait = ROUND_MAX_S;
+	time_t now = time(NULL);
+	if (r != 0) {
+		if (!rs->retry)
+			rs->retry = (unsigned)(cfg->acme_retry_ms / 1000);
+		wait = rs->retry;
+		rs->retry = rs->retry >= RETRY_MAX_S / 2 ? RETRY_MAX_S : rs->retry * 2;
+	} else {
+		rs->retry = 0;
+		if (o->next_due > now && o->next_due - now < ROUND_MAX_S)
+			wait = (unsigned)(o->next_due - now);
+		wait += (unsigned)(random() % (wait / 10 + 1));
+	}
+	/* a certificate falling due before the retry: its time */
+	if (r != 0 && o->next_due > now && (time_t)wait > o->next_due - now)
+		wait = (unsigned)(o->next_due - now) + 1;
+	if (r != 0)
+		log_notice("acme: trying again in %u s", wait);
+	round_status(o, r, wait);
+	acme_client_free(rs->client);
+	rs->client = NULL;
+	config_free(rs->cfg);
+	rs->cfg = NULL;
+	round_wait(rs, wait);
+}
+
+static void round_start(struct loop *l, struct timer *t)
+{
+	struct rounds *rs = container_of(t, struct rounds, timer);
 	struct buf errors;
-	struct config *cfg = NULL;
 	buf_init(&errors, 1 << 20);
-	if (config_load(config_path, &cfg, &errors) < 0) {
+	if (config_load(rs->config_path, &rs->cfg, &errors) < 0) {
 		log_lines(LOG_ERR, "acme: ", errors.data, errors.len);
 		buf_free(&errors);
-		return ROUND_MAX_S; /* the server keeps its config: so do we, until it changes */
+		rs->cfg = NULL;
+		round_wait(rs, ROUND_MAX_S); /* the server keeps its config: so do we */
+		return;
 	}
 	buf_free(&errors);
-	unsigned wait = ROUND_MAX_S;
-	if (cfg->n_acme_sites && cfg->acme_integrated) {
-		struct acme_options o = {.log = acme_log};
-		first_error[0] = '\0';
-		int r = acme_client_run(cfg, &o);
-		time_t now = time(NULL);
-		if (r != 0) {
-			if (!*retry)
-				*retry = (unsigned)(cfg->acme_retry_ms / 1000);
-			wait = *retry;
-			*retry = *retry >= RETRY_MAX_S / 2 ? RETRY_MAX_S : *retry * 2;
-		} else {
-			*retry = 0;
-			if (o.next_due > now && o.next_due - now < ROUND_MAX_S)
-				wait = (unsigned)(o.next_due - now);
-			wait += (unsigned)(random() % (wait / 10 + 1));
-		}
-		/* a certificate falling due before the retry: its time */
-		if (r != 0 && o.next_due > now && (time_t)wait > o.next_due - now)
-			wait = (unsigned)(o.next_due - now) + 1;
-		if (r != 0)
-			log_notice("acme: trying again in %u s", wait);
-		round_status(&o, r, wait);
+	if (!rs->cfg->n_acme_sites || !rs->cfg->acme_integrated) {
+		config_free(rs->cfg);
+		rs->cfg = NULL;
+		round_wait(rs, ROUND_MAX_S);
+		return;
 	}
-	config_free(cfg);
-	return wait;
+	memset(&rs->o, 0, sizeof(rs->o));
+	rs->o.log = acme_log;
+	first_error[0] = '\0';
+	acme_client_start(&rs->loop, rs->cfg, &rs->o, round_done, rs, &rs->client);
 }
 
 int acmeproc_start(struct server *srv, const char *config_path)
@@ -164,10 +201,16 @@ int acmeproc_start(struct server *srv, const char *config_path)
 		if (srv->listeners[i].fd >= 0)
 			close(srv->listeners[i].fd);
 	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
-	unsigned retry = 0;
-	for (;;) {
-		unsigned wait = one_round(config_path, &retry);
-		while (wait > 0)
-			wait = sleep(wait);
+	static struct rounds rs;
+	rs.config_path = config_path;
+	rs.timer.cb = round_start;
+	int r = loop_init(&rs.loop);
+	if (r < 0) {
+		status("acme: failing (no event loop: %s)", strerror(-r));
+		_exit(1);
 	}
+	timer_arm_at(&rs.loop, &rs.timer, rs.loop.now_ms);
+	r = loop_run(&rs.loop);
+	log_error("acme: the ACME client's loop ended: %s", strerror(-r));
+	_exit(1);
 }

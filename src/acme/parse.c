@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http/status.h"
 
@@ -203,4 +204,76 @@ size_t acme_b64url(const void *p, size_t len, char *out)
 	}
 	out[o] = '\0';
 	return o;
+}
+
+int acme_url_parse(const char *url, size_t len, struct acme_url *ret)
+{
+	if (len < 8 || strncasecmp(url, "https://", 8) != 0)
+		return -EINVAL;
+	const char *a = url + 8, *end = url + len;
+	const char *e = a;
+	while (e < end && *e != '/' && *e != '?' && *e != '#')
+		e++;
+	size_t alen = (size_t)(e - a);
+	if (alen == 0 || alen >= sizeof(ret->authority))
+		return -EINVAL;
+	const char *hs = a, *he, *colon = NULL;
+	if (*a == '[') { /* an IPv6 literal */
+		he = memchr(a, ']', alen);
+		if (!he || he == a + 1)
+			return -EINVAL;
+		hs = a + 1;
+		for (const char *c = hs; c < he; c++)
+			if (!strchr("0123456789abcdefABCDEF:.", *c))
+				return -EINVAL;
+		if (he + 1 < e && he[1] == ':')
+			colon = he + 1;
+		else if (he + 1 != e)
+			return -EINVAL;
+	} else {
+		colon = memchr(a, ':', alen);
+		he = colon ? colon : e;
+		if (he == hs)
+			return -EINVAL;
+		for (const char *c = hs; c < he; c++)
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			      (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' || *c == '_'))
+				return -EINVAL;
+	}
+	size_t hl = (size_t)(he - hs);
+	if (hl >= sizeof(ret->host))
+		return -EINVAL;
+	uint32_t port = 443;
+	if (colon) {
+		size_t pl = (size_t)(e - colon - 1);
+		if (pl == 0 || pl > 5)
+			return -EINVAL;
+		port = 0;
+		for (size_t i = 1; i <= pl; i++) {
+			if (colon[i] < '0' || colon[i] > '9')
+				return -EINVAL;
+			port = port * 10 + (uint32_t)(colon[i] - '0');
+		}
+		if (port == 0 || port > 65535)
+			return -EINVAL;
+	}
+	/* the path and query, what the request line carries: visible ASCII; a fragment is
+	 * never sent */
+	const char *p = e, *pe = p;
+	while (pe < end && *pe != '#') {
+		if ((unsigned char)*pe <= 0x20 || (unsigned char)*pe >= 0x7f)
+			return -EINVAL;
+		pe++;
+	}
+	for (const char *c = pe; c < end; c++)
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+			return -EINVAL;
+	memcpy(ret->host, hs, hl);
+	ret->host[hl] = '\0';
+	memcpy(ret->authority, a, alen);
+	ret->authority[alen] = '\0';
+	ret->port = (uint16_t)port;
+	ret->path = p;
+	ret->path_len = (size_t)(pe - p);
+	return 0;
 }

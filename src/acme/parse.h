@@ -50,6 +50,22 @@ int acme_ari_parse(const char *json, size_t len, time_t *ret_start, time_t *ret_
 int acme_ari_cert_id(const void *aki, size_t aki_len, const void *serial, size_t serial_len,
 		     char *out, size_t size);
 
+/* An https:// URL of the CA (its directory, or a URL the CA gave): "https://" (any case),
+ * a host (a DNS name of letters, digits, '-', '.', '_', or an IPv4 address, or an IPv6
+ * address in brackets), an optional port (1..65535; default 443), then the path and query
+ * that a request line carries (visible ASCII; a '#' fragment is left out). No userinfo.
+ * host has no brackets; authority is the host and port as written (the Host field); path
+ * points into url (path_len 0: the request line says "/"). 0 or -EINVAL (ret untouched). */
+#define ACME_URL_HOST_MAX 255
+struct acme_url {
+	char host[ACME_URL_HOST_MAX + 1];
+	char authority[ACME_URL_HOST_MAX + 9]; /* "[" host "]:" port */
+	uint16_t port;
+	const char *path;
+	size_t path_len;
+};
+int acme_url_parse(const char *url, size_t len, struct acme_url *ret);
+
 /* base64url without padding (RFC 7515 §2) of len bytes into out, which has room for
  * ACME_B64URL_LEN(len) + 1 bytes; NUL-terminated. Returns the length written. */
 #define ACME_B64URL_LEN(n) (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))

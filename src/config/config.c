@@ -3119,6 +3119,7 @@ static const struct directive top_directives[] = {
 	PLAIN("acme-challenge", 1, 1, "http-01|tls-alpn-01", DIR_ONCE, dir_acme_challenge),
 	PLAIN("acme-mode",  1, 1, "split|integrated", DIR_ONCE, dir_acme_mode),
 	DURATION("acme-retry",        TOP(acme_retry_ms),        SECOND_MS, DAY_MS),
+	DURATION("acme-timeout",      TOP(acme_timeout_ms),      SECOND_MS, 600 * SECOND_MS),
 	BLOCK("site", 1, ARGS_UNBOUNDED, "NAME... { ... }", dir_site, &site_context),
 };
 
@@ -3382,6 +3383,7 @@ struct config *config_new_default(void)
 	c->proxy_timeout_ms = 60 * SECOND_MS;
 	c->proxy_idle_timeout_ms = 30 * SECOND_MS;
 	c->acme_retry_ms = 60 * SECOND_MS;
+	c->acme_timeout_ms = 30 * SECOND_MS;
 	c->proxy_idle_max = CONFIG_AUTO;
 	c->max_tls_handshakes = 1000;
 	c->sandbox = true;

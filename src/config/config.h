@@ -305,6 +305,7 @@ struct config {
 	char *acme_dir;     /* absolute: `acme-dir`, else $STATE_DIRECTORY, else CONFIG_ACME_DIR */
 	bool acme_tls_alpn; /* `acme-challenge tls-alpn-01` (RFC 8737); default http-01 */
 	bool acme_integrated; /* `acme-mode integrated`: ferry serve runs the client itself */
+	uint32_t acme_timeout_ms; /* `acme-timeout`: what one request to the CA may take */
 	uint32_t acme_retry_ms; /* `acme-retry`: integrated mode's first retry after a failure
 				 * (then doubling up to 6 h); default 1 min */
 	size_t n_acme_sites; /* sites with `tls acme` */

@@ -1270,18 +1270,12 @@ static void client_failed(struct tls_conn *t, int r)
 
 static const gnutls_datum_t alpn_client[] = {{(unsigned char *)"http/1.1", 8}};
 
-int xport_tls_client_new(struct server_gen *g, const char *ca_path, int fd, const char *name,
-			 const char *resume_key, struct xport **ret)
+/* The client side over fd with cred; g (NULL: none) held for the session's life. */
+static int client_new(struct server_gen *g, gnutls_certificate_credentials_t cred, int fd,
+		      const char *name, const char *resume_key, struct xport **ret)
 {
-	const struct xport_tls_certs *certs = g->tls;
-	gnutls_certificate_credentials_t cred = NULL;
-	if (!ca_path)
-		ca_path = CONFIG_SYSTEM_CA;
-	for (size_t i = 0; certs && i < certs->n_cas && !cred; i++)
-		if (strcmp(certs->cas[i]->path, ca_path) == 0 && !(cred = ca_cred(certs->cas[i])))
-			return -EINVAL;
-	if (!cred)
-		return -ENOENT;
+	if (!client_priority)
+		return -EINVAL; /* xport_tls_client_init() was not called */
 	struct tls_conn *t = xcalloc(1, sizeof(*t));
 	t->x.ops = &xport_tls_ops;
 	t->x.fd = fd;
@@ -1292,7 +1286,8 @@ int xport_tls_client_new(struct server_gen *g, const char *ca_path, int fd, cons
 		free(t);
 		return -ENOMEM;
 	}
-	server_gen_hold(g);
+	if (g)
+		server_gen_hold(g);
 	t->hold = g;
 	gnutls_session_set_ptr(t->s, t);
 	struct in6_addr ip;
@@ -1321,6 +1316,32 @@ int xport_tls_client_new(struct server_gen *g, const char *ca_path, int fd, cons
 	}
 	*ret = &t->x;
 	return 0;
+}
+
+int xport_tls_client_new(struct server_gen *g, const char *ca_path, int fd, const char *name,
+			 const char *resume_key, struct xport **ret)
+{
+	const struct xport_tls_certs *certs = g->tls;
+	gnutls_certificate_credentials_t cred = NULL;
+	if (!ca_path)
+		ca_path = CONFIG_SYSTEM_CA;
+	for (size_t i = 0; certs && i < certs->n_cas && !cred; i++)
+		if (strcmp(certs->cas[i]->path, ca_path) == 0 && !(cred = ca_cred(certs->cas[i])))
+			return -EINVAL;
+	if (!cred)
+		return -ENOENT;
+	return client_new(g, cred, fd, name, resume_key, ret);
+}
+
+int xport_tls_client_init(struct buf *err)
+{
+	return tls_global_init(err);
+}
+
+int xport_tls_client_open(gnutls_certificate_credentials_t cred, int fd, const char *name,
+			  struct xport **ret)
+{
+	return client_new(NULL, cred, fd, name, NULL, ret);
 }
 
 bool xport_tls_resumed(const struct xport *x)

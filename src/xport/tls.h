@@ -69,6 +69,15 @@ const char *xport_tls_alpn(const struct xport *x, size_t *ret_len);
  * (the system bundle is parsed by the first connection that needs it), -ENOMEM. */
 int xport_tls_client_new(struct server_gen *g, const char *ca_path, int fd, const char *name,
 			 const char *resume_key, struct xport **ret);
+/* The same client transport for a caller of its own (the ACME client, acme/fetch.c), with
+ * no generation: cred, the CAs to verify against, is the caller's and must outlive the
+ * transport; no resumption. xport_tls_client_init() first, once per process, from one
+ * thread (it sets up what xport_tls_certs_load() does, when that has not run): 0 or -errno
+ * with a line in err. xport_tls_client_open: 0, or (fd still the caller's) -EINVAL without
+ * that set-up, -ENOMEM. */
+int xport_tls_client_init(struct buf *err);
+int xport_tls_client_open(gnutls_certificate_credentials_t cred, int fd, const char *name,
+			  struct xport **ret);
 /* After a failed handshake (client side): why, in words (an unknown issuer, a name
  * mismatch, an expired certificate, or GnuTLS's error). Valid until the transport closes. */
 const char *xport_tls_error(const struct xport *x);

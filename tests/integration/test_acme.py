@@ -11,7 +11,10 @@ third of the lifetime is left; a failed http-01 with the CA's detail; CA unreach
 clear message, the old certificate still served; integrated mode with the CA down (backoff,
 STATUS= on a fake NOTIFY_SOCKET, the old certificate served, then the renewal); a crash
 mid-write (a test hook stops ferry acme before the rename, the test kills it); ARI through a
-renewalInfo of our own beside pebble's directory (Debian's pebble 2.4 has none)."""
+renewalInfo of our own beside pebble's directory (Debian's pebble 2.4 has none), and the
+newOrder's "replaces" seen by that directory, which forwards the rest to pebble; the CA's
+name through ferry's own resolver (a test hosts file); a CA that accepts and never answers
+(acme-timeout); a CA whose certificate does not verify (issuer, name); an answer over 1 MiB."""
 import os
 import re
 import shutil
@@ -23,6 +26,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -52,7 +57,9 @@ class Pebble:
         self.dir = d
         ca_key, self.test_ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
         key, csr, crt = (os.path.join(d, n) for n in ("pebble.key", "pebble.csr", "pebble.pem"))
-        ext = write_file(os.path.join(d, "ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        # ca.test: a name only the test's hosts file knows (ferry's own resolver)
+        ext = write_file(os.path.join(d, "ext"),
+                         "subjectAltName=DNS:localhost,DNS:ca.test,IP:127.0.0.1\n")
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-days", "2", "-subj", "/CN=ferry test CA for pebble", "-keyout", ca_key,
                 "-out", self.test_ca)
@@ -111,9 +118,19 @@ class Pebble:
     def root(self):
         """pebble's issuing root (PEM), from its management interface."""
         ctx = ssl.create_default_context(cafile=self.test_ca)
-        with urllib.request.urlopen("https://127.0.0.1:%d/roots/0" % self.mgmt, context=ctx,
-                                    timeout=10 * SLOW) as r:
-            return write_file(os.path.join(self.dir, "pebble-root.pem"), r.read())
+
+        def fetch():
+            try:
+                with urllib.request.urlopen("https://127.0.0.1:%d/roots/0" % self.mgmt,
+                                            context=ctx, timeout=10 * SLOW) as r:
+                    return r.read()
+            except urllib.error.URLError as e:
+                # the management listener may start after the one we waited for
+                if isinstance(e.reason, ConnectionRefusedError) and self.proc.alive():
+                    return None
+                raise
+        pem = wait_until(fetch, 10 * SLOW, what="pebble's management interface")
+        return write_file(os.path.join(self.dir, "pebble-root.pem"), pem)
 
 
 def acme_conf(d, pebble=None, names=NAMES, ca=None, extra=""):
@@ -136,8 +153,8 @@ def serve(d, cfg):
     return proc, addrs[0], addrs[1]
 
 
-def ferry_acme(cfg, *args, timeout=120):
-    return run([FERRY, "acme", "--config", cfg] + list(args), timeout=timeout)
+def ferry_acme(cfg, *args, timeout=120, env=None):
+    return run([FERRY, "acme", "--config", cfg] + list(args), timeout=timeout, env=env)
 
 
 def peer_cert(tls, root, name="example.test"):
@@ -543,15 +560,39 @@ def _():
 
 
 class FakeARI:
-    """pebble's directory (Debian's pebble 2.4 has no ARI) with a renewalInfo of our own:
-    an HTTPS server on 127.0.0.1 with pebble's localhost certificate. GET /dir is pebble's
-    directory plus renewalInfo; GET /ari/ID answers self.window (start, end as RFC 3339,
-    or None: 404) and records ID."""
+    """pebble behind a directory of our own (Debian's pebble 2.4 has no ARI): an HTTPS
+    server on 127.0.0.1 with pebble's localhost certificate that forwards every request to
+    pebble with its own Host (pebble builds its URLs, and checks each JWS "url", from the
+    request's Host: so every URL names this server), and adds renewalInfo to the directory.
+    GET /ari/ID answers self.window (start, end as RFC 3339, or None: 404) and records ID;
+    each newOrder's payload is recorded in self.orders, and one with "replaces" is answered
+    alreadyReplaced (409) while self.already_replaced is set."""
 
     def __init__(self, pebble):
+        import base64
+        import http.client
         import http.server
         import json
         fake = self
+
+        def b64dec(s):
+            return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+        def to_pebble(method, path, body, ctype):
+            ctx = ssl.create_default_context(cafile=pebble.test_ca)
+            c = http.client.HTTPSConnection("127.0.0.1", pebble.port, context=ctx,
+                                            timeout=10 * SLOW)
+            hdrs = {"Host": "127.0.0.1:%d" % fake.port}
+            if ctype:
+                hdrs["Content-Type"] = ctype
+            c.request(method, path, body=body, headers=hdrs)
+            r = c.getresponse()
+            data = r.read()
+            out = [(k, v) for k, v in r.getheaders()
+                   if k.lower() in ("replay-nonce", "location", "retry-after", "link",
+                                    "content-type", "cache-control")]
+            c.close()
+            return r.status, out, data
 
         class H(http.server.BaseHTTPRequestHandler):
             def log_message(self, *a):
@@ -559,9 +600,8 @@ class FakeARI:
 
             def do_GET(self):
                 if self.path == "/dir":
-                    ctx = ssl.create_default_context(cafile=pebble.test_ca)
-                    with urllib.request.urlopen(pebble.url, context=ctx, timeout=10) as r:
-                        d = json.loads(r.read())
+                    st, hdrs, data = to_pebble("GET", "/dir", None, None)
+                    d = json.loads(data)
                     d["renewalInfo"] = "https://127.0.0.1:%d/ari/" % fake.port
                     self._send(200, json.dumps(d).encode())
                 elif self.path.startswith("/ari/"):
@@ -573,16 +613,50 @@ class FakeARI:
                             "suggestedWindow": {"start": fake.window[0], "end": fake.window[1]},
                             "explanationURL": "https://ca.test/incident"}).encode())
                 else:
-                    self._send(404, b"{}")
+                    self._forward("GET", None)
 
-            def _send(self, status, body):
+            def do_HEAD(self):
+                self._forward("HEAD", None)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path != fake.new_order_path:
+                    self._forward("POST", body)
+                    return
+                payload = json.loads(b64dec(json.loads(body)["payload"]))
+                if fake.already_replaced and "replaces" in payload:
+                    fake.orders.append(payload)
+                    self._send(409, json.dumps({
+                        "type": "urn:ietf:params:acme:error:alreadyReplaced",
+                        "detail": "already replaced (a test)"}).encode(),
+                        ctype="application/problem+json")
+                    return
+                st, data = self._forward("POST", body)
+                # pebble rejects some nonces (badNonce): ferry sends that order again
+                if not (st == 400 and b"badNonce" in data):
+                    fake.orders.append(payload)
+
+            def _forward(self, method, body):
+                st, hdrs, data = to_pebble(method, self.path, body,
+                                           self.headers.get("Content-Type"))
+                self.send_response(st)
+                for k, v in hdrs:
+                    self.send_header(k, v)
+                if method != "HEAD":
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if method != "HEAD":
+                    self.wfile.write(data)
+                return st, data
+
+            def _send(self, status, body, ctype="application/json"):
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.window, self.asked = None, []
+        self.window, self.asked, self.orders, self.already_replaced = None, [], [], False
         self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(os.path.join(pebble.dir, "pebble.pem"),
@@ -590,6 +664,9 @@ class FakeARI:
         self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
         self.port = self.srv.server_address[1]
         self.url = "https://127.0.0.1:%d/dir" % self.port
+        ctx = ssl.create_default_context(cafile=pebble.test_ca)
+        with urllib.request.urlopen(pebble.url, context=ctx, timeout=10 * SLOW) as r:
+            self.new_order_path = urllib.parse.urlsplit(json.loads(r.read())["newOrder"]).path
         th = threading.Thread(target=self.srv.serve_forever, daemon=True)
         th.start()
         on_cleanup(self.srv.shutdown)
@@ -609,14 +686,17 @@ def ari_cert_id(pem_path):
     return b64(aki) + "." + b64(serial)
 
 
-@test("ARI (RFC 9773, a renewalInfo beside pebble's directory): the certificate's ID asked; a window in the future: nothing to do; a window already open: renewed though a third of the lifetime is far; no window (404): the usual rule")
+@test("ARI (RFC 9773, a renewalInfo beside pebble's directory): the certificate's ID asked; a window in the future: nothing to do; a window already open: renewed though a third of the lifetime is far, the newOrder saying which certificate it replaces (alreadyReplaced: ordered again without); no window (404): the usual rule")
 def _():
     d = tmpdir()
     proc, plain, tls = serve(d, acme_conf(d))
-    pebble = Pebble(d, plain.sockaddr[1])
+    # half the nonces rejected: an order sent again after badNonce keeps its "replaces"
+    pebble = Pebble(d, plain.sockaddr[1], nonce_reject=50)
     ari = FakeARI(pebble)
     cfg = acme_conf(d, pebble, ca=ari.url)
     obtain(d, pebble, cfg)
+    check_eq(len(ari.orders), 1, "newOrders of the first certificate")
+    check_not_in("replaces", ari.orders[0], "the first order's payload (nothing to replace)")
     pem = os.path.join(d, "acme", "certificates", "example.test.pem")
     cert_id = ari_cert_id(pem)
     fmt = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
@@ -641,18 +721,233 @@ def _():
     check_eq(rc, 0, "run without a window (stderr: %s)" % err[-2000:])
     check_in("HTTP status 404, no suggested window: renewing by the usual rule", err)
     check_eq(read_file(pem), before, "no renewal")
-    # a window already open (the CA wants it replaced, e.g. before a revocation): renewed
+    # a window already open (the CA wants it replaced, e.g. before a revocation): renewed;
+    # the newOrder names the certificate it replaces (RFC 9773 §5), and the CA saying it
+    # was replaced already, the order goes again without
     ari.window = (fmt(now - 3600), fmt(now - 60))
+    ari.already_replaced = True
+    del ari.orders[:]
     rc, out, err = ferry_acme(cfg)
     check_eq(rc, 0, "run with an open window (stderr: %s)" % err[-2000:])
     check_in("(ARI, https://ca.test/incident): renewing", err)
+    check_in("the CA says certificate %s was already replaced (alreadyReplaced): ordering "
+             "without \"replaces\"" % cert_id, err)
     check_in("certificate stored in %s" % pem, err)
+    ids = [{"type": "dns", "value": n} for n in NAMES]
+    check_eq(ari.orders, [{"identifiers": ids, "replaces": cert_id}, {"identifiers": ids}],
+             "the newOrder payloads")
     check(read_file(pem) != before, "a new certificate")
     check(ari_cert_id(pem) != cert_id, "a new certificate ID")
+    # once more: the order with "replaces" goes through (pebble 2.4 ignores the member)
+    second_id = ari_cert_id(pem)
+    ari.already_replaced = False
+    del ari.orders[:]
+    rc, out, err = ferry_acme(cfg)
+    check_eq(rc, 0, "second run with an open window (stderr: %s)" % err[-2000:])
+    check_eq(ari.orders, [{"identifiers": ids, "replaces": second_id}], "the newOrder payload")
+    check_not_in("alreadyReplaced", err)
+    check(ari_cert_id(pem) != second_id, "a third certificate")
     root = pebble.root()
     wait_until(lambda: _try_peer(tls, root) is not None and
                ssl.DER_cert_to_PEM_cert(_try_peer(tls, root)).encode() in read_file(pem),
                20 * SLOW, what="the renewed certificate served")
+
+
+@test("the CA's name through ferry's own resolver (a hosts file and a resolv.conf of the test's, the proxy's test hooks): https://ca.test:PORT/dir gets a certificate; a name the hosts file lacks fails with the resolver's reason")
+def _():
+    d = tmpdir()
+    proc, plain, tls = serve(d, acme_conf(d))
+    pebble = Pebble(d, plain.sockaddr[1])
+    hosts = write_file(os.path.join(d, "hosts"), "127.0.0.1 localhost\n127.0.0.1 ca.test\n")
+    # nothing answers DNS there: only the hosts file can name ca.test
+    resolv = write_file(os.path.join(d, "resolv.conf"),
+                        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    env = {"FERRY_INSECURE_TEST_HOSTS": hosts, "FERRY_INSECURE_TEST_RESOLV_CONF": resolv}
+    cfg = acme_conf(d, pebble, ca="https://ca.test:%d/dir" % pebble.port)
+    rc, out, err = ferry_acme(cfg, env=env)
+    check_eq(rc, 0, "ferry acme exit status (stderr: %s)" % err[-2000:])
+    check_in("certificate stored in %s/acme/certificates/example.test.pem" % d, err)
+    root = pebble.root()
+    wait_until(lambda: _try_peer(tls, root), 20 * SLOW, what="the certificate served")
+    # the same name without the hosts file's line: the resolver's answer, no certificate
+    write_file(hosts, "127.0.0.1 localhost\n")
+    rc, out, err = ferry_acme(cfg, "--force", env=env)
+    check_eq(rc, 1, "exit status without the name (stderr: %s)" % err[-2000:])
+    check(re.search(r"acme: GET https://ca\.test:%d/dir: resolve ca\.test: " % pebble.port, err),
+          "the resolver's failure: %s" % err[-2000:])
+    check_in("1 certificate not obtained or renewed", err)
+
+
+@test("a CA that accepts the connection and never answers (acme-timeout 2s): no TLS handshake, then a handshake and no HTTP answer: ferry acme gives up on each after 2 s, exit 1, with the reason")
+def _():
+    d = tmpdir()
+    key, crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", key, "-out", crt)
+    # a listener that never accepts: the kernel completes the TCP handshake (the backlog)
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(8)
+    on_cleanup(mute.close)
+    url = "https://127.0.0.1:%d/dir" % mute.getsockname()[1]
+    cfg = write_config(d, "listen http\nacme-dir %s/acme\nacme-ca %s\nacme-ca-root %s\n"
+                       "acme-timeout 2s\nsite example.test {\n tls acme\n}\n" % (d, url, crt))
+    t0 = time.monotonic()
+    rc, out, err = ferry_acme(cfg, timeout=60)
+    took = time.monotonic() - t0
+    check_eq(rc, 1, "exit status (stderr: %s)" % err[-2000:])
+    check_in("acme: GET %s: TLS to 127.0.0.1:%d: no handshake in 2 s" % (url,
+                                                                        mute.getsockname()[1]),
+             err)
+    check(took >= 2, "ferry acme waited the 2 s (%.2f s)" % took)
+    # a TLS server that completes the handshake and then says nothing
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(8)
+    on_cleanup(lsn.close)
+    port = lsn.getsockname()[1]
+    held, stop = [], threading.Event()
+
+    def serve_silently():
+        lsn.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = lsn.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(10 * SLOW)
+                held.append(ctx.wrap_socket(c, server_side=True))  # handshake, then nothing
+            except (ssl.SSLError, OSError):
+                c.close()
+    th = threading.Thread(target=serve_silently, daemon=True)
+    th.start()
+    on_cleanup(stop.set)
+    url = "https://127.0.0.1:%d/dir" % port
+    cfg = write_config(d, "listen http\nacme-dir %s/acme\nacme-ca %s\nacme-ca-root %s\n"
+                       "acme-timeout 2s\nsite example.test {\n tls acme\n}\n" % (d, url, crt))
+    t0 = time.monotonic()
+    rc, out, err = ferry_acme(cfg, timeout=60)
+    took = time.monotonic() - t0
+    check_eq(rc, 1, "exit status (stderr: %s)" % err[-2000:])
+    check_in("acme: GET %s: 127.0.0.1:%d: no answer in 2 s" % (url, port), err)
+    check(held, "the handshake was done")
+    check(took >= 2, "ferry acme waited the 2 s (%.2f s)" % took)
+    stop.set()
+    th.join(5)
+    for t in held:
+        t.close()
+
+
+@test("the CA's certificate verified: signed by another CA than acme-ca-root, or for another name than the URL's (the name through ferry's resolver): no request is sent, exit 1, GnuTLS's reason")
+def _():
+    d = tmpdir()
+    key, crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", key, "-out", crt)
+    other = os.path.join(d, "other.pem")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-days", "2", "-subj", "/CN=other", "-keyout", os.path.join(d, "other.key"),
+            "-out", other)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(8)
+    on_cleanup(lsn.close)
+    port = lsn.getsockname()[1]
+    requests, stop = [], threading.Event()
+
+    def serve():
+        lsn.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = lsn.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(5 * SLOW)
+                t = ctx.wrap_socket(c, server_side=True)
+                requests.append(t.recv(4096))
+                t.close()
+            except (ssl.SSLError, OSError):
+                c.close()
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    on_cleanup(stop.set)
+    hosts = write_file(os.path.join(d, "hosts"), "127.0.0.1 ca.test\n")
+    env = {"FERRY_INSECURE_TEST_HOSTS": hosts,
+           "FERRY_INSECURE_TEST_RESOLV_CONF": write_file(os.path.join(d, "resolv.conf"), "")}
+    for url, root, why in (("https://127.0.0.1:%d/dir" % port, other, "issuer is unknown"),
+                           ("https://ca.test:%d/dir" % port, crt, "does not match")):
+        cfg = write_config(d, "listen http\nacme-dir %s/acme\nacme-ca %s\nacme-ca-root %s\n"
+                           "acme-timeout 5s\nsite example.test {\n tls acme\n}\n"
+                           % (d, url, root))
+        rc, out, err = ferry_acme(cfg, timeout=60, env=env)
+        check_eq(rc, 1, "exit status (stderr: %s)" % err[-2000:])
+        m = re.search(r"acme: GET %s: TLS to [a-z0-9.]+:%d: (.*)" % (re.escape(url), port), err)
+        check(m and why in m.group(1), "the reason (%s): %s" % (why, err[-2000:]))
+    stop.set()
+    th.join(5)
+    check_eq([r for r in requests if r], [], "requests that reached the server")
+
+
+@test("a CA whose answer is larger than 1 MiB: ferry acme stops reading at the limit, exit 1, with the reason")
+def _():
+    d = tmpdir()
+    key, crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", key, "-out", crt)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(8)
+    on_cleanup(lsn.close)
+    port = lsn.getsockname()[1]
+    sent, stop = [], threading.Event()
+
+    def serve():
+        lsn.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = lsn.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(10 * SLOW)
+                t = ctx.wrap_socket(c, server_side=True)
+                t.recv(4096)
+                body = b"{" + b" " * (3 << 20) + b"}"
+                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(body))
+                n = 0
+                while n < len(body):
+                    n += t.send(body[n:n + 65536])
+                sent.append(n)
+                t.close()
+            except (ssl.SSLError, OSError):
+                sent.append(-1)
+                c.close()
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    on_cleanup(stop.set)
+    url = "https://127.0.0.1:%d/dir" % port
+    cfg = write_config(d, "listen http\nacme-dir %s/acme\nacme-ca %s\nacme-ca-root %s\n"
+                       "acme-timeout 20s\nsite example.test {\n tls acme\n}\n" % (d, url, crt))
+    rc, out, err = ferry_acme(cfg, timeout=60)
+    check_eq(rc, 1, "exit status (stderr: %s)" % err[-2000:])
+    check_in("acme: GET %s: response from 127.0.0.1:%d larger than 1048576 bytes" % (url, port),
+             err)
+    wait_until(lambda: sent, 10 * SLOW, what="the server to be done with the connection")
+    check_eq(len(sent), 1, "connections the server answered")
+    stop.set()
+    th.join(5)
 
 
 if __name__ == "__main__":

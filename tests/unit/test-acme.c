@@ -97,6 +97,54 @@ static void test_b64url(void)
 	CHECK_EQ_INT(ACME_B64URL_LEN(32), 43);
 }
 
+static void test_url(void)
+{
+	struct acme_url u;
+#define URL(s) acme_url_parse(s, strlen(s), &u)
+	CHECK_EQ_INT(URL("https://acme-v02.api.letsencrypt.org/directory"), 0);
+	CHECK_STREQ(u.host, "acme-v02.api.letsencrypt.org");
+	CHECK_STREQ(u.authority, "acme-v02.api.letsencrypt.org");
+	CHECK_EQ_INT(u.port, 443);
+	CHECK_EQ_INT((int)u.path_len, 10);
+	CHECK(memcmp(u.path, "/directory", 10) == 0);
+	CHECK_EQ_INT(URL("HTTPS://127.0.0.1:14000/dir?x=1#frag"), 0);
+	CHECK_STREQ(u.host, "127.0.0.1");
+	CHECK_STREQ(u.authority, "127.0.0.1:14000");
+	CHECK_EQ_INT(u.port, 14000);
+	CHECK_EQ_INT((int)u.path_len, 8); /* "/dir?x=1": no fragment */
+	CHECK_EQ_INT(URL("https://[::1]:8443"), 0);
+	CHECK_STREQ(u.host, "::1");
+	CHECK_STREQ(u.authority, "[::1]:8443");
+	CHECK_EQ_INT(u.port, 8443);
+	CHECK_EQ_INT((int)u.path_len, 0);
+	CHECK_EQ_INT(URL("https://ca.test?q"), 0);
+	CHECK_STREQ(u.host, "ca.test");
+	CHECK_EQ_INT((int)u.path_len, 2);
+	const char *bad[] = {
+		"http://ca.test/dir",  "https://",	       "https:///dir",
+		"https://user@ca.test/", "https://ca.test:/dir", "https://ca.test:0/",
+		"https://ca.test:65536/", "https://ca.test:123456/", "https://ca.test:8a/",
+		"https://[::1/",	       "https://[]/",	       "https://[::1]x/",
+		"https://[::1%eth0]/",   "https://ca test/",     "https://ca.test/a b",
+		"https://ca.test/\x7f", "https://ca.test/#a b",  "ftp://ca.test/",
+		"https:/ca.test/",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		u.port = 7;
+		CHECK_EQ_INT(URL(bad[i]), -EINVAL);
+		CHECK_EQ_INT(u.port, 7); /* untouched */
+	}
+	char longhost[300];
+	memset(longhost, 'a', sizeof(longhost));
+	memcpy(longhost, "https://", 8);
+	longhost[sizeof(longhost) - 1] = '\0';
+	CHECK_EQ_INT(URL(longhost), -EINVAL);
+	/* not NUL-terminated: len bounds it */
+	CHECK_EQ_INT(acme_url_parse("https://ca.test/dirXX", 19, &u), 0);
+	CHECK_EQ_INT((int)u.path_len, 4);
+#undef URL
+}
+
 static void test_renewal(void)
 {
 	CHECK(!acme_renewal_due(0, 90, 0));
@@ -268,6 +316,7 @@ int main(void)
 	test_problem();
 	test_ari();
 	test_b64url();
+	test_url();
 	test_renewal();
 	test_jws();
 	test_store();

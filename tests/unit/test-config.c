@@ -1317,6 +1317,14 @@ static void test_tls(void)
 	CHECK(c && c->acme_retry_ms == 2000);
 	config_free(c);
 	CHECK(strstr(parse_err("acme-retry 10ms\n"), "acme-retry") != NULL);
+	c = parse("acme-mode integrated\n");
+	CHECK(c && c->acme_timeout_ms == 30000);
+	config_free(c);
+	c = parse("acme-timeout 2s\n");
+	CHECK(c && c->acme_timeout_ms == 2000);
+	config_free(c);
+	CHECK(strstr(parse_err("acme-timeout 500ms\n"), "acme-timeout") != NULL);
+	CHECK(strstr(parse_err("acme-timeout 11m\n"), "acme-timeout") != NULL);
 	CHECK_STREQ(parse_err("acme-mode both\n"),
 		    "t.conf:1:11: 'acme-mode' takes split or integrated, not 'both'\n");
 	c = parse("acme-challenge http-01\n");
