@@ -1303,8 +1303,13 @@ static int q_recv_tx_key(ngtcp2_conn *q, ngtcp2_encryption_level level, void *ud
 	nghttp3_settings st;
 	nghttp3_settings_default(&st);
 	st.max_field_section_size = cfg->max_header_bytes;
-	st.qpack_max_dtable_capacity = 4096;
-	st.qpack_blocked_streams = 100;
+	/* No QPACK dynamic table: a request's fields decode from what its own stream carries.
+	 * With one, a request may refer to entries sent on the client's encoder stream, and
+	 * waits for them; curl 8.14 over OpenSSL's QUIC, whose ClientHello's second datagram
+	 * came late (a hand-over between workers, or the network), never sends its control
+	 * and QPACK streams, and its requests waited for good. */
+	st.qpack_max_dtable_capacity = 0;
+	st.qpack_blocked_streams = 0;
 	if (nghttp3_conn_server_new(&c->h, &hcb, &st, nghttp3_mem_default(), c) != 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	const ngtcp2_transport_params *p = ngtcp2_conn_get_local_transport_params(q);
