@@ -44,9 +44,10 @@
 #include "http/reqhead.h"
 #include "net/addr.h"
 #include "proto/accesslog.h"
+#include "proto/h3dispatch.h"
 #include "xport/tls.h"
 
-#define H3_CID_LEN 18               /* the server's connection IDs */
+#define H3_CID_LEN H3DISPATCH_CID_LEN /* the server's connection IDs */
 #define H3_STREAM_WINDOW (256 << 10) /* request body bytes a stream may hold, at first */
 #define H3_CONN_WINDOW (1 << 20)     /* ... all streams of a connection together */
 /* ... and as ngtcp2 grows the windows for a fast client (auto-tuning) */
@@ -248,22 +249,13 @@ static void rand_bytes(void *p, size_t n)
 
 /* ---- connection IDs -> connections (per worker) ---------------------------------------- */
 
-/* The worker a packet goes to, by its destination connection ID: the first two bytes of the
- * IDs ferry makes are their worker's index, and a client's own first ID (its Initial
- * packets) falls on one worker as well, whichever reads it. */
-static unsigned cid_worker(const uint8_t *p, size_t n, unsigned workers)
-{
-	if (n < 2 || workers < 2)
-		return 0;
-	return ((unsigned)p[0] | (unsigned)p[1] << 8) % workers;
-}
-
+/* The IDs ferry makes start with their worker's index (h3dispatch.h), and a client's own
+ * first ID (its Initial packets) falls on one worker as well, whichever reads it. */
 static void new_cid(const struct worker *wk, ngtcp2_cid *cid)
 {
 	cid->datalen = H3_CID_LEN;
 	rand_bytes(cid->data, H3_CID_LEN);
-	cid->data[0] = (uint8_t)(wk->id & 0xff);
-	cid->data[1] = (uint8_t)(wk->id >> 8);
+	h3dispatch_mark(cid->data, H3_CID_LEN, wk->id);
 }
 
 static size_t cid_hash(const uint8_t *p, size_t n)
@@ -1934,14 +1926,14 @@ static void send_raw(struct h3_worker *w, int fd, const ngtcp2_path *path, const
 }
 
 static void version_negotiation(struct h3_worker *w, int fd, const ngtcp2_path *path,
-				const ngtcp2_version_cid *vc)
+				const struct h3dispatch *d)
 {
 	uint32_t sv[] = {NGTCP2_PROTO_VER_V1, NGTCP2_PROTO_VER_V2};
 	uint8_t r;
 	uint8_t out[1500];
 	rand_bytes(&r, 1);
-	ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(out, sizeof(out), r, vc->scid,
-							      vc->scidlen, vc->dcid, vc->dcidlen,
+	ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(out, sizeof(out), r, d->scid,
+							      d->scidlen, d->dcid, d->dcidlen,
 							      sv, ARRAY_SIZE(sv));
 	if (n > 0)
 		send_raw(w, fd, path, out, (size_t)n);
@@ -1950,18 +1942,17 @@ static void version_negotiation(struct h3_worker *w, int fd, const ngtcp2_path *
 /* A short-header packet of no connection we know (RFC 9000 §10.3): smaller than what came,
  * so that two endpoints cannot loop. */
 static void stateless_reset(struct h3_worker *w, int fd, const ngtcp2_path *path,
-			    const ngtcp2_version_cid *vc, size_t len)
+			    const struct h3dispatch *d)
 {
-	if (len < NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN + 2)
+	size_t rlen = d->reset_len;
+	if (rlen == 0)
 		return;
 	ngtcp2_cid cid;
-	ngtcp2_cid_init(&cid, vc->dcid, vc->dcidlen);
+	ngtcp2_cid_init(&cid, d->dcid, d->dcidlen);
 	uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
 	if (ngtcp2_crypto_generate_stateless_reset_token(token, secret, sizeof(secret), &cid) != 0)
 		return;
-	size_t rlen = len - 1 - NGTCP2_STATELESS_RESET_TOKENLEN - 1;
-	rlen = MIN(rlen, (size_t)64);
-	uint8_t rnd[64], out[128];
+	uint8_t rnd[H3DISPATCH_RESET_MAX], out[H3DISPATCH_RESET_MAX + 64];
 	rand_bytes(rnd, rlen);
 	ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(out, sizeof(out), token, rnd, rlen);
 	if (n > 0)
@@ -1987,26 +1978,23 @@ static void send_retry(struct worker *wk, int fd, const ngtcp2_path *path,
 		send_raw(w, fd, path, out, (size_t)n);
 }
 
+/* A datagram of this worker's (d: its verdict, SHORT, LONG or VN). */
 static void on_datagram(struct worker *wk, int fd, const ngtcp2_path *path, const uint8_t *p,
-			size_t n)
+			size_t n, const struct h3dispatch *d)
 {
 	struct h3_worker *w = h3w(wk);
-	ngtcp2_version_cid vc;
-	int r = ngtcp2_pkt_decode_version_cid(&vc, p, n, H3_CID_LEN);
-	if (r == NGTCP2_ERR_VERSION_NEGOTIATION) {
-		version_negotiation(w, fd, path, &vc);
+	if (d->verdict == H3DISPATCH_VN) {
+		version_negotiation(w, fd, path, d);
 		return;
 	}
-	if (r != 0)
-		return;
-	struct h3_conn *c = map_find(w, vc.dcid, vc.dcidlen);
+	struct h3_conn *c = map_find(w, d->dcid, d->dcidlen);
 	if (c) {
 		if (!c->closed)
 			conn_read(c, path, p, n);
 		return;
 	}
-	if (!(p[0] & 0x80)) {
-		stateless_reset(w, fd, path, &vc, n);
+	if (d->verdict == H3DISPATCH_SHORT) {
+		stateless_reset(w, fd, path, d);
 		return;
 	}
 	ngtcp2_pkt_hd hd;
@@ -2020,7 +2008,7 @@ static void on_datagram(struct worker *wk, int fd, const ngtcp2_path *path, cons
 	ngtcp2_cid odcid;
 	const ngtcp2_cid *pod = NULL;
 	ngtcp2_token_type tt = NGTCP2_TOKEN_TYPE_UNKNOWN;
-	if (hd.tokenlen > 0 && hd.token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY2) {
+	if (h3dispatch_retry_token(hd.token, hd.tokenlen)) {
 		if (ngtcp2_crypto_verify_retry_token2(&odcid, hd.token, hd.tokenlen, secret,
 						      sizeof(secret), hd.version, path->remote.addr,
 						      path->remote.addrlen, &hd.dcid,
@@ -2112,7 +2100,11 @@ static void on_inbox(struct loop *l, struct watcher *wt, uint32_t events)
 			.local = {(ngtcp2_sockaddr *)&k->local, k->local_len},
 			.remote = {(ngtcp2_sockaddr *)&k->remote, k->remote_len},
 		};
-		on_datagram(in->wk, k->fd, &path, k->data, k->len);
+		struct h3dispatch d;
+		/* the owner's now: its verdict is SHORT, LONG or VN */
+		if (h3dispatch_classify(k->data, k->len, in->wk->id, n_inboxes, &d) >= 0 &&
+		    d.verdict != H3DISPATCH_HANDOVER)
+			on_datagram(in->wk, k->fd, &path, k->data, k->len, &d);
 		free(k);
 		k = next;
 	}
@@ -2201,6 +2193,7 @@ void h3_datagrams(struct worker *wk, const struct listener *l)
 	uint8_t *data = (uint8_t *)wk->io_buf;
 	_Static_assert(H3_RX_SLOTS * H3_RX_SLOT <= WORKER_IO_BUF_SIZE, "rx slots");
 	unsigned workers = inboxes ? n_inboxes : 1;
+	unsigned self = workers > 1 ? wk->id : 0;
 	for (int batch = 0; batch < 8; batch++) {
 		for (int i = 0; i < H3_RX_SLOTS; i++) {
 			rx.iov[i] = (struct iovec){data + i * H3_RX_SLOT, H3_RX_SLOT};
@@ -2248,18 +2241,13 @@ void h3_datagrams(struct worker *wk, const struct listener *l)
 			};
 			const uint8_t *p = data + i * H3_RX_SLOT;
 			size_t len = rx.m[i].msg_len;
-			if (workers > 1) {
-				ngtcp2_version_cid vc;
-				int r = ngtcp2_pkt_decode_version_cid(&vc, p, len, H3_CID_LEN);
-				if (r != 0 && r != NGTCP2_ERR_VERSION_NEGOTIATION)
-					continue;
-				unsigned owner = cid_worker(vc.dcid, vc.dcidlen, workers);
-				if (r == 0 && owner != wk->id) {
-					hand_over(owner, l->fd, &path, p, len);
-					continue;
-				}
-			}
-			on_datagram(wk, l->fd, &path, p, len);
+			struct h3dispatch d;
+			if (h3dispatch_classify(p, len, self, workers, &d) < 0)
+				continue;
+			if (d.verdict == H3DISPATCH_HANDOVER)
+				hand_over(d.owner, l->fd, &path, p, len);
+			else
+				on_datagram(wk, l->fd, &path, p, len, &d);
 		}
 		run_dirty(w);
 		if (n < H3_RX_SLOTS)
