@@ -43,6 +43,7 @@
 #include "http/parser.h"
 #include "http/reqhead.h"
 #include "net/addr.h"
+#include "net/udprx.h"
 #include "proto/accesslog.h"
 #include "proto/h3dispatch.h"
 #include "xport/tls.h"
@@ -59,8 +60,6 @@
 #define H3_RSP_FIELDS_MAX 256
 #define H3_COPY_MAX (1 << 20)
 #define H3_DISCARD_MAX (64ull << 20)
-#define H3_RX_SLOTS 32    /* datagrams per recvmmsg */
-#define H3_RX_SLOT 2048   /* bytes per datagram (larger ones are dropped: MSG_TRUNC) */
 #define H3_TX_SIZE 65536  /* packets of one connection sent together (GSO) */
 #define H3_TX_PKTS 32
 #define H3_MAX_CIDS 16    /* connection IDs a connection is found by */
@@ -201,6 +200,7 @@ struct h3_worker {
 	struct h3_conn *all;
 	uint64_t gen_id; /* the generation the connections were told about */
 	bool no_gso;
+	struct udprx rx; /* its buffer made at the first read */
 };
 
 static atomic_uint handshakes; /* in progress, in every worker */
@@ -2184,73 +2184,31 @@ void h3_datagrams(struct worker *wk, const struct listener *l)
 {
 	pthread_once(&setup_once, setup);
 	struct h3_worker *w = h3w(wk);
-	static _Thread_local struct {
-		struct mmsghdr m[H3_RX_SLOTS];
-		struct iovec iov[H3_RX_SLOTS];
-		struct sockaddr_storage from[H3_RX_SLOTS];
-		char ctl[H3_RX_SLOTS][CMSG_SPACE(sizeof(struct in6_pktinfo)) + 64];
-	} rx;
-	uint8_t *data = (uint8_t *)wk->io_buf;
-	_Static_assert(H3_RX_SLOTS * H3_RX_SLOT <= WORKER_IO_BUF_SIZE, "rx slots");
+	if (!w->rx.buf)
+		udprx_init(&w->rx);
 	unsigned workers = inboxes ? n_inboxes : 1;
 	unsigned self = workers > 1 ? wk->id : 0;
 	for (int batch = 0; batch < 8; batch++) {
-		for (int i = 0; i < H3_RX_SLOTS; i++) {
-			rx.iov[i] = (struct iovec){data + i * H3_RX_SLOT, H3_RX_SLOT};
-			rx.m[i].msg_hdr = (struct msghdr){
-				.msg_name = &rx.from[i], .msg_namelen = sizeof(rx.from[i]),
-				.msg_iov = &rx.iov[i], .msg_iovlen = 1, .msg_control = rx.ctl[i],
-				.msg_controllen = sizeof(rx.ctl[i])};
-			rx.m[i].msg_len = 0;
-		}
-		int n = recvmmsg(l->fd, rx.m, H3_RX_SLOTS, MSG_DONTWAIT, NULL);
+		int n = udprx_read(&w->rx, l->fd, (const struct sockaddr *)&l->addr.sa, l->addr.len,
+				   l->gro);
 		if (n <= 0)
 			break;
-		for (int i = 0; i < n; i++) {
-			struct msghdr *mh = &rx.m[i].msg_hdr;
-			if (mh->msg_flags & MSG_TRUNC || rx.m[i].msg_len == 0)
-				continue;
-			/* the local address the datagram came to (the socket may be a wildcard) */
-			struct sockaddr_storage local;
-			memcpy(&local, &l->addr.sa, l->addr.len);
-			socklen_t local_len = l->addr.len;
-			for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
-				if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
-				    local.ss_family == AF_INET6) {
-					struct in6_pktinfo pi;
-					memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
-					((struct sockaddr_in6 *)&local)->sin6_addr = pi.ipi6_addr;
-				} else if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
-					struct in_pktinfo pi;
-					memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
-					if (local.ss_family == AF_INET) {
-						((struct sockaddr_in *)&local)->sin_addr = pi.ipi_addr;
-					} else {
-						/* IPv4 on a dual-stack socket: v4-mapped */
-						struct in6_addr *a6 =
-							&((struct sockaddr_in6 *)&local)->sin6_addr;
-						memset(a6, 0, 10);
-						memset(a6->s6_addr + 10, 0xff, 2);
-						memcpy(a6->s6_addr + 12, &pi.ipi_addr, 4);
-					}
-				}
-			}
+		struct udprx_dgram g;
+		while (udprx_next(&w->rx, &g)) {
 			ngtcp2_path path = {
-				.local = {(ngtcp2_sockaddr *)&local, local_len},
-				.remote = {(ngtcp2_sockaddr *)&rx.from[i], mh->msg_namelen},
+				.local = {(ngtcp2_sockaddr *)g.local, g.local_len},
+				.remote = {(ngtcp2_sockaddr *)g.peer, g.peer_len},
 			};
-			const uint8_t *p = data + i * H3_RX_SLOT;
-			size_t len = rx.m[i].msg_len;
 			struct h3dispatch d;
-			if (h3dispatch_classify(p, len, self, workers, &d) < 0)
+			if (h3dispatch_classify(g.p, g.len, self, workers, &d) < 0)
 				continue;
 			if (d.verdict == H3DISPATCH_HANDOVER)
-				hand_over(d.owner, l->fd, &path, p, len);
+				hand_over(d.owner, l->fd, &path, g.p, g.len);
 			else
-				on_datagram(wk, l->fd, &path, p, len, &d);
+				on_datagram(wk, l->fd, &path, g.p, g.len, &d);
 		}
 		run_dirty(w);
-		if (n < H3_RX_SLOTS)
+		if (n < udprx_slots(l->gro))
 			break;
 	}
 }
@@ -2268,6 +2226,7 @@ void h3_worker_exit(struct worker *wk)
 			e = n;
 		}
 	}
+	udprx_free(&w->rx);
 	free(w);
 	wk->app_data[WORKER_SLOT_H3] = NULL;
 	if (inboxes && wk->id < n_inboxes && inboxes[wk->id].wk == wk &&

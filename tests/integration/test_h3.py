@@ -8,7 +8,9 @@ a stop after a reload's GOAWAY to a client gone silent; a client that migrates t
 for a packet of no connection; Retry tokens when max-tls-handshakes QUIC handshakes are in
 progress; GOAWAY and close at keepalive-timeout; four workers sharing the socket (datagrams
 handed to the connection's worker); a Retry for a first flight that came out of order
-(the client's two ClientHello datagrams swapped by a relay); `listen ... quic` config errors.
+(the client's two ClientHello datagrams swapped by a relay); UDP GRO (a GSO train split back
+into its packets); two workers serving clients that never send their control and QPACK streams
+(bench/h3load -U, as curl 8.14 over OpenSSL's QUIC); `listen ... quic` config errors.
 
 gtlsclient exits 0 even when the connection fails: every check reads what it printed (the
 :status it got) and the bytes it downloaded."""
@@ -18,6 +20,7 @@ import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -487,6 +490,38 @@ def _():
     check(relay.n >= 2, "the client's first flight was two datagrams or more")
     check(any(b & 0xf0 == 0xf0 for b in relay.back),
           "a Retry came back (first bytes %s, %.2f s)" % ([hex(b) for b in relay.back[:8]], took))
+    stop(s)
+
+
+UDP_GRO, UDP_SEGMENT = 104, 103  # linux/udp.h
+
+
+@test("GRO: ferry asks for UDP_GRO on its quic sockets (the socket passed to it says so), and "
+      "a train of short-header packets of no connection sent as one GSO buffer, which the "
+      "kernel hands over whole, is split back: a stateless reset for each, smaller than it")
+def _():
+    s = start()
+    check_eq(s.udp4.getsockopt(socket.SOL_UDP, UDP_GRO), 1, "UDP_GRO on the IPv4 socket")
+    check_eq(s.udp6.getsockopt(socket.SOL_UDP, UDP_GRO), 1, "UDP_GRO on the IPv6 socket")
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    on_cleanup(c.close)
+    c.settimeout(5 * SLOW)
+    seg, n = 90, 5
+    train = b"".join(bytes([0x40]) + os.urandom(18) + os.urandom(seg - 19) for _ in range(n))
+    sent = c.sendmsg([train], [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("H", seg))], 0,
+                     ("127.0.0.1", s.port4))
+    check_eq(sent, len(train), "the train sent")
+    replies = []
+    try:
+        while len(replies) < n:
+            replies.append(c.recv(2048))
+    except socket.timeout:
+        pass
+    check_eq(len(replies), n, "a stateless reset per packet (lengths %s)" %
+             [len(r) for r in replies])
+    for r in replies:
+        check(0x40 <= r[0] < 0x80 and 21 <= len(r) < seg, "a reset smaller than its packet: "
+              "%d bytes" % len(r))
     stop(s)
 
 
