@@ -1697,6 +1697,22 @@ static void conn_close_err(struct h3_conn *c, const ngtcp2_ccerr *err)
 	}
 }
 
+/* After GOAWAY: every request taken has ended. A stream ferry reset (send-timeout, an error)
+ * counts as ended: nghttp3 keeps it until the client acknowledges the RESET_STREAM, and a
+ * client that vanished never does, which held the connection to the shutdown timeout (or to
+ * QUIC's idle timeout at a reload). */
+static bool drained(struct h3_conn *c)
+{
+	if (nghttp3_conn_is_drained(c->h))
+		return true;
+	if (!c->streams)
+		return false; /* a stream nghttp3 has without its head yet: it may come */
+	for (const struct h3_stream *s = c->streams; s; s = s->next)
+		if (!s->reset)
+			return false;
+	return true;
+}
+
 static void conn_process(struct h3_conn *c)
 {
 	if (c->closed || c->processing)
@@ -1714,7 +1730,7 @@ static void conn_process(struct h3_conn *c)
 	c->processing = false;
 	if (c->closed)
 		return;
-	if (c->stopping && c->h && nghttp3_conn_is_drained(c->h)) {
+	if (c->stopping && c->h && drained(c)) {
 		conn_close(c, true, 0);
 		return;
 	}

@@ -4,7 +4,8 @@ GET over IPv4 and IPv6 with ngtcp2's gtlsclient; the server name of the handshak
 site (421 for a Host of another one); Alt-Svc on TLS responses over TCP; a large file compared
 byte for byte; error pages; the access log says HTTP/3.0; the reverse proxy (a download and an
 upload streamed through it); a reload and a graceful stop in the middle of a proxied download;
-a stop after a reload's GOAWAY to a client gone silent; a client that migrates to another port mid-download; version negotiation; a stateless reset
+a stop after a reload's GOAWAY to a client gone silent; a stop with a client gone silent
+mid-download ends once send-timeout resets its stream; a client that migrates to another port mid-download; version negotiation; a stateless reset
 for a packet of no connection; Retry tokens when max-tls-handshakes QUIC handshakes are in
 progress; GOAWAY and close at keepalive-timeout; four workers sharing the socket (datagrams
 handed to the connection's worker); a Retry for a first flight that came out of order
@@ -330,6 +331,27 @@ def _():
     check_eq(s.p.wait_exit(10), 0, "ferry's exit code after the stop")
     check_in("shutdown timeout: 1 connections still open", s.p.stderr(),
              "the silent client's connection was still there at the stop")
+
+
+@test("a client gone silent in the middle of a download, then a stop: once send-timeout "
+      "resets the stream it no longer takes, the GOAWAY's drain is over and the connection "
+      "closes, not at shutdown-timeout (nor at QUIC's idle timeout: the reset is never "
+      "acknowledged)")
+def _():
+    s = start("shutdown-timeout 30s\nsend-timeout 1s\nkeepalive-timeout 60s\n")
+    # the client's idle timeout longer than the shutdown timeout (h3() gives it 10 s)
+    c = h3(s.port4, "/big.bin", popen=True, stay=True,
+           args=["--max-data=65536", "--max-stream-data-bidi-local=65536", "--timeout=300s"])
+    wait_until(lambda: os.path.exists(os.path.join(c.dl, "big.bin")) and
+               os.path.getsize(os.path.join(c.dl, "big.bin")) > 0, 10, what="first bytes")
+    c.p.kill()  # no CONNECTION_CLOSE, no more acknowledgements or window updates
+    c.p.wait()
+    t0 = time.monotonic()
+    s.p.send_signal(signal.SIGTERM)
+    check_eq(s.p.wait_exit(60 * SLOW), 0, "ferry's exit code after the stop")
+    took = time.monotonic() - t0
+    check_not_in("shutdown timeout", s.p.stderr(), "ferry's log")
+    check(took < 20, "the stop took %.1f s" % took)
 
 
 @test("the client moves to another local port in the middle of a download (migration, with "
