@@ -53,8 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		d.verdict == H3DISPATCH_SHORT || d.verdict == H3DISPATCH_LONG);
 	require(d.owner < workers);
 	require(d.owner == h3dispatch_worker(d.dcid, d.dcidlen, workers));
-	require((d.verdict == H3DISPATCH_HANDOVER) == (d.verdict != H3DISPATCH_VN &&
-						       d.owner != self));
+	require((d.verdict == H3DISPATCH_HANDOVER) ==
+		(d.verdict != H3DISPATCH_VN && d.owner != self));
 	require(inside(p, len, d.dcid, d.dcidlen) && inside(p, len, d.scid, d.scidlen));
 	require(d.dcidlen <= NGTCP2_MAX_CIDLEN || d.verdict == H3DISPATCH_VN);
 	require(d.scidlen <= NGTCP2_MAX_CIDLEN || d.verdict == H3DISPATCH_VN);

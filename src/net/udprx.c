@@ -45,10 +45,12 @@ int udprx_read(struct udprx *rx, int fd, const struct sockaddr *bound, socklen_t
 	rx->slot = gro ? UDPRX_GRO_SLOT : UDPRX_SLOT;
 	for (int i = 0; i < slots; i++) {
 		rx->iov[i] = (struct iovec){rx->buf + (size_t)i * rx->slot, rx->slot};
-		rx->m[i].msg_hdr = (struct msghdr){
-			.msg_name = &rx->from[i], .msg_namelen = sizeof(rx->from[i]),
-			.msg_iov = &rx->iov[i], .msg_iovlen = 1, .msg_control = rx->ctl[i],
-			.msg_controllen = sizeof(rx->ctl[i])};
+		rx->m[i].msg_hdr = (struct msghdr){.msg_name = &rx->from[i],
+						   .msg_namelen = sizeof(rx->from[i]),
+						   .msg_iov = &rx->iov[i],
+						   .msg_iovlen = 1,
+						   .msg_control = rx->ctl[i],
+						   .msg_controllen = sizeof(rx->ctl[i])};
 		rx->m[i].msg_len = 0;
 	}
 	rx->n = rx->i = 0;
@@ -97,7 +99,8 @@ static void take_message(struct udprx *rx)
 				((struct sockaddr_in *)&rx->local)->sin_addr = pi.ipi_addr;
 			} else if (rx->local.ss_family == AF_INET6) {
 				/* IPv4 on a dual-stack socket: v4-mapped */
-				struct in6_addr *a6 = &((struct sockaddr_in6 *)&rx->local)->sin6_addr;
+				struct in6_addr *a6 =
+				    &((struct sockaddr_in6 *)&rx->local)->sin6_addr;
 				memset(a6, 0, 10);
 				memset(a6->s6_addr + 10, 0xff, 2);
 				memcpy(a6->s6_addr + 12, &pi.ipi_addr, 4);
@@ -127,12 +130,12 @@ bool udprx_next(struct udprx *rx, struct udprx_dgram *ret)
 	size_t len = rx->m[rx->i].msg_len;
 	size_t n = MIN(rx->seg, len - rx->off);
 	*ret = (struct udprx_dgram){
-		.p = rx->buf + (size_t)rx->i * rx->slot + rx->off,
-		.len = n,
-		.peer = (const struct sockaddr *)&rx->from[rx->i],
-		.peer_len = mh->msg_namelen,
-		.local = (const struct sockaddr *)&rx->local,
-		.local_len = rx->local_len,
+	    .p = rx->buf + (size_t)rx->i * rx->slot + rx->off,
+	    .len = n,
+	    .peer = (const struct sockaddr *)&rx->from[rx->i],
+	    .peer_len = mh->msg_namelen,
+	    .local = (const struct sockaddr *)&rx->local,
+	    .local_len = rx->local_len,
 	};
 	rx->off += n;
 	return true;

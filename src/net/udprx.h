@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define UDPRX_SLOTS 32    /* messages per recvmmsg without GRO: a datagram each */
-#define UDPRX_SLOT 2048   /* ... of at most this many bytes (larger ones are dropped) */
+#define UDPRX_SLOTS 32	  /* messages per recvmmsg without GRO: a datagram each */
+#define UDPRX_SLOT 2048	  /* ... of at most this many bytes (larger ones are dropped) */
 #define UDPRX_GRO_SLOTS 8 /* with GRO: a message may hold up to 64 KiB of datagrams */
 #define UDPRX_GRO_SLOT 65536
 #define UDPRX_BUF (UDPRX_GRO_SLOTS * UDPRX_GRO_SLOT)
@@ -24,12 +24,13 @@ struct udprx {
 	struct mmsghdr m[UDPRX_SLOTS];
 	struct iovec iov[UDPRX_SLOTS];
 	struct sockaddr_storage from[UDPRX_SLOTS];
-	char ctl[UDPRX_SLOTS][CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)) + 64];
+	char ctl[UDPRX_SLOTS]
+		[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)) + 64];
 	/* the batch being walked */
-	int n, i;       /* messages read; the one at hand */
-	size_t slot;    /* bytes per message slot in this batch */
-	size_t off;     /* the offset of the next datagram in message i */
-	size_t seg;     /* message i's datagram size (GRO), or its whole length */
+	int n, i;    /* messages read; the one at hand */
+	size_t slot; /* bytes per message slot in this batch */
+	size_t off;  /* the offset of the next datagram in message i */
+	size_t seg;  /* message i's datagram size (GRO), or its whole length */
 	struct sockaddr_storage bound, local; /* the socket's address; message i's local one */
 	socklen_t bound_len, local_len;
 	unsigned coalesced; /* messages of this batch that held several datagrams */

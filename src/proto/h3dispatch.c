@@ -35,12 +35,12 @@ int h3dispatch_classify(const uint8_t *p, size_t len, unsigned self, unsigned wo
 	if ((p[0] & 0x80) && vc.version == 0)
 		return -EBADMSG; /* Version Negotiation is a server's: a client's is noise */
 	struct h3dispatch d = {
-		.version = vc.version,
-		.dcid = vc.dcid,
-		.dcidlen = vc.dcidlen,
-		.scid = vc.scid,
-		.scidlen = vc.scidlen,
-		.owner = h3dispatch_worker(vc.dcid, vc.dcidlen, workers),
+	    .version = vc.version,
+	    .dcid = vc.dcid,
+	    .dcidlen = vc.dcidlen,
+	    .scid = vc.scid,
+	    .scidlen = vc.scidlen,
+	    .owner = h3dispatch_worker(vc.dcid, vc.dcidlen, workers),
 	};
 	if (r == NGTCP2_ERR_VERSION_NEGOTIATION)
 		/* answered by whichever worker reads it: no connection to find */

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define H3DISPATCH_CID_LEN 18 /* the connection IDs ferry makes */
+#define H3DISPATCH_CID_LEN 18	/* the connection IDs ferry makes */
 #define H3DISPATCH_RESET_MAX 64 /* random bytes of a stateless reset, at most */
 
 enum h3dispatch_verdict {

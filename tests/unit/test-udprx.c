@@ -42,8 +42,8 @@ static void send_train(int fd, const struct sockaddr_in *to, size_t len, uint16_
 		buf[i] = (uint8_t)(i + (size_t)tag);
 	struct iovec iov = {buf, len};
 	char ctl[CMSG_SPACE(sizeof(uint16_t))] = {0};
-	struct msghdr m = {.msg_name = (void *)to, .msg_namelen = sizeof(*to), .msg_iov = &iov,
-			   .msg_iovlen = 1};
+	struct msghdr m = {
+	    .msg_name = (void *)to, .msg_namelen = sizeof(*to), .msg_iov = &iov, .msg_iovlen = 1};
 	if (seg) {
 		m.msg_control = ctl;
 		m.msg_controllen = sizeof(ctl);
@@ -75,7 +75,8 @@ static unsigned walk_train(struct udprx *rx, size_t len, size_t seg, int tag,
 		CHECK(memcmp(g.peer, from, sizeof(*from)) == 0);
 		CHECK_EQ_INT(g.local_len, sizeof(*local));
 		const struct sockaddr_in *la = (const struct sockaddr_in *)g.local;
-		CHECK(la->sin_addr.s_addr == htonl(INADDR_LOOPBACK) && la->sin_port == local->sin_port);
+		CHECK(la->sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
+		      la->sin_port == local->sin_port);
 		off += g.len;
 		k++;
 	}
