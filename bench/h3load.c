@@ -2,7 +2,7 @@
  * for bench/ (Debian 12 has none). Not part of ferry.
  *
  *   h3load [-c CONNS] [-m STREAMS] [-n REQUESTS | -d SECONDS] [-b BYTES] [-s SNI]
- *          [-H 'NAME: VALUE']... ADDR PORT AUTHORITY PATH
+ *          [-H 'NAME: VALUE']... [-U] ADDR PORT AUTHORITY PATH
  *
  * CONNS connections (default 1) to ADDR:PORT (an IPv4 or IPv6 literal), opened together at the
  * start and kept to the end, each with up to STREAMS requests in flight (default 10): many
@@ -17,6 +17,9 @@
  * Prints one line: requests done, good (2xx of the right size), failed, not done, connections
  * that failed, body bytes, seconds (from the first handshake to the last response), requests/s,
  * MB/s (10^6 bytes of body per second); exits 1 when any request failed or did not complete.
+ * -U (for tests, not load): never send the client's control and QPACK streams, as curl 8.14 over
+ * OpenSSL's QUIC sometimes does (when its ClientHello's second datagram reached the server
+ * late): a request whose field section refers to the dynamic table then never decodes.
  *
  * Build: gcc -O2 -Wall -Wextra -Wno-unused-parameter -o h3load bench/h3load.c -lngtcp2_crypto_gnutls -lngtcp2 -lnghttp3 -lgnutls
  */
@@ -67,6 +70,7 @@ static const char *authority, *path, *sni;
 static nghttp3_nv extra[MAX_FIELDS];
 static size_t n_extra;
 static unsigned total, started, finished, good, failed_reqs, failed_conns, per_conn = 10;
+static bool withhold_uni; /* -U */
 static uint64_t body_bytes, deadline;
 static long long want_bytes = -1;
 static gnutls_certificate_credentials_t cred;
@@ -368,6 +372,10 @@ static void conn_write(struct conn *c)
 				conn_fail(c);
 				return;
 			}
+			if (withhold_uni && sid >= 0 && (sid & 0x2)) {
+				nghttp3_conn_block_stream(c->h, sid); /* never unblocked */
+				continue;
+			}
 		}
 		ngtcp2_ssize nd = -1;
 		uint32_t fl = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
@@ -440,7 +448,7 @@ int main(int argc, char **argv)
 	int opt;
 	total = 100;
 	double duration = 0;
-	while ((opt = getopt(argc, argv, "b:c:d:m:n:s:H:")) != -1) {
+	while ((opt = getopt(argc, argv, "b:c:d:m:n:s:H:U")) != -1) {
 		switch (opt) {
 		case 'H': {
 			char *colon = strchr(optarg, ':');
@@ -475,6 +483,9 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			sni = optarg;
+			break;
+		case 'U':
+			withhold_uni = true;
 			break;
 		default:
 			goto usage;
@@ -611,6 +622,6 @@ int main(int argc, char **argv)
 	return failed_reqs || missing || failed_conns || !finished ? 1 : 0;
 usage:
 	fprintf(stderr, "usage: h3load [-c CONNS] [-m STREAMS] [-n REQUESTS | -d SECONDS] "
-			"[-b BYTES] [-s SNI] [-H 'NAME: VALUE']... ADDR PORT AUTHORITY PATH\n");
+			"[-b BYTES] [-s SNI] [-H 'NAME: VALUE']... [-U] ADDR PORT AUTHORITY PATH\n");
 	return 2;
 }

@@ -15,6 +15,7 @@
 #include "base/xalloc.h"
 #include "core/fdstore.h"
 #include "core/log.h"
+#include "net/udprx.h"
 #include "sd/listen.h"
 
 #define LISTEN_BACKLOG 4096
@@ -51,6 +52,9 @@ static void add_listener(struct server *srv, int fd, const struct net_addr *a, c
 		} else if (a->family == AF_INET) {
 			setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 		}
+		/* trains of datagrams in one read where the kernel has UDP GRO; one by one if
+		 * not */
+		l->gro = udprx_gro_enable(fd);
 	}
 	if (l->quic && !srv->quic_port) {
 		if (a->family == AF_INET)

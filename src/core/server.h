@@ -40,6 +40,7 @@ struct listener {
 	uint32_t key;        /* fdstore_listener_key: names its connections in the fd store */
 	bool metrics;        /* serves only the metrics page (`metrics NAME`) */
 	bool quic;           /* a datagram socket serving HTTP/3 (proto/h3.c) */
+	bool gro;            /* ... with UDP_GRO (net/udprx.h) */
 };
 
 struct worker;

@@ -43,10 +43,12 @@
 #include "http/parser.h"
 #include "http/reqhead.h"
 #include "net/addr.h"
+#include "net/udprx.h"
 #include "proto/accesslog.h"
+#include "proto/h3dispatch.h"
 #include "xport/tls.h"
 
-#define H3_CID_LEN 18               /* the server's connection IDs */
+#define H3_CID_LEN H3DISPATCH_CID_LEN /* the server's connection IDs */
 #define H3_STREAM_WINDOW (256 << 10) /* request body bytes a stream may hold, at first */
 #define H3_CONN_WINDOW (1 << 20)     /* ... all streams of a connection together */
 /* ... and as ngtcp2 grows the windows for a fast client (auto-tuning) */
@@ -58,8 +60,6 @@
 #define H3_RSP_FIELDS_MAX 256
 #define H3_COPY_MAX (1 << 20)
 #define H3_DISCARD_MAX (64ull << 20)
-#define H3_RX_SLOTS 32    /* datagrams per recvmmsg */
-#define H3_RX_SLOT 2048   /* bytes per datagram (larger ones are dropped: MSG_TRUNC) */
 #define H3_TX_SIZE 65536  /* packets of one connection sent together (GSO) */
 #define H3_TX_PKTS 32
 #define H3_MAX_CIDS 16    /* connection IDs a connection is found by */
@@ -200,6 +200,7 @@ struct h3_worker {
 	struct h3_conn *all;
 	uint64_t gen_id; /* the generation the connections were told about */
 	bool no_gso;
+	struct udprx rx; /* its buffer made at the first read */
 };
 
 static atomic_uint handshakes; /* in progress, in every worker */
@@ -248,22 +249,13 @@ static void rand_bytes(void *p, size_t n)
 
 /* ---- connection IDs -> connections (per worker) ---------------------------------------- */
 
-/* The worker a packet goes to, by its destination connection ID: the first two bytes of the
- * IDs ferry makes are their worker's index, and a client's own first ID (its Initial
- * packets) falls on one worker as well, whichever reads it. */
-static unsigned cid_worker(const uint8_t *p, size_t n, unsigned workers)
-{
-	if (n < 2 || workers < 2)
-		return 0;
-	return ((unsigned)p[0] | (unsigned)p[1] << 8) % workers;
-}
-
+/* The IDs ferry makes start with their worker's index (h3dispatch.h), and a client's own
+ * first ID (its Initial packets) falls on one worker as well, whichever reads it. */
 static void new_cid(const struct worker *wk, ngtcp2_cid *cid)
 {
 	cid->datalen = H3_CID_LEN;
 	rand_bytes(cid->data, H3_CID_LEN);
-	cid->data[0] = (uint8_t)(wk->id & 0xff);
-	cid->data[1] = (uint8_t)(wk->id >> 8);
+	h3dispatch_mark(cid->data, H3_CID_LEN, wk->id);
 }
 
 static size_t cid_hash(const uint8_t *p, size_t n)
@@ -1303,8 +1295,13 @@ static int q_recv_tx_key(ngtcp2_conn *q, ngtcp2_encryption_level level, void *ud
 	nghttp3_settings st;
 	nghttp3_settings_default(&st);
 	st.max_field_section_size = cfg->max_header_bytes;
-	st.qpack_max_dtable_capacity = 4096;
-	st.qpack_blocked_streams = 100;
+	/* No QPACK dynamic table: a request's fields decode from what its own stream carries.
+	 * With one, a request may refer to entries sent on the client's encoder stream, and
+	 * waits for them; curl 8.14 over OpenSSL's QUIC, whose ClientHello's second datagram
+	 * came late (a hand-over between workers, or the network), never sends its control
+	 * and QPACK streams, and its requests waited for good. */
+	st.qpack_max_dtable_capacity = 0;
+	st.qpack_blocked_streams = 0;
 	if (nghttp3_conn_server_new(&c->h, &hcb, &st, nghttp3_mem_default(), c) != 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	const ngtcp2_transport_params *p = ngtcp2_conn_get_local_transport_params(q);
@@ -1700,6 +1697,22 @@ static void conn_close_err(struct h3_conn *c, const ngtcp2_ccerr *err)
 	}
 }
 
+/* After GOAWAY: every request taken has ended. A stream ferry reset (send-timeout, an error)
+ * counts as ended: nghttp3 keeps it until the client acknowledges the RESET_STREAM, and a
+ * client that vanished never does, which held the connection to the shutdown timeout (or to
+ * QUIC's idle timeout at a reload). */
+static bool drained(struct h3_conn *c)
+{
+	if (nghttp3_conn_is_drained(c->h))
+		return true;
+	if (!c->streams)
+		return false; /* a stream nghttp3 has without its head yet: it may come */
+	for (const struct h3_stream *s = c->streams; s; s = s->next)
+		if (!s->reset)
+			return false;
+	return true;
+}
+
 static void conn_process(struct h3_conn *c)
 {
 	if (c->closed || c->processing)
@@ -1717,7 +1730,7 @@ static void conn_process(struct h3_conn *c)
 	c->processing = false;
 	if (c->closed)
 		return;
-	if (c->stopping && c->h && nghttp3_conn_is_drained(c->h)) {
+	if (c->stopping && c->h && drained(c)) {
 		conn_close(c, true, 0);
 		return;
 	}
@@ -1930,14 +1943,14 @@ static void send_raw(struct h3_worker *w, int fd, const ngtcp2_path *path, const
 }
 
 static void version_negotiation(struct h3_worker *w, int fd, const ngtcp2_path *path,
-				const ngtcp2_version_cid *vc)
+				const struct h3dispatch *d)
 {
 	uint32_t sv[] = {NGTCP2_PROTO_VER_V1, NGTCP2_PROTO_VER_V2};
 	uint8_t r;
 	uint8_t out[1500];
 	rand_bytes(&r, 1);
-	ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(out, sizeof(out), r, vc->scid,
-							      vc->scidlen, vc->dcid, vc->dcidlen,
+	ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(out, sizeof(out), r, d->scid,
+							      d->scidlen, d->dcid, d->dcidlen,
 							      sv, ARRAY_SIZE(sv));
 	if (n > 0)
 		send_raw(w, fd, path, out, (size_t)n);
@@ -1946,18 +1959,17 @@ static void version_negotiation(struct h3_worker *w, int fd, const ngtcp2_path *
 /* A short-header packet of no connection we know (RFC 9000 §10.3): smaller than what came,
  * so that two endpoints cannot loop. */
 static void stateless_reset(struct h3_worker *w, int fd, const ngtcp2_path *path,
-			    const ngtcp2_version_cid *vc, size_t len)
+			    const struct h3dispatch *d)
 {
-	if (len < NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN + 2)
+	size_t rlen = d->reset_len;
+	if (rlen == 0)
 		return;
 	ngtcp2_cid cid;
-	ngtcp2_cid_init(&cid, vc->dcid, vc->dcidlen);
+	ngtcp2_cid_init(&cid, d->dcid, d->dcidlen);
 	uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
 	if (ngtcp2_crypto_generate_stateless_reset_token(token, secret, sizeof(secret), &cid) != 0)
 		return;
-	size_t rlen = len - 1 - NGTCP2_STATELESS_RESET_TOKENLEN - 1;
-	rlen = MIN(rlen, (size_t)64);
-	uint8_t rnd[64], out[128];
+	uint8_t rnd[H3DISPATCH_RESET_MAX], out[H3DISPATCH_RESET_MAX + 64];
 	rand_bytes(rnd, rlen);
 	ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(out, sizeof(out), token, rnd, rlen);
 	if (n > 0)
@@ -1983,26 +1995,23 @@ static void send_retry(struct worker *wk, int fd, const ngtcp2_path *path,
 		send_raw(w, fd, path, out, (size_t)n);
 }
 
+/* A datagram of this worker's (d: its verdict, SHORT, LONG or VN). */
 static void on_datagram(struct worker *wk, int fd, const ngtcp2_path *path, const uint8_t *p,
-			size_t n)
+			size_t n, const struct h3dispatch *d)
 {
 	struct h3_worker *w = h3w(wk);
-	ngtcp2_version_cid vc;
-	int r = ngtcp2_pkt_decode_version_cid(&vc, p, n, H3_CID_LEN);
-	if (r == NGTCP2_ERR_VERSION_NEGOTIATION) {
-		version_negotiation(w, fd, path, &vc);
+	if (d->verdict == H3DISPATCH_VN) {
+		version_negotiation(w, fd, path, d);
 		return;
 	}
-	if (r != 0)
-		return;
-	struct h3_conn *c = map_find(w, vc.dcid, vc.dcidlen);
+	struct h3_conn *c = map_find(w, d->dcid, d->dcidlen);
 	if (c) {
 		if (!c->closed)
 			conn_read(c, path, p, n);
 		return;
 	}
-	if (!(p[0] & 0x80)) {
-		stateless_reset(w, fd, path, &vc, n);
+	if (d->verdict == H3DISPATCH_SHORT) {
+		stateless_reset(w, fd, path, d);
 		return;
 	}
 	ngtcp2_pkt_hd hd;
@@ -2016,7 +2025,7 @@ static void on_datagram(struct worker *wk, int fd, const ngtcp2_path *path, cons
 	ngtcp2_cid odcid;
 	const ngtcp2_cid *pod = NULL;
 	ngtcp2_token_type tt = NGTCP2_TOKEN_TYPE_UNKNOWN;
-	if (hd.tokenlen > 0 && hd.token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY2) {
+	if (h3dispatch_retry_token(hd.token, hd.tokenlen)) {
 		if (ngtcp2_crypto_verify_retry_token2(&odcid, hd.token, hd.tokenlen, secret,
 						      sizeof(secret), hd.version, path->remote.addr,
 						      path->remote.addrlen, &hd.dcid,
@@ -2108,7 +2117,11 @@ static void on_inbox(struct loop *l, struct watcher *wt, uint32_t events)
 			.local = {(ngtcp2_sockaddr *)&k->local, k->local_len},
 			.remote = {(ngtcp2_sockaddr *)&k->remote, k->remote_len},
 		};
-		on_datagram(in->wk, k->fd, &path, k->data, k->len);
+		struct h3dispatch d;
+		/* the owner's now: its verdict is SHORT, LONG or VN */
+		if (h3dispatch_classify(k->data, k->len, in->wk->id, n_inboxes, &d) >= 0 &&
+		    d.verdict != H3DISPATCH_HANDOVER)
+			on_datagram(in->wk, k->fd, &path, k->data, k->len, &d);
 		free(k);
 		k = next;
 	}
@@ -2188,77 +2201,31 @@ void h3_datagrams(struct worker *wk, const struct listener *l)
 {
 	pthread_once(&setup_once, setup);
 	struct h3_worker *w = h3w(wk);
-	static _Thread_local struct {
-		struct mmsghdr m[H3_RX_SLOTS];
-		struct iovec iov[H3_RX_SLOTS];
-		struct sockaddr_storage from[H3_RX_SLOTS];
-		char ctl[H3_RX_SLOTS][CMSG_SPACE(sizeof(struct in6_pktinfo)) + 64];
-	} rx;
-	uint8_t *data = (uint8_t *)wk->io_buf;
-	_Static_assert(H3_RX_SLOTS * H3_RX_SLOT <= WORKER_IO_BUF_SIZE, "rx slots");
+	if (!w->rx.buf)
+		udprx_init(&w->rx);
 	unsigned workers = inboxes ? n_inboxes : 1;
+	unsigned self = workers > 1 ? wk->id : 0;
 	for (int batch = 0; batch < 8; batch++) {
-		for (int i = 0; i < H3_RX_SLOTS; i++) {
-			rx.iov[i] = (struct iovec){data + i * H3_RX_SLOT, H3_RX_SLOT};
-			rx.m[i].msg_hdr = (struct msghdr){
-				.msg_name = &rx.from[i], .msg_namelen = sizeof(rx.from[i]),
-				.msg_iov = &rx.iov[i], .msg_iovlen = 1, .msg_control = rx.ctl[i],
-				.msg_controllen = sizeof(rx.ctl[i])};
-			rx.m[i].msg_len = 0;
-		}
-		int n = recvmmsg(l->fd, rx.m, H3_RX_SLOTS, MSG_DONTWAIT, NULL);
+		int n = udprx_read(&w->rx, l->fd, (const struct sockaddr *)&l->addr.sa, l->addr.len,
+				   l->gro);
 		if (n <= 0)
 			break;
-		for (int i = 0; i < n; i++) {
-			struct msghdr *mh = &rx.m[i].msg_hdr;
-			if (mh->msg_flags & MSG_TRUNC || rx.m[i].msg_len == 0)
-				continue;
-			/* the local address the datagram came to (the socket may be a wildcard) */
-			struct sockaddr_storage local;
-			memcpy(&local, &l->addr.sa, l->addr.len);
-			socklen_t local_len = l->addr.len;
-			for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
-				if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
-				    local.ss_family == AF_INET6) {
-					struct in6_pktinfo pi;
-					memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
-					((struct sockaddr_in6 *)&local)->sin6_addr = pi.ipi6_addr;
-				} else if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
-					struct in_pktinfo pi;
-					memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
-					if (local.ss_family == AF_INET) {
-						((struct sockaddr_in *)&local)->sin_addr = pi.ipi_addr;
-					} else {
-						/* IPv4 on a dual-stack socket: v4-mapped */
-						struct in6_addr *a6 =
-							&((struct sockaddr_in6 *)&local)->sin6_addr;
-						memset(a6, 0, 10);
-						memset(a6->s6_addr + 10, 0xff, 2);
-						memcpy(a6->s6_addr + 12, &pi.ipi_addr, 4);
-					}
-				}
-			}
+		struct udprx_dgram g;
+		while (udprx_next(&w->rx, &g)) {
 			ngtcp2_path path = {
-				.local = {(ngtcp2_sockaddr *)&local, local_len},
-				.remote = {(ngtcp2_sockaddr *)&rx.from[i], mh->msg_namelen},
+				.local = {(ngtcp2_sockaddr *)g.local, g.local_len},
+				.remote = {(ngtcp2_sockaddr *)g.peer, g.peer_len},
 			};
-			const uint8_t *p = data + i * H3_RX_SLOT;
-			size_t len = rx.m[i].msg_len;
-			if (workers > 1) {
-				ngtcp2_version_cid vc;
-				int r = ngtcp2_pkt_decode_version_cid(&vc, p, len, H3_CID_LEN);
-				if (r != 0 && r != NGTCP2_ERR_VERSION_NEGOTIATION)
-					continue;
-				unsigned owner = cid_worker(vc.dcid, vc.dcidlen, workers);
-				if (r == 0 && owner != wk->id) {
-					hand_over(owner, l->fd, &path, p, len);
-					continue;
-				}
-			}
-			on_datagram(wk, l->fd, &path, p, len);
+			struct h3dispatch d;
+			if (h3dispatch_classify(g.p, g.len, self, workers, &d) < 0)
+				continue;
+			if (d.verdict == H3DISPATCH_HANDOVER)
+				hand_over(d.owner, l->fd, &path, g.p, g.len);
+			else
+				on_datagram(wk, l->fd, &path, g.p, g.len, &d);
 		}
 		run_dirty(w);
-		if (n < H3_RX_SLOTS)
+		if (n < udprx_slots(l->gro))
 			break;
 	}
 }
@@ -2276,6 +2243,7 @@ void h3_worker_exit(struct worker *wk)
 			e = n;
 		}
 	}
+	udprx_free(&w->rx);
 	free(w);
 	wk->app_data[WORKER_SLOT_H3] = NULL;
 	if (inboxes && wk->id < n_inboxes && inboxes[wk->id].wk == wk &&

@@ -156,19 +156,20 @@ https_checks() {
 }
 
 # https: a reload while clients keep asking, 10 requests per connection (curl moves to a new
-# connection after the GOAWAY): no request may fail. HTTP/1.1 and HTTP/2 only: with two
-# workers, about one HTTP/3 connection in a few hundred from this curl stalls for good
-# (under load, reload or not; not with `workers 1`), a bug of its own.
+# connection after the GOAWAY): no request may fail, over HTTP/1.1, HTTP/2 and HTTP/3. (This
+# curl over OpenSSL's QUIC, when the second datagram of its ClientHello reaches ferry late, as
+# a hand-over between workers makes it, never sends its control and QPACK streams: ferry offers
+# no QPACK dynamic table, so that its requests do not wait for them.)
 reload_under_load() {
-	local pairs host d v i pids=() urls=() seen=() n bad out
+	local pairs host d v i pids=() urls=() seen=() n bad out protos=(1.1 2 3)
 	IFS=, read -r -a pairs <<<"${chk#https:}"
 	host=${pairs[0]%%=*}
 	d=$(mktemp -d /var/tmp/ferry-e2e-load.XXXXXX)
 	for i in $(seq 10); do urls+=(-o /dev/null "https://$host/"); done
-	for v in 1.1 2; do
+	for v in "${protos[@]}"; do
 		(
 			while [ ! -e "$d/stop" ]; do
-				curl -sS --max-time 20 "$(proto_opt $v)" --cacert "$E/pki/ca.crt" \
+				curl -sS --max-time 20 "$(proto_opt "$v")" --cacert "$E/pki/ca.crt" \
 					--resolve "$host:443:127.0.0.1" -w '%{http_code}\n' "${urls[@]}" \
 					>>"$d/$v.codes" 2>>"$d/$v.err" || echo "curl exit $?" >>"$d/$v.err"
 			done
@@ -177,32 +178,36 @@ reload_under_load() {
 	done
 	codes() { local c; c=$(grep -c '^200$' "$d/$1.codes" 2>/dev/null); echo "${c:-0}"; }
 	# Every client has been answered before the reload, and again 20 times after it.
+	# answered: each protocol has at least $1 more 200s than seen[] (empty: than none)
+	answered() {
+		local i=0 v
+		for v in "${protos[@]}"; do
+			[ "$(codes "$v")" -ge $((${seen[i]:-0} + $1)) ] || return 1
+			i=$((i + 1))
+		done
+	}
 	for _ in $(seq 100); do
-		[ "$(codes 1.1)" -gt 0 ] && [ "$(codes 2)" -gt 0 ] && break
+		answered 1 && break
 		sleep 0.1
 	done
-	for v in 1.1 2; do seen+=("$(codes $v)"); done
+	for v in "${protos[@]}"; do seen+=("$(codes "$v")"); done
 	local reloads
 	reloads=$(journalctl -b --no-pager -o cat | grep -c 'SIGHUP: reloaded')
 	out=$(sc reload "$name.service" 2>&1)
 	for _ in $(seq 200); do
-		[ "$(codes 1.1)" -ge $((seen[0] + 20)) ] && [ "$(codes 2)" -ge $((seen[1] + 20)) ] &&
-			break
+		answered 20 && break
 		sleep 0.1
 	done
 	touch "$d/stop"
 	wait "${pids[@]}"
 	n="" bad=""
-	for v in 1.1 2; do
-		n+=" HTTP/$v $(codes $v)"
+	for v in "${protos[@]}"; do
+		n+=" HTTP/$v $(codes "$v")"
 		bad+=$(grep -v '^200$' "$d/$v.codes" | sort | uniq -c | sed "s|^|HTTP/$v: |")
 		[ -s "$d/$v.err" ] && bad+=$(sed "s|^|HTTP/$v: |" "$d/$v.err" | sort | uniq -c | head -5)
 	done
-	local i=0 ok_all=1
-	for v in 1.1 2; do
-		[ "$(codes $v)" -ge $((seen[i] + 20)) ] || ok_all=""
-		i=$((i + 1))
-	done
+	local ok_all=1
+	answered 20 || ok_all=""
 	# the reload did happen (ferry logs it once done)
 	for _ in $(seq 50); do
 		[ "$(journalctl -b --no-pager -o cat | grep -c 'SIGHUP: reloaded')" -gt "$reloads" ] &&

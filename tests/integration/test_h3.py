@@ -4,11 +4,14 @@ GET over IPv4 and IPv6 with ngtcp2's gtlsclient; the server name of the handshak
 site (421 for a Host of another one); Alt-Svc on TLS responses over TCP; a large file compared
 byte for byte; error pages; the access log says HTTP/3.0; the reverse proxy (a download and an
 upload streamed through it); a reload and a graceful stop in the middle of a proxied download;
-a stop after a reload's GOAWAY to a client gone silent; a client that migrates to another port mid-download; version negotiation; a stateless reset
+a stop after a reload's GOAWAY to a client gone silent; a stop with a client gone silent
+mid-download ends once send-timeout resets its stream; a client that migrates to another port mid-download; version negotiation; a stateless reset
 for a packet of no connection; Retry tokens when max-tls-handshakes QUIC handshakes are in
 progress; GOAWAY and close at keepalive-timeout; four workers sharing the socket (datagrams
 handed to the connection's worker); a Retry for a first flight that came out of order
-(the client's two ClientHello datagrams swapped by a relay); `listen ... quic` config errors.
+(the client's two ClientHello datagrams swapped by a relay); UDP GRO (a GSO train split back
+into its packets); two workers serving clients that never send their control and QPACK streams
+(bench/h3load -U, as curl 8.14 over OpenSSL's QUIC); `listen ... quic` config errors.
 
 gtlsclient exits 0 even when the connection fails: every check reads what it printed (the
 :status it got) and the bytes it downloaded."""
@@ -18,6 +21,7 @@ import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -329,6 +333,27 @@ def _():
              "the silent client's connection was still there at the stop")
 
 
+@test("a client gone silent in the middle of a download, then a stop: once send-timeout "
+      "resets the stream it no longer takes, the GOAWAY's drain is over and the connection "
+      "closes, not at shutdown-timeout (nor at QUIC's idle timeout: the reset is never "
+      "acknowledged)")
+def _():
+    s = start("shutdown-timeout 30s\nsend-timeout 1s\nkeepalive-timeout 60s\n")
+    # the client's idle timeout longer than the shutdown timeout (h3() gives it 10 s)
+    c = h3(s.port4, "/big.bin", popen=True, stay=True,
+           args=["--max-data=65536", "--max-stream-data-bidi-local=65536", "--timeout=300s"])
+    wait_until(lambda: os.path.exists(os.path.join(c.dl, "big.bin")) and
+               os.path.getsize(os.path.join(c.dl, "big.bin")) > 0, 10, what="first bytes")
+    c.p.kill()  # no CONNECTION_CLOSE, no more acknowledgements or window updates
+    c.p.wait()
+    t0 = time.monotonic()
+    s.p.send_signal(signal.SIGTERM)
+    check_eq(s.p.wait_exit(60 * SLOW), 0, "ferry's exit code after the stop")
+    took = time.monotonic() - t0
+    check_not_in("shutdown timeout", s.p.stderr(), "ferry's log")
+    check(took < 20, "the stop took %.1f s" % took)
+
+
 @test("the client moves to another local port in the middle of a download (migration, with "
       "path validation): the download completes")
 def _():
@@ -487,6 +512,75 @@ def _():
     check(relay.n >= 2, "the client's first flight was two datagrams or more")
     check(any(b & 0xf0 == 0xf0 for b in relay.back),
           "a Retry came back (first bytes %s, %.2f s)" % ([hex(b) for b in relay.back[:8]], took))
+    stop(s)
+
+
+UDP_GRO, UDP_SEGMENT = 104, 103  # linux/udp.h
+
+
+@test("GRO: ferry asks for UDP_GRO on its quic sockets (the socket passed to it says so), and "
+      "a train of short-header packets of no connection sent as one GSO buffer, which the "
+      "kernel hands over whole, is split back: a stateless reset for each, smaller than it")
+def _():
+    s = start()
+    check_eq(s.udp4.getsockopt(socket.SOL_UDP, UDP_GRO), 1, "UDP_GRO on the IPv4 socket")
+    check_eq(s.udp6.getsockopt(socket.SOL_UDP, UDP_GRO), 1, "UDP_GRO on the IPv6 socket")
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    on_cleanup(c.close)
+    c.settimeout(5 * SLOW)
+    seg, n = 90, 5
+    train = b"".join(bytes([0x40]) + os.urandom(18) + os.urandom(seg - 19) for _ in range(n))
+    sent = c.sendmsg([train], [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("H", seg))], 0,
+                     ("127.0.0.1", s.port4))
+    check_eq(sent, len(train), "the train sent")
+    replies = []
+    try:
+        while len(replies) < n:
+            replies.append(c.recv(2048))
+    except socket.timeout:
+        pass
+    check_eq(len(replies), n, "a stateless reset per packet (lengths %s)" %
+             [len(r) for r in replies])
+    for r in replies:
+        check(0x40 <= r[0] < 0x80 and 21 <= len(r) < seg, "a reset smaller than its packet: "
+              "%d bytes" % len(r))
+    stop(s)
+
+
+def build_h3load():
+    """bench/h3load.c, built into the test's folder (ngtcp2, nghttp3 and GnuTLS: what ferry
+    links)."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
+                       "h3load.c")
+    exe = os.path.join(tmpdir(), "h3load")
+    rc, _, errs = run(["gcc", "-O1", "-o", exe, src, "-lngtcp2_crypto_gnutls", "-lngtcp2",
+                       "-lnghttp3", "-lgnutls"], timeout=120 * SLOW)
+    check_eq(rc, 0, "building bench/h3load.c: %s" % errs)
+    return exe
+
+
+@test("two workers, many connections from clients that never send their control and QPACK "
+      "streams (curl 8.14 over OpenSSL's QUIC, when the second datagram of its ClientHello "
+      "reached ferry late, as a hand-over between workers makes it): every request is "
+      "answered, since ferry offers no QPACK dynamic table a request could wait on")
+def _():
+    h3load = build_h3load()
+    s = start(extra="workers 2\n")
+    # -m 1: each connection's later requests are encoded after ferry's SETTINGS came, the
+    # way curl's are; with a dynamic table they refer to entries never sent.
+    p = subprocess.Popen([h3load, "-U", "-c", "16", "-m", "1", "-n", "64", "127.0.0.1",
+                          str(s.port4), "localhost:%d" % s.port4, "/index.html"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    on_cleanup(lambda: p.poll() is None and p.kill())
+    try:
+        out, _ = p.communicate(timeout=20 * SLOW)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        check(False, "requests stalled: %s" % out.decode("utf-8", "replace"))
+    out = out.decode("utf-8", "replace")
+    check_eq(p.returncode, 0, "h3load's exit code (%s)" % out.strip())
+    check_in("64 done, 64 good", out, "h3load's count")
     stop(s)
 
 
