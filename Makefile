@@ -15,7 +15,7 @@ LDSTATIC := -static -pthread
 LDLIBS  := -lngtcp2_crypto_gnutls -lngtcp2 -lnghttp3 -lnghttp2
 # basic-auth: libxcrypt's crypt_rn (yescrypt, bcrypt), its .a in the static build.
 LDLIBS  += -lcrypt
-# encode: zstd and zlib (their .a in the release build, as nghttp2's).
+# encode: zstd and zlib (their .a in the release build, as nghttp2's); brotli: BROTLI below.
 LDLIBS  += -lzstd -lz
 # ACME's JSON (src/acme/): jansson, its .a in the static build.
 LDLIBS  += -ljansson
@@ -37,6 +37,28 @@ LIBSRCS := $(filter-out src/main.c,$(SRCS))
 OBJS    := $(SRCS:%.c=$(B)/obj/%.o) $(if $(STATIC),$(P11STUB:%.c=$(B)/obj/%.o))
 LIBOBJS := $(LIBSRCS:%.c=$(B)/obj/%.o)
 UNITS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test-*.c))
+
+# brotli on the fly (`encode br`) is opt-in, as nginx's ngx_brotli module is: `make BROTLI=1`
+# links brotli's encoder (libbrotlienc, the common part it calls, libm for its log2; their .a
+# in the release build) and defines FERRY_BROTLI for the files that test it (BRSRCS: the .c
+# files with an #if on it; never a header, or every file including it would differ). Their
+# objects go to $(B)/obj-br/ and the rest are shared, so $(B)/ferry-br, the brotli binary the
+# tests run, costs a few compiles and a link. The default build and the image link no brotli
+# symbol: it would grow the stripped binary by ~0.7 MB, past the image's 6 MiB.
+BROTLI  ?=
+BRLIBS  := -lbrotlienc -lbrotlicommon -lm
+BRSRCS  := $(shell grep -lE '^[[:space:]]*\#[[:space:]]*(el)?if.*FERRY_BROTLI' $(SRCS))
+BRHDRS  := $(shell grep -lE '^[[:space:]]*\#[[:space:]]*(el)?if.*FERRY_BROTLI' $$(find src -name '*.h'))
+$(if $(BRHDRS),$(error FERRY_BROTLI tested in a header ($(BRHDRS)): only in a .c file))
+OBJS_BR := $(filter-out $(BRSRCS:%.c=$(B)/obj/%.o),$(OBJS)) $(BRSRCS:%.c=$(B)/obj-br/%.o)
+ifeq ($(BROTLI),1)
+FERRY_OBJS = $(OBJS_BR)
+FERRY_LIBS = $(LDLIBS) $(BRLIBS)
+else
+FERRY_OBJS = $(OBJS)
+FERRY_LIBS = $(LDLIBS)
+endif
+UNITS   += $(B)/tests/test-encode-br
 FUZZ_T  := $(patsubst fuzz/fuzz-%.c,%,$(wildcard fuzz/fuzz-*.c))
 REPLAYS := $(FUZZ_T:%=$(B)/fuzz/replay-%)
 
@@ -44,7 +66,7 @@ REPLAYS := $(FUZZ_T:%=$(B)/fuzz/replay-%)
 SAN     := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: print-ldlibs all check unit integration replay deps demo fuzz clean bench san image e2e
+.PHONY: FORCE print-ldlibs all check unit integration replay deps demo fuzz clean bench san image e2e
 all: $(B)/ferry
 
 $(B)/obj/%.o: %.c
@@ -53,12 +75,31 @@ $(B)/obj/%.o: %.c
 
 $(B)/obj/$(P11STUB:.c=.o): CFLAGS += $(shell pkg-config --cflags p11-kit-1 2>/dev/null)
 
-$(B)/ferry: $(OBJS)
-	$(CC) $(OBJS) -o $@ $(LDSTATIC) $(LDLIBS)
+$(B)/obj-br/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DFERRY_BROTLI=1 -MMD -MP -c $< -o $@
+
+# $(B)/ferry is relinked when BROTLI changes (brotli.flag holds the last value).
+$(B)/ferry: $(FERRY_OBJS) $(B)/brotli.flag
+	$(CC) $(FERRY_OBJS) -o $@ $(LDSTATIC) $(FERRY_LIBS)
+
+$(B)/ferry-br: $(OBJS_BR)
+	$(CC) $(OBJS_BR) -o $@ $(LDSTATIC) $(LDLIBS) $(BRLIBS)
+
+$(B)/brotli.flag: FORCE
+	@mkdir -p $(B); echo '$(BROTLI)' | cmp -s - $@ || echo '$(BROTLI)' >$@
+FORCE:
 
 $(B)/libferry.a: $(LIBOBJS)
 	@rm -f $@; ar rcs $@ $^
 
+# test-encode-br: test-encode.c with FERRY_BROTLI against encode.c's brotli object (linked
+# before libferry.a, whose encode.o it then replaces); brotli's decoder checks what it made.
+$(B)/tests/test-encode-br: tests/unit/test-encode.c $(B)/obj-br/src/handler/encode.o \
+		$(B)/libferry.a tests/unit/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DFERRY_BROTLI=1 -Itests/unit $< $(B)/obj-br/src/handler/encode.o \
+		$(B)/libferry.a -o $@ -pthread $(LDLIBS) -lbrotlidec $(BRLIBS)
 $(B)/tests/%: tests/unit/%.c $(B)/libferry.a tests/unit/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $< $(B)/libferry.a -o $@ -pthread $(LDLIBS)
@@ -84,7 +125,7 @@ print-ldlibs:
 	@echo $(LDLIBS)
 
 # Everything the test runner needs, for one build flavour.
-tests-built: $(B)/ferry $(UNITS) $(REPLAYS) $(TOOLS)
+tests-built: $(B)/ferry $(B)/ferry-br $(UNITS) $(REPLAYS) $(TOOLS)
 
 check: deps
 	@$(MAKE) --no-print-directory tests-built
@@ -92,7 +133,7 @@ check: deps
 	@FERRY_FUZZ_SECONDS=$${FERRY_FUZZ_SECONDS:-10} FERRY_E2E=$${FERRY_E2E:-1} tests/run.sh $(B) $(SAN)
 
 # Quick loop while developing: normal build only.
-test: $(B)/ferry $(UNITS) $(REPLAYS) $(TOOLS)
+test: $(B)/ferry $(B)/ferry-br $(UNITS) $(REPLAYS) $(TOOLS)
 	@tests/run.sh $(B)
 
 demo: deps $(B)/ferry
@@ -115,7 +156,7 @@ e2e: $(B)/ferry
 clean:
 	rm -rf $(B) $(SAN) build-fuzz
 
--include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/obj-br -name '*.d' 2>/dev/null)
 
 # --- make install / uninstall / man --------------------------------------------------------
 # `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, ferry(1) and ferry.conf(5) (built

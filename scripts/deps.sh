@@ -15,10 +15,14 @@ have_pkg libnghttp2-dev || need+=(libnghttp2-dev)
 have_cmd nghttp || need+=(nghttp2-client)
 # basic-auth: libxcrypt (crypt_rn: yescrypt, bcrypt), its .a linked into the static binary
 have_pkg libcrypt-dev || need+=(libcrypt-dev)
-# encode: zlib and zstd (their .a are linked into the static binary), zstd to check in tests
+# encode: zlib, zstd (their .a are linked into the static binary) and brotli (its encoder's
+# .a in the `make BROTLI=1` build, which the tests build too: build/ferry-br); zstd and
+# python3-brotli to decode in tests
 have_pkg zlib1g-dev || need+=(zlib1g-dev)
 have_pkg libzstd-dev || need+=(libzstd-dev)
 have_cmd zstd || need+=(zstd)
+have_pkg libbrotli-dev || need+=(libbrotli-dev)
+have_pkg python3-brotli || need+=(python3-brotli)
 have_pkg python3-h2 || need+=(python3-h2)
 have_cmd python3 || need+=(python3)
 have_cmd curl || need+=(curl)

@@ -20,6 +20,7 @@
 #include <zstd.h>
 
 #include "base/macro.h"
+#include "handler/encode.h"
 
 struct lib {
 	const char *name;
@@ -73,6 +74,9 @@ void version_print(FILE *f, bool verbose)
 	for (size_t i = 0; i < ARRAY_SIZE(libs); i++)
 		fprintf(f, "  %-26s %-8s %s (%s)\n", libs[i].name, libs[i].version, libs[i].licence,
 			libs[i].file);
+	const char *br = encode_brotli_version(); /* a `make BROTLI=1` build only */
+	if (br)
+		fprintf(f, "  %-26s %-8s %s (%s)\n", "brotli (encoder)", br, "MIT", "brotli.txt");
 	fprintf(f, "  %-26s %-8s %s\n", "p11-kit", "-",
 		"not linked: src/xport/p11kit_stub.c stands in (no PKCS#11)");
 	fprintf(f, "\nlicence texts: /usr/share/licenses/ferry/ in the container image,\n"

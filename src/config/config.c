@@ -1295,8 +1295,9 @@ static int dir_browse(struct parser *p, struct scope *sc, const struct directive
 	return 0;
 }
 
-/* `precompressed CODING...` (br, zstd, gzip) and `encode CODING...` (zstd, gzip: no brotli
- * at serve time): the codings, in the order to prefer at equal weight. d->name says which. */
+/* `precompressed CODING...` and `encode CODING...` (br, zstd, gzip): the codings, in the
+ * order to prefer at equal weight. d->name says which. `encode br` needs brotli's encoder,
+ * linked in only by `make BROTLI=1` (FERRY_BROTLI); precompressed br needs no library. */
 static int dir_codings(struct parser *p, struct scope *sc, const struct directive *d,
 		       const struct stmt *s)
 {
@@ -1308,13 +1309,18 @@ static int dir_codings(struct parser *p, struct scope *sc, const struct directiv
 	for (size_t i = 1; i < s->n; i++) {
 		const struct arg *a = &s->v[i];
 		int c = http_coding_lookup(a->text, a->len);
-		if (c < 0 || a->text[0] < 'a' || (encode && c == HTTP_CODING_BR)) {
-			error_arg(p, a, "'%s' takes %s, not '%s'", d->name,
-				  encode ? "zstd and gzip (br only precompressed)"
-					 : "br, zstd and gzip",
+		if (c < 0 || a->text[0] < 'a') {
+			error_arg(p, a, "'%s' takes br, zstd and gzip, not '%s'", d->name,
 				  echo(a, e));
 			return -EINVAL;
 		}
+#if !FERRY_BROTLI
+		if (encode && c == HTTP_CODING_BR) {
+			error_arg(p, a, "'encode br': this ferry was built without brotli (build it "
+					"with 'make BROTLI=1'; 'precompressed br' needs no library)");
+			return -ENOTSUP;
+		}
+#endif
 		for (size_t j = 0; j < *n; j++) {
 			if (list[j] == c) {
 				error_arg(p, a, "'%s' twice in '%s'", a->text, d->name);
@@ -3039,7 +3045,7 @@ static int dir_metrics(struct parser *p, struct scope *sc, const struct directiv
 	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
 	{"precompressed", 1, HTTP_CODING_N, "br|zstd|gzip...", DIR_ONCE, dir_codings, \
 	 offsetof(struct type, rules), 0, 0, 0, NULL}, \
-	{"encode", 1, HTTP_CODING_N - 1, "zstd|gzip...", DIR_ONCE, dir_codings, \
+	{"encode", 1, HTTP_CODING_N, "br|zstd|gzip...", DIR_ONCE, dir_codings, \
 	 offsetof(struct type, rules), 0, 0, 0, NULL}
 
 static const struct directive path_directives[] = {

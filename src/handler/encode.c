@@ -1,9 +1,12 @@
-/* gzip (zlib's deflate with a gzip wrapper) and zstd: a whole body in one call each, or a
- * stream through a struct encoder. */
+/* gzip (zlib's deflate with a gzip wrapper), zstd and, in a `make BROTLI=1` build
+ * (FERRY_BROTLI), br (brotli's encoder): a whole body in one call each, or a stream through a
+ * struct encoder. One table, coders[], says which codings this binary can do: a build
+ * without brotli has no entry for br, and links none of its symbols. */
 #include "handler/encode.h"
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -14,11 +17,6 @@
 #include "base/str.h"
 #include "base/xalloc.h"
 #include "http/parser.h"
-
-bool encode_supported(enum http_coding c)
-{
-	return c == HTTP_CODING_GZIP || c == HTTP_CODING_ZSTD;
-}
 
 size_t encode_accepted(const struct http_request *req, const unsigned char *list, size_t n,
 		       unsigned char *out)
@@ -121,70 +119,15 @@ static int zstd_body(const void *in, size_t n, void **ret, size_t *ret_len)
 	return 0;
 }
 
-int encode_body(enum http_coding c, const void *in, size_t n, void **ret, size_t *ret_len)
-{
-	void *out;
-	size_t len;
-	int r = c == HTTP_CODING_GZIP ? gzip_body(in, n, &out, &len)
-		: c == HTTP_CODING_ZSTD ? zstd_body(in, n, &out, &len)
-					: -EINVAL;
-	if (r < 0)
-		return r;
-	if (len >= n) {
-		free(out);
-		return -E2BIG;
-	}
-	*ret = out;
-	*ret_len = len;
-	return 0;
-}
-
 struct encoder {
 	enum http_coding coding;
 	bool ended;
-	z_stream z;       /* gzip */
-	ZSTD_CCtx *zstd;  /* zstd */
+	union {
+		z_stream z;      /* gzip */
+		ZSTD_CCtx *zstd; /* zstd */
+		void *br;        /* br: a BrotliEncoderState */
+	};
 };
-
-struct encoder *encoder_new(enum http_coding c)
-{
-	if (!encode_supported(c))
-		return NULL;
-	struct encoder *e = xcalloc(1, sizeof(*e));
-	e->coding = c;
-	if (c == HTTP_CODING_GZIP) {
-		/* memLevel 8, window 2^15: zlib's 256 KiB of state, as nginx's gzip */
-		if (deflateInit2(&e->z, ENCODE_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
-				 Z_DEFAULT_STRATEGY) != Z_OK) {
-			free(e);
-			return NULL;
-		}
-		return e;
-	}
-	e->zstd = ZSTD_createCCtx();
-	if (!e->zstd ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(e->zstd, ZSTD_c_compressionLevel,
-						ENCODE_ZSTD_LEVEL)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(e->zstd, ZSTD_c_windowLog,
-						ENCODE_ZSTD_WINDOW_LOG)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(e->zstd, ZSTD_c_checksumFlag, 1))) {
-		ZSTD_freeCCtx(e->zstd);
-		free(e);
-		return NULL;
-	}
-	return e;
-}
-
-void encoder_free(struct encoder *e)
-{
-	if (!e)
-		return;
-	if (e->coding == HTTP_CODING_GZIP)
-		deflateEnd(&e->z);
-	else
-		ZSTD_freeCCtx(e->zstd);
-	free(e);
-}
 
 static int gzip_run(struct encoder *e, const void *in, size_t n, size_t *ret_in, void *out,
 		    size_t cap, size_t *ret_out, enum encode_op op)
@@ -236,6 +179,182 @@ static int zstd_run(struct encoder *e, const void *in, size_t n, size_t *ret_in,
 	return op == ENCODE_RUN || left == 0 ? 1 : 0;
 }
 
+/* The streaming encoders' start and end: *_start fills e's state (0, or -ENOMEM/-EIO);
+ * *_end accepts a state that never started. */
+static int gzip_start(struct encoder *e)
+{
+	/* memLevel 8, window 2^15: zlib's 256 KiB of state, as nginx's gzip */
+	if (deflateInit2(&e->z, ENCODE_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
+		return -EIO;
+	return 0;
+}
+
+static void gzip_end(struct encoder *e)
+{
+	deflateEnd(&e->z);
+}
+
+static int zstd_start(struct encoder *e)
+{
+	e->zstd = ZSTD_createCCtx();
+	if (!e->zstd)
+		return -ENOMEM;
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(e->zstd, ZSTD_c_compressionLevel,
+						ENCODE_ZSTD_LEVEL)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(e->zstd, ZSTD_c_windowLog,
+						ENCODE_ZSTD_WINDOW_LOG)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(e->zstd, ZSTD_c_checksumFlag, 1)))
+		return -EIO;
+	return 0;
+}
+
+static void zstd_end(struct encoder *e)
+{
+	ZSTD_freeCCtx(e->zstd);
+}
+
+#if FERRY_BROTLI
+/* br, in a `make BROTLI=1` build only: brotli's encoder (static libbrotlienc). */
+#include <brotli/encode.h>
+
+static int br_body(const void *in, size_t n, void **ret, size_t *ret_len)
+{
+	size_t cap = BrotliEncoderMaxCompressedSize(n);
+	if (cap == 0)
+		return -E2BIG; /* past what brotli can bound */
+	uint8_t *out = xmalloc(cap);
+	size_t len = cap;
+	if (!BrotliEncoderCompress(ENCODE_BR_QUALITY, ENCODE_BR_WINDOW_LOG, BROTLI_MODE_GENERIC,
+				   n, in, &len, out)) {
+		free(out);
+		return -EIO;
+	}
+	*ret = out;
+	*ret_len = len;
+	return 0;
+}
+
+static int br_start(struct encoder *e)
+{
+	BrotliEncoderState *b = BrotliEncoderCreateInstance(NULL, NULL, NULL);
+	if (!b)
+		return -ENOMEM;
+	e->br = b;
+	if (!BrotliEncoderSetParameter(b, BROTLI_PARAM_QUALITY, ENCODE_BR_QUALITY) ||
+	    !BrotliEncoderSetParameter(b, BROTLI_PARAM_LGWIN, ENCODE_BR_WINDOW_LOG))
+		return -EIO;
+	return 0;
+}
+
+static void br_end(struct encoder *e)
+{
+	if (e->br)
+		BrotliEncoderDestroyInstance(e->br);
+}
+
+/* brotli: a FLUSH or FINISH, once begun, goes on with the same op and the input not yet
+ * taken until it is done (which is how the caller calls again after a 0). */
+static int br_run(struct encoder *e, const void *in, size_t n, size_t *ret_in, void *out,
+		  size_t cap, size_t *ret_out, enum encode_op op)
+{
+	static const BrotliEncoderOperation bop[] = {[ENCODE_RUN] = BROTLI_OPERATION_PROCESS,
+						     [ENCODE_FLUSH] = BROTLI_OPERATION_FLUSH,
+						     [ENCODE_END] = BROTLI_OPERATION_FINISH};
+	size_t avail_in = n, avail_out = cap;
+	const uint8_t *next_in = in;
+	uint8_t *next_out = out;
+	BROTLI_BOOL ok = BrotliEncoderCompressStream(e->br, bop[op], &avail_in, &next_in,
+						     &avail_out, &next_out, NULL);
+	*ret_in = n - avail_in;
+	*ret_out = cap - avail_out;
+	if (!ok)
+		return -EIO;
+	if (avail_in > 0)
+		return 0;
+	switch (op) {
+	case ENCODE_RUN:
+		return 1;
+	case ENCODE_FLUSH:
+		return BrotliEncoderHasMoreOutput(e->br) ? 0 : 1;
+	default:
+		return BrotliEncoderIsFinished(e->br) ? 1 : 0;
+	}
+}
+
+const char *encode_brotli_version(void)
+{
+	static char v[16];
+	uint32_t bv = BrotliEncoderVersion(); /* (major << 24) | (minor << 12) | patch */
+	snprintf(v, sizeof(v), "%u.%u.%u", bv >> 24, (bv >> 12) & 0xfff, bv & 0xfff);
+	return v;
+}
+#else
+const char *encode_brotli_version(void)
+{
+	return NULL;
+}
+#endif
+
+/* What each coding this binary can do is done with; no entry: encode_supported is false. */
+static const struct coder {
+	int (*body)(const void *in, size_t n, void **ret, size_t *ret_len);
+	int (*start)(struct encoder *e);
+	void (*end)(struct encoder *e);
+	int (*run)(struct encoder *e, const void *in, size_t n, size_t *ret_in, void *out,
+		   size_t cap, size_t *ret_out, enum encode_op op);
+} coders[HTTP_CODING_N] = {
+	[HTTP_CODING_GZIP] = {gzip_body, gzip_start, gzip_end, gzip_run},
+	[HTTP_CODING_ZSTD] = {zstd_body, zstd_start, zstd_end, zstd_run},
+#if FERRY_BROTLI
+	[HTTP_CODING_BR] = {br_body, br_start, br_end, br_run},
+#endif
+};
+
+bool encode_supported(enum http_coding c)
+{
+	return (unsigned)c < HTTP_CODING_N && coders[c].body;
+}
+
+int encode_body(enum http_coding c, const void *in, size_t n, void **ret, size_t *ret_len)
+{
+	if (!encode_supported(c))
+		return -EINVAL;
+	void *out;
+	size_t len;
+	int r = coders[c].body(in, n, &out, &len);
+	if (r < 0)
+		return r;
+	if (len >= n) {
+		free(out);
+		return -E2BIG;
+	}
+	*ret = out;
+	*ret_len = len;
+	return 0;
+}
+
+struct encoder *encoder_new(enum http_coding c)
+{
+	if (!encode_supported(c))
+		return NULL;
+	struct encoder *e = xcalloc(1, sizeof(*e));
+	e->coding = c;
+	if (coders[c].start(e) < 0) {
+		encoder_free(e);
+		return NULL;
+	}
+	return e;
+}
+
+void encoder_free(struct encoder *e)
+{
+	if (!e)
+		return;
+	coders[e->coding].end(e);
+	free(e);
+}
+
 int encoder_run(struct encoder *e, const void *in, size_t n, size_t *ret_in, void *out,
 		size_t cap, size_t *ret_out, enum encode_op op)
 {
@@ -243,8 +362,7 @@ int encoder_run(struct encoder *e, const void *in, size_t n, size_t *ret_in, voi
 		*ret_in = *ret_out = 0;
 		return n ? -EIO : 1;
 	}
-	int r = e->coding == HTTP_CODING_GZIP ? gzip_run(e, in, n, ret_in, out, cap, ret_out, op)
-					      : zstd_run(e, in, n, ret_in, out, cap, ret_out, op);
+	int r = coders[e->coding].run(e, in, n, ret_in, out, cap, ret_out, op);
 	if (r == 1 && op == ENCODE_END)
 		e->ended = true;
 	return r;

@@ -1,4 +1,5 @@
-/* On-the-fly compression (`encode gzip zstd`) with Debian's static zlib and libzstd: a whole
+/* On-the-fly compression (`encode br zstd gzip`) with Debian's static zlib and libzstd, and
+ * libbrotlienc in a `make BROTLI=1` build only (FERRY_BROTLI, in encode.c alone): a whole
  * small static body in one call (encode_body), or a body filter for streamed responses (struct
  * encoder: proxied bodies, large files), which compresses as the bytes come, flushes when
  * asked, and holds a bounded state per response. */
@@ -18,9 +19,17 @@
  * about 2.0 MB whatever the body's length (ZSTD_estimateCStreamSize; 3.6 MB with level 3's
  * default 2 MiB window). zlib's at level 6 is about 270 KB. */
 #define ENCODE_ZSTD_WINDOW_LOG 19
+/* brotli at quality 5 (between Caddy's 4 and nginx-brotli's 6: cheap enough at serve time),
+ * with a 2^18 (256 KiB) window: the encoder's state per streamed response peaks at about
+ * 3.0 MB whatever the body's length (counted through BrotliEncoderCreateInstance's allocator
+ * over a 4 MiB stream; 4.3 MB with a 2^19 window, 5.3 MB with 2^20, 2.5 MB at quality 4). */
+#define ENCODE_BR_QUALITY 5
+#define ENCODE_BR_WINDOW_LOG 18
 
-/* Is the coding one encode can do (gzip, zstd)? */
+/* Is the coding one encode can do (gzip, zstd; br only in a `make BROTLI=1` build)? */
 bool encode_supported(enum http_coding c);
+/* The version of brotli's encoder linked in ("1.0.9"), NULL in a build without it. */
+const char *encode_brotli_version(void);
 struct http_request;
 /* The codings of list (config order) the request's Accept-Encoding allows, highest weight
  * first, then in list order, into out; their count. 0 without the field, or when it is
@@ -45,8 +54,8 @@ enum encode_op {
 
 struct encoder;
 
-/* A compressor for one response body (a z_stream, a ZSTD_CCtx). NULL for a coding it cannot
- * do, or when the library fails to start one. */
+/* A compressor for one response body (a z_stream, a ZSTD_CCtx, a BrotliEncoderState). NULL
+ * for a coding it cannot do, or when the library fails to start one. */
 struct encoder *encoder_new(enum http_coding c);
 void encoder_free(struct encoder *e);
 /* Compress in[0..n) into out[0..cap): *ret_in input bytes taken, *ret_out output bytes

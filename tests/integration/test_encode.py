@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """`encode` on proxied responses and large static files, over HTTP/1.1 and HTTP/2 (h2c):
 gzip and zstd compressed as the body streams (the bytes compared after decompressing with
-python's zlib and the zstd command), a slow upstream body delivered compressed before the
-upstream finishes, and what passes as it is: already-encoded bodies, 206 and requests with
-Range, no-transform, binary types, small bodies, HEAD (the encoded head without a body)."""
+python's zlib and the zstd command), the coding chosen by the client's weights, then the order
+on the `encode` line, a slow upstream body delivered compressed before the upstream finishes,
+and what passes as it is: already-encoded bodies, 206 and requests with Range, no-transform,
+binary types, small bodies, HEAD (the encoded head without a body). The same scenarios with br
+run on the `make BROTLI=1` binary (FERRY_BR, decoded with Debian's python3-brotli); they fail
+when it is missing."""
 import gzip
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +26,7 @@ try:
     import h2.config  # noqa: E402
 except ImportError:  # python3-h2 is Debian's; the python3 on PATH may be another one
     sys.path.append("/usr/lib/python3/dist-packages")
+import brotli  # noqa: E402  (python3-brotli, from the same dist-packages)
 import h2.config  # noqa: E402
 import h2.connection  # noqa: E402
 import h2.events  # noqa: E402
@@ -47,6 +52,8 @@ def decode(coding, body):
         return zlib.decompress(body, wbits=31)
     if coding == "zstd":
         return unzstd(body)
+    if coding == "br":
+        return brotli.decompress(body)
     return body
 
 
@@ -109,11 +116,11 @@ class Upstream(Backend):
         return True
 
 
-def serve(conf, d):
+def serve(conf, d, ferry=None):
     """ferry with an HTTP/1.1 listener and an h2c one; returns (proc, h1 addr, h2 addr)."""
     cfg = "listen http\nlisten h2 h2c\naccess-log off\n" + conf
     p, (a1, a2) = activate(lambda: [tcp4(), tcp4()], ["--config", write_config(d, cfg)],
-                           fdnames=["http", "h2"], dir=d)
+                           fdnames=["http", "h2"], dir=d, ferry=ferry)
     return p, a1, a2
 
 
@@ -229,20 +236,20 @@ def slow_reader(a, path, coding):
              hashlib.sha256(BIG).hexdigest(), "slow reader " + path)
 
 
-@test("encode: proxied bodies (length, chunked, close-delimited) in gzip and zstd, h1 and h2")
-def t_proxied():
+def proxied(ferry, codings, choices, bigs, slows):
+    """Proxied bodies with `encode CODINGS`: each Accept-Encoding of choices gets its coding;
+    bigs: codings of a long body; slows: codings for a slow reader."""
     d = tmpdir()
     up = Upstream().start()
     on_cleanup(up.stop)
     p, a1, a2 = serve("""site * {
-  encode zstd gzip
+  encode %s
   proxy http://127.0.0.1:%d
 }
-""" % up.port, d)
+""" % (codings, up.port), d, ferry)
     for c in clients(a1, a2):
         for path in ("/text", "/chunked", "/close"):
-            for ae, coding in (("gzip", "gzip"), ("zstd", "zstd"), ("gzip, zstd", "zstd"),
-                               ("zstd;q=0.5, gzip", "gzip")):
+            for ae, coding in choices:
                 what = "%s %s %s" % (c.proto, path, ae)
                 r = c.get(path, [("Accept-Encoding", ae)])
                 check_eq((r.status, r.header("content-encoding")), (200, coding), what)
@@ -263,12 +270,37 @@ def t_proxied():
         check_eq((r.status, r.header("content-encoding"), r.header("content-length"), r.body),
                  (200, "gzip", None, b""), "%s HEAD" % c.proto)
         # a long body, more than every buffer on the way holds
-        r = c.get("/big", [("Accept-Encoding", "zstd")])
-        check_eq(hashlib.sha256(unzstd(r.body)).hexdigest(), hashlib.sha256(BIG).hexdigest(),
-                 "%s big" % c.proto)
-    slow_reader(a1, "/big", "gzip")
+        for coding in bigs:
+            r = c.get("/big", [("Accept-Encoding", coding)])
+            check_eq(r.header("content-encoding"), coding, "%s big" % c.proto)
+            check_eq(hashlib.sha256(decode(coding, r.body)).hexdigest(),
+                     hashlib.sha256(BIG).hexdigest(), "%s big %s" % (c.proto, coding))
+    for coding in slows:
+        slow_reader(a1, "/big", coding)
     p.stop()
     p.check_sanitizers()
+
+
+@test("encode: proxied bodies (length, chunked, close-delimited) in gzip and zstd, h1 and h2")
+def t_proxied():
+    # the highest weight wins; at equal weight, the order of the encode line
+    proxied(None, "zstd gzip",
+            (("gzip", "gzip"), ("zstd", "zstd"), ("gzip, zstd", "zstd"),
+             ("zstd;q=0.5, gzip", "gzip"), ("br, gzip", "gzip"), ("*", "zstd"),
+             ("zstd;q=0, *;q=0.5", "gzip")),
+            ("zstd",), ("gzip",))
+
+
+@test("encode br (make BROTLI=1): proxied bodies in br among zstd and gzip, h1 and h2")
+def t_proxied_br():
+    proxied(ferry_br(), "zstd br gzip",
+            (("gzip", "gzip"), ("zstd", "zstd"), ("br", "br"),
+             ("gzip, zstd", "zstd"), ("zstd;q=0.5, gzip", "gzip"),
+             ("gzip, br", "br"), ("br, zstd, gzip", "zstd"),
+             ("zstd;q=0.8, br;q=0.9, gzip", "gzip"),
+             ("zstd;q=0.8, br;q=0.9", "br"), ("*", "zstd"),
+             ("zstd;q=0, *;q=0.5", "br"), ("br;q=0.5, gzip;q=0.5", "br")),
+            ("zstd", "br"), ("gzip", "br"))
 
 
 @test("encode: already-encoded, 206, Range, no-transform, binary and small bodies pass as is")
@@ -299,48 +331,61 @@ def t_passed():
     p.check_sanitizers()
 
 
-@test("encode: a slow upstream body goes out compressed as it comes (h1, h2)")
-def t_slow():
+def slow(ferry, codings):
+    """A slow upstream body goes out compressed as it comes, in each coding of codings."""
     d = tmpdir()
     up = Upstream().start()
     on_cleanup(up.stop)
     p, a1, a2 = serve("""site * {
-  encode gzip
+  encode %s
   proxy http://127.0.0.1:%d
 }
-""" % up.port, d)
+""" % (" ".join(codings), up.port), d, ferry)
     for c in clients(a1, a2):
-        up.release.clear()
-        z = zlib.decompressobj(wbits=31)
-        seen = []
-        early = []
+        for coding in codings:
+            up.release.clear()
+            z = zlib.decompressobj(wbits=31) if coding == "gzip" else brotli.Decompressor()
+            step = z.decompress if coding == "gzip" else z.process
+            seen = []
+            early = []
 
-        def sink(b):
-            seen.append(z.decompress(b))
-            if not up.release.is_set() and b"".join(seen) == PART1:
-                early.append(True)  # all of the first piece, before the rest was sent
-                up.release.set()
-        r = c.get("/slow", [("Accept-Encoding", "gzip")], sink=sink)
-        check_eq(r.header("content-encoding"), "gzip", c.proto)
-        check(early, "%s: the first piece came only with the end of the body" % c.proto)
-        check_eq(zlib.decompress(r.body, wbits=31), PART1 + PART2, c.proto)
+            def sink(b):
+                seen.append(step(b))
+                if not up.release.is_set() and b"".join(seen) == PART1:
+                    early.append(True)  # all of the first piece, before the rest was sent
+                    up.release.set()
+            what = "%s %s" % (c.proto, coding)
+            r = c.get("/slow", [("Accept-Encoding", coding)], sink=sink)
+            check_eq(r.header("content-encoding"), coding, what)
+            check(early, "%s: the first piece came only with the end of the body" % what)
+            check_eq(decode(coding, r.body), PART1 + PART2, what)
     p.stop()
     p.check_sanitizers()
 
 
-@test("encode: a static file past 2 MiB is streamed through the encoder (gzip, zstd)")
-def t_static_big():
+@test("encode: a slow upstream body goes out compressed as it comes (gzip; h1, h2)")
+def t_slow():
+    slow(None, ("gzip",))
+
+
+@test("encode br (make BROTLI=1): a slow upstream body goes out compressed as it comes")
+def t_slow_br():
+    slow(ferry_br(), ("gzip", "br"))
+
+
+def static_big(ferry, codings, choices, slows):
+    """A static file past 2 MiB streamed through the encoder (`encode CODINGS`)."""
     d = tmpdir()
     root = os.path.join(d, "www")
     write_file(os.path.join(root, "big.txt"), BIG)
     p, a1, a2 = serve("""site * {
   root %s
-  encode zstd gzip
+  encode %s
 }
-""" % root, d)
+""" % (root, codings), d, ferry)
     ident = H1(a1).get("/big.txt").header("etag")
     for c in clients(a1, a2):
-        for ae, coding in (("gzip", "gzip"), ("zstd", "zstd")):
+        for ae, coding in choices:
             what = "%s %s" % (c.proto, coding)
             r = c.get("/big.txt", [("Accept-Encoding", ae)])
             check_eq((r.status, r.header("content-encoding")), (200, coding), what)
@@ -358,9 +403,35 @@ def t_static_big():
                  (200, "zstd", None, b""), "%s HEAD" % c.proto)
         r = c.get("/big.txt")  # and on the same connection, identity
         check_eq((r.header("content-encoding"), len(r.body)), (None, len(BIG)), c.proto)
-    slow_reader(a1, "/big.txt", "zstd")
+    for coding in slows:
+        slow_reader(a1, "/big.txt", coding)
     p.stop()
     p.check_sanitizers()
+
+
+@test("encode: a static file past 2 MiB is streamed through the encoder (gzip, zstd)")
+def t_static_big():
+    static_big(None, "zstd gzip", (("gzip", "gzip"), ("zstd", "zstd"), ("br, gzip", "gzip")),
+               ("zstd",))
+
+
+@test("encode br (make BROTLI=1): a static file past 2 MiB streamed through brotli")
+def t_static_big_br():
+    static_big(ferry_br(), "zstd gzip br",
+               (("gzip", "gzip"), ("zstd", "zstd"), ("br", "br"), ("br, gzip", "gzip")),
+               ("zstd", "br"))
+
+
+@test("ferry --version --verbose lists brotli only in the make BROTLI=1 build")
+def t_version():
+    rc, out, err = run([FERRY, "--version", "--verbose"])
+    check_eq(rc, 0, "default: exit")
+    check_in("zstd", out, "default: library list")
+    check("brotli" not in out.lower(), "default build lists brotli: %r" % out)
+    rc, out, err = run([ferry_br(), "--version", "--verbose"])
+    check_eq(rc, 0, "brotli build: exit")
+    check(re.search(r"brotli \(encoder\) +1\.\d+\.\d+ +MIT \(brotli\.txt\)", out),
+          "brotli build: brotli in %r" % out)
 
 
 main()

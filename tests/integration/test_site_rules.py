@@ -17,12 +17,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from ferrylib import *  # noqa: E402,F401,F403
 from backends import EchoBackend  # noqa: E402
 
+try:
+    import brotli  # noqa: E402
+except ImportError:  # python3-brotli is Debian's; the python3 on PATH may be another one
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import brotli  # noqa: E402
 
-def serve(conf, d):
+
+def serve(conf, d, ferry=None):
     """ferry with an HTTP/1.1 listener and an h2c one; returns (proc, h1 addr, h2 addr)."""
     cfg = "listen http\nlisten h2 h2c\naccess-log off\n" + conf
     p, (a1, a2) = activate(lambda: [tcp4(), tcp4()], ["--config", write_config(d, cfg)],
-                           fdnames=["http", "h2"], dir=d)
+                           fdnames=["http", "h2"], dir=d, ferry=ferry)
     return p, a1, a2
 
 
@@ -72,14 +78,14 @@ def both(a1, a2, path, headers=(), host="localhost", method="GET"):
     return [get1(a1, path, headers, host, method), get2(a2, path, headers, host, method)]
 
 
-def ferry_check(d, text):
+def ferry_check(d, text, ferry=None):
     """`ferry check` on text: (exit code, the error lines)."""
-    rc, out, err = run([FERRY, "check", write_config(d, text, "c.conf")])
+    rc, out, err = run([ferry or FERRY, "check", write_config(d, text, "c.conf")])
     return rc, err
 
 
-def check_error(d, text, line, col, pattern, what):
-    rc, err = ferry_check(d, text)
+def check_error(d, text, line, col, pattern, what, ferry=None):
+    rc, err = ferry_check(d, text, ferry)
     check(rc != 0, "%s: ferry check accepted it" % what)
     want = r"c\.conf:%d:%d: .*%s" % (line, col, pattern)
     check(re.search(want, err), "%s: expected %r in %r" % (what, want, err))
@@ -574,13 +580,70 @@ def t_encode():
     p.check_sanitizers()
 
 
-@test("encode: ferry check refuses brotli and unknown codings, with position")
+@test("encode br (make BROTLI=1): a whole file in brotli; the client's weights, then the "
+      "encode line's order")
+def t_encode_br():
+    d = tmpdir()
+    root = os.path.join(d, "www")
+    write_file(os.path.join(root, "page.html"), HTML)
+    p, a1, a2 = serve("""site * {
+  root %s
+  encode br gzip
+}
+""" % root, d, ferry_br())
+    ident = get1(a1, "/page.html").header("etag")
+    gz = get1(a1, "/page.html", [("Accept-Encoding", "gzip")]).header("etag")
+    for ae, coding in (("br", "br"), ("gzip, br", "br"), ("br, gzip", "br"), ("*", "br"),
+                       ("br;q=0.5, gzip", "gzip"), ("gzip;q=0.2, br;q=0.3", "br"),
+                       ("br;q=0, *", "gzip"), ("zstd", None)):
+        for r in both(a1, a2, "/page.html", headers=[("Accept-Encoding", ae)]):
+            what = "%s %r" % (r.proto, ae)
+            check_eq((r.status, r.header("content-encoding")), (200, coding), what)
+            body = (brotli.decompress(r.body) if coding == "br"
+                    else gzip.decompress(r.body) if coding == "gzip" else r.body)
+            check_eq(body, HTML, what)
+            if coding == "br":
+                check(len(r.body) < len(HTML) // 4, "%s: %d bytes" % (what, len(r.body)))
+                check_eq(r.header("content-length"), str(len(r.body)), what)
+                check_eq(r.header("vary"), "Accept-Encoding", what)
+                check(r.header("etag") not in (None, ident, gz), "%s: ETag of its own" % what)
+    etag = get1(a1, "/page.html", [("Accept-Encoding", "br")]).header("etag")
+    for r in both(a1, a2, "/page.html", headers=[("Accept-Encoding", "br"),
+                                                  ("If-None-Match", etag)]):
+        check_eq((r.status, r.body), (304, b""), r.proto)
+    for r in both(a1, a2, "/page.html", headers=[("Accept-Encoding", "br"),
+                                                  ("Range", "bytes=0-9")]):
+        check_eq((r.status, r.header("content-encoding"), r.body), (206, None, HTML[:10]),
+                 r.proto)
+    p.stop()
+    p.check_sanitizers()
+
+
+@test("encode: ferry check refuses unknown codings, and br in a build without brotli, with "
+      "position")
 def t_encode_errors():
     d = tmpdir()
     base = "site * {\n  root /srv\n%s\n}\n"
-    check_error(d, base % "  encode gzip br", 3, 15, r"br only precompressed", "br")
-    check_error(d, base % "  encode deflate", 3, 10, "zstd and gzip", "deflate")
-    check_error(d, base % "  encode gzip gzip", 3, 15, "twice", "twice")
+    nobr = r"'encode br': this ferry was built without brotli \(build it with 'make BROTLI=1'"
+    for ferry in (None, ferry_br()):
+        check_error(d, base % "  encode gzip br zstd deflate", 3, 3, "takes 1 to 3 arguments",
+                    "four", ferry)
+        check_error(d, base % "  encode deflate", 3, 10, "br, zstd and gzip", "deflate", ferry)
+        check_error(d, base % "  encode gzip GZIP", 3, 15, "br, zstd and gzip", "upper case",
+                    ferry)
+        check_error(d, base % "  encode gzip gzip", 3, 15, "twice", "twice", ferry)
+    # the default build: br refused where it stands, alone or in a list
+    check_error(d, base % "  encode br", 3, 10, nobr, "encode br")
+    check_error(d, base % "  encode gzip br", 3, 15, nobr, "encode gzip br")
+    check_error(d, base % "  path /a/ {\n    encode zstd br\n  }", 4, 17, nobr, "in a path")
+    # precompressed br needs no library: both builds take it; the brotli build takes encode br
+    for ferry in (None, ferry_br()):
+        rc, err = ferry_check(d, base % "  precompressed br gzip", ferry)
+        check_eq((rc, err), (0, ""), "precompressed br, %s" % (ferry or FERRY))
+    rc, err = ferry_check(d, base % "  encode br zstd gzip\n  precompressed br", ferry_br())
+    check_eq((rc, err), (0, ""), "encode br in the brotli build")
+    check_error(d, base % "  encode br deflate", 3, 13, "br, zstd and gzip", "deflate",
+                ferry_br())
 
 
 main()

@@ -1,11 +1,17 @@
 /* Tests for src/handler/encode.c: what it compresses decompresses to the input; what would
  * not shrink is refused; a stream, whatever the sizes of its pieces and of the room for its
- * output, decodes to what was given, and after a flush to everything given so far. */
+ * output, decodes to what was given, and after a flush to everything given so far. Built
+ * twice: test-encode against the default encode.c (br refused), test-encode-br with
+ * FERRY_BROTLI against its `make BROTLI=1` object (br decoded with brotli's decoder). */
+#if FERRY_BROTLI
+#include <brotli/decode.h>
+#endif
 #include <errno.h>
 #include <stdlib.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include "base/macro.h"
 #include "handler/encode.h"
 #include "test.h"
 
@@ -35,7 +41,7 @@ static size_t drain(struct encoder *e, const char *in, size_t n, enum encode_op 
 	return taken;
 }
 
-/* What a decoder makes of the stream so far (gzip: inflate with a sync flush; zstd: the
+/* What a decoder makes of the stream so far (gzip: inflate with a sync flush; zstd and br: the
  * streaming decompressor): its length, the bytes in back. */
 static size_t decode_so_far(enum http_coding c, const unsigned char *z, size_t n, char *back,
 			    size_t cap)
@@ -54,6 +60,18 @@ static size_t decode_so_far(enum http_coding c, const unsigned char *z, size_t n
 		inflateEnd(&s);
 		return got;
 	}
+#if FERRY_BROTLI
+	if (c == HTTP_CODING_BR) {
+		BrotliDecoderState *d = BrotliDecoderCreateInstance(NULL, NULL, NULL);
+		size_t ai = n, ao = cap;
+		const uint8_t *ni = z;
+		uint8_t *no = (uint8_t *)back;
+		BrotliDecoderResult r = BrotliDecoderDecompressStream(d, &ai, &ni, &ao, &no, NULL);
+		CHECK(r != BROTLI_DECODER_RESULT_ERROR);
+		BrotliDecoderDestroyInstance(d);
+		return cap - ao;
+	}
+#endif
 	ZSTD_DStream *d = ZSTD_createDStream();
 	ZSTD_inBuffer ib = {z, n, 0};
 	ZSTD_outBuffer ob = {back, cap, 0};
@@ -142,21 +160,50 @@ int main(void)
 	out = NULL;
 	CHECK_EQ_INT(encode_body(HTTP_CODING_GZIP, noise, sizeof(noise), &out, &len), -E2BIG);
 	CHECK(out == NULL);
+	CHECK_EQ_INT(encode_body(HTTP_CODING_N, text, sizeof(text), &out, &len), -EINVAL);
+#if FERRY_BROTLI
+	CHECK(encode_supported(HTTP_CODING_BR));
+	CHECK(encode_brotli_version() != NULL);
+	CHECK_EQ_INT(encode_body(HTTP_CODING_BR, noise, sizeof(noise), &out, &len), -E2BIG);
+	CHECK(out == NULL);
+	out = NULL;
+	CHECK_EQ_INT(encode_body(HTTP_CODING_BR, text, sizeof(text), &out, &len), 0);
+	CHECK(len < sizeof(text) / 10);
+	if (out) {
+		char back[sizeof(text)];
+		size_t back_len = sizeof(back);
+		CHECK_EQ_INT(BrotliDecoderDecompress(len, out, &back_len, (uint8_t *)back),
+			     BROTLI_DECODER_RESULT_SUCCESS);
+		CHECK_EQ_INT(back_len, sizeof(text));
+		CHECK(memcmp(back, text, sizeof(text)) == 0);
+		free(out);
+	}
+#else
+	/* without brotli: refused, never a body, never an encoder */
+	CHECK(!encode_supported(HTTP_CODING_BR));
+	CHECK(encode_brotli_version() == NULL);
 	CHECK_EQ_INT(encode_body(HTTP_CODING_BR, text, sizeof(text), &out, &len), -EINVAL);
+	CHECK(out == NULL);
+	CHECK(encoder_new(HTTP_CODING_BR) == NULL);
+#endif
 
 	/* streams: pieces from 1 byte to all at once, output room from 7 bytes to plenty */
 	static char big[300000];
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (char)("0123456789 ferry streams text\n"[i % 30] + (i / 4096 % 3));
-	enum http_coding cs[] = {HTTP_CODING_GZIP, HTTP_CODING_ZSTD};
-	for (size_t k = 0; k < 2; k++) {
+	enum http_coding cs[] = {HTTP_CODING_GZIP, HTTP_CODING_ZSTD,
+#if FERRY_BROTLI
+				 HTTP_CODING_BR
+#endif
+	};
+	for (size_t k = 0; k < ARRAY_SIZE(cs); k++) {
 		stream_case(cs[k], text, sizeof(text), 1, 7);
 		stream_case(cs[k], text, sizeof(text), 1000, 64);
 		stream_case(cs[k], big, sizeof(big), 65536, 65536);
 		stream_case(cs[k], big, sizeof(big), 100000, 100);
 		stream_case(cs[k], big, sizeof(big), sizeof(big), 1 << 20);
 	}
-	CHECK(encoder_new(HTTP_CODING_BR) == NULL);
+	CHECK(encoder_new(HTTP_CODING_N) == NULL);
 	encoder_free(NULL);
 
 	CHECK(encode_type_ok("text/html; charset=utf-8"));

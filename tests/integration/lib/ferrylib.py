@@ -35,6 +35,9 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 FERRY = os.path.abspath(os.environ.get("FERRY") or os.path.join(REPO, "build", "ferry"))
+# The `make BROTLI=1` binary (encode br) beside FERRY: build/ferry-br, build-san/ferry-br
+# (`make test` and `make check` build it). A test of br runs on it; without it, it fails.
+FERRY_BR = os.path.abspath(os.environ.get("FERRY_BR") or FERRY + "-br")
 SSA = shutil.which("systemd-socket-activate") or "/usr/bin/systemd-socket-activate"
 
 
@@ -60,6 +63,14 @@ _cleanups = []  # callables run at exit (processes still running, temp dirs)
 
 class TestFailure(AssertionError):
     pass
+
+
+def ferry_br():
+    """The brotli build's path; a test that needs it fails (never skips) when it is missing."""
+    if not os.access(FERRY_BR, os.X_OK):
+        raise TestFailure("no brotli build at %s (make %s): the br tests cannot run"
+                          % (FERRY_BR, os.path.relpath(FERRY_BR, REPO)))
+    return FERRY_BR
 
 
 class TestTimeout(Exception):
