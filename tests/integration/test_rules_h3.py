@@ -25,6 +25,12 @@ from ferrylib import *  # noqa: E402,F401,F403
 from backends import Backend, EchoBackend  # noqa: E402
 from h3client import H3Req, H3Server  # noqa: E402
 
+try:
+    import brotli  # noqa: E402
+except ImportError:  # python3-brotli is Debian's; the python3 on PATH may be another one
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import brotli  # noqa: E402
+
 SITE_TLS = " tls %(crt)s %(key)s\n"
 
 
@@ -49,6 +55,8 @@ def decode(coding, body):
         return zlib.decompress(body, wbits=31)
     if coding == "zstd":
         return unzstd(body)
+    if coding == "br":
+        return brotli.decompress(body)
     return body
 
 
@@ -400,6 +408,60 @@ def _():
     check(cut.result.startswith("reset "), "cut: stream %s, status %s" % (cut.result, cut.status))
     check_eq(cut.header("content-encoding"), "gzip" if cut.status else None, "cut: head")
     check_eq((after.result, after.status, after.body), ("ok", 200, TEXT), "the next stream")
+    stop(s)
+
+
+@test("encode br over HTTP/3 (make BROTLI=1): a file whole and one past 2 MiB streamed, a "
+      "proxied body, a slow upstream's first piece before its end")
+def _():
+    ferry = ferry_br()
+    s = H3Server(site("  encode br gzip\n"), ferry=ferry)
+    write_file(os.path.join(s.root, "page.html"), HTML)
+    write_file(os.path.join(s.root, "big.txt"), BIG)
+    ident, b, g, big, nm = s.requests([
+        "/page.html", H3Req("/page.html", headers=[("accept-encoding", "br")]),
+        H3Req("/page.html", headers=[("accept-encoding", "br;q=0.5, gzip")]),
+        H3Req("/big.txt", headers=[("accept-encoding", "gzip, br")]),
+        H3Req("/page.html", headers=[("accept-encoding", "br"), ("range", "bytes=0-9")])])
+    check_eq((b.status, b.header("content-encoding"), b.header("vary")),
+             (200, "br", "Accept-Encoding"), "br")
+    check_eq(decode("br", b.body), HTML, "br body")
+    check(len(b.body) < len(HTML) // 4, "br: %d bytes" % len(b.body))
+    check(b.header("etag") not in (None, ident.header("etag"), g.header("etag")),
+          "br: an ETag of its own")
+    check_eq((g.header("content-encoding"), decode("gzip", g.body)), ("gzip", HTML),
+             "the client's weights first")
+    check_eq((big.status, big.header("content-encoding"), big.header("content-length")),
+             (200, "br", None), "big: streamed")
+    check_eq(hashlib.sha256(decode("br", big.body)).digest(), hashlib.sha256(BIG).digest(),
+             "big")
+    check_eq((nm.status, nm.header("content-encoding"), nm.body), (206, None, HTML[:10]),
+             "a range: identity")
+    stop(s)
+
+    up = backend(Upstream())
+    s = H3Server("site * {\n" + SITE_TLS + " encode br\n proxy http://127.0.0.1:%d\n}\n"
+                 % up.port, ferry=ferry)
+    r, = s.requests([H3Req("/chunked", headers=[("accept-encoding", "br")])])
+    check_eq((r.status, r.header("content-encoding"), r.header("content-length")),
+             (200, "br", None), "proxied")
+    check_eq(decode("br", r.body), TEXT, "proxied body")
+    tee = os.path.join(s.dir, "slow")
+    run = s.start([H3Req("/slow", headers=[("accept-encoding", "br")])], tee=tee)
+
+    def first_piece():
+        try:
+            got = brotli.Decompressor().process(read_file(tee + ".0"))
+        except brotli.error:
+            return False
+        return got == PART1
+    early = wait_until(first_piece, 10 * SLOW, what="the first piece, in br, before the rest "
+                       "was sent")
+    up.release.set()
+    r, = run.wait()
+    check(early is True, "streamed")
+    check_eq((r.header("content-encoding"), decode("br", r.body)), ("br", PART1 + PART2),
+             "the whole slow body")
     stop(s)
 
 

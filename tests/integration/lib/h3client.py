@@ -193,9 +193,9 @@ class H3Server:
     listeners named in tcp (each `listen NAME` line is the caller's, in extra or conf; their
     addresses in self.tcp[NAME] as (host, port)). conf is the rest of the configuration,
     with %(crt)s, %(key)s, %(dir)s and %(root)s (DIR/www, created) filled in, as in top (the
-    top-level lines before it)."""
+    top-level lines before it). ferry: another binary than FERRY (the brotli build)."""
 
-    def __init__(self, conf, tcp=(), top="access-log off\n", log_stderr=False):
+    def __init__(self, conf, tcp=(), top="access-log off\n", log_stderr=False, ferry=None):
         self.dir = d = tmpdir()
         self.root = os.path.join(d, "www")
         os.makedirs(self.root, exist_ok=True)
@@ -226,7 +226,7 @@ class H3Server:
         self.notify = NotifySocket(d)
         fds = [s.fileno() for s in socks]
         self.p = Proc([sys.executable, "-c", _FDS_WRAPPER, str(len(fds))] +
-                      [str(f) for f in fds] + [FERRY, "serve", "--config", self.config],
+                      [str(f) for f in fds] + [ferry or FERRY, "serve", "--config", self.config],
                       env={"LISTEN_FDNAMES": ":".join(names), "NOTIFY_SOCKET": self.notify.env},
                       pass_fds=fds, dir=d, name="ferry")
         deadline = time.monotonic() + 10 * SLOW
