@@ -59,6 +59,13 @@ FERRY_OBJS = $(OBJS)
 FERRY_LIBS = $(LDLIBS)
 endif
 UNITS   += $(B)/tests/test-encode-br
+# The tests take build/ferry for the default build (encode br refused) and build/ferry-br for
+# brotli: a BROTLI=1 build/ferry would fail the first.
+ifeq ($(BROTLI),1)
+ifneq ($(filter test check tests-built,$(MAKECMDGOALS)),)
+$(error make test and make check build both binaries themselves: run them without BROTLI=1)
+endif
+endif
 FUZZ_T  := $(patsubst fuzz/fuzz-%.c,%,$(wildcard fuzz/fuzz-*.c))
 REPLAYS := $(FUZZ_T:%=$(B)/fuzz/replay-%)
 

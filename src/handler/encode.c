@@ -218,6 +218,8 @@ static void zstd_end(struct encoder *e)
 /* br, in a `make BROTLI=1` build only: brotli's encoder (static libbrotlienc). */
 #include <brotli/encode.h>
 
+/* A whole body: brotli's one-shot call, which makes its state for each body (1.0.9 has no
+ * reset to keep one per worker, as gzip_body and zstd_body do). */
 static int br_body(const void *in, size_t n, void **ret, size_t *ret_len)
 {
 	size_t cap = BrotliEncoderMaxCompressedSize(n);
@@ -284,7 +286,7 @@ static int br_run(struct encoder *e, const void *in, size_t n, size_t *ret_in, v
 
 const char *encode_brotli_version(void)
 {
-	static char v[16];
+	static char v[16]; /* for ferry --version, from the main thread */
 	uint32_t bv = BrotliEncoderVersion(); /* (major << 24) | (minor << 12) | patch */
 	snprintf(v, sizeof(v), "%u.%u.%u", bv >> 24, (bv >> 12) & 0xfff, bv & 0xfff);
 	return v;
@@ -296,7 +298,8 @@ const char *encode_brotli_version(void)
 }
 #endif
 
-/* What each coding this binary can do is done with; no entry: encode_supported is false. */
+/* The coders this binary has, by coding: one without an entry (br in a default build) is a
+ * coding encode cannot do. */
 static const struct coder {
 	int (*body)(const void *in, size_t n, void **ret, size_t *ret_len);
 	int (*start)(struct encoder *e);
