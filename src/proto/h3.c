@@ -67,6 +67,9 @@
 #define H3_ROUNDS 32
 #define H3_RETRY_TIMEOUT (10 * NGTCP2_SECONDS)
 #define H3_INBOX_MAX 2048 /* datagrams waiting for their worker (then dropped) */
+#define H3_GOAWAY_MS 50    /* from the GOAWAY notice to the final one, at least */
+#define H3_RETRIED_MAX 64 /* client connection IDs answered with a Retry mid-flight ... */
+#define H3_RETRIED_NS (3 * NGTCP2_SECONDS) /* ... remembered this long */
 /* Streams the client resets or stops (rapid reset, CVE-2023-44487, as in h2.c): a token
  * bucket per connection; empty: CONNECTION_CLOSE(H3_EXCESSIVE_LOAD). */
 #define H3_RESET_BURST 200
@@ -149,7 +152,9 @@ struct h3_conn {
 	ngtcp2_crypto_conn_ref ref;
 	struct server_gen *gen; /* held during the handshake (the certificates) */
 	bool counted;           /* in `handshakes` */
-	bool processing, kick_pending, closed, stopping, dirty;
+	bool processing, kick_pending, closed, dirty;
+	bool stopping;     /* GOAWAY is due: the notice first (once HTTP/3 is set up) ... */
+	bool goaway_final; /* ... then, a round trip later, the last request stream taken */
 	uint64_t app_error; /* the HTTP/3 error code a failed callback left for the close */
 	unsigned reset_tokens;
 	uint64_t reset_ms;
@@ -163,6 +168,7 @@ struct h3_conn {
 	size_t n_cids;
 	struct timer timer; /* ngtcp2's expiry (deadline heap) */
 	struct timer idle;  /* keepalive-timeout with no request stream open */
+	struct timer final; /* from the GOAWAY notice to the final GOAWAY */
 	struct deferred defer;
 	struct h3_stream *streams, *lastst;
 	unsigned n_streams;
@@ -201,6 +207,13 @@ struct h3_worker {
 	uint64_t gen_id; /* the generation the connections were told about */
 	bool no_gso;
 	struct udprx rx; /* its buffer made at the first read */
+	/* The client connection IDs whose first flight got a Retry after it had begun (see
+	 * conn_read): a late packet of that flight must not start a second connection. */
+	struct {
+		ngtcp2_cid dcid;
+		ngtcp2_tstamp until;
+	} retried[H3_RETRIED_MAX];
+	unsigned retried_next;
 };
 
 static atomic_uint handshakes; /* in progress, in every worker */
@@ -216,6 +229,7 @@ static void conn_process(struct h3_conn *c);
 static void conn_close(struct h3_conn *c, bool send_close, uint64_t app_error);
 static void conn_close_err(struct h3_conn *c, const ngtcp2_ccerr *err);
 static void kick(struct h3_conn *c);
+static void goaway_notice(struct h3_conn *c);
 static void send_retry(struct worker *wk, int fd, const ngtcp2_path *path,
 		       const ngtcp2_pkt_hd *hd);
 
@@ -560,7 +574,7 @@ static void stream_free(struct h3_conn *c, struct h3_stream *s)
 	else
 		c->lastst = s->prev;
 	c->n_streams--;
-	if (c->n_streams == 0 && !c->closed)
+	if (c->n_streams == 0 && !c->closed && !c->stopping)
 		timer_arm(&c->wk->loop, &c->wk->t_keepalive, &c->idle);
 	timer_cancel(&s->deadline);
 	stream_close_file(s);
@@ -1313,6 +1327,8 @@ static int q_recv_tx_key(ngtcp2_conn *q, ngtcp2_encryption_level level, void *ud
 	    ngtcp2_conn_open_uni_stream(q, &dec, NULL) != 0 ||
 	    nghttp3_conn_bind_qpack_streams(c->h, enc, dec) != 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
+	if (c->stopping)
+		goaway_notice(c); /* a reload or stop came during the handshake */
 	return 0;
 }
 
@@ -1665,6 +1681,7 @@ static void conn_close_err(struct h3_conn *c, const ngtcp2_ccerr *err)
 	c->closed = true;
 	timer_cancel(&c->timer);
 	timer_cancel(&c->idle);
+	timer_cancel(&c->final);
 	struct h3_worker *wl = h3w(c->wk);
 	if (c->prev_all)
 		c->prev_all->next_all = c->next_all;
@@ -1730,7 +1747,7 @@ static void conn_process(struct h3_conn *c)
 	c->processing = false;
 	if (c->closed)
 		return;
-	if (c->stopping && c->h && drained(c)) {
+	if (c->goaway_final && drained(c)) {
 		conn_close(c, true, 0);
 		return;
 	}
@@ -1749,6 +1766,29 @@ static void on_timer(struct loop *l, struct timer *t)
 	conn_process(c);
 }
 
+/* The GOAWAY notice (RFC 9114 §5.2: the largest ID, so that the requests the client sent
+ * before it sees it are still taken), and one round trip later (at least H3_GOAWAY_MS) the
+ * final GOAWAY with the last request stream taken; those finish, then the connection closes
+ * (conn_process). Not inside an ngtcp2 callback: the caller runs conn_process after. */
+static void goaway_notice(struct h3_conn *c)
+{
+	nghttp3_conn_submit_shutdown_notice(c->h);
+	ngtcp2_conn_info ci;
+	ngtcp2_conn_get_conn_info(c->q, &ci);
+	uint64_t ms = MAX(ci.smoothed_rtt / NGTCP2_MILLISECONDS + 1, (uint64_t)H3_GOAWAY_MS);
+	timer_arm_at(&c->wk->loop, &c->final, c->wk->loop.now_ms + ms);
+}
+
+static void on_goaway_final(struct loop *l, struct timer *t)
+{
+	struct h3_conn *c = container_of(t, struct h3_conn, final);
+	if (c->closed || c->goaway_final)
+		return;
+	c->goaway_final = true;
+	nghttp3_conn_shutdown(c->h);
+	conn_process(c);
+}
+
 static void goaway(struct h3_conn *c)
 {
 	/* Once only: a stop after a reload's or idle's GOAWAY finds the connection going
@@ -1758,12 +1798,10 @@ static void goaway(struct h3_conn *c)
 	if (c->stopping)
 		return;
 	c->stopping = true;
-	if (!c->h) {
-		conn_close(c, true, 0);
-		return;
-	}
-	nghttp3_conn_submit_shutdown_notice(c->h);
-	nghttp3_conn_shutdown(c->h);
+	timer_cancel(&c->idle);
+	if (!c->h)
+		return; /* in its handshake: the notice once HTTP/3 is set up (q_recv_tx_key) */
+	goaway_notice(c);
 	conn_process(c);
 }
 
@@ -1782,6 +1820,26 @@ static void on_idle(struct loop *l, struct timer *t)
 		goaway(c);
 }
 
+/* The client's first flight to dcid was answered with a Retry after a part of it had come:
+ * the rest, handed over late by another worker, must not start a connection of its own (the
+ * client, holding the Retry's token, would then see two servers and stall); it gets a Retry
+ * too, which a client that has the first one ignores (RFC 9000 §17.2.5.2). */
+static void retried_add(struct h3_worker *w, const ngtcp2_cid *dcid)
+{
+	unsigned i = w->retried_next++ % H3_RETRIED_MAX;
+	w->retried[i].dcid = *dcid;
+	w->retried[i].until = now_ns() + H3_RETRIED_NS;
+}
+
+static bool retried_has(const struct h3_worker *w, const ngtcp2_cid *dcid)
+{
+	ngtcp2_tstamp now = now_ns();
+	for (unsigned i = 0; i < H3_RETRIED_MAX; i++)
+		if (w->retried[i].until > now && ngtcp2_cid_eq(&w->retried[i].dcid, dcid))
+			return true;
+	return false;
+}
+
 /* One datagram for c. */
 static void conn_read(struct h3_conn *c, const ngtcp2_path *path, const uint8_t *p, size_t n)
 {
@@ -1795,8 +1853,10 @@ static void conn_read(struct h3_conn *c, const ngtcp2_path *path, const uint8_t 
 			 * client send it all again, to a connection ID of this worker; dropping
 			 * the packet silently instead leaves the client to its loss timers. */
 			ngtcp2_pkt_hd hd;
-			if (ngtcp2_accept(&hd, p, n) == 0 && hd.type == NGTCP2_PKT_INITIAL)
+			if (ngtcp2_accept(&hd, p, n) == 0 && hd.type == NGTCP2_PKT_INITIAL) {
+				retried_add(h3w(c->wk), &hd.dcid);
 				send_retry(c->wk, c->fd, path, &hd);
+			}
 			conn_close(c, false, 0);
 		} else if (r == NGTCP2_ERR_DRAINING || r == NGTCP2_ERR_DROP_CONN) {
 			conn_close(c, false, 0);
@@ -1840,6 +1900,7 @@ static struct h3_conn *conn_new(struct worker *wk, int fd, const ngtcp2_path *pa
 	c->fd = fd;
 	c->timer.cb = on_timer;
 	c->idle.cb = on_idle;
+	c->final.cb = on_goaway_final;
 	c->reset_tokens = H3_RESET_BURST;
 	c->reset_ms = wk->loop.now_ms;
 	c->link.on_stop = on_stop;
@@ -2037,8 +2098,9 @@ static void on_datagram(struct worker *wk, int fd, const ngtcp2_path *path, cons
 		hd.token = NULL; /* we issue no NEW_TOKEN: whatever it is, ignore it */
 		hd.tokenlen = 0;
 	}
-	if (!pod && atomic_load_explicit(&handshakes, memory_order_relaxed) >=
-			    wk->gen->cfg->max_tls_handshakes) {
+	if (!pod && (atomic_load_explicit(&handshakes, memory_order_relaxed) >=
+			     wk->gen->cfg->max_tls_handshakes ||
+		     retried_has(w, &hd.dcid))) {
 		/* Under load: the client proves its address first (RFC 9000 §8.1.2). */
 		send_retry(wk, fd, path, &hd);
 		return;
