@@ -311,9 +311,9 @@ def _():
     check_eq(s.p.wait_exit(10), 0, "ferry's exit code after the graceful stop")
 
 
-class HoldRelay:
-    """A UDP relay on 127.0.0.1 in front of ferry's port that passes the client's first
-    flight, then, once ferry has answered, holds what the client sends until release()."""
+class Relay:
+    """A UDP relay on 127.0.0.1 (self.port) in front of ferry's port: run() moves the
+    datagrams, in a thread, until close()."""
 
     def __init__(self, port):
         self.down = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -321,10 +321,25 @@ class HoldRelay:
         self.up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.up.connect(("127.0.0.1", port))
         self.port = self.down.getsockname()[1]
-        self.answered, self.held, self.released, self.done = False, [], False, False
+        self.done = False
         self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
         on_cleanup(self.close)
+
+    def close(self):
+        self.done = True
+        self.t.join(5)
+        self.down.close()
+        self.up.close()
+
+
+class HoldRelay(Relay):
+    """Passes the client's first flight, then, once ferry has answered, holds what the client
+    sends until release()."""
+
+    def __init__(self, port):
+        super().__init__(port)
+        self.answered, self.held, self.released = False, [], False
+        self.t.start()
 
     def run(self):
         client = None
@@ -346,12 +361,6 @@ class HoldRelay:
 
     def release(self):
         self.released = True
-
-    def close(self):
-        self.done = True
-        self.t.join(5)
-        self.down.close()
-        self.up.close()
 
 
 @test("a reload while a connection is in its handshake: the handshake completes, the request "
@@ -516,21 +525,15 @@ def _():
     stop(s)
 
 
-class SwapRelay:
-    """A UDP relay on 127.0.0.1 in front of ferry's port that delivers the client's first two
-    datagrams in the other order (as when two workers read them and one hands its datagram
-    over to the other late), and records the first byte of each datagram ferry sends back."""
+class SwapRelay(Relay):
+    """Delivers the client's first two datagrams in the other order (as when two workers read
+    them and one hands its datagram over to the other late), and records the first byte of
+    each datagram ferry sends back."""
 
     def __init__(self, port):
-        self.down = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.down.bind(("127.0.0.1", 0))
-        self.up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.up.connect(("127.0.0.1", port))
-        self.port = self.down.getsockname()[1]
-        self.back, self.n, self.done = [], 0, False
-        self.t = threading.Thread(target=self.run, daemon=True)
+        super().__init__(port)
+        self.back, self.n = [], 0
         self.t.start()
-        on_cleanup(self.close)
 
     def run(self):
         client, held = None, None
@@ -550,12 +553,6 @@ class SwapRelay:
                 d = self.up.recv(65535)
                 self.back.append(d[0])
                 self.down.sendto(d, client)
-
-    def close(self):
-        self.done = True
-        self.t.join(5)
-        self.down.close()
-        self.up.close()
 
 
 @test("a ClientHello in two datagrams that reach ferry in the other order (as when, with "
