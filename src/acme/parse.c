@@ -224,7 +224,7 @@ int acme_url_parse(const char *url, size_t len, struct acme_url *ret)
 			return -EINVAL;
 		hs = a + 1;
 		for (const char *c = hs; c < he; c++)
-			if (!strchr("0123456789abcdefABCDEF:.", *c))
+			if (*c == '\0' || !strchr("0123456789abcdefABCDEF:.", *c))
 				return -EINVAL;
 		if (he + 1 < e && he[1] == ':')
 			colon = he + 1;

@@ -142,6 +142,9 @@ static void test_url(void)
 	/* not NUL-terminated: len bounds it */
 	CHECK_EQ_INT(acme_url_parse("https://ca.test/dirXX", 19, &u), 0);
 	CHECK_EQ_INT((int)u.path_len, 4);
+	/* a NUL inside an IPv6 literal (strchr finds the set's own terminator) */
+	static const char nul6[] = "https://[\0::1]/d";
+	CHECK_EQ_INT(acme_url_parse(nul6, sizeof(nul6) - 1, &u), -EINVAL);
 #undef URL
 }
 
