@@ -22,7 +22,24 @@ fi
 ctx=$(mktemp -d /var/tmp/ferry-image.XXXXXX)
 trap 'rm -rf "$ctx"' EXIT
 objcopy --strip-all "$bin" "$ctx/ferry"
-cp -r packaging/licenses "$ctx/licenses"
+stripped=$(stat -c %s "$ctx/ferry")
+if [ "$stripped" -gt "$max" ]; then
+	echo "build-image: $bin is $stripped bytes stripped, more than the image's 6 MiB" \
+		"(a make BROTLI=1 build is; the image takes the default build)" >&2
+	exit 1
+fi
+# The licences of exactly the libraries this binary links (its --version --verbose names
+# each text), the GNU licences they refer to and the README.
+mkdir "$ctx/licenses"
+cp packaging/licenses/README packaging/licenses/*GPL*.txt "$ctx/licenses/"
+texts=$("$bin" --version --verbose | grep -o '([a-z0-9_-]*\.txt)' | tr -d '()' | sort -u)
+[ -n "$texts" ] || {
+	echo "build-image: $bin --version --verbose names no licence text" >&2
+	exit 1
+}
+for t in $texts; do
+	cp "packaging/licenses/$t" "$ctx/licenses/"
+done
 $podman build --quiet --pull=never --network=none -f packaging/Containerfile -t "$tag" "$ctx" >/dev/null
 size=$($podman image inspect --format '{{.Size}}' "$tag")
 echo "image $tag: $size bytes"

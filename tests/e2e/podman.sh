@@ -58,10 +58,28 @@ e2e_image() {
 	local out
 	if out=$(PODMAN="$PODMAN" packaging/build-image.sh "$FERRY" 2>&1); then
 		ok "image: podman build offline, $(echo "$out" | grep -o '[0-9]* bytes') (at most 6 MiB)"
+		e2e_image_licences
 		return 0
 	fi
 	not_ok "image: podman build offline, at most 6 MiB" "$out"
 	return 1
+}
+
+# The image carries the licence of every library the binary names, and no other.
+e2e_image_licences() {
+	local c want have
+	want=$( ("$FERRY" --version --verbose | grep -o '([a-z0-9_-]*\.txt)' | tr -d '()'
+		cd packaging/licenses && printf '%s\n' README ./*GPL*.txt | sed 's|^\./||') | sort -u)
+	c=$($PODMAN create localhost/ferry:latest 2>/dev/null) &&
+		have=$($PODMAN export "$c" | tar -t | sed -n 's|^usr/share/licenses/ferry/\(..*\)|\1|p' |
+			sort)
+	[ -n "$c" ] && $PODMAN rm "$c" >/dev/null 2>&1
+	if [ -n "$have" ] && [ "$have" = "$want" ]; then
+		ok "image: the licences of the $(echo "$want" | grep -vc 'GPL\|README') linked libraries, no other"
+	else
+		not_ok "image: the licences of the linked libraries, no other" \
+			"want: $(tr '\n' ' ' <<<"$want")" "have: $(tr '\n' ' ' <<<"$have")"
+	fi
 }
 
 e2e_podman() {
