@@ -543,36 +543,51 @@ static const char *chal_type(const struct acme_client *c)
 
 /* Done when valid; else its challenge (http-01, or tls-alpn-01 with `acme-challenge
  * tls-alpn-01`) answered, then polled. */
-static void on_authz(struct acme_client *c, int r)
+/* The current authorization's document from the CA's answer (r: the transfer's result), with
+ * its challenge of our type in *chal (NULL if it has none). NULL when the authorization has
+ * ended: a failed transfer, an error answer (said, prefixed with WHO when known), or
+ * "valid". */
+static json_t *authz_doc(struct acme_client *c, int r, const char *who, json_t **chal)
 {
-	const char *type = chal_type(c);
 	const char *url = c->authz[c->k];
 	char pr[700];
-	c->answer_path[0] = '\0';
 	if (r < 0) {
 		authz_end(c, r);
-		return;
+		return NULL;
 	}
 	json_t *a = c->resp.status == 200 ? resp_json(c, url) : NULL;
 	if (!a) {
-		say(c, true, "authorization %s: %s", url, problem(c, pr, sizeof(pr)));
+		say(c, true, "%s%sauthorization %s: %s", who, who[0] ? ": " : "", url,
+		    problem(c, pr, sizeof(pr)));
 		authz_end(c, -EPROTO);
-		return;
+		return NULL;
 	}
-	const char *status = jstr(a, "status");
-	if (strcmp(status, "valid") == 0) {
+	if (strcmp(jstr(a, "status"), "valid") == 0) {
 		json_decref(a);
 		authz_end(c, 0);
-		return;
+		return NULL;
 	}
-	const char *name = jstr(json_object_get(a, "identifier"), "value");
-	json_t *chal = NULL, *v;
+	json_t *v;
 	size_t i;
+	*chal = NULL;
 	json_array_foreach(json_object_get(a, "challenges"), i, v)
 	{
-		if (strcmp(jstr(v, "type"), type) == 0)
-			chal = v;
+		if (strcmp(jstr(v, "type"), chal_type(c)) == 0)
+			*chal = v;
 	}
+	return a;
+}
+
+static void on_authz(struct acme_client *c, int r)
+{
+	const char *type = chal_type(c);
+	json_t *chal;
+	c->answer_path[0] = '\0';
+	json_t *a = authz_doc(c, r, "", &chal);
+	if (!a)
+		return;
+	const char *status = jstr(a, "status");
+	const char *name = jstr(json_object_get(a, "identifier"), "value");
 	if (strcmp(status, "pending") != 0 || !chal) {
 		say(c, true, "%s: authorization is %s%s%s%s", name, status,
 		    chal ? "" : ", with no ", chal ? "" : type, chal ? "" : " challenge");
@@ -627,33 +642,14 @@ static void on_chal(struct acme_client *c, int r)
 static void on_poll(struct acme_client *c, int r)
 {
 	const char *type = chal_type(c);
-	const char *url = c->authz[c->k];
-	char pr[700];
-	if (r < 0) {
-		authz_end(c, r);
+	json_t *chal;
+	json_t *a = authz_doc(c, r, c->who, &chal);
+	if (!a)
 		return;
-	}
-	json_t *a = c->resp.status == 200 ? resp_json(c, url) : NULL;
-	if (!a) {
-		say(c, true, "%s: authorization %s: %s", c->who, url, problem(c, pr, sizeof(pr)));
-		authz_end(c, -EPROTO);
-		return;
-	}
 	const char *status = jstr(a, "status");
-	if (strcmp(status, "valid") == 0) {
-		json_decref(a);
-		authz_end(c, 0);
-		return;
-	}
 	if (strcmp(status, "pending") != 0) {
 		/* the challenge's error says why (RFC 8555 §8: "error" of the challenge) */
-		json_t *err = NULL, *v;
-		size_t i;
-		json_array_foreach(json_object_get(a, "challenges"), i, v)
-		{
-			if (strcmp(jstr(v, "type"), type) == 0)
-				err = json_object_get(v, "error");
-		}
+		json_t *err = chal ? json_object_get(chal, "error") : NULL;
 		char *doc = err ? json_dumps(err, JSON_COMPACT) : NULL;
 		char ptype[96] = "", detail[ACME_DETAIL_MAX] = "";
 		if (doc)
