@@ -153,6 +153,51 @@ def serve(d, cfg):
     return proc, addrs[0], addrs[1]
 
 
+def fake_ca_cert(d):
+    """A self-signed certificate for 127.0.0.1 (a fake CA's HTTPS): its key and PEM paths."""
+    key, crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", key, "-out", crt)
+    return key, crt
+
+
+def fake_ca(key, crt, handle, on_error=None):
+    """A TLS server on 127.0.0.1 in a thread: handle(tls_socket) for each connection after its
+    handshake, on_error() when the handshake or handle fails. Returns its port and a function
+    that stops it (also called at cleanup)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(8)
+    on_cleanup(lsn.close)
+    stop = threading.Event()
+
+    def serve():
+        lsn.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = lsn.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(10 * SLOW)
+                handle(ctx.wrap_socket(c, server_side=True))
+            except (ssl.SSLError, OSError):
+                if on_error:
+                    on_error()
+                c.close()
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+
+    def stop_it():
+        stop.set()
+        th.join(5)
+    on_cleanup(stop_it)
+    return lsn.getsockname()[1], stop_it
+
+
 def ferry_acme(cfg, *args, timeout=120, env=None):
     return run([FERRY, "acme", "--config", cfg] + list(args), timeout=timeout, env=env)
 
@@ -781,10 +826,7 @@ def _():
 @test("a CA that accepts the connection and never answers (acme-timeout 2s): no TLS handshake, then a handshake and no HTTP answer: ferry acme gives up on each after 2 s, exit 1, with the reason")
 def _():
     d = tmpdir()
-    key, crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", key, "-out", crt)
+    key, crt = fake_ca_cert(d)
     # a listener that never accepts: the kernel completes the TCP handshake (the backlog)
     mute = socket.socket()
     mute.bind(("127.0.0.1", 0))
@@ -802,30 +844,8 @@ def _():
              err)
     check(took >= 2, "ferry acme waited the 2 s (%.2f s)" % took)
     # a TLS server that completes the handshake and then says nothing
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(crt, key)
-    lsn = socket.socket()
-    lsn.bind(("127.0.0.1", 0))
-    lsn.listen(8)
-    on_cleanup(lsn.close)
-    port = lsn.getsockname()[1]
-    held, stop = [], threading.Event()
-
-    def serve_silently():
-        lsn.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                c, _ = lsn.accept()
-            except OSError:
-                continue
-            try:
-                c.settimeout(10 * SLOW)
-                held.append(ctx.wrap_socket(c, server_side=True))  # handshake, then nothing
-            except (ssl.SSLError, OSError):
-                c.close()
-    th = threading.Thread(target=serve_silently, daemon=True)
-    th.start()
-    on_cleanup(stop.set)
+    held = []
+    port, stop = fake_ca(key, crt, held.append)
     url = "https://127.0.0.1:%d/dir" % port
     cfg = write_config(d, "listen http\nacme-dir %s/acme\nacme-ca %s\nacme-ca-root %s\n"
                        "acme-timeout 2s\nsite example.test {\n tls acme\n}\n" % (d, url, crt))
@@ -836,8 +856,7 @@ def _():
     check_in("acme: GET %s: 127.0.0.1:%d: no answer in 2 s" % (url, port), err)
     check(held, "the handshake was done")
     check(took >= 2, "ferry acme waited the 2 s (%.2f s)" % took)
-    stop.set()
-    th.join(5)
+    stop()
     for t in held:
         t.close()
 
@@ -845,40 +864,17 @@ def _():
 @test("the CA's certificate verified: signed by another CA than acme-ca-root, or for another name than the URL's (the name through ferry's resolver): no request is sent, exit 1, GnuTLS's reason")
 def _():
     d = tmpdir()
-    key, crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", key, "-out", crt)
+    key, crt = fake_ca_cert(d)
     other = os.path.join(d, "other.pem")
     openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
             "-days", "2", "-subj", "/CN=other", "-keyout", os.path.join(d, "other.key"),
             "-out", other)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(crt, key)
-    lsn = socket.socket()
-    lsn.bind(("127.0.0.1", 0))
-    lsn.listen(8)
-    on_cleanup(lsn.close)
-    port = lsn.getsockname()[1]
-    requests, stop = [], threading.Event()
+    requests = []
 
-    def serve():
-        lsn.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                c, _ = lsn.accept()
-            except OSError:
-                continue
-            try:
-                c.settimeout(5 * SLOW)
-                t = ctx.wrap_socket(c, server_side=True)
-                requests.append(t.recv(4096))
-                t.close()
-            except (ssl.SSLError, OSError):
-                c.close()
-    th = threading.Thread(target=serve, daemon=True)
-    th.start()
-    on_cleanup(stop.set)
+    def record(t):
+        requests.append(t.recv(4096))
+        t.close()
+    port, stop = fake_ca(key, crt, record)
     hosts = write_file(os.path.join(d, "hosts"), "127.0.0.1 ca.test\n")
     env = {"FERRY_INSECURE_TEST_HOSTS": hosts,
            "FERRY_INSECURE_TEST_RESOLV_CONF": write_file(os.path.join(d, "resolv.conf"), "")}
@@ -891,52 +887,27 @@ def _():
         check_eq(rc, 1, "exit status (stderr: %s)" % err[-2000:])
         m = re.search(r"acme: GET %s: TLS to [a-z0-9.]+:%d: (.*)" % (re.escape(url), port), err)
         check(m and why in m.group(1), "the reason (%s): %s" % (why, err[-2000:]))
-    stop.set()
-    th.join(5)
+    stop()
     check_eq([r for r in requests if r], [], "requests that reached the server")
 
 
 @test("a CA whose answer is larger than 1 MiB: ferry acme stops reading at the limit, exit 1, with the reason")
 def _():
     d = tmpdir()
-    key, crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", key, "-out", crt)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(crt, key)
-    lsn = socket.socket()
-    lsn.bind(("127.0.0.1", 0))
-    lsn.listen(8)
-    on_cleanup(lsn.close)
-    port = lsn.getsockname()[1]
-    sent, stop = [], threading.Event()
+    key, crt = fake_ca_cert(d)
+    sent = []
 
-    def serve():
-        lsn.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                c, _ = lsn.accept()
-            except OSError:
-                continue
-            try:
-                c.settimeout(10 * SLOW)
-                t = ctx.wrap_socket(c, server_side=True)
-                t.recv(4096)
-                body = b"{" + b" " * (3 << 20) + b"}"
-                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                          b"Content-Length: %d\r\n\r\n" % len(body))
-                n = 0
-                while n < len(body):
-                    n += t.send(body[n:n + 65536])
-                sent.append(n)
-                t.close()
-            except (ssl.SSLError, OSError):
-                sent.append(-1)
-                c.close()
-    th = threading.Thread(target=serve, daemon=True)
-    th.start()
-    on_cleanup(stop.set)
+    def flood(t):
+        t.recv(4096)
+        body = b"{" + b" " * (3 << 20) + b"}"
+        t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        n = 0
+        while n < len(body):
+            n += t.send(body[n:n + 65536])
+        sent.append(n)
+        t.close()
+    port, stop = fake_ca(key, crt, flood, lambda: sent.append(-1))
     url = "https://127.0.0.1:%d/dir" % port
     cfg = write_config(d, "listen http\nacme-dir %s/acme\nacme-ca %s\nacme-ca-root %s\n"
                        "acme-timeout 20s\nsite example.test {\n tls acme\n}\n" % (d, url, crt))
@@ -946,8 +917,7 @@ def _():
              err)
     wait_until(lambda: sent, 10 * SLOW, what="the server to be done with the connection")
     check_eq(len(sent), 1, "connections the server answered")
-    stop.set()
-    th.join(5)
+    stop()
 
 
 if __name__ == "__main__":
