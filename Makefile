@@ -116,13 +116,17 @@ $(B)/fuzz/replay-%: fuzz/fuzz-%.c fuzz/replay.c $(B)/libferry.a
 	$(CC) $(CFLAGS) fuzz/fuzz-$*.c fuzz/replay.c $(B)/libferry.a -o $@ -pthread $(LDLIBS)
 
 # The tests' HTTP/3 client (tests/tools/h3client.c; Debian 12 has none that sends any field),
-# on the libraries ferry links, dynamically (it is no part of the release binary).
+# on the libraries ferry links, dynamically (it is no part of the release binary). Its QUIC
+# connection is bench/quicconn.c, shared with bench/h3load.c: a tool's .c prerequisites are
+# compiled together, with -Ibench.
 TOOLS   := $(B)/tools/h3client
 TOOLLIBS := -lngtcp2_crypto_gnutls -lngtcp2 -lnghttp3 $(shell pkg-config --libs gnutls 2>/dev/null)
 
+$(B)/tools/h3client: bench/quicconn.c bench/quicconn.h
+
 $(B)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< -o $@ $(filter-out -static,$(LDSTATIC)) $(TOOLLIBS)
+	$(CC) $(CFLAGS) -Ibench $(filter %.c,$^) -o $@ $(filter-out -static,$(LDSTATIC)) $(TOOLLIBS)
 
 deps:
 	@scripts/deps.sh

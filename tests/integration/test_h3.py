@@ -613,12 +613,12 @@ def _():
 
 
 def build_h3load():
-    """bench/h3load.c, built into the test's folder (ngtcp2, nghttp3 and GnuTLS: what ferry
-    links)."""
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
-                       "h3load.c")
+    """bench/h3load.c with its QUIC connection, bench/quicconn.c, built into the test's folder
+    (ngtcp2, nghttp3 and GnuTLS: what ferry links)."""
+    bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench")
     exe = os.path.join(tmpdir(), "h3load")
-    rc, _, errs = run(["gcc", "-O1", "-o", exe, src, "-lngtcp2_crypto_gnutls", "-lngtcp2",
+    rc, _, errs = run(["gcc", "-O1", "-o", exe, os.path.join(bench, "h3load.c"),
+                       os.path.join(bench, "quicconn.c"), "-lngtcp2_crypto_gnutls", "-lngtcp2",
                        "-lnghttp3", "-lgnutls"], timeout=120 * SLOW)
     check_eq(rc, 0, "building bench/h3load.c: %s" % errs)
     return exe

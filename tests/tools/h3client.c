@@ -1,6 +1,7 @@
 /* h3client: the tests' HTTP/3 client, on ngtcp2 (with its GnuTLS crypto helper) and nghttp3,
  * because Debian 12 has none that sends arbitrary request fields (ngtcp2-client's gtlsclient
- * cannot). Not part of ferry; its QUIC wiring follows bench/h3load.c.
+ * cannot). Not part of ferry; its QUIC connection is bench/quicconn.c, shared with
+ * bench/h3load.c (make compiles the two together).
  *
  *   h3client [-s SNI] [-a AUTHORITY] [-t SECONDS] [-o FILE] [-w PREFIX] [-P MS] [-p] ADDR PORT
  *            REQUEST...
@@ -35,29 +36,20 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <arpa/inet.h>
+#include "quicconn.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
-#include <netinet/in.h>
-#include <nghttp3/nghttp3.h>
-#include <ngtcp2/ngtcp2.h>
-#include <ngtcp2/ngtcp2_crypto.h>
-#include <ngtcp2/ngtcp2_crypto_gnutls.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#define PKT 1452
 #define MAX_REQS 256
 #define MAX_FIELDS 64
 #define MAX_BODY (256u << 20) /* a response body kept beyond this fails the request */
@@ -86,30 +78,12 @@ static size_t nreqs, next_req, in_flight;
 static bool parallel;
 static const char *sni = "localhost", *authority = "localhost";
 
-static int fd = -1;
-static struct sockaddr_storage local, remote;
-static socklen_t local_len, remote_len;
-static ngtcp2_conn *qc;
-static nghttp3_conn *hc;
-static gnutls_session_t tls;
+static struct quicconn conn;
 static gnutls_certificate_credentials_t cred;
-static ngtcp2_crypto_conn_ref cref;
 static bool conn_failed;
 static uint64_t pause_ns, paused_until; /* -P */
 static bool paused;
 static const char *fail_why;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void rnd(void *p, size_t n)
-{
-	gnutls_rnd(GNUTLS_RND_NONCE, p, n);
-}
 
 static void fail(const char *why)
 {
@@ -132,14 +106,14 @@ static nghttp3_ssize read_body(nghttp3_conn *h, int64_t sid, nghttp3_vec *vec, s
 	return 1;
 }
 
-static void start_requests(void)
+static void start_requests(struct quicconn *qc)
 {
-	while (hc && next_req < nreqs && (parallel || in_flight == 0)) {
+	while (qc->h && next_req < nreqs && (parallel || in_flight == 0)) {
 		struct req *r = &reqs[next_req];
-		if (ngtcp2_conn_open_bidi_stream(qc, &r->sid, r) != 0)
+		if (ngtcp2_conn_open_bidi_stream(qc->q, &r->sid, r) != 0)
 			return; /* no stream credit now: extend_max_local_streams_bidi */
 		nghttp3_data_reader dr = {read_body};
-		if (nghttp3_conn_submit_request(hc, r->sid, r->nv, r->nnv, r->body ? &dr : NULL,
+		if (nghttp3_conn_submit_request(qc->h, r->sid, r->nv, r->nnv, r->body ? &dr : NULL,
 						r) != 0) {
 			fail("cannot submit a request");
 			return;
@@ -185,11 +159,10 @@ static int h_recv_data(nghttp3_conn *h, int64_t sid, const uint8_t *data, size_t
 		       void *sud)
 {
 	struct req *r = sud;
-	ngtcp2_conn_extend_max_stream_offset(qc, sid, len);
-	ngtcp2_conn_extend_max_offset(qc, len);
+	quicconn_consume(ud, sid, len);
 	if (pause_ns && !paused && len) {
 		paused = true;
-		paused_until = now_ns() + pause_ns;
+		paused_until = quicconn_now() + pause_ns;
 	}
 	if (!r || r->too_big)
 		return 0;
@@ -214,13 +187,6 @@ static int h_recv_data(nghttp3_conn *h, int64_t sid, const uint8_t *data, size_t
 	return 0;
 }
 
-static int h_deferred_consume(nghttp3_conn *h, int64_t sid, size_t n, void *ud, void *sud)
-{
-	ngtcp2_conn_extend_max_stream_offset(qc, sid, n);
-	ngtcp2_conn_extend_max_offset(qc, n);
-	return 0;
-}
-
 static int h_end_stream(nghttp3_conn *h, int64_t sid, void *ud, void *sud)
 {
 	struct req *r = sud;
@@ -237,290 +203,60 @@ static int h_stream_close(nghttp3_conn *h, int64_t sid, uint64_t code, void *ud,
 	r->closed = true;
 	r->code = code;
 	in_flight--;
-	start_requests();
-	return 0;
-}
-
-static int h_stop_sending(nghttp3_conn *h, int64_t sid, uint64_t code, void *ud, void *sud)
-{
-	ngtcp2_conn_shutdown_stream_read(qc, 0, sid, code);
-	return 0;
-}
-
-static int h_reset_stream(nghttp3_conn *h, int64_t sid, uint64_t code, void *ud, void *sud)
-{
-	ngtcp2_conn_shutdown_stream_write(qc, 0, sid, code);
-	return 0;
-}
-
-/* ---- QUIC ----------------------------------------------------------------------------- */
-
-static void q_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
-{
-	rnd(dest, len);
-}
-
-static int q_new_cid(ngtcp2_conn *q, ngtcp2_cid *cid, uint8_t *token, size_t cidlen, void *ud)
-{
-	rnd(cid->data, cidlen);
-	cid->datalen = cidlen;
-	rnd(token, NGTCP2_STATELESS_RESET_TOKENLEN);
+	start_requests(ud);
 	return 0;
 }
 
 static const nghttp3_callbacks hcb = {
 	.stream_close = h_stream_close,
 	.recv_data = h_recv_data,
-	.deferred_consume = h_deferred_consume,
+	.deferred_consume = quicconn_deferred_consume,
 	.begin_headers = h_begin_headers,
 	.recv_header = h_recv_header,
 	.begin_trailers = h_begin_headers,
 	.recv_trailer = h_recv_trailer,
-	.stop_sending = h_stop_sending,
+	.stop_sending = quicconn_stop_sending,
 	.end_stream = h_end_stream,
-	.reset_stream = h_reset_stream,
+	.reset_stream = quicconn_reset_stream,
 };
 
-static int q_handshake_completed(ngtcp2_conn *q, void *ud)
-{
-	nghttp3_settings st;
-	nghttp3_settings_default(&st);
-	if (nghttp3_conn_client_new(&hc, &hcb, &st, nghttp3_mem_default(), NULL) != 0)
-		return NGTCP2_ERR_CALLBACK_FAILURE;
-	int64_t ctrl, enc, dec;
-	if (ngtcp2_conn_open_uni_stream(q, &ctrl, NULL) != 0 ||
-	    nghttp3_conn_bind_control_stream(hc, ctrl) != 0 ||
-	    ngtcp2_conn_open_uni_stream(q, &enc, NULL) != 0 ||
-	    ngtcp2_conn_open_uni_stream(q, &dec, NULL) != 0 ||
-	    nghttp3_conn_bind_qpack_streams(hc, enc, dec) != 0)
-		return NGTCP2_ERR_CALLBACK_FAILURE;
-	start_requests();
-	return 0;
-}
+/* ---- the connection's steps (bench/quicconn.c), with this client's messages ------------ */
 
-static int q_recv_stream_data(ngtcp2_conn *q, uint32_t flags, int64_t sid, uint64_t off,
-			      const uint8_t *data, size_t len, void *ud, void *sud)
+static void conn_read(void)
 {
-	if (!hc)
-		return 0;
-	nghttp3_ssize n = nghttp3_conn_read_stream(hc, sid, data, len,
-						   flags & NGTCP2_STREAM_DATA_FLAG_FIN);
-	if (n < 0) {
-		fprintf(stderr, "h3client: stream %lld: %s\n", (long long)sid,
-			nghttp3_strerror((int)n));
-		return NGTCP2_ERR_CALLBACK_FAILURE;
+	int r = quicconn_read(&conn);
+	if (r == -ECONNREFUSED) { /* an ICMP port unreachable */
+		fail("connection refused");
+	} else if (r < 0) {
+		if (conn.h3_err)
+			fprintf(stderr, "h3client: stream %lld: %s\n", (long long)conn.h3_err_sid,
+				nghttp3_strerror(conn.h3_err));
+		const ngtcp2_ccerr *ce = ngtcp2_conn_get_ccerr(conn.q);
+		fprintf(stderr, "h3client: read: %s (error code 0x%llx)\n",
+			ngtcp2_strerror(conn.quic_err), (unsigned long long)ce->error_code);
+		fail(conn.quic_err == NGTCP2_ERR_DRAINING ? "the server closed the connection"
+							  : "the connection failed");
 	}
-	ngtcp2_conn_extend_max_stream_offset(q, sid, (uint64_t)n);
-	ngtcp2_conn_extend_max_offset(q, (uint64_t)n);
-	return 0;
 }
 
-static int q_acked(ngtcp2_conn *q, int64_t sid, uint64_t off, uint64_t len, void *ud, void *sud)
+static void conn_expire(void)
 {
-	if (hc && nghttp3_conn_add_ack_offset(hc, sid, len) != 0)
-		return NGTCP2_ERR_CALLBACK_FAILURE;
-	return 0;
-}
-
-static int q_stream_close(ngtcp2_conn *q, uint32_t flags, int64_t sid, uint64_t code, void *ud,
-			  void *sud)
-{
-	if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
-		code = NGHTTP3_H3_NO_ERROR;
-	if (hc) {
-		int r = nghttp3_conn_close_stream(hc, sid, code);
-		if (r != 0 && r != NGHTTP3_ERR_STREAM_NOT_FOUND)
-			return NGTCP2_ERR_CALLBACK_FAILURE;
+	if (quicconn_expire(&conn) < 0) {
+		fprintf(stderr, "h3client: %s\n", ngtcp2_strerror(conn.quic_err));
+		fail(conn.quic_err == NGTCP2_ERR_HANDSHAKE_TIMEOUT ? "handshake timed out"
+								   : "idle timeout");
 	}
-	return 0;
-}
-
-static int q_stream_reset(ngtcp2_conn *q, int64_t sid, uint64_t size, uint64_t code, void *ud,
-			  void *sud)
-{
-	if (hc)
-		nghttp3_conn_shutdown_stream_read(hc, sid);
-	return 0;
-}
-
-static int q_extend_streams(ngtcp2_conn *q, uint64_t max, void *ud)
-{
-	start_requests();
-	return 0;
-}
-
-static int q_extend_stream_data(ngtcp2_conn *q, int64_t sid, uint64_t max, void *ud, void *sud)
-{
-	if (hc)
-		nghttp3_conn_unblock_stream(hc, sid);
-	return 0;
-}
-
-static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
-{
-	return qc;
-}
-
-static const ngtcp2_callbacks qcb = {
-	.client_initial = ngtcp2_crypto_client_initial_cb,
-	.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
-	.handshake_completed = q_handshake_completed,
-	.encrypt = ngtcp2_crypto_encrypt_cb,
-	.decrypt = ngtcp2_crypto_decrypt_cb,
-	.hp_mask = ngtcp2_crypto_hp_mask_cb,
-	.recv_stream_data = q_recv_stream_data,
-	.acked_stream_data_offset = q_acked,
-	.stream_close = q_stream_close,
-	.recv_retry = ngtcp2_crypto_recv_retry_cb,
-	.extend_max_local_streams_bidi = q_extend_streams,
-	.rand = q_rand,
-	.get_new_connection_id = q_new_cid,
-	.update_key = ngtcp2_crypto_update_key_cb,
-	.stream_reset = q_stream_reset,
-	.extend_max_stream_data = q_extend_stream_data,
-	.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
-	.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
-	.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
-	.version_negotiation = ngtcp2_crypto_version_negotiation_cb,
-};
-
-static int conn_open(const struct sockaddr *sa, socklen_t salen)
-{
-	fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, sa, salen) < 0)
-		return -1;
-	int sz = 4 << 20;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	memcpy(&remote, sa, salen);
-	remote_len = salen;
-	local_len = sizeof(local);
-	if (getsockname(fd, (struct sockaddr *)&local, &local_len) < 0)
-		return -1;
-	ngtcp2_path path = {{(ngtcp2_sockaddr *)&local, local_len},
-			    {(ngtcp2_sockaddr *)&remote, remote_len}, NULL};
-	ngtcp2_cid dcid = {.datalen = 18}, scid = {.datalen = 17};
-	rnd(dcid.data, dcid.datalen);
-	rnd(scid.data, scid.datalen);
-	ngtcp2_settings st;
-	ngtcp2_settings_default(&st);
-	st.initial_ts = now_ns();
-	st.handshake_timeout = 10 * NGTCP2_SECONDS;
-	ngtcp2_transport_params tp;
-	ngtcp2_transport_params_default(&tp);
-	tp.initial_max_stream_data_bidi_local = 1 << 20;
-	tp.initial_max_stream_data_uni = 256 << 10;
-	tp.initial_max_data = 8 << 20;
-	tp.initial_max_streams_uni = 3;
-	tp.max_idle_timeout = 30 * NGTCP2_SECONDS;
-	if (ngtcp2_conn_client_new(&qc, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &qcb, &st, &tp,
-				   NULL, NULL) != 0)
-		return -1;
-	static const gnutls_datum_t alpn = {(unsigned char *)"h3", 2};
-	cref.get_conn = get_conn;
-	if (gnutls_init(&tls, GNUTLS_CLIENT | GNUTLS_NO_END_OF_EARLY_DATA) < 0 ||
-	    gnutls_priority_set_direct(tls,
-				       "NORMAL:-VERS-ALL:+VERS-TLS1.3:%DISABLE_TLS13_COMPAT_MODE",
-				       NULL) < 0 ||
-	    ngtcp2_crypto_gnutls_configure_client_session(tls) != 0 ||
-	    gnutls_credentials_set(tls, GNUTLS_CRD_CERTIFICATE, cred) < 0 ||
-	    gnutls_alpn_set_protocols(tls, &alpn, 1, GNUTLS_ALPN_MANDATORY) < 0 ||
-	    gnutls_server_name_set(tls, GNUTLS_NAME_DNS, sni, strlen(sni)) < 0)
-		return -1;
-	gnutls_session_set_ptr(tls, &cref);
-	ngtcp2_conn_set_tls_native_handle(qc, tls);
-	return 0;
 }
 
 static void conn_write(void)
 {
-	uint8_t buf[PKT];
-	ngtcp2_path_storage ps;
-	ngtcp2_path_storage_zero(&ps);
-	ngtcp2_pkt_info pi;
-	uint64_t ts = now_ns();
-	for (;;) {
-		int64_t sid = -1;
-		int fin = 0;
-		nghttp3_vec vec[16];
-		nghttp3_ssize sv = 0;
-		if (hc && ngtcp2_conn_get_max_data_left(qc)) {
-			sv = nghttp3_conn_writev_stream(hc, &sid, &fin, vec, 16);
-			if (sv < 0) {
-				fail("nghttp3_conn_writev_stream failed");
-				return;
-			}
-		}
-		ngtcp2_ssize nd = -1;
-		uint32_t fl = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
-		ngtcp2_ssize n = ngtcp2_conn_writev_stream(qc, &ps.path, &pi, buf, sizeof(buf), &nd,
-							   fl, sid, (const ngtcp2_vec *)vec,
-							   (size_t)sv, ts);
-		if (n < 0) {
-			if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED) {
-				nghttp3_conn_block_stream(hc, sid);
-				continue;
-			}
-			if (n == NGTCP2_ERR_STREAM_SHUT_WR) {
-				nghttp3_conn_shutdown_stream_write(hc, sid);
-				continue;
-			}
-			if (n == NGTCP2_ERR_WRITE_MORE) {
-				nghttp3_conn_add_write_offset(hc, sid, (size_t)nd);
-				continue;
-			}
-			fprintf(stderr, "h3client: write: %s\n", ngtcp2_strerror((int)n));
-			fail("cannot write a packet");
-			return;
-		}
-		if (nd >= 0 && sid >= 0)
-			nghttp3_conn_add_write_offset(hc, sid, (size_t)nd);
-		if (n == 0)
-			break;
-		if (send(fd, buf, (size_t)n, 0) < 0 && errno != EAGAIN)
-			break;
+	int r = quicconn_write(&conn);
+	if (r == -EIO) {
+		fprintf(stderr, "h3client: write: %s\n", ngtcp2_strerror(conn.quic_err));
+		fail("cannot write a packet");
+	} else if (r < 0) {
+		fail("nghttp3_conn_writev_stream failed");
 	}
-	ngtcp2_conn_update_pkt_tx_time(qc, ts);
-}
-
-static void conn_read(void)
-{
-	uint8_t buf[65536];
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0 && errno == ECONNREFUSED) /* an ICMP port unreachable */
-			fail("connection refused");
-		if (n <= 0)
-			return;
-		ngtcp2_path path = {{(ngtcp2_sockaddr *)&local, local_len},
-				    {(ngtcp2_sockaddr *)&remote, remote_len}, NULL};
-		ngtcp2_pkt_info pi = {0};
-		int rv = ngtcp2_conn_read_pkt(qc, &path, &pi, buf, (size_t)n, now_ns());
-		if (rv != 0) {
-			const ngtcp2_ccerr *ce = ngtcp2_conn_get_ccerr(qc);
-			fprintf(stderr, "h3client: read: %s (error code 0x%llx)\n",
-				ngtcp2_strerror(rv), (unsigned long long)ce->error_code);
-			fail(rv == NGTCP2_ERR_DRAINING ? "the server closed the connection"
-						       : "the connection failed");
-			return;
-		}
-	}
-}
-
-/* CONNECTION_CLOSE with H3_NO_ERROR, sent once (the connection is not used after it). */
-static void conn_close(void)
-{
-	uint8_t buf[PKT];
-	ngtcp2_path_storage ps;
-	ngtcp2_pkt_info pi;
-	ngtcp2_ccerr ce;
-	if (conn_failed || !qc)
-		return;
-	ngtcp2_path_storage_zero(&ps);
-	ngtcp2_ccerr_set_application_error(&ce, NGHTTP3_H3_NO_ERROR, NULL, 0);
-	ngtcp2_ssize n = ngtcp2_conn_write_connection_close(qc, &ps.path, &pi, buf, sizeof(buf),
-							    &ce, now_ns());
-	if (n > 0)
-		(void)send(fd, buf, (size_t)n, 0);
 }
 
 /* ---- command line --------------------------------------------------------------------- */
@@ -723,32 +459,22 @@ int main(int argc, char **argv)
 		}
 	}
 
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss;
 	socklen_t sl;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)portn);
-		sl = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)portn);
-		sl = sizeof(*s6);
-	} else {
+	if (quicconn_addr(addr, (uint16_t)portn, &ss, &sl) < 0)
 		goto usage;
-	}
 	FILE *out = stdout;
 	if (outpath && !(out = fopen(outpath, "we"))) {
 		perror(outpath);
 		return 1;
 	}
 	gnutls_certificate_allocate_credentials(&cred);
-	if (conn_open((struct sockaddr *)&ss, sl) < 0) {
+	struct quicconn_opts o = {.sni = sni, .cred = cred, .hcb = &hcb, .start = start_requests};
+	if (quicconn_open(&conn, (struct sockaddr *)&ss, sl, &o) < 0) {
 		fprintf(stderr, "h3client: cannot set up the connection\n");
 		return 1;
 	}
-	uint64_t deadline = now_ns() + (uint64_t)(timeout * 1e9);
+	uint64_t deadline = quicconn_now() + (uint64_t)(timeout * 1e9);
 	conn_write();
 	for (;;) {
 		size_t done = 0;
@@ -756,7 +482,7 @@ int main(int argc, char **argv)
 			done += reqs[i].closed;
 		if (done == nreqs || conn_failed)
 			break;
-		uint64_t now = now_ns(), next = ngtcp2_conn_get_expiry(qc);
+		uint64_t now = quicconn_now(), next = ngtcp2_conn_get_expiry(conn.q);
 		if (now >= deadline) {
 			fail("timed out");
 			break;
@@ -767,26 +493,20 @@ int main(int argc, char **argv)
 		if (hold && paused_until < next)
 			next = paused_until;
 		int ms = next <= now ? 0 : (int)((next - now) / 1000000 + 1);
-		struct pollfd pfd = {hold ? -1 : fd, POLLIN, 0};
+		struct pollfd pfd = {hold ? -1 : conn.fd, POLLIN, 0};
 		if (poll(&pfd, 1, ms) < 0 && errno != EINTR) {
 			fail("poll failed");
 			break;
 		}
 		if (pfd.revents & (POLLIN | POLLERR)) /* recv also takes a pending error */
 			conn_read();
-		now = now_ns(); /* ngtcp2's clock must not go back */
-		if (!conn_failed && ngtcp2_conn_get_expiry(qc) <= now) {
-			int rv = ngtcp2_conn_handle_expiry(qc, now);
-			if (rv != 0) {
-				fprintf(stderr, "h3client: %s\n", ngtcp2_strerror(rv));
-				fail(rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT ? "handshake timed out"
-									: "idle timeout");
-			}
-		}
+		if (!conn_failed)
+			conn_expire();
 		if (!conn_failed)
 			conn_write();
 	}
-	conn_close();
+	if (!conn_failed)
+		quicconn_close(&conn);
 	bool ok = !conn_failed;
 	for (size_t i = 0; i < nreqs; i++)
 		ok = ok && reqs[i].closed && reqs[i].ended && !reqs[i].too_big &&
@@ -800,12 +520,8 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < nreqs; i++)
 		free(reqs[i].resp), free(reqs[i].head), free(reqs[i].body_owned ? reqs[i].body : NULL);
-	if (hc)
-		nghttp3_conn_del(hc);
-	ngtcp2_conn_del(qc);
-	gnutls_deinit(tls);
+	quicconn_free(&conn);
 	gnutls_certificate_free_credentials(cred);
-	close(fd);
 	return ok ? 0 : 1;
 usage:
 	fprintf(stderr, "usage: h3client [-s SNI] [-a AUTHORITY] [-t SECONDS] [-o FILE] [-w PREFIX] [-P MS] [-p] ADDR "
