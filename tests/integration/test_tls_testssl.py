@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """testssl.sh (Debian's testssl.sh, command `testssl`) against a TLS listener with an ECDSA and
-an RSA certificate from a test CA: protocols, server defaults and preferences (-p -S -P),
-offline. Fails on any finding rated HIGH or CRITICAL. About 40 s on an idle machine (much
-more on a busy one), so it is a file of its own."""
+an RSA certificate from a test CA: protocols, server defaults and preferences, and the known
+vulnerabilities (-p -S -P -U: Heartbleed, ROBOT, CRIME, BREACH, renegotiation, ...), offline.
+Fails on any finding rated HIGH or CRITICAL. About 85 s on an idle machine (much more on a
+busy one), so it is a file of its own."""
 import json
 import os
 import shutil
@@ -75,7 +76,7 @@ def findings(path):
     return out
 
 
-@test("testssl -p -S -P: no finding rated HIGH or CRITICAL (ECDSA + RSA certificates, TLS 1.2/1.3)")
+@test("testssl -p -S -P -U: no finding rated HIGH or CRITICAL (ECDSA + RSA certificates, TLS 1.2/1.3)")
 def _():
     if not shutil.which("testssl"):
         raise Skip("testssl is not installed (apt-get install testssl.sh)")
@@ -91,7 +92,7 @@ def _():
                             dir=d)
     out = os.path.join(d, "testssl.json")
     argv = ["testssl", "--quiet", "--color", "0", "--warnings", "batch", "--ip", "127.0.0.1",
-            "--add-ca", os.path.join(d, "ca.crt"), "--jsonfile", out, "-p", "-S", "-P",
+            "--add-ca", os.path.join(d, "ca.crt"), "--jsonfile", out, "-p", "-S", "-P", "-U",
             "https://a.test:%d/" % tls.sockaddr[1]]
     r = subprocess.run(argv, capture_output=True, timeout=ferrylib.TEST_TIMEOUT - 20)
     check(os.path.exists(out), "testssl wrote no JSON (rc %d): %s"
@@ -114,6 +115,8 @@ def _():
     check_in("offered", ids.get("TLS1_3", ""), "TLS1_3")
     stapling = [f["finding"] for f in fs if f["id"].startswith("OCSP_stapling")]
     check(stapling and all(x == "offered" for x in stapling), "OCSP stapling: %s" % stapling)
+    for v in ("heartbleed", "ROBOT", "CRIME_TLS", "BREACH", "secure_client_renego", "SWEET32"):
+        check_in("not vulnerable", ids.get(v, ""), v)
     check(proc.alive(), "ferry alive after the scan")
 
 
