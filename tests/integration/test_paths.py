@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Path escapes: no request may read a file outside the root (dot segments, encoded dots and
-slashes, absolute-form targets, symlinks), while legitimate paths inside it still work."""
+slashes, absolute-form targets, symlinks), while legitimate paths inside it still work; the
+same list over HTTP/3 (tests/tools/h3client.c sends each :path as it is)."""
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from ferrylib import *  # noqa: E402,F401,F403
 from pathcases import ESCAPES, SECRET, layout  # noqa: E402
+from h3client import H3Server  # noqa: E402
 
 
 def server():
