@@ -59,15 +59,7 @@ bench_setup ferry-bench-encode "servers and wrk"
 # ---- the file ---------------------------------------------------------------------------------
 WWW=$TMP/www
 mkdir -p "$WWW"
-# (whole files first: a head in a pipeline would end it with SIGPIPE, which pipefail reports)
-{
-	echo "<!DOCTYPE html><html><head><title>ferry</title></head><body><pre>"
-	cat "$REPO"/docs/*.md "$REPO"/src/*/*.c | sed 's/&/\&amp;/g; s/</\&lt;/g'
-} >"$TMP/text.html"
-[ "$(stat -c %s "$TMP/text.html")" -gt "$SIZE" ] || die "not enough text for SIZE=$SIZE"
-head -c "$((SIZE - 21))" "$TMP/text.html" >"$WWW/page.html"
-echo "</pre></body></html>" >>"$WWW/page.html"
-[ "$(stat -c %s "$WWW/page.html")" = "$SIZE" ] || die "page.html is not $SIZE bytes"
+text_page "$WWW/page.html" "$SIZE"
 chmod 755 "$WWW"
 chmod 644 "$WWW"/*
 

@@ -83,9 +83,7 @@ bench_install_deps "$CADDY:caddy" h2load:nghttp2-client openssl:openssl "${DEV[@
 bench_setup ferry-bench-h3 "servers and the load generators"
 [ "${FERRY_OLD:-}" = "" ] || log "note: FERRY_OLD is not measured by this script"
 
-H3LOAD=$TMP/h3load
-gcc -O2 -Wall -Wextra -Wno-unused-parameter -o "$H3LOAD" "$HERE/h3load.c" "$HERE/quicconn.c" \
-	-lngtcp2_crypto_gnutls -lngtcp2 -lnghttp3 -lgnutls || die "cannot build bench/h3load.c"
+H3LOAD=$(build_h3load)
 
 # ---- the files and the certificate --------------------------------------------------------------
 WWW=$TMP/www

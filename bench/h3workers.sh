@@ -49,21 +49,12 @@ bench_install_deps /usr/include/ngtcp2/ngtcp2_crypto_gnutls.h:libngtcp2-crypto-g
 bench_setup ferry-bench-h3workers "the servers and h3load"
 [ "${FERRY_OLD:-}" = "" ] || log "note: FERRY_OLD is not measured by this script"
 
-H3LOAD=$TMP/h3load
-gcc -O2 -Wall -Wextra -Wno-unused-parameter -o "$H3LOAD" "$HERE/h3load.c" "$HERE/quicconn.c" \
-	-lngtcp2_crypto_gnutls -lngtcp2 -lnghttp3 -lgnutls || die "cannot build bench/h3load.c"
+H3LOAD=$(build_h3load)
 
 # ---- the page and the certificate -------------------------------------------------------------
 WWW=$TMP/www
 mkdir -p "$WWW"
-{
-	echo "<!DOCTYPE html><html><head><title>ferry</title></head><body><pre>"
-	cat "$REPO"/docs/*.md "$REPO"/src/*/*.c | sed 's/&/\&amp;/g; s/</\&lt;/g'
-} >"$TMP/text.html"
-[ "$(stat -c %s "$TMP/text.html")" -gt "$SIZE" ] || die "not enough text for SIZE=$SIZE"
-head -c "$((SIZE - 21))" "$TMP/text.html" >"$WWW/page.html"
-echo "</pre></body></html>" >>"$WWW/page.html"
-[ "$(stat -c %s "$WWW/page.html")" = "$SIZE" ] || die "page.html is not $SIZE bytes"
+text_page "$WWW/page.html" "$SIZE"
 chmod 755 "$WWW"
 chmod 644 "$WWW"/*
 make_cert "$TMP/cert.pem" "$TMP/key.pem"

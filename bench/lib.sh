@@ -125,6 +125,29 @@ build_tlsclient() {
 	echo "$TMP/tlsclient"
 }
 
+# build_h3load: build bench/h3load.c with its QUIC connection (bench/quicconn.c), on ngtcp2,
+# nghttp3 and the system's libgnutls, into $TMP and print its path.
+build_h3load() {
+	gcc -O2 -Wall -Wextra -Wno-unused-parameter -o "$TMP/h3load" "$HERE/h3load.c" \
+		"$HERE/quicconn.c" -lngtcp2_crypto_gnutls -lngtcp2 -lnghttp3 -lgnutls ||
+		die "cannot build bench/h3load.c"
+	echo "$TMP/h3load"
+}
+
+# text_page FILE SIZE: an HTML page of exactly SIZE bytes whose body is text (ferry's own docs
+# and sources, escaped, in a <pre>), so that it compresses as real text does.
+text_page() {
+	# (whole files first: a head in a pipeline would end it with SIGPIPE, which pipefail reports)
+	{
+		echo "<!DOCTYPE html><html><head><title>ferry</title></head><body><pre>"
+		cat "$REPO"/docs/*.md "$REPO"/src/*/*.c | sed 's/&/\&amp;/g; s/</\&lt;/g'
+	} >"$TMP/text.html"
+	[ "$(stat -c %s "$TMP/text.html")" -gt "$2" ] || die "not enough text for a page of $2 bytes"
+	head -c "$(($2 - 21))" "$TMP/text.html" >"$1"
+	echo "</pre></body></html>" >>"$1"
+	[ "$(stat -c %s "$1")" = "$2" ] || die "$1 is not $2 bytes"
+}
+
 # make_cert CERT KEY: a self-signed ECDSA P-256 certificate for localhost and 127.0.0.1.
 make_cert() {
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
