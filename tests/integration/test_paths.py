@@ -45,6 +45,28 @@ def _():
     check_eq((r.status, r.body), (200, b"a/b inside\n"), "normal request")
 
 
+@test("over HTTP/3: every escape attempt and outward symlink gets the status it gets over "
+      "HTTP/1.1 (400/404), never the secret; links and dot segments inside the root served")
+def _():
+    p, a = server()
+    d, root = layout()
+    s = H3Server("site * {\n tls %(crt)s %(key)s\n root " + root + "\n}\n")
+    inside = {"/link-in": b"<h1>index</h1>\n", "/link-in-sub": b"a/b inside\n",
+              "/a/../a/b.txt": b"a/b inside\n", "//etc/passwd": b"inside-root passwd\n",
+              "/a/%2e/b.txt": b"a/b inside\n"}
+    outward = ["/link-out", "/link-abs", "/dirlink-out/secret.txt", "/link-proc"]
+    paths = ESCAPES + outward + list(inside)
+    for path, r in zip(paths, s.requests(paths)):
+        check_not_in(SECRET, repr(r.headers).encode() + r.body, "h3 " + path)
+        if path in inside:
+            check_eq((r.status, r.body), (200, inside[path]), "h3 " + path)
+            continue
+        h1 = no_secret(a, request_bytes(path), (400, 404), "h1 " + path)
+        check_eq(r.status, h1.status, "h3 %s: the status over HTTP/1.1" % path)
+    s.stop()
+    s.p.check_sanitizers()
+
+
 @test("//etc/passwd and ///etc//passwd resolve inside the root")
 def _():
     p, a = server()
