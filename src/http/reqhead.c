@@ -6,7 +6,6 @@
 
 #include "base/macro.h"
 #include "base/str.h"
-#include "http/fields.h"
 #include "http/parser.h"
 
 int http_rec_put(struct buf *b, const char *name, size_t nl, const char *value, size_t vl,
@@ -134,13 +133,6 @@ int http_reqhead_build(struct buf *head, struct http_request *req, int version, 
 		}
 		if (joined != NO_JOIN && at != joined && str_eq(name, nl, "cookie"))
 			continue; /* a part: the joined field stands for it */
-		/* RFC 9114 §10.3 (and 9113 §8.2.1): a value with an octet that field-content does
-		 * not allow (a control other than HTAB) makes the message malformed. nghttp2
-		 * refuses such a field and nghttp3 drops it before ferry sees it; this does not
-		 * rely on either. */
-		for (size_t i = 0; i < vl; i++)
-			if (!http_fields_is_value(value[i]))
-				return -1;
 		if (req->n_headers == HTTP_MAX_HEADERS_HARD)
 			return 431;
 		struct http_header *h = &req->headers[req->n_headers++];
