@@ -10,10 +10,10 @@
 # per small request, so on a 2-CPU machine a small file measures h3load. Here every response is
 # a $SIZE-byte text page compressed at serve time (`encode gzip`, `Accept-Encoding: gzip`; ferry
 # keeps no compressed copy), which costs ferry far more than h3load. Two ferry processes from the
-# same binary and config but for `workers 1` and `workers 2` (access-log off, TLS and QUIC on one
-# port each), on all CPUs, no pinning: with two CPUs the two workers share them with h3load
+# same binary and config but for `workers 1` and `workers 2` (otherwise ferry's defaults, the
+# access log too, on standard error; TLS and QUIC on one port each), on all CPUs, no pinning: with two CPUs the two workers share them with h3load
 # ($CONNS connections x $STREAMS streams, -d $DURATION). They alternate over $ROUNDS rounds (the
-# order reversed every other round). Every response must be 200 with exactly the gzip size that
+# order reversed every other round). Every response must be a 2xx with exactly the gzip size that
 # an HTTP/2 request got before the load (h3load -b), and that body must gunzip to the page.
 # Reported: responses/s, server CPU (utime+stime, all threads) per response, h3load's CPU share,
 # and workers 2 / workers 1 as the median of the per-round ratios (min-max).
@@ -37,8 +37,6 @@ WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-8}
 STREAMS=${STREAMS:-4}
 SIZE=${SIZE:-102400}
-SERVER_CPU=${SERVER_CPU:-1} # (lib.sh's; here only for core_idle_ticks, which is not reported)
-CLIENT_CPU=${CLIENT_CPU:-0}
 FERRY=${FERRY:-$REPO/build/ferry}
 NGINX=${NGINX:-/usr/sbin/nginx} # (bench_setup checks it; not run here)
 WAIT_IDLE=${WAIT_IDLE:-60}
@@ -70,7 +68,6 @@ start_server() {
 	LOG[$s]=$TMP/ferry-$s.log
 	cat >"$TMP/ferry-$s.conf" <<-EOF
 		workers $n
-		access-log off
 		listen 127.0.0.1:${PORT[$s]} tls
 		listen udp:127.0.0.1:${PORT[$s]} quic
 		site * {
@@ -177,7 +174,7 @@ REPORT=$TMP/report.md
 	echo "| server CPU per response | $(fmt "${CPU[w1]}" %.1f) µs | $(fmt "${CPU[w2]}" %.1f) µs | $(fmt "$(median <<<"$P_CPU")" %.3f) ($(minmax %.3f <<<"$P_CPU")) |"
 	echo "| h3load's CPU (of one CPU) | $(fmt "${GEN[w1]}" %.0f)% | $(fmt "${GEN[w2]}" %.0f)% | |"
 	echo
-	echo "- Every response was a 200 with exactly the $GZ_SIZE gzip bytes (h3load -b); before and after the load, each server's HTTP/2 answer decompressed to the page. Server CPU = utime+stime of the ferry process (all threads) from /proc/PID/stat around each run, over the responses completed. With $NCPU CPUs and h3load on them as well, two workers cannot reach twice one: the ratio is bounded by the CPU h3load leaves."
+	echo "- Every response was a 2xx with exactly the $GZ_SIZE gzip bytes (h3load -b); before and after the load, each server's HTTP/2 answer decompressed to the page. Server CPU = utime+stime of the ferry process (all threads) from /proc/PID/stat around each run, over the responses completed. Both servers run ferry's defaults but for \`workers\` and the site (\`encode gzip\` makes the load); the access log is on, to standard error. With $NCPU CPUs and h3load on them as well, two workers cannot reach twice one: the ratio is bounded by the CPU h3load leaves."
 } >"$REPORT"
 
 echo

@@ -541,8 +541,6 @@ static const char *chal_type(const struct acme_client *c)
 	return c->cfg->acme_tls_alpn ? "tls-alpn-01" : "http-01";
 }
 
-/* Done when valid; else its challenge (http-01, or tls-alpn-01 with `acme-challenge
- * tls-alpn-01`) answered, then polled. */
 /* The current authorization's document from the CA's answer (r: the transfer's result), with
  * its challenge of our type in *chal (NULL if it has none). NULL when the authorization has
  * ended: a failed transfer, an error answer (said, prefixed with WHO when known), or
@@ -578,6 +576,8 @@ static json_t *authz_doc(struct acme_client *c, int r, const char *who, json_t *
 	return a;
 }
 
+/* Done when valid; else its challenge (http-01, or tls-alpn-01 with `acme-challenge
+ * tls-alpn-01`) answered, then polled. */
 static void on_authz(struct acme_client *c, int r)
 {
 	const char *type = chal_type(c);
